@@ -1,0 +1,228 @@
+"""Wav2Small (audeering card layout): prenorm -> STFT-as-conv -> Slaney log-mel -> Vgg7 -> A/D/V.
+
+Widths are not hard-coded: `Wav2SmallConfig.from_state_dict` reads them from
+tensor shapes, so the 13-channel card model and wider variants share one class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+OUTPUT_NAMES = ("arousal", "dominance", "valence")
+
+
+@dataclass(frozen=True)
+class Wav2SmallConfig:
+    channels: int = 13
+    n_mels: int = 26
+    n_fft: int = 64
+    hop: int = 32
+    sample_rate: int = 16000
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def pooled_mels(self) -> int:
+        # MaxPool2d(3, stride 2, padding 1)
+        return (self.n_mels + 2 - 3) // 2 + 1
+
+    @property
+    def head_features(self) -> int:
+        return self.channels * (self.pooled_mels + self.channels)
+
+    def frames(self, n_samples: int) -> int:
+        """STFT frames for n samples: no centring, no padding."""
+        if n_samples < self.n_fft:
+            return 0
+        return (n_samples - self.n_fft) // self.hop + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_state_dict(cls, sd: dict) -> "Wav2SmallConfig":
+        w = sd["vgg7.l1.conv.weight"]
+        stft = sd["vgg7.spectrogram_extractor.conv_real.weight"]
+        mel = sd["vgg7.logmel_extractor.melW"]
+        n_fft = int(stft.shape[-1])
+        return cls(channels=int(w.shape[0]), n_mels=int(mel.shape[1]), n_fft=n_fft, hop=n_fft // 2)
+
+
+def periodic_hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+
+
+def dft_kernels(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real and imaginary DFT rows times a periodic Hann window, shape (n_fft//2+1, n_fft)."""
+    k = np.arange(n_fft // 2 + 1)[:, None]
+    n = np.arange(n_fft)[None, :]
+    ang = 2.0 * np.pi * k * n / n_fft
+    w = periodic_hann(n_fft)[None, :]
+    return np.cos(ang) * w, -np.sin(ang) * w
+
+
+def _hz_to_mel_slaney(f):
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, mels)
+
+
+def _mel_to_hz_slaney(m):
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    freqs = f_sp * m
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), freqs)
+
+
+def slaney_mel_matrix(sr: int = 16000, n_fft: int = 64, n_mels: int = 26,
+                      fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """librosa.filters.mel defaults (Slaney scale, area norm), transposed to (bins, mels)."""
+    fmax = sr / 2 if fmax is None else fmax
+    fftfreqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    mel_f = _mel_to_hz_slaney(np.linspace(_hz_to_mel_slaney(fmin), _hz_to_mel_slaney(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fftfreqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.T.astype(np.float32)
+
+
+class _SpectrogramExtractor(nn.Module):
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        bins = n_fft // 2 + 1
+        self.conv_real = nn.Conv1d(1, bins, n_fft, stride=hop, bias=False)
+        self.conv_imag = nn.Conv1d(1, bins, n_fft, stride=hop, bias=False)
+        re, im = dft_kernels(n_fft)
+        with torch.no_grad():
+            self.conv_real.weight.copy_(torch.from_numpy(re[:, None, :].astype(np.float32)))
+            self.conv_imag.weight.copy_(torch.from_numpy(im[:, None, :].astype(np.float32)))
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x):  # (B, N) -> power (B, bins, frames)
+        x = x[:, None, :]
+        return self.conv_real(x) ** 2 + self.conv_imag(x) ** 2
+
+
+class _LogmelExtractor(nn.Module):
+    def __init__(self, cfg: Wav2SmallConfig):
+        super().__init__()
+        mel = slaney_mel_matrix(cfg.sample_rate, cfg.n_fft, cfg.n_mels)
+        self.register_buffer("melW", torch.from_numpy(mel))
+        self.register_buffer("amin", torch.tensor(1e-10))
+
+    def forward(self, power):  # (B, bins, T) -> (B, 1, T, mels)
+        mel = torch.matmul(power.transpose(1, 2), self.melW)
+        return (10.0 * torch.log10(torch.clamp(mel, min=self.amin)))[:, None]
+
+
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return torch.relu(self.norm(self.conv(x)))
+
+
+class Vgg7(nn.Module):
+    def __init__(self, cfg: Wav2SmallConfig):
+        super().__init__()
+        c = cfg.channels
+        self.spectrogram_extractor = _SpectrogramExtractor(cfg.n_fft, cfg.hop)
+        self.logmel_extractor = _LogmelExtractor(cfg)
+        self.l1 = _Block(1, c)
+        self.l2 = _Block(c, c)
+        self.l3 = _Block(c, c)
+        self.maxpool_A = nn.MaxPool2d(3, stride=2, padding=1)
+        self.l4 = _Block(c, c)
+        self.l5 = _Block(c, c)
+        self.l6 = _Block(c, c)
+        self.l7 = _Block(c, c)
+        self.lin = nn.Conv2d(c, c, 1)
+        self.sof = nn.Conv2d(c, c, 1)
+
+    def logmel(self, wav):
+        return self.logmel_extractor(self.spectrogram_extractor(wav))
+
+    def trunk(self, x):  # (B, 1, T, mels) -> (B, C*(F+C))
+        x = self.l3(self.l2(self.l1(x)))
+        x = self.maxpool_A(x)
+        x = self.l7(self.l6(self.l5(self.l4(x))))
+        y = (self.lin(x) * torch.softmax(self.sof(x), dim=2)).sum(dim=2)  # (B, C, F)
+        y = torch.cat([y, torch.bmm(y, y.transpose(1, 2))], dim=2)
+        return y.reshape(y.shape[0], -1)
+
+
+def prenorm(wav: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Zero mean, unit RMS per utterance, statistics over valid samples only."""
+    if mask is None:
+        wav = wav - wav.mean(dim=1, keepdim=True)
+        return wav / torch.sqrt((wav ** 2).mean(dim=1, keepdim=True) + 1e-7)
+    m = mask.to(wav.dtype)
+    n = m.sum(dim=1, keepdim=True).clamp(min=1.0)
+    wav = (wav - (wav * m).sum(dim=1, keepdim=True) / n) * m
+    return wav / torch.sqrt((wav ** 2).sum(dim=1, keepdim=True) / n + 1e-7)
+
+
+class Wav2Small(nn.Module):
+    def __init__(self, cfg: Wav2SmallConfig = Wav2SmallConfig()):
+        super().__init__()
+        self.config = cfg
+        self.vgg7 = Vgg7(cfg)
+        self.adv = nn.Linear(cfg.head_features, 3)
+
+    def frontend(self, wav, mask=None):
+        """Waveform (B, N) -> log-mel (B, 1, frames, mels): the part the device runs in fixed point."""
+        return self.vgg7.logmel(prenorm(wav, mask))
+
+    def trunk(self, logmel):
+        """Log-mel -> (B, 3) arousal, dominance, valence: the part that gets quantised."""
+        return self.adv(self.vgg7.trunk(logmel))
+
+    def forward(self, wav, mask=None):
+        return self.trunk(self.frontend(wav, mask))
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class Trunk(nn.Module):
+    """The exportable half, with a stable ONNX input name."""
+
+    def __init__(self, model: Wav2Small):
+        super().__init__()
+        self.model = model
+
+    def forward(self, logmel):
+        return self.model.trunk(logmel)
+
+
+def trunk_macs(cfg: Wav2SmallConfig, frames: int) -> int:
+    """Multiply-accumulates of the trunk for one window (convs, pooling, head)."""
+    c, m, f = cfg.channels, cfg.n_mels, cfg.pooled_mels
+    t2 = (frames + 2 - 3) // 2 + 1
+    macs = frames * m * c * 9                 # l1
+    macs += 2 * frames * m * c * c * 9        # l2, l3
+    macs += 4 * t2 * f * c * c * 9            # l4..l7
+    macs += 2 * t2 * f * c * c + t2 * f * c   # lin, sof, weighting
+    macs += c * f * c                         # gram
+    macs += cfg.head_features * 3
+    return macs
