@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "calibration_audio"
 CAL_SENTENCES = SENTENCES[:36]
 HELD_SENTENCES = SENTENCES[36:]
+MAX_SECONDS = 4.5
 
 
 def fetch_real(cache: Path) -> dict[str, tuple[np.ndarray, str]]:
@@ -64,10 +65,13 @@ def synth_set(split: str, count: int, seed: int, sentences) -> list[tuple[str, n
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
-        p = SynthParams(voice=VOICES[i % len(VOICES)], text=sentences[int(rng.integers(len(sentences)))],
+        pair = rng.choice(len(sentences), size=2, replace=False)
+        p = SynthParams(voice=VOICES[i % len(VOICES)], text=" ".join(sentences[j] for j in pair),
                         speed=int(rng.integers(110, 280)), pitch=int(rng.integers(5, 95)),
                         gap=int(rng.integers(0, 12)), peak_dbfs=float(rng.uniform(-40, -3)))
-        out.append((f"{split}_{i:03d}_{p.tag()}", finish(espeak(p), p.peak_dbfs, rng), p))
+        # two sentences, cut at MAX_SECONDS: most clips fill a 2 s window, the set stays small
+        x = espeak(p)[: int(MAX_SECONDS * SR)]
+        out.append((f"{split}_{i:03d}_{p.tag()}", finish(x, p.peak_dbfs, rng), p))
     return out
 
 
@@ -91,16 +95,16 @@ def main() -> None:
         d = OUT / split
         d.mkdir(parents=True)
         for name, pcm, p in synth_set("syn", n, seed, sents):
-            sf.write(d / f"{name}.wav", pcm, SR, subtype="PCM_16")
-            sources.append((f"{split}/{name}.wav", f"synthesised: espeak-ng -v {p.voice} -s {p.speed} "
-                            f"-p {p.pitch} -g {p.gap}, peak {p.peak_dbfs:.1f} dBFS, \"{p.text}\"",
+            sf.write(d / f"{name}.flac", pcm, SR, subtype="PCM_16")
+            sources.append((f"{split}/{name}.flac", f"synthesised: espeak-ng -v {p.voice} -s {p.speed} "
+                            f"-p {p.pitch} -g {p.gap}, first {MAX_SECONDS} s, peak {p.peak_dbfs:.1f} dBFS, \"{p.text}\"",
                             "made by this project (CC0)"))
-            rows[split].append((f"{name}.wav", *targets(pcm.astype(np.float64))))
+            rows[split].append((f"{name}.flac", *targets(pcm.astype(np.float64))))
         rng = np.random.default_rng(seed + 100)
         for name, peak in zip(names, gains["cal" if split == "calibration" else "heldout"]):
             x, origin = real[name]
             pcm = finish(x, peak, rng, noise_dbfs=-90.0)
-            fname = f"real_{name}_{int(-peak)}dB.wav"
+            fname = f"real_{name}_{int(-peak)}dB.flac"
             sf.write(d / fname, pcm, SR, subtype="PCM_16")
             lic = ("CMU ARCTIC licence (free use incl. commercial; keep notice; modifications marked)"
                    if name.startswith("arctic") else "GPL-2 (alsa-utils)")
@@ -123,7 +127,7 @@ def main() -> None:
 
 HEADER = """# calibration_audio: origin and licence of every file
 
-Made by `python scripts/make_calibration_audio.py`. All files are 16 kHz mono 16-bit PCM WAV.
+Made by `python scripts/make_calibration_audio.py`. All files are 16 kHz mono 16-bit PCM, stored as lossless FLAC.
 
 - `calibration/` feeds int8 calibration in `mcu-toolkit convert`.
 - `heldout/` is never used for calibration or training; `convert` measures drift on it and the tests use it.

@@ -1,0 +1,81 @@
+"""Audio in: read, downmix, resample to 16 kHz, and cut into the windows the device runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ToolkitError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+SAMPLE_RATE = 16000
+
+
+def list_audio(folder: str | Path) -> list[Path]:
+    d = Path(folder)
+    if not d.is_dir():
+        raise ToolkitError(f"audio folder not found: {d}")
+    files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise ToolkitError(f"no audio files (.wav, .flac, .ogg) in {d}")
+    return files
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 in [-1, 1) at `sample_rate`. Stereo is averaged; other rates are resampled
+    with a polyphase Kaiser-windowed FIR (scipy.signal.resample_poly)."""
+    import soundfile as sf
+
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError for bad files
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise ToolkitError(f"cannot read audio file {path}: {msg}")
+    if x.shape[0] == 0:
+        raise ToolkitError(f"audio file {path} is empty")
+    x = x.mean(axis=1)
+    if not np.all(np.isfinite(x)):
+        raise ToolkitError(f"audio file {path} contains NaN or Inf samples")
+    if sr != sample_rate:
+        from scipy.signal import resample_poly
+
+        g = gcd(int(sr), sample_rate)
+        x = resample_poly(x, sample_rate // g, int(sr) // g).astype(np.float32)
+    return x
+
+
+def to_pcm16(x: np.ndarray) -> np.ndarray:
+    """What the microphone driver hands the device: int16, saturating."""
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+@dataclass
+class Windowed:
+    path: Path
+    windows: list[np.ndarray]  # each exactly window_samples long
+    padded: bool               # True if the clip was shorter than one window and zero-padded
+
+
+def cut_windows(x: np.ndarray, window_samples: int) -> tuple[list[np.ndarray], bool]:
+    """Consecutive, non-overlapping windows, as the device runs them.
+
+    A clip shorter than one window is zero-padded to one window. A longer clip's tail that does
+    not fill a whole window is dropped, because the device would still be waiting for it.
+    """
+    if len(x) < window_samples:
+        return [np.pad(x, (0, window_samples - len(x)))], True
+    n = len(x) // window_samples
+    return [x[i * window_samples:(i + 1) * window_samples] for i in range(n)], False
+
+
+def load_windows(paths: list[Path], window_samples: int, progress=None) -> list[Windowed]:
+    out = []
+    for p in paths:
+        w, padded = cut_windows(load_audio(p), window_samples)
+        out.append(Windowed(p, w, padded))
+        if progress is not None:
+            progress.update(1)
+    return out

@@ -1,0 +1,98 @@
+"""The `mcu-toolkit` command: a thin click shell over the library functions."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from .errors import ToolkitError
+
+EXIT_CODES = """\b
+Exit codes:
+  0  done, and every gate passed
+  1  a check failed (CCC under --min-ccc, TFLM cannot run the model)
+  2  bad input (checkpoint, audio, paths, options)
+  3  the conversion toolchain (onnx2tf/TensorFlow) failed
+"""
+
+
+def _one_line_errors(fn):
+    """ToolkitError -> one line on stderr and its exit code; never a traceback for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ToolkitError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; no output written", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mcu-toolkit")
+def main() -> None:
+    """Put a Wav2Small speech-emotion model on a microcontroller.
+
+    \b
+    Typical use:
+      mcu-toolkit convert                      # embedded reference model -> ./mcu_out
+      mcu-toolkit convert my_ckpt/ --out fw    # your checkpoint (HF folder, .safetensors, .pt)
+    """
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("checkpoint", required=False, type=click.Path(path_type=str))
+@click.option("--calibration", type=click.Path(path_type=str), metavar="DIR",
+              help="Representative audio (.wav/.flac/.ogg) for int8 calibration. "
+                   "Default: the packaged calibration_audio/calibration.")
+@click.option("--eval", "eval_audio", type=click.Path(path_type=str), metavar="DIR",
+              help="Held-out audio for the int8-vs-float CCC check. Default: calibration_audio/heldout.")
+@click.option("--out", default="mcu_out", show_default=True, metavar="DIR",
+              help="Bundle directory. Written atomically; an existing one is replaced only with --force.")
+@click.option("--window-seconds", default=2.0, show_default=True, type=float, metavar="S",
+              help="Audio per inference. The arena grows linearly with it (about 350 KiB per second).")
+@click.option("--min-ccc", type=float, default=None, metavar="X",
+              help="Fail (exit 1) if int8-vs-float CCC of any dimension is below X. The bundle is still written.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@click.option("--verbose", is_flag=True, help="Show onnx2tf's own output.")
+@click.option("--quiet", is_flag=True, help="No progress output; print only the summary.")
+@_one_line_errors
+def convert(checkpoint, calibration, eval_audio, out, window_seconds, min_ccc, force, verbose, quiet):
+    """Convert CHECKPOINT to a full-int8 TFLite proven on TFLM, plus the C bundle firmware needs.
+
+    \b
+    Chain: checkpoint -> ONNX (trunk: log-mel -> A/D/V, checked with onnxruntime)
+           -> onnx2tf -> int8 TFLite calibrated on front-end features of real audio
+           -> TFLM: op list, smallest working arena (bisection), int8-vs-float CCC
+    CHECKPOINT is a folder with config.json + model.safetensors, a .safetensors file,
+    or a .pt state_dict (loaded with weights_only=True). Omitted: the embedded reference model.
+
+    \b
+    Writes into --out: model_int8.tflite, model.onnx, model_data.{h,c}, model_ops.h,
+    model_config.h, report.json, report.md.
+    """
+    from .convert import convert as run
+
+    result = run(checkpoint, calibration=calibration, eval_audio=eval_audio, out=out,
+                 window_seconds=window_seconds, force=force, min_ccc=min_ccc, verbose=verbose,
+                 progress=not quiet)
+    r = result.report
+    click.echo(f"wrote {result.out}/  tflite {r['tflite_bytes']:,} B  arena {r['arena_bytes']:,} B  "
+               f"ops {len(r['ops'])}  {r['timings_s']['total']:.1f} s")
+    click.echo("int8 vs float CCC on %d held-out files: %s" % (
+        r["eval_files"], "  ".join(f"{k} {v:.4f}" for k, v in r["ccc"].items())))
+    if not result.passed:
+        worst = min(r["ccc"], key=r["ccc"].get)
+        click.echo(f"error: CCC gate failed: {worst} {r['ccc'][worst]:.4f} < --min-ccc {min_ccc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

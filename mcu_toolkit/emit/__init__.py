@@ -1,0 +1,1 @@
+"""Generate the C side of a bundle: model array, op resolver, config header, reports."""

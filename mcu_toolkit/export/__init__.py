@@ -1,0 +1,1 @@
+"""Trunk -> ONNX -> TensorFlow (onnx2tf) -> full-int8 TFLite."""

@@ -1,0 +1,63 @@
+"""ONNX -> full-integer int8 TFLite with onnx2tf, run as a subprocess.
+
+onnx2tf is loud and imports TensorFlow; a child process keeps both out of the user's way
+and out of our memory. Calibration data is fed explicitly with -cind (onnx2tf #222: without it
+calibration silently falls back to image data).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ToolkitError
+
+# TF/oneDNN/hash settings that make the float calibration pass repeatable.
+_DETERMINISTIC_ENV = {
+    "PYTHONHASHSEED": "0",
+    "TF_DETERMINISTIC_OPS": "1",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "CUDA_VISIBLE_DEVICES": "-1",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def onnx2tf_command(onnx_path: Path, out_dir: Path, cal_npy: Path, input_name: str) -> list[str]:
+    exe = shutil.which("onnx2tf")
+    base = [exe] if exe else [sys.executable, "-c", "import onnx2tf.onnx2tf as m; m.main()"]
+    return base + [
+        "-i", str(onnx_path), "-o", str(out_dir),
+        "-oiqt", "-qt", "per-channel",
+        "-cind", input_name, str(cal_npy), "[[[[0.]]]]", "[[[[1.]]]]",
+        "-b", "1", "-n",
+    ]
+
+
+def convert_to_int8(onnx_path: Path, calibration_nhwc: np.ndarray, work: Path, input_name: str,
+                    verbose: bool = False) -> bytes:
+    """Return the bytes of onnx2tf's *_full_integer_quant.tflite (int8 input and output)."""
+    if calibration_nhwc.dtype != np.float32 or calibration_nhwc.ndim != 4:
+        raise ValueError("calibration data must be float32 NHWC")
+    cal = work / "calibration_nhwc.npy"
+    np.save(cal, calibration_nhwc)
+    out_dir = work / "tf"
+    cmd = onnx2tf_command(onnx_path, out_dir, cal, input_name)
+    env = {**os.environ, **_DETERMINISTIC_ENV}
+    log = work / "onnx2tf.log"
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, env=env, cwd=work, stdout=None if verbose else f,
+                              stderr=None if verbose else subprocess.STDOUT)
+    tfl = out_dir / f"{onnx_path.stem}_full_integer_quant.tflite"
+    if proc.returncode != 0 or not tfl.is_file():
+        tail = ""
+        if not verbose:
+            lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            tail = f": {lines[-1][:200]}" if lines else ""
+        raise ToolkitError(f"onnx2tf failed (exit {proc.returncode}){tail}; rerun with --verbose", exit_code=3)
+    return tfl.read_bytes()

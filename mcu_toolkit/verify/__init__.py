@@ -1,0 +1,1 @@
+"""Checks of the deployed pipeline: CCC, and the TFLM proof."""

@@ -1,0 +1,31 @@
+"""Lin's concordance correlation coefficient, population statistics (ddof=0) over the whole set."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ToolkitError
+
+
+class UndefinedCCC(ToolkitError):
+    """CCC has no value for fewer than two items or when both inputs are constant."""
+
+
+def ccc(pred, target) -> float:
+    p = np.asarray(pred, dtype=np.float64).ravel()
+    t = np.asarray(target, dtype=np.float64).ravel()
+    if p.shape != t.shape:
+        raise ValueError(f"ccc: {p.shape} vs {t.shape}")
+    if p.size < 2:
+        raise UndefinedCCC(f"CCC is undefined for {p.size} item(s); it needs at least 2")
+    mp, mt = p.mean(), t.mean()
+    vp, vt = p.var(), t.var()
+    denom = vp + vt + (mp - mt) ** 2
+    if denom == 0.0:
+        raise UndefinedCCC("CCC is undefined: both inputs are the same constant")
+    return float(2.0 * np.mean((p - mp) * (t - mt)) / denom)
+
+
+def ccc_per_dim(pred, target, names=("arousal", "dominance", "valence")) -> dict[str, float]:
+    pred, target = np.asarray(pred), np.asarray(target)
+    return {n: ccc(pred[:, i], target[:, i]) for i, n in enumerate(names)}

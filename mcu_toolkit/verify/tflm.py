@@ -1,0 +1,113 @@
+"""The device oracle: run the int8 model in the TFLM interpreter and measure its arena."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from ..errors import ToolkitError
+
+
+@contextlib.contextmanager
+def captured_native_stderr():
+    """Collect what C++ writes to fd 2 (TFLM's MicroPrintf) instead of showing it."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        box = {"text": ""}
+        try:
+            yield box
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode(errors="replace")
+
+
+def model_ops(tflite: bytes) -> list[str]:
+    """Builtin operator names used by the model, sorted."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAsModel(tflite, 0)
+    ops = set()
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == schema.BuiltinOperator.CUSTOM:
+            ops.add("CUSTOM:" + (oc.CustomCode() or b"").decode())
+        else:
+            ops.add(names.get(code, f"BUILTIN_{code}"))
+    return sorted(ops)
+
+
+class TflmModel:
+    """An int8 model in the TFLM interpreter, with float in / float out helpers."""
+
+    def __init__(self, tflite: bytes, arena_size: int):
+        from tflite_micro import runtime
+
+        with captured_native_stderr() as err:
+            try:
+                self.interp = runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
+            except RuntimeError as e:
+                missing = re.findall(r"(?:Didn't find op for builtin opcode|unsupported op)\s*'?([A-Z_0-9]+)",
+                                     err["text"] if "text" in err else "")
+                raise ToolkitError(f"TFLM cannot load the model: {missing or e}", exit_code=1) from None
+        self.input = self.interp.get_input_details(0)
+        self.output = self.interp.get_output_details(0)
+        qi, qo = self.input["quantization_parameters"], self.output["quantization_parameters"]
+        self.in_scale, self.in_zero = float(qi["scales"][0]), int(qi["zero_points"][0])
+        self.out_scale, self.out_zero = float(qo["scales"][0]), int(qo["zero_points"][0])
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        q = np.round(x / self.in_scale) + self.in_zero
+        return np.clip(q, -128, 127).astype(np.int8).reshape(tuple(self.input["shape"]))
+
+    def run_int8(self, q: np.ndarray) -> np.ndarray:
+        self.interp.set_input(q, 0)
+        self.interp.invoke()
+        return np.array(self.interp.get_output(0)).reshape(-1)
+
+    def run(self, x_nhwc: np.ndarray) -> np.ndarray:
+        q = self.run_int8(self.quantize(x_nhwc))
+        return (q.astype(np.float32) - self.out_zero) * self.out_scale
+
+
+def _loads_and_runs(tflite: bytes, arena: int, q: np.ndarray) -> bool:
+    from tflite_micro import runtime
+
+    with captured_native_stderr():
+        try:
+            it = runtime.Interpreter.from_bytes(tflite, arena_size=arena)
+            it.set_input(q, 0)
+            it.invoke()
+            return True
+        except RuntimeError:
+            return False
+
+
+def measure_arena(tflite: bytes, q: np.ndarray, step: int = 256) -> int:
+    """Smallest arena (to `step` bytes) with which TFLM allocates and invokes on real input."""
+    hi = max(64 * 1024, 4 * len(tflite))
+    while not _loads_and_runs(tflite, hi, q):
+        hi *= 2
+        if hi > 1 << 30:
+            raise ToolkitError("TFLM could not run the model with a 1 GiB arena", exit_code=1)
+    lo = 0  # known to fail
+    while hi - lo > step:
+        mid = (lo + hi) // 2
+        if _loads_and_runs(tflite, mid, q):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def arena_with_margin(measured: int) -> int:
+    """+10%, rounded up to 1 KiB: optimised kernels (CMSIS-NN, ESP-NN) ask for scratch of their own."""
+    return -(-int(measured * 1.10) // 1024) * 1024

@@ -1,0 +1,68 @@
+"""The command line: help that teaches, one-line errors, no partial output."""
+
+import numpy as np
+import soundfile as sf
+
+from mcu_toolkit import resources
+
+from conftest import run_cli
+
+
+def _assert_one_line_error(r, fragment):
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_help_teaches():
+    r = run_cli("convert", "--help")
+    assert r.returncode == 0
+    for needle in ("--calibration", "--window-seconds", "--force", "Exit codes", "weights_only=True",
+                   "model_ops.h"):
+        assert needle in r.stdout
+
+
+def test_missing_checkpoint(tmp_path):
+    r = run_cli("convert", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "o"))
+    _assert_one_line_error(r, "checkpoint not found")
+    assert r.returncode == 2 and not (tmp_path / "o").exists()
+
+
+def test_empty_calibration_dir(tmp_path):
+    (tmp_path / "cal").mkdir()
+    r = run_cli("convert", "--calibration", str(tmp_path / "cal"), "--out", str(tmp_path / "o"))
+    _assert_one_line_error(r, "no audio files")
+    assert r.returncode == 2 and not (tmp_path / "o").exists()
+
+
+def test_corrupt_wav_in_calibration(tmp_path):
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    sf.write(cal / "good.wav", np.zeros(40000, np.float32), 16000)
+    (cal / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    r = run_cli("convert", "--calibration", str(cal), "--out", str(tmp_path / "o"))
+    _assert_one_line_error(r, "broken.wav")
+    assert r.returncode == 2 and not (tmp_path / "o").exists()
+    assert not list(tmp_path.glob(".o.tmp.*"))
+
+
+def test_existing_out_without_force(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = run_cli("convert", "--out", str(out))
+    _assert_one_line_error(r, "already exists; use --force")
+    assert r.returncode == 2 and (out / "keep.txt").read_text() == "mine"
+
+
+def test_bad_window(tmp_path):
+    r = run_cli("convert", "--window-seconds", "0", "--out", str(tmp_path / "o"))
+    _assert_one_line_error(r, "--window-seconds")
+
+
+def test_packaged_resources_exist():
+    assert (resources.default_checkpoint() / "model.safetensors").is_file()
+    assert (resources.default_calibration_dir()).is_dir()
+    assert (resources.firmware_templates_root()).is_dir()
