@@ -71,11 +71,9 @@ def cut_windows(x: np.ndarray, window_samples: int) -> tuple[list[np.ndarray], b
     return [x[i * window_samples:(i + 1) * window_samples] for i in range(n)], False
 
 
-def load_windows(paths: list[Path], window_samples: int, progress=None) -> list[Windowed]:
+def load_windows(paths: list[Path], window_samples: int) -> list[Windowed]:
     out = []
     for p in paths:
         w, padded = cut_windows(load_audio(p), window_samples)
         out.append(Windowed(p, w, padded))
-        if progress is not None:
-            progress.update(1)
     return out

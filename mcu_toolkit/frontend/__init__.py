@@ -1,0 +1,1 @@
+"""Waveform -> log-mel: the float reference and the fixed-point front end the device runs."""
