@@ -39,7 +39,7 @@ FLOOR_DB_Q7 = -12800    # -100 dB: Wav2Small clamps mel power at 1e-10
 RAW_FLOOR_DB_Q7 = -32768  # mel_acc == 0: no energy at all
 QUANT_SHIFT = 24
 PRENORM_EPS = 1e-7
-MAX_WINDOW_SAMPLES = 131072  # N * sum(x^2) must fit int64
+MAX_WINDOW_SAMPLES = 120000  # N * sum(x^2) and N^2 * 2^30 must fit uint64
 # A constant c added to a frame moves 2X[0] by 2^8 * 32 * c and 2X[1] by 2^8 * (-16) * c.
 DC_GAIN_BIN0 = 1 << 13
 DC_GAIN_BIN1 = -(1 << 12)
@@ -183,21 +183,22 @@ def _mels_db_q7(xr: np.ndarray, xi: np.ndarray, t: Tables, which: np.ndarray) ->
     return out
 
 
+REF30_DB_Q7 = 11560     # round(10*log10(2^30) * 128)
+
+
 def prenorm_eps(n: int) -> int:
-    return int(round(PRENORM_EPS * n * n * 2.0 ** 30))
-
-
-def ref_db_q7(n: int) -> int:
-    """10*log10(N^2 * 2^30) in Q7: from N^2 * var(int16 samples) to var(float samples)."""
-    return int(round(10 * np.log10(float(n) * n * 2.0 ** 30) * 128))
+    """1e-7 * N^2 * 2^30, rounded: prenorm's variance floor in units of N^2 * var(int16)."""
+    return (n * n * (1 << 30) + 5_000_000) // 10_000_000
 
 
 def window_offset_q7(n: int, total: int, total_sq: int, t: Tables | None = None) -> int:
-    """Prenorm as a dB offset, -10*log10(var(x/32768) + 1e-7) in Q7, from exact window sums."""
+    """Prenorm as a dB offset, -10*log10(var(x/32768) + 1e-7) in Q7, from exact window sums:
+    10*log10(N^2 * 2^30) - 10*log10(N * sum(x^2) - sum(x)^2 + eps)."""
     if not 0 < n <= MAX_WINDOW_SAMPLES:
         raise ValueError(f"window of {n} samples: need 1..{MAX_WINDOW_SAMPLES}")
     d = n * total_sq - total * total + prenorm_eps(n)
-    return ref_db_q7(n) - int(db_q7(np.array([d], dtype=np.uint64), t)[0])
+    ref = int(db_q7(np.array([n * n], dtype=np.uint64), t)[0]) + REF30_DB_Q7
+    return ref - int(db_q7(np.array([d], dtype=np.uint64), t)[0])
 
 
 def round_div(a: int, b: int) -> int:
@@ -226,7 +227,7 @@ def window_logmel_q7(pcm: np.ndarray, t: Tables | None = None) -> np.ndarray:
     dc = _mels_db_q7(xr_dc, xi, t, t.mel_is_dc == 1)
     raw = np.where(t.mel_is_dc == 1, dc, raw)
     offset = window_offset_q7(n, total, total_sq, t)
-    return np.maximum(raw + offset, FLOOR_DB_Q7).astype(np.int16)
+    return np.clip(raw + offset, FLOOR_DB_Q7, 32767).astype(np.int16)
 
 
 @dataclass(frozen=True)
