@@ -58,13 +58,16 @@ def main() -> None:
               help="Bundle directory. Written atomically; an existing one is replaced only with --force.")
 @click.option("--window-seconds", default=2.0, show_default=True, type=float, metavar="S",
               help="Audio per inference. The arena grows linearly with it (about 350 KiB per second).")
+@click.option("--frontend", type=click.Choice(["fixed", "float"]), default="fixed", show_default=True,
+              help="Front end for calibration and the drift check: 'fixed' is the integer C front end the "
+                   "device runs (emitted as w2s_frontend.*); 'float' is the model's own log-mel.")
 @click.option("--min-ccc", type=float, default=None, metavar="X",
               help="Fail (exit 1) if int8-vs-float CCC of any dimension is below X. The bundle is still written.")
 @click.option("--force", is_flag=True, help="Replace an existing --out directory.")
 @click.option("--verbose", is_flag=True, help="Show onnx2tf's own output.")
 @click.option("--quiet", is_flag=True, help="No progress output; print only the summary.")
 @_one_line_errors
-def convert(checkpoint, calibration, eval_audio, out, window_seconds, min_ccc, force, verbose, quiet):
+def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, min_ccc, force, verbose, quiet):
     """Convert CHECKPOINT to a full-int8 TFLite proven on TFLM, plus the C bundle firmware needs.
 
     \b
@@ -76,12 +79,13 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, min_ccc, f
 
     \b
     Writes into --out: model_int8.tflite, model.onnx, model_data.{h,c}, model_ops.h,
-    model_config.h, report.json, report.md.
+    model_config.h, w2s_frontend.{h,c} + w2s_frontend_tables.{h,c} (fixed front end),
+    report.json, report.md.
     """
     from .convert import convert as run
 
     result = run(checkpoint, calibration=calibration, eval_audio=eval_audio, out=out,
-                 window_seconds=window_seconds, force=force, min_ccc=min_ccc, verbose=verbose,
+                 window_seconds=window_seconds, frontend=frontend, force=force, min_ccc=min_ccc, verbose=verbose,
                  progress=not quiet)
     r = result.report
     click.echo(f"wrote {result.out}/  tflite {r['tflite_bytes']:,} B  arena {r['arena_bytes']:,} B  "

@@ -20,7 +20,9 @@ import numpy as np
 from . import resources
 from .audio import SAMPLE_RATE, list_audio, load_windows
 from .errors import ToolkitError
-from .emit import c_model, report as report_mod
+from .emit import c_frontend, c_model, report as report_mod
+from .emit.c_frontend import frontend_report
+from .frontend.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .verify.ccc import UndefinedCCC, ccc_per_dim
 
 VERSIONED_PACKAGES = ("mcu-toolkit", "torch", "numpy", "onnx", "onnxruntime", "onnx2tf", "onnxsim",
@@ -88,15 +90,6 @@ def _publish(tmp: Path, out: Path, force: bool) -> None:
         os.replace(tmp, out)
 
 
-def _features(model, windows: list[np.ndarray]) -> np.ndarray:
-    """Float front end: (N, 1, T, mels) log-mel for each window."""
-    import torch
-
-    with torch.no_grad():
-        x = torch.from_numpy(np.stack(windows).astype(np.float32))
-        return np.concatenate([model.frontend(x[i:i + 32]).numpy() for i in range(0, len(x), 32)])
-
-
 def _short_clips_note(items, what: str) -> str | None:
     short = [w.path.name for w in items if w.padded]
     if not short:
@@ -107,16 +100,17 @@ def _short_clips_note(items, what: str) -> str | None:
 
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
             eval_audio: str | os.PathLike | None = None, out: str | os.PathLike = "mcu_out",
-            window_seconds: float = 2.0, force: bool = False, min_ccc: float | None = None,
-            verbose: bool = False, progress: bool = True) -> ConvertResult:
+            window_seconds: float = 2.0, frontend: str = "fixed", force: bool = False,
+            min_ccc: float | None = None, verbose: bool = False, progress: bool = True) -> ConvertResult:
     """Run the whole chain and write the bundle atomically into `out`."""
     import torch
 
     from .export.onnx_export import INPUT_NAME, check_onnx_parity, export_trunk_onnx
-    from .export.tflite import convert_to_int8
+    from .export.tflite import check_float_tflite, convert_to_int8
     from .model import load_checkpoint
     from .model.wav2small import trunk_macs
     from .verify import tflm
+    from .verify.deployed import FRONTENDS, fixed_tables, frontend_db, run_clips
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -124,6 +118,11 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     _check_out(out, force)
     if not (0.1 <= window_seconds <= 60):
         raise ToolkitError(f"--window-seconds must be between 0.1 and 60, got {window_seconds}")
+    if frontend not in FRONTENDS:
+        raise ToolkitError(f"--frontend must be one of {', '.join(FRONTENDS)}, got {frontend}")
+    if frontend == "fixed" and window_seconds * SAMPLE_RATE > MAX_WINDOW_SAMPLES:
+        raise ToolkitError(f"the fixed-point front end handles windows up to {MAX_WINDOW_SAMPLES / SAMPLE_RATE:g} s; "
+                           "use a shorter --window-seconds or --frontend float")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     ckpt = Path(checkpoint) if checkpoint else resources.default_checkpoint()
     cal_dir = Path(calibration) if calibration else resources.default_calibration_dir()
@@ -137,6 +136,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     cal_files, eval_files = list_audio(cal_dir), list_audio(eval_dir)
     cal = load_windows(cal_files, window)
     ev = load_windows(eval_files, window)
+    tables = fixed_tables(cfg.n_mels) if frontend == "fixed" else None
 
     p = Progress(progress, 5)
     messages: list[str] = []
@@ -146,7 +146,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
         if note:
             messages.append(note)
             p.note(note)
-    cal_feats = _features(model, [w for c in cal for w in c.windows])
+    cal_feats = frontend_db(model, [w for c in cal for w in c.windows], frontend)
     timings["audio_and_frontend"] = time.perf_counter() - t_start
 
     p.step(f"exporting the trunk to ONNX for a {window_seconds:g} s window ({frames} frames)")
@@ -167,7 +167,9 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             t = time.perf_counter()
             onnx_path = work / "model.onnx"
             onnx_path.write_bytes(onnx_bytes)
-            tfl = convert_to_int8(onnx_path, cal_feats.transpose(0, 2, 3, 1).copy(), work, INPUT_NAME, verbose)
+            tfl, tfl_float = convert_to_int8(onnx_path, cal_feats.transpose(0, 2, 3, 1).copy(), work,
+                                             INPUT_NAME, verbose)
+            tf_err = check_float_tflite(tfl_float, onnx_bytes, cal_feats[:4])
             timings["onnx2tf"] = time.perf_counter() - t
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -180,14 +182,8 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
         arena_measured = tflm.measure_arena(tfl, q0)
         arena = tflm.arena_with_margin(arena_measured)
         dev = tflm.TflmModel(tfl, arena_size=arena)
-        f_out, q_out = [], []
-        with p.bar(len(ev), "TFLM") as bar, torch.no_grad():
-            for clip in ev:
-                feats = _features(model, clip.windows)
-                f_out.append(model.trunk(torch.from_numpy(feats)).numpy().mean(axis=0))
-                q_out.append(np.mean([dev.run(f.transpose(1, 2, 0)) for f in feats], axis=0))
-                bar.update(1)
-        f_out, q_out = np.array(f_out), np.array(q_out)
+        with p.bar(len(ev), "TFLM") as bar:
+            f_out, q_out = run_clips(model, dev, ev, frontend, bar)
         try:
             ccc = ccc_per_dim(q_out, f_out)
         except UndefinedCCC as e:
@@ -210,11 +206,13 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             "tflite_bytes": len(tfl),
             "onnx_bytes": len(onnx_bytes),
             "onnx_max_abs_err_vs_torch": onnx_err,
+            "tflite_float_max_abs_err_vs_onnx": tf_err,
             "arena_bytes": arena,
             "arena_bytes_measured": arena_measured,
             "ops": ops,
-            "frontend": {"kind": "float", "note": "fixed-point front end not yet available; "
-                                                  "calibration and drift use the float log-mel"},
+            "frontend": frontend_report(tables, window, frames) if tables is not None else
+                        {"kind": "float", "note": "calibration and drift use the model's float log-mel; "
+                                                  "the bundle has no device front end"},
             "calibration": {"files": len(cal), "windows": int(len(cal_feats)),
                             "padded_files": [c.path.name for c in cal if c.padded]},
             "eval_files": len(ev),
@@ -245,6 +243,8 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             "model_data.c": c_model.model_data_c(tfl),
             "model_ops.h": c_model.model_ops_h(ops),
             "model_config.h": c_model.model_config_h(config),
+            **(c_frontend.frontend_files(tables, InputQuant.from_scale(dev.in_scale, dev.in_zero), window)
+               if tables is not None else {}),
             "report.json": json.dumps(report, indent=2) + "\n",
             "report.md": report_mod.markdown(report),
         }

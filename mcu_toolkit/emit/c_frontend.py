@@ -123,3 +123,55 @@ def frontend_files(t: Tables, quant: InputQuant | None, window_samples: int) -> 
             "/* Defined in w2s_frontend_tables.c; the type is in w2s_frontend.h. */\n"
             "#define W2S_FE_HAS_CONFIG 1\n\n#endif /* W2S_FRONTEND_TABLES_H */")
     return files
+
+
+def table_bytes(t: Tables) -> int:
+    """Flash taken by the generated tables (types as in w2s_frontend_tables.c)."""
+    m = t.n_mels
+    return (64 * 2 + 32 + 2 * 16 * 4 + 2 * 33 * 4 + 3 * m + m * t.mel_u_q11.shape[1] * 2 + m * 2 + 257 * 4)
+
+
+STATE_BYTES = 64 * 2 + 4 + 4 + 8 + 8  # sizeof(w2s_frontend_state_t) on 32-bit targets
+
+
+def m4_code_bytes(t: Tables) -> int | None:
+    """.text of w2s_frontend.c for Cortex-M4 at -Os, if arm-none-eabi-gcc is installed."""
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
+    if not gcc or not size:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in frontend_files(t, None, 0).items():
+            (Path(d) / name).write_text(text)
+        obj = Path(d) / "fe.o"
+        r = subprocess.run([gcc, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os",
+                            "-std=c99", "-c", str(Path(d) / "w2s_frontend.c"), "-o", str(obj)], capture_output=True)
+        if r.returncode != 0:
+            return None
+        out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
+        m = re.search(r"^\.text\s+(\d+)", out, re.M)
+        return int(m.group(1)) if m else None
+
+
+def frontend_report(t: Tables, window_samples: int, frames: int) -> dict:
+    code = m4_code_bytes(t)
+    tables_b = table_bytes(t)
+    return {
+        "kind": "fixed",
+        "format": {"in": "int16 PCM, 16 kHz", "window": "Hann Q15", "fft": "32-point complex radix-2, Q30 twiddles",
+                   "mel_weights": "Q11 of each filter's peak", "out": "log-mel dB Q7 (int16), then int8 "
+                   "via q = ((db_q7 * mult + 2^23) >> 24) + zero_point"},
+        "prenorm": "exact per window: gain as a dB offset from the window's sums; mean via bins 0-1",
+        "table_bytes": tables_b,
+        "code_bytes_cortex_m4_Os": code,
+        "flash_bytes": None if code is None else code + tables_b,
+        "state_bytes": STATE_BYTES,
+        "window_buffer_bytes": frames * (t.n_mels * 2 + 12),
+        "ram_bytes": STATE_BYTES + frames * (t.n_mels * 2 + 12),
+        "window_samples": window_samples,
+    }

@@ -40,8 +40,8 @@ def onnx2tf_command(onnx_path: Path, out_dir: Path, cal_npy: Path, input_name: s
 
 
 def convert_to_int8(onnx_path: Path, calibration_nhwc: np.ndarray, work: Path, input_name: str,
-                    verbose: bool = False) -> bytes:
-    """Return the bytes of onnx2tf's *_full_integer_quant.tflite (int8 input and output)."""
+                    verbose: bool = False) -> tuple[bytes, bytes]:
+    """Bytes of onnx2tf's *_full_integer_quant.tflite (int8 input and output) and *_float32.tflite."""
     if calibration_nhwc.dtype != np.float32 or calibration_nhwc.ndim != 4:
         raise ValueError("calibration data must be float32 NHWC")
     cal = work / "calibration_nhwc.npy"
@@ -54,10 +54,37 @@ def convert_to_int8(onnx_path: Path, calibration_nhwc: np.ndarray, work: Path, i
         proc = subprocess.run(cmd, env=env, cwd=work, stdout=None if verbose else f,
                               stderr=None if verbose else subprocess.STDOUT)
     tfl = out_dir / f"{onnx_path.stem}_full_integer_quant.tflite"
-    if proc.returncode != 0 or not tfl.is_file():
+    tfl_float = out_dir / f"{onnx_path.stem}_float32.tflite"
+    if proc.returncode != 0 or not tfl.is_file() or not tfl_float.is_file():
         tail = ""
         if not verbose:
             lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
             tail = f": {lines[-1][:200]}" if lines else ""
         raise ToolkitError(f"onnx2tf failed (exit {proc.returncode}){tail}; rerun with --verbose", exit_code=3)
-    return tfl.read_bytes()
+    return tfl.read_bytes(), tfl_float.read_bytes()
+
+
+def check_float_tflite(tflite_float: bytes, onnx_bytes: bytes, inputs_nchw: np.ndarray, atol: float = 1e-3) -> float:
+    """onnx2tf's float32 TFLite against onnxruntime: catches layout mistakes in the conversion
+    (it can mistranslate transposes when two dimensions have the same size)."""
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ..verify.tflm import captured_native_stderr
+
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    with captured_native_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+        it = Interpreter(model_content=tflite_float)
+        it.allocate_tensors()
+    name = sess.get_inputs()[0].name
+    worst = 0.0
+    for x in inputs_nchw:
+        ref = sess.run(None, {name: x[None].astype(np.float32)})[0].ravel()
+        it.set_tensor(it.get_input_details()[0]["index"], x.transpose(1, 2, 0)[None].astype(np.float32))
+        it.invoke()
+        got = it.get_tensor(it.get_output_details()[0]["index"]).ravel()
+        worst = max(worst, float(np.max(np.abs(ref - got))))
+    if worst > atol:
+        raise ToolkitError(f"onnx2tf's float TFLite disagrees with ONNX: max abs error {worst:.3g} > {atol}",
+                           exit_code=3)
+    return worst
