@@ -215,8 +215,10 @@ def window_logmel_q7(pcm: np.ndarray, t: Tables | None = None) -> np.ndarray:
     t = t or tables()
     pcm = np.asarray(pcm)
     xr, xi = spectrum_x2(pcm, t)
-    raw = _mels_db_q7(xr, xi, t, t.mel_is_dc == 0)
     n = len(pcm)
+    if xr.shape[0] == 0:
+        return np.zeros((0, t.n_mels), dtype=np.int16)
+    raw = _mels_db_q7(xr, xi, t, t.mel_is_dc == 0)
     total = int(pcm.astype(np.int64).sum())
     total_sq = int((pcm.astype(np.int64) ** 2).sum())
     # mean removal: bins 0 and 1 move by a constant times the window mean
