@@ -29,6 +29,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     with a polyphase Kaiser-windowed FIR (scipy.signal.resample_poly)."""
     import soundfile as sf
 
+    if not Path(path).is_file():
+        raise ToolkitError(f"audio file not found: {path}")
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError for bad files

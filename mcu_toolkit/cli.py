@@ -98,5 +98,34 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
         sys.exit(1)
 
 
+@main.command(name="features")
+@click.argument("audio", type=click.Path(path_type=str))
+@click.option("--out", required=True, metavar="FILE.npy", help="Where to write the features (.npy).")
+@click.option("--float", "use_float", is_flag=True,
+              help="The model's float log-mel (float32 dB) instead of the fixed-point front end.")
+@click.option("--window-seconds", default=2.0, show_default=True, type=float, metavar="S",
+              help="Window length; each window is normalised on its own, as on the device.")
+@click.option("--force", is_flag=True, help="Replace an existing --out file.")
+@_one_line_errors
+def features_cmd(audio, out, use_float, window_seconds, force):
+    """Write the log-mel features of one AUDIO file, as the device computes them.
+
+    \b
+    Output: an array of shape (windows, frames, 26).
+      default  int16, dB in Q7 (divide by 128 for dB), from the integer front end
+               that w2s_frontend.c runs on the device (bit-exact);
+      --float  float32 dB from the float front end of the model.
+    The clip is cut into consecutive windows; a clip shorter than one window is zero-padded.
+    """
+    from .features import features, save_npy
+
+    if not out.endswith(".npy"):
+        raise ToolkitError("--out must end in .npy")
+    arr = features(audio, use_float=use_float, window_seconds=window_seconds)
+    save_npy(arr, out, force)
+    kind = "float32 dB" if use_float else "int16 dB Q7"
+    click.echo(f"wrote {out}: {arr.shape[0]} window(s) x {arr.shape[1]} frames x {arr.shape[2]} mels, {kind}")
+
+
 if __name__ == "__main__":
     main()

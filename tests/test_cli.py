@@ -66,3 +66,26 @@ def test_packaged_resources_exist():
     assert (resources.default_checkpoint() / "model.safetensors").is_file()
     assert (resources.default_calibration_dir()).is_dir()
     assert (resources.firmware_templates_root()).is_dir()
+
+
+def test_features_fixed_and_float(tmp_path):
+    from mcu_toolkit.frontend import fixed
+
+    clip = sorted(resources.default_eval_dir().glob("real_arctic*.flac"))[0]
+    r = run_cli("features", str(clip), "--out", str(tmp_path / "q.npy"))
+    assert r.returncode == 0, r.stderr
+    q = np.load(tmp_path / "q.npy")
+    pcm, _ = sf.read(clip, dtype="int16")
+    assert q.dtype == np.int16 and q.shape == (1, 999, 26)
+    assert np.array_equal(q[0], fixed.window_logmel_q7(pcm[:32000]))
+    r = run_cli("features", str(clip), "--out", str(tmp_path / "f.npy"), "--float")
+    f = np.load(tmp_path / "f.npy")
+    assert f.dtype == np.float32 and np.mean(np.abs(q / 128.0 - f)) < 0.25
+    r = run_cli("features", str(clip), "--out", str(tmp_path / "q.npy"))
+    _assert_one_line_error(r, "already exists")
+
+
+def test_features_bad_input(tmp_path):
+    r = run_cli("features", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "x.npy"))
+    _assert_one_line_error(r, "audio file not found")
+    assert r.returncode == 2 and not (tmp_path / "x.npy").exists()

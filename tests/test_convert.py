@@ -19,7 +19,9 @@ C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 
 EXPECTED_FILES = {"model_int8.tflite", "model.onnx", "model_data.h", "model_data.c", "model_ops.h",
-                  "model_config.h", "report.json", "report.md"}
+                  "model_config.h", "report.json", "report.md", "w2s_frontend.h", "w2s_frontend.c",
+                  "w2s_frontend_tables.h", "w2s_frontend_tables.c"}
+C_SOURCES = ("model_data.c", "w2s_frontend.c", "w2s_frontend_tables.c")
 
 
 def test_bundle_contents(bundle):
@@ -32,6 +34,8 @@ def test_bundle_contents(bundle):
     assert r["tflite_bytes"] == (bundle.out / "model_int8.tflite").stat().st_size
     assert r["versions"]["onnx2tf"] == "1.28.8" and r["versions"]["tensorflow"] == "2.21.0"
     assert set(r["ccc"]) == {"arousal", "dominance", "valence"}
+    fe = r["frontend"]
+    assert fe["kind"] == "fixed" and fe["table_bytes"] > 1000 and fe["ram_bytes"] > fe["state_bytes"] > 0
 
 
 def test_int8_input_output_and_ops(bundle):
@@ -39,7 +43,9 @@ def test_int8_input_output_and_ops(bundle):
     m = tflm.TflmModel(tfl, arena_size=bundle.report["arena_bytes"])
     assert m.input["dtype"] == np.int8 and m.output["dtype"] == np.int8
     ops = tflm.model_ops(tfl)
-    assert "CONV_2D" in ops and "SOFTMAX" in ops and "FULLY_CONNECTED" in ops
+    assert "CONV_2D" in ops and "FULLY_CONNECTED" in ops
+    # the pooling is exported in its int8-friendly form: no int8 SOFTMAX over ~500 frames
+    assert "SOFTMAX" not in ops and {"LOGISTIC", "DIV", "REDUCE_MAX"} <= set(ops)
     resolver = re.findall(r"r\.(Add\w+)\(\)", (bundle.out / "model_ops.h").read_text())
     assert len(resolver) == len(ops) == len(set(resolver))
     assert f"MicroMutableOpResolver<W2S_OP_COUNT>" in (bundle.out / "model_ops.h").read_text()
@@ -58,21 +64,31 @@ def test_arena_is_the_smallest_that_works(bundle):
 
 
 def test_int8_on_tflm_tracks_float_on_heldout(bundle, default_model, heldout):
-    """Independent of convert's own figures: rerun TFLM from the emitted bundle."""
+    """Rerun the deployed pipeline from the emitted bundle: the integer front end (Python reference,
+    bit-exact with the C) -> int8 on TFLM, against the float model on the same windows."""
+    from mcu_toolkit.audio import to_pcm16
+    from mcu_toolkit.frontend import fixed
+
     tfl = (bundle.out / "model_int8.tflite").read_bytes()
     dev = tflm.TflmModel(tfl, arena_size=bundle.report["arena_bytes"])
+    h = (bundle.out / "model_config.h").read_text()
+    quant = fixed.InputQuant.from_scale(float(re.search(r"W2S_INPUT_SCALE ([0-9.e-]+)f", h).group(1)),
+                                        int(re.search(r"W2S_INPUT_ZERO_POINT \((-?\d+)\)", h).group(1)))
     _, wavs, _ = heldout
     f_out, q_out = [], []
     with torch.no_grad():
         for w in wavs:
             wins, _ = cut_windows(w, 32000)
-            feats = default_model.frontend(torch.from_numpy(np.stack(wins)))
-            f_out.append(default_model.trunk(feats).numpy().mean(axis=0))
-            q_out.append(np.mean([dev.run(f.numpy().transpose(1, 2, 0)) for f in feats], axis=0))
+            f_out.append(default_model(torch.from_numpy(np.stack(wins))).numpy().mean(axis=0))
+            outs = []
+            for win in wins:
+                q = fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(win)), quant).reshape(1, 999, 26, 1)
+                outs.append((dev.run_int8(q).astype(np.float32) - dev.out_zero) * dev.out_scale)
+            q_out.append(np.mean(outs, axis=0))
     c = ccc_per_dim(np.array(q_out), np.array(f_out))
     assert all(v >= 0.95 for v in c.values()), c
     for k, v in c.items():
-        assert v == pytest.approx(bundle.report["ccc"][k], abs=1e-4)
+        assert v == pytest.approx(bundle.report["ccc"][k], abs=1e-6)
     assert np.std(np.array(q_out), axis=0).min() >= 0.05  # the int8 model still responds to audio
 
 
@@ -119,6 +135,7 @@ CHECK_PROGRAM = r"""
 #include <string.h>
 #include "model_config.h"
 #include "model_data.h"
+#include "w2s_frontend.h"
 
 static const int dims[] = W2S_INPUT_DIMS;
 
@@ -127,6 +144,8 @@ int check(void) {
     if (memcmp(g_w2s_model_data + 4, "TFL3", 4) != 0) return 2;
     if (dims[1] != (int)W2S_FRAMES_PER_WINDOW || dims[2] != (int)W2S_N_MELS) return 3;
     if (W2S_WINDOW_SAMPLES != (W2S_FRAMES_PER_WINDOW - 1u) * W2S_HOP_SAMPLES + 64u) return 4;
+    if (g_w2s_frontend_config.window_samples != W2S_WINDOW_SAMPLES) return 5;
+    if (g_w2s_frontend_config.input_zero_point != W2S_INPUT_ZERO_POINT) return 6;
     return 0;
 }
 
@@ -144,7 +163,7 @@ def test_emitted_c_compiles_and_runs_on_host(bundle, tmp_path):
     (tmp_path / "check.c").write_text(CHECK_PROGRAM)
     exe = tmp_path / "check"
     subprocess.run(["gcc", *C_FLAGS, "-DHOST_MAIN", "-I", str(bundle.out), str(tmp_path / "check.c"),
-                    str(bundle.out / "model_data.c"), "-o", str(exe)], check=True, capture_output=True)
+                    *[str(bundle.out / c) for c in C_SOURCES], "-o", str(exe)], check=True, capture_output=True)
     r = subprocess.run([str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
     assert f"len={bundle.report['tflite_bytes']}" in r.stdout
@@ -153,7 +172,7 @@ def test_emitted_c_compiles_and_runs_on_host(bundle, tmp_path):
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs gcc-arm-none-eabi (.ci/run installs it)")
 def test_emitted_c_compiles_for_cortex_m4(bundle, tmp_path):
     (tmp_path / "check.c").write_text(CHECK_PROGRAM)
-    for src in (bundle.out / "model_data.c", tmp_path / "check.c"):
+    for src in (*[bundle.out / c for c in C_SOURCES], tmp_path / "check.c"):
         obj = tmp_path / (src.stem + ".o")
         r = subprocess.run(["arm-none-eabi-gcc", *M4_FLAGS, *C_FLAGS, "-I", str(bundle.out), "-c", str(src),
                             "-o", str(obj)], capture_output=True, text=True)

@@ -1,0 +1,45 @@
+"""`features`: the log-mel one audio file gives, window by window, as the device computes it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, cut_windows, load_audio, to_pcm16
+from .errors import ToolkitError
+from .frontend import fixed, float_ref
+
+
+def features(audio: str | os.PathLike, *, use_float: bool = False, window_seconds: float = 2.0,
+             n_mels: int = 26) -> np.ndarray:
+    """(windows, frames, mels): int16 dB Q7 from the fixed-point front end (divide by 128 for dB),
+    or with use_float float32 dB from the model's float front end."""
+    window = int(round(window_seconds * SAMPLE_RATE))
+    if not 64 <= window <= fixed.MAX_WINDOW_SAMPLES:
+        raise ToolkitError(f"--window-seconds must be between 0.004 and {fixed.MAX_WINDOW_SAMPLES / SAMPLE_RATE:g}")
+    windows, _ = cut_windows(load_audio(audio), window)
+    if use_float:
+        return np.stack([float_ref.logmel_float(w, n_mels) for w in windows]).astype(np.float32)
+    t = fixed.tables(n_mels)
+    return np.stack([fixed.window_logmel_q7(to_pcm16(w), t) for w in windows])
+
+
+def save_npy(array: np.ndarray, out: str | os.PathLike, force: bool = False) -> Path:
+    """Write atomically: a temporary file next to the target, then rename."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise ToolkitError(f"{out} already exists; use --force to replace it")
+    if not out.parent.is_dir():
+        raise ToolkitError(f"output folder {out.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npy", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
