@@ -207,20 +207,27 @@ def round_div(a: int, b: int) -> int:
     return q if a >= 0 else -q
 
 
-def window_logmel_q7(pcm: np.ndarray, t: Tables | None = None) -> np.ndarray:
+def window_stats(pcm: np.ndarray) -> tuple[int, int, int]:
+    """(N, sum, sum of squares) of int16 samples, as w2s_frontend_state_t accumulates them."""
+    x = np.asarray(pcm, dtype=np.int64)
+    return len(x), int(x.sum()), int((x * x).sum())
+
+
+def window_logmel_q7(pcm: np.ndarray, t: Tables | None = None,
+                     stats: tuple[int, int, int] | None = None) -> np.ndarray:
     """One model window (int16) -> normalised log-mel in dB Q7, (frames, mels) int16.
 
     Equals what w2s_frontend_push_s16 + w2s_frontend_finish_window produce on the device.
+    `stats` overrides the window's own (N, sum, sum_sq), e.g. with the previous window's in
+    streaming mode.
     """
     t = t or tables()
     pcm = np.asarray(pcm)
     xr, xi = spectrum_x2(pcm, t)
-    n = len(pcm)
     if xr.shape[0] == 0:
         return np.zeros((0, t.n_mels), dtype=np.int16)
     raw = _mels_db_q7(xr, xi, t, t.mel_is_dc == 0)
-    total = int(pcm.astype(np.int64).sum())
-    total_sq = int((pcm.astype(np.int64) ** 2).sum())
+    n, total, total_sq = stats if stats is not None else window_stats(pcm)
     # mean removal: bins 0 and 1 move by a constant times the window mean
     corr0, corr1 = round_div(-DC_GAIN_BIN0 * total, n), round_div(-DC_GAIN_BIN1 * total, n)
     xr_dc = xr.copy()

@@ -15,6 +15,9 @@
 
 static uint32_t floor_log2_u64(uint64_t x)
 {
+#if defined(__GNUC__) || defined(__clang__)
+    return 63u - (uint32_t)__builtin_clzll(x); /* CLZ on Cortex-M3 and up */
+#else
     uint32_t e = 0;
     uint32_t shift;
     for (shift = 32; shift > 0; shift >>= 1) {
@@ -24,18 +27,19 @@ static uint32_t floor_log2_u64(uint64_t x)
         }
     }
     return e;
+#endif
 }
 
 int32_t w2s_db_q7(uint64_t x)
 {
-    uint32_t e = floor_log2_u64(x);
-    uint64_t m = (e <= 16) ? (x << (16 - e)) : (x >> (e - 16)); /* [2^16, 2^17) */
-    uint32_t idx = (uint32_t)(m >> 8) & 255u;
-    int64_t frac = (int64_t)(m & 255u);
-    int64_t lo = g_w2s_log2_q16[idx];
-    int64_t hi = g_w2s_log2_q16[idx + 1];
-    int64_t log2_q16 = (int64_t)e * 65536 + lo + (((hi - lo) * frac + 128) >> 8);
-    return (int32_t)((log2_q16 * DB_PER_LOG2_Q16 + ((int64_t)1 << 24)) >> 25);
+    const uint32_t e = floor_log2_u64(x);
+    const uint32_t m = (uint32_t)((e <= 16) ? (x << (16 - e)) : (x >> (e - 16))); /* [2^16, 2^17) */
+    const uint32_t idx = (m >> 8) & 255u;
+    const int32_t frac = (int32_t)(m & 255u);
+    const int32_t lo = g_w2s_log2_q16[idx];
+    const int32_t hi = g_w2s_log2_q16[idx + 1];
+    const int32_t log2_q16 = (int32_t)e * 65536 + lo + (((hi - lo) * frac + 128) >> 8); /* < 2^22 */
+    return (int32_t)(((int64_t)log2_q16 * DB_PER_LOG2_Q16 + ((int64_t)1 << 24)) >> 25);
 }
 
 void w2s_frontend_window_start(w2s_frontend_state_t *state)
@@ -43,21 +47,53 @@ void w2s_frontend_window_start(w2s_frontend_state_t *state)
     memset(state, 0, sizeof(*state));
 }
 
-/* 32-point complex radix-2 DIT FFT, in place, Q30 twiddles. Values stay below 2^29: no scaling. */
+/* 32 x 32 -> 64-bit product (one SMULL on Cortex-M), rounded back to Q0 from Q30. */
+static inline int32_t mul_q30(int32_t a, int32_t w_q30, int32_t b, int32_t v_q30)
+{
+    return (int32_t)(((int64_t)a * w_q30 + (int64_t)b * v_q30 + TW_ROUND) >> TW_BITS);
+}
+
+/* 32-point complex radix-2 DIT FFT, in place, Q30 twiddles. Values stay below 2^29: no scaling.
+   Twiddles 1 and -j are applied without multiplying: (b * 2^30 + 2^29) >> 30 == b exactly. */
 static void fft32(int32_t *re, int32_t *im)
 {
     uint32_t size, half, step, j, a;
-    for (size = 2; size <= 32; size <<= 1) {
+    /* Stages 1 and 2 use only the twiddles 1 and -j: add and subtract. */
+    for (a = 0; a < 32; a += 4) {
+        const int32_t r0 = re[a] + re[a + 1], i0 = im[a] + im[a + 1];
+        const int32_t r1 = re[a] - re[a + 1], i1 = im[a] - im[a + 1];
+        const int32_t r2 = re[a + 2] + re[a + 3], i2 = im[a + 2] + im[a + 3];
+        const int32_t r3 = re[a + 2] - re[a + 3], i3 = im[a + 2] - im[a + 3];
+        re[a] = r0 + r2;
+        im[a] = i0 + i2;
+        re[a + 2] = r0 - r2;
+        im[a + 2] = i0 - i2;
+        re[a + 1] = r1 + i3; /* (r3 + j i3) * -j = i3 - j r3 */
+        im[a + 1] = i1 - r3;
+        re[a + 3] = r1 - i3;
+        im[a + 3] = i1 + r3;
+    }
+    for (size = 8; size <= 32; size <<= 1) {
         half = size >> 1;
         step = 32u / size;
         for (j = 0; j < half; j++) {
-            int64_t wr = g_w2s_tw32_re_q30[j * step];
-            int64_t wi = g_w2s_tw32_im_q30[j * step];
+            const uint32_t k = j * step; /* twiddle index: 0 is 1, 8 is -j */
+            const int32_t wr = g_w2s_tw32_re_q30[k];
+            const int32_t wi = g_w2s_tw32_im_q30[k];
             for (a = j; a < 32; a += size) {
-                uint32_t b = a + half;
-                int32_t tr = (int32_t)(((int64_t)re[b] * wr - (int64_t)im[b] * wi + TW_ROUND) >> TW_BITS);
-                int32_t ti = (int32_t)(((int64_t)re[b] * wi + (int64_t)im[b] * wr + TW_ROUND) >> TW_BITS);
-                int32_t ar = re[a], ai = im[a];
+                const uint32_t b = a + half;
+                const int32_t ar = re[a], ai = im[a];
+                int32_t tr, ti;
+                if (k == 0) {
+                    tr = re[b];
+                    ti = im[b];
+                } else if (k == 8) {
+                    tr = im[b];
+                    ti = -re[b];
+                } else {
+                    tr = mul_q30(re[b], wr, im[b], -wi);
+                    ti = mul_q30(re[b], wi, im[b], wr);
+                }
                 re[a] = ar + tr;
                 im[a] = ai + ti;
                 re[b] = ar - tr;
@@ -67,13 +103,13 @@ static void fft32(int32_t *re, int32_t *im)
     }
 }
 
-static uint64_t power_of(int32_t xr, int32_t xi)
+static inline uint64_t power_of(int32_t xr, int32_t xi)
 {
     uint64_t p = (uint64_t)((int64_t)xr * xr) + (uint64_t)((int64_t)xi * xi);
     return p >> POWER_SHIFT;
 }
 
-static int16_t mel_db_q7(const uint64_t *power, uint32_t m)
+static inline int16_t mel_db_q7(const uint64_t *power, uint32_t m)
 {
     uint64_t acc = 0;
     uint32_t i;
@@ -106,9 +142,9 @@ static void frame(const int16_t *x_s16, int16_t *out_db_q7, int32_t *dc_bins)
         int32_t br = re[(32u - k) & 31u], bi = -im[(32u - k) & 31u];
         int32_t er = ar + br, ei = ai + bi;
         int32_t orr = ai - bi, oi = br - ar;
-        int64_t wr = g_w2s_tw64_re_q30[k], wi = g_w2s_tw64_im_q30[k];
-        int32_t xr = er + (int32_t)(((int64_t)orr * wr - (int64_t)oi * wi + TW_ROUND) >> TW_BITS);
-        int32_t xi = ei + (int32_t)(((int64_t)orr * wi + (int64_t)oi * wr + TW_ROUND) >> TW_BITS);
+        const int32_t wr = g_w2s_tw64_re_q30[k], wi = g_w2s_tw64_im_q30[k];
+        int32_t xr = er + mul_q30(orr, wr, oi, -wi);
+        int32_t xi = ei + mul_q30(orr, wi, oi, wr);
         power[k] = power_of(xr, xi);
         if (k == 0) {
             dc_bins[0] = xr;
