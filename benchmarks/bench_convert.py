@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mcu_toolkit.convert import convert  # noqa: E402
 
-ARTIFACTS = ("model_int8.tflite", "model.onnx", "model_data.c", "model_data.h", "model_ops.h", "model_config.h")
+ARTIFACTS = ("model_int8.tflite", "model.onnx", "model_data.c", "model_data.h", "model_ops.h", "model_config.h",
+             "w2s_frontend.c", "w2s_frontend.h", "w2s_frontend_tables.c", "w2s_frontend_tables.h")
 
 
 def main() -> None:

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Fixed-point front end: accuracy vs float, Cortex-M4 cost in QEMU, and CCC drift side by side.
+
+    python benchmarks/bench_frontend.py [--bundle DIR] [--json benchmarks/results/frontend.json]
+
+- accuracy: |fixed - float| in dB over speech frames (frames within 60 dB of their window's max)
+  of every 2 s window of calibration_audio (calibration + held-out);
+- cost: instructions per second of audio, from qemu-system-arm -M mps2-an386 -icount shift=0
+  (1 instruction = 1 ns of virtual time) read with the CMSDK timer (25 MHz, 40 instructions a tick),
+  around push + finish + quantize only; code and table bytes from arm-none-eabi-size;
+- drift: CCC of the deployed pipeline (front end -> int8 on TFLM) against the float model on the
+  held-out clips, with the float front end, with the fixed one, and with the fixed one in streaming
+  mode (each window finished with the previous window's statistics) on the held-out clips played
+  back to back.
+Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm for the cost figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from mcu_toolkit import resources  # noqa: E402
+from mcu_toolkit.audio import cut_windows, list_audio, load_audio, load_windows, to_pcm16  # noqa: E402
+from mcu_toolkit.frontend import fixed, float_ref  # noqa: E402
+from mcu_toolkit.verify.ccc import ccc_per_dim  # noqa: E402
+
+M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+
+
+def accuracy() -> dict:
+    errs = []
+    for d in (resources.default_calibration_dir(), resources.default_eval_dir()):
+        for f in list_audio(d):
+            for w in cut_windows(load_audio(f), 32000)[0]:
+                pcm = to_pcm16(w)
+                fx = fixed.window_logmel_q7(pcm) / 128.0
+                fl = float_ref.logmel_float(pcm / 32768.0)
+                frames = fl.max(axis=1) > fl.max() - 60
+                errs.append(np.abs(fx - fl)[frames].ravel())
+    e = np.concatenate(errs)
+    return {"values": int(e.size), "mae_db": round(float(e.mean()), 5),
+            "p99_db": round(float(np.percentile(e, 99)), 4), "max_db": round(float(e.max()), 3)}
+
+
+def m4_cost(work: Path) -> dict:
+    import fe_build
+
+    srcs = fe_build.write_sources(work)
+    pcm = np.concatenate([to_pcm16(load_audio(f)) for f in list_audio(resources.default_eval_dir())])
+    (work / "in.s16").write_bytes(pcm.tobytes())
+    out = {}
+    for opt in ("-O2", "-Os"):
+        elf = work / f"bench{opt}.elf"
+        subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", opt, "--specs=rdimon.specs", "-T",
+                        str(ROOT / "tests/c/m4.ld"), "-I", str(work), str(ROOT / "tests/c/m4_startup.c"),
+                        str(srcs[0]), str(srcs[1]), str(ROOT / "benchmarks/c/fe_bench.c"), "-o", str(elf)],
+                       check=True, capture_output=True)
+        r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+                            "-icount", "shift=0,align=off,sleep=off", "-semihosting-config",
+                            f"enable=on,target=native,arg=b,arg={work / 'in.s16'},arg=32000", "-kernel", str(elf)],
+                           capture_output=True, text=True, timeout=600, check=True)
+        v = dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
+        seconds = v["samples"] / 16000
+        obj = work / f"fe{opt}.o"
+        subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", opt, "-I", str(work), "-c", str(srcs[0]), "-o",
+                        str(obj)], check=True)
+        size = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True).stdout
+        out[opt] = {
+            "audio_seconds": seconds,
+            "instructions_per_audio_second": round(v["ticks"] * 40 / seconds),
+            "share_push_frames": round(v["push_ticks"] / v["ticks"], 3),
+            "share_finish": round((v["finish_cum_ticks"] - v["push_ticks"]) / v["ticks"], 3),
+            "share_quantize": round(1 - v["finish_cum_ticks"] / v["ticks"], 3),
+            "code_bytes": int(re.search(r"^\.text\s+(\d+)", size, re.M).group(1)),
+        }
+    from mcu_toolkit.emit.c_frontend import STATE_BYTES, table_bytes
+
+    out["table_bytes"] = table_bytes(fixed.tables())
+    out["state_bytes"] = STATE_BYTES
+    out["window_buffer_bytes_2s"] = 999 * (26 * 2 + 12)
+    return out
+
+
+def drift(bundle: Path) -> dict:
+    import torch
+
+    from mcu_toolkit.model import load_checkpoint
+    from mcu_toolkit.verify import tflm
+    from mcu_toolkit.verify.deployed import run_clips
+
+    report = json.loads((bundle / "report.json").read_text())
+    model = load_checkpoint(resources.default_checkpoint())
+    dev = tflm.TflmModel((bundle / "model_int8.tflite").read_bytes(), report["arena_bytes"])
+    clips = load_windows(list_audio(resources.default_eval_dir()), 32000)
+    res = {}
+    for kind in ("float", "fixed"):
+        f, d = run_clips(model, dev, clips, kind)
+        res[f"ccc_{kind}_frontend"] = {k: round(v, 5) for k, v in ccc_per_dim(d, f).items()}
+    # streaming: all held-out clips back to back, each window finished with the previous window's stats
+    stream = np.concatenate([to_pcm16(load_audio(p)) for p in list_audio(resources.default_eval_dir())])
+    wins = [stream[i:i + 32000] for i in range(0, len(stream) - 31999, 32000)]
+    q = fixed.InputQuant.from_scale(dev.in_scale, dev.in_zero)
+    f_out, exact, streaming = [], [], []
+    with torch.no_grad():
+        for k, w in enumerate(wins):
+            f_out.append(model(torch.from_numpy(w.astype(np.float32) / 32768.0)[None])[0].numpy())
+            for stats, dest in ((None, exact), (fixed.window_stats(wins[max(k - 1, 0)]), streaming)):
+                x = fixed.quantize_s8(fixed.window_logmel_q7(w, stats=stats), q).reshape(tuple(dev.input["shape"]))
+                dest.append((dev.run_int8(x).astype(np.float32) - dev.out_zero) * dev.out_scale)
+    res["stream_windows"] = len(wins)
+    res["ccc_fixed_exact_stream"] = {k: round(v, 5) for k, v in ccc_per_dim(np.array(exact), np.array(f_out)).items()}
+    res["ccc_fixed_streaming_prev_window_stats"] = {
+        k: round(v, 5) for k, v in ccc_per_dim(np.array(streaming), np.array(f_out)).items()}
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", type=Path, help="a convert bundle of the default model (default: convert one)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    result = {"accuracy": accuracy()}
+    with tempfile.TemporaryDirectory() as tmp:
+        if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+            result["cortex_m4"] = m4_cost(Path(tmp) / "m4")
+        bundle = args.bundle
+        if bundle is None:
+            from mcu_toolkit.convert import convert
+
+            bundle = convert(out=Path(tmp) / "bundle", progress=False).out
+        result["drift"] = drift(bundle)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
