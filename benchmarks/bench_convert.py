@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _report import emit  # noqa: E402
 from mcu_toolkit.convert import convert  # noqa: E402
 
 ARTIFACTS = ("model_int8.tflite", "model.onnx", "model_data.c", "model_data.h", "model_ops.h", "model_config.h",
@@ -54,11 +56,7 @@ def main() -> None:
         "byte_identical": {n: digests[0][n] == digests[1][n] for n in ARTIFACTS},
         "sha256": digests[1],
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

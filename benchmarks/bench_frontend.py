@@ -31,7 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _report import emit  # noqa: E402
 from mcu_toolkit import resources  # noqa: E402
 from mcu_toolkit.audio import cut_windows, list_audio, load_audio, load_windows, to_pcm16  # noqa: E402
 from mcu_toolkit.frontend import fixed, float_ref  # noqa: E402
@@ -142,11 +144,7 @@ def main() -> None:
 
             bundle = convert(out=Path(tmp) / "bundle", progress=False).out
         result["drift"] = drift(bundle)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -199,3 +199,21 @@ def test_shorter_window(tmp_path):
     assert r["input_shape"] == [1, 499, 26, 1] and r["frames_per_window"] == 499
     assert 300_000 < r["arena_bytes_measured"] < 400_000  # REFERENCE.md: 357 KB at 1 s
     assert all(v >= 0.9 for v in r["ccc"].values()), r["ccc"]
+
+
+def test_tflm_names_a_missing_op(bundle):
+    """A model with an op TFLM has no kernel for fails with one clear line naming the op."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from mcu_toolkit.errors import ToolkitError
+
+    m = schema.ModelT.InitFromPackedBuf((bundle.out / "model_int8.tflite").read_bytes(), 0)
+    for oc in m.operatorCodes:
+        if oc.builtinCode == schema.BuiltinOperator.DIV:
+            oc.builtinCode = oc.deprecatedBuiltinCode = schema.BuiltinOperator.SKIP_GRAM
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    with pytest.raises(ToolkitError, match="no kernel for op\\(s\\) SKIP_GRAM") as e:
+        tflm.TflmModel(bytes(b.Output()), arena_size=bundle.report["arena_bytes"])
+    assert e.value.exit_code == 1

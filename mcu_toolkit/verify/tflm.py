@@ -45,22 +45,35 @@ def model_ops(tflite: bytes) -> list[str]:
     return sorted(ops)
 
 
+def tflm_failure_reason(native_log: str, error: Exception) -> str:
+    """The op TFLM lacks, if its log names one; else its first log line."""
+    missing = sorted(set(re.findall(r"Didn't find op for builtin opcode '([A-Z_0-9]+)'", native_log)))
+    if missing:
+        return "no kernel for op(s) " + ", ".join(missing)
+    lines = [ln.strip() for ln in native_log.splitlines() if ln.strip()]
+    return lines[0][:200] if lines else str(error)
+
+
 class TflmModel:
     """An int8 model in the TFLM interpreter, with float in / float out helpers."""
 
     def __init__(self, tflite: bytes, arena_size: int):
         from tflite_micro import runtime
 
+        failure = None
         with captured_native_stderr() as err:
             try:
                 self.interp = runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
             except RuntimeError as e:
-                missing = re.findall(r"(?:Didn't find op for builtin opcode|unsupported op)\s*'?([A-Z_0-9]+)",
-                                     err["text"] if "text" in err else "")
-                raise ToolkitError(f"TFLM cannot load the model: {missing or e}", exit_code=1) from None
+                failure = e
+        if failure is not None:
+            raise ToolkitError(f"TFLM cannot load the model: {tflm_failure_reason(err['text'], failure)}",
+                               exit_code=1)
         self.input = self.interp.get_input_details(0)
         self.output = self.interp.get_output_details(0)
         qi, qo = self.input["quantization_parameters"], self.output["quantization_parameters"]
+        if len(qi["scales"]) == 0 or len(qo["scales"]) == 0:
+            raise ToolkitError("the model's input or output is not int8-quantised", exit_code=1)
         self.in_scale, self.in_zero = float(qi["scales"][0]), int(qi["zero_points"][0])
         self.out_scale, self.out_zero = float(qo["scales"][0]), int(qo["zero_points"][0])
 
