@@ -89,3 +89,27 @@ def test_features_bad_input(tmp_path):
     r = run_cli("features", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "x.npy"))
     _assert_one_line_error(r, "audio file not found")
     assert r.returncode == 2 and not (tmp_path / "x.npy").exists()
+
+
+def test_installed_wheel_carries_the_data():
+    """After a non-editable `pip install .` the audio, templates, checkpoint and C sources are in the
+    installed package (CI installs it that way)."""
+    import json
+    from importlib import metadata
+
+    import pytest
+
+    try:
+        dist = metadata.distribution("mcu-toolkit")
+    except metadata.PackageNotFoundError:
+        pytest.skip("mcu-toolkit is not installed")
+    direct = dist.read_text("direct_url.json")
+    if direct and json.loads(direct).get("dir_info", {}).get("editable"):
+        pytest.skip("editable install")
+    files = {str(f) for f in dist.files or []}
+    assert "mcu_toolkit/firmware_templates/README.md" in files
+    assert "mcu_toolkit/calibration_audio/SOURCES.md" in files
+    assert "mcu_toolkit/assets/wav2small_reference/model.safetensors" in files
+    assert {"mcu_toolkit/frontend/c/w2s_frontend.c", "mcu_toolkit/frontend/c/w2s_frontend.h"} <= files
+    flacs = [f for f in files if f.startswith("mcu_toolkit/calibration_audio/calibration/") and f.endswith(".flac")]
+    assert len(flacs) >= 60

@@ -21,8 +21,9 @@
  * Caller-owned buffers for a window: frames * (W2S_FE_N_MELS * 2 + 12) bytes.
  *
  * Streaming without holding a window: finish each frame as it arrives with a copy of the previous
- * window's state (its sums give the offset and the mean); benchmarks/bench_frontend.py measures
- * what that costs in accuracy.
+ * window's state (its sums give the offset and the mean). Only safe when the level is steady:
+ * benchmarks/bench_frontend.py plays the held-out clips back to back (peaks from -40 to -3 dBFS) and
+ * measures CCC 0.37-0.52 this way against 0.999 with exact per-window statistics.
  *
  * Relies on >> of a negative signed value being arithmetic, as GCC, Clang, IAR and Arm Compiler do.
  */
