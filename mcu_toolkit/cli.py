@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 import click
 
@@ -96,6 +97,70 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
         worst = min(r["ccc"], key=r["ccc"].get)
         click.echo(f"error: CCC gate failed: {worst} {r['ccc'][worst]:.4f} < --min-ccc {min_ccc}", err=True)
         sys.exit(1)
+
+
+@main.command(epilog=EXIT_CODES.replace("(CCC under --min-ccc, TFLM cannot run the model)",
+                                         "(a dimension under --min-ccc or over --max-drift)"))
+@click.argument("target", metavar="BUNDLE_OR_CHECKPOINT", type=click.Path(path_type=str))
+@click.option("--audio", required=True, type=click.Path(path_type=str), metavar="DIR",
+              help="Audio to compare on (.wav/.flac/.ogg).")
+@click.option("--labels", type=click.Path(path_type=str), metavar="CSV",
+              help="file,arousal,dominance,valence: adds CCC against labels and the drift.")
+@click.option("--min-ccc", type=float, metavar="X", help="Fail if any dimension's CCC is below X.")
+@click.option("--max-drift", type=float, metavar="X", help="Fail if any dimension drifts more than X.")
+@click.option("--json", "json_path", type=click.Path(path_type=str), metavar="PATH",
+              help="Every figure and each file's float and deployed outputs.")
+@click.option("--plot", "plot_dir", type=click.Path(path_type=str), metavar="DIR",
+              help="PNG scatter of deployed vs float per dimension.")
+@click.option("--jobs", type=int, default=1, show_default=True, metavar="N", help="Worker processes.")
+@click.option("--layers", is_flag=True,
+              help="Also print each int8 tensor's SNR against the float TFLite (where quantisation hurts).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_one_line_errors
+def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, jobs, layers, quiet):
+    """Gate quantisation drift: the deployed pipeline against the float model, by CCC.
+
+    \b
+    Float model:   float log-mel -> the bundle's float trunk (model.onnx, onnxruntime).
+    Deployed:      the bundle's front end (fixed-point, bit-exact with w2s_frontend.c)
+                   -> model_int8.tflite on the TFLM interpreter.
+    Clips are cut into the bundle's windows as the device runs them (short clips zero-padded,
+    a partial last window dropped); a clip's value is the mean over its windows.
+    BUNDLE_OR_CHECKPOINT: a convert output folder, or a checkpoint (converted first).
+
+    \b
+    Without --labels: CCC(deployed, float), mean and max |error|; drift = 1 - CCC.
+    With --labels:    also CCC(float, labels), CCC(deployed, labels);
+                      drift = CCC(float, labels) - CCC(deployed, labels),
+                      and --min-ccc applies to CCC(deployed, labels).
+    """
+    import json as _json
+
+    from .validation import plot, table, validate as run
+
+    res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,
+              progress=not quiet)
+    click.echo(table(res))
+    layer_rows = None
+    if layers:
+        from .validation import layer_errors
+
+        if not (Path(target).is_dir() and (Path(target) / "model_int8.tflite").is_file()):
+            raise ToolkitError("--layers needs a bundle folder (run mcu-toolkit convert first)")
+        layer_rows = layer_errors(target, audio)
+        click.echo("\nper-layer SNR, int8 vs float TFLite (LiteRT), lowest first:")
+        for r in sorted(layer_rows, key=lambda r: r["snr_db"])[:12]:
+            click.echo(f"  {r['snr_db']:7.1f} dB  {r['tensor'][:70]}  {tuple(r['shape'])}")
+    if json_path:
+        from .features import atomic_write_text
+
+        atomic_write_text(_json.dumps({**res.to_dict(), "layers": layer_rows}, indent=2) + "\n", json_path)
+    if plot_dir:
+        for p in plot(res, plot_dir):
+            click.echo(f"wrote {p}")
+    for f in res.failures:
+        click.echo(f"FAIL {f}", err=True)
+    sys.exit(0 if res.passed else 1)
 
 
 @main.command(name="features")

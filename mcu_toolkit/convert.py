@@ -216,6 +216,8 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             "calibration": {"files": len(cal), "windows": int(len(cal_feats)),
                             "padded_files": [c.path.name for c in cal if c.padded]},
             "eval_files": len(ev),
+            "eval_file_names": [c.path.name for c in ev],
+            "drift": {k: round(1.0 - v, 6) for k, v in ccc.items()},
             "eval_padded_files": [c.path.name for c in ev if c.padded],
             "ccc": {k: round(v, 6) for k, v in ccc.items()},
             "mean_abs_err": {k: round(float(np.mean(np.abs(q_out[:, i] - f_out[:, i]))), 6)
@@ -238,6 +240,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             input_zero_point=dev.in_zero, output_scale=dev.out_scale, output_zero_point=dev.out_zero)
         files = {
             "model_int8.tflite": tfl,
+            "model_float32.tflite": tfl_float,
             "model.onnx": onnx_bytes,
             "model_data.h": c_model.model_data_h(),
             "model_data.c": c_model.model_data_c(tfl),

@@ -43,3 +43,18 @@ def save_npy(array: np.ndarray, out: str | os.PathLike, force: bool = False) -> 
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+def atomic_write_text(text: str, out: str | os.PathLike) -> Path:
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise ToolkitError(f"output folder {out.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 
-EXPECTED_FILES = {"model_int8.tflite", "model.onnx", "model_data.h", "model_data.c", "model_ops.h",
+EXPECTED_FILES = {"model_int8.tflite", "model_float32.tflite", "model.onnx", "model_data.h", "model_data.c", "model_ops.h",
                   "model_config.h", "report.json", "report.md", "w2s_frontend.h", "w2s_frontend.c",
                   "w2s_frontend_tables.h", "w2s_frontend_tables.c"}
 C_SOURCES = ("model_data.c", "w2s_frontend.c", "w2s_frontend_tables.c")

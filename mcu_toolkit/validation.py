@@ -1,0 +1,339 @@
+"""`validate`: CCC drift of the deployed pipeline against the float model, as a regression gate.
+
+The float model is the bundle's float trunk (model.onnx, onnxruntime) after the float front end;
+the deployed pipeline is the bundle's front end (fixed-point, bit-exact with the C) and its int8
+model on the TFLM interpreter. Clips are cut into the bundle's windows as the device runs them;
+a clip's value is the mean over its windows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import cut_windows, list_audio, load_audio, to_pcm16
+from .errors import ToolkitError
+from .verify.ccc import UndefinedCCC, ccc
+
+DIMS = ("arousal", "dominance", "valence")
+
+
+@dataclass
+class ValidationResult:
+    files: list[str]
+    float_out: np.ndarray          # (files, 3)
+    deployed_out: np.ndarray       # (files, 3)
+    ccc_vs_float: dict[str, float]
+    mean_abs_err: dict[str, float]
+    max_abs_err: dict[str, float]
+    labels: np.ndarray | None = None
+    ccc_float_vs_labels: dict[str, float] | None = None
+    ccc_deployed_vs_labels: dict[str, float] | None = None
+    min_ccc: float | None = None
+    max_drift: float | None = None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ccc(self) -> dict[str, float]:
+        """What the gate applies --min-ccc to: deployed vs labels if given, else deployed vs float."""
+        return self.ccc_deployed_vs_labels if self.labels is not None else self.ccc_vs_float
+
+    @property
+    def drift(self) -> dict[str, float]:
+        """With labels: float CCC - deployed CCC. Without: 1 - CCC(deployed, float)."""
+        if self.labels is not None:
+            return {d: self.ccc_float_vs_labels[d] - self.ccc_deployed_vs_labels[d] for d in DIMS}
+        return {d: 1.0 - self.ccc_vs_float[d] for d in DIMS}
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        per_file = []
+        for i, f in enumerate(self.files):
+            row = {"file": f, "float": dict(zip(DIMS, map(float, self.float_out[i]))),
+                   "deployed": dict(zip(DIMS, map(float, self.deployed_out[i])))}
+            if self.labels is not None:
+                row["label"] = dict(zip(DIMS, map(float, self.labels[i])))
+            per_file.append(row)
+        return {
+            "files": len(self.files),
+            "ccc_deployed_vs_float": self.ccc_vs_float,
+            "mean_abs_err": self.mean_abs_err,
+            "max_abs_err": self.max_abs_err,
+            "ccc_float_vs_labels": self.ccc_float_vs_labels,
+            "ccc_deployed_vs_labels": self.ccc_deployed_vs_labels,
+            "drift": self.drift,
+            "min_ccc": self.min_ccc,
+            "max_drift": self.max_drift,
+            "passed": self.passed,
+            "failures": self.failures,
+            "per_file": per_file,
+        }
+
+
+# ---- the per-file work (also run in worker processes) ----------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(bundle: str) -> None:
+    import onnxruntime as ort
+
+    from .verify.tflm import TflmModel
+
+    b = Path(bundle)
+    report = json.loads((b / "report.json").read_text())
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    _WORKER.clear()
+    _WORKER.update(
+        report=report,
+        ort=ort.InferenceSession(str(b / "model.onnx"), opts, providers=["CPUExecutionProvider"]),
+        dev=TflmModel((b / "model_int8.tflite").read_bytes(), arena_size=report["arena_bytes"]),
+    )
+
+
+def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
+    from .frontend import fixed, float_ref
+
+    report, sess, dev = _WORKER["report"], _WORKER["ort"], _WORKER["dev"]
+    n_mels = report["model"]["n_mels"]
+    windows, _ = cut_windows(load_audio(path), report["window_samples"])
+    f_out, d_out = [], []
+    for w in windows:
+        logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
+        f_out.append(sess.run(None, {"logmel": logmel[None, None]})[0][0])
+        if report["frontend"]["kind"] == "fixed":
+            q = fixed.InputQuant.from_scale(dev.in_scale, dev.in_zero)
+            x = fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(w), fixed.tables(n_mels)), q)
+        else:
+            x = dev.quantize(logmel)
+        out = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
+        d_out.append((out.astype(np.float32) - dev.out_zero) * dev.out_scale)
+    return np.mean(f_out, axis=0), np.mean(d_out, axis=0)
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+def read_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    p = Path(path)
+    if not p.is_file():
+        raise ToolkitError(f"labels file not found: {p}")
+    out = {}
+    with open(p, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"file", *DIMS}
+        if reader.fieldnames is None or not need <= set(reader.fieldnames):
+            raise ToolkitError(f"{p}: the header must be file,arousal,dominance,valence")
+        for line, row in enumerate(reader, start=2):
+            try:
+                vals = np.array([float(row[d]) for d in DIMS])
+            except (TypeError, ValueError):
+                raise ToolkitError(f"{p}:{line}: not a number in {row}")
+            if not np.all(np.isfinite(vals)):
+                raise ToolkitError(f"{p}:{line}: label is NaN or Inf")
+            out[Path(row["file"]).name] = vals
+    return out
+
+
+def _ccc_all(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    try:
+        return {d: ccc(a[:, i], b[:, i]) for i, d in enumerate(DIMS)}
+    except UndefinedCCC as e:
+        raise ToolkitError(str(e))
+
+
+def _bundle_for(target: str | os.PathLike, tmp: Path, progress: bool) -> Path:
+    p = Path(target)
+    if p.is_dir() and (p / "model_int8.tflite").is_file():
+        for name in ("model.onnx", "report.json"):
+            if not (p / name).is_file():
+                raise ToolkitError(f"bundle {p} has no {name}; re-run mcu-toolkit convert")
+        return p
+    from .convert import convert
+
+    return convert(p, out=tmp / "bundle", progress=progress).out
+
+
+def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
+             labels: str | os.PathLike | None = None, min_ccc: float | None = None,
+             max_drift: float | None = None, jobs: int = 1, progress: bool = False) -> ValidationResult:
+    """Compare the deployed pipeline with the float model on every file in `audio`."""
+    files = list_audio(audio)
+    label_map = read_labels(labels) if labels else None
+    if label_map is not None:
+        missing = [f.name for f in files if f.name not in label_map]
+        if missing:
+            raise ToolkitError(f"no label for {len(missing)} file(s), e.g. {missing[0]}")
+    if jobs < 1:
+        raise ToolkitError("--jobs must be at least 1")
+    for f in files:  # bad audio is an input error before any work starts
+        load_audio(f)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = _bundle_for(bundle_or_checkpoint, Path(tmp), progress)
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), desc="validate", unit="file", disable=not progress, leave=False)
+        if jobs == 1:
+            _init_worker(str(bundle))
+            results = []
+            for f in files:
+                results.append(_run_file(str(f)))
+                bar.update(1)
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(jobs, _init_worker, (str(bundle),)) as pool:
+                results = []
+                for r in pool.imap(_run_file, [str(f) for f in files]):
+                    results.append(r)
+                    bar.update(1)
+        bar.close()
+    f_out = np.array([r[0] for r in results], dtype=np.float64)
+    d_out = np.array([r[1] for r in results], dtype=np.float64)
+    res = ValidationResult(
+        files=[f.name for f in files], float_out=f_out, deployed_out=d_out,
+        ccc_vs_float=_ccc_all(d_out, f_out),
+        mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
+        max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
+        min_ccc=min_ccc, max_drift=max_drift,
+    )
+    if label_map is not None:
+        res.labels = np.array([label_map[f] for f in res.files])
+        res.ccc_float_vs_labels = _ccc_all(f_out, res.labels)
+        res.ccc_deployed_vs_labels = _ccc_all(d_out, res.labels)
+    for d in DIMS:
+        if min_ccc is not None and res.ccc[d] < min_ccc:
+            res.failures.append(f"{d}: CCC {res.ccc[d]:.4f} < --min-ccc {min_ccc} (short by {min_ccc - res.ccc[d]:.4f})")
+        if max_drift is not None and res.drift[d] > max_drift:
+            res.failures.append(f"{d}: drift {res.drift[d]:.4f} > --max-drift {max_drift} "
+                                f"(over by {res.drift[d] - max_drift:.4f})")
+    return res
+
+
+def table(res: ValidationResult) -> str:
+    head = f"{'dimension':<10} {'CCC dep/float':>13} {'mean |err|':>10} {'max |err|':>9}"
+    if res.labels is not None:
+        head += f" {'CCC float/lab':>13} {'CCC dep/lab':>11} {'drift':>8}"
+    lines = [head, "-" * len(head)]
+    for d in DIMS:
+        row = f"{d:<10} {res.ccc_vs_float[d]:>13.4f} {res.mean_abs_err[d]:>10.4f} {res.max_abs_err[d]:>9.4f}"
+        if res.labels is not None:
+            row += (f" {res.ccc_float_vs_labels[d]:>13.4f} {res.ccc_deployed_vs_labels[d]:>11.4f}"
+                    f" {res.drift[d]:>8.4f}")
+        lines.append(row)
+    gates = [g for g in (f"--min-ccc {res.min_ccc}" if res.min_ccc is not None else "",
+                         f"--max-drift {res.max_drift}" if res.max_drift is not None else "") if g]
+    verdict = "PASS" if res.passed else "FAIL"
+    lines.append(f"{len(res.files)} files; gate {' '.join(gates) if gates else 'not set'}: {verdict}")
+    return "\n".join(lines)
+
+
+def plot(res: ValidationResult, folder: str | os.PathLike) -> list[Path]:
+    """One PNG per dimension: deployed vs float, the identity line, the CCC in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, d in enumerate(DIMS):
+        fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+        x, y = res.float_out[:, i], res.deployed_out[:, i]
+        lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.6", lw=1, label="identity")
+        ax.scatter(x, y, s=14, color="tab:blue")
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xlabel(f"float model {d}")
+        ax.set_ylabel(f"deployed (int8 on TFLM) {d}")
+        ax.set_title(f"{d}: CCC {res.ccc_vs_float[d]:.4f} ({len(x)} files)")
+        ax.legend(loc="upper left", frameon=False)
+        fig.tight_layout()
+        p = folder / f"{d}.png"
+        fig.savefig(p, metadata={"Software": None})
+        plt.close(fig)
+        out.append(p)
+    return out
+
+
+def layer_errors(bundle: str | os.PathLike, audio: str | os.PathLike, max_windows: int = 8) -> list[dict]:
+    """SNR of every int8 tensor against the same tensor of the float TFLite, over a few windows.
+
+    Both run in LiteRT, which can keep intermediate tensors (TFLM reuses its arena); its int8
+    kernels differ from TFLM's by a few LSB at most. Tensors are matched by name and shape.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .frontend import fixed
+    from .verify.tflm import captured_native_stderr
+
+    b = Path(bundle)
+    if not (b / "model_float32.tflite").is_file():
+        raise ToolkitError(f"{b} has no model_float32.tflite; re-run mcu-toolkit convert")
+    report = json.loads((b / "report.json").read_text())
+    import warnings
+
+    with captured_native_stderr(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LiteRT warns that preserving all tensors is for debugging: it is
+        qi = Interpreter(model_path=str(b / "model_int8.tflite"), experimental_preserve_all_tensors=True)
+        fi = Interpreter(model_path=str(b / "model_float32.tflite"), experimental_preserve_all_tensors=True)
+        qi.allocate_tensors()
+        fi.allocate_tensors()
+    q_in, f_in = qi.get_input_details()[0], fi.get_input_details()[0]
+    scale, zero = q_in["quantization"]
+    n_mels = report["model"]["n_mels"]
+    windows = []
+    for f in list_audio(audio):
+        windows += cut_windows(load_audio(f), report["window_samples"])[0]
+        if len(windows) >= max_windows:
+            break
+    f_by_name = {d["name"]: d for d in fi.get_tensor_details()}
+    sig: dict[str, float] = {}
+    err: dict[str, float] = {}
+    meta: dict[str, tuple] = {}
+    for w in windows[:max_windows]:
+        from .frontend import float_ref
+
+        db = float_ref.logmel_float(w, n_mels).astype(np.float32)
+        fi.set_tensor(f_in["index"], db[None, :, :, None])
+        fi.invoke()
+        if report["frontend"]["kind"] == "fixed":
+            x = fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(w), fixed.tables(n_mels)),
+                                  fixed.InputQuant.from_scale(scale, zero))
+        else:
+            x = np.clip(np.round(db / scale) + zero, -128, 127).astype(np.int8)
+        qi.set_tensor(q_in["index"], x.reshape(q_in["shape"]))
+        qi.invoke()
+        for d in qi.get_tensor_details():
+            fd = f_by_name.get(d["name"])
+            s_, z_ = d["quantization"]
+            if fd is None or s_ == 0 or d["dtype"] != np.int8:
+                continue
+            try:
+                a, qv = fi.get_tensor(fd["index"]), qi.get_tensor(d["index"])
+            except ValueError:
+                continue
+            if a.shape != qv.shape or a.dtype != np.float32:
+                continue
+            deq = (qv.astype(np.float64) - z_) * s_
+            sig[d["name"]] = sig.get(d["name"], 0.0) + float(np.sum(a.astype(np.float64) ** 2))
+            err[d["name"]] = err.get(d["name"], 0.0) + float(np.sum((a - deq) ** 2))
+            meta[d["name"]] = (d["index"], tuple(int(v) for v in qv.shape), float(s_))
+    rows = []
+    for name in sorted(sig, key=lambda n: meta[n][0]):
+        snr = 10 * np.log10(sig[name] / err[name]) if err[name] > 0 else float("inf")
+        rows.append({"tensor": name, "shape": list(meta[name][1]), "scale": meta[name][2],
+                     "snr_db": round(float(snr), 2)})
+    return rows

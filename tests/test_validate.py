@@ -1,0 +1,94 @@
+"""validate: the drift gate, its outputs, and the default model's committed baseline."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mcu_toolkit
+from mcu_toolkit import resources
+from mcu_toolkit.validation import DIMS
+from mcu_toolkit.verify.ccc import ccc
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+BASELINE = Path(__file__).parent / "data" / "baseline_default.json"
+HELDOUT = resources.default_eval_dir()
+
+
+@pytest.fixture(scope="module")
+def labelled(bundle):
+    return mcu_toolkit.validate(bundle.out, HELDOUT, labels=HELDOUT / "targets.csv")
+
+
+def test_pytest_api_three_lines(bundle):
+    result = mcu_toolkit.validate(bundle.out, HELDOUT, min_ccc=0.95)
+    assert result.passed, result.failures
+    assert set(result.ccc) == set(DIMS)
+
+
+def test_matches_convert_and_the_committed_baseline(bundle, labelled):
+    base = json.loads(BASELINE.read_text())
+    for d in DIMS:
+        # convert's float reference is torch, validate's is the exported ONNX: the same model
+        assert labelled.ccc_vs_float[d] == pytest.approx(bundle.report["ccc"][d], abs=2e-3)
+        assert abs(labelled.ccc_vs_float[d] - base["ccc_deployed_vs_float"][d]) <= base["tolerance"]
+        assert abs(labelled.ccc_deployed_vs_labels[d] - base["ccc_deployed_vs_labels"][d]) <= base["tolerance"]
+
+
+def test_labels_and_drift(labelled):
+    for i, d in enumerate(DIMS):
+        assert labelled.ccc_float_vs_labels[d] == pytest.approx(ccc(labelled.float_out[:, i], labelled.labels[:, i]))
+        assert labelled.drift[d] == pytest.approx(labelled.ccc_float_vs_labels[d] - labelled.ccc_deployed_vs_labels[d])
+        assert abs(labelled.drift[d]) < 0.05
+
+
+def test_cli_gate_exit_codes_json_and_plots(bundle, tmp_path):
+    ok = run_cli("validate", str(bundle.out), "--audio", str(HELDOUT), "--min-ccc", "0.9", "--quiet",
+                 "--json", str(tmp_path / "v.json"), "--plot", str(tmp_path / "plots"))
+    assert ok.returncode == 0, ok.stderr
+    assert "PASS" in ok.stdout and "arousal" in ok.stdout
+    data = json.loads((tmp_path / "v.json").read_text())
+    f = np.array([[r["float"][d] for d in DIMS] for r in data["per_file"]])
+    q = np.array([[r["deployed"][d] for d in DIMS] for r in data["per_file"]])
+    for i, d in enumerate(DIMS):  # anyone can recompute the CCC from the per-file outputs
+        assert ccc(q[:, i], f[:, i]) == pytest.approx(data["ccc_deployed_vs_float"][d], abs=1e-9)
+    for d in DIMS:
+        assert (tmp_path / "plots" / f"{d}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    fail = run_cli("validate", str(bundle.out), "--audio", str(HELDOUT), "--min-ccc", "0.99999", "--quiet")
+    assert fail.returncode == 1
+    assert "FAIL" in fail.stdout and "< --min-ccc 0.99999" in fail.stderr
+
+    drift = run_cli("validate", str(bundle.out), "--audio", str(HELDOUT), "--labels", str(HELDOUT / "targets.csv"),
+                    "--max-drift", "-1", "--quiet")
+    assert drift.returncode == 1 and "drift" in drift.stderr and "> --max-drift -1" in drift.stderr
+
+
+def test_bad_input_is_exit_2(bundle, tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text("file,arousal,dominance,valence\nx.flac,0.1,oops,0.3\n")
+    r = run_cli("validate", str(bundle.out), "--audio", str(HELDOUT), "--labels", str(bad), "--quiet")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not a number" in r.stderr
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(sorted(HELDOUT.glob("*.flac"))[0], one)
+    r = run_cli("validate", str(bundle.out), "--audio", str(one), "--quiet")
+    assert r.returncode == 2 and "undefined" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_two_jobs_give_the_same_figures(bundle, labelled):
+    two = mcu_toolkit.validate(bundle.out, HELDOUT, labels=HELDOUT / "targets.csv", jobs=2)
+    assert np.array_equal(two.deployed_out, labelled.deployed_out)
+    assert np.allclose(two.float_out, labelled.float_out, atol=1e-6)
+
+
+def test_layers_report_every_quantised_stage(bundle, tmp_path):
+    from mcu_toolkit.validation import layer_errors
+
+    rows = layer_errors(bundle.out, HELDOUT, max_windows=2)
+    assert len(rows) >= 10
+    assert all(r["snr_db"] > 15 for r in rows), rows  # a broken layer would show up near 0 dB
