@@ -99,10 +99,15 @@ def test_installed_wheel_carries_the_data():
 
     import pytest
 
-    try:
-        dist = metadata.distribution("mcu-toolkit")
-    except metadata.PackageNotFoundError:
+    import site
+    import sysconfig
+
+    # Only an installed .dist-info counts, not the egg-info a build leaves in the checkout.
+    paths = [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]
+    found = [d for d in metadata.distributions(name="mcu-toolkit", path=paths)]
+    if not found:
         pytest.skip("mcu-toolkit is not installed")
+    dist = found[0]
     direct = dist.read_text("direct_url.json")
     if direct and json.loads(direct).get("dir_info", {}).get("editable"):
         pytest.skip("editable install")
