@@ -92,3 +92,15 @@ def test_layers_report_every_quantised_stage(bundle, tmp_path):
     rows = layer_errors(bundle.out, HELDOUT, max_windows=2)
     assert len(rows) >= 10
     assert all(r["snr_db"] > 15 for r in rows), rows  # a broken layer would show up near 0 dB
+
+
+def test_a_checkpoint_is_converted_first(labelled, tmp_path):
+    """BUNDLE_OR_CHECKPOINT: a checkpoint goes through convert into a temporary bundle."""
+    audio = tmp_path / "few"
+    audio.mkdir()
+    for f in sorted(HELDOUT.glob("syn_00*.flac"))[:4]:
+        shutil.copy(f, audio)
+    res = mcu_toolkit.validate(resources.default_checkpoint(), audio)
+    names = list(labelled.files)
+    for i, f in enumerate(res.files):  # same model, same converter: the same deployed outputs
+        assert np.allclose(res.deployed_out[i], labelled.deployed_out[names.index(f)], atol=1e-6)
