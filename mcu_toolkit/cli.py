@@ -45,6 +45,10 @@ def main() -> None:
     Typical use:
       mcu-toolkit convert                      # embedded reference model -> ./mcu_out
       mcu-toolkit convert my_ckpt/ --out fw    # your checkpoint (HF folder, .safetensors, .pt)
+      mcu-toolkit validate fw --audio clips/ --min-ccc 0.95   # CI gate on quantisation drift
+      mcu-toolkit features clip.wav --out clip.npy            # what the device's front end computes
+
+    Each command explains itself: mcu-toolkit COMMAND --help.
     """
 
 

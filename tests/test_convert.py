@@ -192,11 +192,14 @@ def test_two_converts_are_byte_identical(bundle, tmp_path):
         assert (again.out / name).read_bytes() == (bundle.out / name).read_bytes(), name
 
 
-def test_shorter_window(tmp_path):
+def test_shorter_window_with_the_float_front_end(tmp_path):
     from mcu_toolkit.convert import convert
 
-    r = convert(out=tmp_path / "w1", window_seconds=1.0, progress=False).report
+    res = convert(out=tmp_path / "w1", window_seconds=1.0, frontend="float", progress=False)
+    r = res.report
     assert r["input_shape"] == [1, 499, 26, 1] and r["frames_per_window"] == 499
+    assert r["frontend"]["kind"] == "float" and not list(res.out.glob("w2s_frontend*"))
+    assert "front end used for calibration and drift | float" in (res.out / "report.md").read_text()
     assert 300_000 < r["arena_bytes_measured"] < 400_000  # REFERENCE.md: 357 KB at 1 s
     assert all(v >= 0.9 for v in r["ccc"].values()), r["ccc"]
 

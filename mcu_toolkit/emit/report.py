@@ -24,6 +24,16 @@ def markdown(r: dict) -> str:
         f"| MACs per window | {r['macs']:,} |",
         f"| trainable parameters | {r['params']:,} |",
         f"| front end used for calibration and drift | {r['frontend']['kind']} |",
+    ]
+    fe = r["frontend"]
+    if fe["kind"] == "fixed":
+        code = "not measured (no arm-none-eabi-gcc)" if fe["code_bytes_cortex_m4_Os"] is None else \
+            f"{fe['code_bytes_cortex_m4_Os']:,} B code (Cortex-M4, -Os)"
+        lines += [
+            f"| front end flash | {code} + {fe['table_bytes']:,} B tables |",
+            f"| front end RAM | {fe['state_bytes']} B state + {fe['window_buffer_bytes']:,} B window buffers |",
+        ]
+    lines += [
         "",
         f"## Drift: int8 on TFLM vs float, {r['eval_files']} held-out files",
         "",
