@@ -156,9 +156,9 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
         for r in sorted(layer_rows, key=lambda r: r["snr_db"])[:12]:
             click.echo(f"  {r['snr_db']:7.1f} dB  {r['tensor'][:70]}  {tuple(r['shape'])}")
     if json_path:
-        from .features import atomic_write_text
+        from .features import atomic_write
 
-        atomic_write_text(_json.dumps({**res.to_dict(), "layers": layer_rows}, indent=2) + "\n", json_path)
+        atomic_write((_json.dumps({**res.to_dict(), "layers": layer_rows}, indent=2) + "\n").encode(), json_path)
     if plot_dir:
         for p in plot(res, plot_dir):
             click.echo(f"wrote {p}")

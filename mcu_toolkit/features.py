@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -27,34 +28,25 @@ def features(audio: str | os.PathLike, *, use_float: bool = False, window_second
     return np.stack([fixed.window_logmel_q7(to_pcm16(w), t) for w in windows])
 
 
-def save_npy(array: np.ndarray, out: str | os.PathLike, force: bool = False) -> Path:
-    """Write atomically: a temporary file next to the target, then rename."""
+def atomic_write(data: bytes, out: str | os.PathLike, force: bool = True) -> Path:
+    """Write a temporary file next to the target, then rename: readers never see half a file."""
     out = Path(out)
     if out.exists() and not force:
         raise ToolkitError(f"{out} already exists; use --force to replace it")
     if not out.parent.is_dir():
         raise ToolkitError(f"output folder {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npy", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
-
-
-def atomic_write_text(text: str, out: str | os.PathLike) -> Path:
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise ToolkitError(f"output folder {out.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+def save_npy(array: np.ndarray, out: str | os.PathLike, force: bool = False) -> Path:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return atomic_write(buf.getvalue(), out, force)

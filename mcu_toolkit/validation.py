@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import cut_windows, list_audio, load_audio, to_pcm16
+from .audio import cut_windows, list_audio, load_audio
 from .errors import ToolkitError
 from .verify.ccc import UndefinedCCC, ccc
 
@@ -102,7 +102,8 @@ def _init_worker(bundle: str) -> None:
 
 
 def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
-    from .frontend import fixed, float_ref
+    from .frontend import float_ref
+    from .verify.deployed import device_input_s8
 
     report, sess, dev = _WORKER["report"], _WORKER["ort"], _WORKER["dev"]
     n_mels = report["model"]["n_mels"]
@@ -111,11 +112,7 @@ def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     for w in windows:
         logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
         f_out.append(sess.run(None, {"logmel": logmel[None, None]})[0][0])
-        if report["frontend"]["kind"] == "fixed":
-            q = fixed.InputQuant.from_scale(dev.in_scale, dev.in_zero)
-            x = fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(w), fixed.tables(n_mels)), q)
-        else:
-            x = dev.quantize(logmel)
+        x = device_input_s8(w, report["frontend"]["kind"], n_mels, dev.in_scale, dev.in_zero)
         out = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
         d_out.append((out.astype(np.float32) - dev.out_zero) * dev.out_scale)
     return np.mean(f_out, axis=0), np.mean(d_out, axis=0)
@@ -276,7 +273,8 @@ def layer_errors(bundle: str | os.PathLike, audio: str | os.PathLike, max_window
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    from .frontend import fixed
+    from .frontend import float_ref
+    from .verify.deployed import device_input_s8
     from .verify.tflm import captured_native_stderr
 
     b = Path(bundle)
@@ -304,16 +302,10 @@ def layer_errors(bundle: str | os.PathLike, audio: str | os.PathLike, max_window
     err: dict[str, float] = {}
     meta: dict[str, tuple] = {}
     for w in windows[:max_windows]:
-        from .frontend import float_ref
-
         db = float_ref.logmel_float(w, n_mels).astype(np.float32)
         fi.set_tensor(f_in["index"], db[None, :, :, None])
         fi.invoke()
-        if report["frontend"]["kind"] == "fixed":
-            x = fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(w), fixed.tables(n_mels)),
-                                  fixed.InputQuant.from_scale(scale, zero))
-        else:
-            x = np.clip(np.round(db / scale) + zero, -128, 127).astype(np.int8)
+        x = device_input_s8(w, report["frontend"]["kind"], n_mels, scale, zero)
         qi.set_tensor(q_in["index"], x.reshape(q_in["shape"]))
         qi.invoke()
         for d in qi.get_tensor_details():

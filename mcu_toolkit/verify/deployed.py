@@ -6,7 +6,7 @@ import numpy as np
 
 from ..audio import Windowed, to_pcm16
 from ..errors import ToolkitError
-from ..frontend import fixed
+from ..frontend import fixed, float_ref
 
 FRONTENDS = ("fixed", "float")
 
@@ -34,14 +34,17 @@ def frontend_db(model, windows: list[np.ndarray], kind: str) -> np.ndarray:
         return np.concatenate([model.frontend(x[i:i + 32]).numpy() for i in range(0, len(x), 32)])
 
 
-def device_input_s8(model, window: np.ndarray, kind: str, dev) -> np.ndarray:
-    """The int8 tensor the device hands TFLM for one window (NHWC)."""
-    shape = tuple(dev.input["shape"])
+def device_input_s8(window: np.ndarray, kind: str, n_mels: int, scale: float, zero_point: int) -> np.ndarray:
+    """The int8 log-mel the device hands the model for one window, (frames, mels).
+
+    "fixed": the integer front end and its integer quantiser (bit-exact with w2s_frontend.c);
+    "float": the float log-mel, rounded to the model's input scale.
+    """
     if kind == "fixed":
-        t = fixed_tables(model.config.n_mels)
-        q = fixed.InputQuant.from_scale(dev.in_scale, dev.in_zero)
-        return fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(window), t), q).reshape(shape)
-    return dev.quantize(frontend_db(model, [window], "float")[0].transpose(1, 2, 0))
+        q = fixed.InputQuant.from_scale(scale, zero_point)
+        return fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(window), fixed_tables(n_mels)), q)
+    db = float_ref.logmel_float(window, n_mels)
+    return np.clip(np.round(db / scale) + zero_point, -128, 127).astype(np.int8)
 
 
 def run_clips(model, dev, clips: list[Windowed], kind: str, progress=None) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +62,8 @@ def run_clips(model, dev, clips: list[Windowed], kind: str, progress=None) -> tu
             f_out.append(model(x).numpy().mean(axis=0))
             outs = []
             for w in clip.windows:
-                q = dev.run_int8(device_input_s8(model, w, kind, dev))
+                x = device_input_s8(w, kind, model.config.n_mels, dev.in_scale, dev.in_zero)
+                q = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
                 outs.append((q.astype(np.float32) - dev.out_zero) * dev.out_scale)
             d_out.append(np.mean(outs, axis=0))
             if progress is not None:
