@@ -48,7 +48,7 @@ def test_int8_input_output_and_ops(bundle):
     assert "SOFTMAX" not in ops and {"LOGISTIC", "DIV", "REDUCE_MAX"} <= set(ops)
     resolver = re.findall(r"r\.(Add\w+)\(\)", (bundle.out / "model_ops.h").read_text())
     assert len(resolver) == len(ops) == len(set(resolver))
-    assert f"MicroMutableOpResolver<W2S_OP_COUNT>" in (bundle.out / "model_ops.h").read_text()
+    assert "MicroMutableOpResolver<W2S_OP_COUNT>" in (bundle.out / "model_ops.h").read_text()
     assert f"#define W2S_OP_COUNT {len(ops)}" in (bundle.out / "model_ops.h").read_text()
 
 
