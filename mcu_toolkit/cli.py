@@ -167,6 +167,36 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
     sys.exit(0 if res.passed else 1)
 
 
+@main.command(name="firmware")
+@click.option("--board", required=True, type=click.Choice(["nucleo-f411re", "stm32h743", "esp32-s3", "host"]),
+              help="Target board.")
+@click.option("--bundle", type=click.Path(path_type=str), metavar="DIR",
+              help="A convert bundle. Default: convert the embedded model with --window-seconds first.")
+@click.option("--out", required=True, metavar="DIR", help="Project folder (written atomically).")
+@click.option("--window-seconds", default=2.0, show_default=True, type=float, metavar="S",
+              help="Window for the default convert (ignored with --bundle).")
+@click.option("--psram", is_flag=True, help="esp32-s3: put the TFLM arena in PSRAM.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@_one_line_errors
+def firmware_cmd(board, bundle, out, window_seconds, psram, force):
+    """Generate a board project around a bundle, after checking it fits the board.
+
+    \b
+    Boards: nucleo-f411re (Cortex-M4F, 512 KB flash, 128 KB RAM), stm32h743 (Cortex-M7, 2 MB, 1 MB),
+            esp32-s3 (Xtensa LX7, 512 KB SRAM, --psram for 8 MB), host (Linux, reads a WAV file).
+    Budget: flash = model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
+    audio ring + an allowance. A project that cannot fit is refused with the numbers and a
+    window length that would.
+    """
+    from .firmware.generate import firmware
+
+    path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds, psram=psram, force=force,
+                       progress=True)
+    lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
+    click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
+               f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")
+
+
 @main.command(name="features")
 @click.argument("audio", type=click.Path(path_type=str))
 @click.option("--out", required=True, metavar="FILE.npy", help="Where to write the features (.npy).")

@@ -144,6 +144,8 @@ def model_config_h(c: BundleConfig) -> str:
 #define W2S_OUTPUT_VALENCE 2u
 #define W2S_OUTPUT_SCALE {_f32(c.output_scale)}
 #define W2S_OUTPUT_ZERO_POINT ({c.output_zero_point})
+/* Integer dequantisation for printing without float: thousandths = ((q - zp) * this + 2^15) >> 16. */
+#define W2S_OUTPUT_MILLI_MULT_Q16 ({round(c.output_scale * 1000 * 65536)})
 
 #endif /* W2S_MODEL_CONFIG_H */
 """

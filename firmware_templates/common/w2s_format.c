@@ -1,0 +1,26 @@
+#include "w2s_format.h"
+
+#include <stdio.h>
+
+int32_t w2s_dequantize_milli(int8_t q, int32_t zero_point, int32_t mult_q16)
+{
+    const int64_t v = (int64_t)((int32_t)q - zero_point) * mult_q16;
+    return (int32_t)((v + 32768) >> 16);
+}
+
+static void milli(char *buf, size_t cap, int32_t v)
+{
+    const char *sign = v < 0 ? "-" : "";
+    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    snprintf(buf, cap, "%s%lu.%03lu", sign, (unsigned long)(a / 1000u), (unsigned long)(a % 1000u));
+}
+
+int w2s_format_adv(char *out, size_t cap, const int8_t adv_s8[3], int32_t zero_point, int32_t mult_q16,
+                   uint32_t inference_us)
+{
+    char a[16], d[16], v[16];
+    milli(a, sizeof a, w2s_dequantize_milli(adv_s8[0], zero_point, mult_q16));
+    milli(d, sizeof d, w2s_dequantize_milli(adv_s8[1], zero_point, mult_q16));
+    milli(v, sizeof v, w2s_dequantize_milli(adv_s8[2], zero_point, mult_q16));
+    return snprintf(out, cap, "A=%s D=%s V=%s t=%luus", a, d, v, (unsigned long)inference_us);
+}

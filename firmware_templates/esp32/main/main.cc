@@ -1,0 +1,74 @@
+// {{PROJECT}}: INMP441 over I2S -> ring buffer -> fixed-point front end -> TFLM (ESP-NN) -> A/D/V on the console.
+#include <cstdio>
+
+#include "driver/i2s_std.h"
+#include "esp_cpu.h"
+#include "esp_heap_caps.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
+#include "model_config.h"
+#include "model_data.h"
+#include "model_ops.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "w2s_budget.h"
+#include "w2s_format.h"
+#include "w2s_pipeline.h"
+
+// INMP441 wiring (any free GPIOs work; change here and in README.md).
+#define PIN_SCK GPIO_NUM_41
+#define PIN_WS GPIO_NUM_42
+#define PIN_SD GPIO_NUM_2
+
+static int16_t g_frames_db_q7[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
+static int32_t g_dc_bins[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
+
+extern "C" void app_main(void) {
+  // The I2S driver's DMA ring is the audio ring buffer here; 32-bit slots, left channel.
+  i2s_chan_handle_t rx;
+  i2s_chan_config_t chan = I2S_CHANNEL_DEFAULT_CONFIG(I2S_NUM_0, I2S_ROLE_MASTER);
+  i2s_new_channel(&chan, nullptr, &rx);
+  i2s_std_config_t std = {
+      .clk_cfg = I2S_STD_CLK_DEFAULT_CONFIG(W2S_SAMPLE_RATE_HZ),
+      .slot_cfg = I2S_STD_PHILIPS_SLOT_DEFAULT_CONFIG(I2S_DATA_BIT_WIDTH_32BIT, I2S_SLOT_MODE_MONO),
+      .gpio_cfg = {.mclk = I2S_GPIO_UNUSED, .bclk = PIN_SCK, .ws = PIN_WS, .dout = I2S_GPIO_UNUSED, .din = PIN_SD,
+                   .invert_flags = {}},
+  };
+  std.slot_cfg.slot_mask = I2S_STD_SLOT_LEFT;
+  i2s_channel_init_std_mode(rx, &std);
+  i2s_channel_enable(rx);
+
+  uint8_t* arena = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, W2S_ARENA_BYTES, W2S_ARENA_CAPS));
+  static W2sOpResolver resolver;
+  w2s_register_ops(resolver);
+  static tflite::MicroInterpreter interp(tflite::GetModel(g_w2s_model_data), resolver, arena, W2S_ARENA_BYTES);
+  if (arena == nullptr || interp.AllocateTensors() != kTfLiteOk) {
+    printf("error: cannot allocate the %u-byte arena\n", (unsigned)W2S_ARENA_BYTES);
+    return;
+  }
+  w2s_pipeline_t pipe;
+  w2s_pipeline_init(&pipe, &g_w2s_frontend_config, g_frames_db_q7, g_dc_bins, interp.input(0)->data.int8,
+                    W2S_FRAMES_PER_WINDOW);
+
+  static int32_t raw[256];
+  int16_t pcm[256];
+  char line[96];
+  for (;;) {
+    size_t bytes = 0;
+    i2s_channel_read(rx, raw, sizeof raw, &bytes, portMAX_DELAY);
+    size_t n = bytes / sizeof(int32_t);
+    for (size_t i = 0; i < n; i++) pcm[i] = static_cast<int16_t>(raw[i] >> 16);  // top 16 of 24 bits
+    size_t off = 0;
+    while (off < n) {
+      size_t used = 0;
+      if (w2s_pipeline_feed(&pipe, pcm + off, n - off, &used)) {
+        uint32_t t0 = esp_cpu_get_cycle_count();
+        interp.Invoke();
+        uint32_t us = (esp_cpu_get_cycle_count() - t0) / 240u;  // 240 MHz
+        w2s_format_adv(line, sizeof line, interp.output(0)->data.int8, W2S_OUTPUT_ZERO_POINT,
+                       W2S_OUTPUT_MILLI_MULT_Q16, us);
+        printf("%s\n", line);
+      }
+      off += used;
+    }
+  }
+}

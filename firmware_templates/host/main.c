@@ -1,0 +1,129 @@
+/* Host build of the portable pipeline: WAV file -> ring buffer -> fixed-point front end -> int8 windows.
+ * The model step (TFLM) is in model_runner.cc and is linked only when TFLM_DIR is given to make;
+ * without it this program writes the int8 feature windows the model would receive. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_config.h"
+#include "w2s_format.h"
+#include "w2s_pipeline.h"
+#include "w2s_ring.h"
+
+#ifdef W2S_WITH_TFLM
+int w2s_model_init(void);
+int w2s_model_run(const int8_t *input, int8_t adv_s8[3]);
+#endif
+
+static int16_t ring_storage[4096];
+static int16_t frames_db_q7[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
+static int32_t dc_bins[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
+static int8_t input_s8[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
+
+/* 16-bit mono PCM from a RIFF/WAVE file; returns samples, or -1. */
+static long read_wav(const char *path, int16_t **out)
+{
+    unsigned char h[12], ck[8];
+    unsigned long size;
+    int fmt_ok = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL || fread(h, 1, 12, f) != 12 || memcmp(h, "RIFF", 4) != 0 || memcmp(h + 8, "WAVE", 4) != 0) {
+        return -1;
+    }
+    while (fread(ck, 1, 8, f) == 8) {
+        size = (unsigned long)ck[4] | ((unsigned long)ck[5] << 8) | ((unsigned long)ck[6] << 16) |
+               ((unsigned long)ck[7] << 24);
+        if (memcmp(ck, "fmt ", 4) == 0) {
+            unsigned char fmt[16];
+            if (size < 16 || fread(fmt, 1, 16, f) != 16) {
+                return -1;
+            }
+            /* PCM, 1 channel, 16 kHz, 16 bits */
+            fmt_ok = fmt[0] == 1 && fmt[2] == 1 && (fmt[4] | (fmt[5] << 8)) == (int)W2S_SAMPLE_RATE_HZ &&
+                     fmt[14] == 16;
+            fseek(f, (long)(size - 16 + (size & 1u)), SEEK_CUR);
+        } else if (memcmp(ck, "data", 4) == 0) {
+            long n = (long)(size / 2u);
+            if (!fmt_ok) {
+                return -1;
+            }
+            *out = malloc((size_t)n * sizeof(int16_t) + 2);
+            if (*out == NULL || fread(*out, 2, (size_t)n, f) != (size_t)n) {
+                return -1;
+            }
+            fclose(f);
+            return n;
+        } else {
+            fseek(f, (long)(size + (size & 1u)), SEEK_CUR);
+        }
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    int16_t *pcm = NULL, chunk[256];
+    long n, pos = 0;
+    unsigned windows = 0;
+    w2s_ring_t ring;
+    w2s_pipeline_t pipe;
+    FILE *out = NULL;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FILE.wav [FEATURES.s8]\n  16 kHz mono 16-bit PCM\n", argv[0]);
+        return 2;
+    }
+    n = read_wav(argv[1], &pcm);
+    if (n < 0) {
+        fprintf(stderr, "error: %s is not a 16 kHz mono 16-bit PCM WAV file\n", argv[1]);
+        return 2;
+    }
+    if (argc > 2 && (out = fopen(argv[2], "wb")) == NULL) {
+        fprintf(stderr, "error: cannot write %s\n", argv[2]);
+        return 2;
+    }
+    w2s_ring_init(&ring, ring_storage, 4096u);
+    w2s_pipeline_init(&pipe, &g_w2s_frontend_config, frames_db_q7, dc_bins, input_s8, W2S_FRAMES_PER_WINDOW);
+#ifdef W2S_WITH_TFLM
+    if (w2s_model_init() != 0) {
+        fprintf(stderr, "error: TFLM could not allocate the model\n");
+        return 1;
+    }
+#endif
+    while (pos < n || w2s_ring_count(&ring) > 0) {
+        /* the "DMA": 512 samples at a time into the ring */
+        if (pos < n) {
+            long k = n - pos < 512 ? n - pos : 512;
+            pos += (long)w2s_ring_write(&ring, pcm + pos, (uint32_t)k);
+        }
+        while (w2s_ring_count(&ring) > 0) {
+            uint32_t got = w2s_ring_read(&ring, chunk, 256u);
+            size_t off = 0;
+            while (off < got) {
+                size_t used = 0;
+                if (w2s_pipeline_feed(&pipe, chunk + off, got - off, &used)) {
+                    windows++;
+                    if (out != NULL) {
+                        fwrite(input_s8, 1, sizeof input_s8, out);
+                    }
+#ifdef W2S_WITH_TFLM
+                    {
+                        int8_t adv[3];
+                        char line[96];
+                        w2s_model_run(input_s8, adv);
+                        w2s_format_adv(line, sizeof line, adv, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, 0u);
+                        printf("window %u: %s\n", windows, line);
+                    }
+#endif
+                }
+                off += used;
+            }
+        }
+    }
+    printf("%u window(s) of %u frames x %u mels\n", windows, (unsigned)W2S_FRAMES_PER_WINDOW, (unsigned)W2S_N_MELS);
+    if (out != NULL) {
+        fclose(out);
+    }
+    free(pcm);
+    return 0;
+}

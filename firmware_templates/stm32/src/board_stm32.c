@@ -1,0 +1,72 @@
+/* STM32 board layer: HAL I2S in circular DMA from an INMP441 (24-bit, left slot), DWT cycles, UART.
+ * Clock and pin set-up come from your CubeMX project: paste SystemClock_Config(), MX_GPIO_Init(),
+ * MX_DMA_Init(), MX_I2S2_Init() and MX_USART2_UART_Init() below or link their generated files. */
+#include <string.h>
+
+#include "board.h"
+#include "w2s_ring.h"
+#include {{HAL_HEADER}}
+
+extern I2S_HandleTypeDef hi2s2;
+extern UART_HandleTypeDef huart2;
+void SystemClock_Config(void);
+void MX_GPIO_Init(void);
+void MX_DMA_Init(void);
+void MX_I2S2_Init(void);
+void MX_USART2_UART_Init(void);
+
+extern w2s_ring_t g_audio_ring;
+
+#define DMA_WORDS 1024u /* 512 stereo frames of 32-bit words: two halves of 256 samples */
+static uint16_t dma_buf[DMA_WORDS * 2u];
+
+void board_init(void)
+{
+    HAL_Init();
+    SystemClock_Config();
+    MX_GPIO_Init();
+    MX_DMA_Init();
+    MX_I2S2_Init();
+    MX_USART2_UART_Init();
+    CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
+    DWT->CYCCNT = 0;
+    DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+}
+
+void board_start_audio(void)
+{
+    HAL_I2S_Receive_DMA(&hi2s2, dma_buf, DMA_WORDS);
+}
+
+/* INMP441: 24-bit samples, MSB first, in 32-bit slots; left channel (L/R to GND). The top 16 bits
+   of the left slot are the int16 sample. */
+static void push_half(const uint16_t *words)
+{
+    int16_t pcm[DMA_WORDS / 4u];
+    uint32_t i;
+    for (i = 0; i < DMA_WORDS / 4u; i++) {
+        pcm[i] = (int16_t)words[4u * i];
+    }
+    w2s_ring_write(&g_audio_ring, pcm, DMA_WORDS / 4u);
+}
+
+void HAL_I2S_RxHalfCpltCallback(I2S_HandleTypeDef *hi2s)
+{
+    (void)hi2s;
+    push_half(dma_buf);
+}
+
+void HAL_I2S_RxCpltCallback(I2S_HandleTypeDef *hi2s)
+{
+    (void)hi2s;
+    push_half(dma_buf + DMA_WORDS);
+}
+
+uint32_t board_cycles(void) { return DWT->CYCCNT; }
+uint32_t board_cpu_hz(void) { return HAL_RCC_GetHCLKFreq(); }
+
+void board_print(const char *line)
+{
+    HAL_UART_Transmit(&huart2, (const uint8_t *)line, (uint16_t)strlen(line), 100);
+    HAL_UART_Transmit(&huart2, (const uint8_t *)"\r\n", 2, 100);
+}

@@ -1,0 +1,1 @@
+"""Board budgets and project generation around a convert bundle."""

@@ -1,0 +1,120 @@
+"""Boards, their limits, and whether a bundle fits: the budget check runs before anything is generated.
+
+Flash = model + front end (measured) + an estimate for TFLM with the model's kernels and the board
+support code. RAM = TFLM arena (measured, with margin) + front-end state and window buffers (exact) +
+the audio ring and DMA buffers (exact) + an allowance for stacks, TFLM's interpreter objects and the HAL.
+The estimates are stated in the generated budget header, so a firmware engineer can replace them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ToolkitError
+
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    cpu: str
+    flash: int | None   # None: not a constraint (host)
+    ram: int | None
+    template: str
+    gcc_flags: tuple[str, ...]
+    note: str
+
+
+BOARDS = {
+    "nucleo-f411re": Board("nucleo-f411re", "Cortex-M4F", 512 * KIB, 128 * KIB, "stm32",
+                           ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+                           "STM32F411RE, 100 MHz"),
+    "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 1024 * KIB, "stm32",
+                       ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
+                       "STM32H743, 480 MHz; the arena goes in AXI SRAM + SRAM1-3 (1 MB in all)"),
+    "esp32-s3": Board("esp32-s3", "Xtensa LX7", 8192 * KIB, 512 * KIB, "esp32",
+                      (), "ESP32-S3, 240 MHz, 512 KB SRAM; --psram puts the arena in 8 MB PSRAM"),
+    "host": Board("host", "Linux", None, None, "host", (), "reads a WAV file"),
+}
+
+TFLM_FLASH_ESTIMATE = 120 * KIB   # TFLM core + ~14 int8 kernels (CMSIS-NN/ESP-NN), -Os; an estimate
+APP_FLASH_ESTIMATE = 40 * KIB     # HAL/IDF drivers, printf, start-up; an estimate
+RAM_ALLOWANCE = 24 * KIB          # stacks, TFLM interpreter objects, HAL state; an estimate
+RING_SAMPLES = 4096               # audio ring: 256 ms at 16 kHz
+DMA_SAMPLES = 512                 # double-buffered DMA halves
+PSRAM = 8192 * KIB
+
+
+@dataclass(frozen=True)
+class Budget:
+    board: Board
+    flash_used: int
+    ram_used: int
+    flash_limit: int | None
+    ram_limit: int | None
+    parts: dict
+
+    @property
+    def fits(self) -> bool:
+        return all(lim is None or used <= lim for used, lim in ((self.flash_used, self.flash_limit),
+                                                               (self.ram_used, self.ram_limit)))
+
+
+def budget(board: Board, report: dict, psram: bool = False) -> Budget:
+    fe = report["frontend"]
+    fe_flash = (fe.get("code_bytes_cortex_m4_Os") or 2048) + fe.get("table_bytes", 0)
+    parts = {
+        "model_flash": report["tflite_bytes"],
+        "frontend_flash": fe_flash,
+        "tflm_flash_estimate": TFLM_FLASH_ESTIMATE,
+        "app_flash_estimate": APP_FLASH_ESTIMATE,
+        "arena": report["arena_bytes"],
+        "frontend_state": fe.get("state_bytes", 0),
+        "frontend_window_buffers": fe.get("window_buffer_bytes", 0),
+        "audio_ring": RING_SAMPLES * 2,
+        "dma_buffers": DMA_SAMPLES * 2 * 2,
+        "ram_allowance_estimate": RAM_ALLOWANCE,
+    }
+    flash = parts["model_flash"] + fe_flash + TFLM_FLASH_ESTIMATE + APP_FLASH_ESTIMATE
+    ram = sum(parts[k] for k in ("arena", "frontend_state", "frontend_window_buffers", "audio_ring",
+                                 "dma_buffers", "ram_allowance_estimate"))
+    ram_limit = board.ram
+    if psram and board.name == "esp32-s3":
+        ram_limit = board.ram + PSRAM
+    elif psram:
+        raise ToolkitError(f"--psram applies to esp32-s3 only, not {board.name}")
+    return Budget(board, flash, ram, board.flash, ram_limit, parts)
+
+
+def largest_window_that_fits(b: Budget, report: dict) -> float | None:
+    """Window length (s, 0.05 s steps) at which the RAM would fit, scaling arena and buffers per frame.
+    An estimate: the arena must be measured again by convert at that length."""
+    if b.ram_limit is None:
+        return None
+    frames = report["frames_per_window"]
+    per_frame = (report["arena_bytes"] + b.parts["frontend_window_buffers"]) / frames
+    fixed = b.ram_used - report["arena_bytes"] - b.parts["frontend_window_buffers"]
+    max_frames = (b.ram_limit - fixed) / per_frame
+    seconds = ((max_frames - 1) * 32 + 64) / 16000
+    best = int(seconds * 20) / 20
+    return best if best >= 0.1 else None
+
+
+def check(board: Board, report: dict, psram: bool = False) -> Budget:
+    b = budget(board, report, psram)
+    if b.fits:
+        return b
+    problems = []
+    if b.flash_limit is not None and b.flash_used > b.flash_limit:
+        problems.append(f"flash {b.flash_used / KIB:.0f} KiB > {b.flash_limit / KIB:.0f} KiB")
+    if b.ram_limit is not None and b.ram_used > b.ram_limit:
+        problems.append(f"RAM {b.ram_used / KIB:.0f} KiB (arena {b.parts['arena'] / KIB:.0f} KiB) > "
+                        f"{b.ram_limit / KIB:.0f} KiB")
+    hint = largest_window_that_fits(b, report)
+    advice = (f"; try --window-seconds {hint:g} (estimated)" if hint else
+              "; no window of 0.1 s or more fits")
+    if board.name == "esp32-s3" and not psram:
+        advice += ", or --psram"
+    raise ToolkitError(f"{board.name} cannot hold this model with a {report['window_seconds']:g} s window: "
+                       + ", ".join(problems) + advice)
