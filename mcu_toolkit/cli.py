@@ -10,6 +10,8 @@ import click
 
 from .errors import ToolkitError
 
+LOW_CCC = 0.9  # firmware warns below this: the project would build around a broken int8 model
+
 EXIT_CODES = """\b
 Exit codes:
   0  done, and every gate passed
@@ -195,6 +197,10 @@ def firmware_cmd(board, bundle, out, window_seconds, psram, force):
     lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
     click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
                f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")
+    if b.ccc and min(b.ccc.values()) < LOW_CCC:
+        worst = min(b.ccc, key=b.ccc.get)
+        click.echo(f"warning: this bundle's int8 model tracks the float model poorly ({worst} CCC "
+                   f"{b.ccc[worst]:.3f} on held-out audio); it fits, but check `mcu-toolkit validate`", err=True)
 
 
 @main.command(name="features")

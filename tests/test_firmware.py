@@ -1,5 +1,6 @@
 """firmware: budgets, generated projects, and the portable pipeline bit-exact in QEMU."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -53,6 +54,20 @@ def test_a_shorter_window_fits_the_f411(tmp_path):
     out, b = firmware("nucleo-f411re", tmp_path / "fw", bundle=small.out)
     assert b.fits and b.ram_used <= 128 * 1024
     assert "#define W2S_RAM_LIMIT 131072u" in (out / "w2s" / "w2s_budget.h").read_text()
+    assert set(b.ccc) == {"arousal", "dominance", "valence"}
+
+
+def test_firmware_warns_about_a_bundle_with_a_low_ccc(bundle, tmp_path):
+    weak = tmp_path / "weak"
+    shutil.copytree(bundle.out, weak)
+    report = json.loads((weak / "report.json").read_text())
+    report["ccc"]["dominance"] = 0.31
+    (weak / "report.json").write_text(json.dumps(report))
+    r = run_cli("firmware", "--board", "host", "--bundle", str(weak), "--out", str(tmp_path / "fw"))
+    assert r.returncode == 0 and (tmp_path / "fw" / "w2s").is_dir()
+    assert "warning:" in r.stderr and "dominance CCC 0.310" in r.stderr
+    r = run_cli("firmware", "--board", "host", "--bundle", str(bundle.out), "--out", str(tmp_path / "fw2"))
+    assert r.returncode == 0 and "tracks the float model poorly" not in r.stderr
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ The estimates are stated in the generated budget header, so a firmware engineer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ToolkitError
 
@@ -54,6 +54,7 @@ class Budget:
     flash_limit: int | None
     ram_limit: int | None
     parts: dict
+    ccc: dict = field(default_factory=dict)  # the bundle's int8-vs-float CCC on held-out audio
 
     @property
     def fits(self) -> bool:
@@ -84,7 +85,7 @@ def budget(board: Board, report: dict, psram: bool = False) -> Budget:
         ram_limit = board.ram + PSRAM
     elif psram:
         raise ToolkitError(f"--psram applies to esp32-s3 only, not {board.name}")
-    return Budget(board, flash, ram, board.flash, ram_limit, parts)
+    return Budget(board, flash, ram, board.flash, ram_limit, parts, dict(report.get("ccc") or {}))
 
 
 def largest_window_that_fits(b: Budget, report: dict) -> float | None:
@@ -112,7 +113,7 @@ def check(board: Board, report: dict, psram: bool = False) -> Budget:
         problems.append(f"RAM {b.ram_used / KIB:.0f} KiB (arena {b.parts['arena'] / KIB:.0f} KiB) > "
                         f"{b.ram_limit / KIB:.0f} KiB")
     hint = largest_window_that_fits(b, report)
-    advice = (f"; try --window-seconds {hint:g} (estimated)" if hint else
+    advice = (f"; try --window-seconds {hint:g} (estimated; check the CCC that convert reports there)" if hint else
               "; no window of 0.1 s or more fits")
     if board.name == "esp32-s3" and not psram:
         advice += ", or --psram"

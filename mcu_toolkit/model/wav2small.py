@@ -190,7 +190,8 @@ def _softmax_pool_int8_friendly(values, logits):
     d = logits - logits.amax(dim=2, keepdim=True)
     sg = torch.sigmoid(d)
     e = sg / (1.0 - sg)
-    y = (values * e).sum(dim=2, keepdim=True) / e.sum(dim=2, keepdim=True)  # (B, C, 1, F)
+    # Means, not sums: the same ratio, with int8 ranges that do not grow with the window length.
+    y = (values * e).mean(dim=2, keepdim=True) / e.mean(dim=2, keepdim=True)  # (B, C, 1, F)
     # An explicit 4D -> 3D reshape makes onnx2tf return to ONNX (B, C, F) order here rather than
     # keep its own (B, F, C), which it then mixes up when C == F (13 == 13 in the card model).
     return y.reshape(y.shape[0], y.shape[1], y.shape[3])
