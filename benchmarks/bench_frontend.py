@@ -7,7 +7,8 @@
   of every 2 s window of calibration_audio (calibration + held-out);
 - cost: instructions per second of audio, from qemu-system-arm -M mps2-an386 -icount shift=0
   (1 instruction = 1 ns of virtual time) read with the CMSDK timer (25 MHz, 40 instructions a tick),
-  around push + finish + quantize only; code and table bytes from arm-none-eabi-size;
+  around push + finish + quantize only; code and table bytes from arm-none-eabi-size; plus the
+  instructions per frame of each stage (window, FFT, split + power, mel + log; benchmarks/c/fe_stages.c);
 - drift: CCC of the deployed pipeline (front end -> int8 on TFLM) against the float model on the
   held-out clips, with the float front end, with the fixed one, and with the fixed one in streaming
   mode (each window finished with the previous window's statistics) on the held-out clips played
@@ -88,12 +89,30 @@ def m4_cost(work: Path) -> dict:
             "share_quantize": round(1 - v["finish_cum_ticks"] / v["ticks"], 3),
             "code_bytes": int(re.search(r"^\.text\s+(\d+)", size, re.M).group(1)),
         }
+    out["frame_stages_O2"] = frame_stages(work)
     from mcu_toolkit.emit.c_frontend import STATE_BYTES, table_bytes
 
     out["table_bytes"] = table_bytes(fixed.tables())
     out["state_bytes"] = STATE_BYTES
     out["window_buffer_bytes_2s"] = 999 * (26 * 2 + 12)
     return out
+
+
+def frame_stages(work: Path) -> dict:
+    """Instructions per frame (one frame per 32 samples) by stage, -O2: where the cost is."""
+    elf = work / "stages.elf"
+    subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", "-O2", "--specs=rdimon.specs", "-T",
+                    str(ROOT / "tests/c/m4.ld"), "-I", str(work), str(ROOT / "tests/c/m4_startup.c"),
+                    str(work / "w2s_frontend_tables.c"), str(ROOT / "benchmarks/c/fe_stages.c"), "-o", str(elf)],
+                   check=True, capture_output=True)
+    r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+                        "-icount", "shift=0,align=off,sleep=off", "-semihosting-config", "enable=on,target=native",
+                        "-kernel", str(elf)], capture_output=True, text=True, timeout=300, check=True)
+    v = dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
+    v["split_power_rest"] = v["frame"] - v["window"] - v["fft32"] - v["mel_log"]
+    return {"instructions_per_frame": v,
+            "share_of_frame": {k: round(v[k] / v["frame"], 3) for k in ("window", "fft32", "split_power_rest",
+                                                                         "mel_log")}}
 
 
 def drift(bundle: Path) -> dict:
