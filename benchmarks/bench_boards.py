@@ -5,6 +5,8 @@
 
 Each window is a real convert (the arena is measured by TFLM); flash/RAM follow the budget rules
 in mcu_toolkit/firmware/boards.py (model, front end and arena measured; TFLM/HAL/stack estimated).
+For each board that refuses the first window, the window its refusal suggests is converted too, to
+check that the estimate really fits.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import emit  # noqa: E402
 from mcu_toolkit.convert import convert  # noqa: E402
-from mcu_toolkit.firmware.boards import BOARDS, KIB, budget  # noqa: E402
+from mcu_toolkit.firmware.boards import BOARDS, KIB, budget, largest_window_that_fits  # noqa: E402
 
 
 def main() -> None:
@@ -28,10 +30,17 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--windows", type=float, nargs="+", default=[2.0, 1.0, 0.5, 0.2])
     args = ap.parse_args()
-    rows = []
+    rows, hints = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        reports = {}
+
+        def report(w: float) -> dict:
+            if w not in reports:
+                reports[w] = convert(out=Path(tmp) / f"w{w}", window_seconds=w, progress=False).report
+            return reports[w]
+
         for w in args.windows:
-            rep = convert(out=Path(tmp) / f"w{w}", window_seconds=w, progress=False).report
+            rep = report(w)
             for name, board in BOARDS.items():
                 for psram in ((False, True) if name == "esp32-s3" else (False,)):
                     b = budget(board, rep, psram)
@@ -42,9 +51,19 @@ def main() -> None:
                         "flash_limit_kib": None if b.flash_limit is None else round(b.flash_limit / KIB),
                         "ram_kib": round(b.ram_used / KIB, 1),
                         "ram_limit_kib": None if b.ram_limit is None else round(b.ram_limit / KIB),
-                        "fits": b.fits, "ccc": rep["ccc"],
+                        "fits": b.fits, "gram_scale": rep["gram_scale"], "ccc": rep["ccc"],
                     })
-    emit({"rows": rows}, args.json)
+        # Does the window a refusal suggests (an estimate) really fit once converted?
+        first = report(args.windows[0])
+        for name, board in BOARDS.items():
+            b = budget(board, first)
+            hint = None if b.fits else largest_window_that_fits(b, first)
+            if hint:
+                again = budget(board, report(hint))
+                hints.append({"board": name, "refused_window_s": args.windows[0], "suggested_window_s": hint,
+                              "ram_kib_there": round(again.ram_used / KIB, 1), "fits_there": again.fits,
+                              "ccc_there": reports[hint]["ccc"]})
+    emit({"rows": rows, "suggested_windows": hints}, args.json)
 
 
 if __name__ == "__main__":

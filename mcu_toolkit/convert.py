@@ -98,6 +98,11 @@ def _short_clips_note(items, what: str) -> str | None:
     return f"{len(short)} {what} clip(s) shorter than one window were zero-padded: {listed}"
 
 
+def _spread(n: int, k: int) -> list[int]:
+    """k indices spread evenly over range(n) (all of them if n <= k)."""
+    return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
+
+
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
             eval_audio: str | os.PathLike | None = None, out: str | os.PathLike = "mcu_out",
             window_seconds: float = 2.0, frontend: str = "fixed", force: bool = False,
@@ -108,7 +113,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     from .export.onnx_export import INPUT_NAME, check_onnx_parity, export_trunk_onnx
     from .export.tflite import check_float_tflite, convert_to_int8
     from .model import load_checkpoint
-    from .model.wav2small import trunk_macs
+    from .model.wav2small import balanced_gram_scale, trunk_macs
     from .verify import tflm
     from .verify.deployed import FRONTENDS, fixed_tables, frontend_db, run_clips
 
@@ -151,7 +156,8 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
 
     p.step(f"exporting the trunk to ONNX for a {window_seconds:g} s window ({frames} frames)")
     t = time.perf_counter()
-    onnx_bytes = export_trunk_onnx(model, frames)
+    gram_scale = balanced_gram_scale(model, torch.from_numpy(cal_feats[_spread(len(cal_feats), 64)]))
+    onnx_bytes = export_trunk_onnx(model, frames, gram_scale)
     onnx_err = check_onnx_parity(onnx_bytes, model, cal_feats[:4])
     timings["onnx"] = time.perf_counter() - t
 
@@ -197,6 +203,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
                       "params_with_frozen_frontend": sum(x.numel() for x in model.parameters())},
             "params": model.trainable_parameters(),
             "macs": trunk_macs(cfg, frames),
+            "gram_scale": gram_scale,  # power of two on the Gram features, undone in the head (float-identical)
             "window_seconds": window / SAMPLE_RATE,
             "window_samples": window,
             "frames_per_window": frames,

@@ -54,7 +54,7 @@ def test_a_shorter_window_fits_the_f411(tmp_path):
     out, b = firmware("nucleo-f411re", tmp_path / "fw", bundle=small.out)
     assert b.fits and b.ram_used <= 128 * 1024
     assert "#define W2S_RAM_LIMIT 131072u" in (out / "w2s" / "w2s_budget.h").read_text()
-    assert set(b.ccc) == {"arousal", "dominance", "valence"}
+    assert min(b.ccc.values()) >= 0.95, b.ccc  # the F411's window must still give a usable model
 
 
 def test_firmware_warns_about_a_bundle_with_a_low_ccc(bundle, tmp_path):

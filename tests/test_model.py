@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from mcu_toolkit.model import Wav2Small, Wav2SmallConfig
-from mcu_toolkit.model.wav2small import dft_kernels, prenorm, slaney_mel_matrix, trunk_macs
+from mcu_toolkit.model.wav2small import (Trunk, balanced_gram_scale, dft_kernels, prenorm, slaney_mel_matrix,
+                                         trunk_macs)
 
 
 def test_card_model_parameter_count():
@@ -23,6 +24,18 @@ def test_split_reproduces_whole_model(default_model, heldout):
             whole = default_model(x)
             split = default_model.trunk(default_model.frontend(x))
             assert torch.equal(whole, split)
+
+
+def test_exported_trunk_form_equals_the_float_trunk(default_model, heldout):
+    """The int8-friendly pooling and a rescaled Gram (undone in the head) change nothing in float."""
+    _, wavs, _ = heldout
+    with torch.no_grad():
+        x = torch.cat([default_model.frontend(torch.from_numpy(w[:3200])[None]) for w in wavs[:8]])
+        ref = default_model.trunk(x)
+        scale = balanced_gram_scale(default_model, x)
+        assert scale in (0.0625, 0.125, 0.25)  # 0.2 s windows: Gram entries ~10x the pooled values
+        for s in (1.0, scale, 4.0):
+            assert torch.allclose(Trunk(default_model, s)(x), ref, atol=1e-5, rtol=0)
 
 
 def test_frames_and_shapes():

@@ -16,13 +16,13 @@ OUTPUT_NAME = "adv"
 OPSET = 17
 
 
-def export_trunk_onnx(model: Wav2Small, frames: int) -> bytes:
-    """ONNX bytes of the trunk with a static (1, 1, frames, n_mels) NCHW input."""
+def export_trunk_onnx(model: Wav2Small, frames: int, gram_scale: float = 1.0) -> bytes:
+    """ONNX bytes of the trunk with a static (1, 1, frames, n_mels) NCHW input (see Trunk for gram_scale)."""
     dummy = torch.zeros(1, 1, frames, model.config.n_mels)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Trunk(model).eval(), (dummy,), buf, input_names=[INPUT_NAME],
+        torch.onnx.export(Trunk(model, gram_scale).eval(), (dummy,), buf, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], opset_version=OPSET, dynamo=False,
                           do_constant_folding=True)
     return buf.getvalue()

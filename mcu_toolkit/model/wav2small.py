@@ -162,20 +162,25 @@ class Vgg7(nn.Module):
     def logmel(self, wav):
         return self.logmel_extractor(self.spectrogram_extractor(wav))
 
-    def trunk(self, x, int8_friendly: bool = False):  # (B, 1, T, mels) -> (B, C*(F+C))
-        x = self.l3(self.l2(self.l1(x)))
-        x = self.maxpool_A(x)
-        x = self.l7(self.l6(self.l5(self.l4(x))))
+    def trunk(self, x, int8_friendly: bool = False, gram_scale: float = 1.0):  # (B, 1, T, mels) -> (B, C*(F+C))
         if not int8_friendly:
-            y = (self.lin(x) * torch.softmax(self.sof(x), dim=2)).sum(dim=2)  # (B, C, F)
+            y = self.pooled(x)
             y = torch.cat([y, torch.bmm(y, y.transpose(1, 2))], dim=2)
             return y.reshape(y.shape[0], -1)
+        x = self.l7(self.l6(self.l5(self.l4(self.maxpool_A(self.l3(self.l2(self.l1(x))))))))
         y = _softmax_pool_int8_friendly(self.lin(x), self.sof(x))
         b, c, f = y.shape
         # Gram as a 4D matmul: onnx2tf 1.28 mistranslates the 3D bmm(y, y^T) when C == F.
         y4 = y.reshape(b, 1, c, f)
         gram = torch.matmul(y4, y4.transpose(2, 3)).reshape(b, c, c)
+        if gram_scale != 1.0:
+            # A full-width constant, not a scalar: onnx2tf 1.28.8 fails on Mul by a scalar here.
+            gram = gram * torch.full((1, 1, c), gram_scale)
         return torch.cat([y, gram], dim=2).reshape(b, -1)
+
+    def pooled(self, x):  # (B, 1, T, mels) -> (B, C, F), the float reference form
+        x = self.l7(self.l6(self.l5(self.l4(self.maxpool_A(self.l3(self.l2(self.l1(x))))))))
+        return (self.lin(x) * torch.softmax(self.sof(x), dim=2)).sum(dim=2)
 
 
 def _softmax_pool_int8_friendly(values, logits):
@@ -219,9 +224,19 @@ class Wav2Small(nn.Module):
         """Waveform (B, N) -> log-mel (B, 1, frames, mels): the part the device runs in fixed point."""
         return self.vgg7.logmel(prenorm(wav, mask))
 
-    def trunk(self, logmel, int8_friendly: bool = False):
-        """Log-mel -> (B, 3) arousal, dominance, valence: the part that gets quantised."""
-        return self.adv(self.vgg7.trunk(logmel, int8_friendly))
+    def trunk(self, logmel, int8_friendly: bool = False, gram_scale: float = 1.0):
+        """Log-mel -> (B, 3) arousal, dominance, valence: the part that gets quantised.
+
+        gram_scale (a power of two, int8-friendly form only) scales the Gram features and divides
+        their head weights by the same factor: exactly the same outputs in float.
+        """
+        features = self.vgg7.trunk(logmel, int8_friendly, gram_scale)
+        if gram_scale == 1.0:
+            return self.adv(features)
+        c, f = self.config.channels, self.config.pooled_mels
+        is_gram = (torch.arange(c * (f + c)) % (f + c)) >= f
+        w = torch.where(is_gram, self.adv.weight / gram_scale, self.adv.weight)
+        return torch.nn.functional.linear(features, w, self.adv.bias)
 
     def forward(self, wav, mask=None):
         return self.trunk(self.frontend(wav, mask))
@@ -233,12 +248,28 @@ class Wav2Small(nn.Module):
 class Trunk(nn.Module):
     """The exportable half, with its pooling in the int8-friendly (float-identical) form."""
 
-    def __init__(self, model: Wav2Small):
+    def __init__(self, model: Wav2Small, gram_scale: float = 1.0):
         super().__init__()
         self.model = model
+        self.gram_scale = gram_scale
 
     def forward(self, logmel):
-        return self.model.trunk(logmel, int8_friendly=True)
+        return self.model.trunk(logmel, int8_friendly=True, gram_scale=self.gram_scale)
+
+
+def balanced_gram_scale(model: Wav2Small, logmels: torch.Tensor) -> float:
+    """Power of two that brings the Gram features to the pooled features' range.
+
+    int8 CONCAT gives both one scale. At short windows the Gram entries reach ~10x the pooled
+    values (0.2 s: 13.3 vs 1.5), which leaves the pooled half a few int8 steps and wrecks the model.
+    """
+    with torch.no_grad():
+        y = model.vgg7.pooled(logmels)
+        y_max = float(y.abs().max())
+        g_max = float(torch.bmm(y, y.transpose(1, 2)).abs().max())
+    if y_max == 0.0 or g_max == 0.0:
+        return 1.0
+    return float(2.0 ** int(np.clip(np.round(np.log2(y_max / g_max)), -8, 8)))
 
 
 def trunk_macs(cfg: Wav2SmallConfig, frames: int) -> int:
