@@ -25,6 +25,29 @@ from mcu_toolkit.convert import convert  # noqa: E402
 from mcu_toolkit.firmware.boards import BOARDS, KIB, budget, largest_window_that_fits  # noqa: E402
 
 
+def float_window_agreement(windows: list[float]) -> dict:
+    """CCC of the float model's per-clip outputs at each window length against those at the first:
+    what a shorter window changes in the model itself, before any quantisation."""
+    import numpy as np
+    import torch
+
+    from mcu_toolkit import resources
+    from mcu_toolkit.audio import list_audio, load_windows
+    from mcu_toolkit.model import load_checkpoint
+    from mcu_toolkit.verify.ccc import ccc_per_dim
+
+    model = load_checkpoint(resources.default_checkpoint()).eval()
+    files = list_audio(resources.default_eval_dir())
+
+    def per_clip(seconds: float) -> np.ndarray:
+        with torch.no_grad():
+            return np.array([model(torch.from_numpy(np.stack(c.windows).astype(np.float32))).numpy().mean(0)
+                             for c in load_windows(files, int(round(seconds * 16000)))])
+
+    ref = per_clip(windows[0])
+    return {str(w): {k: round(v, 4) for k, v in ccc_per_dim(per_clip(w), ref).items()} for w in windows[1:]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path)
@@ -63,7 +86,8 @@ def main() -> None:
                 hints.append({"board": name, "refused_window_s": args.windows[0], "suggested_window_s": hint,
                               "ram_kib_there": round(again.ram_used / KIB, 1), "fits_there": again.fits,
                               "ccc_there": reports[hint]["ccc"]})
-    emit({"rows": rows, "suggested_windows": hints}, args.json)
+    emit({"rows": rows, "suggested_windows": hints,
+          f"float_model_ccc_vs_{args.windows[0]:g}s_windows": float_window_agreement(args.windows)}, args.json)
 
 
 if __name__ == "__main__":
