@@ -87,7 +87,13 @@ def test_generated_projects_have_what_they_promise(projects):
     assert "DWT->CYCCNT" in (h7 / "src/board_stm32.c").read_text()
     esp = projects["esp32-s3"]
     assert "espressif/esp-tflite-micro" in (esp / "main/idf_component.yml").read_text()
-    assert "esp_cpu_get_cycle_count" in (esp / "main/main.cc").read_text()
+    esp_main = (esp / "main/main.cc").read_text()
+    assert "esp_cpu_get_cycle_count" in esp_main
+    # every board: microphone DMA -> ring buffer -> pipeline; the ring keeps filling during Invoke
+    assert "w2s_ring_write" in esp_main and "w2s_ring_read" in esp_main and "xTaskCreatePinnedToCore" in esp_main
+    assert "w2s_ring_write" in (h7 / "src/board_stm32.c").read_text()
+    assert "256 ms" in (esp / "README.md").read_text() and "samples dropped" in (h7 / "src/main.cc").read_text()
+    assert "{{" not in "".join(p.read_text() for p in esp.rglob("*") if p.is_file() and p.suffix in (".md", ".cc"))
     assert "CONFIG_SPIRAM=y" in (esp / "sdkconfig.defaults").read_text()
     assert "| SD | PC3 (I2S2_SD) |" in (h7 / "README.md").read_text()
 

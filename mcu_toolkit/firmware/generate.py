@@ -98,6 +98,7 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
                 "FLASH_KIB": "-" if budget.flash_limit is None else f"{budget.flash_limit / KIB:.0f}",
                 "RAM_KIB": "-" if budget.ram_limit is None else f"{budget.ram_limit / KIB:.0f}",
                 "ARENA_KIB": f"{report['arena_bytes'] / KIB:.0f}",
+                "RING_SAMPLES": RING_SAMPLES, "RING_MS": RING_SAMPLES * 1000 // 16000,
                 "PSRAM_FLAG": " --psram" if psram else "",
                 "PSRAM_CONFIG": "CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y" if psram else "",
                 "ARENA_WHERE": "in PSRAM" if psram else "in internal SRAM",

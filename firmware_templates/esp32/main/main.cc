@@ -6,6 +6,7 @@
 #include "esp_heap_caps.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
+#include "sdkconfig.h"
 #include "model_config.h"
 #include "model_data.h"
 #include "model_ops.h"
@@ -13,6 +14,7 @@
 #include "w2s_budget.h"
 #include "w2s_format.h"
 #include "w2s_pipeline.h"
+#include "w2s_ring.h"
 
 // INMP441 wiring (any free GPIOs work; change here and in README.md).
 #define PIN_SCK GPIO_NUM_41
@@ -21,12 +23,27 @@
 
 static int16_t g_frames_db_q7[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
 static int32_t g_dc_bins[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
+static int16_t g_ring_storage[W2S_RING_SAMPLES];
+static w2s_ring_t g_audio_ring;
+static i2s_chan_handle_t g_rx;
+
+// On core 1: I2S DMA -> ring, so that audio keeps arriving while app_main (core 0) runs the model.
+static void capture_task(void*) {
+  static int32_t raw[256];
+  int16_t pcm[256];
+  for (;;) {
+    size_t bytes = 0;
+    i2s_channel_read(g_rx, raw, sizeof raw, &bytes, portMAX_DELAY);
+    size_t n = bytes / sizeof(int32_t);
+    for (size_t i = 0; i < n; i++) pcm[i] = static_cast<int16_t>(raw[i] >> 16);  // top 16 of 24 bits
+    w2s_ring_write(&g_audio_ring, pcm, static_cast<uint32_t>(n));
+  }
+}
 
 extern "C" void app_main(void) {
-  // The I2S driver's DMA ring is the audio ring buffer here; 32-bit slots, left channel.
-  i2s_chan_handle_t rx;
+  // 32-bit slots, left channel (INMP441 L/R pin to GND).
   i2s_chan_config_t chan = I2S_CHANNEL_DEFAULT_CONFIG(I2S_NUM_0, I2S_ROLE_MASTER);
-  i2s_new_channel(&chan, nullptr, &rx);
+  i2s_new_channel(&chan, nullptr, &g_rx);
   i2s_std_config_t std = {
       .clk_cfg = I2S_STD_CLK_DEFAULT_CONFIG(W2S_SAMPLE_RATE_HZ),
       .slot_cfg = I2S_STD_PHILIPS_SLOT_DEFAULT_CONFIG(I2S_DATA_BIT_WIDTH_32BIT, I2S_SLOT_MODE_MONO),
@@ -34,8 +51,7 @@ extern "C" void app_main(void) {
                    .invert_flags = {}},
   };
   std.slot_cfg.slot_mask = I2S_STD_SLOT_LEFT;
-  i2s_channel_init_std_mode(rx, &std);
-  i2s_channel_enable(rx);
+  i2s_channel_init_std_mode(g_rx, &std);
 
   uint8_t* arena = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, W2S_ARENA_BYTES, W2S_ARENA_CAPS));
   static W2sOpResolver resolver;
@@ -48,25 +64,34 @@ extern "C" void app_main(void) {
   w2s_pipeline_t pipe;
   w2s_pipeline_init(&pipe, &g_w2s_frontend_config, g_frames_db_q7, g_dc_bins, interp.input(0)->data.int8,
                     W2S_FRAMES_PER_WINDOW);
+  w2s_ring_init(&g_audio_ring, g_ring_storage, W2S_RING_SAMPLES);
+  i2s_channel_enable(g_rx);
+  xTaskCreatePinnedToCore(capture_task, "w2s_capture", 4096, nullptr, configMAX_PRIORITIES - 2, nullptr, 1);
 
-  static int32_t raw[256];
-  int16_t pcm[256];
+  int16_t chunk[256];
   char line[96];
+  uint32_t reported = 0;
   for (;;) {
-    size_t bytes = 0;
-    i2s_channel_read(rx, raw, sizeof raw, &bytes, portMAX_DELAY);
-    size_t n = bytes / sizeof(int32_t);
-    for (size_t i = 0; i < n; i++) pcm[i] = static_cast<int16_t>(raw[i] >> 16);  // top 16 of 24 bits
+    uint32_t got = w2s_ring_read(&g_audio_ring, chunk, 256);
+    if (got == 0) {
+      vTaskDelay(1);  // 16 samples arrive per ms: wait for a DMA block
+      continue;
+    }
     size_t off = 0;
-    while (off < n) {
+    while (off < got) {
       size_t used = 0;
-      if (w2s_pipeline_feed(&pipe, pcm + off, n - off, &used)) {
+      if (w2s_pipeline_feed(&pipe, chunk + off, got - off, &used)) {
         uint32_t t0 = esp_cpu_get_cycle_count();
         interp.Invoke();
-        uint32_t us = (esp_cpu_get_cycle_count() - t0) / 240u;  // 240 MHz
+        uint32_t us = (esp_cpu_get_cycle_count() - t0) / CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ;
         w2s_format_adv(line, sizeof line, interp.output(0)->data.int8, W2S_OUTPUT_ZERO_POINT,
                        W2S_OUTPUT_MILLI_MULT_Q16, us);
         printf("%s\n", line);
+        uint32_t dropped = g_audio_ring.dropped;  // written by the capture task only
+        if (dropped != reported) {  // inference outlasted the ring: the next window has a gap
+          printf("warning: %u samples dropped\n", (unsigned)(dropped - reported));
+          reported = dropped;
+        }
       }
       off += used;
     }

@@ -38,6 +38,7 @@ int main() {
 
   int16_t chunk[256];
   char line[96];
+  uint32_t reported = 0;
   for (;;) {
     uint32_t got = w2s_ring_read(&g_audio_ring, chunk, 256);
     size_t off = 0;
@@ -50,6 +51,12 @@ int main() {
         w2s_format_adv(line, sizeof line, interp.output(0)->data.int8, W2S_OUTPUT_ZERO_POINT,
                        W2S_OUTPUT_MILLI_MULT_Q16, us);
         board_print(line);
+        uint32_t dropped = g_audio_ring.dropped;  // written by the DMA interrupt only
+        if (dropped != reported) {  // inference outlasted the ring: the next window has a gap
+          snprintf(line, sizeof line, "warning: %lu samples dropped", (unsigned long)(dropped - reported));
+          board_print(line);
+          reported = dropped;
+        }
       }
       off += used;
     }
