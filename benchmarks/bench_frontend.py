@@ -66,16 +66,8 @@ def m4_cost(work: Path) -> dict:
     (work / "in.s16").write_bytes(pcm.tobytes())
     out = {}
     for opt in ("-O2", "-Os"):
-        elf = work / f"bench{opt}.elf"
-        subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", opt, "--specs=rdimon.specs", "-T",
-                        str(ROOT / "tests/c/m4.ld"), "-I", str(work), str(ROOT / "tests/c/m4_startup.c"),
-                        str(srcs[0]), str(srcs[1]), str(ROOT / "benchmarks/c/fe_bench.c"), "-o", str(elf)],
-                       check=True, capture_output=True)
-        r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-                            "-icount", "shift=0,align=off,sleep=off", "-semihosting-config",
-                            f"enable=on,target=native,arg=b,arg={work / 'in.s16'},arg=32000", "-kernel", str(elf)],
-                           capture_output=True, text=True, timeout=600, check=True)
-        v = dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
+        v = run_m4(work / f"bench{opt}.elf", [srcs[0], srcs[1], ROOT / "benchmarks/c/fe_bench.c"], opt,
+                   f",arg=b,arg={work / 'in.s16'},arg=32000")
         seconds = v["samples"] / 16000
         obj = work / f"fe{opt}.o"
         subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", opt, "-I", str(work), "-c", str(srcs[0]), "-o",
@@ -98,17 +90,22 @@ def m4_cost(work: Path) -> dict:
     return out
 
 
+def run_m4(elf: Path, sources: list[Path], opt: str, semihosting_args: str = "") -> dict[str, int]:
+    """Build sources (+ start-up, with the front end's headers from elf's folder) for the Cortex-M4, run
+    them in QEMU with -icount, and parse the "name value ..." line they print."""
+    subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", opt, "--specs=rdimon.specs", "-T",
+                    str(ROOT / "tests/c/m4.ld"), "-I", str(elf.parent), str(ROOT / "tests/c/m4_startup.c"),
+                    *map(str, sources), "-o", str(elf)], check=True, capture_output=True)
+    r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+                        "-icount", "shift=0,align=off,sleep=off", "-semihosting-config",
+                        f"enable=on,target=native{semihosting_args}", "-kernel", str(elf)],
+                       capture_output=True, text=True, timeout=600, check=True)
+    return dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
+
+
 def frame_stages(work: Path) -> dict:
     """Instructions per frame (one frame per 32 samples) by stage, -O2: where the cost is."""
-    elf = work / "stages.elf"
-    subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", "-O2", "--specs=rdimon.specs", "-T",
-                    str(ROOT / "tests/c/m4.ld"), "-I", str(work), str(ROOT / "tests/c/m4_startup.c"),
-                    str(work / "w2s_frontend_tables.c"), str(ROOT / "benchmarks/c/fe_stages.c"), "-o", str(elf)],
-                   check=True, capture_output=True)
-    r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-                        "-icount", "shift=0,align=off,sleep=off", "-semihosting-config", "enable=on,target=native",
-                        "-kernel", str(elf)], capture_output=True, text=True, timeout=300, check=True)
-    v = dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
+    v = run_m4(work / "stages.elf", [work / "w2s_frontend_tables.c", ROOT / "benchmarks/c/fe_stages.c"], "-O2")
     v["split_power_rest"] = v["frame"] - v["window"] - v["fft32"] - v["mel_log"]
     return {"instructions_per_frame": v,
             "share_of_frame": {k: round(v[k] / v["frame"], 3) for k in ("window", "fft32", "split_power_rest",

@@ -167,7 +167,7 @@ class Vgg7(nn.Module):
             y = self.pooled(x)
             y = torch.cat([y, torch.bmm(y, y.transpose(1, 2))], dim=2)
             return y.reshape(y.shape[0], -1)
-        x = self.l7(self.l6(self.l5(self.l4(self.maxpool_A(self.l3(self.l2(self.l1(x))))))))
+        x = self.convs(x)
         y = _softmax_pool_int8_friendly(self.lin(x), self.sof(x))
         b, c, f = y.shape
         # Gram as a 4D matmul: onnx2tf 1.28 mistranslates the 3D bmm(y, y^T) when C == F.
@@ -178,8 +178,11 @@ class Vgg7(nn.Module):
             gram = gram * torch.full((1, 1, c), gram_scale)
         return torch.cat([y, gram], dim=2).reshape(b, -1)
 
+    def convs(self, x):  # (B, 1, T, mels) -> (B, C, T/2, F)
+        return self.l7(self.l6(self.l5(self.l4(self.maxpool_A(self.l3(self.l2(self.l1(x))))))))
+
     def pooled(self, x):  # (B, 1, T, mels) -> (B, C, F), the float reference form
-        x = self.l7(self.l6(self.l5(self.l4(self.maxpool_A(self.l3(self.l2(self.l1(x))))))))
+        x = self.convs(x)
         return (self.lin(x) * torch.softmax(self.sof(x), dim=2)).sum(dim=2)
 
 
