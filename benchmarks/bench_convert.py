@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import emit  # noqa: E402
 from mcu_toolkit.convert import convert  # noqa: E402
 
-ARTIFACTS = ("model_int8.tflite", "model_float32.tflite", "model.onnx", "model_data.c", "model_data.h", "model_ops.h", "model_config.h",
-             "w2s_frontend.c", "w2s_frontend.h", "w2s_frontend_tables.c", "w2s_frontend_tables.h")
+from mcu_toolkit.bundle import FILES  # noqa: E402
+
+ARTIFACTS = tuple(n for n in FILES if not n.startswith("report."))
 
 
 def main() -> None:

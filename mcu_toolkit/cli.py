@@ -1,46 +1,28 @@
-"""The `mcu-toolkit` command: a thin click shell over the library functions."""
+"""The `mcu-toolkit` command: a thin click shell over the library functions.
+
+`main()` is the console script. It turns every ToolkitError and every usage error into one line on
+stderr with the exit code from `ExitCode`, and makes SIGTERM clean up like Ctrl-C.
+"""
 
 from __future__ import annotations
 
-import functools
+import math
+import signal
 import sys
-from pathlib import Path
 
 import click
 
-from .errors import ToolkitError
+from . import bundle as bundle_mod
+from . import options as opt
+from .errors import ExitCode, Terminated, ToolkitError
 
 LOW_CCC = 0.9  # firmware warns below this: the project would build around a broken int8 model
 
-EXIT_CODES = """\b
-Exit codes:
-  0  done, and every gate passed
-  1  a check failed (CCC under --min-ccc, TFLM cannot run the model)
-  2  bad input (checkpoint, audio, paths, options)
-  3  the conversion toolchain (onnx2tf/TensorFlow) failed
-"""
 
-
-def _one_line_errors(fn):
-    """ToolkitError -> one line on stderr and its exit code; never a traceback for bad input."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ToolkitError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted; no output written", err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=opt.epilog())
 @click.version_option(package_name="mcu-toolkit")
-def main() -> None:
+def cli() -> None:
     """Put a Wav2Small speech-emotion model on a microcontroller.
 
     \b
@@ -49,31 +31,31 @@ def main() -> None:
       mcu-toolkit convert my_ckpt/ --out fw    # your checkpoint (HF folder, .safetensors, .pt)
       mcu-toolkit validate fw --audio clips/ --min-ccc 0.95   # CI gate on quantisation drift
       mcu-toolkit features clip.wav --out clip.npy            # what the device's front end computes
+      mcu-toolkit firmware --board host --bundle fw --out proj # a board project around a bundle
 
     Each command explains itself: mcu-toolkit COMMAND --help.
     """
 
 
-@main.command(epilog=EXIT_CODES)
+@cli.command(epilog=opt.epilog())
 @click.argument("checkpoint", required=False, type=click.Path(path_type=str))
 @click.option("--calibration", type=click.Path(path_type=str), metavar="DIR",
               help="Representative audio (.wav/.flac/.ogg) for int8 calibration. "
                    "Default: the packaged calibration_audio/calibration.")
 @click.option("--eval", "eval_audio", type=click.Path(path_type=str), metavar="DIR",
-              help="Held-out audio for the int8-vs-float CCC check. Default: calibration_audio/heldout.")
-@click.option("--out", default="mcu_out", show_default=True, metavar="DIR",
-              help="Bundle directory. Written atomically; an existing one is replaced only with --force.")
-@click.option("--window-seconds", default=2.0, show_default=True, type=float, metavar="S",
-              help="Audio per inference. The arena grows linearly with it (about 350 KiB per second).")
+              help="Held-out audio for the int8-vs-float CCC check, at least 2 files that the model "
+                   "responds to differently. Default: calibration_audio/heldout.")
+@opt.out("Bundle directory. Written atomically; an existing one is replaced only with --force.",
+         default="mcu_out")
+@opt.window_seconds(f"Audio per inference. The TFLM arena grows linearly with it (about "
+                    f"{opt.ARENA_KIB_PER_SECOND} KiB per second); the fixed front end takes up to 7.5 s.")
 @click.option("--frontend", type=click.Choice(["fixed", "float"]), default="fixed", show_default=True,
               help="Front end for calibration and the drift check: 'fixed' is the integer C front end the "
                    "device runs (emitted as w2s_frontend.*); 'float' is the model's own log-mel.")
-@click.option("--min-ccc", type=float, default=None, metavar="X",
-              help="Fail (exit 1) if int8-vs-float CCC of any dimension is below X. The bundle is still written.")
-@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@opt.min_ccc
+@opt.force
 @click.option("--verbose", is_flag=True, help="Show onnx2tf's own output.")
-@click.option("--quiet", is_flag=True, help="No progress output; print only the summary.")
-@_one_line_errors
+@opt.quiet
 def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, min_ccc, force, verbose, quiet):
     """Convert CHECKPOINT to a full-int8 TFLite proven on TFLM, plus the C bundle firmware needs.
 
@@ -83,11 +65,7 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
            -> TFLM: op list, smallest working arena (bisection), int8-vs-float CCC
     CHECKPOINT is a folder with config.json + model.safetensors, a .safetensors file,
     or a .pt state_dict (loaded with weights_only=True). Omitted: the embedded reference model.
-
-    \b
-    Writes into --out: model_int8.tflite, model.onnx, model_data.{h,c}, model_ops.h,
-    model_config.h, w2s_frontend.{h,c} + w2s_frontend_tables.{h,c} (fixed front end),
-    report.json, report.md.
+    A model whose outputs are NaN, or constant whatever the audio, is refused (exit 1).
     """
     from .convert import convert as run
 
@@ -101,28 +79,30 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
         r["eval_files"], "  ".join(f"{k} {v:.4f}" for k, v in r["ccc"].items())))
     if not result.passed:
         worst = min(r["ccc"], key=r["ccc"].get)
-        click.echo(f"error: CCC gate failed: {worst} {r['ccc'][worst]:.4f} < --min-ccc {min_ccc}", err=True)
-        sys.exit(1)
+        raise ToolkitError(f"CCC gate failed: {worst} {r['ccc'][worst]:.4f} < --min-ccc {min_ccc}",
+                           ExitCode.CHECK_FAILED)
 
 
-@main.command(epilog=EXIT_CODES.replace("(CCC under --min-ccc, TFLM cannot run the model)",
-                                         "(a dimension under --min-ccc or over --max-drift)"))
+convert.help += "\n\n\b\nWrites into --out: " + bundle_mod.files_help() + "."
+
+
+@cli.command(epilog=opt.epilog())
 @click.argument("target", metavar="BUNDLE_OR_CHECKPOINT", type=click.Path(path_type=str))
 @click.option("--audio", required=True, type=click.Path(path_type=str), metavar="DIR",
-              help="Audio to compare on (.wav/.flac/.ogg).")
+              help="Audio to compare on (.wav/.flac/.ogg), at least 2 files.")
 @click.option("--labels", type=click.Path(path_type=str), metavar="CSV",
-              help="file,arousal,dominance,valence: adds CCC against labels and the drift.")
-@click.option("--min-ccc", type=float, metavar="X", help="Fail if any dimension's CCC is below X.")
-@click.option("--max-drift", type=float, metavar="X", help="Fail if any dimension drifts more than X.")
+              help="file,arousal,dominance,valence (UTF-8, one row per file): adds CCC against labels and the "
+                   "drift.")
+@opt.min_ccc
+@opt.max_drift
 @click.option("--json", "json_path", type=click.Path(path_type=str), metavar="PATH",
-              help="Every figure and each file's float and deployed outputs.")
+              help="Every figure and each file's float and deployed outputs (replaced if it exists).")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=str), metavar="DIR",
-              help="PNG scatter of deployed vs float per dimension.")
-@click.option("--jobs", type=int, default=1, show_default=True, metavar="N", help="Worker processes.")
+              help="PNG scatter of deployed vs float per dimension (arousal.png, dominance.png, valence.png).")
+@opt.jobs
 @click.option("--layers", is_flag=True,
               help="Also print each int8 tensor's SNR against the float TFLite (where quantisation hurts).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@_one_line_errors
+@opt.quiet
 def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, jobs, layers, quiet):
     """Gate quantisation drift: the deployed pipeline against the float model, by CCC.
 
@@ -139,47 +119,44 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
     With --labels:    also CCC(float, labels), CCC(deployed, labels);
                       drift = CCC(float, labels) - CCC(deployed, labels),
                       and --min-ccc applies to CCC(deployed, labels).
+    A CCC that is undefined (outputs that do not vary) fails any gate set on it.
     """
-    import json as _json
+    from .validation import check_outputs, layer_errors, plot, table, validate as run
 
-    from .validation import plot, table, validate as run
-
+    check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers)
     res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,
               progress=not quiet)
+    for w in res.warnings:
+        click.echo(f"warning: {w}", err=True)
     click.echo(table(res))
     layer_rows = None
     if layers:
-        from .validation import layer_errors
-
-        if not (Path(target).is_dir() and (Path(target) / "model_int8.tflite").is_file()):
-            raise ToolkitError("--layers needs a bundle folder (run mcu-toolkit convert first)")
         layer_rows = layer_errors(target, audio)
         click.echo("\nper-layer SNR, int8 vs float TFLite (LiteRT), lowest first:")
         for r in sorted(layer_rows, key=lambda r: r["snr_db"])[:12]:
             click.echo(f"  {r['snr_db']:7.1f} dB  {r['tensor'][:70]}  {tuple(r['shape'])}")
     if json_path:
-        from .features import atomic_write
+        from .outputs import atomic_write
 
-        atomic_write((_json.dumps({**res.to_dict(), "layers": layer_rows}, indent=2) + "\n").encode(), json_path)
+        atomic_write(bundle_mod.json_text({**res.to_dict(), "layers": layer_rows}), json_path)
     if plot_dir:
         for p in plot(res, plot_dir):
             click.echo(f"wrote {p}")
     for f in res.failures:
         click.echo(f"FAIL {f}", err=True)
-    sys.exit(0 if res.passed else 1)
+    return ExitCode.OK if res.passed else ExitCode.CHECK_FAILED
 
 
-@main.command(name="firmware")
+@cli.command(name="firmware", epilog=opt.epilog())
 @click.option("--board", required=True, type=click.Choice(["nucleo-f411re", "stm32h743", "esp32-s3", "host"]),
               help="Target board.")
 @click.option("--bundle", type=click.Path(path_type=str), metavar="DIR",
               help="A convert bundle. Default: convert the embedded model with --window-seconds first.")
-@click.option("--out", required=True, metavar="DIR", help="Project folder (written atomically).")
-@click.option("--window-seconds", default=2.0, show_default=True, type=float, metavar="S",
-              help="Window for the default convert (ignored with --bundle).")
+@opt.out("Project folder (written atomically).")
+@opt.window_seconds("Window for the default convert (cannot be combined with --bundle: the bundle's "
+                    "window is fixed when it is converted).", default=None)
 @click.option("--psram", is_flag=True, help="esp32-s3: put the TFLM arena in PSRAM.")
-@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
-@_one_line_errors
+@opt.force
 def firmware_cmd(board, bundle, out, window_seconds, psram, force):
     """Generate a board project around a bundle, after checking it fits the board.
 
@@ -192,26 +169,39 @@ def firmware_cmd(board, bundle, out, window_seconds, psram, force):
     """
     from .firmware.generate import firmware
 
-    path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds, psram=psram, force=force,
-                       progress=True)
+    if bundle is not None and window_seconds is not None:
+        raise ToolkitError("--window-seconds and --bundle conflict: a bundle's window is fixed when it is "
+                           "converted (mcu-toolkit convert --window-seconds S --out DIR)")
+    path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds or opt.WINDOW_DEFAULT_S,
+                       psram=psram, force=force, progress=True)
     lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
     click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
                f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")
-    if b.ccc and min(b.ccc.values()) < LOW_CCC:
-        worst = min(b.ccc, key=b.ccc.get)
-        click.echo(f"warning: this bundle's int8 model tracks the float model poorly ({worst} CCC "
-                   f"{b.ccc[worst]:.3f} on held-out audio); it fits, but check `mcu-toolkit validate`", err=True)
+    worst = _worst_ccc(b.ccc)
+    if worst is not None:
+        click.echo(f"warning: this bundle's int8 model tracks the float model poorly ({worst} on held-out "
+                   "audio); it fits, but check `mcu-toolkit validate`", err=True)
 
 
-@main.command(name="features")
+def _worst_ccc(ccc: dict) -> str | None:
+    """'valence CCC 0.512' for the worst dimension under LOW_CCC; an undefined (NaN, null) CCC counts as failing."""
+    if not ccc:
+        return "CCC undefined"
+    for k, v in ccc.items():
+        if v is None or not math.isfinite(v):
+            return f"{k} CCC undefined"
+    k = min(ccc, key=ccc.get)
+    return f"{k} CCC {ccc[k]:.3f}" if ccc[k] < LOW_CCC else None
+
+
+@cli.command(name="features", epilog=opt.epilog())
 @click.argument("audio", type=click.Path(path_type=str))
-@click.option("--out", required=True, metavar="FILE.npy", help="Where to write the features (.npy).")
+@opt.out("Where to write the features (.npy).", metavar="FILE.npy")
 @click.option("--float", "use_float", is_flag=True,
               help="The model's float log-mel (float32 dB) instead of the fixed-point front end.")
-@click.option("--window-seconds", default=2.0, show_default=True, type=float, metavar="S",
-              help="Window length; each window is normalised on its own, as on the device.")
-@click.option("--force", is_flag=True, help="Replace an existing --out file.")
-@_one_line_errors
+@opt.window_seconds("Window length; each window is normalised on its own, as on the device.",
+                    lo=0.004, hi=7.5)
+@opt.force
 def features_cmd(audio, out, use_float, window_seconds, force):
     """Write the log-mel features of one AUDIO file, as the device computes them.
 
@@ -223,13 +213,46 @@ def features_cmd(audio, out, use_float, window_seconds, force):
     The clip is cut into consecutive windows; a clip shorter than one window is zero-padded.
     """
     from .features import features, save_npy
+    from .outputs import check_file_target
 
     if not out.endswith(".npy"):
         raise ToolkitError("--out must end in .npy")
+    check_file_target(out, force)
     arr = features(audio, use_float=use_float, window_seconds=window_seconds)
     save_npy(arr, out, force)
     kind = "float32 dB" if use_float else "int16 dB Q7"
     click.echo(f"wrote {out}: {arr.shape[0]} window(s) x {arr.shape[1]} frames x {arr.shape[2]} mels, {kind}")
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(int(code))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script: exit codes and one-line errors decided here, for every command."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        rv = cli.main(args=argv, prog_name="mcu-toolkit", standalone_mode=False)
+    except ToolkitError as e:
+        _fail(str(e), e.exit_code)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(int(ExitCode.BAD_INPUT))
+    except click.UsageError as e:
+        hint = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+        _fail(e.format_message().replace("\n", " ") + hint, ExitCode.BAD_INPUT)
+    except click.ClickException as e:
+        _fail(e.format_message().replace("\n", " "), ExitCode.BAD_INPUT)
+    except (KeyboardInterrupt, click.Abort):
+        _fail("interrupted; no output written", ExitCode.INTERRUPTED)
+    except Terminated:
+        _fail("terminated; no output written", ExitCode.TERMINATED)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

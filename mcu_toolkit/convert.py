@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -19,7 +18,9 @@ import numpy as np
 
 from . import resources
 from .audio import SAMPLE_RATE, list_audio, load_windows
-from .errors import ToolkitError
+from .bundle import json_text
+from .errors import CheckFailed, ToolkitError
+from .outputs import check_dir_target, staged_dir
 from .emit import c_frontend, c_model, report as report_mod
 from .emit.c_frontend import frontend_report
 from .frontend.fixed import MAX_WINDOW_SAMPLES, InputQuant
@@ -71,25 +72,6 @@ class ConvertResult:
     messages: list[str] = field(default_factory=list)
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise ToolkitError(f"output directory {out} already exists; use --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise ToolkitError(f"output path {out} exists and is not a directory")
-
-
-def _publish(tmp: Path, out: Path, force: bool) -> None:
-    """Move the finished bundle into place: rename, so readers never see half a bundle."""
-    _check_out(out, force)
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.replace(out, old / "bundle")
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def _short_clips_note(items, what: str) -> str | None:
     short = [w.path.name for w in items if w.padded]
     if not short:
@@ -115,12 +97,12 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     from .model import load_checkpoint
     from .model.wav2small import balanced_gram_scale, trunk_macs
     from .verify import tflm
-    from .verify.deployed import FRONTENDS, fixed_tables, frontend_db, run_clips
+    from .verify.deployed import FRONTENDS, deployed_clip_outputs, fixed_tables, float_clip_outputs, frontend_db
+    from .verify.sanity import check_float_outputs, probe_signals
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    out = Path(out)
-    _check_out(out, force)
+    out = check_dir_target(out, force)
     if not (0.1 <= window_seconds <= 60):
         raise ToolkitError(f"--window-seconds must be between 0.1 and 60, got {window_seconds}")
     if frontend not in FRONTENDS:
@@ -139,9 +121,16 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     window = int(round(window_seconds * SAMPLE_RATE))
     frames = cfg.frames(window)
     cal_files, eval_files = list_audio(cal_dir), list_audio(eval_dir)
+    if len(eval_files) < 2:
+        raise ToolkitError(f"evaluation audio {eval_dir} has {len(eval_files)} file; CCC needs at least 2")
     cal = load_windows(cal_files, window)
     ev = load_windows(eval_files, window)
     tables = fixed_tables(cfg.n_mels) if frontend == "fixed" else None
+    # A model worth deploying, and a set that can measure it, before any expensive work.
+    f_out = float_clip_outputs(model, ev)
+    with torch.no_grad():
+        probe_out = model(torch.from_numpy(np.stack(probe_signals(window)))).numpy()
+    check_float_outputs(f_out, probe_out, str(eval_dir))
 
     p = Progress(progress, 5)
     messages: list[str] = []
@@ -161,12 +150,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     onnx_err = check_onnx_parity(onnx_bytes, model, cal_feats[:4])
     timings["onnx"] = time.perf_counter() - t
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a bundle is an ordinary directory
-    try:
+    with staged_dir(out, force) as tmp:
         work = Path(tempfile.mkdtemp(prefix="mcu_toolkit_work_"))
         try:
             p.step(f"onnx2tf: full-int8 TFLite, calibrated on {len(cal_feats)} windows (~15 s)")
@@ -189,11 +173,13 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
         arena = tflm.arena_with_margin(arena_measured)
         dev = tflm.TflmModel(tfl, arena_size=arena)
         with p.bar(len(ev), "TFLM") as bar:
-            f_out, q_out = run_clips(model, dev, ev, frontend, bar)
+            q_out = deployed_clip_outputs(model, dev, ev, frontend, bar)
         try:
             ccc = ccc_per_dim(q_out, f_out)
         except UndefinedCCC as e:
-            raise ToolkitError(f"cannot measure drift on {eval_dir}: {e}")
+            raise CheckFailed(f"cannot measure drift on {eval_dir}: {e}")
+        if not all(np.isfinite(v) for v in ccc.values()):
+            raise CheckFailed(f"int8-vs-float CCC is not a number on {eval_dir}: {ccc}")
         timings["tflm"] = time.perf_counter() - t
 
         p.step(f"writing bundle to {out}")
@@ -255,13 +241,9 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             "model_config.h": c_model.model_config_h(config),
             **(c_frontend.frontend_files(tables, InputQuant.from_scale(dev.in_scale, dev.in_zero), window)
                if tables is not None else {}),
-            "report.json": json.dumps(report, indent=2) + "\n",
+            "report.json": json_text(report),
             "report.md": report_mod.markdown(report),
         }
         for name, data in files.items():
             (tmp / name).write_bytes(data if isinstance(data, bytes) else data.encode())
-        _publish(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ConvertResult(out=out, report=report, passed=passed, messages=messages)

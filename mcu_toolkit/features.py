@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from .audio import SAMPLE_RATE, cut_windows, load_audio, to_pcm16
 from .errors import ToolkitError
 from .frontend import fixed, float_ref
+from .outputs import atomic_write
 
 
 def features(audio: str | os.PathLike, *, use_float: bool = False, window_seconds: float = 2.0,
@@ -26,24 +26,6 @@ def features(audio: str | os.PathLike, *, use_float: bool = False, window_second
         return np.stack([float_ref.logmel_float(w, n_mels) for w in windows]).astype(np.float32)
     t = fixed.tables(n_mels)
     return np.stack([fixed.window_logmel_q7(to_pcm16(w), t) for w in windows])
-
-
-def atomic_write(data: bytes, out: str | os.PathLike, force: bool = True) -> Path:
-    """Write a temporary file next to the target, then rename: readers never see half a file."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise ToolkitError(f"{out} already exists; use --force to replace it")
-    if not out.parent.is_dir():
-        raise ToolkitError(f"output folder {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
 
 
 def save_npy(array: np.ndarray, out: str | os.PathLike, force: bool = False) -> Path:

@@ -9,7 +9,6 @@ a clip's value is the mean over its windows.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -17,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import bundle as bundle_mod
 from .audio import cut_windows, list_audio, load_audio
 from .errors import ToolkitError
-from .verify.ccc import UndefinedCCC, ccc
+from .outputs import atomic_write, check_file_target, check_folder_target
+from .verify.ccc import ccc_or_nan, negligible_spread
 
 DIMS = ("arousal", "dominance", "valence")
 
@@ -38,6 +39,7 @@ class ValidationResult:
     min_ccc: float | None = None
     max_drift: float | None = None
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ccc(self) -> dict[str, float]:
@@ -75,6 +77,7 @@ class ValidationResult:
             "max_drift": self.max_drift,
             "passed": self.passed,
             "failures": self.failures,
+            "warnings": self.warnings,
             "per_file": per_file,
         }
 
@@ -90,7 +93,7 @@ def _init_worker(bundle: str) -> None:
     from .verify.tflm import TflmModel
 
     b = Path(bundle)
-    report = json.loads((b / "report.json").read_text())
+    report = bundle_mod.read_report(b)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     _WORKER.clear()
@@ -124,40 +127,57 @@ def read_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise ToolkitError(f"labels file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ToolkitError(f"labels file {p} is not UTF-8 text")
     out = {}
-    with open(p, newline="") as f:
-        reader = csv.DictReader(f)
-        need = {"file", *DIMS}
-        if reader.fieldnames is None or not need <= set(reader.fieldnames):
-            raise ToolkitError(f"{p}: the header must be file,arousal,dominance,valence")
-        for line, row in enumerate(reader, start=2):
-            try:
-                vals = np.array([float(row[d]) for d in DIMS])
-            except (TypeError, ValueError):
-                raise ToolkitError(f"{p}:{line}: not a number in {row}")
-            if not np.all(np.isfinite(vals)):
-                raise ToolkitError(f"{p}:{line}: label is NaN or Inf")
-            out[Path(row["file"]).name] = vals
+    reader = csv.DictReader(text.splitlines())
+    need = {"file", *DIMS}
+    if reader.fieldnames is None or not need <= set(reader.fieldnames):
+        raise ToolkitError(f"{p}: the header must be file,arousal,dominance,valence")
+    for line, row in enumerate(reader, start=2):
+        try:
+            vals = np.array([float(row[d]) for d in DIMS])
+        except (TypeError, ValueError):
+            raise ToolkitError(f"{p}:{line}: not a number in {row}")
+        if not np.all(np.isfinite(vals)):
+            raise ToolkitError(f"{p}:{line}: label is NaN or Inf")
+        name = Path(row["file"] or "").name
+        if name in out:
+            raise ToolkitError(f"{p}:{line}: a second row for {name}; each file needs exactly one label row")
+        out[name] = vals
     return out
 
 
 def _ccc_all(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    try:
-        return {d: ccc(a[:, i], b[:, i]) for i, d in enumerate(DIMS)}
-    except UndefinedCCC as e:
-        raise ToolkitError(str(e))
+    return {d: ccc_or_nan(a[:, i], b[:, i]) for i, d in enumerate(DIMS)}
 
 
 def _bundle_for(target: str | os.PathLike, tmp: Path, progress: bool) -> Path:
-    p = Path(target)
-    if p.is_dir() and (p / "model_int8.tflite").is_file():
-        for name in ("model.onnx", "report.json"):
-            if not (p / name).is_file():
-                raise ToolkitError(f"bundle {p} has no {name}; re-run mcu-toolkit convert")
-        return p
+    if bundle_mod.classify(target) == "bundle":
+        return bundle_mod.open_bundle(target, ("model_int8.tflite", "model.onnx", "report.json"))
     from .convert import convert
 
-    return convert(p, out=tmp / "bundle", progress=progress).out
+    return convert(target, out=tmp / "bundle", progress=progress).out
+
+
+def check_outputs(target: str | os.PathLike, *, json_path=None, plot_dir=None, layers: bool = False) -> None:
+    """What validate will write, and --layers' needs, checked before any work."""
+    if json_path:
+        check_file_target(json_path, force=True, what="--json file")
+    if plot_dir:
+        check_folder_target(plot_dir)
+    if layers and bundle_mod.classify(target) != "bundle":
+        raise ToolkitError("--layers needs a bundle folder (run mcu-toolkit convert first)")
+
+
+def _spread_warnings(f_out: np.ndarray, n: int) -> list[str]:
+    flat = [d for i, d in enumerate(DIMS) if negligible_spread(f_out[:, i])]
+    if not flat:
+        return []
+    return [f"the float model's {', '.join(flat)} hardly vary over these {n} files, so CCC says little "
+            "(near 0 or undefined); the mean and max errors still hold. Use more varied audio."]
 
 
 def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
@@ -165,6 +185,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
              max_drift: float | None = None, jobs: int = 1, progress: bool = False) -> ValidationResult:
     """Compare the deployed pipeline with the float model on every file in `audio`."""
     files = list_audio(audio)
+    if len(files) < 2:
+        raise ToolkitError(f"{audio} has {len(files)} audio file; CCC needs at least 2")
     label_map = read_labels(labels) if labels else None
     if label_map is not None:
         missing = [f.name for f in files if f.name not in label_map]
@@ -172,6 +194,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
             raise ToolkitError(f"no label for {len(missing)} file(s), e.g. {missing[0]}")
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
+    if bundle_mod.classify(bundle_or_checkpoint) == "bundle":
+        bundle_mod.open_bundle(bundle_or_checkpoint, ("model_int8.tflite", "model.onnx", "report.json"))
     for f in files:  # bad audio is an input error before any work starts
         load_audio(f)
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,19 +225,23 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         ccc_vs_float=_ccc_all(d_out, f_out),
         mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
-        min_ccc=min_ccc, max_drift=max_drift,
+        min_ccc=min_ccc, max_drift=max_drift, warnings=_spread_warnings(f_out, len(files)),
     )
     if label_map is not None:
         res.labels = np.array([label_map[f] for f in res.files])
         res.ccc_float_vs_labels = _ccc_all(f_out, res.labels)
         res.ccc_deployed_vs_labels = _ccc_all(d_out, res.labels)
     for d in DIMS:
-        if min_ccc is not None and res.ccc[d] < min_ccc:
-            res.failures.append(f"{d}: CCC {res.ccc[d]:.4f} < --min-ccc {min_ccc} (short by {min_ccc - res.ccc[d]:.4f})")
-        if max_drift is not None and res.drift[d] > max_drift:
-            res.failures.append(f"{d}: drift {res.drift[d]:.4f} > --max-drift {max_drift} "
-                                f"(over by {res.drift[d] - max_drift:.4f})")
+        # written so that a NaN (undefined) CCC or drift fails: NaN >= x is False
+        if min_ccc is not None and not res.ccc[d] >= min_ccc:
+            res.failures.append(f"{d}: CCC {_fmt(res.ccc[d])} < --min-ccc {min_ccc}")
+        if max_drift is not None and not res.drift[d] <= max_drift:
+            res.failures.append(f"{d}: drift {_fmt(res.drift[d])} > --max-drift {max_drift}")
     return res
+
+
+def _fmt(x: float, width: int = 0) -> str:
+    return f"{x:>{width}.4f}" if np.isfinite(x) else f"{'undefined':>{width}}"
 
 
 def table(res: ValidationResult) -> str:
@@ -222,10 +250,10 @@ def table(res: ValidationResult) -> str:
         head += f" {'CCC float/lab':>13} {'CCC dep/lab':>11} {'drift':>8}"
     lines = [head, "-" * len(head)]
     for d in DIMS:
-        row = f"{d:<10} {res.ccc_vs_float[d]:>13.4f} {res.mean_abs_err[d]:>10.4f} {res.max_abs_err[d]:>9.4f}"
+        row = f"{d:<10} {_fmt(res.ccc_vs_float[d], 13)} {res.mean_abs_err[d]:>10.4f} {res.max_abs_err[d]:>9.4f}"
         if res.labels is not None:
-            row += (f" {res.ccc_float_vs_labels[d]:>13.4f} {res.ccc_deployed_vs_labels[d]:>11.4f}"
-                    f" {res.drift[d]:>8.4f}")
+            row += (f" {_fmt(res.ccc_float_vs_labels[d], 13)} {_fmt(res.ccc_deployed_vs_labels[d], 11)}"
+                    f" {_fmt(res.drift[d], 8)}")
         lines.append(row)
     gates = [g for g in (f"--min-ccc {res.min_ccc}" if res.min_ccc is not None else "",
                          f"--max-drift {res.max_drift}" if res.max_drift is not None else "") if g]
@@ -241,6 +269,8 @@ def plot(res: ValidationResult, folder: str | os.PathLike) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import io
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
@@ -255,13 +285,13 @@ def plot(res: ValidationResult, folder: str | os.PathLike) -> list[Path]:
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel(f"float model {d}")
         ax.set_ylabel(f"deployed (int8 on TFLM) {d}")
-        ax.set_title(f"{d}: CCC {res.ccc_vs_float[d]:.4f} ({len(x)} files)")
+        ax.set_title(f"{d}: CCC {_fmt(res.ccc_vs_float[d])} ({len(x)} files)")
         ax.legend(loc="upper left", frameon=False)
         fig.tight_layout()
-        p = folder / f"{d}.png"
-        fig.savefig(p, metadata={"Software": None})
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})
         plt.close(fig)
-        out.append(p)
+        out.append(atomic_write(buf.getvalue(), folder / f"{d}.png"))
     return out
 
 
@@ -277,10 +307,8 @@ def layer_errors(bundle: str | os.PathLike, audio: str | os.PathLike, max_window
     from .verify.deployed import device_input_s8
     from .verify.tflm import captured_native_stderr
 
-    b = Path(bundle)
-    if not (b / "model_float32.tflite").is_file():
-        raise ToolkitError(f"{b} has no model_float32.tflite; re-run mcu-toolkit convert")
-    report = json.loads((b / "report.json").read_text())
+    b = bundle_mod.open_bundle(bundle, ("model_int8.tflite", "model_float32.tflite", "report.json"))
+    report = bundle_mod.read_report(b)
     import warnings
 
     with captured_native_stderr(), warnings.catch_warnings():

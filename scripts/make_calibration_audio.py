@@ -97,7 +97,8 @@ def main() -> None:
         for name, pcm, p in synth_set("syn", n, seed, sents):
             sf.write(d / f"{name}.flac", pcm, SR, subtype="PCM_16")
             sources.append((f"{split}/{name}.flac", f"synthesised: espeak-ng -v {p.voice} -s {p.speed} "
-                            f"-p {p.pitch} -g {p.gap}, first {MAX_SECONDS} s, peak {p.peak_dbfs:.1f} dBFS, \"{p.text}\"",
+                            f"-p {p.pitch} -g {p.gap}, first {MAX_SECONDS} s, peak {p.peak_dbfs:.1f} dBFS, "
+                            f"\"{p.text}\"",
                             "made by this project (CC0)"))
             rows[split].append((f"{name}.flac", *targets(pcm.astype(np.float64))))
         rng = np.random.default_rng(seed + 100)

@@ -1,7 +1,4 @@
 import csv
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -42,11 +39,3 @@ def bundle(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("convert") / "bundle"
     return convert(out=out, progress=False)
-
-
-def run_cli(*args, cwd=None, timeout=600):
-    """The installed console script if present, else the package module: exactly what users run."""
-    exe = shutil.which("mcu-toolkit")
-    cmd = [exe, *args] if exe else [sys.executable, "-m", "mcu_toolkit.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})

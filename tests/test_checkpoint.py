@@ -11,7 +11,7 @@ from mcu_toolkit import resources
 from mcu_toolkit.errors import ToolkitError
 from mcu_toolkit.model import load_checkpoint, save_checkpoint
 
-from conftest import run_cli
+from helpers import card_state_dict, run_cli, trainable, write_card_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_unreadable_files(tmp_path):
         load_checkpoint(junk)
     pt = tmp_path / "junk.pt"
     pt.write_bytes(b"not a zip")
-    with pytest.raises(ToolkitError, match="cannot read checkpoint"):
+    with pytest.raises(ToolkitError, match="cannot read checkpoint .*: not a PyTorch state_dict file"):
         load_checkpoint(pt)
     with pytest.raises(ToolkitError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "nope")
@@ -132,9 +132,87 @@ def test_pickle_code_is_refused(tmp_path, capsys):
     p = tmp_path / "evil.pt"
     with open(p, "wb") as f:
         pickle.dump({"x": _Evil()}, f)
-    with pytest.raises(ToolkitError, match="cannot read checkpoint"):
+    with pytest.raises(ToolkitError) as e:
         load_checkpoint(p)
+    assert str(e.value) == (f"refusing to unpickle code from {p}; save a state_dict with safetensors "
+                            "or torch.save(model.state_dict())")
     assert "pwned" not in capsys.readouterr().out
+
+
+def test_pickled_module_refusal_is_plain_and_quiet(tmp_path, recwarn):
+    p = tmp_path / "module.pt"
+    torch.save({"m": torch.nn.Linear(2, 2)}, p)
+    with pytest.raises(ToolkitError, match="refusing to unpickle code") as e:
+        load_checkpoint(p)
+    assert "weights_only=False" not in str(e.value)
+    assert not [w for w in recwarn if "torch" in str(w.filename)]
+
+
+# ---- the card's own layout ------------------------------------------------------------------------
+
+def _card(sd):
+    return card_state_dict(trainable(sd))
+
+
+def test_card_layout_checkpoint_loads_and_equals_the_reference(tmp_path, sd, default_model):
+    card = _card(sd)
+    assert tuple(card["vgg7.logmel_extractor.amin"].shape) == (1,)
+    folder = write_card_checkpoint(tmp_path / "card", card)
+    assert len(json.loads((folder / "config.json").read_text())) > 5  # extra fields are ignored
+    got = load_checkpoint(folder)
+    wav = torch.randn(2, 16000)
+    with torch.no_grad():
+        assert torch.allclose(got(wav), default_model(wav), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(), (1,)])
+def test_amin_scalar_or_one_element(tmp_path, sd, shape):
+    card = _card(sd)
+    card["vgg7.logmel_extractor.amin"] = torch.full(shape, 1e-10)
+    save_file(card, str(tmp_path / "c.safetensors"))
+    m = load_checkpoint(tmp_path / "c.safetensors")
+    assert float(m.vgg7.logmel_extractor.amin) == pytest.approx(1e-10)
+
+
+def test_amin_value_is_checked(tmp_path, sd):
+    card = _card(sd)
+    card["vgg7.logmel_extractor.amin"] = torch.tensor([1e-6])
+    save_file(card, str(tmp_path / "c.safetensors"))
+    with pytest.raises(ToolkitError, match="amin is 1e-06; the device front end uses 1e-10"):
+        load_checkpoint(tmp_path / "c.safetensors")
+
+
+def test_optional_buffers_may_be_absent(tmp_path, sd, default_model):
+    card = {k: v for k, v in _card(sd).items()
+            if not k.endswith("num_batches_tracked") and not k.endswith("amin")}
+    save_file(card, str(tmp_path / "c.safetensors"))
+    assert _same_outputs(load_checkpoint(tmp_path / "c.safetensors"), default_model)
+
+
+def test_num_batches_tracked_in_other_int_types(tmp_path, sd, default_model):
+    card = _card(sd)
+    for i in range(1, 8):
+        card[f"vgg7.l{i}.norm.num_batches_tracked"] = torch.tensor([7], dtype=torch.int32)
+    save_file(card, str(tmp_path / "c.safetensors"))
+    assert _same_outputs(load_checkpoint(tmp_path / "c.safetensors"), default_model)
+
+
+def _same_outputs(a, b):
+    wav = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return torch.allclose(a(wav), b(wav), atol=1e-6)
+
+
+@pytest.mark.parametrize("key", ["vgg7.logmel_extractor.melW", "vgg7.spectrogram_extractor.conv_imag.weight"])
+def test_frozen_frontend_that_differs_is_refused_naming_tensor_and_difference(tmp_path, sd, key):
+    card = _card(sd)
+    card[key] = card[key].clone()
+    card[key].view(-1)[5] += 0.25
+    save_file(card, str(tmp_path / "c.safetensors"))
+    with pytest.raises(ToolkitError) as e:
+        load_checkpoint(tmp_path / "c.safetensors")
+    assert f"{key} differs from the front end the device runs (largest difference 0.25" in str(e.value)
+    assert e.value.exit_code == 2
 
 
 @pytest.mark.parametrize("case", ["nan", "missing", "shape"])

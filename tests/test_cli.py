@@ -5,7 +5,7 @@ import soundfile as sf
 
 from mcu_toolkit import resources
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def _assert_one_line_error(r, fragment):
@@ -118,3 +118,25 @@ def test_installed_wheel_carries_the_data():
     assert {"mcu_toolkit/frontend/c/w2s_frontend.c", "mcu_toolkit/frontend/c/w2s_frontend.h"} <= files
     flacs = [f for f in files if f.startswith("mcu_toolkit/calibration_audio/calibration/") and f.endswith(".flac")]
     assert len(flacs) >= 60
+
+
+def test_help_and_readme_state_the_same_facts():
+    """Facts in --help come from one definition, and the README agrees with it."""
+    from pathlib import Path
+
+    from mcu_toolkit import bundle, options
+    from mcu_toolkit.errors import EXIT_CODE_HELP
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    conv = run_cli("convert", "--help").stdout
+    flat = " ".join(conv.split())
+    assert f"about {options.ARENA_KIB_PER_SECOND} KiB per second" in flat
+    assert f"about {options.ARENA_KIB_PER_SECOND} KiB per second" in " ".join(readme.split())
+    for name in bundle.FILES:
+        stem, ext = name.rsplit(".", 1)
+        assert name in flat or f"{stem}.{{h,c}}" in flat, name
+        assert f"`{name}`" in readme or f"`{stem}.h` / `.c`" in readme or f"`{stem}.h`" in readme, name
+    for cmd in ("convert", "validate", "features", "firmware"):
+        text = " ".join(run_cli(cmd, "--help").stdout.split())
+        for code, what in EXIT_CODE_HELP.items():
+            assert f"{int(code)} {what}" in text, (cmd, code)

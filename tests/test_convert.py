@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 
-EXPECTED_FILES = {"model_int8.tflite", "model_float32.tflite", "model.onnx", "model_data.h", "model_data.c", "model_ops.h",
-                  "model_config.h", "report.json", "report.md", "w2s_frontend.h", "w2s_frontend.c",
+EXPECTED_FILES = {"model_int8.tflite", "model_float32.tflite", "model.onnx", "model_data.h", "model_data.c",
+                  "model_ops.h", "model_config.h", "report.json", "report.md", "w2s_frontend.h", "w2s_frontend.c",
                   "w2s_frontend_tables.h", "w2s_frontend_tables.c"}
 C_SOURCES = ("model_data.c", "w2s_frontend.c", "w2s_frontend_tables.c")
 
@@ -220,3 +220,51 @@ def test_tflm_names_a_missing_op(bundle):
     with pytest.raises(ToolkitError, match="no kernel for op\\(s\\) SKIP_GRAM") as e:
         tflm.TflmModel(bytes(b.Output()), arena_size=bundle.report["arena_bytes"])
     assert e.value.exit_code == 1
+
+
+def test_a_checkpoint_in_the_card_layout_converts(bundle, tmp_path):
+    """Saved from the card's own class: amin of shape (1,), num_batches_tracked, librosa's melW, the card's
+    DFT, a transformers-style config.json. It converts to the very model the reference gives."""
+    from safetensors.torch import load_file
+
+    from helpers import card_state_dict, trainable, write_card_checkpoint
+    from mcu_toolkit import resources
+    from mcu_toolkit.convert import convert
+
+    ref = load_file(str(resources.default_checkpoint() / "model.safetensors"))
+    card = write_card_checkpoint(tmp_path / "card", card_state_dict(trainable(ref)))
+    res = convert(card, out=tmp_path / "out", progress=False)
+    assert (res.out / "model_int8.tflite").read_bytes() == (bundle.out / "model_int8.tflite").read_bytes()
+    for d, v in bundle.report["ccc"].items():
+        assert res.report["ccc"][d] == pytest.approx(v, abs=1e-4)
+
+
+def test_sigterm_during_onnx2tf_leaves_no_debris_and_no_orphan(tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    import psutil
+
+    ws, tmpdir = tmp_path / "ws", tmp_path / "tmp"
+    ws.mkdir()
+    tmpdir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "mcu_toolkit.cli", "convert", "--out", str(ws / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    parent = psutil.Process(proc.pid)
+    children: list = []
+    deadline = time.time() + 120
+    while time.time() < deadline and not children:
+        children = parent.children(recursive=True)
+        time.sleep(0.2)
+    assert children, "onnx2tf never started"
+    time.sleep(2.0)  # let it get going: TensorFlow imported, files open
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "error: terminated; no output written"
+    assert os.listdir(ws) == [] and os.listdir(tmpdir) == []
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

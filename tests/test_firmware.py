@@ -17,7 +17,7 @@ from mcu_toolkit.firmware.generate import firmware
 from mcu_toolkit.frontend import fixed
 from mcu_toolkit.verify import tflm
 
-from conftest import run_cli
+from helpers import run_cli
 
 pytestmark = pytest.mark.slow
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]

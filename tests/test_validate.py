@@ -12,7 +12,7 @@ from mcu_toolkit import resources
 from mcu_toolkit.validation import DIMS
 from mcu_toolkit.verify.ccc import ccc
 
-from conftest import run_cli
+from helpers import run_cli
 
 pytestmark = pytest.mark.slow
 BASELINE = Path(__file__).parent / "data" / "baseline_default.json"
@@ -104,3 +104,15 @@ def test_a_checkpoint_is_converted_first(labelled, tmp_path):
     names = list(labelled.files)
     for i, f in enumerate(res.files):  # same model, same converter: the same deployed outputs
         assert np.allclose(res.deployed_out[i], labelled.deployed_out[names.index(f)], atol=1e-6)
+
+
+def test_a_set_the_model_cannot_tell_apart_is_flagged_and_still_reported(bundle, tmp_path):
+    """Three identical clips: CCC is meaningless; say why, keep the error figures, fail a gate set on it."""
+    clip = sorted(HELDOUT.glob("*.flac"))[0]
+    for i in range(3):
+        shutil.copy(clip, tmp_path / f"same{i}.flac")
+    r = run_cli("validate", str(bundle.out), "--audio", str(tmp_path), "--quiet", "--min-ccc", "0.5")
+    assert r.returncode == 1
+    assert "warning: the float model's arousal, dominance, valence hardly vary over these 3 files" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert "mean |err|" in r.stdout and "FAIL" in r.stdout

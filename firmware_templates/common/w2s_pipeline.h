@@ -9,6 +9,10 @@
 
 #include "w2s_frontend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     w2s_frontend_state_t frontend;
     const w2s_frontend_config_t *config;
@@ -25,5 +29,9 @@ void w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *config, i
 /* Feed samples. Returns 1 when input_s8 holds a complete window (then call again with the rest:
  * *consumed says how many samples were used), else 0. */
 int w2s_pipeline_feed(w2s_pipeline_t *p, const int16_t *pcm_s16, size_t n, size_t *consumed);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* W2S_PIPELINE_H */

@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int16_t *buf;
     uint32_t mask;           /* size - 1 */
@@ -23,5 +27,9 @@ uint32_t w2s_ring_write(w2s_ring_t *ring, const int16_t *src, uint32_t n);
 uint32_t w2s_ring_read(w2s_ring_t *ring, int16_t *dst, uint32_t n);
 
 uint32_t w2s_ring_count(const w2s_ring_t *ring);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* W2S_RING_H */

@@ -82,7 +82,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: cannot write %s\n", argv[2]);
         return 2;
     }
-    w2s_ring_init(&ring, ring_storage, 4096u);
+    if (w2s_ring_init(&ring, ring_storage, 4096u) != 0) {
+        fprintf(stderr, "error: w2s_ring_init: the ring size is not a power of two\n");
+        return 1;
+    }
     w2s_pipeline_init(&pipe, &g_w2s_frontend_config, frames_db_q7, dc_bins, input_s8, W2S_FRAMES_PER_WINDOW);
 #ifdef W2S_WITH_TFLM
     if (w2s_model_init() != 0) {
@@ -110,8 +113,17 @@ int main(int argc, char **argv)
                     {
                         int8_t adv[3];
                         char line[96];
-                        w2s_model_run(input_s8, adv);
-                        w2s_format_adv(line, sizeof line, adv, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, 0u);
+                        int len;
+                        if (w2s_model_run(input_s8, adv) != 0) {
+                            fprintf(stderr, "error: TFLM Invoke failed on window %u\n", windows);
+                            return 1;
+                        }
+                        len = w2s_format_adv(line, sizeof line, adv, W2S_OUTPUT_ZERO_POINT,
+                                             W2S_OUTPUT_MILLI_MULT_Q16, 0u);
+                        if (len < 0 || len >= (int)sizeof line) {
+                            fprintf(stderr, "error: w2s_format_adv: line buffer too short\n");
+                            return 1;
+                        }
                         printf("window %u: %s\n", windows, line);
                     }
 #endif

@@ -23,11 +23,17 @@ def _array(values, per_line: int = 12, indent: str = "    ") -> str:
     return "\n".join(lines)
 
 
-def tables_h(t: Tables) -> str:
+def tables_h(t: Tables, has_config: bool = False) -> str:
+    config = ("/* Defined in w2s_frontend_tables.c; the type is in w2s_frontend.h. */\n"
+              "#define W2S_FE_HAS_CONFIG 1\n\n") if has_config else ""
     return GENERATED + f"""#ifndef W2S_FRONTEND_TABLES_H
 #define W2S_FRONTEND_TABLES_H
 
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
 
 #define W2S_FE_N_MELS {t.n_mels}u
 #define W2S_FE_N_BINS 33u
@@ -46,7 +52,11 @@ extern const uint16_t g_w2s_mel_u_q11[W2S_FE_N_MELS][W2S_FE_MEL_WIDTH];
 extern const int16_t g_w2s_mel_db_q7[W2S_FE_N_MELS];
 extern const int32_t g_w2s_log2_q16[257];
 
-#endif /* W2S_FRONTEND_TABLES_H */
+#ifdef __cplusplus
+}}
+#endif
+
+{config}#endif /* W2S_FRONTEND_TABLES_H */
 """
 
 
@@ -115,13 +125,8 @@ const int32_t g_w2s_log2_q16[257] = {{
 
 def frontend_files(t: Tables, quant: InputQuant | None, window_samples: int) -> dict[str, str]:
     files = frontend_sources()
-    files["w2s_frontend_tables.h"] = tables_h(t)
+    files["w2s_frontend_tables.h"] = tables_h(t, has_config=quant is not None)
     files["w2s_frontend_tables.c"] = tables_c(t, quant, window_samples)
-    if quant is not None:
-        files["w2s_frontend_tables.h"] = files["w2s_frontend_tables.h"].replace(
-            "#endif /* W2S_FRONTEND_TABLES_H */",
-            "/* Defined in w2s_frontend_tables.c; the type is in w2s_frontend.h. */\n"
-            "#define W2S_FE_HAS_CONFIG 1\n\n#endif /* W2S_FRONTEND_TABLES_H */")
     return files
 
 

@@ -7,8 +7,10 @@ calibration silently falls back to image data).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,19 @@ def onnx2tf_command(onnx_path: Path, out_dir: Path, cal_npy: Path, input_name: s
     ]
 
 
+def run_killable(cmd: list[str], **popen_kwargs) -> int:
+    """Run a child in its own process group; if we are interrupted or terminated, the whole group goes too
+    (onnx2tf would otherwise keep running as an orphan)."""
+    proc = subprocess.Popen(cmd, start_new_session=True, **popen_kwargs)
+    try:
+        return proc.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+
+
 def convert_to_int8(onnx_path: Path, calibration_nhwc: np.ndarray, work: Path, input_name: str,
                     verbose: bool = False) -> tuple[bytes, bytes]:
     """Bytes of onnx2tf's *_full_integer_quant.tflite (int8 input and output) and *_float32.tflite."""
@@ -51,16 +66,16 @@ def convert_to_int8(onnx_path: Path, calibration_nhwc: np.ndarray, work: Path, i
     env = {**os.environ, **_DETERMINISTIC_ENV}
     log = work / "onnx2tf.log"
     with open(log, "w") as f:
-        proc = subprocess.run(cmd, env=env, cwd=work, stdout=None if verbose else f,
-                              stderr=None if verbose else subprocess.STDOUT)
+        returncode = run_killable(cmd, env=env, cwd=work, stdout=None if verbose else f,
+                                  stderr=None if verbose else subprocess.STDOUT)
     tfl = out_dir / f"{onnx_path.stem}_full_integer_quant.tflite"
     tfl_float = out_dir / f"{onnx_path.stem}_float32.tflite"
-    if proc.returncode != 0 or not tfl.is_file() or not tfl_float.is_file():
+    if returncode != 0 or not tfl.is_file() or not tfl_float.is_file():
         tail = ""
         if not verbose:
             lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
             tail = f": {lines[-1][:200]}" if lines else ""
-        raise ToolkitError(f"onnx2tf failed (exit {proc.returncode}){tail}; rerun with --verbose", exit_code=3)
+        raise ToolkitError(f"onnx2tf failed (exit {returncode}){tail}; rerun with --verbose", exit_code=3)
     return tfl.read_bytes(), tfl_float.read_bytes()
 
 

@@ -104,7 +104,8 @@ def largest_window_that_fits(b: Budget, report: dict) -> float | None:
     return best if best >= 0.1 else None
 
 
-def check(board: Board, report: dict, psram: bool = False) -> Budget:
+def check(board: Board, report: dict, psram: bool = False, bundle: str | None = None) -> Budget:
+    """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert)."""
     b = budget(board, report, psram)
     if b.fits:
         return b
@@ -115,8 +116,13 @@ def check(board: Board, report: dict, psram: bool = False) -> Budget:
         problems.append(f"RAM {b.ram_used / KIB:.0f} KiB (arena {b.parts['arena'] / KIB:.0f} KiB) > "
                         f"{b.ram_limit / KIB:.0f} KiB")
     hint = largest_window_that_fits(b, report)
-    advice = (f"; try --window-seconds {hint:g} (estimated)" if hint else
-              "; no window of 0.1 s or more fits")
+    if not hint:
+        advice = "; no window of 0.1 s or more fits"
+    elif bundle is not None:  # the bundle's window is fixed: the user must convert again
+        advice = (f"; convert for a shorter window: mcu-toolkit convert --window-seconds {hint:g} --out DIR "
+                  "(estimated), then --bundle DIR")
+    else:
+        advice = f"; try --window-seconds {hint:g} (estimated)"
     if board.name == "esp32-s3" and not psram:
         advice += ", or --psram"
     raise ToolkitError(f"{board.name} cannot hold this model with a {report['window_seconds']:g} s window: "

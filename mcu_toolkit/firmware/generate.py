@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from .. import bundle as bundle_mod
 from .. import resources
 from ..errors import ToolkitError
+from ..outputs import check_dir_target, staged_dir
 from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
 
-BUNDLE_C = ("model_data.h", "model_data.c", "model_ops.h", "model_config.h", "w2s_frontend.h", "w2s_frontend.c",
-            "w2s_frontend_tables.h", "w2s_frontend_tables.c")
+BUNDLE_C = bundle_mod.C_FILES
 COMMON = ("w2s_ring.h", "w2s_ring.c", "w2s_pipeline.h", "w2s_pipeline.c", "w2s_format.h", "w2s_format.c")
 STM32 = {
     "nucleo-f411re": {"FAMILY": "STM32F4", "HAL_HEADER": '"stm32f4xx_hal.h"', "HAL_DEFINE": "STM32F411xE",
@@ -63,56 +63,57 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
     if board not in BOARDS:
         raise ToolkitError(f"unknown board {board}; choose from {', '.join(BOARDS)}")
     b = BOARDS[board]
-    out = Path(out)
-    if out.exists() and not force:
-        raise ToolkitError(f"output directory {out} already exists; use --force to replace it")
+    out = check_dir_target(out, force)
+    if bundle is not None:
+        _open_fixed_bundle(bundle)  # bad input before the default convert's work
     with tempfile.TemporaryDirectory() as tmp:
+        given = bundle
         if bundle is None:
             from ..convert import convert
 
             bundle = convert(out=Path(tmp) / "bundle", window_seconds=window_seconds, progress=progress).out
-        bundle = Path(bundle)
-        missing = [f for f in (*BUNDLE_C, "report.json") if not (bundle / f).is_file()]
-        if missing:
-            raise ToolkitError(f"{bundle} is not a fixed-front-end convert bundle (missing {missing[0]})")
-        report = json.loads((bundle / "report.json").read_text())
-        budget = check(b, report, psram)
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.", dir=out.parent))
-        try:
-            templates = resources.firmware_templates_root()
-            shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
-            w2s = stage / "w2s"
-            w2s.mkdir()
-            for f in BUNDLE_C:
-                shutil.copy(bundle / f, w2s / f)
-            for f in COMMON:
-                shutil.copy(templates / "common" / f, w2s / f)
-            (w2s / "w2s_budget.h").write_text(budget_h(budget, psram))
-            values = {
-                "PROJECT": "w2s_" + board.replace("-", "_"), "BOARD": board, "CPU": b.cpu, "BOARD_NOTE": b.note,
-                "GCC_FLAGS": " ".join(b.gcc_flags), "WINDOW_S": f"{report['window_seconds']:g}",
-                "FRAMES": report["frames_per_window"], "MELS": report["model"]["n_mels"],
-                "FLASH_USED_KIB": f"{budget.flash_used / KIB:.0f}", "RAM_USED_KIB": f"{budget.ram_used / KIB:.0f}",
-                "FLASH_KIB": "-" if budget.flash_limit is None else f"{budget.flash_limit / KIB:.0f}",
-                "RAM_KIB": "-" if budget.ram_limit is None else f"{budget.ram_limit / KIB:.0f}",
-                "ARENA_KIB": f"{report['arena_bytes'] / KIB:.0f}",
-                "RING_SAMPLES": RING_SAMPLES, "RING_MS": RING_SAMPLES * 1000 // 16000,
-                "PSRAM_FLAG": " --psram" if psram else "",
-                "PSRAM_CONFIG": "CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y" if psram else "",
-                "ARENA_WHERE": "in PSRAM" if psram else "in internal SRAM",
-                **STM32.get(board, {}),
-            }
-            for p in stage.rglob("*"):
-                if p.is_file() and p.parent != w2s and p.suffix in (".txt", ".md", ".cc", ".c", ".h", ".yml", "",
-                                                                   ".defaults", ".cmake"):
-                    p.write_text(_render(p.read_text(), values))
-            os.chmod(stage, 0o755)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(stage, out)
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
+        bundle = _open_fixed_bundle(bundle)
+        report = bundle_mod.read_report(bundle)
+        budget = check(b, report, psram, bundle=None if given is None else str(given))
+        with staged_dir(out, force) as stage:
+            _write_project(stage, b, bundle, report, budget, psram)
     return out, budget
+
+
+def _open_fixed_bundle(path) -> Path:
+    p = bundle_mod.open_bundle(path, ("model_int8.tflite", "report.json"))
+    missing = [f for f in BUNDLE_C if not (p / f).is_file()]
+    if missing:
+        raise ToolkitError(f"bundle {p} lacks {missing[0]}: firmware needs a fixed-front-end convert bundle")
+    return p
+
+
+def _write_project(stage: Path, b, bundle: Path, report: dict, budget: Budget, psram: bool) -> None:
+    board = b.name
+    templates = resources.firmware_templates_root()
+    shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
+    w2s = stage / "w2s"
+    w2s.mkdir()
+    for f in BUNDLE_C:
+        shutil.copy(bundle / f, w2s / f)
+    for f in COMMON:
+        shutil.copy(templates / "common" / f, w2s / f)
+    (w2s / "w2s_budget.h").write_text(budget_h(budget, psram))
+    values = {
+        "PROJECT": "w2s_" + board.replace("-", "_"), "BOARD": board, "CPU": b.cpu, "BOARD_NOTE": b.note,
+        "GCC_FLAGS": " ".join(b.gcc_flags), "WINDOW_S": f"{report['window_seconds']:g}",
+        "FRAMES": report["frames_per_window"], "MELS": report["model"]["n_mels"],
+        "FLASH_USED_KIB": f"{budget.flash_used / KIB:.0f}", "RAM_USED_KIB": f"{budget.ram_used / KIB:.0f}",
+        "FLASH_KIB": "-" if budget.flash_limit is None else f"{budget.flash_limit / KIB:.0f}",
+        "RAM_KIB": "-" if budget.ram_limit is None else f"{budget.ram_limit / KIB:.0f}",
+        "ARENA_KIB": f"{report['arena_bytes'] / KIB:.0f}",
+        "RING_SAMPLES": RING_SAMPLES, "RING_MS": RING_SAMPLES * 1000 // 16000,
+        "PSRAM_FLAG": " --psram" if psram else "",
+        "PSRAM_CONFIG": "CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y" if psram else "",
+        "ARENA_WHERE": "in PSRAM" if psram else "in internal SRAM",
+        **STM32.get(board, {}),
+    }
+    for p in stage.rglob("*"):
+        if p.is_file() and p.parent != w2s and p.suffix in (".txt", ".md", ".cc", ".c", ".h", ".yml", "",
+                                                           ".defaults", ".cmake"):
+            p.write_text(_render(p.read_text(), values))

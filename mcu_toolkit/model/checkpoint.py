@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import tempfile
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import ToolkitError
-from .wav2small import Wav2Small, Wav2SmallConfig
+from .wav2small import Wav2Small, Wav2SmallConfig, dft_kernels, slaney_mel_matrix
 
 _REQUIRED_FOR_SHAPES = (
     "vgg7.l1.conv.weight",
@@ -39,12 +42,28 @@ def _read_safetensors(path: Path) -> dict:
         raise ToolkitError(f"cannot read checkpoint {path}: not a valid safetensors file ({e.__class__.__name__})")
 
 
+def _looks_pickled(path: Path, message: str) -> bool:
+    """A torch zip or a raw pickle that weights_only refused (rather than bytes that are neither)."""
+    import zipfile
+
+    with open(path, "rb") as f:
+        head = f.read(1)
+    return zipfile.is_zipfile(path) or head == b"\x80" or "safe_globals" in message
+
+
 def _read_pt(path: Path) -> dict:
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's own advice (weights_only=False) is the wrong advice here
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not _looks_pickled(path, str(e)):
+            raise ToolkitError(f"cannot read checkpoint {path}: not a PyTorch state_dict file")
+        # weights_only=True refuses anything but tensors and plain containers
+        raise ToolkitError(f"refusing to unpickle code from {path}; save a state_dict with safetensors "
+                           "or torch.save(model.state_dict())")
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ToolkitError(f"cannot read checkpoint {path}: {first[:160]}")
+        raise ToolkitError(f"cannot read checkpoint {path}: not a PyTorch state_dict file ({e.__class__.__name__})")
     if isinstance(obj, dict):
         for wrapper in ("state_dict", "model"):
             if set(obj) == {wrapper} and isinstance(obj[wrapper], dict):
@@ -78,6 +97,51 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict, dict]:
     raise ToolkitError(f"unsupported checkpoint {p}: use a folder, .safetensors or .pt")
 
 
+# Buffers the card's code saves in its own shapes, or that some exports leave out.
+AMIN_KEY = "vgg7.logmel_extractor.amin"
+AMIN = 1e-10
+_SCALAR_ALIASES = (1,)  # torch.tensor([1e-10]) in the card's code: shape (1,) for a scalar
+
+
+def _optional(key: str) -> bool:
+    return key == AMIN_KEY or key.endswith(".num_batches_tracked")
+
+
+def _shape_ok(key: str, got: tuple, want: tuple) -> bool:
+    return got == want or (_optional(key) and want == () and got == _SCALAR_ALIASES)
+
+
+def _max_diff(name: str, got: torch.Tensor, ref: np.ndarray) -> tuple[float, tuple]:
+    d = np.abs(got.detach().double().numpy().reshape(ref.shape) - ref)
+    idx = np.unravel_index(int(np.argmax(d)), d.shape)
+    return float(d[idx]), tuple(int(i) for i in idx)
+
+
+def check_frozen_frontend(sd: dict, cfg: Wav2SmallConfig) -> None:
+    """The checkpoint's STFT kernels, mel matrix and amin must be what the device computes.
+
+    The fixed-point front end and the float references are built from the card's definitions; a
+    checkpoint carrying other ones would be converted and then scored against a different model.
+    """
+    re, im = dft_kernels(cfg.n_fft)
+    refs = {
+        "vgg7.spectrogram_extractor.conv_real.weight": re[:, None, :],
+        "vgg7.spectrogram_extractor.conv_imag.weight": im[:, None, :],
+        "vgg7.logmel_extractor.melW": slaney_mel_matrix(cfg.sample_rate, cfg.n_fft, cfg.n_mels).astype(np.float64),
+    }
+    for name, ref in refs.items():
+        diff, at = _max_diff(name, sd[name], ref)
+        # float32 storage of the card's float64 values differs by ~1e-7 of the peak; a changed matrix by far more
+        if diff > 1e-4 * float(np.abs(ref).max()):
+            raise ToolkitError(f"checkpoint tensor {name} differs from the front end the device runs "
+                               f"(largest difference {diff:.3g} at {list(at)}); only the card's frozen "
+                               "STFT and Slaney mel front end is supported")
+    if AMIN_KEY in sd:
+        amin = float(sd[AMIN_KEY].double().reshape(-1)[0])
+        if not abs(amin - AMIN) <= 1e-3 * AMIN:
+            raise ToolkitError(f"checkpoint tensor {AMIN_KEY} is {amin:.6g}; the device front end uses {AMIN:g}")
+
+
 def validate_state_dict(sd: dict) -> Wav2SmallConfig:
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
@@ -92,20 +156,29 @@ def validate_state_dict(sd: dict) -> Wav2SmallConfig:
     if cfg.channels < 1 or cfg.n_mels < 1 or cfg.n_fft < 2:
         raise ToolkitError(f"checkpoint implies an empty model: {cfg}")
     expected = Wav2Small(cfg).state_dict()
-    missing = set(expected) - set(sd)
+    missing = {k for k in set(expected) - set(sd) if not _optional(k)}
     extra = set(sd) - set(expected)
     if missing:
         raise ToolkitError(f"checkpoint is missing keys: {_short(missing)}")
     if extra:
         raise ToolkitError(f"checkpoint has unexpected keys: {_short(extra)}")
     for k, ref in expected.items():
-        if tuple(sd[k].shape) != tuple(ref.shape):
+        if k in sd and not _shape_ok(k, tuple(sd[k].shape), tuple(ref.shape)):
             raise ToolkitError(
                 f"checkpoint tensor {k} has shape {tuple(sd[k].shape)}, expected {tuple(ref.shape)}")
     for k, v in sd.items():
+        if v.is_complex() or v.dtype == torch.bool:
+            raise ToolkitError(f"checkpoint tensor {k} has dtype {v.dtype}; expected real numbers")
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise ToolkitError(f"checkpoint tensor {k} contains NaN or Inf")
+    check_frozen_frontend(sd, cfg)
     return cfg
+
+
+def _as_model_state(sd: dict, model: Wav2Small) -> dict:
+    """The checkpoint in the model's own shapes and dtypes; absent optional buffers keep their defaults."""
+    own = model.state_dict()
+    return {k: (sd[k].reshape(ref.shape).to(ref.dtype) if k in sd else ref) for k, ref in own.items()}
 
 
 def load_checkpoint(path: str | os.PathLike) -> Wav2Small:
@@ -113,7 +186,7 @@ def load_checkpoint(path: str | os.PathLike) -> Wav2Small:
     sd, _ = read_state_dict(path)
     cfg = validate_state_dict(sd)
     model = Wav2Small(cfg)
-    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in sd.items()}, strict=True)
+    model.load_state_dict(_as_model_state(sd, model), strict=True)
     return model.eval()
 
 

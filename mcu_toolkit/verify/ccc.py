@@ -29,3 +29,17 @@ def ccc(pred, target) -> float:
 def ccc_per_dim(pred, target, names=("arousal", "dominance", "valence")) -> dict[str, float]:
     pred, target = np.asarray(pred), np.asarray(target)
     return {n: ccc(pred[:, i], target[:, i]) for i, n in enumerate(names)}
+
+
+def ccc_or_nan(pred, target) -> float:
+    """CCC, or NaN where it is undefined: NaN then fails every gate (comparisons with NaN are False)."""
+    try:
+        return ccc(pred, target)
+    except UndefinedCCC:
+        return float("nan")
+
+
+def negligible_spread(x, rel: float = 1e-6) -> bool:
+    """True when values hardly vary: over such a set CCC collapses to 0 or is undefined, and says nothing."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    return x.size < 2 or float(np.ptp(x)) <= rel * max(1.0, float(np.abs(x).max()))

@@ -47,25 +47,34 @@ def device_input_s8(window: np.ndarray, kind: str, n_mels: int, scale: float, ze
     return np.clip(np.round(db / scale) + zero_point, -128, 127).astype(np.int8)
 
 
+def float_clip_outputs(model, clips: list[Windowed]) -> np.ndarray:
+    """(clips, 3): the float model on each clip's windows, with its own float front end, mean over windows."""
+    import torch
+
+    with torch.no_grad():
+        return np.array([model(torch.from_numpy(np.stack(c.windows).astype(np.float32))).numpy().mean(axis=0)
+                         for c in clips])
+
+
+def deployed_clip_outputs(model, dev, clips: list[Windowed], kind: str, progress=None) -> np.ndarray:
+    """(clips, 3): the deployed pipeline (front end -> int8 on TFLM) on the same windows, mean over windows."""
+    d_out = []
+    for clip in clips:
+        outs = []
+        for w in clip.windows:
+            x = device_input_s8(w, kind, model.config.n_mels, dev.in_scale, dev.in_zero)
+            q = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
+            outs.append((q.astype(np.float32) - dev.out_zero) * dev.out_scale)
+        d_out.append(np.mean(outs, axis=0))
+        if progress is not None:
+            progress.update(1)
+    return np.array(d_out)
+
+
 def run_clips(model, dev, clips: list[Windowed], kind: str, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(float model, deployed pipeline) outputs per clip, each the mean over the clip's windows.
 
     The float model runs the same windows with its own float front end, so the figures isolate
     what deployment changes (front end arithmetic + int8), not windowing.
     """
-    import torch
-
-    f_out, d_out = [], []
-    with torch.no_grad():
-        for clip in clips:
-            x = torch.from_numpy(np.stack(clip.windows).astype(np.float32))
-            f_out.append(model(x).numpy().mean(axis=0))
-            outs = []
-            for w in clip.windows:
-                x = device_input_s8(w, kind, model.config.n_mels, dev.in_scale, dev.in_zero)
-                q = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
-                outs.append((q.astype(np.float32) - dev.out_zero) * dev.out_scale)
-            d_out.append(np.mean(outs, axis=0))
-            if progress is not None:
-                progress.update(1)
-    return np.array(f_out), np.array(d_out)
+    return float_clip_outputs(model, clips), deployed_clip_outputs(model, dev, clips, kind, progress)

@@ -1,8 +1,10 @@
 // {{PROJECT}}: INMP441 over I2S -> ring buffer -> fixed-point front end -> TFLM (ESP-NN) -> A/D/V on the console.
 #include <cstdio>
+#include <cstdlib>
 
 #include "driver/i2s_std.h"
 #include "esp_cpu.h"
+#include "esp_err.h"
 #include "esp_heap_caps.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
@@ -27,23 +29,35 @@ static int16_t g_ring_storage[W2S_RING_SAMPLES];
 static w2s_ring_t g_audio_ring;
 static i2s_chan_handle_t g_rx;
 
+// Any failure: one line naming it, then stop. abort() hands over to the panic handler (reboot by default).
+[[noreturn]] static void w2s_fail(const char* what, const char* why) {
+  printf("error: %s: %s\n", what, why);
+  fflush(stdout);
+  abort();
+}
+
+// Not ESP_ERROR_CHECK: that one ignores the error when assertions are compiled out (NDEBUG).
+static void w2s_check(esp_err_t err, const char* what) {
+  if (err != ESP_OK) w2s_fail(what, esp_err_to_name(err));
+}
+
 // On core 1: I2S DMA -> ring, so that audio keeps arriving while app_main (core 0) runs the model.
 static void capture_task(void*) {
   static int32_t raw[256];
   int16_t pcm[256];
   for (;;) {
     size_t bytes = 0;
-    i2s_channel_read(g_rx, raw, sizeof raw, &bytes, portMAX_DELAY);
+    w2s_check(i2s_channel_read(g_rx, raw, sizeof raw, &bytes, portMAX_DELAY), "i2s_channel_read");
     size_t n = bytes / sizeof(int32_t);
     for (size_t i = 0; i < n; i++) pcm[i] = static_cast<int16_t>(raw[i] >> 16);  // top 16 of 24 bits
-    w2s_ring_write(&g_audio_ring, pcm, static_cast<uint32_t>(n));
+    (void)w2s_ring_write(&g_audio_ring, pcm, static_cast<uint32_t>(n));  // a full ring counts the drop
   }
 }
 
 extern "C" void app_main(void) {
   // 32-bit slots, left channel (INMP441 L/R pin to GND).
   i2s_chan_config_t chan = I2S_CHANNEL_DEFAULT_CONFIG(I2S_NUM_0, I2S_ROLE_MASTER);
-  i2s_new_channel(&chan, nullptr, &g_rx);
+  w2s_check(i2s_new_channel(&chan, nullptr, &g_rx), "i2s_new_channel");
   i2s_std_config_t std = {
       .clk_cfg = I2S_STD_CLK_DEFAULT_CONFIG(W2S_SAMPLE_RATE_HZ),
       .slot_cfg = I2S_STD_PHILIPS_SLOT_DEFAULT_CONFIG(I2S_DATA_BIT_WIDTH_32BIT, I2S_SLOT_MODE_MONO),
@@ -51,22 +65,38 @@ extern "C" void app_main(void) {
                    .invert_flags = {}},
   };
   std.slot_cfg.slot_mask = I2S_STD_SLOT_LEFT;
-  i2s_channel_init_std_mode(g_rx, &std);
+  w2s_check(i2s_channel_init_std_mode(g_rx, &std), "i2s_channel_init_std_mode");
 
   uint8_t* arena = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, W2S_ARENA_BYTES, W2S_ARENA_CAPS));
+  if (arena == nullptr) {
+    char why[48];
+    snprintf(why, sizeof why, "no %u free bytes for the arena", (unsigned)W2S_ARENA_BYTES);
+    w2s_fail("heap_caps_aligned_alloc", why);
+  }
   static W2sOpResolver resolver;
-  w2s_register_ops(resolver);
+  if (w2s_register_ops(resolver) != kTfLiteOk) w2s_fail("w2s_register_ops", "an op did not register");
   static tflite::MicroInterpreter interp(tflite::GetModel(g_w2s_model_data), resolver, arena, W2S_ARENA_BYTES);
-  if (arena == nullptr || interp.AllocateTensors() != kTfLiteOk) {
-    printf("error: cannot allocate the %u-byte arena\n", (unsigned)W2S_ARENA_BYTES);
-    return;
+  if (interp.AllocateTensors() != kTfLiteOk) w2s_fail("AllocateTensors", "arena too small for the model");
+  // The front end quantises straight into the input tensor: its size must be what model_config.h says.
+  TfLiteTensor* input = interp.input(0);
+  TfLiteTensor* output = interp.output(0);
+  if (input == nullptr || input->type != kTfLiteInt8 || input->bytes != W2S_FRAMES_PER_WINDOW * W2S_N_MELS) {
+    w2s_fail("model input", "not int8 [frames x mels] as in model_config.h");
+  }
+  if (output == nullptr || output->type != kTfLiteInt8 || output->bytes < W2S_OUTPUT_COUNT) {
+    w2s_fail("model output", "not int8 [arousal, dominance, valence]");
   }
   w2s_pipeline_t pipe;
-  w2s_pipeline_init(&pipe, &g_w2s_frontend_config, g_frames_db_q7, g_dc_bins, interp.input(0)->data.int8,
+  w2s_pipeline_init(&pipe, &g_w2s_frontend_config, g_frames_db_q7, g_dc_bins, input->data.int8,
                     W2S_FRAMES_PER_WINDOW);
-  w2s_ring_init(&g_audio_ring, g_ring_storage, W2S_RING_SAMPLES);
-  i2s_channel_enable(g_rx);
-  xTaskCreatePinnedToCore(capture_task, "w2s_capture", 4096, nullptr, configMAX_PRIORITIES - 2, nullptr, 1);
+  if (w2s_ring_init(&g_audio_ring, g_ring_storage, W2S_RING_SAMPLES) != 0) {
+    w2s_fail("w2s_ring_init", "W2S_RING_SAMPLES is not a power of two");
+  }
+  w2s_check(i2s_channel_enable(g_rx), "i2s_channel_enable");
+  if (xTaskCreatePinnedToCore(capture_task, "w2s_capture", 4096, nullptr, configMAX_PRIORITIES - 2, nullptr, 1) !=
+      pdPASS) {
+    w2s_fail("xTaskCreatePinnedToCore", "no memory for the capture task");
+  }
 
   int16_t chunk[256];
   char line[96];
@@ -82,10 +112,11 @@ extern "C" void app_main(void) {
       size_t used = 0;
       if (w2s_pipeline_feed(&pipe, chunk + off, got - off, &used)) {
         uint32_t t0 = esp_cpu_get_cycle_count();
-        interp.Invoke();
+        if (interp.Invoke() != kTfLiteOk) w2s_fail("Invoke", "a kernel failed");
         uint32_t us = (esp_cpu_get_cycle_count() - t0) / CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ;
-        w2s_format_adv(line, sizeof line, interp.output(0)->data.int8, W2S_OUTPUT_ZERO_POINT,
-                       W2S_OUTPUT_MILLI_MULT_Q16, us);
+        int len = w2s_format_adv(line, sizeof line, output->data.int8, W2S_OUTPUT_ZERO_POINT,
+                                 W2S_OUTPUT_MILLI_MULT_Q16, us);
+        if (len < 0 || len >= (int)sizeof line) w2s_fail("w2s_format_adv", "line buffer too short");
         printf("%s\n", line);
         uint32_t dropped = g_audio_ring.dropped;  // written by the capture task only
         if (dropped != reported) {  // inference outlasted the ring: the next window has a gap

@@ -8,8 +8,8 @@
 extern "C" {
 #endif
 
-void board_init(void);                    /* clocks, UART, I2S + DMA, cycle counter */
-void board_start_audio(void);             /* starts circular DMA; halves land in the ring buffer */
+int board_init(void);                     /* clocks, UART, I2S + DMA, cycle counter; 0, or -1: HAL_Init failed */
+int board_start_audio(void);              /* starts circular DMA, halves land in the ring buffer; 0, or -1 */
 uint32_t board_cycles(void);              /* free-running CPU cycle counter (DWT) */
 uint32_t board_cpu_hz(void);
 void board_print(const char *line);       /* one line on the UART */

@@ -20,9 +20,12 @@ extern w2s_ring_t g_audio_ring;
 #define DMA_WORDS 1024u /* 512 stereo frames of 32-bit words: two halves of 256 samples */
 static uint16_t dma_buf[DMA_WORDS * 2u];
 
-void board_init(void)
+int board_init(void)
 {
-    HAL_Init();
+    if (HAL_Init() != HAL_OK) {
+        return -1; /* no UART yet: main's message is lost, but it still halts */
+    }
+    /* The CubeMX functions return nothing: they call Error_Handler() themselves on failure. */
     SystemClock_Config();
     MX_GPIO_Init();
     MX_DMA_Init();
@@ -31,11 +34,12 @@ void board_init(void)
     CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
     DWT->CYCCNT = 0;
     DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+    return 0;
 }
 
-void board_start_audio(void)
+int board_start_audio(void)
 {
-    HAL_I2S_Receive_DMA(&hi2s2, dma_buf, DMA_WORDS);
+    return HAL_I2S_Receive_DMA(&hi2s2, dma_buf, DMA_WORDS) == HAL_OK ? 0 : -1;
 }
 
 /* INMP441: 24-bit samples, MSB first, in 32-bit slots; left channel (L/R to GND). The top 16 bits
@@ -47,7 +51,7 @@ static void push_half(const uint16_t *words)
     for (i = 0; i < DMA_WORDS / 4u; i++) {
         pcm[i] = (int16_t)words[4u * i];
     }
-    w2s_ring_write(&g_audio_ring, pcm, DMA_WORDS / 4u);
+    (void)w2s_ring_write(&g_audio_ring, pcm, DMA_WORDS / 4u); /* a full ring counts the drop; main reports it */
 }
 
 void HAL_I2S_RxHalfCpltCallback(I2S_HandleTypeDef *hi2s)
@@ -65,8 +69,9 @@ void HAL_I2S_RxCpltCallback(I2S_HandleTypeDef *hi2s)
 uint32_t board_cycles(void) { return DWT->CYCCNT; }
 uint32_t board_cpu_hz(void) { return HAL_RCC_GetHCLKFreq(); }
 
+/* A failed transmit is not reported: the UART is where reports go. */
 void board_print(const char *line)
 {
-    HAL_UART_Transmit(&huart2, (const uint8_t *)line, (uint16_t)strlen(line), 100);
-    HAL_UART_Transmit(&huart2, (const uint8_t *)"\r\n", 2, 100);
+    (void)HAL_UART_Transmit(&huart2, (const uint8_t *)line, (uint16_t)strlen(line), 100);
+    (void)HAL_UART_Transmit(&huart2, (const uint8_t *)"\r\n", 2, 100);
 }

@@ -1,0 +1,65 @@
+"""The options several commands share, defined once with their validation (pip-tools style)."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from .errors import exit_codes_epilog
+
+ARENA_KIB_PER_SECOND = 380  # TFLM arena growth per second of window (README, bench_boards: 386 at 1 s)
+WINDOW_DEFAULT_S = 2.0
+WINDOW_MIN_S, WINDOW_MAX_S = 0.1, 60.0
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is not NaN or Inf, optionally within [lo, hi] (click.FloatRange lets NaN through)."""
+
+    name = "number"
+
+    def __init__(self, lo: float | None = None, hi: float | None = None):
+        self.lo, self.hi = lo, hi
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            x = value
+        else:
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(x):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        if (self.lo is not None and x < self.lo) or (self.hi is not None and x > self.hi):
+            lo = "-inf" if self.lo is None else f"{self.lo:g}"
+            hi = "inf" if self.hi is None else f"{self.hi:g}"
+            self.fail(f"{x:g} is not in the range [{lo}, {hi}]", param, ctx)
+        return x
+
+
+def epilog(extra: str = "") -> str:
+    return (extra + "\n\n" if extra else "") + exit_codes_epilog()
+
+
+force = click.option("--force", is_flag=True, help="Replace existing output.")
+quiet = click.option("--quiet", is_flag=True, help="No progress output.")
+jobs = click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+                    help="Worker processes.")
+min_ccc = click.option("--min-ccc", type=FiniteFloat(-1.0, 1.0), default=None, metavar="X",
+                       help="Fail (exit 1) if any dimension's CCC is below X, in [-1, 1].")
+max_drift = click.option("--max-drift", type=FiniteFloat(0.0, None), default=None, metavar="X",
+                         help="Fail (exit 1) if any dimension drifts more than X (>= 0).")
+
+
+def out(help_text: str, default: str | None = None, metavar: str = "DIR"):
+    return click.option("--out", default=default, required=default is None, show_default=default is not None,
+                        metavar=metavar, help=help_text)
+
+
+def window_seconds(help_text: str, lo: float = WINDOW_MIN_S, hi: float = WINDOW_MAX_S,
+                   default: float | None = WINDOW_DEFAULT_S):
+    return click.option("--window-seconds", type=FiniteFloat(lo, hi), default=default,
+                        show_default=default is not None, metavar="S",
+                        help=f"{help_text} From {lo:g} to {hi:g} s" + ("." if default is not None
+                                                                      else f"; default {WINDOW_DEFAULT_S:g}."))

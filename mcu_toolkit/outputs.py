@@ -1,0 +1,154 @@
+"""Everything the toolkit writes goes through here: checked before any work, written atomically.
+
+- `check_dir_target` / `check_file_target` run before the expensive work, so an impossible `--out`
+  costs one line and no time.
+- `atomic_write` writes a file next to its target and renames it; `staged_dir` builds a folder
+  beside its target and renames it into place under a lock on the parent.
+- Files and folders get the mode the umask gives, like any tool (mkstemp alone would give 0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import ToolkitError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _nearest_existing(p: Path) -> Path:
+    p = p.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _check_creatable_under(target: Path) -> Path:
+    """The nearest existing ancestor of `target`, once proven to be a folder we can create entries in."""
+    anc = _nearest_existing(target.parent)
+    if not anc.is_dir():
+        raise ToolkitError(f"cannot create {target}: {anc} is not a directory")
+    try:  # a real probe: root passes os.access() on read-only mounts and /proc
+        os.rmdir(tempfile.mkdtemp(prefix=".mcu_toolkit_probe.", dir=anc))
+    except OSError as e:
+        raise ToolkitError(f"cannot create {target}: {anc} is not writable ({e.strerror or e})")
+    return anc
+
+
+def check_dir_target(out: str | os.PathLike, force: bool) -> Path:
+    """`out` may become a folder: it is absent, or a folder and --force is given; its parent can be written."""
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise ToolkitError(f"output path {out} exists and is not a directory")
+        if not force:
+            raise ToolkitError(f"output directory {out} already exists; use --force to replace it")
+    _check_creatable_under(out)
+    return out
+
+
+def check_file_target(out: str | os.PathLike, force: bool, what: str = "output file") -> Path:
+    """`out` may become a file: not a folder, absent unless --force, in an existing writable folder."""
+    out = Path(out)
+    if out.is_dir():
+        raise ToolkitError(f"{what} {out} is a directory")
+    if out.exists() and not force:
+        raise ToolkitError(f"{what} {out} already exists; use --force to replace it")
+    if not out.parent.is_dir():
+        raise ToolkitError(f"folder of {what} {out} does not exist: {out.parent}")
+    _check_creatable_under(out)
+    return out
+
+
+def atomic_write(data: bytes | str, out: str | os.PathLike, force: bool = True) -> Path:
+    """Write a temporary file next to the target, then rename: readers never see half a file."""
+    out = check_file_target(out, force)
+    if isinstance(data, str):
+        data = data.encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """flock on the folder itself: serialises publishers of one --out without a lock file left behind."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _publish(stage: Path, out: Path, force: bool) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(out.parent):
+        if out.exists() or out.is_symlink():
+            if not out.is_dir():
+                raise ToolkitError(f"output path {out} exists and is not a directory")
+            if not force:
+                raise ToolkitError(f"output directory {out} already exists; use --force to replace it")
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "previous")
+            try:
+                os.replace(stage, out)
+            except BaseException:
+                os.replace(old / "previous", out)
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.replace(stage, out)
+            except OSError as e:
+                if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    raise ToolkitError(f"output directory {out} appeared while writing; use --force to replace it")
+                raise
+
+
+@contextlib.contextmanager
+def staged_dir(out: str | os.PathLike, force: bool):
+    """Yield an empty staging folder; on success it becomes `out`, on any exception it vanishes.
+
+    The stage sits in the nearest existing ancestor of `out` (same file system, so the final rename
+    is atomic), and missing parents are only created at publish time: a failed run leaves nothing.
+    """
+    out = Path(out)
+    anc = _check_creatable_under(out)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.", dir=anc))
+    try:
+        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700; a bundle is an ordinary folder
+        yield stage
+        _publish(stage, out, force)  # rename across folders of one file system is still atomic
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def check_folder_target(out: str | os.PathLike) -> Path:
+    """A folder to write files into: an existing writable folder, or one that can be created."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ToolkitError(f"output path {out} exists and is not a directory")
+    if out.is_dir():
+        _check_creatable_under(out / "probe")
+    else:
+        _check_creatable_under(out)
+    return out

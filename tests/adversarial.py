@@ -1,0 +1,159 @@
+"""An adversarial corpus: bad inputs of every kind, made by this script (nothing downloaded).
+
+`python tests/adversarial.py DIR` writes it to DIR; the tests build it in a temporary folder.
+Each entry is something a new user, or an adversary, hands the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import card_state_dict, trainable, write_card_checkpoint  # noqa: E402
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def _speechlike(seed: int, n: int = 24000) -> np.ndarray:
+    """Different clips a model answers differently: noise bursts through different resonances."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    k = np.exp(-np.arange(64) / (2 + 6 * seed)) * np.cos(np.arange(64) * (0.2 + 0.35 * seed))
+    y = np.convolve(x, k, mode="same") * (0.5 + 0.5 * np.sin(np.arange(n) / (300 + 200 * seed)))
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+def _fake_bundle(d: Path, report: dict) -> Path:
+    """Every bundle file present (placeholders) and a report.json: enough for firmware's budget check."""
+    from mcu_toolkit.bundle import FILES
+
+    d.mkdir(parents=True)
+    for name in FILES:
+        (d / name).write_bytes(b"/* placeholder */\n")
+    (d / "report.json").write_text(json.dumps(report))
+    return d
+
+
+FAKE_REPORT = {
+    "tflite_bytes": 25528, "arena_bytes": 781312, "window_seconds": 2.0, "window_samples": 32000,
+    "frames_per_window": 999, "model": {"n_mels": 26},
+    "frontend": {"kind": "fixed", "code_bytes_cortex_m4_Os": 1972, "table_bytes": 2022, "state_bytes": 152,
+                 "window_buffer_bytes": 65536},
+    "ccc": {"arousal": 0.99, "dominance": 0.99, "valence": 0.99},
+}
+
+
+def build(root: Path) -> dict[str, Path]:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from mcu_toolkit import resources
+
+    root.mkdir(parents=True, exist_ok=True)
+    ref = load_file(str(resources.default_checkpoint() / "model.safetensors"))
+    c: dict[str, Path] = {}
+
+    def ckpt(name: str, sd: dict) -> Path:
+        p = root / f"{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(p))
+        return p
+
+    zeros = {k: torch.zeros_like(v) for k, v in trainable(ref).items()}
+    c["ckpt_zero_f32"] = write_card_checkpoint(root / "ckpt_zero_f32", card_state_dict(zeros))
+    c["ckpt_zero_i32"] = write_card_checkpoint(
+        root / "ckpt_zero_i32", card_state_dict({k: v.to(torch.int32) for k, v in zeros.items()}))
+    dead = dict(ref)
+    dead["adv.weight"] = ref["adv.weight"].clone()
+    dead["adv.weight"][2] = 0.0  # valence no longer depends on the audio
+    c["ckpt_dead_valence"] = ckpt("dead_valence", dead)
+    huge = dict(ref)
+    for k in ("vgg7.l1.conv.weight", "vgg7.l2.conv.weight"):
+        huge[k] = ref[k] * 1e30  # finite weights whose activations overflow float32
+    c["ckpt_inf_outputs"] = ckpt("inf_outputs", huge)
+    amin = dict(ref)
+    amin["vgg7.logmel_extractor.amin"] = torch.tensor([1e-5])
+    c["ckpt_bad_amin"] = ckpt("bad_amin", amin)
+    mel = dict(ref)
+    mel["vgg7.logmel_extractor.melW"] = ref["vgg7.logmel_extractor.melW"].roll(1, dims=0)
+    c["ckpt_other_mel"] = ckpt("other_mel", mel)
+    stft = dict(ref)
+    stft["vgg7.spectrogram_extractor.conv_real.weight"] = ref["vgg7.spectrogram_extractor.conv_real.weight"] * 1.5
+    c["ckpt_other_stft"] = ckpt("other_stft", stft)
+    evil = root / "evil.pt"
+    with open(evil, "wb") as f:
+        pickle.dump({"x": _Evil()}, f)
+    c["ckpt_pickled_code"] = evil
+    (root / "junk.pt").write_bytes(b"not a checkpoint at all")
+    c["ckpt_junk_pt"] = root / "junk.pt"
+
+    audio = root / "audio"
+    audio.mkdir()
+    for i in range(3):
+        sf.write(audio / f"clip{i}.wav", _speechlike(i), 16000)
+    c["audio_ok"] = audio
+    one = root / "one_clip"
+    one.mkdir()
+    sf.write(one / "only.wav", _speechlike(0), 16000)
+    c["audio_one_clip"] = one
+    silence = root / "silence"
+    silence.mkdir()
+    for i in range(3):
+        sf.write(silence / f"quiet{i}.wav", np.zeros(24000, np.float32), 16000)
+    c["audio_silence"] = silence
+    same = root / "identical"
+    same.mkdir()
+    for i in range(3):
+        sf.write(same / f"same{i}.wav", _speechlike(1), 16000)
+    c["audio_identical"] = same
+    empty = root / "empty_dir"
+    empty.mkdir()
+    c["audio_empty"] = empty
+    broken = root / "broken_audio"
+    broken.mkdir()
+    sf.write(broken / "good.wav", _speechlike(2), 16000)
+    (broken / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    c["audio_broken"] = broken
+
+    (root / "labels_latin1.csv").write_bytes("file,arousal,dominance,valence\nclip0.wav,0.5,0.5,0.5\n"
+                                             "caf\xe9.wav,0.1,0.2,0.3\n".encode("latin-1"))
+    c["labels_not_utf8"] = root / "labels_latin1.csv"
+    (root / "labels_dup.csv").write_text("file,arousal,dominance,valence\nclip0.wav,0.5,0.5,0.5\n"
+                                         "clip1.wav,0.1,0.2,0.3\nclip0.wav,0.9,0.9,0.9\nclip2.wav,0,0,0\n")
+    c["labels_duplicate"] = root / "labels_dup.csv"
+
+    no_tflite = root / "bundle_no_tflite"
+    no_tflite.mkdir()
+    (no_tflite / "report.json").write_text("{}")
+    (no_tflite / "model.onnx").write_bytes(b"x")
+    c["bundle_no_tflite"] = no_tflite
+    neither = root / "neither"
+    neither.mkdir()
+    (neither / "notes.txt").write_text("hello")
+    c["dir_neither"] = neither
+    c["bundle_fake_2s"] = _fake_bundle(root / "bundle_fake_2s", FAKE_REPORT)
+    c["bundle_fake_nan_ccc"] = _fake_bundle(
+        root / "bundle_fake_nan_ccc", {**FAKE_REPORT, "arena_bytes": 8192, "ccc": {"arousal": None,
+                                                                                  "dominance": 0.99,
+                                                                                  "valence": 0.99}})
+    (root / "a_file").write_text("I am a file, not a folder")
+    c["file"] = root / "a_file"
+    (root / "existing_out").mkdir()
+    (root / "existing_out" / "keep.txt").write_text("mine")
+    c["existing_out"] = root / "existing_out"
+    (root / "existing_dir.npy").mkdir()
+    c["dir_named_npy"] = root / "existing_dir.npy"
+    return c
+
+
+if __name__ == "__main__":
+    for name, path in build(Path(sys.argv[1])).items():
+        print(f"{name:22s} {path}")

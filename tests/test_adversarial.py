@@ -1,0 +1,178 @@
+"""Every CLI command against every bad input of the adversarial corpus (tests/adversarial.py).
+
+Each case must end in exactly one line on stderr, the documented exit code, no traceback, and no new
+file or folder anywhere (the workspace, TMPDIR). They run in-process through the console script's
+own `main()`, so the whole matrix stays in the fast lane; a few run as real processes too.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+
+import pytest
+
+from adversarial import build
+from helpers import run_cli, tree
+
+from mcu_toolkit import resources
+from mcu_toolkit.cli import main
+
+HELDOUT = str(resources.default_eval_dir())
+CLIP = str(sorted(resources.default_eval_dir().glob("*.flac"))[0])
+
+# (name, argv with {corpus keys} and {ws} for the workspace, exit code, fragment of the one stderr line)
+CASES = [
+    # convert: the checkpoint
+    ("convert_missing_ckpt", ["convert", "{ws}/nope.safetensors", "--out", "{ws}/o"], 2, "checkpoint not found"),
+    ("convert_pickled_code", ["convert", "{ckpt_pickled_code}", "--out", "{ws}/o"], 2,
+     "refusing to unpickle code from"),
+    ("convert_junk_pt", ["convert", "{ckpt_junk_pt}", "--out", "{ws}/o"], 2, "not a PyTorch state_dict file"),
+    ("convert_bad_amin", ["convert", "{ckpt_bad_amin}", "--out", "{ws}/o"], 2, "amin is 1e-05"),
+    ("convert_other_mel", ["convert", "{ckpt_other_mel}", "--out", "{ws}/o"], 2,
+     "vgg7.logmel_extractor.melW differs from the front end the device runs (largest difference"),
+    ("convert_other_stft", ["convert", "{ckpt_other_stft}", "--out", "{ws}/o"], 2,
+     "conv_real.weight differs from the front end"),
+    ("convert_zero_weights_f32", ["convert", "{ckpt_zero_f32}", "--out", "{ws}/o"], 1, "outputs are constant"),
+    ("convert_zero_weights_i32", ["convert", "{ckpt_zero_i32}", "--out", "{ws}/o"], 1, "outputs are constant"),
+    ("convert_dead_output", ["convert", "{ckpt_dead_valence}", "--out", "{ws}/o"], 1,
+     "outputs are constant whatever the audio (valence"),
+    ("convert_inf_outputs", ["convert", "{ckpt_inf_outputs}", "--out", "{ws}/o"], 1, "outputs are NaN or Inf"),
+    # convert: audio and options
+    ("convert_one_eval_clip", ["convert", "--eval", "{audio_one_clip}", "--out", "{ws}/o"], 2,
+     "CCC needs at least 2"),
+    ("convert_eval_silence", ["convert", "--eval", "{audio_silence}", "--out", "{ws}/o"], 2, "hardly vary"),
+    ("convert_eval_identical", ["convert", "--eval", "{audio_identical}", "--out", "{ws}/o"], 2, "hardly vary"),
+    ("convert_empty_calibration", ["convert", "--calibration", "{audio_empty}", "--out", "{ws}/o"], 2,
+     "no audio files"),
+    ("convert_broken_audio", ["convert", "--calibration", "{audio_broken}", "--out", "{ws}/o"], 2, "broken.wav"),
+    ("convert_out_under_file", ["convert", "--out", "{file}/sub"], 2, "is not a directory"),
+    ("convert_out_in_proc", ["convert", "--out", "/proc/mcu_toolkit_x"], 2, "cannot create /proc/mcu_toolkit_x"),
+    ("convert_out_exists", ["convert", "--out", "{existing_out}"], 2, "already exists; use --force"),
+    ("convert_out_is_file", ["convert", "--out", "{file}", "--force"], 2, "exists and is not a directory"),
+    ("convert_window_nan", ["convert", "--window-seconds", "nan", "--out", "{ws}/o"], 2, "not a finite number"),
+    ("convert_window_zero", ["convert", "--window-seconds", "0", "--out", "{ws}/o"], 2, "--window-seconds"),
+    ("convert_window_too_long", ["convert", "--window-seconds", "30", "--out", "{ws}/o"], 2,
+     "fixed-point front end handles windows up to"),
+    ("convert_min_ccc_nan", ["convert", "--min-ccc", "nan", "--out", "{ws}/o"], 2, "not a finite number"),
+    ("convert_min_ccc_range", ["convert", "--min-ccc", "1.5", "--out", "{ws}/o"], 2, "not in the range [-1, 1]"),
+    ("convert_bad_frontend", ["convert", "--frontend", "nope", "--out", "{ws}/o"], 2, "--frontend"),
+    # validate
+    ("validate_min_ccc_nan", ["validate", "{bundle_fake_2s}", "--audio", HELDOUT, "--min-ccc", "nan"], 2,
+     "not a finite number"),
+    ("validate_max_drift_nan", ["validate", "{bundle_fake_2s}", "--audio", HELDOUT, "--max-drift", "nan"], 2,
+     "not a finite number"),
+    ("validate_max_drift_negative", ["validate", "{bundle_fake_2s}", "--audio", HELDOUT, "--max-drift", "-0.1"],
+     2, "not in the range [0, inf]"),
+    ("validate_min_ccc_range", ["validate", "{bundle_fake_2s}", "--audio", HELDOUT, "--min-ccc", "-2"], 2,
+     "not in the range [-1, 1]"),
+    ("validate_labels_not_utf8", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--labels",
+                                  "{labels_not_utf8}"], 2, "is not UTF-8 text"),
+    ("validate_labels_duplicate", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--labels",
+                                   "{labels_duplicate}"], 2, "labels_dup.csv:4: a second row for clip0.wav"),
+    ("validate_bundle_no_tflite", ["validate", "{bundle_no_tflite}", "--audio", "{audio_ok}"], 2,
+     "lacks model_int8.tflite"),
+    ("validate_neither", ["validate", "{dir_neither}", "--audio", "{audio_ok}"], 2,
+     "neither a convert bundle"),
+    ("validate_json_no_folder", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--json",
+                                 "{ws}/nodir/x.json"], 2, "does not exist"),
+    ("validate_json_is_dir", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--json",
+                              "{existing_out}"], 2, "is a directory"),
+    ("validate_plot_is_file", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--plot", "{file}"], 2,
+     "is not a directory"),
+    ("validate_one_clip", ["validate", "{bundle_fake_2s}", "--audio", "{audio_one_clip}"], 2,
+     "CCC needs at least 2"),
+    ("validate_jobs_zero", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--jobs", "0"], 2, "--jobs"),
+    ("validate_layers_checkpoint", ["validate", "{ckpt_bad_amin}", "--audio", "{audio_ok}", "--layers"], 2,
+     "--layers needs a bundle folder"),
+    ("validate_missing_audio", ["validate", "{bundle_fake_2s}", "--audio", "{ws}/nothing"], 2,
+     "audio folder not found"),
+    # features
+    ("features_window_nan", ["features", CLIP, "--out", "{ws}/x.npy", "--window-seconds", "nan"], 2,
+     "not a finite number"),
+    ("features_window_inf", ["features", CLIP, "--out", "{ws}/x.npy", "--window-seconds", "inf"], 2,
+     "not a finite number"),
+    ("features_out_is_dir", ["features", CLIP, "--out", "{dir_named_npy}", "--force"], 2, "is a directory"),
+    ("features_out_not_npy", ["features", CLIP, "--out", "{ws}/x.txt"], 2, "--out must end in .npy"),
+    ("features_out_no_folder", ["features", CLIP, "--out", "{ws}/nodir/x.npy"], 2, "does not exist"),
+    ("features_missing_audio", ["features", "{ws}/nope.wav", "--out", "{ws}/x.npy"], 2, "audio file not found"),
+    ("features_broken_audio", ["features", "{audio_broken}/broken.wav", "--out", "{ws}/x.npy"], 2,
+     "cannot read audio file"),
+    # firmware
+    ("firmware_window_and_bundle", ["firmware", "--board", "host", "--bundle", "{bundle_fake_2s}",
+                                    "--window-seconds", "0.2", "--out", "{ws}/fw"], 2,
+     "--window-seconds and --bundle conflict"),
+    ("firmware_out_under_file", ["firmware", "--board", "host", "--bundle", "{bundle_fake_2s}", "--out",
+                                 "{bundle_fake_2s}/report.json/fw"], 2, "is not a directory"),
+    ("firmware_bundle_no_tflite", ["firmware", "--board", "host", "--bundle", "{bundle_no_tflite}", "--out",
+                                   "{ws}/fw"], 2, "lacks model_int8.tflite"),
+    ("firmware_does_not_fit", ["firmware", "--board", "nucleo-f411re", "--bundle", "{bundle_fake_2s}", "--out",
+                               "{ws}/fw"], 2, "mcu-toolkit convert --window-seconds 0."),
+    ("firmware_psram_wrong_board", ["firmware", "--board", "stm32h743", "--bundle", "{bundle_fake_2s}",
+                                    "--psram", "--out", "{ws}/fw"], 2, "--psram applies to esp32-s3 only"),
+    ("firmware_unknown_board", ["firmware", "--board", "pdp11", "--out", "{ws}/fw"], 2, "--board"),
+    ("firmware_out_exists", ["firmware", "--board", "host", "--bundle", "{bundle_fake_2s}", "--out",
+                             "{existing_out}"], 2, "already exists; use --force"),
+    # the group
+    ("unknown_command", ["frobnicate"], 2, "No such command"),
+    ("unknown_option", ["convert", "--frobnicate"], 2, "No such option"),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("corpus"))
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    """The console script in-process: its exit code, stdout and stderr."""
+    saved = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    out = capsys.readouterr()
+    return int(e.value.code or 0), out.out, out.err
+
+
+def _argv(template: list[str], corpus: dict, ws) -> list[str]:
+    return [a.format(ws=ws, **corpus) for a in template]
+
+
+@pytest.mark.parametrize("name,argv,code,fragment", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_with_its_exit_code_and_leaves_nothing(name, argv, code, fragment, corpus,
+                                                                     tmp_path, monkeypatch, capsys):
+    ws, tmpdir = tmp_path / "ws", tmp_path / "tmpdir"
+    ws.mkdir()
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    monkeypatch.chdir(ws)
+    corpus_root = corpus["file"].parent
+    before = tree(corpus_root)
+    rc, _, err = run_main(_argv(argv, corpus, ws), capsys)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+    assert "Traceback" not in err
+    assert rc == code, lines[0]
+    assert tree(ws) == set() and tree(tmpdir) == set()
+    assert tree(corpus_root) == before
+
+
+@pytest.mark.parametrize("name", ["convert_zero_weights_f32", "validate_labels_not_utf8", "features_window_nan",
+                                  "firmware_does_not_fit"])
+def test_bad_input_as_a_real_process(name, corpus, tmp_path):
+    _, argv, code, fragment = next(c for c in CASES if c[0] == name)
+    r = run_cli(*_argv(argv, corpus, tmp_path), cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == code and len(lines) == 1 and fragment in lines[0], r.stderr
+    assert tree(tmp_path) == set()
+
+
+def test_firmware_treats_an_undefined_ccc_as_failing(corpus, tmp_path, capsys):
+    rc, out, err = run_main(["firmware", "--board", "host", "--bundle", str(corpus["bundle_fake_nan_ccc"]),
+                             "--out", str(tmp_path / "fw")], capsys)
+    assert rc == 0 and "wrote" in out
+    assert "warning: this bundle's int8 model tracks the float model poorly (arousal CCC undefined" in err

@@ -1,0 +1,79 @@
+"""What the toolkit writes: atomic, the umask's mode, safe against a racing writer, valid JSON."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import stat
+
+import pytest
+
+from helpers import tree
+
+from mcu_toolkit.bundle import json_text
+from mcu_toolkit.errors import ToolkitError
+from mcu_toolkit.outputs import atomic_write, check_dir_target, staged_dir
+
+
+def _mode(p) -> int:
+    return stat.S_IMODE(os.stat(p).st_mode)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_written_files_get_the_umask_mode_also_when_forced(tmp_path, umask_022):
+    p = atomic_write(b"x", tmp_path / "a.json", force=False)
+    assert _mode(p) == 0o644
+    os.chmod(p, 0o600)
+    atomic_write(b"y", p, force=True)
+    assert _mode(p) == 0o644 and p.read_bytes() == b"y"
+
+
+def test_staged_folder_gets_the_umask_mode(tmp_path, umask_022):
+    with staged_dir(tmp_path / "deep" / "out", force=False) as stage:
+        (stage / "f").write_text("1")
+    assert _mode(tmp_path / "deep" / "out") == 0o755
+
+
+def test_failed_stage_leaves_nothing_not_even_parents(tmp_path):
+    with pytest.raises(RuntimeError):
+        with staged_dir(tmp_path / "a" / "b" / "out", force=False) as stage:
+            (stage / "half").write_text("half a bundle")
+            raise RuntimeError("boom")
+    assert tree(tmp_path) == set()
+
+
+def test_existing_output_is_kept_without_force(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ToolkitError, match="already exists; use --force"):
+        check_dir_target(tmp_path / "out", force=False)
+
+
+def _publish_many(args):
+    out, n, tag = args
+    for i in range(n):
+        with staged_dir(out, force=True) as stage:
+            for j in range(5):
+                (stage / f"f{j}").write_text(f"{tag}:{i}")
+    return True
+
+
+def test_racing_force_publishers_never_fail_and_leave_a_whole_folder(tmp_path):
+    out = tmp_path / "out"
+    with mp.get_context("spawn").Pool(2) as pool:
+        assert all(pool.map(_publish_many, [(out, 150, "a"), (out, 150, "b")]))
+    texts = {(out / f"f{j}").read_text() for j in range(5)}
+    assert len(texts) == 1  # all five files from one publisher's run
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # no stage or old folders left behind
+
+
+def test_report_json_is_strict_json_with_nan_as_null():
+    text = json_text({"ccc": {"arousal": float("nan"), "valence": float("inf"), "d": 0.5}, "l": [float("-inf")]})
+    assert json.loads(text) == {"ccc": {"arousal": None, "valence": None, "d": 0.5}, "l": [None]}
+    assert "NaN" not in text and "Infinity" not in text
