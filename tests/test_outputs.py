@@ -77,3 +77,47 @@ def test_report_json_is_strict_json_with_nan_as_null():
     text = json_text({"ccc": {"arousal": float("nan"), "valence": float("inf"), "d": 0.5}, "l": [float("-inf")]})
     assert json.loads(text) == {"ccc": {"arousal": None, "valence": None, "d": 0.5}, "l": [None]}
     assert "NaN" not in text and "Infinity" not in text
+
+
+CHILD = """
+import signal, sys
+from pathlib import Path
+from mcu_toolkit.cli import _raise_terminated
+from mcu_toolkit.errors import Terminated
+from mcu_toolkit.export.tflite import run_killable
+from mcu_toolkit.outputs import staged_dir
+
+signal.signal(signal.SIGTERM, _raise_terminated)
+ws = Path(sys.argv[1])
+try:
+    with staged_dir(ws / "out", force=False) as stage:
+        (stage / "half").write_text("half a bundle")
+        run_killable(["sh", "-c", f"sleep 60 & echo $! > {ws.parent}/grandchild.pid; wait"])
+except Terminated:
+    sys.exit(143)
+"""
+
+
+def test_sigterm_kills_the_child_group_and_removes_the_stage(tmp_path):
+    """What convert relies on: SIGTERM unwinds like Ctrl-C, the stage goes, onnx2tf's whole group dies."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(ws)])
+    pid_file = tmp_path / "grandchild.pid"
+    deadline = time.time() + 30
+    while time.time() < deadline and not (pid_file.exists() and pid_file.read_text().strip()):
+        time.sleep(0.05)
+    grandchild = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    assert tree(ws) == set()
+    time.sleep(0.2)
+    import psutil
+
+    # gone, or a zombie waiting for a reaper (a container's PID 1 may never reap it)
+    assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE

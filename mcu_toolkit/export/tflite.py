@@ -63,7 +63,8 @@ def convert_to_int8(onnx_path: Path, calibration_nhwc: np.ndarray, work: Path, i
     np.save(cal, calibration_nhwc)
     out_dir = work / "tf"
     cmd = onnx2tf_command(onnx_path, out_dir, cal, input_name)
-    env = {**os.environ, **_DETERMINISTIC_ENV}
+    # TMPDIR: whatever onnx2tf and TensorFlow leave behind goes with the work folder
+    env = {**os.environ, **_DETERMINISTIC_ENV, "TMPDIR": str(work)}
     log = work / "onnx2tf.log"
     with open(log, "w") as f:
         returncode = run_killable(cmd, env=env, cwd=work, stdout=None if verbose else f,
