@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _report import emit  # noqa: E402
 from mcu_toolkit import resources  # noqa: E402
 from mcu_toolkit.audio import cut_windows, list_audio, load_audio, load_windows, to_pcm16  # noqa: E402
-from mcu_toolkit.frontend import fixed, float_ref  # noqa: E402
+from mcu_toolkit.dsp import fixed, float_ref  # noqa: E402
 from mcu_toolkit.verify.ccc import ccc_per_dim  # noqa: E402
 
 M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ToolkitError
+from .spec import SAMPLE_RATE
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-SAMPLE_RATE = 16000
 
 
 def list_audio(folder: str | Path) -> list[Path]:

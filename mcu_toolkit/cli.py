@@ -121,7 +121,7 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
                       and --min-ccc applies to CCC(deployed, labels).
     A CCC that is undefined (outputs that do not vary) fails any gate set on it.
     """
-    from .validation import check_outputs, layer_errors, plot, table, validate as run
+    from .verify.validation import check_outputs, layer_errors, plot, table, validate as run
 
     check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers)
     res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,

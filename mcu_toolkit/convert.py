@@ -23,13 +23,14 @@ from .errors import CheckFailed, ToolkitError
 from .outputs import check_dir_target, staged_dir
 from .emit import c_frontend, c_model, report as report_mod
 from .emit.c_frontend import frontend_report
-from .frontend.fixed import MAX_WINDOW_SAMPLES, InputQuant
+from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .verify.ccc import UndefinedCCC, ccc_per_dim
+from .spec import OUTPUT_NAMES
 
 VERSIONED_PACKAGES = ("mcu-toolkit", "torch", "numpy", "onnx", "onnxruntime", "onnx2tf", "onnxsim",
                       "onnx-graphsurgeon", "sng4onnx", "tensorflow", "tf-keras", "ai-edge-litert",
                       "tflite-micro", "safetensors", "soundfile", "scipy")
-DIMS = ("arousal", "dominance", "valence")
+DIMS = OUTPUT_NAMES
 
 
 def package_versions() -> dict[str, str]:

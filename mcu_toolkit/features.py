@@ -10,7 +10,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, cut_windows, load_audio, to_pcm16
 from .errors import ToolkitError
-from .frontend import fixed, float_ref
+from .dsp import fixed, float_ref
 from .outputs import atomic_write
 
 

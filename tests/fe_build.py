@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mcu_toolkit.emit.c_frontend import frontend_files
-from mcu_toolkit.frontend import fixed
+from mcu_toolkit.dsp import fixed
 
 HERE = Path(__file__).resolve().parent / "c"
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wshadow"]

@@ -69,7 +69,7 @@ def test_packaged_resources_exist():
 
 
 def test_features_fixed_and_float(tmp_path):
-    from mcu_toolkit.frontend import fixed
+    from mcu_toolkit.dsp import fixed
 
     clip = sorted(resources.default_eval_dir().glob("real_arctic*.flac"))[0]
     r = run_cli("features", str(clip), "--out", str(tmp_path / "q.npy"))
@@ -115,7 +115,7 @@ def test_installed_wheel_carries_the_data():
     assert "mcu_toolkit/firmware_templates/README.md" in files
     assert "mcu_toolkit/calibration_audio/SOURCES.md" in files
     assert "mcu_toolkit/assets/wav2small_reference/model.safetensors" in files
-    assert {"mcu_toolkit/frontend/c/w2s_frontend.c", "mcu_toolkit/frontend/c/w2s_frontend.h"} <= files
+    assert {"mcu_toolkit/dsp/c/w2s_frontend.c", "mcu_toolkit/dsp/c/w2s_frontend.h"} <= files
     flacs = [f for f in files if f.startswith("mcu_toolkit/calibration_audio/calibration/") and f.endswith(".flac")]
     assert len(flacs) >= 60
 
@@ -140,3 +140,24 @@ def test_help_and_readme_state_the_same_facts():
         text = " ".join(run_cli(cmd, "--help").stdout.split())
         for code, what in EXIT_CODE_HELP.items():
             assert f"{int(code)} {what}" in text, (cmd, code)
+
+
+def test_features_and_validate_workers_do_not_import_torch():
+    """torch costs seconds per process: the front end, features and validate's workers are torch-free."""
+    import subprocess
+    import sys
+
+    clip = sorted(resources.default_eval_dir().glob("*.flac"))[0]
+    code = (
+        "import sys\n"
+        "from mcu_toolkit.features import features\n"
+        "from mcu_toolkit.verify import validation, deployed\n"
+        "from mcu_toolkit import cli, convert, outputs, bundle, spec\n"
+        f"a = features({str(clip)!r})\n"
+        f"b = features({str(clip)!r}, use_float=True)\n"
+        "assert a.shape[1:] == (999, 26) and b.shape == a.shape\n"
+        "print('torch' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

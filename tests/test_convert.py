@@ -67,7 +67,7 @@ def test_int8_on_tflm_tracks_float_on_heldout(bundle, default_model, heldout):
     """Rerun the deployed pipeline from the emitted bundle: the integer front end (Python reference,
     bit-exact with the C) -> int8 on TFLM, against the float model on the same windows."""
     from mcu_toolkit.audio import to_pcm16
-    from mcu_toolkit.frontend import fixed
+    from mcu_toolkit.dsp import fixed
 
     tfl = (bundle.out / "model_int8.tflite").read_bytes()
     dev = tflm.TflmModel(tfl, arena_size=bundle.report["arena_bytes"])

@@ -19,11 +19,11 @@ import pytest
 from mcu_toolkit.emit import c_frontend, c_model
 from mcu_toolkit.firmware.boards import BOARDS, Budget
 from mcu_toolkit.firmware.generate import budget_h
-from mcu_toolkit.frontend import fixed
+from mcu_toolkit.dsp import fixed
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "firmware_templates"
-FRONTEND_H = ROOT / "mcu_toolkit" / "frontend" / "c" / "w2s_frontend.h"
+FRONTEND_H = ROOT / "mcu_toolkit" / "dsp" / "c" / "w2s_frontend.h"
 HAND_WRITTEN = [*sorted((TEMPLATES / "common").glob("*.h")), FRONTEND_H, TEMPLATES / "stm32" / "src" / "board.h"]
 
 WINDOW = 3200  # 0.2 s: small buffers, real frame count

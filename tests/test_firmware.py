@@ -14,7 +14,7 @@ from mcu_toolkit import resources
 from mcu_toolkit.errors import ToolkitError
 from mcu_toolkit.firmware.boards import BOARDS, check
 from mcu_toolkit.firmware.generate import firmware
-from mcu_toolkit.frontend import fixed
+from mcu_toolkit.dsp import fixed
 from mcu_toolkit.verify import tflm
 
 from helpers import run_cli

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mcu_toolkit.audio import to_pcm16
-from mcu_toolkit.frontend import fixed, float_ref
+from mcu_toolkit.dsp import fixed, float_ref
 
 import fe_build
 

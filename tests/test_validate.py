@@ -9,7 +9,7 @@ import pytest
 
 import mcu_toolkit
 from mcu_toolkit import resources
-from mcu_toolkit.validation import DIMS
+from mcu_toolkit.verify.validation import DIMS
 from mcu_toolkit.verify.ccc import ccc
 
 from helpers import run_cli
@@ -87,7 +87,7 @@ def test_two_jobs_give_the_same_figures(bundle, labelled):
 
 
 def test_layers_report_every_quantised_stage(bundle, tmp_path):
-    from mcu_toolkit.validation import layer_errors
+    from mcu_toolkit.verify.validation import layer_errors
 
     rows = layer_errors(bundle.out, HELDOUT, max_windows=2)
     assert len(rows) >= 10

@@ -6,14 +6,14 @@ from importlib import resources as ilr
 
 import numpy as np
 
-from ..frontend.fixed import InputQuant, Tables
+from ..dsp.fixed import InputQuant, Tables
 from .c_model import GENERATED
 
 SOURCES = ("w2s_frontend.h", "w2s_frontend.c")
 
 
 def frontend_sources() -> dict[str, str]:
-    base = ilr.files("mcu_toolkit.frontend") / "c"
+    base = ilr.files("mcu_toolkit.dsp") / "c"
     return {name: (base / name).read_text() for name in SOURCES}
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from ..spec import OUTPUT_NAMES
+
 
 def _kb(n: int) -> str:
     return f"{n:,} B ({n / 1024:.1f} KiB)"
 
 
 def markdown(r: dict) -> str:
-    dims = ("arousal", "dominance", "valence")
+    dims = OUTPUT_NAMES
     lines = [
         "# mcu-toolkit convert report",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ToolkitError
+from ..spec import OUTPUT_NAMES
 
 
 class UndefinedCCC(ToolkitError):
@@ -26,7 +27,7 @@ def ccc(pred, target) -> float:
     return float(2.0 * np.mean((p - mp) * (t - mt)) / denom)
 
 
-def ccc_per_dim(pred, target, names=("arousal", "dominance", "valence")) -> dict[str, float]:
+def ccc_per_dim(pred, target, names=OUTPUT_NAMES) -> dict[str, float]:
     pred, target = np.asarray(pred), np.asarray(target)
     return {n: ccc(pred[:, i], target[:, i]) for i, n in enumerate(names)}
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..audio import Windowed, to_pcm16
 from ..errors import ToolkitError
-from ..frontend import fixed, float_ref
+from ..dsp import fixed, float_ref
 
 FRONTENDS = ("fixed", "float")
 

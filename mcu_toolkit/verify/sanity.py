@@ -11,8 +11,9 @@ import numpy as np
 
 from ..errors import CheckFailed, ToolkitError
 from .ccc import negligible_spread
+from ..spec import OUTPUT_NAMES
 
-DIMS = ("arousal", "dominance", "valence")
+DIMS = OUTPUT_NAMES
 
 
 def probe_signals(n: int, sample_rate: int = 16000) -> list[np.ndarray]:

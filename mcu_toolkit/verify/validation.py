@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bundle as bundle_mod
-from .audio import cut_windows, list_audio, load_audio
-from .errors import ToolkitError
-from .outputs import atomic_write, check_file_target, check_folder_target
-from .verify.ccc import ccc_or_nan, negligible_spread
+from .. import bundle as bundle_mod
+from ..audio import cut_windows, list_audio, load_audio
+from ..errors import ToolkitError
+from ..outputs import atomic_write, check_file_target, check_folder_target
+from .ccc import ccc_or_nan, negligible_spread
+from ..spec import OUTPUT_NAMES
 
-DIMS = ("arousal", "dominance", "valence")
+DIMS = OUTPUT_NAMES
 
 
 @dataclass
@@ -90,7 +91,7 @@ _WORKER: dict = {}
 def _init_worker(bundle: str) -> None:
     import onnxruntime as ort
 
-    from .verify.tflm import TflmModel
+    from .tflm import TflmModel
 
     b = Path(bundle)
     report = bundle_mod.read_report(b)
@@ -105,8 +106,8 @@ def _init_worker(bundle: str) -> None:
 
 
 def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
-    from .frontend import float_ref
-    from .verify.deployed import device_input_s8
+    from ..dsp import float_ref
+    from .deployed import device_input_s8
 
     report, sess, dev = _WORKER["report"], _WORKER["ort"], _WORKER["dev"]
     n_mels = report["model"]["n_mels"]
@@ -157,7 +158,7 @@ def _ccc_all(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 def _bundle_for(target: str | os.PathLike, tmp: Path, progress: bool) -> Path:
     if bundle_mod.classify(target) == "bundle":
         return bundle_mod.open_bundle(target, ("model_int8.tflite", "model.onnx", "report.json"))
-    from .convert import convert
+    from ..convert import convert
 
     return convert(target, out=tmp / "bundle", progress=progress).out
 
@@ -303,9 +304,9 @@ def layer_errors(bundle: str | os.PathLike, audio: str | os.PathLike, max_window
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    from .frontend import float_ref
-    from .verify.deployed import device_input_s8
-    from .verify.tflm import captured_native_stderr
+    from ..dsp import float_ref
+    from .deployed import device_input_s8
+    from .tflm import captured_native_stderr
 
     b = bundle_mod.open_bundle(bundle, ("model_int8.tflite", "model_float32.tflite", "report.json"))
     report = bundle_mod.read_report(b)

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..model.wav2small import slaney_mel_matrix
+from .mel import slaney_mel_matrix
 
 N_FFT = 64
 HOP = 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.wav2small import periodic_hann, slaney_mel_matrix
+from .mel import periodic_hann, slaney_mel_matrix
 
 N_FFT, HOP = 64, 32
 

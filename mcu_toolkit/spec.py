@@ -1,0 +1,20 @@
+"""The facts every part shares, defined once and torch-free: audio, STFT, mel, outputs.
+
+Python reads them here; the C front end gets them generated into w2s_frontend_tables.h.
+"""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 16000            # Hz; Wav2Small's input rate
+N_FFT = 64                     # STFT size (the card's frozen Conv1d kernels)
+HOP = 32                       # STFT stride: 500 frames per second
+N_BINS = N_FFT // 2 + 1        # one-sided spectrum
+N_MELS = 26                    # the card's mel count (a checkpoint may carry another)
+MEL_AMIN = 1e-10               # mel power floor before 10*log10 (the card's `amin`)
+PRENORM_EPS = 1e-7             # prenorm: x / sqrt(mean(x^2) + eps)
+OUTPUT_NAMES = ("arousal", "dominance", "valence")   # the head's three outputs, in order
+
+
+def frames(n_samples: int, n_fft: int = N_FFT, hop: int = HOP) -> int:
+    """STFT frames for n samples: no centring, no padding."""
+    return 0 if n_samples < n_fft else (n_samples - n_fft) // hop + 1
