@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from mcu_toolkit.audio import cut_windows
+from mcu_toolkit.cores import M4F, STRICT_C
 from mcu_toolkit.verify import tflm
 from mcu_toolkit.verify.ccc import ccc_per_dim
 
 pytestmark = pytest.mark.slow
 
-C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
-M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+C_FLAGS = list(STRICT_C)
+M4_FLAGS = list(M4F)
 
 EXPECTED_FILES = {"model_int8.tflite", "model_float32.tflite", "model.onnx", "model_data.h", "model_data.c",
                   "model_ops.h", "model_config.h", "report.json", "report.md", "w2s_frontend.h", "w2s_frontend.c",

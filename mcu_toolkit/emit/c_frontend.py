@@ -6,6 +6,7 @@ from importlib import resources as ilr
 
 import numpy as np
 
+from ..cores import code_bytes
 from ..dsp.fixed import InputQuant, Tables
 from .c_model import GENERATED
 
@@ -139,32 +140,8 @@ def table_bytes(t: Tables) -> int:
 STATE_BYTES = 64 * 2 + 4 + 4 + 8 + 8  # sizeof(w2s_frontend_state_t) on 32-bit targets
 
 
-def m4_code_bytes(t: Tables) -> int | None:
-    """.text of w2s_frontend.c for Cortex-M4 at -Os, if arm-none-eabi-gcc is installed."""
-    import re
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
-    if not gcc or not size:
-        return None
-    with tempfile.TemporaryDirectory() as d:
-        for name, text in frontend_files(t, None, 0).items():
-            (Path(d) / name).write_text(text)
-        obj = Path(d) / "fe.o"
-        r = subprocess.run([gcc, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os",
-                            "-std=c99", "-c", str(Path(d) / "w2s_frontend.c"), "-o", str(obj)], capture_output=True)
-        if r.returncode != 0:
-            return None
-        out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
-        m = re.search(r"^\.text\s+(\d+)", out, re.M)
-        return int(m.group(1)) if m else None
-
-
 def frontend_report(t: Tables, window_samples: int, frames: int) -> dict:
-    code = m4_code_bytes(t)
+    code = code_bytes(frontend_files(t, None, 0), "w2s_frontend.c")
     tables_b = table_bytes(t)
     return {
         "kind": "fixed",

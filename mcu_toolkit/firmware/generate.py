@@ -15,12 +15,7 @@ from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
 
 BUNDLE_C = bundle_mod.C_FILES
 COMMON = ("w2s_ring.h", "w2s_ring.c", "w2s_pipeline.h", "w2s_pipeline.c", "w2s_format.h", "w2s_format.c")
-STM32 = {
-    "nucleo-f411re": {"FAMILY": "STM32F4", "HAL_HEADER": '"stm32f4xx_hal.h"', "HAL_DEFINE": "STM32F411xE",
-                      "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp"},
-    "stm32h743": {"FAMILY": "STM32H7", "HAL_HEADER": '"stm32h7xx_hal.h"', "HAL_DEFINE": "STM32H743xx",
-                  "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu"},
-}
+
 
 
 def budget_h(b: Budget, psram: bool) -> str:
@@ -111,7 +106,7 @@ def _write_project(stage: Path, b, bundle: Path, report: dict, budget: Budget, p
         "PSRAM_FLAG": " --psram" if psram else "",
         "PSRAM_CONFIG": "CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y" if psram else "",
         "ARENA_WHERE": "in PSRAM" if psram else "in internal SRAM",
-        **STM32.get(board, {}),
+        **b.template_values,
     }
     for p in stage.rglob("*"):
         if p.is_file() and p.parent != w2s and p.suffix in (".txt", ".md", ".cc", ".c", ".h", ".yml", "",

@@ -1,0 +1,39 @@
+"""Cortex-M cores: the compiler flags for each, defined once, and what a C file costs on one.
+
+Boards, tests and benchmarks take their flags from here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+STRICT_C = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+CORES = {
+    "cortex-m0plus": ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"),
+    "cortex-m4f": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+    "cortex-m7": ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
+    "cortex-m33": ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
+}
+M4F = CORES["cortex-m4f"]
+
+
+def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt: str = "-Os") -> int | None:
+    """.text bytes of `source` (one of `files`, name -> text) compiled for `core`; None without arm-none-eabi-gcc."""
+    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
+    if not gcc or not size:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in files.items():
+            (Path(d) / name).write_text(text)
+        obj = Path(d) / "out.o"
+        r = subprocess.run([gcc, *CORES[core], opt, "-std=c99", "-c", str(Path(d) / source), "-o", str(obj)],
+                           capture_output=True)
+        if r.returncode != 0:
+            return None
+        out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
+        m = re.search(r"^\.text\s+(\d+)", out, re.M)
+        return int(m.group(1)) if m else None
