@@ -69,12 +69,12 @@ def main() -> None:
                     b = budget(board, rep, psram)
                     rows.append({
                         "window_s": w, "board": name + (" +psram" if psram else ""),
-                        "arena_kib": round(rep["arena_bytes"] / KIB, 1),
+                        "arena_kib": round(rep.arena_bytes / KIB, 1),
                         "flash_kib": round(b.flash_used / KIB, 1),
                         "flash_limit_kib": None if b.flash_limit is None else round(b.flash_limit / KIB),
                         "ram_kib": round(b.ram_used / KIB, 1),
                         "ram_limit_kib": None if b.ram_limit is None else round(b.ram_limit / KIB),
-                        "fits": b.fits, "gram_scale": rep["gram_scale"], "ccc": rep["ccc"],
+                        "fits": b.fits, "gram_scale": rep.gram_scale, "ccc": rep.ccc,
                     })
         # Does the window a refusal suggests (an estimate) really fit once converted?
         first = report(args.windows[0])

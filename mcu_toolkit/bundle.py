@@ -5,12 +5,15 @@ Defined once here; `convert` writes these files, `validate` and `firmware` open 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ToolkitError
+from .outputs import staged_dir
 
 # name -> what it holds; --help and the README's table are made from the same facts
 FILES = {
@@ -51,15 +54,104 @@ def open_bundle(path: str | os.PathLike, needs: tuple[str, ...] = ("model_int8.t
         raise ToolkitError(f"bundle folder not found: {p}")
     for name in needs:
         if not (p / name).is_file():
-            raise ToolkitError(f"bundle {p} lacks {name}; re-run mcu-toolkit convert")
+            why = ("; it was converted with --frontend float, and firmware needs the fixed front end"
+                   if name in FRONTEND_FILES else "; re-run mcu-toolkit convert")
+            raise ToolkitError(f"bundle {p} lacks {name}{why}")
     return p
 
 
-def read_report(bundle: Path) -> dict:
+@dataclass
+class Report:
+    """report.json, typed: every figure convert measured. Field names are the JSON keys."""
+
+    checkpoint: str
+    model: dict                  # the config read from the checkpoint, params, params_with_frozen_frontend
+    macs: int                    # multiply-accumulates per window
+    gram_scale: float            # power of two on the Gram features, undone in the head (float-identical)
+    window_seconds: float
+    window_samples: int
+    frames_per_window: int
+    input_shape: list
+    input_quant: dict            # scale, zero_point
+    output_quant: dict
+    tflite_bytes: int
+    onnx_bytes: int
+    onnx_max_abs_err_vs_torch: float
+    tflite_float_max_abs_err_vs_onnx: float
+    arena_bytes: int             # with margin: what firmware allocates
+    arena_bytes_measured: int
+    ops: list
+    frontend: dict               # kind "fixed" (sizes, formats) or "float"
+    calibration: dict
+    eval_files: int
+    eval_file_names: list
+    eval_padded_files: list
+    ccc: dict                    # int8 vs float, per output
+    drift: dict
+    mean_abs_err: dict
+    max_abs_err: dict
+    min_ccc: float | None
+    passed: bool
+    versions: dict
+    messages: list = field(default_factory=list)
+    timings_s: dict = field(default_factory=dict)  # differs run to run; everything else is reproducible
+
+    @property
+    def n_mels(self) -> int:
+        return int(self.model["n_mels"])
+
+    @property
+    def frontend_kind(self) -> str:
+        return self.frontend["kind"]
+
+    def to_json(self) -> str:
+        return json_text(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "report.json") -> "Report":
+        if not isinstance(d, dict):
+            raise ToolkitError(f"{where} is not a JSON object")
+        names = [f.name for f in dataclasses.fields(cls)]
+        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING]
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ToolkitError(f"{where} lacks {missing[0]}; re-run mcu-toolkit convert")
+        return cls(**{k: d[k] for k in names if k in d})
+
+
+def read_report(bundle: Path) -> Report:
     try:
-        return json.loads((bundle / "report.json").read_text(encoding="utf-8"))
+        data = json.loads((bundle / "report.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise ToolkitError(f"bundle {bundle}: report.json is not valid JSON ({e.__class__.__name__})")
+    return Report.from_dict(data, f"bundle {bundle}: report.json")
+
+
+@dataclass
+class Bundle:
+    """A convert output folder and its report."""
+
+    path: Path
+    report: Report
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, needs: tuple[str, ...] = ("model_int8.tflite", "report.json")) -> "Bundle":
+        p = open_bundle(path, needs)
+        return cls(p, read_report(p))
+
+    @staticmethod
+    def write(out: str | os.PathLike, files: dict[str, bytes | str], report: Report, force: bool) -> "Bundle":
+        """All files plus report.json and report.md, atomically into `out` (replaced only with force)."""
+        from .emit.report import markdown
+
+        unknown = set(files) - set(FILES)
+        if unknown:
+            raise ValueError(f"not bundle files: {sorted(unknown)}")
+        with staged_dir(out, force) as stage:
+            for name, data in {**files, "report.json": report.to_json(), "report.md": markdown(report)}.items():
+                (stage / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+        return Bundle(Path(out), report)
 
 
 def classify(path: str | os.PathLike) -> str:

@@ -73,13 +73,13 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
                  window_seconds=window_seconds, frontend=frontend, force=force, min_ccc=min_ccc, verbose=verbose,
                  progress=not quiet)
     r = result.report
-    click.echo(f"wrote {result.out}/  tflite {r['tflite_bytes']:,} B  arena {r['arena_bytes']:,} B  "
-               f"ops {len(r['ops'])}  {r['timings_s']['total']:.1f} s")
+    click.echo(f"wrote {result.out}/  tflite {r.tflite_bytes:,} B  arena {r.arena_bytes:,} B  "
+               f"ops {len(r.ops)}  {r.timings_s['total']:.1f} s")
     click.echo("int8 vs float CCC on %d held-out files: %s" % (
-        r["eval_files"], "  ".join(f"{k} {v:.4f}" for k, v in r["ccc"].items())))
+        r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.ccc.items())))
     if not result.passed:
-        worst = min(r["ccc"], key=r["ccc"].get)
-        raise ToolkitError(f"CCC gate failed: {worst} {r['ccc'][worst]:.4f} < --min-ccc {min_ccc}",
+        worst = min(r.ccc, key=r.ccc.get)
+        raise ToolkitError(f"CCC gate failed: {worst} {r.ccc[worst]:.4f} < --min-ccc {min_ccc}",
                            ExitCode.CHECK_FAILED)
 
 

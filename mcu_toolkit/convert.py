@@ -1,10 +1,12 @@
 """`convert`: checkpoint -> ONNX -> onnx2tf int8 TFLite -> proof on TFLM -> C bundle.
 
-`convert()` is the library entry point; the CLI is a thin shell over it.
+`convert()` reads as the chain: one named call per stage, each returning a small dataclass.
+The CLI is a thin shell over it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -17,20 +19,19 @@ from pathlib import Path
 import numpy as np
 
 from . import resources
-from .audio import SAMPLE_RATE, list_audio, load_windows
-from .bundle import json_text
-from .errors import CheckFailed, ToolkitError
-from .outputs import check_dir_target, staged_dir
-from .emit import c_frontend, c_model, report as report_mod
-from .emit.c_frontend import frontend_report
+from .audio import Windowed, list_audio, load_windows
+from .bundle import Bundle, Report
 from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
+from .errors import CheckFailed, ToolkitError
+from .outputs import check_dir_target
+from .spec import OUTPUT_NAMES, SAMPLE_RATE
 from .verify.ccc import UndefinedCCC, ccc_per_dim
-from .spec import OUTPUT_NAMES
+from .verify.deployed import FRONTENDS
 
 VERSIONED_PACKAGES = ("mcu-toolkit", "torch", "numpy", "onnx", "onnxruntime", "onnx2tf", "onnxsim",
                       "onnx-graphsurgeon", "sng4onnx", "tensorflow", "tf-keras", "ai-edge-litert",
                       "tflite-micro", "safetensors", "soundfile", "scipy")
-DIMS = OUTPUT_NAMES
+STEPS = 5
 
 
 def package_versions() -> dict[str, str]:
@@ -47,7 +48,7 @@ class Progress:
     """Step lines and bars on stderr; silent when disabled (tests, --quiet)."""
 
     def __init__(self, enabled: bool, total_steps: int):
-        self.enabled, self.total, self.n, self.t0 = enabled, total_steps, 0, time.perf_counter()
+        self.enabled, self.total, self.n = enabled, total_steps, 0
 
     def step(self, text: str) -> None:
         self.n += 1
@@ -65,12 +66,83 @@ class Progress:
             print(f"      {text}", file=sys.stderr, flush=True)
 
 
+class Timings(dict):
+    """Seconds per stage, as report.json's timings_s."""
+
+    def __init__(self):
+        super().__init__()
+        self.t0 = time.perf_counter()
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        t = time.perf_counter()
+        yield
+        self[name] = round(time.perf_counter() - t, 2)
+
+    def total(self) -> dict:
+        return {**self, "total": round(time.perf_counter() - self.t0, 2)}
+
+
 @dataclass
 class ConvertResult:
     out: Path
-    report: dict
+    report: Report
     passed: bool
     messages: list[str] = field(default_factory=list)
+
+
+# ---- the stages ----------------------------------------------------------------------------------
+
+@dataclass
+class Inputs:
+    """Everything the user handed us, checked: the model, the audio cut into windows, the float outputs."""
+
+    model: object                 # Wav2Small
+    label: str                    # the checkpoint as report.json names it
+    window: int                   # samples
+    frames: int
+    frontend: str
+    cal: list[Windowed]
+    ev: list[Windowed]
+    eval_dir: Path
+    float_out: np.ndarray         # (eval files, 3): the float model on the evaluation set
+    messages: list[str]
+
+
+@dataclass
+class Exported:
+    onnx: bytes
+    gram_scale: float
+    onnx_err: float
+
+
+@dataclass
+class Quantized:
+    tflite: bytes
+    tflite_float: bytes
+    tf_err: float
+
+
+@dataclass
+class Proof:
+    """The int8 model on TFLM: its ops, its arena, and how far it drifts from the float model."""
+
+    ops: list[str]
+    arena_measured: int
+    arena: int
+    dev: object                   # TflmModel with the recorded arena
+    deployed_out: np.ndarray
+    ccc: dict
+
+
+def _check_options(window_seconds: float, frontend: str) -> None:
+    if not (0.1 <= window_seconds <= 60):
+        raise ToolkitError(f"--window-seconds must be between 0.1 and 60, got {window_seconds}")
+    if frontend not in FRONTENDS:
+        raise ToolkitError(f"--frontend must be one of {', '.join(FRONTENDS)}, got {frontend}")
+    if frontend == "fixed" and window_seconds * SAMPLE_RATE > MAX_WINDOW_SAMPLES:
+        raise ToolkitError(f"the fixed-point front end handles windows up to {MAX_WINDOW_SAMPLES / SAMPLE_RATE:g} s; "
+                           "use a shorter --window-seconds or --frontend float")
 
 
 def _short_clips_note(items, what: str) -> str | None:
@@ -81,10 +153,150 @@ def _short_clips_note(items, what: str) -> str | None:
     return f"{len(short)} {what} clip(s) shorter than one window were zero-padded: {listed}"
 
 
+def check_inputs(checkpoint, calibration, eval_audio, window_seconds: float, frontend: str) -> Inputs:
+    """Everything the user can get wrong, before the first progress line: bad input is one line, no work."""
+    import torch
+
+    from .model import load_checkpoint
+    from .verify.deployed import fixed_tables, float_clip_outputs
+    from .verify.sanity import check_float_outputs, probe_signals
+
+    _check_options(window_seconds, frontend)
+    model = load_checkpoint(Path(checkpoint) if checkpoint else resources.default_checkpoint())
+    window = int(round(window_seconds * SAMPLE_RATE))
+    eval_dir = Path(eval_audio) if eval_audio else resources.default_eval_dir()
+    cal_files = list_audio(Path(calibration) if calibration else resources.default_calibration_dir())
+    eval_files = list_audio(eval_dir)
+    if len(eval_files) < 2:
+        raise ToolkitError(f"evaluation audio {eval_dir} has {len(eval_files)} file; CCC needs at least 2")
+    cal, ev = load_windows(cal_files, window), load_windows(eval_files, window)
+    if frontend == "fixed":
+        fixed_tables(model.config.n_mels)  # a mel count the fixed front end cannot do is bad input
+    f_out = float_clip_outputs(model, ev)
+    with torch.no_grad():  # a model worth deploying, and a set that can measure it
+        probe_out = model(torch.from_numpy(np.stack(probe_signals(window)))).numpy()
+    check_float_outputs(f_out, probe_out, str(eval_dir))
+    label = str(checkpoint) if checkpoint else "embedded default (wav2small_reference)"
+    notes = [n for n in (_short_clips_note(cal, "calibration"), _short_clips_note(ev, "evaluation")) if n]
+    return Inputs(model, label, window, model.config.frames(window), frontend, cal, ev, eval_dir, f_out, notes)
+
+
+def calibration_features(inp: Inputs) -> np.ndarray:
+    """(windows, 1, T, mels) float32 dB: what the device's front end makes of the calibration audio."""
+    from .verify.deployed import frontend_db
+
+    return frontend_db(inp.model, [w for c in inp.cal for w in c.windows], inp.frontend)
+
+
 def _spread(n: int, k: int) -> list[int]:
     """k indices spread evenly over range(n) (all of them if n <= k)."""
     return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
 
+
+def export_onnx(inp: Inputs, feats: np.ndarray) -> Exported:
+    import torch
+
+    from .export.onnx_export import check_onnx_parity, export_trunk_onnx
+    from .model.wav2small import balanced_gram_scale
+
+    gram_scale = balanced_gram_scale(inp.model, torch.from_numpy(feats[_spread(len(feats), 64)]))
+    onnx = export_trunk_onnx(inp.model, inp.frames, gram_scale)
+    return Exported(onnx, gram_scale, check_onnx_parity(onnx, inp.model, feats[:4]))
+
+
+def quantize(exported: Exported, feats: np.ndarray, verbose: bool) -> Quantized:
+    """onnx2tf, in a work folder that goes whatever happens."""
+    from .export.onnx_export import INPUT_NAME
+    from .export.tflite import check_float_tflite, convert_to_int8
+
+    work = Path(tempfile.mkdtemp(prefix="mcu_toolkit_work_"))
+    try:
+        onnx_path = work / "model.onnx"
+        onnx_path.write_bytes(exported.onnx)
+        tfl, tfl_float = convert_to_int8(onnx_path, feats.transpose(0, 2, 3, 1).copy(), work, INPUT_NAME, verbose)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Quantized(tfl, tfl_float, check_float_tflite(tfl_float, exported.onnx, feats[:4]))
+
+
+def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress) -> Proof:
+    """Ops, the smallest arena that runs, and the deployed pipeline's CCC against the float model."""
+    from .verify import tflm
+    from .verify.deployed import deployed_clip_outputs
+
+    ops = tflm.model_ops(q.tflite)
+    probe = tflm.TflmModel(q.tflite, arena_size=64 * 1024 * 1024)
+    arena_measured = tflm.measure_arena(q.tflite, probe.quantize(feats[0].transpose(1, 2, 0)))
+    arena = tflm.arena_with_margin(arena_measured)
+    dev = tflm.TflmModel(q.tflite, arena_size=arena)
+    with progress.bar(len(inp.ev), "TFLM") as bar:
+        d_out = deployed_clip_outputs(inp.model, dev, inp.ev, inp.frontend, bar)
+    try:
+        ccc = ccc_per_dim(d_out, inp.float_out)
+    except UndefinedCCC as e:
+        raise CheckFailed(f"cannot measure drift on {inp.eval_dir}: {e}")
+    if not all(np.isfinite(v) for v in ccc.values()):
+        raise CheckFailed(f"int8-vs-float CCC is not a number on {inp.eval_dir}: {ccc}")
+    return Proof(ops, arena_measured, arena, dev, d_out, ccc)
+
+
+def _errors(a: np.ndarray, b: np.ndarray, fn) -> dict:
+    return {k: round(float(fn(np.abs(a[:, i] - b[:, i]))), 6) for i, k in enumerate(OUTPUT_NAMES)}
+
+
+def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_ccc, timings: dict) -> Report:
+    from .emit.c_frontend import frontend_report
+    from .model.wav2small import trunk_macs
+    from .verify.deployed import fixed_tables
+
+    m, dev = inp.model, pr.dev
+    fe = (frontend_report(fixed_tables(m.config.n_mels), inp.window, inp.frames) if inp.frontend == "fixed" else
+          {"kind": "float", "note": "calibration and drift use the model's float log-mel; "
+                                    "the bundle has no device front end"})
+    return Report(
+        checkpoint=inp.label,
+        model={**m.config.to_dict(), "params": m.trainable_parameters(),
+               "params_with_frozen_frontend": sum(x.numel() for x in m.parameters())},
+        macs=trunk_macs(m.config, inp.frames), gram_scale=ex.gram_scale,
+        window_seconds=inp.window / SAMPLE_RATE, window_samples=inp.window, frames_per_window=inp.frames,
+        input_shape=list(dev.input["shape"].tolist()),
+        input_quant={"scale": dev.in_scale, "zero_point": dev.in_zero},
+        output_quant={"scale": dev.out_scale, "zero_point": dev.out_zero},
+        tflite_bytes=len(q.tflite), onnx_bytes=len(ex.onnx), onnx_max_abs_err_vs_torch=ex.onnx_err,
+        tflite_float_max_abs_err_vs_onnx=q.tf_err, arena_bytes=pr.arena, arena_bytes_measured=pr.arena_measured,
+        ops=pr.ops, frontend=fe,
+        calibration={"files": len(inp.cal), "windows": int(len(feats)),
+                     "padded_files": [c.path.name for c in inp.cal if c.padded]},
+        eval_files=len(inp.ev), eval_file_names=[c.path.name for c in inp.ev],
+        eval_padded_files=[c.path.name for c in inp.ev if c.padded],
+        ccc={k: round(v, 6) for k, v in pr.ccc.items()}, drift={k: round(1.0 - v, 6) for k, v in pr.ccc.items()},
+        mean_abs_err=_errors(pr.deployed_out, inp.float_out, np.mean),
+        max_abs_err=_errors(pr.deployed_out, inp.float_out, np.max),
+        min_ccc=min_ccc, passed=min_ccc is None or all(v >= min_ccc for v in pr.ccc.values()),
+        versions=package_versions(), messages=inp.messages, timings_s=timings)
+
+
+def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str, bytes | str]:
+    """Every bundle file but the reports: the models and the C firmware needs."""
+    from .emit import c_frontend, c_model
+    from .verify.deployed import fixed_tables
+
+    dev = pr.dev
+    config = c_model.BundleConfig(
+        arena_bytes=pr.arena, arena_bytes_measured=pr.arena_measured, sample_rate=SAMPLE_RATE,
+        window_samples=inp.window, frames=inp.frames, n_mels=inp.model.config.n_mels,
+        input_shape=tuple(int(d) for d in dev.input["shape"]), input_scale=dev.in_scale,
+        input_zero_point=dev.in_zero, output_scale=dev.out_scale, output_zero_point=dev.out_zero)
+    files = {"model_int8.tflite": q.tflite, "model_float32.tflite": q.tflite_float, "model.onnx": ex.onnx,
+             "model_data.h": c_model.model_data_h(), "model_data.c": c_model.model_data_c(q.tflite),
+             "model_ops.h": c_model.model_ops_h(pr.ops), "model_config.h": c_model.model_config_h(config)}
+    if inp.frontend == "fixed":
+        quant = InputQuant.from_scale(dev.in_scale, dev.in_zero)
+        files.update(c_frontend.frontend_files(fixed_tables(inp.model.config.n_mels), quant, inp.window))
+    return files
+
+
+# ---- the chain -----------------------------------------------------------------------------------
 
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
             eval_audio: str | os.PathLike | None = None, out: str | os.PathLike = "mcu_out",
@@ -93,158 +305,30 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     """Run the whole chain and write the bundle atomically into `out`."""
     import torch
 
-    from .export.onnx_export import INPUT_NAME, check_onnx_parity, export_trunk_onnx
-    from .export.tflite import check_float_tflite, convert_to_int8
-    from .model import load_checkpoint
-    from .model.wav2small import balanced_gram_scale, trunk_macs
-    from .verify import tflm
-    from .verify.deployed import FRONTENDS, deployed_clip_outputs, fixed_tables, float_clip_outputs, frontend_db
-    from .verify.sanity import check_float_outputs, probe_signals
-
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
+    t = Timings()
     out = check_dir_target(out, force)
-    if not (0.1 <= window_seconds <= 60):
-        raise ToolkitError(f"--window-seconds must be between 0.1 and 60, got {window_seconds}")
-    if frontend not in FRONTENDS:
-        raise ToolkitError(f"--frontend must be one of {', '.join(FRONTENDS)}, got {frontend}")
-    if frontend == "fixed" and window_seconds * SAMPLE_RATE > MAX_WINDOW_SAMPLES:
-        raise ToolkitError(f"the fixed-point front end handles windows up to {MAX_WINDOW_SAMPLES / SAMPLE_RATE:g} s; "
-                           "use a shorter --window-seconds or --frontend float")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    ckpt = Path(checkpoint) if checkpoint else resources.default_checkpoint()
-    cal_dir = Path(calibration) if calibration else resources.default_calibration_dir()
-    eval_dir = Path(eval_audio) if eval_audio else resources.default_eval_dir()
-    # Everything the user can get wrong is checked before the first progress line,
-    # so bad input ends in exactly one line on stderr.
-    model = load_checkpoint(ckpt)
-    cfg = model.config
-    window = int(round(window_seconds * SAMPLE_RATE))
-    frames = cfg.frames(window)
-    cal_files, eval_files = list_audio(cal_dir), list_audio(eval_dir)
-    if len(eval_files) < 2:
-        raise ToolkitError(f"evaluation audio {eval_dir} has {len(eval_files)} file; CCC needs at least 2")
-    cal = load_windows(cal_files, window)
-    ev = load_windows(eval_files, window)
-    tables = fixed_tables(cfg.n_mels) if frontend == "fixed" else None
-    # A model worth deploying, and a set that can measure it, before any expensive work.
-    f_out = float_clip_outputs(model, ev)
-    with torch.no_grad():
-        probe_out = model(torch.from_numpy(np.stack(probe_signals(window)))).numpy()
-    check_float_outputs(f_out, probe_out, str(eval_dir))
+    inp = check_inputs(checkpoint, calibration, eval_audio, window_seconds, frontend)
+    p = Progress(progress, STEPS)
+    p.step(f"{inp.label}: {inp.model.trainable_parameters():,} params; audio: {len(inp.cal)} calibration, "
+           f"{len(inp.ev)} evaluation files")
+    for note in inp.messages:
+        p.note(note)
+    with t.stage("audio_and_frontend"):
+        feats = calibration_features(inp)
+    t["audio_and_frontend"] = round(time.perf_counter() - t.t0, 2)  # as before: includes loading the inputs
 
-    p = Progress(progress, 5)
-    messages: list[str] = []
-    p.step(f"{ckpt.name}: {model.trainable_parameters():,} params; audio: {len(cal)} calibration, "
-           f"{len(ev)} evaluation files")
-    for note in (_short_clips_note(cal, "calibration"), _short_clips_note(ev, "evaluation")):
-        if note:
-            messages.append(note)
-            p.note(note)
-    cal_feats = frontend_db(model, [w for c in cal for w in c.windows], frontend)
-    timings["audio_and_frontend"] = time.perf_counter() - t_start
+    p.step(f"exporting the trunk to ONNX for a {inp.window / SAMPLE_RATE:g} s window ({inp.frames} frames)")
+    with t.stage("onnx"):
+        ex = export_onnx(inp, feats)
+    p.step(f"onnx2tf: full-int8 TFLite, calibrated on {len(feats)} windows (~15 s)")
+    with t.stage("onnx2tf"):
+        q = quantize(ex, feats, verbose)
+    p.step("proving the model on TFLM: ops, arena, evaluation")
+    with t.stage("tflm"):
+        pr = prove_on_tflm(q, inp, feats, p)
 
-    p.step(f"exporting the trunk to ONNX for a {window_seconds:g} s window ({frames} frames)")
-    t = time.perf_counter()
-    gram_scale = balanced_gram_scale(model, torch.from_numpy(cal_feats[_spread(len(cal_feats), 64)]))
-    onnx_bytes = export_trunk_onnx(model, frames, gram_scale)
-    onnx_err = check_onnx_parity(onnx_bytes, model, cal_feats[:4])
-    timings["onnx"] = time.perf_counter() - t
-
-    with staged_dir(out, force) as tmp:
-        work = Path(tempfile.mkdtemp(prefix="mcu_toolkit_work_"))
-        try:
-            p.step(f"onnx2tf: full-int8 TFLite, calibrated on {len(cal_feats)} windows (~15 s)")
-            t = time.perf_counter()
-            onnx_path = work / "model.onnx"
-            onnx_path.write_bytes(onnx_bytes)
-            tfl, tfl_float = convert_to_int8(onnx_path, cal_feats.transpose(0, 2, 3, 1).copy(), work,
-                                             INPUT_NAME, verbose)
-            tf_err = check_float_tflite(tfl_float, onnx_bytes, cal_feats[:4])
-            timings["onnx2tf"] = time.perf_counter() - t
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-        p.step("proving the model on TFLM: ops, arena, evaluation")
-        t = time.perf_counter()
-        ops = tflm.model_ops(tfl)
-        probe = tflm.TflmModel(tfl, arena_size=64 * 1024 * 1024)
-        q0 = probe.quantize(cal_feats[0].transpose(1, 2, 0))
-        arena_measured = tflm.measure_arena(tfl, q0)
-        arena = tflm.arena_with_margin(arena_measured)
-        dev = tflm.TflmModel(tfl, arena_size=arena)
-        with p.bar(len(ev), "TFLM") as bar:
-            q_out = deployed_clip_outputs(model, dev, ev, frontend, bar)
-        try:
-            ccc = ccc_per_dim(q_out, f_out)
-        except UndefinedCCC as e:
-            raise CheckFailed(f"cannot measure drift on {eval_dir}: {e}")
-        if not all(np.isfinite(v) for v in ccc.values()):
-            raise CheckFailed(f"int8-vs-float CCC is not a number on {eval_dir}: {ccc}")
-        timings["tflm"] = time.perf_counter() - t
-
-        p.step(f"writing bundle to {out}")
-        report = {
-            "checkpoint": str(ckpt) if checkpoint else "embedded default (wav2small_reference)",
-            "model": {**cfg.to_dict(), "params": model.trainable_parameters(),
-                      "params_with_frozen_frontend": sum(x.numel() for x in model.parameters())},
-            "params": model.trainable_parameters(),
-            "macs": trunk_macs(cfg, frames),
-            "gram_scale": gram_scale,  # power of two on the Gram features, undone in the head (float-identical)
-            "window_seconds": window / SAMPLE_RATE,
-            "window_samples": window,
-            "frames_per_window": frames,
-            "input_shape": list(dev.input["shape"].tolist()),
-            "input_quant": {"scale": dev.in_scale, "zero_point": dev.in_zero},
-            "output_quant": {"scale": dev.out_scale, "zero_point": dev.out_zero},
-            "tflite_bytes": len(tfl),
-            "onnx_bytes": len(onnx_bytes),
-            "onnx_max_abs_err_vs_torch": onnx_err,
-            "tflite_float_max_abs_err_vs_onnx": tf_err,
-            "arena_bytes": arena,
-            "arena_bytes_measured": arena_measured,
-            "ops": ops,
-            "frontend": frontend_report(tables, window, frames) if tables is not None else
-                        {"kind": "float", "note": "calibration and drift use the model's float log-mel; "
-                                                  "the bundle has no device front end"},
-            "calibration": {"files": len(cal), "windows": int(len(cal_feats)),
-                            "padded_files": [c.path.name for c in cal if c.padded]},
-            "eval_files": len(ev),
-            "eval_file_names": [c.path.name for c in ev],
-            "drift": {k: round(1.0 - v, 6) for k, v in ccc.items()},
-            "eval_padded_files": [c.path.name for c in ev if c.padded],
-            "ccc": {k: round(v, 6) for k, v in ccc.items()},
-            "mean_abs_err": {k: round(float(np.mean(np.abs(q_out[:, i] - f_out[:, i]))), 6)
-                             for i, k in enumerate(DIMS)},
-            "max_abs_err": {k: round(float(np.max(np.abs(q_out[:, i] - f_out[:, i]))), 6)
-                            for i, k in enumerate(DIMS)},
-            "min_ccc": min_ccc,
-            "versions": package_versions(),
-            "messages": messages,
-        }
-        passed = min_ccc is None or all(v >= min_ccc for v in ccc.values())
-        report["passed"] = passed
-        timings["total"] = time.perf_counter() - t_start
-        report["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
-
-        config = c_model.BundleConfig(
-            arena_bytes=arena, arena_bytes_measured=arena_measured, sample_rate=SAMPLE_RATE,
-            window_samples=window, frames=frames, n_mels=cfg.n_mels,
-            input_shape=tuple(int(d) for d in dev.input["shape"]), input_scale=dev.in_scale,
-            input_zero_point=dev.in_zero, output_scale=dev.out_scale, output_zero_point=dev.out_zero)
-        files = {
-            "model_int8.tflite": tfl,
-            "model_float32.tflite": tfl_float,
-            "model.onnx": onnx_bytes,
-            "model_data.h": c_model.model_data_h(),
-            "model_data.c": c_model.model_data_c(tfl),
-            "model_ops.h": c_model.model_ops_h(ops),
-            "model_config.h": c_model.model_config_h(config),
-            **(c_frontend.frontend_files(tables, InputQuant.from_scale(dev.in_scale, dev.in_zero), window)
-               if tables is not None else {}),
-            "report.json": json_text(report),
-            "report.md": report_mod.markdown(report),
-        }
-        for name, data in files.items():
-            (tmp / name).write_bytes(data if isinstance(data, bytes) else data.encode())
-    return ConvertResult(out=out, report=report, passed=passed, messages=messages)
+    p.step(f"writing bundle to {out}")
+    report = make_report(inp, feats, ex, q, pr, min_ccc, t.total())
+    Bundle.write(out, bundle_files(inp, ex, q, pr), report, force)
+    return ConvertResult(out=out, report=report, passed=report.passed, messages=inp.messages)

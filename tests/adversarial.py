@@ -43,12 +43,22 @@ def _fake_bundle(d: Path, report: dict) -> Path:
     return d
 
 
-FAKE_REPORT = {
-    "tflite_bytes": 25528, "arena_bytes": 781312, "window_seconds": 2.0, "window_samples": 32000,
-    "frames_per_window": 999, "model": {"n_mels": 26},
+FAKE_REPORT = {  # every report.json field, with the default model's figures at 2 s
+    "checkpoint": "fake", "model": {"channels": 13, "n_mels": 26, "n_fft": 64, "hop": 32, "sample_rate": 16000,
+                                    "params": 10806, "params_with_frozen_frontend": 15030},
+    "macs": 123_900_000, "gram_scale": 0.5, "window_seconds": 2.0, "window_samples": 32000,
+    "frames_per_window": 999, "input_shape": [1, 999, 26, 1], "input_quant": {"scale": 0.47, "zero_point": 85},
+    "output_quant": {"scale": 0.004, "zero_point": -60}, "tflite_bytes": 25528, "onnx_bytes": 60000,
+    "onnx_max_abs_err_vs_torch": 1e-6, "tflite_float_max_abs_err_vs_onnx": 1e-6, "arena_bytes": 781312,
+    "arena_bytes_measured": 709598, "ops": ["CONV_2D"],
     "frontend": {"kind": "fixed", "code_bytes_cortex_m4_Os": 1972, "table_bytes": 2022, "state_bytes": 152,
                  "window_buffer_bytes": 65536},
-    "ccc": {"arousal": 0.99, "dominance": 0.99, "valence": 0.99},
+    "calibration": {"files": 69, "windows": 100, "padded_files": []}, "eval_files": 29, "eval_file_names": [],
+    "eval_padded_files": [], "ccc": {"arousal": 0.99, "dominance": 0.99, "valence": 0.99},
+    "drift": {"arousal": 0.01, "dominance": 0.01, "valence": 0.01},
+    "mean_abs_err": {"arousal": 0.01, "dominance": 0.01, "valence": 0.01},
+    "max_abs_err": {"arousal": 0.02, "dominance": 0.02, "valence": 0.02},
+    "min_ccc": None, "passed": True, "versions": {}, "messages": [], "timings_s": {},
 }
 
 

@@ -1,4 +1,4 @@
-"""Wav2Small: the architecture facts of REFERENCE.md, and the front end / trunk split."""
+"""Wav2Small: the architecture facts of the model card and paper (arXiv 2408.13920), and the front end / trunk split."""
 
 from pathlib import Path
 
@@ -103,6 +103,6 @@ def test_widths_come_from_the_checkpoint():
 
 
 def test_macs_per_second_near_reference():
-    # REFERENCE.md: about 61 M MACs per second of audio for the card model.
+    # About 61 M MACs per second of audio for the card model (counted from the card architecture).
     macs = trunk_macs(Wav2SmallConfig(), 499)
     assert 55e6 < macs < 65e6

@@ -34,7 +34,7 @@ def test_matches_convert_and_the_committed_baseline(bundle, labelled):
     base = json.loads(BASELINE.read_text())
     for d in DIMS:
         # convert's float reference is torch, validate's is the exported ONNX: the same model
-        assert labelled.ccc_vs_float[d] == pytest.approx(bundle.report["ccc"][d], abs=2e-3)
+        assert labelled.ccc_vs_float[d] == pytest.approx(bundle.report.ccc[d], abs=2e-3)
         assert abs(labelled.ccc_vs_float[d] - base["ccc_deployed_vs_float"][d]) <= base["tolerance"]
         assert abs(labelled.ccc_deployed_vs_labels[d] - base["ccc_deployed_vs_labels"][d]) <= base["tolerance"]
 

@@ -9,25 +9,26 @@ def _kb(n: int) -> str:
     return f"{n:,} B ({n / 1024:.1f} KiB)"
 
 
-def markdown(r: dict) -> str:
+def markdown(r) -> str:
+    """r: a bundle.Report."""
     dims = OUTPUT_NAMES
     lines = [
         "# mcu-toolkit convert report",
         "",
-        f"Checkpoint: {r['checkpoint']}  ",
-        f"Window: {r['window_seconds']:g} s = {r['window_samples']} samples = {r['frames_per_window']} frames; "
-        f"input {r['input_shape']} int8 (NHWC)",
+        f"Checkpoint: {r.checkpoint}  ",
+        f"Window: {r.window_seconds:g} s = {r.window_samples} samples = {r.frames_per_window} frames; "
+        f"input {r.input_shape} int8 (NHWC)",
         "",
         "| figure | value |",
         "|---|---|",
-        f"| int8 TFLite | {_kb(r['tflite_bytes'])} |",
-        f"| TFLM arena (with margin) | {_kb(r['arena_bytes'])} |",
-        f"| TFLM arena (measured minimum) | {_kb(r['arena_bytes_measured'])} |",
-        f"| MACs per window | {r['macs']:,} |",
-        f"| trainable parameters | {r['params']:,} |",
-        f"| front end used for calibration and drift | {r['frontend']['kind']} |",
+        f"| int8 TFLite | {_kb(r.tflite_bytes)} |",
+        f"| TFLM arena (with margin) | {_kb(r.arena_bytes)} |",
+        f"| TFLM arena (measured minimum) | {_kb(r.arena_bytes_measured)} |",
+        f"| MACs per window | {r.macs:,} |",
+        f"| trainable parameters | {r.model['params']:,} |",
+        f"| front end used for calibration and drift | {r.frontend['kind']} |",
     ]
-    fe = r["frontend"]
+    fe = r.frontend
     if fe["kind"] == "fixed":
         code = "not measured (no arm-none-eabi-gcc)" if fe["code_bytes_cortex_m4_Os"] is None else \
             f"{fe['code_bytes_cortex_m4_Os']:,} B code (Cortex-M4, -Os)"
@@ -37,17 +38,17 @@ def markdown(r: dict) -> str:
         ]
     lines += [
         "",
-        f"## Drift: int8 on TFLM vs float, {r['eval_files']} held-out files",
+        f"## Drift: int8 on TFLM vs float, {r.eval_files} held-out files",
         "",
         "| dimension | CCC | mean abs err | max abs err |",
         "|---|---|---|---|",
     ]
     for d in dims:
-        lines.append(f"| {d} | {r['ccc'][d]:.4f} | {r['mean_abs_err'][d]:.4f} | {r['max_abs_err'][d]:.4f} |")
-    gate = "not set" if r["min_ccc"] is None else f"{r['min_ccc']} -> {'PASS' if r['passed'] else 'FAIL'}"
+        lines.append(f"| {d} | {r.ccc[d]:.4f} | {r.mean_abs_err[d]:.4f} | {r.max_abs_err[d]:.4f} |")
+    gate = "not set" if r.min_ccc is None else f"{r.min_ccc} -> {'PASS' if r.passed else 'FAIL'}"
     lines += ["", f"Gate (--min-ccc): {gate}", "", "## Ops (registered in model_ops.h)", "",
-              ", ".join(r["ops"]), "", "## Versions", ""]
-    lines += [f"- {k} {v}" for k, v in r["versions"].items()]
-    if r["messages"]:
-        lines += ["", "## Notes", ""] + [f"- {m}" for m in r["messages"]]
+              ", ".join(r.ops), "", "## Versions", ""]
+    lines += [f"- {k} {v}" for k, v in r.versions.items()]
+    if r.messages:
+        lines += ["", "## Notes", ""] + [f"- {m}" for m in r.messages]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..bundle import Report
 from ..cores import CORES
 from ..errors import ToolkitError
 
@@ -66,15 +67,15 @@ class Budget:
                                                                (self.ram_used, self.ram_limit)))
 
 
-def budget(board: Board, report: dict, psram: bool = False) -> Budget:
-    fe = report["frontend"]
+def budget(board: Board, report: Report, psram: bool = False) -> Budget:
+    fe = report.frontend
     fe_flash = (fe.get("code_bytes_cortex_m4_Os") or 2048) + fe.get("table_bytes", 0)
     parts = {
-        "model_flash": report["tflite_bytes"],
+        "model_flash": report.tflite_bytes,
         "frontend_flash": fe_flash,
         "tflm_flash_estimate": TFLM_FLASH_ESTIMATE,
         "app_flash_estimate": APP_FLASH_ESTIMATE,
-        "arena": report["arena_bytes"],
+        "arena": report.arena_bytes,
         "frontend_state": fe.get("state_bytes", 0),
         "frontend_window_buffers": fe.get("window_buffer_bytes", 0),
         "audio_ring": RING_SAMPLES * 2,
@@ -89,17 +90,17 @@ def budget(board: Board, report: dict, psram: bool = False) -> Budget:
         ram_limit = board.ram + PSRAM
     elif psram:
         raise ToolkitError(f"--psram applies to esp32-s3 only, not {board.name}")
-    return Budget(board, flash, ram, board.flash, ram_limit, parts, dict(report.get("ccc") or {}))
+    return Budget(board, flash, ram, board.flash, ram_limit, parts, dict(report.ccc or {}))
 
 
-def largest_window_that_fits(b: Budget, report: dict) -> float | None:
+def largest_window_that_fits(b: Budget, report: Report) -> float | None:
     """Window length (s, 0.05 s steps) at which the RAM would fit, scaling arena and buffers per frame.
     An estimate: the arena must be measured again by convert at that length."""
     if b.ram_limit is None:
         return None
-    frames = report["frames_per_window"]
-    per_frame = (report["arena_bytes"] + b.parts["frontend_window_buffers"]) / frames
-    fixed = b.ram_used - report["arena_bytes"] - b.parts["frontend_window_buffers"]
+    frames = report.frames_per_window
+    per_frame = (report.arena_bytes + b.parts["frontend_window_buffers"]) / frames
+    fixed = b.ram_used - report.arena_bytes - b.parts["frontend_window_buffers"]
     # 2% headroom: the arena grows a little faster than linearly (bench_boards.py: 1.15 s missed the
     # ESP32-S3 by a few bytes without it).
     max_frames = (0.98 * b.ram_limit - fixed) / per_frame
@@ -108,7 +109,7 @@ def largest_window_that_fits(b: Budget, report: dict) -> float | None:
     return best if best >= 0.1 else None
 
 
-def check(board: Board, report: dict, psram: bool = False, bundle: str | None = None) -> Budget:
+def check(board: Board, report: Report, psram: bool = False, bundle: str | None = None) -> Budget:
     """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert)."""
     b = budget(board, report, psram)
     if b.fits:
@@ -129,5 +130,5 @@ def check(board: Board, report: dict, psram: bool = False, bundle: str | None = 
         advice = f"; try --window-seconds {hint:g} (estimated)"
     if board.name == "esp32-s3" and not psram:
         advice += ", or --psram"
-    raise ToolkitError(f"{board.name} cannot hold this model with a {report['window_seconds']:g} s window: "
+    raise ToolkitError(f"{board.name} cannot hold this model with a {report.window_seconds:g} s window: "
                        + ", ".join(problems) + advice)

@@ -67,23 +67,19 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
             from ..convert import convert
 
             bundle = convert(out=Path(tmp) / "bundle", window_seconds=window_seconds, progress=progress).out
-        bundle = _open_fixed_bundle(bundle)
-        report = bundle_mod.read_report(bundle)
-        budget = check(b, report, psram, bundle=None if given is None else str(given))
+        fw = _open_fixed_bundle(bundle)
+        budget = check(b, fw.report, psram, bundle=None if given is None else str(given))
         with staged_dir(out, force) as stage:
-            _write_project(stage, b, bundle, report, budget, psram)
+            _write_project(stage, b, fw.path, fw.report, budget, psram)
     return out, budget
 
 
-def _open_fixed_bundle(path) -> Path:
-    p = bundle_mod.open_bundle(path, ("model_int8.tflite", "report.json"))
-    missing = [f for f in BUNDLE_C if not (p / f).is_file()]
-    if missing:
-        raise ToolkitError(f"bundle {p} lacks {missing[0]}: firmware needs a fixed-front-end convert bundle")
-    return p
+def _open_fixed_bundle(path) -> bundle_mod.Bundle:
+    """A bundle with every C file firmware copies (a --frontend float bundle has no device front end)."""
+    return bundle_mod.Bundle.open(path, ("model_int8.tflite", "report.json", *BUNDLE_C))
 
 
-def _write_project(stage: Path, b, bundle: Path, report: dict, budget: Budget, psram: bool) -> None:
+def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budget: Budget, psram: bool) -> None:
     board = b.name
     templates = resources.firmware_templates_root()
     shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
@@ -96,12 +92,12 @@ def _write_project(stage: Path, b, bundle: Path, report: dict, budget: Budget, p
     (w2s / "w2s_budget.h").write_text(budget_h(budget, psram))
     values = {
         "PROJECT": "w2s_" + board.replace("-", "_"), "BOARD": board, "CPU": b.cpu, "BOARD_NOTE": b.note,
-        "GCC_FLAGS": " ".join(b.gcc_flags), "WINDOW_S": f"{report['window_seconds']:g}",
-        "FRAMES": report["frames_per_window"], "MELS": report["model"]["n_mels"],
+        "GCC_FLAGS": " ".join(b.gcc_flags), "WINDOW_S": f"{report.window_seconds:g}",
+        "FRAMES": report.frames_per_window, "MELS": report.n_mels,
         "FLASH_USED_KIB": f"{budget.flash_used / KIB:.0f}", "RAM_USED_KIB": f"{budget.ram_used / KIB:.0f}",
         "FLASH_KIB": "-" if budget.flash_limit is None else f"{budget.flash_limit / KIB:.0f}",
         "RAM_KIB": "-" if budget.ram_limit is None else f"{budget.ram_limit / KIB:.0f}",
-        "ARENA_KIB": f"{report['arena_bytes'] / KIB:.0f}",
+        "ARENA_KIB": f"{report.arena_bytes / KIB:.0f}",
         "RING_SAMPLES": RING_SAMPLES, "RING_MS": RING_SAMPLES * 1000 // 16000,
         "PSRAM_FLAG": " --psram" if psram else "",
         "PSRAM_CONFIG": "CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y" if psram else "",

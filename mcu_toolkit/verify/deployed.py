@@ -64,7 +64,7 @@ def deployed_clip_outputs(model, dev, clips: list[Windowed], kind: str, progress
         for w in clip.windows:
             x = device_input_s8(w, kind, model.config.n_mels, dev.in_scale, dev.in_zero)
             q = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
-            outs.append((q.astype(np.float32) - dev.out_zero) * dev.out_scale)
+            outs.append(dev.dequantize(q))
         d_out.append(np.mean(outs, axis=0))
         if progress is not None:
             progress.update(1)

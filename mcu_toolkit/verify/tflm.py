@@ -86,9 +86,12 @@ class TflmModel:
         self.interp.invoke()
         return np.array(self.interp.get_output(0)).reshape(-1)
 
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        """int8 outputs -> float32 arousal, dominance, valence: the one place this is done."""
+        return (np.asarray(q).astype(np.float32) - self.out_zero) * self.out_scale
+
     def run(self, x_nhwc: np.ndarray) -> np.ndarray:
-        q = self.run_int8(self.quantize(x_nhwc))
-        return (q.astype(np.float32) - self.out_zero) * self.out_scale
+        return self.dequantize(self.run_int8(self.quantize(x_nhwc)))
 
 
 def _loads_and_runs(tflite: bytes, arena: int, q: np.ndarray) -> bool:

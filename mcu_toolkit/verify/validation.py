@@ -24,6 +24,7 @@ from .ccc import ccc_or_nan, negligible_spread
 from ..spec import OUTPUT_NAMES
 
 DIMS = OUTPUT_NAMES
+VALIDATE_NEEDS = ("model_int8.tflite", "model.onnx", "report.json")
 
 
 @dataclass
@@ -93,15 +94,15 @@ def _init_worker(bundle: str) -> None:
 
     from .tflm import TflmModel
 
-    b = Path(bundle)
-    report = bundle_mod.read_report(b)
+    b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS)
+    report = b.report
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     _WORKER.clear()
     _WORKER.update(
         report=report,
-        ort=ort.InferenceSession(str(b / "model.onnx"), opts, providers=["CPUExecutionProvider"]),
-        dev=TflmModel((b / "model_int8.tflite").read_bytes(), arena_size=report["arena_bytes"]),
+        ort=ort.InferenceSession(str(b.path / "model.onnx"), opts, providers=["CPUExecutionProvider"]),
+        dev=TflmModel((b.path / "model_int8.tflite").read_bytes(), arena_size=report.arena_bytes),
     )
 
 
@@ -110,15 +111,15 @@ def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     from .deployed import device_input_s8
 
     report, sess, dev = _WORKER["report"], _WORKER["ort"], _WORKER["dev"]
-    n_mels = report["model"]["n_mels"]
-    windows, _ = cut_windows(load_audio(path), report["window_samples"])
+    n_mels = report.n_mels
+    windows, _ = cut_windows(load_audio(path), report.window_samples)
     f_out, d_out = [], []
     for w in windows:
         logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
         f_out.append(sess.run(None, {"logmel": logmel[None, None]})[0][0])
-        x = device_input_s8(w, report["frontend"]["kind"], n_mels, dev.in_scale, dev.in_zero)
+        x = device_input_s8(w, report.frontend_kind, n_mels, dev.in_scale, dev.in_zero)
         out = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
-        d_out.append((out.astype(np.float32) - dev.out_zero) * dev.out_scale)
+        d_out.append(dev.dequantize(out))
     return np.mean(f_out, axis=0), np.mean(d_out, axis=0)
 
 
@@ -157,7 +158,7 @@ def _ccc_all(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def _bundle_for(target: str | os.PathLike, tmp: Path, progress: bool) -> Path:
     if bundle_mod.classify(target) == "bundle":
-        return bundle_mod.open_bundle(target, ("model_int8.tflite", "model.onnx", "report.json"))
+        return bundle_mod.open_bundle(target, VALIDATE_NEEDS)
     from ..convert import convert
 
     return convert(target, out=tmp / "bundle", progress=progress).out
@@ -196,7 +197,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
     if bundle_mod.classify(bundle_or_checkpoint) == "bundle":
-        bundle_mod.open_bundle(bundle_or_checkpoint, ("model_int8.tflite", "model.onnx", "report.json"))
+        bundle_mod.Bundle.open(bundle_or_checkpoint, VALIDATE_NEEDS)  # a broken report.json is bad input too
     for f in files:  # bad audio is an input error before any work starts
         load_audio(f)
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,65 +297,77 @@ def plot(res: ValidationResult, folder: str | os.PathLike) -> list[Path]:
     return out
 
 
+def _preserving_interpreters(b: Path):
+    """The int8 and float TFLite in LiteRT, every intermediate tensor kept."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .tflm import captured_native_stderr
+
+    with captured_native_stderr(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LiteRT warns that preserving all tensors is for debugging: it is
+        pair = [Interpreter(model_path=str(b / name), experimental_preserve_all_tensors=True)
+                for name in ("model_int8.tflite", "model_float32.tflite")]
+        for it in pair:
+            it.allocate_tensors()
+    return pair
+
+
+def _first_windows(audio, window_samples: int, n: int) -> list[np.ndarray]:
+    windows: list[np.ndarray] = []
+    for f in list_audio(audio):
+        windows += cut_windows(load_audio(f), window_samples)[0]
+        if len(windows) >= n:
+            break
+    return windows[:n]
+
+
+def _add_tensor_errors(qi, fi, acc: dict) -> None:
+    """acc[name] = [index, shape, scale, signal energy, error energy], summed over invocations."""
+    f_by_name = {d["name"]: d for d in fi.get_tensor_details()}
+    for d in qi.get_tensor_details():
+        fd = f_by_name.get(d["name"])
+        s_, z_ = d["quantization"]
+        if fd is None or s_ == 0 or d["dtype"] != np.int8:
+            continue
+        try:
+            a, qv = fi.get_tensor(fd["index"]), qi.get_tensor(d["index"])
+        except ValueError:
+            continue
+        if a.shape != qv.shape or a.dtype != np.float32:
+            continue
+        deq = (qv.astype(np.float64) - z_) * s_
+        row = acc.setdefault(d["name"], [d["index"], [int(v) for v in qv.shape], float(s_), 0.0, 0.0])
+        row[3] += float(np.sum(a.astype(np.float64) ** 2))
+        row[4] += float(np.sum((a - deq) ** 2))
+
+
 def layer_errors(bundle: str | os.PathLike, audio: str | os.PathLike, max_windows: int = 8) -> list[dict]:
     """SNR of every int8 tensor against the same tensor of the float TFLite, over a few windows.
 
     Both run in LiteRT, which can keep intermediate tensors (TFLM reuses its arena); its int8
     kernels differ from TFLM's by a few LSB at most. Tensors are matched by name and shape.
     """
-    from ai_edge_litert.interpreter import Interpreter
-
     from ..dsp import float_ref
     from .deployed import device_input_s8
-    from .tflm import captured_native_stderr
 
-    b = bundle_mod.open_bundle(bundle, ("model_int8.tflite", "model_float32.tflite", "report.json"))
-    report = bundle_mod.read_report(b)
-    import warnings
-
-    with captured_native_stderr(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # LiteRT warns that preserving all tensors is for debugging: it is
-        qi = Interpreter(model_path=str(b / "model_int8.tflite"), experimental_preserve_all_tensors=True)
-        fi = Interpreter(model_path=str(b / "model_float32.tflite"), experimental_preserve_all_tensors=True)
-        qi.allocate_tensors()
-        fi.allocate_tensors()
+    b = bundle_mod.Bundle.open(bundle, ("model_int8.tflite", "model_float32.tflite", "report.json"))
+    report = b.report
+    qi, fi = _preserving_interpreters(b.path)
     q_in, f_in = qi.get_input_details()[0], fi.get_input_details()[0]
     scale, zero = q_in["quantization"]
-    n_mels = report["model"]["n_mels"]
-    windows = []
-    for f in list_audio(audio):
-        windows += cut_windows(load_audio(f), report["window_samples"])[0]
-        if len(windows) >= max_windows:
-            break
-    f_by_name = {d["name"]: d for d in fi.get_tensor_details()}
-    sig: dict[str, float] = {}
-    err: dict[str, float] = {}
-    meta: dict[str, tuple] = {}
-    for w in windows[:max_windows]:
-        db = float_ref.logmel_float(w, n_mels).astype(np.float32)
+    acc: dict[str, list] = {}
+    for w in _first_windows(audio, report.window_samples, max_windows):
+        db = float_ref.logmel_float(w, report.n_mels).astype(np.float32)
         fi.set_tensor(f_in["index"], db[None, :, :, None])
         fi.invoke()
-        x = device_input_s8(w, report["frontend"]["kind"], n_mels, scale, zero)
+        x = device_input_s8(w, report.frontend_kind, report.n_mels, scale, zero)
         qi.set_tensor(q_in["index"], x.reshape(q_in["shape"]))
         qi.invoke()
-        for d in qi.get_tensor_details():
-            fd = f_by_name.get(d["name"])
-            s_, z_ = d["quantization"]
-            if fd is None or s_ == 0 or d["dtype"] != np.int8:
-                continue
-            try:
-                a, qv = fi.get_tensor(fd["index"]), qi.get_tensor(d["index"])
-            except ValueError:
-                continue
-            if a.shape != qv.shape or a.dtype != np.float32:
-                continue
-            deq = (qv.astype(np.float64) - z_) * s_
-            sig[d["name"]] = sig.get(d["name"], 0.0) + float(np.sum(a.astype(np.float64) ** 2))
-            err[d["name"]] = err.get(d["name"], 0.0) + float(np.sum((a - deq) ** 2))
-            meta[d["name"]] = (d["index"], tuple(int(v) for v in qv.shape), float(s_))
+        _add_tensor_errors(qi, fi, acc)
     rows = []
-    for name in sorted(sig, key=lambda n: meta[n][0]):
-        snr = 10 * np.log10(sig[name] / err[name]) if err[name] > 0 else float("inf")
-        rows.append({"tensor": name, "shape": list(meta[name][1]), "scale": meta[name][2],
-                     "snr_db": round(float(snr), 2)})
+    for name, (_, shape, s_, sig, err) in sorted(acc.items(), key=lambda kv: kv[1][0]):
+        snr = 10 * np.log10(sig / err) if err > 0 else float("inf")
+        rows.append({"tensor": name, "shape": shape, "scale": s_, "snr_db": round(float(snr), 2)})
     return rows
