@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from .audio import Windowed, list_audio, load_windows
 from .bundle import Bundle, Report
 from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .errors import CheckFailed, ToolkitError
+from .export.tflite import TfWorker
 from .outputs import check_dir_target
 from .spec import OUTPUT_NAMES, SAMPLE_RATE
 from .verify.ccc import UndefinedCCC, ccc_per_dim
@@ -204,18 +204,12 @@ def export_onnx(inp: Inputs, feats: np.ndarray) -> Exported:
     return Exported(onnx, gram_scale, check_onnx_parity(onnx, inp.model, feats[:4]))
 
 
-def quantize(exported: Exported, feats: np.ndarray, verbose: bool) -> Quantized:
-    """onnx2tf, in a work folder that goes whatever happens."""
+def quantize(worker, exported: Exported, feats: np.ndarray) -> Quantized:
+    """onnx2tf and one calibrated int8 conversion, in the TensorFlow child started earlier."""
     from .export.onnx_export import INPUT_NAME
-    from .export.tflite import check_float_tflite, convert_to_int8
+    from .export.tflite import check_float_tflite
 
-    work = Path(tempfile.mkdtemp(prefix="mcu_toolkit_work_"))
-    try:
-        onnx_path = work / "model.onnx"
-        onnx_path.write_bytes(exported.onnx)
-        tfl, tfl_float = convert_to_int8(onnx_path, feats.transpose(0, 2, 3, 1).copy(), work, INPUT_NAME, verbose)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    tfl, tfl_float = worker.convert(exported.onnx, feats.transpose(0, 2, 3, 1).copy(), INPUT_NAME)
     return Quantized(tfl, tfl_float, check_float_tflite(tfl_float, exported.onnx, feats[:4]))
 
 
@@ -238,6 +232,17 @@ def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progre
     if not all(np.isfinite(v) for v in ccc.values()):
         raise CheckFailed(f"int8-vs-float CCC is not a number on {inp.eval_dir}: {ccc}")
     return Proof(ops, arena_measured, arena, dev, d_out, ccc)
+
+
+def quantize_eta_s(windows: int, frames: int) -> float:
+    """What the TensorFlow child needs, measured on the 2-core CI machine: ~4 s, plus calibration."""
+    return 4.0 + windows * frames * 2.5e-5
+
+
+def tflm_eta_s(inp: Inputs) -> float:
+    """TFLM runs about 6,000 frames per second here: the arena check plus every evaluation window."""
+    windows = sum(len(c.windows) for c in inp.ev) + 3
+    return windows * inp.frames / 6000
 
 
 def _errors(a: np.ndarray, b: np.ndarray, fn) -> dict:
@@ -307,24 +312,26 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
 
     t = Timings()
     out = check_dir_target(out, force)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(1)  # a 10 k-parameter model: more threads only spin against the TensorFlow child
     inp = check_inputs(checkpoint, calibration, eval_audio, window_seconds, frontend)
-    p = Progress(progress, STEPS)
-    p.step(f"{inp.label}: {inp.model.trainable_parameters():,} params; audio: {len(inp.cal)} calibration, "
-           f"{len(inp.ev)} evaluation files")
-    for note in inp.messages:
-        p.note(note)
-    with t.stage("audio_and_frontend"):
-        feats = calibration_features(inp)
-    t["audio_and_frontend"] = round(time.perf_counter() - t.t0, 2)  # as before: includes loading the inputs
+    with tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_") as work, TfWorker(Path(work), verbose) as worker:
+        p = Progress(progress, STEPS)
+        p.step(f"{inp.label}: {inp.model.trainable_parameters():,} params; audio: {len(inp.cal)} calibration, "
+               f"{len(inp.ev)} evaluation files")
+        for note in inp.messages:
+            p.note(note)
+        with t.stage("audio_and_frontend"):
+            feats = calibration_features(inp)
+        t["audio_and_frontend"] = round(time.perf_counter() - t.t0, 2)  # includes loading the inputs
 
-    p.step(f"exporting the trunk to ONNX for a {inp.window / SAMPLE_RATE:g} s window ({inp.frames} frames)")
-    with t.stage("onnx"):
-        ex = export_onnx(inp, feats)
-    p.step(f"onnx2tf: full-int8 TFLite, calibrated on {len(feats)} windows (~15 s)")
-    with t.stage("onnx2tf"):
-        q = quantize(ex, feats, verbose)
-    p.step("proving the model on TFLM: ops, arena, evaluation")
+        p.step(f"exporting the trunk to ONNX for a {inp.window / SAMPLE_RATE:g} s window ({inp.frames} frames)")
+        with t.stage("onnx"):
+            ex = export_onnx(inp, feats)
+        p.step(f"onnx2tf + one int8 conversion, calibrated on {len(feats)} windows "
+               f"(~{quantize_eta_s(len(feats), inp.frames):.0f} s)")
+        with t.stage("onnx2tf"):
+            q = quantize(worker, ex, feats)
+    p.step(f"proving the model on TFLM: ops, arena, evaluation (~{tflm_eta_s(inp):.0f} s)")
     with t.stage("tflm"):
         pr = prove_on_tflm(q, inp, feats, p)
 

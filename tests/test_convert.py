@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 import shutil
 import subprocess
 
@@ -186,12 +187,40 @@ def test_emitted_c_compiles_for_cortex_m4(bundle, tmp_path):
     assert not re.search(r"^\.data\s+[1-9]", size, re.M)
 
 
-def test_two_converts_are_byte_identical(bundle, tmp_path):
-    from mcu_toolkit.convert import convert
+def _convert_in(env_dir, tmp_path, path_dirs, threads):
+    """A convert as a user would run it from a differently prepared shell: its own PATH, cwd and TMPDIR."""
+    import os
+    import sys
 
-    again = convert(out=tmp_path / "again", progress=False)
+    cwd, tmpdir = tmp_path / f"{env_dir}_cwd", tmp_path / f"{env_dir}_tmp"
+    cwd.mkdir()
+    tmpdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(PATH=os.pathsep.join(map(str, path_dirs)), TMPDIR=str(tmpdir), OMP_NUM_THREADS=str(threads))
+    r = subprocess.run([sys.executable, "-m", "mcu_toolkit.cli", "convert", "--out", "bundle", "--quiet"],
+                       cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return cwd / "bundle"
+
+
+def test_converts_are_byte_identical_whatever_the_shell_and_never_use_an_onnx2tf_on_path(bundle, tmp_path):
+    """Venv activated or not, any cwd, TMPDIR and thread count: the same bytes. An onnx2tf or onnxsim
+    first on PATH (another environment's, say) is never run: these fakes would fail the convert."""
+    import sys
+
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    for tool in ("onnx2tf", "onnxsim"):
+        (fakes / tool).write_text("#!/bin/sh\necho 'the wrong one' >&2\nexit 99\n")
+        (fakes / tool).chmod(0o755)
+    venv_bin = Path(sys.executable).parent
+    a = _convert_in("a", tmp_path, [fakes, venv_bin, "/usr/bin", "/bin"], 1)
+    b = _convert_in("b", tmp_path, ["/usr/bin", "/bin"], 2)  # the venv not on PATH at all
     for name in EXPECTED_FILES - {"report.json", "report.md"}:
-        assert (again.out / name).read_bytes() == (bundle.out / name).read_bytes(), name
+        assert (a / name).read_bytes() == (b / name).read_bytes() == (bundle.out / name).read_bytes(), name
+    ra, rb = (json.loads((d / "report.json").read_text()) for d in (a, b))
+    ra.pop("timings_s"), rb.pop("timings_s")
+    assert ra == rb
 
 
 def test_shorter_window_with_the_float_front_end(tmp_path):

@@ -1,15 +1,16 @@
-"""ONNX -> full-integer int8 TFLite with onnx2tf, run as a subprocess.
+"""ONNX -> full-integer int8 TFLite: onnx2tf for ONNX -> TensorFlow, then one calibrated int8 conversion.
 
-onnx2tf is loud and imports TensorFlow; a child process keeps both out of the user's way
-and out of our memory. Calibration data is fed explicitly with -cind (onnx2tf #222: without it
-calibration silently falls back to image data).
+Both run in a child process of our own interpreter (`sys.executable -m mcu_toolkit.export.tf_worker`),
+never an `onnx2tf` found on PATH, which may belong to another environment. The child keeps TensorFlow's
+noise and memory out of the user's way, starts importing while the parent still works, and is killed
+with its whole process group if we are interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..errors import ToolkitError
 
-# TF/oneDNN/hash settings that make the float calibration pass repeatable.
+# TF/oneDNN/hash/thread settings that make the conversion byte-identical run to run.
 _DETERMINISTIC_ENV = {
     "PYTHONHASHSEED": "0",
     "TF_DETERMINISTIC_OPS": "1",
@@ -27,57 +28,78 @@ _DETERMINISTIC_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "CUDA_VISIBLE_DEVICES": "-1",
     "OMP_NUM_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
 }
 
 
-def onnx2tf_command(onnx_path: Path, out_dir: Path, cal_npy: Path, input_name: str) -> list[str]:
-    exe = shutil.which("onnx2tf")
-    base = [exe] if exe else [sys.executable, "-c", "import onnx2tf.onnx2tf as m; m.main()"]
-    return base + [
-        "-i", str(onnx_path), "-o", str(out_dir),
-        "-oiqt", "-qt", "per-channel",
-        "-cind", input_name, str(cal_npy), "[[[[0.]]]]", "[[[[1.]]]]",
-        "-b", "1", "-n",
-    ]
-
-
 def run_killable(cmd: list[str], **popen_kwargs) -> int:
-    """Run a child in its own process group; if we are interrupted or terminated, the whole group goes too
-    (onnx2tf would otherwise keep running as an orphan)."""
+    """Run a child in its own process group; if we are interrupted or terminated, the whole group goes too."""
     proc = subprocess.Popen(cmd, start_new_session=True, **popen_kwargs)
+    return wait_killable(proc)
+
+
+def wait_killable(proc: subprocess.Popen) -> int:
     try:
         return proc.wait()
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_group(proc)
         raise
 
 
-def convert_to_int8(onnx_path: Path, calibration_nhwc: np.ndarray, work: Path, input_name: str,
-                    verbose: bool = False) -> tuple[bytes, bytes]:
-    """Bytes of onnx2tf's *_full_integer_quant.tflite (int8 input and output) and *_float32.tflite."""
-    if calibration_nhwc.dtype != np.float32 or calibration_nhwc.ndim != 4:
-        raise ValueError("calibration data must be float32 NHWC")
-    cal = work / "calibration_nhwc.npy"
-    np.save(cal, calibration_nhwc)
-    out_dir = work / "tf"
-    cmd = onnx2tf_command(onnx_path, out_dir, cal, input_name)
-    # TMPDIR: whatever onnx2tf and TensorFlow leave behind goes with the work folder
-    env = {**os.environ, **_DETERMINISTIC_ENV, "TMPDIR": str(work)}
-    log = work / "onnx2tf.log"
-    with open(log, "w") as f:
-        returncode = run_killable(cmd, env=env, cwd=work, stdout=None if verbose else f,
-                                  stderr=None if verbose else subprocess.STDOUT)
-    tfl = out_dir / f"{onnx_path.stem}_full_integer_quant.tflite"
-    tfl_float = out_dir / f"{onnx_path.stem}_float32.tflite"
-    if returncode != 0 or not tfl.is_file() or not tfl_float.is_file():
-        tail = ""
-        if not verbose:
-            lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-            tail = f": {lines[-1][:200]}" if lines else ""
-        raise ToolkitError(f"onnx2tf failed (exit {returncode}){tail}; rerun with --verbose", exit_code=3)
-    return tfl.read_bytes(), tfl_float.read_bytes()
+def kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+class TfWorker:
+    """The TensorFlow child: started early (it spends seconds importing), given one job, then gone."""
+
+    def __init__(self, work: Path, verbose: bool = False):
+        self.work, self.verbose = work, verbose
+        self.log = open(work / "tf_worker.log", "w")
+        # TMPDIR: whatever TensorFlow leaves behind goes with the work folder
+        env = {**os.environ, **_DETERMINISTIC_ENV, "TMPDIR": str(work)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "mcu_toolkit.export.tf_worker"], stdin=subprocess.PIPE,
+                                     stdout=None if verbose else self.log,
+                                     stderr=None if verbose else subprocess.STDOUT,
+                                     env=env, cwd=work, start_new_session=True, text=True)
+
+    def __enter__(self) -> "TfWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            kill_group(self.proc)
+        self.log.close()
+
+    def convert(self, onnx_bytes: bytes, calibration_nhwc: np.ndarray, input_name: str) -> tuple[bytes, bytes]:
+        """Bytes of the full-int8 TFLite (int8 input and output) and of onnx2tf's float TFLite."""
+        if calibration_nhwc.dtype != np.float32 or calibration_nhwc.ndim != 4:
+            raise ValueError("calibration data must be float32 NHWC")
+        (self.work / "model.onnx").write_bytes(onnx_bytes)
+        np.save(self.work / "calibration_nhwc.npy", calibration_nhwc)
+        out = self.work / "tf"
+        job = {"onnx": str(self.work / "model.onnx"), "calibration": str(self.work / "calibration_nhwc.npy"),
+               "input": input_name, "out": str(out)}
+        with contextlib.suppress(BrokenPipeError):  # a child that died early is reported below
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.close()
+        code = wait_killable(self.proc)
+        tfl, tfl_float = out / "model_full_integer_quant.tflite", out / "model_float32.tflite"
+        if code != 0 or not tfl.is_file() or not tfl_float.is_file():
+            raise ToolkitError(f"onnx2tf/TensorFlow failed (exit {code}){self._tail()}; rerun with --verbose",
+                               exit_code=3)
+        return tfl.read_bytes(), tfl_float.read_bytes()
+
+    def _tail(self) -> str:
+        if self.verbose:
+            return ""
+        self.log.flush()
+        lines = [ln.strip() for ln in (self.work / "tf_worker.log").read_text(errors="replace").splitlines()
+                 if ln.strip()]
+        return f": {lines[-1][:200]}" if lines else ""
 
 
 def check_float_tflite(tflite_float: bytes, onnx_bytes: bytes, inputs_nchw: np.ndarray, atol: float = 1e-3) -> float:
