@@ -216,15 +216,20 @@ def quantize(worker, exported: Exported, feats: np.ndarray) -> Quantized:
 def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress) -> Proof:
     """Ops, the smallest arena that runs, and the deployed pipeline's CCC against the float model."""
     from .verify import tflm
-    from .verify.deployed import deployed_clip_outputs
+    from .verify.deployed import deployed_clip_outputs, deployed_clip_outputs_parallel
 
     ops = tflm.model_ops(q.tflite)
     probe = tflm.TflmModel(q.tflite, arena_size=64 * 1024 * 1024)
     arena_measured = tflm.measure_arena(q.tflite, probe.quantize(feats[0].transpose(1, 2, 0)))
     arena = tflm.arena_with_margin(arena_measured)
     dev = tflm.TflmModel(q.tflite, arena_size=arena)
+    jobs = min(2, os.cpu_count() or 1)
     with progress.bar(len(inp.ev), "TFLM") as bar:
-        d_out = deployed_clip_outputs(inp.model, dev, inp.ev, inp.frontend, bar)
+        if jobs > 1 and sum(len(c.windows) for c in inp.ev) >= 8:  # spawning pays off past a few windows
+            d_out = deployed_clip_outputs_parallel(q.tflite, arena, inp.ev, inp.frontend, inp.model.config.n_mels,
+                                                   jobs, bar)
+        else:
+            d_out = deployed_clip_outputs(inp.model, dev, inp.ev, inp.frontend, bar)
     try:
         ccc = ccc_per_dim(d_out, inp.float_out)
     except UndefinedCCC as e:
