@@ -8,7 +8,7 @@
 - cost: instructions per second of audio, from qemu-system-arm -M mps2-an386 -icount shift=0
   (1 instruction = 1 ns of virtual time) read with the CMSDK timer (25 MHz, 40 instructions a tick),
   around push + finish + quantize only; code and table bytes from arm-none-eabi-size; plus the
-  instructions per frame of each stage (window, FFT, split + power, mel + log; benchmarks/c/fe_stages.c);
+  instructions per frame of each stage (window, FFT, power, mel, log; benchmarks/c/fe_stages.c);
 - drift: CCC of the deployed pipeline (front end -> int8 on TFLM) against the float model on the
   held-out clips, with the float front end, with the fixed one, and with the fixed one in streaming
   mode (each window finished with the previous window's statistics) on the held-out clips played
@@ -37,11 +37,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _report import emit  # noqa: E402
 from mcu_toolkit import resources  # noqa: E402
 from mcu_toolkit.audio import cut_windows, list_audio, load_audio, load_windows, to_pcm16  # noqa: E402
+from mcu_toolkit.cores import M4F  # noqa: E402
 from mcu_toolkit.dsp import fixed, float_ref  # noqa: E402
 from mcu_toolkit.verify.ccc import ccc_per_dim  # noqa: E402
-
-M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
-
 
 def accuracy() -> dict:
     errs = []
@@ -70,7 +68,7 @@ def m4_cost(work: Path) -> dict:
                    f",arg=b,arg={work / 'in.s16'},arg=32000")
         seconds = v["samples"] / 16000
         obj = work / f"fe{opt}.o"
-        subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", opt, "-I", str(work), "-c", str(srcs[0]), "-o",
+        subprocess.run(["arm-none-eabi-gcc", *M4F, "-std=c99", opt, "-I", str(work), "-c", str(srcs[0]), "-o",
                         str(obj)], check=True)
         size = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True).stdout
         out[opt] = {
@@ -82,18 +80,19 @@ def m4_cost(work: Path) -> dict:
             "code_bytes": int(re.search(r"^\.text\s+(\d+)", size, re.M).group(1)),
         }
     out["frame_stages_O2"] = frame_stages(work)
-    from mcu_toolkit.emit.c_frontend import STATE_BYTES, table_bytes
+    from mcu_toolkit.emit.c_frontend import STATE_BYTES, table_bytes, window_buffer_bytes
+    from mcu_toolkit.spec import frames
 
     out["table_bytes"] = table_bytes(fixed.tables())
     out["state_bytes"] = STATE_BYTES
-    out["window_buffer_bytes_2s"] = 999 * (26 * 2 + 12)
+    out["window_buffer_bytes_2s"] = window_buffer_bytes(fixed.tables(), frames(32000))
     return out
 
 
 def run_m4(elf: Path, sources: list[Path], opt: str, semihosting_args: str = "") -> dict[str, int]:
     """Build sources (+ start-up, with the front end's headers from elf's folder) for the Cortex-M4, run
     them in QEMU with -icount, and parse the "name value ..." line they print."""
-    subprocess.run(["arm-none-eabi-gcc", *M4, "-std=c99", opt, "--specs=rdimon.specs", "-T",
+    subprocess.run(["arm-none-eabi-gcc", *M4F, "-std=c99", opt, "--specs=rdimon.specs", "-T",
                     str(ROOT / "tests/c/m4.ld"), "-I", str(elf.parent), str(ROOT / "tests/c/m4_startup.c"),
                     *map(str, sources), "-o", str(elf)], check=True, capture_output=True)
     r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
@@ -103,13 +102,16 @@ def run_m4(elf: Path, sources: list[Path], opt: str, semihosting_args: str = "")
     return dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
 
 
+STAGES = ("window", "fft", "power", "mel", "log")  # frame()'s stages in w2s_frontend.c, in order
+
+
 def frame_stages(work: Path) -> dict:
-    """Instructions per frame (one frame per 32 samples) by stage, -O2: where the cost is."""
+    """Instructions per frame (one frame per 32 samples) by stage, -O2: where the cost is. Each stage is timed
+    as its own call; "rest" is what frame() costs beyond their sum (negative: inlining saves more)."""
     v = run_m4(work / "stages.elf", [work / "w2s_frontend_tables.c", ROOT / "benchmarks/c/fe_stages.c"], "-O2")
-    v["split_power_rest"] = v["frame"] - v["window"] - v["fft32"] - v["mel_log"]
+    v["rest"] = v["frame"] - sum(v[k] for k in STAGES)
     return {"instructions_per_frame": v,
-            "share_of_frame": {k: round(v[k] / v["frame"], 3) for k in ("window", "fft32", "split_power_rest",
-                                                                         "mel_log")}}
+            "share_of_frame": {k: round(v[k] / v["frame"], 3) for k in (*STAGES, "rest")}}
 
 
 def drift(bundle: Path) -> dict:

@@ -91,7 +91,7 @@ def main() -> None:
     x, y = make_training_set(args.utterances, seed=1000 + args.seed)
     model = Wav2Small()
     with torch.no_grad():
-        feats = torch.cat([model.frontend(torch.from_numpy(x[i:i + 64])) for i in range(0, len(x), 64)])
+        feats = torch.cat([model.float_logmel(torch.from_numpy(x[i:i + 64])) for i in range(0, len(x), 64)])
     y = torch.from_numpy(y)
     wavs, yh = heldout()
 

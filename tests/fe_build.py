@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mcu_toolkit.emit.c_frontend import frontend_files
+from mcu_toolkit.cores import M4F, STRICT_C
 from mcu_toolkit.dsp import fixed
+from mcu_toolkit.emit.c_frontend import frontend_files
 
 HERE = Path(__file__).resolve().parent / "c"
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wshadow"]
-M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+STRICT = [*STRICT_C, "-Wconversion", "-Wshadow"]
 QUANT = fixed.InputQuant.from_scale(0.4702, 85)  # a realistic model input quantisation
 
 
@@ -36,7 +36,7 @@ def build_host(d: Path, extra: list[str] = (), name: str = "fe_host") -> Path:
 def build_m4(d: Path) -> Path:
     srcs = write_sources(d)
     elf = d / "fe_m4.elf"
-    subprocess.run(["arm-none-eabi-gcc", *M4, *STRICT, "-O2", "--specs=rdimon.specs", "-T", str(HERE / "m4.ld"),
+    subprocess.run(["arm-none-eabi-gcc", *M4F, *STRICT, "-O2", "--specs=rdimon.specs", "-T", str(HERE / "m4.ld"),
                     "-I", str(d), str(HERE / "m4_startup.c"), *map(str, srcs), "-o", str(elf)],
                    check=True, capture_output=True, text=True)
     return elf

@@ -11,6 +11,7 @@ import soundfile as sf
 
 import mcu_toolkit
 from mcu_toolkit import resources
+from mcu_toolkit.cores import CORES, STRICT_C
 from mcu_toolkit.errors import ToolkitError
 from mcu_toolkit.firmware.boards import BOARDS, check
 from mcu_toolkit.firmware.generate import firmware
@@ -20,12 +21,7 @@ from mcu_toolkit.verify import tflm
 from helpers import run_cli
 
 pytestmark = pytest.mark.slow
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
-CPUS = {
-    "cortex-m4f": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
-    "cortex-m33": ["-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
-}
+CPUS = {name: CORES[name] for name in ("cortex-m4f", "cortex-m7", "cortex-m33")}  # the boards' FPU cores
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                                reason="needs gcc-arm-none-eabi and qemu-system-arm (.ci/run installs them)")
 CLIP = resources.default_eval_dir() / "syn_003_en_f1_s135_p26_g4.flac"  # two 2 s windows
@@ -80,7 +76,8 @@ def projects(bundle, tmp_path_factory):
 def test_generated_projects_have_what_they_promise(projects):
     h7 = projects["stm32h743"]
     for f in ("CMakeLists.txt", "cmake/arm-none-eabi.cmake", "src/main.cc", "src/board_stm32.c", "README.md",
-              "w2s/w2s_budget.h", "w2s/model_data.c", "w2s/w2s_pipeline.c"):
+              "w2s/w2s_budget.h", "w2s/model_data.c", "w2s/w2s_pipeline.c", "w2s/w2s_status.h", "w2s/w2s_model.h",
+              "w2s/w2s_model.cc"):
         assert (h7 / f).is_file(), f
     text = "".join(p.read_text() for p in h7.rglob("*") if p.is_file() and p.suffix in (".txt", ".md", ".cc", ".c"))
     assert "{{" not in text
@@ -92,7 +89,8 @@ def test_generated_projects_have_what_they_promise(projects):
     # every board: microphone DMA -> ring buffer -> pipeline; the ring keeps filling during Invoke
     assert "w2s_ring_write" in esp_main and "w2s_ring_read" in esp_main and "xTaskCreatePinnedToCore" in esp_main
     assert "w2s_ring_write" in (h7 / "src/board_stm32.c").read_text()
-    assert "256 ms" in (esp / "README.md").read_text() and "samples dropped" in (h7 / "src/main.cc").read_text()
+    assert "256 ms" in (esp / "README.md").read_text() and "w2s_format_dropped" in (h7 / "src/main.cc").read_text()
+    assert "w2s_model_invoke_s8" in esp_main and "w2s_model_init" in (h7 / "src/main.cc").read_text()
     assert "{{" not in "".join(p.read_text() for p in esp.rglob("*") if p.is_file() and p.suffix in (".md", ".cc"))
     assert "CONFIG_SPIRAM=y" in (esp / "sdkconfig.defaults").read_text()
     assert "| SD | PC3 (I2S2_SD) |" in (h7 / "README.md").read_text()
@@ -104,7 +102,7 @@ def test_portable_c_compiles_for_cortex_m(projects, cpu, tmp_path):
     w2s = projects["stm32h743"] / "w2s"
     (tmp_path / "budget.c").write_text('#include "w2s_budget.h"\nint w2s_budget_ok;\n')
     for src in [*sorted(w2s.glob("*.c")), tmp_path / "budget.c"]:
-        r = subprocess.run(["arm-none-eabi-gcc", *CPUS[cpu], *STRICT, "-O2", "-I", str(w2s), "-c", str(src),
+        r = subprocess.run(["arm-none-eabi-gcc", *CPUS[cpu], *STRICT_C, "-O2", "-I", str(w2s), "-c", str(src),
                             "-o", str(tmp_path / (src.stem + ".o"))], capture_output=True, text=True)
         assert r.returncode == 0, f"{src.name} for {cpu}: {r.stderr}"
 
@@ -122,7 +120,7 @@ def test_host_template_builds_and_matches_python(projects, bundle, tmp_path):
 
 
 def _python_windows(bundle, pcm):
-    q = fixed.InputQuant.from_scale(bundle.report["input_quant"]["scale"], bundle.report["input_quant"]["zero_point"])
+    q = fixed.InputQuant.from_scale(bundle.report.input_quant["scale"], bundle.report.input_quant["zero_point"])
     return np.stack([fixed.quantize_s8(fixed.window_logmel_q7(pcm[i:i + 32000]), q)
                      for i in range(0, len(pcm) - 31999, 32000)])
 
@@ -132,7 +130,7 @@ def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bun
     w2s = projects["stm32h743"] / "w2s"
     elf = tmp_path / "pipe.elf"
     here = resources.calibration_audio_root().parent / "tests" / "c"
-    r = subprocess.run(["arm-none-eabi-gcc", *CPUS["cortex-m4f"], *STRICT, "-O2", "--specs=rdimon.specs",
+    r = subprocess.run(["arm-none-eabi-gcc", *CPUS["cortex-m4f"], *STRICT_C, "-O2", "--specs=rdimon.specs",
                         "-T", str(here / "m4.ld"), "-I", str(w2s), str(here / "m4_startup.c"),
                         str(here / "pipeline_harness.c"), *map(str, sorted(w2s.glob("*.c"))), "-o", str(elf)],
                        capture_output=True, text=True)
@@ -140,7 +138,7 @@ def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bun
     pcm, _ = sf.read(CLIP, dtype="int16")
     pcm.tofile(tmp_path / "in.s16")
 
-    dev = tflm.TflmModel((bundle.out / "model_int8.tflite").read_bytes(), bundle.report["arena_bytes"])
+    dev = tflm.TflmModel((bundle.out / "model_int8.tflite").read_bytes(), bundle.report.arena_bytes)
     want = _python_windows(bundle, pcm)
     outs = [dev.run_int8(w.reshape(1, 999, 26, 1)) for w in want]
     first = [str(int(v)) for v in outs[0]]

@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mcu_toolkit.audio import to_pcm16
+from mcu_toolkit.cores import M4F
 from mcu_toolkit.dsp import fixed, float_ref
 
 import fe_build
@@ -65,6 +66,7 @@ def test_chunking_does_not_matter(host_exe, speech, tmp_path):
 
 
 @needs_arm
+@pytest.mark.slow  # one QEMU boot per signal
 def test_cortex_m4_qemu_is_bit_exact(signals, tmp_path):
     elf = fe_build.build_m4(tmp_path / "m4")
     prefix = fe_build.qemu_prefix(elf)
@@ -79,8 +81,8 @@ FLOAT_INSN = re.compile(r"\bv(add|sub|mul|div|mla|mls|nmul|neg|abs|sqrt|cvt|cmp|
 @needs_arm
 def test_no_floating_point_in_the_m4_object(tmp_path):
     srcs = fe_build.write_sources(tmp_path)
-    for abi in ("hard", "soft"):
-        flags = ["-mcpu=cortex-m4", "-mthumb", f"-mfloat-abi={abi}"] + (["-mfpu=fpv4-sp-d16"] if abi == "hard" else [])
+    soft = [f for f in M4F if not f.startswith(("-mfloat-abi=", "-mfpu="))] + ["-mfloat-abi=soft"]
+    for abi, flags in (("hard", M4F), ("soft", soft)):
         for src in srcs[:2]:
             obj = tmp_path / f"{src.stem}_{abi}.o"
             subprocess.run(["arm-none-eabi-gcc", *flags, *fe_build.STRICT, "-O2", "-I", str(tmp_path), "-c", str(src),
@@ -128,7 +130,7 @@ def test_float_reference_matches_the_model(default_model, speech):
 
     w = speech[0][:32000].astype(np.float32) / 32768.0
     with torch.no_grad():
-        model_db = default_model.frontend(torch.from_numpy(w)[None])[0, 0].numpy()
+        model_db = default_model.float_logmel(torch.from_numpy(w)[None])[0, 0].numpy()
     np.testing.assert_allclose(float_ref.logmel_float(w), model_db, atol=2e-3)
 
 

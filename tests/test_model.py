@@ -22,7 +22,7 @@ def test_split_reproduces_whole_model(default_model, heldout):
         for w in wavs[:6]:
             x = torch.from_numpy(w)[None]
             whole = default_model(x)
-            split = default_model.trunk(default_model.frontend(x))
+            split = default_model.trunk(default_model.float_logmel(x))
             assert torch.equal(whole, split)
 
 
@@ -30,7 +30,7 @@ def test_exported_trunk_form_equals_the_float_trunk(default_model, heldout):
     """The int8-friendly pooling and a rescaled Gram (undone in the head) change nothing in float."""
     _, wavs, _ = heldout
     with torch.no_grad():
-        x = torch.cat([default_model.frontend(torch.from_numpy(w[:3200])[None]) for w in wavs[:8]])
+        x = torch.cat([default_model.float_logmel(torch.from_numpy(w[:3200])[None]) for w in wavs[:8]])
         ref = default_model.trunk(x)
         scale = balanced_gram_scale(default_model, x)
         assert scale in (0.0625, 0.125, 0.25)  # 0.2 s windows: Gram entries ~10x the pooled values
@@ -43,7 +43,7 @@ def test_frames_and_shapes():
     cfg = m.config
     assert cfg.frames(32000) == 999 and cfg.frames(16000) == 499 and cfg.frames(63) == 0
     with torch.no_grad():
-        lm = m.frontend(torch.randn(2, 16000))
+        lm = m.float_logmel(torch.randn(2, 16000))
     assert lm.shape == (2, 1, 499, 26)
     assert cfg.pooled_mels == 13 and cfg.head_features == 338
 

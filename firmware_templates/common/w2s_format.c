@@ -1,8 +1,9 @@
+/* w2s_format.c: see w2s_format.h. */
 #include "w2s_format.h"
 
 #include <stdio.h>
 
-int32_t w2s_dequantize_milli(int8_t q, int32_t zero_point, int32_t mult_q16)
+int32_t w2s_format_dequantize_milli(int8_t q, int32_t zero_point, int32_t mult_q16)
 {
     const int64_t v = (int64_t)((int32_t)q - zero_point) * mult_q16;
     return (int32_t)((v + 32768) >> 16);
@@ -15,12 +16,29 @@ static void milli(char *buf, size_t cap, int32_t v)
     snprintf(buf, cap, "%s%lu.%03lu", sign, (unsigned long)(a / 1000u), (unsigned long)(a % 1000u));
 }
 
-int w2s_format_adv(char *out, size_t cap, const int8_t adv_s8[3], int32_t zero_point, int32_t mult_q16,
-                   uint32_t inference_us)
+/* snprintf's result as a status: it fits, or the line was cut short (or the C library failed). */
+static w2s_status_t fitted(int written, size_t cap)
+{
+    return (written >= 0 && (size_t)written < cap) ? W2S_OK : W2S_ERR_SIZE;
+}
+
+w2s_status_t w2s_format_adv(char *out, size_t cap, const int8_t adv_s8[3], int32_t zero_point, int32_t mult_q16,
+                            uint32_t inference_us)
 {
     char a[16], d[16], v[16];
-    milli(a, sizeof a, w2s_dequantize_milli(adv_s8[0], zero_point, mult_q16));
-    milli(d, sizeof d, w2s_dequantize_milli(adv_s8[1], zero_point, mult_q16));
-    milli(v, sizeof v, w2s_dequantize_milli(adv_s8[2], zero_point, mult_q16));
-    return snprintf(out, cap, "A=%s D=%s V=%s t=%luus", a, d, v, (unsigned long)inference_us);
+    if (out == NULL || cap == 0u || adv_s8 == NULL) {
+        return W2S_ERR_ARG;
+    }
+    milli(a, sizeof a, w2s_format_dequantize_milli(adv_s8[0], zero_point, mult_q16));
+    milli(d, sizeof d, w2s_format_dequantize_milli(adv_s8[1], zero_point, mult_q16));
+    milli(v, sizeof v, w2s_format_dequantize_milli(adv_s8[2], zero_point, mult_q16));
+    return fitted(snprintf(out, cap, "A=%s D=%s V=%s t=%luus", a, d, v, (unsigned long)inference_us), cap);
+}
+
+w2s_status_t w2s_format_dropped(char *out, size_t cap, uint32_t samples)
+{
+    if (out == NULL || cap == 0u) {
+        return W2S_ERR_ARG;
+    }
+    return fitted(snprintf(out, cap, "warning: %lu samples dropped", (unsigned long)samples), cap);
 }

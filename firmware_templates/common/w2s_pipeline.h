@@ -1,5 +1,5 @@
-/* w2s_pipeline: PCM -> fixed-point front end -> one window of int8 model input (C99).
- * Everything between the microphone ring buffer and the TFLM invoke, so that it runs (and is tested)
+/* w2s_pipeline: PCM -> fixed-point front end -> one window of int8 model input (C99, includable from C++).
+ * Everything between the microphone ring buffer and the model step, so that it runs (and is tested)
  * anywhere. The caller owns every buffer; sizes come from model_config.h. */
 #ifndef W2S_PIPELINE_H
 #define W2S_PIPELINE_H
@@ -8,26 +8,46 @@
 #include <stdint.h>
 
 #include "w2s_frontend.h"
+#include "w2s_status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct {
-    w2s_frontend_state_t frontend;
-    const w2s_frontend_config_t *config;
-    int16_t *frames_db_q7;  /* frames_per_window * W2S_FE_N_MELS */
-    int32_t *dc_bins;       /* frames_per_window * W2S_FE_DC_BINS */
-    int8_t *input_s8;       /* frames_per_window * W2S_FE_N_MELS: the model's input tensor */
-    uint32_t frames_per_window;
-    uint32_t frames;        /* frames of the current window so far */
+    w2s_frontend_state_t frontend;        /**< the front end's state for the current window */
+    const w2s_frontend_config_t *config;  /**< window length (samples) and int8 quantiser */
+    int16_t *frames_db_q7;                /**< frames_per_window * W2S_FE_N_MELS values, dB Q7 */
+    int32_t *dc_bins_q7;                  /**< frames_per_window * W2S_FE_DC_BINS values, Q7 */
+    int8_t *input_s8;                     /**< frames_per_window * W2S_FE_N_MELS: the model's input tensor */
+    uint32_t frames_per_window;           /**< frames the buffers hold */
+    uint32_t frames;                      /**< frames of the current window so far */
 } w2s_pipeline_t;
 
-void w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *config, int16_t *frames_db_q7,
-                       int32_t *dc_bins, int8_t *input_s8, uint32_t frames_per_window);
+/**
+ * @brief         Set up the pipeline and start its first window.
+ * @param[out]    p                  the pipeline
+ * @param[in]     config             window_samples in W2S_FE_N_FFT .. W2S_FE_MAX_WINDOW_SAMPLES; kept
+ * @param[in]     frames_db_q7       frames_per_window * W2S_FE_N_MELS int16: w2s_pipeline_feed's working
+ *                                   memory; kept
+ * @param[in]     dc_bins_q7         frames_per_window * W2S_FE_DC_BINS int32: its working memory; kept
+ * @param[in]     input_s8           frames_per_window * W2S_FE_N_MELS int8: where it writes each window; kept
+ * @param[in]     frames_per_window  frames the buffers hold: at least the window's frame count
+ * @return        W2S_OK; W2S_ERR_ARG if a pointer is NULL or the window length is out of range;
+ *                W2S_ERR_SIZE if frames_per_window is less than the window's frame count
+ */
+w2s_status_t w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *config, int16_t *frames_db_q7,
+                               int32_t *dc_bins_q7, int8_t *input_s8, uint32_t frames_per_window);
 
-/* Feed samples. Returns 1 when input_s8 holds a complete window (then call again with the rest:
- * *consumed says how many samples were used), else 0. */
+/**
+ * @brief         Feed samples. When a window completes, input_s8 holds it and the next window starts:
+ *                call again with the rest (pcm_s16 + *consumed).
+ * @param[in,out] p         an initialised pipeline
+ * @param[in]     pcm_s16   n samples
+ * @param[in]     n         samples offered
+ * @param[out]    consumed  samples used (all of them unless a window completed); may be NULL
+ * @return        1 when input_s8 holds a complete window, else 0 (a flag, not a status: feeding cannot fail)
+ */
 int w2s_pipeline_feed(w2s_pipeline_t *p, const int16_t *pcm_s16, size_t n, size_t *consumed);
 
 #ifdef __cplusplus

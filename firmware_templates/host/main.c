@@ -1,6 +1,6 @@
 /* Host build of the portable pipeline: WAV file -> ring buffer -> fixed-point front end -> int8 windows.
- * The model step (TFLM) is in model_runner.cc and is linked only when TFLM_DIR is given to make;
- * without it this program writes the int8 feature windows the model would receive. */
+ * The model step (w2s/w2s_model.cc, TFLM) is linked only when TFLM_DIR is given to make; without it this
+ * program writes the int8 feature windows the model would receive. Every status is checked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +9,17 @@
 #include "w2s_format.h"
 #include "w2s_pipeline.h"
 #include "w2s_ring.h"
-
 #ifdef W2S_WITH_TFLM
-int w2s_model_init(void);
-int w2s_model_run(const int8_t *input, int8_t adv_s8[3]);
+#include "w2s_model.h"
 #endif
 
-static int16_t ring_storage[4096];
-static int16_t frames_db_q7[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
-static int32_t dc_bins[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
-static int8_t input_s8[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
+#define RING_SAMPLES 4096u
+#define WINDOW_VALUES (W2S_FRAMES_PER_WINDOW * W2S_N_MELS)
+
+static int16_t ring_storage[RING_SAMPLES];
+static int16_t frames_db_q7[WINDOW_VALUES];
+static int32_t dc_bins_q7[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
+static int8_t features_s8[WINDOW_VALUES]; /* the model's input when there is no model */
 
 /* 16-bit mono PCM from a RIFF/WAVE file; returns samples, or -1. */
 static long read_wav(const char *path, int16_t **out)
@@ -60,11 +61,39 @@ static long read_wav(const char *path, int16_t **out)
     return -1;
 }
 
+static int fail(const char *call, w2s_status_t status)
+{
+    fprintf(stderr, "error: %s: %s\n", call, w2s_status_str(status));
+    return 1;
+}
+
+#ifdef W2S_WITH_TFLM
+/* The model step on the window in its input tensor, and the window's line on stdout. */
+static w2s_status_t run_model(unsigned window, const char **call)
+{
+    int8_t adv_s8[W2S_OUTPUT_COUNT];
+    char line[96];
+    w2s_status_t st;
+    *call = "w2s_model_invoke_s8";
+    if ((st = w2s_model_invoke_s8(adv_s8)) != W2S_OK) {
+        return st;
+    }
+    *call = "w2s_format_adv";
+    st = w2s_format_adv(line, sizeof line, adv_s8, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, 0u);
+    if (st == W2S_OK) {
+        printf("window %u: %s\n", window, line);
+    }
+    return st;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     int16_t *pcm = NULL, chunk[256];
+    int8_t *input_s8 = features_s8;
     long n, pos = 0;
     unsigned windows = 0;
+    w2s_status_t st;
     w2s_ring_t ring;
     w2s_pipeline_t pipe;
     FILE *out = NULL;
@@ -82,17 +111,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: cannot write %s\n", argv[2]);
         return 2;
     }
-    if (w2s_ring_init(&ring, ring_storage, 4096u) != 0) {
-        fprintf(stderr, "error: w2s_ring_init: the ring size is not a power of two\n");
-        return 1;
+    if ((st = w2s_ring_init(&ring, ring_storage, RING_SAMPLES)) != W2S_OK) {
+        return fail("w2s_ring_init", st);
     }
-    w2s_pipeline_init(&pipe, &g_w2s_frontend_config, frames_db_q7, dc_bins, input_s8, W2S_FRAMES_PER_WINDOW);
 #ifdef W2S_WITH_TFLM
-    if (w2s_model_init() != 0) {
-        fprintf(stderr, "error: TFLM could not allocate the model\n");
-        return 1;
+    {
+        uint8_t *arena = malloc(W2S_ARENA_BYTES); /* malloc's alignment on a 64-bit host: 16, as TFLM needs */
+        if (arena == NULL) {
+            fprintf(stderr, "error: no memory for the %u-byte arena\n", (unsigned)W2S_ARENA_BYTES);
+            return 1;
+        }
+        if ((st = w2s_model_init(arena, W2S_ARENA_BYTES, &input_s8)) != W2S_OK) {
+            return fail("w2s_model_init", st);
+        }
     }
 #endif
+    st = w2s_pipeline_init(&pipe, &g_w2s_frontend_config, frames_db_q7, dc_bins_q7, input_s8, W2S_FRAMES_PER_WINDOW);
+    if (st != W2S_OK) {
+        return fail("w2s_pipeline_init", st);
+    }
     while (pos < n || w2s_ring_count(&ring) > 0) {
         /* the "DMA": 512 samples at a time into the ring */
         if (pos < n) {
@@ -100,41 +137,32 @@ int main(int argc, char **argv)
             pos += (long)w2s_ring_write(&ring, pcm + pos, (uint32_t)k);
         }
         while (w2s_ring_count(&ring) > 0) {
-            uint32_t got = w2s_ring_read(&ring, chunk, 256u);
-            size_t off = 0;
-            while (off < got) {
-                size_t used = 0;
-                if (w2s_pipeline_feed(&pipe, chunk + off, got - off, &used)) {
-                    windows++;
-                    if (out != NULL) {
-                        fwrite(input_s8, 1, sizeof input_s8, out);
-                    }
-#ifdef W2S_WITH_TFLM
-                    {
-                        int8_t adv[3];
-                        char line[96];
-                        int len;
-                        if (w2s_model_run(input_s8, adv) != 0) {
-                            fprintf(stderr, "error: TFLM Invoke failed on window %u\n", windows);
-                            return 1;
-                        }
-                        len = w2s_format_adv(line, sizeof line, adv, W2S_OUTPUT_ZERO_POINT,
-                                             W2S_OUTPUT_MILLI_MULT_Q16, 0u);
-                        if (len < 0 || len >= (int)sizeof line) {
-                            fprintf(stderr, "error: w2s_format_adv: line buffer too short\n");
-                            return 1;
-                        }
-                        printf("window %u: %s\n", windows, line);
-                    }
-#endif
+            const uint32_t got = w2s_ring_read(&ring, chunk, 256u);
+            size_t off, used = 0;
+            for (off = 0; off < got; off += used) {
+                if (!w2s_pipeline_feed(&pipe, chunk + off, got - off, &used)) {
+                    continue;
                 }
-                off += used;
+                windows++;
+                if (out != NULL && fwrite(input_s8, 1, WINDOW_VALUES, out) != WINDOW_VALUES) {
+                    fprintf(stderr, "error: cannot write %s\n", argv[2]);
+                    return 1;
+                }
+#ifdef W2S_WITH_TFLM
+                {
+                    const char *call = "";
+                    if ((st = run_model(windows, &call)) != W2S_OK) {
+                        return fail(call, st);
+                    }
+                }
+#endif
             }
         }
     }
     printf("%u window(s) of %u frames x %u mels\n", windows, (unsigned)W2S_FRAMES_PER_WINDOW, (unsigned)W2S_N_MELS);
-    if (out != NULL) {
-        fclose(out);
+    if (out != NULL && fclose(out) != 0) {
+        fprintf(stderr, "error: cannot write %s\n", argv[2]);
+        return 1;
     }
     free(pcm);
     return 0;

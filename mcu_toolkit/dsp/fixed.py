@@ -25,11 +25,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from .. import spec
 from .mel import slaney_mel_matrix
 
-N_FFT = 64
-HOP = 32
-N_BINS = 33
+N_FFT, HOP, N_BINS = spec.N_FFT, spec.HOP, spec.N_BINS
 HANN_SHIFT = 8          # v = (pcm * hann_q15 + 2^7) >> 8
 TWIDDLE_BITS = 30       # Q30 twiddles
 POWER_SHIFT = 12        # power = (2X)^2 >> 12
@@ -38,11 +37,13 @@ DB_PER_LOG2_Q16 = 197283  # round(10*log10(2) * 2^16)
 FLOOR_DB_Q7 = -12800    # -100 dB: Wav2Small clamps mel power at 1e-10
 RAW_FLOOR_DB_Q7 = -32768  # mel_acc == 0: no energy at all
 QUANT_SHIFT = 24
-PRENORM_EPS = 1e-7
+PRENORM_EPS = spec.PRENORM_EPS
+PRENORM_EPS_INV = round(1 / PRENORM_EPS)  # an integer: the C divides by it
 MAX_WINDOW_SAMPLES = 120000  # N * sum(x^2) and N^2 * 2^30 must fit uint64
 # A constant c added to a frame moves 2X[0] by 2^8 * 32 * c and 2X[1] by 2^8 * (-16) * c.
 DC_GAIN_BIN0 = 1 << 13
 DC_GAIN_BIN1 = -(1 << 12)
+DC_BINS = 3  # int32 a frame keeps for the window's mean: Re 2X[0], Re 2X[1], Im 2X[1] (X[0] is real)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def _bit_length(s: np.ndarray) -> np.ndarray:
 
 
 def db_q7(s: np.ndarray, t: Tables | None = None) -> np.ndarray:
-    """10*log10(s) in Q7 for uint64 s >= 1 (w2s_db_q7 in C). Max error about 0.004 dB."""
+    """10*log10(s) in Q7 for uint64 s >= 1 (w2s_frontend_db_q7 in C). Max error about 0.004 dB."""
     t = t or tables()
     s = np.asarray(s, dtype=np.uint64)
     e = _bit_length(s) - 1                                   # floor(log2 s), 0..63
@@ -188,7 +189,7 @@ REF30_DB_Q7 = 11560     # round(10*log10(2^30) * 128)
 
 def prenorm_eps(n: int) -> int:
     """1e-7 * N^2 * 2^30, rounded: prenorm's variance floor in units of N^2 * var(int16)."""
-    return (n * n * (1 << 30) + 5_000_000) // 10_000_000
+    return (n * n * (1 << 30) + PRENORM_EPS_INV // 2) // PRENORM_EPS_INV
 
 
 def window_offset_q7(n: int, total: int, total_sq: int, t: Tables | None = None) -> int:

@@ -1,12 +1,19 @@
-"""Emit the fixed-point front end: its two hand-written C files and the generated tables."""
+"""Emit the fixed-point front end: its two hand-written C files and the generated tables.
+
+Every number the C shares with Python is generated from one definition: `constants()` lists the
+W2S_FE_* macros (from spec.py and dsp/fixed.py), `tables()` the arrays (from dsp/fixed.Tables).
+"""
 
 from __future__ import annotations
 
 from importlib import resources as ilr
+from typing import NamedTuple
 
 import numpy as np
 
+from .. import spec
 from ..cores import code_bytes
+from ..dsp import fixed
 from ..dsp.fixed import InputQuant, Tables
 from .c_model import GENERATED
 
@@ -18,15 +25,91 @@ def frontend_sources() -> dict[str, str]:
     return {name: (base / name).read_text() for name in SOURCES}
 
 
-def _array(values, per_line: int = 12, indent: str = "    ") -> str:
-    vals = [str(int(v)) for v in np.asarray(values).ravel()]
-    lines = [indent + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line)]
-    return "\n".join(lines)
+class CConst(NamedTuple):
+    name: str
+    value: int
+    comment: str
+    unsigned: bool = False  # a count or size: rendered with a u suffix
+
+    def literal(self) -> str:
+        if self.unsigned:
+            return f"{self.value}u"
+        return f"({self.value})" if self.value < 0 else str(self.value)
+
+
+def constants(t: Tables) -> list[CConst]:
+    """The W2S_FE_* macros of w2s_frontend_tables.h: the facts the C shares with Python, defined once."""
+    return [
+        CConst("W2S_FE_SAMPLE_RATE_HZ", spec.SAMPLE_RATE, "input sample rate", True),
+        CConst("W2S_FE_N_FFT", spec.N_FFT, "samples per frame", True),
+        CConst("W2S_FE_HOP", spec.HOP, "new samples per frame", True),
+        CConst("W2S_FE_N_BINS", spec.N_BINS, "bins of the one-sided spectrum", True),
+        CConst("W2S_FE_N_MELS", t.n_mels, "mel filters: values per frame", True),
+        CConst("W2S_FE_MEL_WIDTH", t.mel_u_q11.shape[1], "bins of the widest mel filter", True),
+        CConst("W2S_FE_DC_BINS", fixed.DC_BINS, "int32 kept per frame: Re 2X[0], Re 2X[1], Im 2X[1]", True),
+        CConst("W2S_FE_LOG2_LEN", len(t.log2_q16), "entries of the log2 table", True),
+        CConst("W2S_FE_MAX_WINDOW_SAMPLES", fixed.MAX_WINDOW_SAMPLES, "the window sums fit uint64 up to this",
+               True),
+        CConst("W2S_FE_FLOOR_DB_Q7", fixed.FLOOR_DB_Q7, "-100 dB: the model clamps mel power at 1e-10"),
+        CConst("W2S_FE_RAW_FLOOR_DB_Q7", fixed.RAW_FLOOR_DB_Q7, "a mel with no energy at all, before finishing"),
+        CConst("W2S_FE_HANN_SHIFT", fixed.HANN_SHIFT, "windowed sample Q7 = (pcm * hann_q15 + 2^7) >> 8"),
+        CConst("W2S_FE_TWIDDLE_BITS", fixed.TWIDDLE_BITS, "twiddles are Q30"),
+        CConst("W2S_FE_POWER_SHIFT", fixed.POWER_SHIFT, "power = (2X)^2 >> 12"),
+        CConst("W2S_FE_DB_PER_LOG2_Q16", fixed.DB_PER_LOG2_Q16, "10*log10(2), Q16"),
+        CConst("W2S_FE_REF30_DB_Q7", fixed.REF30_DB_Q7, "10*log10(2^30), dB Q7"),
+        CConst("W2S_FE_PRENORM_EPS_INV", fixed.PRENORM_EPS_INV, "1 / prenorm's epsilon", True),
+        CConst("W2S_FE_DC_GAIN_BIN0", fixed.DC_GAIN_BIN0, "a constant c moves 2X[0] by this times c"),
+        CConst("W2S_FE_DC_GAIN_BIN1", fixed.DC_GAIN_BIN1, "... and 2X[1] by this times c"),
+        CConst("W2S_FE_QUANT_SHIFT", fixed.QUANT_SHIFT, "int8 input: (db_q7 * mult_q24 + 2^23) >> 24"),
+    ]
+
+
+class CTable(NamedTuple):
+    ctype: str
+    name: str
+    dims: tuple[str, ...]  # the header's extents, as C expressions over the constants
+    values: np.ndarray
+    per_line: int
+    comment: str
+
+    def c_bytes(self) -> int:
+        return int(self.values.size) * np.dtype(self.ctype.removesuffix("_t")).itemsize  # uint16_t -> 2
+
+
+def tables(t: Tables) -> list[CTable]:
+    """The arrays of w2s_frontend_tables.{h,c}. The header sizes them with the constants, the .c with the
+    data's own shape: if the two ever disagree, the C compiler stops (conflicting types)."""
+    mel = ("W2S_FE_N_MELS",)
+    return [
+        CTable("uint16_t", "g_w2s_hann_q15", ("W2S_FE_N_FFT",), t.hann_q15, 12, "Periodic Hann window, Q15."),
+        CTable("uint8_t", "g_w2s_bitrev5", ("W2S_FE_N_FFT / 2u",), t.bitrev5, 16,
+               "5-bit bit reversal: the FFT's input order."),
+        CTable("int32_t", "g_w2s_tw32_re_q30", ("W2S_FE_N_FFT / 4u",), t.tw32_re_q30, 6, "e^(-j 2 pi k / 32), Q30."),
+        CTable("int32_t", "g_w2s_tw32_im_q30", ("W2S_FE_N_FFT / 4u",), t.tw32_im_q30, 6, ""),
+        CTable("int32_t", "g_w2s_tw64_re_q30", ("W2S_FE_N_BINS",), t.tw64_re_q30, 6, "e^(-j 2 pi k / 64), Q30."),
+        CTable("int32_t", "g_w2s_tw64_im_q30", ("W2S_FE_N_BINS",), t.tw64_im_q30, 6, ""),
+        CTable("uint8_t", "g_w2s_mel_first_bin", mel, t.mel_first_bin, 16,
+               "Slaney mel filters (librosa defaults), sparse: first bin, bin count, weights / peak in Q11,\n"
+               "   and 10*log10(peak / 2^45) in dB Q7. Filters with no bins stay at the -100 dB floor."),
+        CTable("uint8_t", "g_w2s_mel_n_bins", mel, t.mel_n_bins, 16, ""),
+        CTable("uint8_t", "g_w2s_mel_is_dc", mel, t.mel_is_dc, 16,
+               "1: built from bins 0-1 only, finished per window with the exact mean."),
+        CTable("uint16_t", "g_w2s_mel_u_q11", (*mel, "W2S_FE_MEL_WIDTH"), t.mel_u_q11, 0, ""),
+        CTable("int16_t", "g_w2s_mel_db_q7", mel, t.mel_db_q7, 10, ""),
+        CTable("int32_t", "g_w2s_log2_q16", ("W2S_FE_LOG2_LEN",), t.log2_q16, 10, "log2(1 + i/256), Q16."),
+    ]
+
+
+def _define_lines(consts: list[CConst]) -> str:
+    heads = [f"#define {c.name} {c.literal()}" for c in consts]
+    width = max(map(len, heads))
+    return "\n".join(f"{h:<{width}}  /* {c.comment} */" for h, c in zip(heads, consts))
 
 
 def tables_h(t: Tables, has_config: bool = False) -> str:
     config = ("/* Defined in w2s_frontend_tables.c; the type is in w2s_frontend.h. */\n"
               "#define W2S_FE_HAS_CONFIG 1\n\n") if has_config else ""
+    externs = "\n".join(f"extern const {a.ctype} {a.name}{''.join(f'[{d}]' for d in a.dims)};" for a in tables(t))
     return GENERATED + f"""#ifndef W2S_FRONTEND_TABLES_H
 #define W2S_FRONTEND_TABLES_H
 
@@ -36,22 +119,11 @@ def tables_h(t: Tables, has_config: bool = False) -> str:
 extern "C" {{
 #endif
 
-#define W2S_FE_N_MELS {t.n_mels}u
-#define W2S_FE_N_BINS 33u
-#define W2S_FE_MEL_WIDTH {t.mel_u_q11.shape[1]}u
+/* The front end's constants, from mcu_toolkit/spec.py and mcu_toolkit/dsp/fixed.py. */
+{_define_lines(constants(t))}
 
-extern const uint16_t g_w2s_hann_q15[64];
-extern const uint8_t g_w2s_bitrev5[32];
-extern const int32_t g_w2s_tw32_re_q30[16];
-extern const int32_t g_w2s_tw32_im_q30[16];
-extern const int32_t g_w2s_tw64_re_q30[W2S_FE_N_BINS];
-extern const int32_t g_w2s_tw64_im_q30[W2S_FE_N_BINS];
-extern const uint8_t g_w2s_mel_first_bin[W2S_FE_N_MELS];
-extern const uint8_t g_w2s_mel_n_bins[W2S_FE_N_MELS];
-extern const uint8_t g_w2s_mel_is_dc[W2S_FE_N_MELS];
-extern const uint16_t g_w2s_mel_u_q11[W2S_FE_N_MELS][W2S_FE_MEL_WIDTH];
-extern const int16_t g_w2s_mel_db_q7[W2S_FE_N_MELS];
-extern const int32_t g_w2s_log2_q16[257];
+/* Its tables, in w2s_frontend_tables.c. */
+{externs}
 
 #ifdef __cplusplus
 }}
@@ -61,8 +133,20 @@ extern const int32_t g_w2s_log2_q16[257];
 """
 
 
+def _array(values: np.ndarray, per_line: int, indent: str = "    ") -> str:
+    if values.ndim == 2:  # one row a line, braced
+        return "\n".join(indent + "{" + ", ".join(str(int(v)) for v in row) + "}," for row in values)
+    vals = [str(int(v)) for v in values.ravel()]
+    return "\n".join(indent + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
+
+
+def _definition(a: CTable) -> str:
+    comment = f"/* {a.comment} */\n" if a.comment else ""
+    shape = "".join(f"[{n}]" for n in a.values.shape)
+    return f"{comment}const {a.ctype} {a.name}{shape} = {{\n{_array(a.values, a.per_line)}\n}};\n"
+
+
 def tables_c(t: Tables, quant: InputQuant | None, window_samples: int) -> str:
-    u_rows = "\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}," for row in t.mel_u_q11)
     config = ""
     if quant is not None:
         config = f"""
@@ -73,55 +157,8 @@ const w2s_frontend_config_t g_w2s_frontend_config = {{
     {quant.zero_point},
 }};
 """
-    return GENERATED + f"""#include "w2s_frontend.h"
-
-/* Periodic Hann window of 64, Q15. */
-const uint16_t g_w2s_hann_q15[64] = {{
-{_array(t.hann_q15)}
-}};
-
-const uint8_t g_w2s_bitrev5[32] = {{
-{_array(t.bitrev5, 16)}
-}};
-
-/* e^(-j 2 pi k / 32) and e^(-j 2 pi k / 64), Q30. */
-const int32_t g_w2s_tw32_re_q30[16] = {{
-{_array(t.tw32_re_q30, 6)}
-}};
-const int32_t g_w2s_tw32_im_q30[16] = {{
-{_array(t.tw32_im_q30, 6)}
-}};
-const int32_t g_w2s_tw64_re_q30[W2S_FE_N_BINS] = {{
-{_array(t.tw64_re_q30, 6)}
-}};
-const int32_t g_w2s_tw64_im_q30[W2S_FE_N_BINS] = {{
-{_array(t.tw64_im_q30, 6)}
-}};
-
-/* Slaney mel filters (librosa defaults), sparse: first bin, bin count, weights / peak in Q11,
-   and 10*log10(peak / 2^45) in dB Q7. Filters with no bins stay at the -100 dB floor. */
-const uint8_t g_w2s_mel_first_bin[W2S_FE_N_MELS] = {{
-{_array(t.mel_first_bin, 16)}
-}};
-const uint8_t g_w2s_mel_n_bins[W2S_FE_N_MELS] = {{
-{_array(t.mel_n_bins, 16)}
-}};
-/* 1: built from bins 0-1 only, finished per window with the exact mean. */
-const uint8_t g_w2s_mel_is_dc[W2S_FE_N_MELS] = {{
-{_array(t.mel_is_dc, 16)}
-}};
-const uint16_t g_w2s_mel_u_q11[W2S_FE_N_MELS][W2S_FE_MEL_WIDTH] = {{
-{u_rows}
-}};
-const int16_t g_w2s_mel_db_q7[W2S_FE_N_MELS] = {{
-{_array(t.mel_db_q7, 10)}
-}};
-
-/* log2(1 + i/256), Q16. */
-const int32_t g_w2s_log2_q16[257] = {{
-{_array(t.log2_q16, 10)}
-}};
-{config}"""
+    body = "\n".join(_definition(a) for a in tables(t))
+    return GENERATED + f'#include "w2s_frontend.h"\n\n{body}{config}'
 
 
 def frontend_files(t: Tables, quant: InputQuant | None, window_samples: int) -> dict[str, str]:
@@ -133,11 +170,16 @@ def frontend_files(t: Tables, quant: InputQuant | None, window_samples: int) -> 
 
 def table_bytes(t: Tables) -> int:
     """Flash taken by the generated tables (types as in w2s_frontend_tables.c)."""
-    m = t.n_mels
-    return (64 * 2 + 32 + 2 * 16 * 4 + 2 * 33 * 4 + 3 * m + m * t.mel_u_q11.shape[1] * 2 + m * 2 + 257 * 4)
+    return sum(a.c_bytes() for a in tables(t))
 
 
-STATE_BYTES = 64 * 2 + 4 + 4 + 8 + 8  # sizeof(w2s_frontend_state_t) on 32-bit targets
+# sizeof(w2s_frontend_state_t) on 32-bit targets: history, fill, count, sum, sum_sq
+STATE_BYTES = spec.N_FFT * 2 + 4 + 4 + 8 + 8
+
+
+def window_buffer_bytes(t: Tables, frames: int) -> int:
+    """The caller's buffers for one window: raw dB Q7 frames and the DC bins."""
+    return frames * (t.n_mels * 2 + fixed.DC_BINS * 4)
 
 
 def frontend_report(t: Tables, window_samples: int, frames: int) -> dict:
@@ -153,7 +195,7 @@ def frontend_report(t: Tables, window_samples: int, frames: int) -> dict:
         "code_bytes_cortex_m4_Os": code,
         "flash_bytes": None if code is None else code + tables_b,
         "state_bytes": STATE_BYTES,
-        "window_buffer_bytes": frames * (t.n_mels * 2 + 12),
-        "ram_bytes": STATE_BYTES + frames * (t.n_mels * 2 + 12),
+        "window_buffer_bytes": window_buffer_bytes(t, frames),
+        "ram_bytes": STATE_BYTES + window_buffer_bytes(t, frames),
         "window_samples": window_samples,
     }

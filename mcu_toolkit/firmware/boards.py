@@ -32,11 +32,11 @@ class Board:
 BOARDS = {
     "nucleo-f411re": Board("nucleo-f411re", "Cortex-M4F", 512 * KIB, 128 * KIB, "stm32", CORES["cortex-m4f"],
                            "STM32F411RE, 100 MHz",
-                           {"FAMILY": "STM32F4", "HAL_HEADER": '"stm32f4xx_hal.h"', "HAL_DEFINE": "STM32F411xE",
+                           {"FAMILY": "STM32F4", "HAL_DEFINE": "STM32F411xE",
                             "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp"}),
     "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 1024 * KIB, "stm32", CORES["cortex-m7"],
                        "STM32H743, 480 MHz; the arena goes in AXI SRAM + SRAM1-3 (1 MB in all)",
-                       {"FAMILY": "STM32H7", "HAL_HEADER": '"stm32h7xx_hal.h"', "HAL_DEFINE": "STM32H743xx",
+                       {"FAMILY": "STM32H7", "HAL_DEFINE": "STM32H743xx",
                         "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu"}),
     "esp32-s3": Board("esp32-s3", "Xtensa LX7", 8192 * KIB, 512 * KIB, "esp32",
                       (), "ESP32-S3, 240 MHz, 512 KB SRAM; --psram puts the arena in 8 MB PSRAM"),

@@ -14,7 +14,8 @@ from ..outputs import check_dir_target, staged_dir
 from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
 
 BUNDLE_C = bundle_mod.C_FILES
-COMMON = ("w2s_ring.h", "w2s_ring.c", "w2s_pipeline.h", "w2s_pipeline.c", "w2s_format.h", "w2s_format.c")
+COMMON = ("w2s_status.h", "w2s_ring.h", "w2s_ring.c", "w2s_pipeline.h", "w2s_pipeline.c", "w2s_format.h",
+          "w2s_format.c", "w2s_model.h", "w2s_model.cc")
 
 
 

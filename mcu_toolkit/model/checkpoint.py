@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ToolkitError
+from ..spec import MEL_AMIN
 from .wav2small import Wav2Small, Wav2SmallConfig, dft_kernels, slaney_mel_matrix
 
 _REQUIRED_FOR_SHAPES = (
@@ -99,7 +100,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict, dict]:
 
 # Buffers the card's code saves in its own shapes, or that some exports leave out.
 AMIN_KEY = "vgg7.logmel_extractor.amin"
-AMIN = 1e-10
+AMIN = MEL_AMIN
 _SCALAR_ALIASES = (1,)  # torch.tensor([1e-10]) in the card's code: shape (1,) for a scalar
 
 

@@ -13,16 +13,17 @@ import torch
 from torch import nn
 
 from ..dsp.mel import dft_kernels, periodic_hann, slaney_mel_matrix  # noqa: F401  (re-exported)
+from .. import spec
 from ..spec import OUTPUT_NAMES  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
 class Wav2SmallConfig:
     channels: int = 13
-    n_mels: int = 26
-    n_fft: int = 64
-    hop: int = 32
-    sample_rate: int = 16000
+    n_mels: int = spec.N_MELS
+    n_fft: int = spec.N_FFT
+    hop: int = spec.HOP
+    sample_rate: int = spec.SAMPLE_RATE
 
     @property
     def n_bins(self) -> int:
@@ -78,7 +79,7 @@ class _LogmelExtractor(nn.Module):
         super().__init__()
         mel = slaney_mel_matrix(cfg.sample_rate, cfg.n_fft, cfg.n_mels)
         self.register_buffer("melW", torch.from_numpy(mel))
-        self.register_buffer("amin", torch.tensor(1e-10))
+        self.register_buffer("amin", torch.tensor(spec.MEL_AMIN))
 
     def forward(self, power):  # (B, bins, T) -> (B, 1, T, mels)
         mel = torch.matmul(power.transpose(1, 2), self.melW)
@@ -162,11 +163,11 @@ def prenorm(wav: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor
     """Zero mean, unit RMS per utterance, statistics over valid samples only."""
     if mask is None:
         wav = wav - wav.mean(dim=1, keepdim=True)
-        return wav / torch.sqrt((wav ** 2).mean(dim=1, keepdim=True) + 1e-7)
+        return wav / torch.sqrt((wav ** 2).mean(dim=1, keepdim=True) + spec.PRENORM_EPS)
     m = mask.to(wav.dtype)
     n = m.sum(dim=1, keepdim=True).clamp(min=1.0)
     wav = (wav - (wav * m).sum(dim=1, keepdim=True) / n) * m
-    return wav / torch.sqrt((wav ** 2).sum(dim=1, keepdim=True) / n + 1e-7)
+    return wav / torch.sqrt((wav ** 2).sum(dim=1, keepdim=True) / n + spec.PRENORM_EPS)
 
 
 class Wav2Small(nn.Module):
@@ -176,7 +177,7 @@ class Wav2Small(nn.Module):
         self.vgg7 = Vgg7(cfg)
         self.adv = nn.Linear(cfg.head_features, 3)
 
-    def frontend(self, wav, mask=None):
+    def float_logmel(self, wav, mask=None):
         """Waveform (B, N) -> log-mel (B, 1, frames, mels): the part the device runs in fixed point."""
         return self.vgg7.logmel(prenorm(wav, mask))
 
@@ -195,7 +196,7 @@ class Wav2Small(nn.Module):
         return torch.nn.functional.linear(features, w, self.adv.bias)
 
     def forward(self, wav, mask=None):
-        return self.trunk(self.frontend(wav, mask))
+        return self.trunk(self.float_logmel(wav, mask))
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

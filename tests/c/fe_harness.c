@@ -45,7 +45,7 @@ int main(int argc, char **argv)
         return fail("out of memory");
     }
     config.window_samples = (uint32_t)n;
-    config.input_mult = (int32_t)strtol(argv[3], NULL, 10);
+    config.input_mult_q24 = (int32_t)strtol(argv[3], NULL, 10);
     config.input_zero_point = (int32_t)strtol(argv[4], NULL, 10);
     lcg = (uint32_t)strtoul(argv[5], NULL, 10);
 

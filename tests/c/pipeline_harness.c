@@ -11,7 +11,7 @@
 
 static int16_t ring_storage[4096];
 static int16_t frames_db_q7[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
-static int32_t dc_bins[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
+static int32_t dc_bins_q7[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
 static int8_t input_s8[W2S_FRAMES_PER_WINDOW * W2S_N_MELS];
 static int16_t chunk[4096];
 
@@ -43,8 +43,11 @@ int main(int argc, char **argv)
     if ((out = fopen(argv[2], "wb")) == NULL || dma == 0 || rd == 0 || rd > 4096u || dma > 4096u) {
         return 5;
     }
-    w2s_ring_init(&ring, ring_storage, 4096u);
-    w2s_pipeline_init(&pipe, &g_w2s_frontend_config, frames_db_q7, dc_bins, input_s8, W2S_FRAMES_PER_WINDOW);
+    if (w2s_ring_init(&ring, ring_storage, 4096u) != W2S_OK ||
+        w2s_pipeline_init(&pipe, &g_w2s_frontend_config, frames_db_q7, dc_bins_q7, input_s8,
+                          W2S_FRAMES_PER_WINDOW) != W2S_OK) {
+        return 6;
+    }
     while (pos < n || w2s_ring_count(&ring) > 0) {
         if (pos < n) {
             /* the "DMA" delivers a block only when the ring has room, as a consumer that keeps pace would */
@@ -67,14 +70,16 @@ int main(int argc, char **argv)
         }
     }
     fclose(out);
-    printf("windows %u dropped %lu\n", windows, (unsigned long)ring.dropped);
+    printf("windows %u dropped %lu\n", windows, (unsigned long)w2s_ring_dropped(&ring));
     if (argc == 8) {
         int8_t adv[3];
         char line[96];
         adv[0] = (int8_t)atoi(argv[5]);
         adv[1] = (int8_t)atoi(argv[6]);
         adv[2] = (int8_t)atoi(argv[7]);
-        w2s_format_adv(line, sizeof line, adv, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, 0u);
+        if (w2s_format_adv(line, sizeof line, adv, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, 0u) != W2S_OK) {
+            return 7;
+        }
         printf("%s\n", line);
     }
     free(pcm);

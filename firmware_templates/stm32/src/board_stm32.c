@@ -5,7 +5,14 @@
 
 #include "board.h"
 #include "w2s_ring.h"
-#include {{HAL_HEADER}}
+/* CMakeLists.txt defines the part (STM32F411xE, STM32H743xx); another part adds its family's HAL here. */
+#if defined(STM32F411xE)
+#include "stm32f4xx_hal.h"
+#elif defined(STM32H743xx)
+#include "stm32h7xx_hal.h"
+#else
+#error "board_stm32.c: define the STM32 part (STM32F411xE or STM32H743xx), as CMakeLists.txt does"
+#endif
 
 extern I2S_HandleTypeDef hi2s2;
 extern UART_HandleTypeDef huart2;
@@ -20,10 +27,10 @@ extern w2s_ring_t g_audio_ring;
 #define DMA_WORDS 1024u /* 512 stereo frames of 32-bit words: two halves of 256 samples */
 static uint16_t dma_buf[DMA_WORDS * 2u];
 
-int board_init(void)
+w2s_status_t board_init(void)
 {
     if (HAL_Init() != HAL_OK) {
-        return -1; /* no UART yet: main's message is lost, but it still halts */
+        return W2S_ERR_DEVICE; /* no UART yet: main's message is lost, but it still halts */
     }
     /* The CubeMX functions return nothing: they call Error_Handler() themselves on failure. */
     SystemClock_Config();
@@ -34,12 +41,12 @@ int board_init(void)
     CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
     DWT->CYCCNT = 0;
     DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
-    return 0;
+    return W2S_OK;
 }
 
-int board_start_audio(void)
+w2s_status_t board_start_audio(void)
 {
-    return HAL_I2S_Receive_DMA(&hi2s2, dma_buf, DMA_WORDS) == HAL_OK ? 0 : -1;
+    return HAL_I2S_Receive_DMA(&hi2s2, dma_buf, DMA_WORDS) == HAL_OK ? W2S_OK : W2S_ERR_DEVICE;
 }
 
 /* INMP441: 24-bit samples, MSB first, in 32-bit slots; left channel (L/R to GND). The top 16 bits

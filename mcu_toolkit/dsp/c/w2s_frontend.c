@@ -1,17 +1,31 @@
-/* w2s_frontend.c: see w2s_frontend.h. Mirrors mcu_toolkit/frontend/fixed.py operation for operation. */
+/* w2s_frontend.c: see w2s_frontend.h. Mirrors mcu_toolkit/dsp/fixed.py operation for operation.
+ *
+ * frame() runs one frame through five stages, each a function of its own so that it can be tested and
+ * timed alone (benchmarks/c/fe_stages.c includes this file and calls them):
+ *   window_q7        int16 PCM x Hann Q15 -> Q7, packed as 32 complex values in bit-reversed order
+ *   fft_real64_q7    32-point complex FFT, then the split into 2X[k], k = 0..32, of the 64-point frame
+ *   power_spectrum   |2X[k]|^2 >> W2S_FE_POWER_SHIFT, uint64
+ *   mel_energies     per mel filter: sum of power x weight Q11, uint64
+ *   mel_log_db_q7    10*log10 of each energy + the filter's own dB, dB Q7
+ */
 #include "w2s_frontend.h"
 
 #include <string.h>
 
-#define TW_BITS 30
-#define TW_ROUND ((int64_t)1 << (TW_BITS - 1))
-#define HANN_SHIFT 8
-#define POWER_SHIFT 12
-#define DB_PER_LOG2_Q16 197283 /* round(10*log10(2) * 2^16) */
-#define QUANT_SHIFT 24
-#define REF30_DB_Q7 11560 /* round(10*log10(2^30) * 128) */
-#define DC_GAIN_BIN0 ((int64_t)1 << 13)   /* a constant c moves 2X[0] by 2^13 c ... */
-#define DC_GAIN_BIN1 (-((int64_t)1 << 12)) /* ... and 2X[1] by -2^12 c */
+/* The FFT and the split below are written for 64-point frames (a 32-point complex FFT, 33 bins). */
+typedef char w2s_fe_frames_are_64_points[(W2S_FE_N_FFT == 64u && W2S_FE_N_BINS == 33u) ? 1 : -1];
+
+/* The five stages stay calls rather than being inlined into frame(): on a Cortex-M4 one function holding
+   them all runs out of registers and spills (benchmarks/bench_frontend.py measures the difference), and
+   benchmarks/c/fe_stages.c then times exactly the code frame() runs. */
+#if defined(__GNUC__) || defined(__clang__)
+#define STAGE static __attribute__((noinline))
+#else
+#define STAGE static
+#endif
+
+#define TW_ROUND ((int64_t)1 << (W2S_FE_TWIDDLE_BITS - 1))
+#define REF_BITS 30 /* the 2^30 of W2S_FE_REF30_DB_Q7 */
 
 static uint32_t floor_log2_u64(uint64_t x)
 {
@@ -30,7 +44,7 @@ static uint32_t floor_log2_u64(uint64_t x)
 #endif
 }
 
-int32_t w2s_db_q7(uint64_t x)
+int32_t w2s_frontend_db_q7(uint64_t x)
 {
     const uint32_t e = floor_log2_u64(x);
     const uint32_t m = (uint32_t)((e <= 16) ? (x << (16 - e)) : (x >> (e - 16))); /* [2^16, 2^17) */
@@ -39,7 +53,7 @@ int32_t w2s_db_q7(uint64_t x)
     const int32_t lo = g_w2s_log2_q16[idx];
     const int32_t hi = g_w2s_log2_q16[idx + 1];
     const int32_t log2_q16 = (int32_t)e * 65536 + lo + (((hi - lo) * frac + 128) >> 8); /* < 2^22 */
-    return (int32_t)(((int64_t)log2_q16 * DB_PER_LOG2_Q16 + ((int64_t)1 << 24)) >> 25);
+    return (int32_t)(((int64_t)log2_q16 * W2S_FE_DB_PER_LOG2_Q16 + ((int64_t)1 << 24)) >> 25);
 }
 
 void w2s_frontend_window_start(w2s_frontend_state_t *state)
@@ -50,15 +64,42 @@ void w2s_frontend_window_start(w2s_frontend_state_t *state)
 /* 32 x 32 -> 64-bit product (one SMULL on Cortex-M), rounded back to Q0 from Q30. */
 static inline int32_t mul_q30(int32_t a, int32_t w_q30, int32_t b, int32_t v_q30)
 {
-    return (int32_t)(((int64_t)a * w_q30 + (int64_t)b * v_q30 + TW_ROUND) >> TW_BITS);
+    return (int32_t)(((int64_t)a * w_q30 + (int64_t)b * v_q30 + TW_ROUND) >> W2S_FE_TWIDDLE_BITS);
+}
+
+static inline int32_t hann_q7(int16_t x_s16, uint16_t w_q15)
+{
+    return ((int32_t)x_s16 * (int32_t)w_q15 + (1 << (W2S_FE_HANN_SHIFT - 1))) >> W2S_FE_HANN_SHIFT;
+}
+
+/* Stage 1: the Hann window, and the real frame packed as 32 complex values (even samples real, odd
+   imaginary) in bit-reversed order, ready for the in-place FFT. */
+STAGE void window_q7(const int16_t *x_s16, int32_t *re_q7, int32_t *im_q7)
+{
+    uint32_t n;
+    for (n = 0; n < 32u; n++) {
+        const uint32_t src = 2u * g_w2s_bitrev5[n];
+        re_q7[n] = hann_q7(x_s16[src], g_w2s_hann_q15[src]);
+        im_q7[n] = hann_q7(x_s16[src + 1u], g_w2s_hann_q15[src + 1u]);
+    }
+}
+
+/* One radix-2 butterfly: (a, b) <- (a + t, a - t), t being b times the twiddle. */
+static inline void butterfly(int32_t *re, int32_t *im, uint32_t a, uint32_t b, int32_t tr, int32_t ti)
+{
+    const int32_t ar = re[a], ai = im[a];
+    re[a] = ar + tr;
+    im[a] = ai + ti;
+    re[b] = ar - tr;
+    im[b] = ai - ti;
 }
 
 /* 32-point complex radix-2 DIT FFT, in place, Q30 twiddles. Values stay below 2^29: no scaling.
    Twiddles 1 and -j are applied without multiplying: (b * 2^30 + 2^29) >> 30 == b exactly. */
 static void fft32(int32_t *re, int32_t *im)
 {
-    uint32_t size, half, step, j, a;
-    /* Stages 1 and 2 use only the twiddles 1 and -j: add and subtract. */
+    uint32_t size, half, step, j, a, b;
+    /* Butterfly passes 1 and 2 use only the twiddles 1 and -j: add and subtract. */
     for (a = 0; a < 32; a += 4) {
         const int32_t r0 = re[a] + re[a + 1], i0 = im[a] + im[a + 1];
         const int32_t r1 = re[a] - re[a + 1], i1 = im[a] - im[a + 1];
@@ -80,36 +121,81 @@ static void fft32(int32_t *re, int32_t *im)
             const uint32_t k = j * step; /* twiddle index: 0 is 1, 8 is -j */
             const int32_t wr = g_w2s_tw32_re_q30[k];
             const int32_t wi = g_w2s_tw32_im_q30[k];
-            for (a = j; a < 32; a += size) {
-                const uint32_t b = a + half;
-                const int32_t ar = re[a], ai = im[a];
-                int32_t tr, ti;
-                if (k == 0) {
-                    tr = re[b];
-                    ti = im[b];
-                } else if (k == 8) {
-                    tr = im[b];
-                    ti = -re[b];
-                } else {
-                    tr = mul_q30(re[b], wr, im[b], -wi);
-                    ti = mul_q30(re[b], wi, im[b], wr);
+            /* One twiddle for the whole run of butterflies: decide 1, -j or a multiply once. */
+            if (k == 0) {
+                for (a = j; a < 32; a += size) {
+                    b = a + half;
+                    butterfly(re, im, a, b, re[b], im[b]);
                 }
-                re[a] = ar + tr;
-                im[a] = ai + ti;
-                re[b] = ar - tr;
-                im[b] = ai - ti;
+            } else if (k == 8) {
+                for (a = j; a < 32; a += size) {
+                    b = a + half;
+                    butterfly(re, im, a, b, im[b], -re[b]);
+                }
+            } else {
+                for (a = j; a < 32; a += size) {
+                    b = a + half;
+                    butterfly(re, im, a, b, mul_q30(re[b], wr, im[b], -wi), mul_q30(re[b], wi, im[b], wr));
+                }
             }
         }
     }
 }
 
+/* The packed 32-point transform Z -> 2X[k], k = 0..32, of the 64-point real frame, in place (re and im
+   hold W2S_FE_N_BINS values). With A = Z[k] and C = Z[32-k]:
+     2X[k]    = E + W64^k O,                  E = A + conj(C),  O = -j (A - conj(C)),
+     2X[32-k] = conj(E) + W64^(32-k) conj(O),
+   so one pair of inputs gives both bins (k = 16 is its own partner: both writes agree). */
+static void split_real64(int32_t *re, int32_t *im)
+{
+    uint32_t k;
+    for (k = 0; k <= 16u; k++) {
+        const uint32_t j = 32u - k;
+        const int32_t ar = re[k], ai = im[k];
+        const int32_t cr = re[j & 31u], ci = im[j & 31u];
+        const int32_t er = ar + cr, ei = ai - ci;  /* E */
+        const int32_t orr = ai + ci, oi = cr - ar; /* O */
+        const int32_t wr = g_w2s_tw64_re_q30[k], wi = g_w2s_tw64_im_q30[k];
+        const int32_t vr = g_w2s_tw64_re_q30[j], vi = g_w2s_tw64_im_q30[j];
+        re[k] = er + mul_q30(orr, wr, oi, -wi);
+        im[k] = ei + mul_q30(orr, wi, oi, wr);
+        re[j] = er + mul_q30(orr, vr, oi, vi);
+        im[j] = -ei + mul_q30(orr, vi, -oi, vr);
+    }
+}
+
+/* Stage 2: the 64-point real FFT of the packed, windowed frame, as 2X[k] in Q7. */
+STAGE void fft_real64_q7(int32_t *re_q7, int32_t *im_q7)
+{
+    fft32(re_q7, im_q7);
+    split_real64(re_q7, im_q7);
+}
+
+/* What finish_window needs to redo bins 0 and 1 with the window's mean. */
+static void keep_dc_bins(const int32_t *re_q7, const int32_t *im_q7, int32_t *dc_bins_q7)
+{
+    dc_bins_q7[0] = re_q7[0];
+    dc_bins_q7[1] = re_q7[1];
+    dc_bins_q7[2] = im_q7[1];
+}
+
 static inline uint64_t power_of(int32_t xr, int32_t xi)
 {
     uint64_t p = (uint64_t)((int64_t)xr * xr) + (uint64_t)((int64_t)xi * xi);
-    return p >> POWER_SHIFT;
+    return p >> W2S_FE_POWER_SHIFT;
 }
 
-static inline int16_t mel_db_q7(const uint64_t *power, uint32_t m)
+/* Stage 3: the power spectrum. */
+STAGE void power_spectrum(const int32_t *re_q7, const int32_t *im_q7, uint64_t *power)
+{
+    uint32_t k;
+    for (k = 0; k < W2S_FE_N_BINS; k++) {
+        power[k] = power_of(re_q7[k], im_q7[k]);
+    }
+}
+
+static inline uint64_t mel_energy(const uint64_t *power, uint32_t m)
 {
     uint64_t acc = 0;
     uint32_t i;
@@ -117,49 +203,52 @@ static inline int16_t mel_db_q7(const uint64_t *power, uint32_t m)
     for (i = 0; i < g_w2s_mel_n_bins[m]; i++) {
         acc += power[first + i] * g_w2s_mel_u_q11[m][i];
     }
-    if (acc == 0) {
+    return acc;
+}
+
+/* Stage 4: the mel filterbank. The DC mels' energies are not final: finish_window redoes them. */
+STAGE void mel_energies(const uint64_t *power, uint64_t *energy)
+{
+    uint32_t m;
+    for (m = 0; m < W2S_FE_N_MELS; m++) {
+        energy[m] = mel_energy(power, m);
+    }
+}
+
+static inline int16_t energy_db_q7(uint64_t energy, uint32_t m)
+{
+    if (energy == 0) {
         return (int16_t)W2S_FE_RAW_FLOOR_DB_Q7;
     }
-    return (int16_t)(w2s_db_q7(acc) + g_w2s_mel_db_q7[m]);
+    return (int16_t)(w2s_frontend_db_q7(energy) + g_w2s_mel_db_q7[m]);
+}
+
+/* Stage 5: the log, raw dB Q7 (no prenorm yet); the DC mels stay 0 until finish_window. */
+STAGE void mel_log_db_q7(const uint64_t *energy, int16_t *out_db_q7)
+{
+    uint32_t m;
+    for (m = 0; m < W2S_FE_N_MELS; m++) {
+        out_db_q7[m] = g_w2s_mel_is_dc[m] ? (int16_t)0 : energy_db_q7(energy[m], m);
+    }
 }
 
 /* One frame of 64 samples -> raw dB Q7 for the non-DC mels, and the DC bins. */
-static void frame(const int16_t *x_s16, int16_t *out_db_q7, int32_t *dc_bins)
+static void frame(const int16_t *x_s16, int16_t *out_db_q7, int32_t *dc_bins_q7)
 {
-    int32_t re[32], im[32];
+    int32_t re_q7[W2S_FE_N_BINS], im_q7[W2S_FE_N_BINS]; /* 32 packed samples in, 33 bins out */
     uint64_t power[W2S_FE_N_BINS];
-    uint32_t n, k, m;
+    uint64_t energy[W2S_FE_N_MELS];
 
-    for (n = 0; n < 32; n++) {
-        uint32_t src = 2u * g_w2s_bitrev5[n];
-        re[n] = (int32_t)(((int32_t)x_s16[src] * (int32_t)g_w2s_hann_q15[src] + (1 << (HANN_SHIFT - 1))) >> HANN_SHIFT);
-        im[n] = (int32_t)(((int32_t)x_s16[src + 1] * (int32_t)g_w2s_hann_q15[src + 1] + (1 << (HANN_SHIFT - 1))) >> HANN_SHIFT);
-    }
-    fft32(re, im);
-    /* Split the packed 32-point transform into the 64-point real spectrum, as 2X[k]. */
-    for (k = 0; k < W2S_FE_N_BINS; k++) {
-        int32_t ar = re[k & 31u], ai = im[k & 31u];
-        int32_t br = re[(32u - k) & 31u], bi = -im[(32u - k) & 31u];
-        int32_t er = ar + br, ei = ai + bi;
-        int32_t orr = ai - bi, oi = br - ar;
-        const int32_t wr = g_w2s_tw64_re_q30[k], wi = g_w2s_tw64_im_q30[k];
-        int32_t xr = er + mul_q30(orr, wr, oi, -wi);
-        int32_t xi = ei + mul_q30(orr, wi, oi, wr);
-        power[k] = power_of(xr, xi);
-        if (k == 0) {
-            dc_bins[0] = xr;
-        } else if (k == 1) {
-            dc_bins[1] = xr;
-            dc_bins[2] = xi;
-        }
-    }
-    for (m = 0; m < W2S_FE_N_MELS; m++) {
-        out_db_q7[m] = g_w2s_mel_is_dc[m] ? (int16_t)0 : mel_db_q7(power, m);
-    }
+    window_q7(x_s16, re_q7, im_q7);
+    fft_real64_q7(re_q7, im_q7);
+    keep_dc_bins(re_q7, im_q7, dc_bins_q7);
+    power_spectrum(re_q7, im_q7, power);
+    mel_energies(power, energy);
+    mel_log_db_q7(energy, out_db_q7);
 }
 
 size_t w2s_frontend_push_s16(w2s_frontend_state_t *state, const int16_t *pcm_s16, size_t n,
-                             int16_t *frames_db_q7, int32_t *dc_bins, size_t max_frames,
+                             int16_t *frames_db_q7, int32_t *dc_bins_q7, size_t max_frames,
                              size_t *consumed)
 {
     size_t i, frames = 0;
@@ -173,7 +262,8 @@ size_t w2s_frontend_push_s16(w2s_frontend_state_t *state, const int16_t *pcm_s16
         state->count++;
         state->history_s16[state->fill++] = (int16_t)x;
         if (state->fill == W2S_FE_N_FFT) {
-            frame(state->history_s16, frames_db_q7 + frames * W2S_FE_N_MELS, dc_bins + frames * W2S_FE_DC_BINS);
+            frame(state->history_s16, frames_db_q7 + frames * W2S_FE_N_MELS,
+                  dc_bins_q7 + frames * W2S_FE_DC_BINS);
             frames++;
             memmove(state->history_s16, state->history_s16 + W2S_FE_HOP, W2S_FE_HOP * sizeof(int16_t));
             state->fill = W2S_FE_N_FFT - W2S_FE_HOP;
@@ -190,9 +280,10 @@ int32_t w2s_frontend_offset_db_q7(const w2s_frontend_state_t *state)
     /* All in uint64 for n <= W2S_FE_MAX_WINDOW_SAMPLES: N sum(x^2) - sum(x)^2 = N^2 var >= 0. */
     const uint64_t n = state->count > 0 ? state->count : 1u;
     const uint64_t s_abs = (uint64_t)(state->sum < 0 ? -state->sum : state->sum);
-    const uint64_t eps = (n * n * ((uint64_t)1 << 30) + 5000000u) / 10000000u; /* 1e-7 N^2 2^30 */
+    const uint64_t eps = (n * n * ((uint64_t)1 << REF_BITS) + W2S_FE_PRENORM_EPS_INV / 2u)
+                         / W2S_FE_PRENORM_EPS_INV; /* PRENORM_EPS N^2 2^30 */
     const uint64_t d = n * state->sum_sq - s_abs * s_abs + eps;
-    return w2s_db_q7(n * n) + REF30_DB_Q7 - w2s_db_q7(d);
+    return w2s_frontend_db_q7(n * n) + W2S_FE_REF30_DB_Q7 - w2s_frontend_db_q7(d);
 }
 
 /* a / b rounded half away from zero, b > 0, without dividing a negative number. */
@@ -203,22 +294,22 @@ static int64_t round_div(int64_t a, int64_t b)
 }
 
 void w2s_frontend_finish_window(const w2s_frontend_state_t *state, int16_t *frames_db_q7,
-                                const int32_t *dc_bins, size_t frames)
+                                const int32_t *dc_bins_q7, size_t frames)
 {
     const int32_t offset = w2s_frontend_offset_db_q7(state);
     const int64_t n = state->count > 0 ? (int64_t)state->count : 1;
-    const int32_t corr0 = (int32_t)round_div(-DC_GAIN_BIN0 * state->sum, n);
-    const int32_t corr1 = (int32_t)round_div(-DC_GAIN_BIN1 * state->sum, n);
+    const int32_t corr0 = (int32_t)round_div(-W2S_FE_DC_GAIN_BIN0 * state->sum, n);
+    const int32_t corr1 = (int32_t)round_div(-W2S_FE_DC_GAIN_BIN1 * state->sum, n);
     size_t f;
     uint32_t m;
     for (f = 0; f < frames; f++) {
         int16_t *row = frames_db_q7 + f * W2S_FE_N_MELS;
-        const int32_t *dc = dc_bins + f * W2S_FE_DC_BINS;
+        const int32_t *dc = dc_bins_q7 + f * W2S_FE_DC_BINS;
         uint64_t power[W2S_FE_N_BINS];
         power[0] = power_of(dc[0] + corr0, 0);
         power[1] = power_of(dc[1] + corr1, dc[2]);
         for (m = 0; m < W2S_FE_N_MELS; m++) {
-            int32_t v = (g_w2s_mel_is_dc[m] ? mel_db_q7(power, m) : row[m]) + offset;
+            int32_t v = (g_w2s_mel_is_dc[m] ? energy_db_q7(mel_energy(power, m), m) : row[m]) + offset;
             if (v < W2S_FE_FLOOR_DB_Q7) {
                 v = W2S_FE_FLOOR_DB_Q7;
             } else if (v > INT16_MAX) {
@@ -232,9 +323,10 @@ void w2s_frontend_finish_window(const w2s_frontend_state_t *state, int16_t *fram
 void w2s_frontend_quantize_s8(const int16_t *db_q7, size_t count, const w2s_frontend_config_t *config,
                               int8_t *out_s8)
 {
+    const int64_t half = (int64_t)1 << (W2S_FE_QUANT_SHIFT - 1); /* rounds half up */
     size_t i;
     for (i = 0; i < count; i++) {
-        int64_t q = (((int64_t)db_q7[i] * config->input_mult + ((int64_t)1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT)
+        int64_t q = (((int64_t)db_q7[i] * config->input_mult_q24 + half) >> W2S_FE_QUANT_SHIFT)
                     + config->input_zero_point;
         out_s8[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
     }
