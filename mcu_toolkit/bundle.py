@@ -117,6 +117,9 @@ class Report:
         missing = [k for k in required if k not in d]
         if missing:
             raise ToolkitError(f"{where} lacks {missing[0]}; re-run mcu-toolkit convert")
+        for key, inner, kind in (("model", "n_mels", int), ("frontend", "kind", str), ("ccc", None, None)):
+            if not isinstance(d[key], dict) or (inner and not isinstance(d[key].get(inner), kind)):
+                raise ToolkitError(f"{where}: {key} is malformed; re-run mcu-toolkit convert")
         return cls(**{k: d[k] for k in names if k in d})
 
 

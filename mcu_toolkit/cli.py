@@ -7,6 +7,7 @@ stderr with the exit code from `ExitCode`, and makes SIGTERM clean up like Ctrl-
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 
@@ -54,9 +55,11 @@ def cli() -> None:
                    "device runs (emitted as w2s_frontend.*); 'float' is the model's own log-mel.")
 @opt.min_ccc
 @opt.force
+@opt.jobs(min(2, os.cpu_count() or 1), "Processes for the TFLM evaluation (TFLM holds the GIL).")
 @click.option("--verbose", is_flag=True, help="Show onnx2tf's own output.")
 @opt.quiet
-def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, min_ccc, force, verbose, quiet):
+def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, min_ccc, force, jobs, verbose,
+            quiet):
     """Convert CHECKPOINT to a full-int8 TFLite proven on TFLM, plus the C bundle firmware needs.
 
     \b
@@ -71,7 +74,7 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
 
     result = run(checkpoint, calibration=calibration, eval_audio=eval_audio, out=out,
                  window_seconds=window_seconds, frontend=frontend, force=force, min_ccc=min_ccc, verbose=verbose,
-                 progress=not quiet)
+                 progress=not quiet, jobs=jobs)
     r = result.report
     click.echo(f"wrote {result.out}/  tflite {r.tflite_bytes:,} B  arena {r.arena_bytes:,} B  "
                f"ops {len(r.ops)}  {r.timings_s['total']:.1f} s")
@@ -99,7 +102,7 @@ convert.help += "\n\n\b\nWrites into --out: " + bundle_mod.files_help() + "."
               help="Every figure and each file's float and deployed outputs (replaced if it exists).")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=str), metavar="DIR",
               help="PNG scatter of deployed vs float per dimension (arousal.png, dominance.png, valence.png).")
-@opt.jobs
+@opt.jobs()
 @click.option("--layers", is_flag=True,
               help="Also print each int8 tensor's SNR against the float TFLite (where quantisation hurts).")
 @opt.quiet
@@ -233,6 +236,10 @@ def _fail(message: str, code: int) -> None:
     sys.exit(int(code))
 
 
+# click >= 8.2 raises this for a bare group; 8.1 prints the help itself
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console script: exit codes and one-line errors decided here, for every command."""
     signal.signal(signal.SIGTERM, _raise_terminated)
@@ -240,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         rv = cli.main(args=argv, prog_name="mcu-toolkit", standalone_mode=False)
     except ToolkitError as e:
         _fail(str(e), e.exit_code)
-    except click.exceptions.NoArgsIsHelpError as e:
+    except _NO_ARGS_IS_HELP as e:
         click.echo(e.ctx.get_help() if e.ctx else str(e))
         sys.exit(int(ExitCode.BAD_INPUT))
     except click.UsageError as e:

@@ -213,7 +213,7 @@ def quantize(worker, exported: Exported, feats: np.ndarray) -> Quantized:
     return Quantized(tfl, tfl_float, check_float_tflite(tfl_float, exported.onnx, feats[:4]))
 
 
-def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress) -> Proof:
+def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress, jobs: int = 1) -> Proof:
     """Ops, the smallest arena that runs, and the deployed pipeline's CCC against the float model."""
     from .verify import tflm
     from .verify.deployed import deployed_clip_outputs, deployed_clip_outputs_parallel
@@ -223,7 +223,6 @@ def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progre
     arena_measured = tflm.measure_arena(q.tflite, probe.quantize(feats[0].transpose(1, 2, 0)))
     arena = tflm.arena_with_margin(arena_measured)
     dev = tflm.TflmModel(q.tflite, arena_size=arena)
-    jobs = min(2, os.cpu_count() or 1)
     with progress.bar(len(inp.ev), "TFLM") as bar:
         if jobs > 1 and sum(len(c.windows) for c in inp.ev) >= 8:  # spawning pays off past a few windows
             d_out = deployed_clip_outputs_parallel(q.tflite, arena, inp.ev, inp.frontend, inp.model.config.n_mels,
@@ -311,8 +310,12 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
             eval_audio: str | os.PathLike | None = None, out: str | os.PathLike = "mcu_out",
             window_seconds: float = 2.0, frontend: str = "fixed", force: bool = False,
-            min_ccc: float | None = None, verbose: bool = False, progress: bool = True) -> ConvertResult:
-    """Run the whole chain and write the bundle atomically into `out`."""
+            min_ccc: float | None = None, verbose: bool = False, progress: bool = True,
+            jobs: int = 1) -> ConvertResult:
+    """Run the whole chain and write the bundle atomically into `out`.
+
+    jobs > 1 runs the TFLM evaluation on that many spawned processes; a script calling this must then
+    guard its top level with `if __name__ == "__main__":`, as multiprocessing requires."""
     import torch
 
     t = Timings()
@@ -338,7 +341,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             q = quantize(worker, ex, feats)
     p.step(f"proving the model on TFLM: ops, arena, evaluation (~{tflm_eta_s(inp):.0f} s)")
     with t.stage("tflm"):
-        pr = prove_on_tflm(q, inp, feats, p)
+        pr = prove_on_tflm(q, inp, feats, p, jobs)
 
     p.step(f"writing bundle to {out}")
     report = make_report(inp, feats, ex, q, pr, min_ccc, t.total())

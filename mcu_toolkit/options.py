@@ -44,8 +44,9 @@ def epilog(extra: str = "") -> str:
 
 force = click.option("--force", is_flag=True, help="Replace existing output.")
 quiet = click.option("--quiet", is_flag=True, help="No progress output.")
-jobs = click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
-                    help="Worker processes.")
+def jobs(default: int = 1, what: str = "Worker processes."):
+    return click.option("--jobs", type=click.IntRange(min=1), default=default, show_default=True, metavar="N",
+                        help=what)
 min_ccc = click.option("--min-ccc", type=FiniteFloat(-1.0, 1.0), default=None, metavar="X",
                        help="Fail (exit 1) if any dimension's CCC is below X, in [-1, 1].")
 max_drift = click.option("--max-drift", type=FiniteFloat(0.0, None), default=None, metavar="X",

@@ -53,6 +53,10 @@ def check_dir_target(out: str | os.PathLike, force: bool) -> Path:
             raise ToolkitError(f"output path {out} exists and is not a directory")
         if not force:
             raise ToolkitError(f"output directory {out} already exists; use --force to replace it")
+        if out.name in ("", ".", "..") or os.path.ismount(out) or out.resolve() == Path.cwd().resolve():
+            # a rename cannot move these: the run would fail at its very end
+            raise ToolkitError(f"cannot replace {out}: a rename cannot move the current folder, its parent "
+                               "or a mount point; choose a new --out")
     _check_creatable_under(out)
     return out
 
@@ -92,7 +96,11 @@ def _locked(folder: Path):
     """flock on the folder itself: serialises publishers of one --out without a lock file left behind."""
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:  # NFS and some FUSE mounts refuse flock: publish unlocked, as before
+            if e.errno not in (errno.ENOLCK, errno.EBADF, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
         yield
     finally:
         os.close(fd)
@@ -106,22 +114,33 @@ def _publish(stage: Path, out: Path, force: bool) -> None:
                 raise ToolkitError(f"output path {out} exists and is not a directory")
             if not force:
                 raise ToolkitError(f"output directory {out} already exists; use --force to replace it")
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "previous")
-            try:
-                os.replace(stage, out)
-            except BaseException:
-                os.replace(old / "previous", out)
-                raise
-            finally:
-                shutil.rmtree(old, ignore_errors=True)
+            _replace(stage, out)
         else:
             try:
                 os.replace(stage, out)
             except OSError as e:
                 if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
                     raise ToolkitError(f"output directory {out} appeared while writing; use --force to replace it")
-                raise
+                raise ToolkitError(f"cannot write {out}: {e.strerror or e}")
+
+
+def _replace(stage: Path, out: Path) -> None:
+    """Swap the stage in for an existing folder; on any failure the old folder is back where it was."""
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    try:
+        try:
+            os.replace(out, old / "previous")
+        except OSError as e:
+            raise ToolkitError(f"cannot replace {out}: {e.strerror or e}")
+        try:
+            os.replace(stage, out)
+        except BaseException as e:
+            os.replace(old / "previous", out)
+            if isinstance(e, OSError):
+                raise ToolkitError(f"cannot replace {out}: {e.strerror or e}")
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -98,6 +98,10 @@ def build(root: Path) -> dict[str, Path]:
     stft = dict(ref)
     stft["vgg7.spectrogram_extractor.conv_real.weight"] = ref["vgg7.spectrogram_extractor.conv_real.weight"] * 1.5
     c["ckpt_other_stft"] = ckpt("other_stft", stft)
+    from mcu_toolkit.model import Wav2Small, Wav2SmallConfig, save_checkpoint
+
+    save_checkpoint(Wav2Small(Wav2SmallConfig(n_fft=128, hop=64)), root / "ckpt_nfft128")
+    c["ckpt_nfft128"] = root / "ckpt_nfft128"
     evil = root / "evil.pt"
     with open(evil, "wb") as f:
         pickle.dump({"x": _Evil()}, f)
@@ -154,6 +158,7 @@ def build(root: Path) -> dict[str, Path]:
         root / "bundle_fake_nan_ccc", {**FAKE_REPORT, "arena_bytes": 8192, "ccc": {"arousal": None,
                                                                                   "dominance": 0.99,
                                                                                   "valence": 0.99}})
+    c["bundle_malformed_report"] = _fake_bundle(root / "bundle_malformed_report", {**FAKE_REPORT, "frontend": None})
     (root / "a_file").write_text("I am a file, not a folder")
     c["file"] = root / "a_file"
     (root / "existing_out").mkdir()

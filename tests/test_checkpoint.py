@@ -225,3 +225,16 @@ def test_cli_bad_checkpoint_one_line_exit_2_no_output(tmp_path, sd, case):
     assert len(lines) == 1 and lines[0].startswith("error: ") and BAD_CASES[case][1] in lines[0]
     assert "Traceback" not in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_checkpoint_loads_with_the_exact_front_end(tmp_path, sd, default_model, dtype):
+    """Rounded weights are the user's choice; the frozen front end (amin included) stays exact."""
+    half = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+    save_file(half, str(tmp_path / "h.safetensors"))
+    m = load_checkpoint(tmp_path / "h.safetensors")
+    assert float(m.vgg7.logmel_extractor.amin) == pytest.approx(1e-10)
+    assert torch.equal(m.vgg7.logmel_extractor.melW, default_model.vgg7.logmel_extractor.melW)
+    wav = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(m(wav), default_model(wav), atol=0.1)

@@ -53,18 +53,32 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the parent dies (even by SIGKILL, say the OOM killer)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class TfWorker:
     """The TensorFlow child: started early (it spends seconds importing), given one job, then gone."""
 
     def __init__(self, work: Path, verbose: bool = False):
         self.work, self.verbose = work, verbose
         self.log = open(work / "tf_worker.log", "w")
-        # TMPDIR: whatever TensorFlow leaves behind goes with the work folder
-        env = {**os.environ, **_DETERMINISTIC_ENV, "TMPDIR": str(work)}
+        # TMPDIR: whatever TensorFlow leaves behind goes with the work folder. PYTHONPATH: this very
+        # package, also when it runs from a checkout (python cli.py) rather than an install.
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, **_DETERMINISTIC_ENV, "TMPDIR": str(work), "PYTHONPATH": path}
         self.proc = subprocess.Popen([sys.executable, "-m", "mcu_toolkit.export.tf_worker"], stdin=subprocess.PIPE,
                                      stdout=None if verbose else self.log,
                                      stderr=None if verbose else subprocess.STDOUT,
-                                     env=env, cwd=work, start_new_session=True, text=True)
+                                     env=env, cwd=work, start_new_session=True, text=True,
+                                     preexec_fn=_die_with_parent)
 
     def __enter__(self) -> "TfWorker":
         return self

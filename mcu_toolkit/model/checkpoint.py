@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ToolkitError
-from ..spec import MEL_AMIN
+from ..spec import MEL_AMIN, N_FFT
 from .wav2small import Wav2Small, Wav2SmallConfig, dft_kernels, slaney_mel_matrix
 
 _REQUIRED_FOR_SHAPES = (
@@ -132,14 +132,18 @@ def check_frozen_frontend(sd: dict, cfg: Wav2SmallConfig) -> None:
     }
     for name, ref in refs.items():
         diff, at = _max_diff(name, sd[name], ref)
-        # float32 storage of the card's float64 values differs by ~1e-7 of the peak; a changed matrix by far more
-        if diff > 1e-4 * float(np.abs(ref).max()):
+        # storage rounds the card's float64 values by a few ulps of the stored type (1e-7 of the peak in
+        # float32, 1e-3 in float16); a different matrix is off by far more
+        eps = float(torch.finfo(sd[name].dtype).eps) if sd[name].is_floating_point() else 0.0
+        if diff > max(1e-4, 4 * eps) * float(np.abs(ref).max()):
             raise ToolkitError(f"checkpoint tensor {name} differs from the front end the device runs "
                                f"(largest difference {diff:.3g} at {list(at)}); only the card's frozen "
                                "STFT and Slaney mel front end is supported")
     if AMIN_KEY in sd:
-        amin = float(sd[AMIN_KEY].double().reshape(-1)[0])
-        if not abs(amin - AMIN) <= 1e-3 * AMIN:
+        stored = sd[AMIN_KEY].reshape(-1)[0]
+        amin = float(stored.double())
+        as_stored = float(torch.tensor(AMIN, dtype=stored.dtype).double())  # float16 stores 1e-10 as 0
+        if not (abs(amin - AMIN) <= 1e-3 * AMIN or amin == as_stored):
             raise ToolkitError(f"checkpoint tensor {AMIN_KEY} is {amin:.6g}; the device front end uses {AMIN:g}")
 
 
@@ -156,6 +160,9 @@ def validate_state_dict(sd: dict) -> Wav2SmallConfig:
         raise ToolkitError(f"checkpoint has malformed shape-defining tensors: {e}")
     if cfg.channels < 1 or cfg.n_mels < 1 or cfg.n_fft < 2:
         raise ToolkitError(f"checkpoint implies an empty model: {cfg}")
+    if cfg.n_fft != N_FFT:
+        raise ToolkitError(f"checkpoint's STFT has {cfg.n_fft} points; the device front end is the card's "
+                           f"{N_FFT}-point STFT")
     expected = Wav2Small(cfg).state_dict()
     missing = {k for k in set(expected) - set(sd) if not _optional(k)}
     extra = set(sd) - set(expected)
@@ -176,10 +183,16 @@ def validate_state_dict(sd: dict) -> Wav2SmallConfig:
     return cfg
 
 
+FROZEN_PREFIXES = ("vgg7.spectrogram_extractor.", "vgg7.logmel_extractor.")
+
+
 def _as_model_state(sd: dict, model: Wav2Small) -> dict:
-    """The checkpoint in the model's own shapes and dtypes; absent optional buffers keep their defaults."""
+    """The checkpoint in the model's own shapes and dtypes. The frozen front end, already proven equal to
+    the device's, keeps its exact values (a float16 checkpoint would round them, and store amin as 0);
+    absent optional buffers keep their defaults."""
     own = model.state_dict()
-    return {k: (sd[k].reshape(ref.shape).to(ref.dtype) if k in sd else ref) for k, ref in own.items()}
+    return {k: (sd[k].reshape(ref.shape).to(ref.dtype) if k in sd and not k.startswith(FROZEN_PREFIXES) else ref)
+            for k, ref in own.items()}
 
 
 def load_checkpoint(path: str | os.PathLike) -> Wav2Small:

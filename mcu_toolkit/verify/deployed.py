@@ -74,9 +74,17 @@ def deployed_clip_outputs(model, dev, clips: list[Windowed], kind: str, progress
 _POOL: dict = {}
 
 
+def ignore_sigint() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops the pool); no traceback per worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool_init(tflite: bytes, arena: int, kind: str, n_mels: int) -> None:
     from .tflm import TflmModel
 
+    ignore_sigint()
     _POOL.update(dev=TflmModel(tflite, arena_size=arena), kind=kind, n_mels=n_mels)
 
 
@@ -93,10 +101,12 @@ def deployed_clip_outputs_parallel(tflite: bytes, arena: int, clips: list[Window
     """deployed_clip_outputs on `jobs` processes, each with its own TFLM interpreter: the same numbers
     (TFLM is deterministic), in about 1/jobs of the time; TFLM's invoke holds the GIL, so threads would not."""
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     out = []
-    with mp.get_context("spawn").Pool(jobs, _pool_init, (tflite, arena, kind, n_mels)) as pool:
-        for r in pool.imap(_pool_clip, [c.windows for c in clips]):
+    # an executor, not a Pool: a worker that cannot start raises BrokenProcessPool instead of hanging
+    with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_init, (tflite, arena, kind, n_mels)) as ex:
+        for r in ex.map(_pool_clip, [c.windows for c in clips]):
             out.append(r)
             if progress is not None:
                 progress.update(1)

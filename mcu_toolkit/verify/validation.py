@@ -106,6 +106,13 @@ def _init_worker(bundle: str) -> None:
     )
 
 
+def _pool_worker_init(bundle: str) -> None:
+    from .deployed import ignore_sigint
+
+    ignore_sigint()
+    _init_worker(bundle)
+
+
 def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     from ..dsp import float_ref
     from .deployed import device_input_s8
@@ -213,10 +220,11 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
                 bar.update(1)
         else:
             import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
 
-            with mp.get_context("spawn").Pool(jobs, _init_worker, (str(bundle),)) as pool:
+            with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_worker_init, (str(bundle),)) as pool:
                 results = []
-                for r in pool.imap(_run_file, [str(f) for f in files]):
+                for r in pool.map(_run_file, [str(f) for f in files]):
                     results.append(r)
                     bar.update(1)
         bar.close()
