@@ -316,13 +316,15 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
 
     jobs > 1 runs the TFLM evaluation on that many spawned processes; a script calling this must then
     guard its top level with `if __name__ == "__main__":`, as multiprocessing requires."""
-    import torch
-
     t = Timings()
     out = check_dir_target(out, force)
-    torch.set_num_threads(1)  # a 10 k-parameter model: more threads only spin against the TensorFlow child
-    inp = check_inputs(checkpoint, calibration, eval_audio, window_seconds, frontend)
+    _check_options(window_seconds, frontend)
+    # The TensorFlow child starts first: its seconds of importing overlap everything up to the ONNX export.
     with tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_") as work, TfWorker(Path(work), verbose) as worker:
+        import torch
+
+        torch.set_num_threads(1)  # a 10 k-parameter model: more threads only spin against the TensorFlow child
+        inp = check_inputs(checkpoint, calibration, eval_audio, window_seconds, frontend)
         p = Progress(progress, STEPS)
         p.step(f"{inp.label}: {inp.model.trainable_parameters():,} params; audio: {len(inp.cal)} calibration, "
                f"{len(inp.ev)} evaluation files")

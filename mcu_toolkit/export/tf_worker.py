@@ -89,6 +89,7 @@ def _full_int8(saved_model: Path, calibration_nhwc, input_name: str) -> bytes:
 def main() -> int:
     import numpy as np
     import onnx2tf  # noqa: F401  (imported before the job arrives: this is the wait we overlap)
+    import onnxsim  # noqa: F401
     import tensorflow  # noqa: F401
 
     line = sys.stdin.readline()
