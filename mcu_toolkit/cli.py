@@ -10,6 +10,7 @@ import math
 import os
 import signal
 import sys
+import textwrap
 
 import click
 
@@ -86,7 +87,7 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
                            ExitCode.CHECK_FAILED)
 
 
-convert.help += "\n\n\b\nWrites into --out: " + bundle_mod.files_help() + "."
+convert.help += "\n\n\b\n" + "\n".join(textwrap.wrap("Writes into --out: " + bundle_mod.files_help() + ".", 96))
 
 
 @cli.command(epilog=opt.epilog())
