@@ -1,7 +1,7 @@
 """The TensorFlow half of the conversion, run as `python -m mcu_toolkit.export.tf_worker` by convert.
 
 It imports TensorFlow and onnx2tf while the parent is still computing features and exporting ONNX,
-then reads one JSON job from stdin: {"onnx": path, "calibration": path (float32 NHWC .npy),
+then reads one JSON job from stdin: {"onnx": path (already simplified), "calibration": path (float32 NHWC .npy),
 "input": name, "out": folder}. It writes:
 
 - out/model_float32.tflite       onnx2tf's float TFLite (checked against onnxruntime by the parent)
@@ -41,30 +41,12 @@ def _pad_maxpool_with_zero(onnx2tf) -> None:
     maxpool.make_node = int8_padding
 
 
-def _simplify(onnx_path: Path) -> None:
-    """onnxsim three times, as onnx2tf does, but in this process: onnx2tf runs the `onnxsim` found on
-    PATH, so a venv that is not activated silently skipped it and gave another TFLite."""
-    import onnxsim
-
-    argv = sys.argv
-    try:
-        for _ in range(3):
-            sys.argv = ["onnxsim", str(onnx_path), str(onnx_path)]
-            try:
-                onnxsim.main()
-            except SystemExit as e:
-                if e.code not in (None, 0):
-                    raise RuntimeError(f"onnxsim failed (exit {e.code})")
-    finally:
-        sys.argv = argv
-
-
 def _to_tensorflow(onnx_path: Path, out: Path) -> None:
     import onnx2tf
 
-    _simplify(onnx_path)
     _pad_maxpool_with_zero(onnx2tf)
-    # signaturedefs: the saved_model layout onnx2tf's own int8 path quantises from
+    # signaturedefs: the saved_model layout onnx2tf's own int8 path quantises from;
+    # no onnxsim here: the parent has run it already (export/tflite.py simplify_onnx)
     onnx2tf.convert(input_onnx_file_path=str(onnx_path), output_folder_path=str(out), batch_size=1,
                     non_verbose=True, not_use_onnxsim=True, output_signaturedefs=True)
 
@@ -89,7 +71,6 @@ def _full_int8(saved_model: Path, calibration_nhwc, input_name: str) -> bytes:
 def main() -> int:
     import numpy as np
     import onnx2tf  # noqa: F401  (imported before the job arrives: this is the wait we overlap)
-    import onnxsim  # noqa: F401
     import tensorflow  # noqa: F401
 
     line = sys.stdin.readline()

@@ -53,6 +53,33 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def simplify_onnx(onnx_bytes: bytes, work: Path) -> bytes:
+    """onnxsim three times, as onnx2tf does, but in this process (torch is already loaded here, which
+    onnxsim imports): onnx2tf runs the `onnxsim` found on PATH, so a venv that was not activated
+    silently skipped it and gave another TFLite (25,496 B instead of 25,528 B)."""
+    import io
+
+    import onnxsim
+
+    from ..verify.tflm import captured_native_stderr
+
+    path = work / "model_simplified.onnx"
+    path.write_bytes(onnx_bytes)
+    argv = sys.argv
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), captured_native_stderr():  # its report table
+            for _ in range(3):
+                sys.argv = ["onnxsim", str(path), str(path)]
+                try:
+                    onnxsim.main()
+                except SystemExit as e:
+                    if e.code not in (None, 0):
+                        raise ToolkitError(f"onnxsim failed (exit {e.code})", exit_code=3)
+    finally:
+        sys.argv = argv
+    return path.read_bytes()
+
+
 def _die_with_parent() -> None:
     """Linux: SIGKILL this child when the parent dies (even by SIGKILL, say the OOM killer)."""
     import ctypes
@@ -92,7 +119,7 @@ class TfWorker:
         """Bytes of the full-int8 TFLite (int8 input and output) and of onnx2tf's float TFLite."""
         if calibration_nhwc.dtype != np.float32 or calibration_nhwc.ndim != 4:
             raise ValueError("calibration data must be float32 NHWC")
-        (self.work / "model.onnx").write_bytes(onnx_bytes)
+        (self.work / "model.onnx").write_bytes(simplify_onnx(onnx_bytes, self.work))
         np.save(self.work / "calibration_nhwc.npy", calibration_nhwc)
         out = self.work / "tf"
         job = {"onnx": str(self.work / "model.onnx"), "calibration": str(self.work / "calibration_nhwc.npy"),
