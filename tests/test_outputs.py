@@ -84,7 +84,8 @@ import signal, sys
 from pathlib import Path
 from mcu_toolkit.cli import _raise_terminated
 from mcu_toolkit.errors import Terminated
-from mcu_toolkit.export.tflite import run_killable
+import subprocess
+from mcu_toolkit.export.tflite import wait_killable
 from mcu_toolkit.outputs import staged_dir
 
 signal.signal(signal.SIGTERM, _raise_terminated)
@@ -92,7 +93,8 @@ ws = Path(sys.argv[1])
 try:
     with staged_dir(ws / "out", force=False) as stage:
         (stage / "half").write_text("half a bundle")
-        run_killable(["sh", "-c", f"sleep 60 & echo $! > {ws.parent}/grandchild.pid; wait"])
+        wait_killable(subprocess.Popen(["sh", "-c", f"sleep 60 & echo $! > {ws.parent}/grandchild.pid; wait"],
+                                       start_new_session=True))
 except Terminated:
     sys.exit(143)
 """

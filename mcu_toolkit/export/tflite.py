@@ -33,13 +33,9 @@ _DETERMINISTIC_ENV = {
 }
 
 
-def run_killable(cmd: list[str], **popen_kwargs) -> int:
-    """Run a child in its own process group; if we are interrupted or terminated, the whole group goes too."""
-    proc = subprocess.Popen(cmd, start_new_session=True, **popen_kwargs)
-    return wait_killable(proc)
-
-
 def wait_killable(proc: subprocess.Popen) -> int:
+    """Wait for a child started with start_new_session=True; if we are interrupted or terminated, its whole
+    process group goes too (onnx2tf and TensorFlow would otherwise run on as orphans)."""
     try:
         return proc.wait()
     except BaseException:
