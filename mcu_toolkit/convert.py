@@ -58,7 +58,8 @@ class Progress:
     def bar(self, total: int, desc: str):
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=f"      {desc}", disable=not self.enabled, leave=False,
+        # a bar only on a terminal: in a CI log its carriage returns make one endless line
+        return tqdm(total=total, desc=f"      {desc}", disable=not (self.enabled and sys.stderr.isatty()), leave=False,
                     file=sys.stderr, unit="file", dynamic_ncols=True)
 
     def note(self, text: str) -> None:

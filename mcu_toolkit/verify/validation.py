@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,7 +212,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         bundle = _bundle_for(bundle_or_checkpoint, Path(tmp), progress)
         from tqdm import tqdm
 
-        bar = tqdm(total=len(files), desc="validate", unit="file", disable=not progress, leave=False)
+        bar = tqdm(total=len(files), desc="validate", unit="file", leave=False,
+                   disable=not (progress and sys.stderr.isatty()))  # no carriage-return spam in CI logs
         if jobs == 1:
             _init_worker(str(bundle))
             results = []
