@@ -162,7 +162,7 @@ def check_inputs(checkpoint, calibration, eval_audio, window_seconds: float, fro
     from .verify.deployed import fixed_tables, float_clip_outputs
     from .verify.sanity import check_float_outputs, probe_signals
 
-    _check_options(window_seconds, frontend)
+    _check_options(window_seconds, frontend)  # cheap, and this stage may run on its own
     model = load_checkpoint(Path(checkpoint) if checkpoint else resources.default_checkpoint())
     window = int(round(window_seconds * SAMPLE_RATE))
     eval_dir = Path(eval_audio) if eval_audio else resources.default_eval_dir()

@@ -60,16 +60,15 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
         raise ToolkitError(f"unknown board {board}; choose from {', '.join(BOARDS)}")
     b = BOARDS[board]
     out = check_dir_target(out, force)
-    if bundle is not None:
-        _open_fixed_bundle(bundle)  # bad input before the default convert's work
     with tempfile.TemporaryDirectory() as tmp:
-        given = bundle
         if bundle is None:
             from ..convert import convert
 
-            bundle = convert(out=Path(tmp) / "bundle", window_seconds=window_seconds, progress=progress).out
-        fw = _open_fixed_bundle(bundle)
-        budget = check(b, fw.report, psram, bundle=None if given is None else str(given))
+            fw = _open_fixed_bundle(convert(out=Path(tmp) / "bundle", window_seconds=window_seconds,
+                                            progress=progress).out)
+        else:
+            fw = _open_fixed_bundle(bundle)
+        budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle))
         with staged_dir(out, force) as stage:
             _write_project(stage, b, fw.path, fw.report, budget, psram)
     return out, budget

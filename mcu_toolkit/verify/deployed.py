@@ -56,16 +56,17 @@ def float_clip_outputs(model, clips: list[Windowed]) -> np.ndarray:
                          for c in clips])
 
 
+def deployed_window(dev, window: np.ndarray, kind: str, n_mels: int) -> np.ndarray:
+    """(3,) float: one window through the device's front end and the int8 model on TFLM."""
+    x = device_input_s8(window, kind, n_mels, dev.in_scale, dev.in_zero)
+    return dev.dequantize(dev.run_int8(x.reshape(tuple(dev.input["shape"]))))
+
+
 def deployed_clip_outputs(model, dev, clips: list[Windowed], kind: str, progress=None) -> np.ndarray:
     """(clips, 3): the deployed pipeline (front end -> int8 on TFLM) on the same windows, mean over windows."""
     d_out = []
     for clip in clips:
-        outs = []
-        for w in clip.windows:
-            x = device_input_s8(w, kind, model.config.n_mels, dev.in_scale, dev.in_zero)
-            q = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
-            outs.append(dev.dequantize(q))
-        d_out.append(np.mean(outs, axis=0))
+        d_out.append(np.mean([deployed_window(dev, w, kind, model.config.n_mels) for w in clip.windows], axis=0))
         if progress is not None:
             progress.update(1)
     return np.array(d_out)
@@ -89,11 +90,7 @@ def _pool_init(tflite: bytes, arena: int, kind: str, n_mels: int) -> None:
 
 
 def _pool_clip(windows: list[np.ndarray]) -> np.ndarray:
-    dev = _POOL["dev"]
-    outs = [dev.dequantize(dev.run_int8(device_input_s8(w, _POOL["kind"], _POOL["n_mels"], dev.in_scale,
-                                                        dev.in_zero).reshape(tuple(dev.input["shape"]))))
-            for w in windows]
-    return np.mean(outs, axis=0)
+    return np.mean([deployed_window(_POOL["dev"], w, _POOL["kind"], _POOL["n_mels"]) for w in windows], axis=0)
 
 
 def deployed_clip_outputs_parallel(tflite: bytes, arena: int, clips: list[Windowed], kind: str, n_mels: int,

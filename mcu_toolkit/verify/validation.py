@@ -116,7 +116,7 @@ def _pool_worker_init(bundle: str) -> None:
 
 def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     from ..dsp import float_ref
-    from .deployed import device_input_s8
+    from .deployed import deployed_window
 
     report, sess, dev = _WORKER["report"], _WORKER["ort"], _WORKER["dev"]
     n_mels = report.n_mels
@@ -125,9 +125,7 @@ def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     for w in windows:
         logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
         f_out.append(sess.run(None, {"logmel": logmel[None, None]})[0][0])
-        x = device_input_s8(w, report.frontend_kind, n_mels, dev.in_scale, dev.in_zero)
-        out = dev.run_int8(x.reshape(tuple(dev.input["shape"])))
-        d_out.append(dev.dequantize(out))
+        d_out.append(deployed_window(dev, w, report.frontend_kind, n_mels))
     return np.mean(f_out, axis=0), np.mean(d_out, axis=0)
 
 
@@ -164,12 +162,34 @@ def _ccc_all(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {d: ccc_or_nan(a[:, i], b[:, i]) for i, d in enumerate(DIMS)}
 
 
-def _bundle_for(target: str | os.PathLike, tmp: Path, progress: bool) -> Path:
-    if bundle_mod.classify(target) == "bundle":
-        return bundle_mod.open_bundle(target, VALIDATE_NEEDS)
+def _convert_checkpoint(target: str | os.PathLike, tmp: Path, progress: bool) -> Path:
     from ..convert import convert
 
     return convert(target, out=tmp / "bundle", progress=progress).out
+
+
+def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(float, deployed) outputs per file, in this process or on `jobs` spawned workers."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(files), desc="validate", unit="file", leave=False,
+               disable=not (progress and sys.stderr.isatty()))  # no carriage-return spam in CI logs
+    results = []
+    if jobs == 1:
+        _init_worker(str(bundle))
+        for f in files:
+            results.append(_run_file(str(f)))
+            bar.update(1)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_worker_init, (str(bundle),)) as pool:
+            for r in pool.map(_run_file, [str(f) for f in files]):
+                results.append(r)
+                bar.update(1)
+    bar.close()
+    return results
 
 
 def check_outputs(target: str | os.PathLike, *, json_path=None, plot_dir=None, layers: bool = False) -> None:
@@ -204,32 +224,14 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
             raise ToolkitError(f"no label for {len(missing)} file(s), e.g. {missing[0]}")
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
+    given = None
     if bundle_mod.classify(bundle_or_checkpoint) == "bundle":
-        bundle_mod.Bundle.open(bundle_or_checkpoint, VALIDATE_NEEDS)  # a broken report.json is bad input too
+        given = bundle_mod.Bundle.open(bundle_or_checkpoint, VALIDATE_NEEDS).path  # a broken report is bad input
     for f in files:  # bad audio is an input error before any work starts
         load_audio(f)
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = _bundle_for(bundle_or_checkpoint, Path(tmp), progress)
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(files), desc="validate", unit="file", leave=False,
-                   disable=not (progress and sys.stderr.isatty()))  # no carriage-return spam in CI logs
-        if jobs == 1:
-            _init_worker(str(bundle))
-            results = []
-            for f in files:
-                results.append(_run_file(str(f)))
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_worker_init, (str(bundle),)) as pool:
-                results = []
-                for r in pool.map(_run_file, [str(f) for f in files]):
-                    results.append(r)
-                    bar.update(1)
-        bar.close()
+        bundle = given or _convert_checkpoint(bundle_or_checkpoint, Path(tmp), progress)
+        results = _run_files(bundle, files, jobs, progress)
     f_out = np.array([r[0] for r in results], dtype=np.float64)
     d_out = np.array([r[1] for r in results], dtype=np.float64)
     res = ValidationResult(
