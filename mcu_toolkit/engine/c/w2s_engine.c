@@ -1,0 +1,221 @@
+/* w2s_engine.c: see w2s_engine.h. */
+#include "w2s_engine.h"
+
+#include <string.h>
+
+#ifndef W2S_SINGLE_ROUNDING
+#define W2S_SINGLE_ROUNDING 0
+#endif
+
+#define W2S_EXP_SENTINEL (-32768) /* the block exponent before a column's first row */
+
+int32_t w2s_engine_requantize_q31(int32_t acc, int32_t mult_q31, int shift)
+{
+#if W2S_SINGLE_ROUNDING
+    const int total = 31 - shift;
+    return (int32_t)(((int64_t)acc * mult_q31 + ((int64_t)1 << (total - 1))) >> total);
+#else
+    /* gemmlowp: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT */
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    const int32_t a = (int32_t)((uint32_t)acc << left);
+    const int64_t ab = (int64_t)a * mult_q31;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);
+    const int32_t high = (a == INT32_MIN && mult_q31 == INT32_MIN) ? INT32_MAX : (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+    const int32_t remainder = high & mask;
+    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+#endif
+}
+
+static int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+static size_t row_bytes(const w2s_layer_s8_t *layer)
+{
+    return (size_t)layer->width * layer->cin;
+}
+
+/* the ring slot that holds (or will hold) the layer's input row number `row` */
+static int8_t *ring_row(w2s_engine_t *e, uint32_t k, uint32_t row)
+{
+    const w2s_layer_s8_t *layer = &e->model->layers[k];
+    return e->ring_s8 + layer->ring_offset + (size_t)(row % layer->kh) * row_bytes(layer);
+}
+
+static int32_t conv_pixel(const w2s_layer_s8_t *layer, const int8_t *const *rows, int32_t x, uint32_t oc)
+{
+    int32_t acc = layer->bias_s32[oc];
+    for (uint32_t ky = 0; ky < layer->kh; ky++) {
+        for (uint32_t kx = 0; kx < layer->kw; kx++) {
+            const int32_t ix = x + (int32_t)kx - (int32_t)layer->pad_left;
+            if (ix < 0 || ix >= (int32_t)layer->width) {
+                continue; /* TFLM skips out-of-image taps: the same as the input zero point */
+            }
+            const int8_t *in = rows[ky] + (size_t)ix * layer->cin;
+            const int8_t *w = layer->weights_s8 + (((size_t)oc * layer->kh + ky) * layer->kw + kx) * layer->cin;
+            for (uint32_t ic = 0; ic < layer->cin; ic++) {
+                acc += ((int32_t)in[ic] - layer->in_zero) * w[ic];
+            }
+        }
+    }
+    acc = w2s_engine_requantize_q31(acc, layer->mult_q31[oc], layer->shift[oc]) + layer->out_zero;
+    return clamp_s8(acc, layer->act_min, layer->act_max);
+}
+
+static void conv_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out)
+{
+    for (uint32_t x = 0; x < layer->width; x++) {
+        for (uint32_t oc = 0; oc < layer->cout; oc++) {
+            out[(size_t)x * layer->cout + oc] = (int8_t)conv_pixel(layer, rows, (int32_t)x, oc);
+        }
+    }
+}
+
+static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out)
+{
+    for (uint32_t ox = 0; ox < layer->out_width; ox++) {
+        for (uint32_t c = 0; c < layer->cin; c++) {
+            int32_t m = -128;
+            for (uint32_t ky = 0; ky < layer->kh; ky++) {
+                for (uint32_t kx = 0; kx < layer->kw; kx++) {
+                    const int32_t ix = (int32_t)(ox * layer->sw + kx) - (int32_t)layer->pad_left;
+                    const int32_t v = (ix < 0 || ix >= (int32_t)layer->width)
+                                          ? layer->in_zero
+                                          : rows[ky][(size_t)ix * layer->cin + c];
+                    m = v > m ? v : m;
+                }
+            }
+            out[(size_t)ox * layer->cin + c] = clamp_s8(m, layer->act_min, layer->act_max);
+        }
+    }
+}
+
+/* The last trunk row through lin and sof, into each column's sums on one block exponent. */
+static void pool_row(w2s_engine_t *e)
+{
+    const w2s_engine_model_t *m = e->model;
+    const int8_t *rows[1];
+    for (uint32_t f = 0; f < W2S_ENGINE_POOLED_MELS; f++) {
+        rows[0] = e->tail_row_s8;
+        for (uint32_t c = 0; c < W2S_ENGINE_CHANNELS; c++) {
+            const size_t j = (size_t)f * W2S_ENGINE_CHANNELS + c;
+            const int32_t v = conv_pixel(&m->lin, rows, (int32_t)f, c) - m->lin.out_zero;
+            const int32_t q = conv_pixel(&m->sof, rows, (int32_t)f, c) + 128;
+            const int32_t x = m->exp_exp[q];
+            if (x > e->block_exp[j]) {
+                int32_t s = x - e->block_exp[j];
+                s = s > 63 ? 63 : s;
+                e->sum0[j] >>= s;
+                e->sum1[j] >>= s;
+                e->block_exp[j] = (int16_t)x;
+            }
+            int32_t d = e->block_exp[j] - x;
+            d = d > 31 ? 31 : d;
+            const int64_t mant = m->exp_mant_q29[q] >> d;
+            e->sum0[j] += mant;
+            e->sum1[j] += mant * v;
+        }
+    }
+    e->rows_pooled++;
+}
+
+/* Layer k has a new input row in its ring: run every row this completes, down the trunk. */
+static void advance(w2s_engine_t *e, uint32_t k)
+{
+    const w2s_engine_model_t *m = e->model;
+    for (;;) {
+        const w2s_layer_s8_t *layer = &m->layers[k];
+        const uint32_t got = ++e->received[k];
+        if (got < layer->kh || (got - layer->kh) % layer->sh != 0u) {
+            return;
+        }
+        const int8_t *rows[W2S_ENGINE_MAX_KH];
+        for (uint32_t ky = 0; ky < layer->kh; ky++) {
+            rows[ky] = ring_row(e, k, got - layer->kh + ky);
+        }
+        const int last = k + 1 == m->n_layers;
+        int8_t *out = last ? e->tail_row_s8 : ring_row(e, k + 1, e->received[k + 1]);
+        if (layer->kind == W2S_LAYER_CONV) {
+            conv_row_s8(layer, rows, out);
+        } else {
+            maxpool_row_s8(layer, rows, out);
+        }
+        if (last) {
+            pool_row(e);
+            return;
+        }
+        k++;
+    }
+}
+
+static void pad_rows(w2s_engine_t *e, uint32_t k, uint32_t count)
+{
+    const w2s_layer_s8_t *layer = &e->model->layers[k];
+    for (uint32_t i = 0; i < count; i++) {
+        memset(ring_row(e, k, e->received[k]), layer->in_zero, row_bytes(layer));
+        advance(e, k);
+    }
+}
+
+void w2s_engine_window_start(w2s_engine_t *engine, const w2s_engine_model_t *model)
+{
+    memset(engine, 0, sizeof(*engine));
+    engine->model = model;
+    for (uint32_t j = 0; j < W2S_ENGINE_COLUMNS; j++) {
+        engine->block_exp[j] = W2S_EXP_SENTINEL;
+    }
+    for (uint32_t k = 0; k < model->n_layers; k++) {
+        pad_rows(engine, k, model->layers[k].pad_top); /* pad_top < kh: completes no row */
+    }
+}
+
+void w2s_engine_push_s8(w2s_engine_t *engine, const int8_t *row_s8)
+{
+    memcpy(ring_row(engine, 0, engine->received[0]), row_s8, W2S_ENGINE_N_MELS);
+    engine->frames++;
+    advance(engine, 0);
+}
+
+uint32_t w2s_engine_window_end_f32(w2s_engine_t *engine, float *out_f32)
+{
+    const w2s_engine_model_t *m = engine->model;
+    for (uint32_t k = 0; k < m->n_layers; k++) {
+        pad_rows(engine, k, m->layers[k].pad_bottom);
+    }
+    if (engine->rows_pooled == 0u) {
+        return 0u;
+    }
+    float y[W2S_ENGINE_COLUMNS]; /* j = f * C + c */
+    for (uint32_t j = 0; j < W2S_ENGINE_COLUMNS; j++) {
+        y[j] = ((float)engine->sum1[j] / (float)engine->sum0[j]) * m->lin_scale;
+    }
+    float acc[W2S_ENGINE_OUTPUTS] = {0.0f};
+    const uint32_t per_channel = W2S_ENGINE_POOLED_MELS + W2S_ENGINE_CHANNELS;
+    for (uint32_t c = 0; c < W2S_ENGINE_CHANNELS; c++) {
+        for (uint32_t i = 0; i < per_channel; i++) {
+            float feature;
+            if (i < W2S_ENGINE_POOLED_MELS) {
+                feature = y[i * W2S_ENGINE_CHANNELS + c];
+            } else {
+                const uint32_t d = i - W2S_ENGINE_POOLED_MELS;
+                feature = 0.0f;
+                for (uint32_t f = 0; f < W2S_ENGINE_POOLED_MELS; f++) {
+                    const float p = y[f * W2S_ENGINE_CHANNELS + c] * y[f * W2S_ENGINE_CHANNELS + d];
+                    feature = feature + p;
+                }
+            }
+            for (uint32_t o = 0; o < W2S_ENGINE_OUTPUTS; o++) {
+                const float p = m->head_weight_f32[(size_t)o * W2S_ENGINE_HEAD_FEATURES + c * per_channel + i] * feature;
+                acc[o] = acc[o] + p;
+            }
+        }
+    }
+    for (uint32_t o = 0; o < W2S_ENGINE_OUTPUTS; o++) {
+        out_f32[o] = acc[o] + m->head_bias_f32[o];
+    }
+    return engine->rows_pooled;
+}

@@ -1,0 +1,51 @@
+/* w2s_engine_layer: the plain structs a generated w2s_engine_model.c fills in (C99, includable from C++).
+ * One struct per int8 layer (TFLM's conventions: NHWC rows, per-channel Q31 multipliers), and one for
+ * the whole model: the trunk, the two 1x1 convolutions of the pooling, and the tail's tables. */
+#ifndef W2S_ENGINE_LAYER_H
+#define W2S_ENGINE_LAYER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    W2S_LAYER_CONV = 0,    /**< int8 conv, stride 1, SAME: out-of-image taps are in_zero */
+    W2S_LAYER_MAXPOOL = 1  /**< int8 max pool after an explicit pad of value in_zero */
+} w2s_layer_kind_t;
+
+typedef struct {
+    w2s_layer_kind_t kind;
+    uint16_t kh, kw;             /**< kernel rows (time) and columns (mel) */
+    uint16_t sh, sw;             /**< strides; 1 for a conv */
+    uint16_t cin, cout;          /**< channels in and out (equal for a pool) */
+    uint16_t width, out_width;   /**< mel columns in and out */
+    uint16_t pad_top, pad_bottom, pad_left; /**< rows before and after each window; columns before */
+    int16_t in_zero;             /**< conv: input zero point; pool: the pad value */
+    int16_t out_zero;            /**< output zero point (conv) */
+    int16_t act_min, act_max;    /**< the fused activation's int8 range */
+    const int8_t *weights_s8;    /**< conv: cout * kh * kw * cin (OHWI); NULL for a pool */
+    const int32_t *bias_s32;     /**< conv: cout */
+    const int32_t *mult_q31;     /**< conv: cout per-channel multipliers */
+    const int8_t *shift;         /**< conv: cout per-channel shifts (left if > 0) */
+    uint32_t ring_offset;        /**< where its kh input rows start in w2s_engine_t.ring_s8 */
+} w2s_layer_s8_t;
+
+typedef struct {
+    const w2s_layer_s8_t *layers; /**< the trunk, in order */
+    uint32_t n_layers;
+    w2s_layer_s8_t lin;           /**< 1x1: the pooled values */
+    w2s_layer_s8_t sof;           /**< 1x1: the attention logits */
+    const int32_t *exp_mant_q29;  /**< 256: e^logit = mant * 2^(exp - 29), by int8 logit + 128 */
+    const int16_t *exp_exp;       /**< 256: the binary exponents */
+    float lin_scale;              /**< real value of one lin step */
+    const float *head_weight_f32; /**< 3 * C * (F + C), row-major: features [y | y y^T] per channel */
+    const float *head_bias_f32;   /**< 3 */
+} w2s_engine_model_t;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* W2S_ENGINE_LAYER_H */

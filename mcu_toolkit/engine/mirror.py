@@ -1,0 +1,76 @@
+"""The engine in numpy: the same integers as the C, a whole window at a time.
+
+The C streams row by row; here each layer runs over the whole window, which gives the same values
+(a row's output depends only on its receptive field). Convolutions are float BLAS matmuls, exact
+because every product and partial sum is an integer below 2^24 (float32) or 2^53 (float64).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .arith import multiply_by_quantized_multiplier
+from .graph import Conv, EngineGraph, MaxPool
+from .tail import ExpTable, Head, exp_table, head_f32, pooled_sums
+
+
+def _exact_dtype(c: Conv):
+    bound = c.kh * c.kw * c.cin * 255 * 128
+    return np.float32 if bound < (1 << 24) else np.float64
+
+
+def conv_s8(c: Conv, x: np.ndarray, rounding: str = "double") -> np.ndarray:
+    """(T, W, cin) int8 -> (T, W, cout) int8, as TFLM's per-channel CONV_2D."""
+    t, w, _ = x.shape
+    ph, pw = c.pad_top, c.pad_left
+    xp = np.pad(x.astype(np.int64) - c.in_zero, ((ph, c.kh - 1 - ph), (pw, c.kw - 1 - pw), (0, 0)))
+    dt = _exact_dtype(c)
+    cols = sliding_window_view(xp.astype(dt), (c.kh, c.kw), axis=(0, 1))  # (T, W, cin, kh, kw)
+    cols = cols.transpose(0, 1, 3, 4, 2).reshape(t * w, -1)
+    acc = (cols @ c.weights.reshape(c.cout, -1).T.astype(dt)).astype(np.int64) + c.bias
+    out = multiply_by_quantized_multiplier(acc, c.mult, c.shift, rounding) + c.out_zero
+    return np.clip(out, c.act_min, c.act_max).astype(np.int8).reshape(t, w, c.cout)
+
+
+def maxpool_s8(p: MaxPool, x: np.ndarray) -> np.ndarray:
+    xp = np.pad(x, ((p.pad_top, p.pad_bottom), (p.pad_left, p.pad_right), (0, 0)), constant_values=p.pad_value)
+    win = sliding_window_view(xp, (p.kh, p.kw), axis=(0, 1))[::p.sh, ::p.sw]
+    return np.clip(win.max(axis=(3, 4)), p.act_min, p.act_max).astype(np.int8)
+
+
+@dataclass(frozen=True)
+class Engine:
+    graph: EngineGraph
+    head: Head
+    table: ExpTable
+    rounding: str = "double"
+
+    @classmethod
+    def build(cls, graph: EngineGraph, head: Head, rounding: str = "double") -> "Engine":
+        return cls(graph, head, exp_table(graph.sof_quant.scale, graph.sof_quant.zero), rounding)
+
+    def trunk(self, x_s8: np.ndarray) -> dict[int, np.ndarray]:
+        """Every trunk tensor for one window of int8 log-mel (T, mels): TFLite tensor index -> (T', W, C)."""
+        out = {}
+        x = np.asarray(x_s8, dtype=np.int8)[:, :, None]
+        for layer in self.graph.layers:
+            x = conv_s8(layer, x, self.rounding) if isinstance(layer, Conv) else maxpool_s8(layer, x)
+            out[layer.tensor] = x
+        for c in (self.graph.lin, self.graph.sof):
+            out[c.tensor] = conv_s8(c, x, self.rounding)
+        return out
+
+    def sums(self, x_s8: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = self.graph
+        t = self.trunk(x_s8)
+        lin, sof = t[g.lin.tensor], t[g.sof.tensor]
+        return pooled_sums(lin.reshape(len(lin), -1), sof.reshape(len(sof), -1), g.lin_quant.zero, self.table)
+
+    def run(self, x_s8: np.ndarray) -> np.ndarray:
+        """(3,) float32 arousal, dominance, valence for one window of int8 log-mel (T, mels)."""
+        s0, s1, _ = self.sums(x_s8)
+        g = self.graph
+        return head_f32(s0, s1, g.lin_quant.scale, g.channels, g.pooled_mels, self.head)

@@ -1,0 +1,35 @@
+/* Host harness for the streaming engine: int8 log-mel windows on stdin, each output's bits on stdout.
+ * stdin: per window, uint32 frames then frames * W2S_ENGINE_N_MELS int8. stdout: per window, the
+ * pooled rows and three float32 bit patterns in hex, then each column's sums (for the mirror test). */
+#include <stdio.h>
+#include <string.h>
+
+#include "w2s_engine.h"
+
+static w2s_engine_t engine; /* static: the state is the engine's whole RAM */
+
+int main(void)
+{
+    uint32_t frames;
+    int8_t row[W2S_ENGINE_N_MELS];
+    while (fread(&frames, sizeof frames, 1, stdin) == 1) {
+        w2s_engine_window_start(&engine, &g_w2s_engine_model);
+        for (uint32_t t = 0; t < frames; t++) {
+            if (fread(row, 1, sizeof row, stdin) != sizeof row) {
+                return 2;
+            }
+            w2s_engine_push_s8(&engine, row);
+        }
+        float out[W2S_ENGINE_OUTPUTS];
+        const uint32_t rows = w2s_engine_window_end_f32(&engine, out);
+        uint32_t bits[W2S_ENGINE_OUTPUTS];
+        memcpy(bits, out, sizeof bits);
+        printf("%lu %08lx %08lx %08lx\n", (unsigned long)rows, (unsigned long)bits[0], (unsigned long)bits[1],
+               (unsigned long)bits[2]);
+        for (uint32_t j = 0; j < W2S_ENGINE_COLUMNS; j++) {
+            printf("%lld %lld %d\n", (long long)engine.sum0[j], (long long)engine.sum1[j], engine.block_exp[j]);
+        }
+    }
+    printf("state %lu\n", (unsigned long)sizeof(w2s_engine_t));
+    return 0;
+}
