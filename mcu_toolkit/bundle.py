@@ -28,6 +28,12 @@ FILES = {
     "w2s_frontend.c": "",
     "w2s_frontend_tables.h": "its tables and the int8 input quantiser",
     "w2s_frontend_tables.c": "",
+    "w2s_engine.h": "the streaming int8 engine (C99, no TFLM): bit-exact with TFLM through the trunk",
+    "w2s_engine.c": "",
+    "w2s_engine_layer.h": "the plain structs of its generated model",
+    "w2s_engine_model.h": "the model for the engine: layers from model_int8.tflite, exp table, head",
+    "w2s_engine_model.c": "",
+    "engine_head.json": "the float head of the engine's exact tail (validate rebuilds the engine from it)",
     "report.json": "every figure (sizes, arena, ops, CCC, versions)",
     "report.md": "the same, for a person",
 }
@@ -86,13 +92,15 @@ class Report:
     eval_files: int
     eval_file_names: list
     eval_padded_files: list
-    ccc: dict                    # int8 vs float, per output
+    ccc: dict                    # the deployed w2s engine vs float, per output (the gate's figures)
     drift: dict
     mean_abs_err: dict
     max_abs_err: dict
     min_ccc: float | None
     passed: bool
     versions: dict
+    engine: dict = field(default_factory=dict)  # the w2s engine: state bytes, trunk check against TFLM
+    tflm: dict = field(default_factory=dict)    # the TFLM path's CCC and errors, side by side
     messages: list = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)  # differs run to run; everything else is reproducible
 

@@ -66,7 +66,9 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
     \b
     Chain: checkpoint -> ONNX (trunk: log-mel -> A/D/V, checked with onnxruntime)
            -> onnx2tf -> int8 TFLite calibrated on front-end features of real audio
-           -> TFLM: op list, smallest working arena (bisection), int8-vs-float CCC
+           -> TFLM: op list, smallest working arena, int8-vs-float CCC
+           -> the w2s streaming engine generated from that TFLite: its trunk checked
+              against TFLM's tensors, exact pooling tail, CCC (the gate's figures)
     CHECKPOINT is a folder with config.json + model.safetensors, a .safetensors file,
     or a .pt state_dict (loaded with weights_only=True). Omitted: the embedded reference model.
     A model whose outputs are NaN, or constant whatever the audio, is refused (exit 1).
@@ -79,8 +81,11 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
     r = result.report
     click.echo(f"wrote {result.out}/  tflite {r.tflite_bytes:,} B  arena {r.arena_bytes:,} B  "
                f"ops {len(r.ops)}  {r.timings_s['total']:.1f} s")
-    click.echo("int8 vs float CCC on %d held-out files: %s" % (
+    click.echo("w2s engine vs float CCC on %d held-out files: %s" % (
         r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.ccc.items())))
+    if r.tflm:
+        click.echo("TFLM int8  vs float CCC on %d held-out files: %s" % (
+            r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm["ccc"].items())))
     if not result.passed:
         worst = min(r.ccc, key=r.ccc.get)
         raise ToolkitError(f"CCC gate failed: {worst} {r.ccc[worst]:.4f} < --min-ccc {min_ccc}",

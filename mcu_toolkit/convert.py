@@ -126,14 +126,20 @@ class Quantized:
 
 @dataclass
 class Proof:
-    """The int8 model on TFLM: its ops, its arena, and how far it drifts from the float model."""
+    """Both deployed paths: the int8 model on TFLM (ops, arena) and the w2s engine generated from it
+    (its trunk checked against TFLM's tensors), and how far each drifts from the float model."""
 
     ops: list[str]
     arena_measured: int
     arena: int
     dev: object                   # TflmModel with the recorded arena
-    deployed_out: np.ndarray
+    engine: object                # engine.mirror.Engine
+    head_json: str
+    trunk_check: dict             # the engine's trunk against TFLM's own tensors
+    deployed_out: np.ndarray      # the w2s engine: what the gate and report.ccc use
     ccc: dict
+    tflm_out: np.ndarray
+    tflm_ccc: dict
 
 
 def _check_options(window_seconds: float, frontend: str) -> None:
@@ -214,29 +220,51 @@ def quantize(worker, exported: Exported, feats: np.ndarray) -> Quantized:
     return Quantized(tfl, tfl_float, check_float_tflite(tfl_float, exported.onnx, feats[:4]))
 
 
-def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress, jobs: int = 1) -> Proof:
-    """Ops, the smallest arena that runs, and the deployed pipeline's CCC against the float model."""
-    from .verify import tflm
-    from .verify.deployed import deployed_clip_outputs, deployed_clip_outputs_parallel
-
-    ops = tflm.model_ops(q.tflite)
-    probe = tflm.TflmModel(q.tflite, arena_size=64 * 1024 * 1024)
-    arena_measured = tflm.measure_arena(q.tflite, probe.quantize(feats[0].transpose(1, 2, 0)))
-    arena = tflm.arena_with_margin(arena_measured)
-    dev = tflm.TflmModel(q.tflite, arena_size=arena)
-    with progress.bar(len(inp.ev), "TFLM") as bar:
-        if jobs > 1 and sum(len(c.windows) for c in inp.ev) >= 8:  # spawning pays off past a few windows
-            d_out = deployed_clip_outputs_parallel(q.tflite, arena, inp.ev, inp.frontend, inp.model.config.n_mels,
-                                                   jobs, bar)
-        else:
-            d_out = deployed_clip_outputs(inp.model, dev, inp.ev, inp.frontend, bar)
+def _ccc_checked(out: np.ndarray, inp: Inputs, what: str) -> dict:
     try:
-        ccc = ccc_per_dim(d_out, inp.float_out)
+        ccc = ccc_per_dim(out, inp.float_out)
     except UndefinedCCC as e:
         raise CheckFailed(f"cannot measure drift on {inp.eval_dir}: {e}")
     if not all(np.isfinite(v) for v in ccc.values()):
-        raise CheckFailed(f"int8-vs-float CCC is not a number on {inp.eval_dir}: {ccc}")
-    return Proof(ops, arena_measured, arena, dev, d_out, ccc)
+        raise CheckFailed(f"{what}-vs-float CCC is not a number on {inp.eval_dir}: {ccc}")
+    return ccc
+
+
+def model_head(model):
+    """The float head the engine's exact tail uses (adv, as trained: no Gram scaling)."""
+    from .engine.tail import Head
+
+    return Head(model.adv.weight.detach().numpy().astype(np.float32),
+                model.adv.bias.detach().numpy().astype(np.float32))
+
+
+def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress, jobs: int = 1) -> Proof:
+    """Ops, the smallest arena that runs, the engine's trunk against TFLM's tensors, and both deployed
+    paths' CCC against the float model."""
+    from .engine.mirror import Engine
+    from .verify import tflm
+    from .verify.deployed import deployed_clip_outputs, deployed_clip_outputs_parallel
+    from .verify.trunk_check import compare_trunk
+
+    ops = tflm.model_ops(q.tflite)
+    probe = tflm.TflmModel(q.tflite, arena_size=64 * 1024 * 1024)
+    x0 = probe.quantize(feats[0].transpose(1, 2, 0))
+    arena_measured = tflm.measure_arena(q.tflite, x0)
+    arena = tflm.arena_with_margin(arena_measured)
+    dev = tflm.TflmModel(q.tflite, arena_size=arena)
+    head = model_head(inp.model)
+    engine = Engine.from_tflite(q.tflite, head)
+    last = probe.quantize(feats[-1].transpose(1, 2, 0))
+    trunk_check = compare_trunk(q.tflite, engine, [x0[0, :, :, 0], last[0, :, :, 0]])
+    n_mels = inp.model.config.n_mels
+    with progress.bar(len(inp.ev), "TFLM + engine") as bar:
+        if jobs > 1 and sum(len(c.windows) for c in inp.ev) >= 8:  # spawning pays off past a few windows
+            tflm_out, d_out = deployed_clip_outputs_parallel(q.tflite, arena, head.to_json(), inp.ev, inp.frontend,
+                                                             n_mels, jobs, bar)
+        else:
+            tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.ev, inp.frontend, n_mels, bar)
+    return Proof(ops, arena_measured, arena, dev, engine, head.to_json(), trunk_check, d_out,
+                 _ccc_checked(d_out, inp, "engine"), tflm_out, _ccc_checked(tflm_out, inp, "TFLM"))
 
 
 def quantize_eta_s(windows: int, frames: int) -> float:
@@ -245,9 +273,10 @@ def quantize_eta_s(windows: int, frames: int) -> float:
 
 
 def tflm_eta_s(inp: Inputs) -> float:
-    """TFLM runs about 6,000 frames per second here: the arena check plus every evaluation window."""
+    """TFLM and the engine's mirror run about 3,500 frames per second together here: the arena check
+    plus every evaluation window."""
     windows = sum(len(c.windows) for c in inp.ev) + 3
-    return windows * inp.frames / 6000
+    return windows * inp.frames / 3500
 
 
 def _errors(a: np.ndarray, b: np.ndarray, fn) -> dict:
@@ -282,8 +311,26 @@ def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_c
         ccc={k: round(v, 6) for k, v in pr.ccc.items()}, drift={k: round(1.0 - v, 6) for k, v in pr.ccc.items()},
         mean_abs_err=_errors(pr.deployed_out, inp.float_out, np.mean),
         max_abs_err=_errors(pr.deployed_out, inp.float_out, np.max),
+        engine=engine_report(pr, inp),
+        tflm={"ccc": {k: round(v, 6) for k, v in pr.tflm_ccc.items()},
+              "drift": {k: round(1.0 - v, 6) for k, v in pr.tflm_ccc.items()},
+              "mean_abs_err": _errors(pr.tflm_out, inp.float_out, np.mean),
+              "max_abs_err": _errors(pr.tflm_out, inp.float_out, np.max),
+              "arena_bytes": pr.arena},
         min_ccc=min_ccc, passed=min_ccc is None or all(v >= min_ccc for v in pr.ccc.values()),
         versions=package_versions(), messages=inp.messages, timings_s=timings)
+
+
+def engine_report(pr: Proof, inp: Inputs) -> dict:
+    from .dsp.fixed import DC_BINS
+
+    per_frame = inp.model.config.n_mels * 2 + DC_BINS * 4
+    return {"name": "w2s", "state_bytes": pr.engine.state_bytes(),
+            "state_note": "sizeof(w2s_engine_t): the same for every window length",
+            "frontend_store_bytes_per_frame": per_frame,
+            "frontend_store_bytes": per_frame * inp.frames,
+            "trunk_vs_tflm": pr.trunk_check,
+            "tail": "exact: integer online-softmax sums over a 256-entry exp table, float32 Gram and head"}
 
 
 def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str, bytes | str]:
@@ -297,7 +344,9 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
         window_samples=inp.window, frames=inp.frames, n_mels=inp.model.config.n_mels,
         input_shape=tuple(int(d) for d in dev.input["shape"]), input_scale=dev.in_scale,
         input_zero_point=dev.in_zero, output_scale=dev.out_scale, output_zero_point=dev.out_zero)
-    files = {"model_int8.tflite": q.tflite, "model_float32.tflite": q.tflite_float, "model.onnx": ex.onnx,
+    from .emit.c_engine import engine_files
+
+    files = {**engine_files(pr.engine), "engine_head.json": pr.head_json, "model_int8.tflite": q.tflite, "model_float32.tflite": q.tflite_float, "model.onnx": ex.onnx,
              "model_data.h": c_model.model_data_h(), "model_data.c": c_model.model_data_c(q.tflite),
              "model_ops.h": c_model.model_ops_h(pr.ops), "model_config.h": c_model.model_config_h(config)}
     if inp.frontend == "fixed":

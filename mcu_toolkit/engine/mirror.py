@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .arith import multiply_by_quantized_multiplier
-from .graph import Conv, EngineGraph, MaxPool
+from ..errors import ToolkitError
+from .graph import Conv, EngineGraph, MaxPool, read_graph
 from .tail import ExpTable, Head, exp_table, head_f32, pooled_sums
 
 
@@ -28,8 +29,10 @@ def conv_s8(c: Conv, x: np.ndarray, rounding: str = "double") -> np.ndarray:
     ph, pw = c.pad_top, c.pad_left
     xp = np.pad(x.astype(np.int64) - c.in_zero, ((ph, c.kh - 1 - ph), (pw, c.kw - 1 - pw), (0, 0)))
     dt = _exact_dtype(c)
-    cols = sliding_window_view(xp.astype(dt), (c.kh, c.kw), axis=(0, 1))  # (T, W, cin, kh, kw)
-    cols = cols.transpose(0, 1, 3, 4, 2).reshape(t * w, -1)
+    xp = np.ascontiguousarray(xp, dtype=dt)
+    # row (t, x) of the im2col matrix: kh runs of kw * cin contiguous values, the OHWI weights' order
+    s_t, s_x, s_c = xp.strides
+    cols = as_strided(xp, shape=(t, w, c.kh, c.kw * c.cin), strides=(s_t, s_x, s_t, s_c)).reshape(t * w, -1)
     acc = (cols @ c.weights.reshape(c.cout, -1).T.astype(dt)).astype(np.int64) + c.bias
     out = multiply_by_quantized_multiplier(acc, c.mult, c.shift, rounding) + c.out_zero
     return np.clip(out, c.act_min, c.act_max).astype(np.int8).reshape(t, w, c.cout)
@@ -50,7 +53,28 @@ class Engine:
 
     @classmethod
     def build(cls, graph: EngineGraph, head: Head, rounding: str = "double") -> "Engine":
+        want = (3, graph.channels * (graph.pooled_mels + graph.channels))
+        if head.weight.shape != want:
+            raise ToolkitError(f"the head has shape {head.weight.shape}; the int8 model's pooling needs {want}",
+                               exit_code=1)
         return cls(graph, head, exp_table(graph.sof_quant.scale, graph.sof_quant.zero), rounding)
+
+    @classmethod
+    def from_tflite(cls, tflite: bytes, head: Head) -> "Engine":
+        return cls.build(read_graph(tflite), head)
+
+    def state_bytes(self, pointer: int = 4) -> int:
+        """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack.
+
+        It depends on the model only, never on the window length."""
+        from ..emit.c_engine import macros
+
+        m = macros(self.graph)
+        up = lambda n, a: -(-n // a) * a  # noqa: E731
+        j = m["W2S_ENGINE_COLUMNS"]
+        size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 4) + 4 * m["W2S_ENGINE_LAYERS"]
+        size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8
+        return up(size, 8)
 
     def trunk(self, x_s8: np.ndarray) -> dict[int, np.ndarray]:
         """Every trunk tensor for one window of int8 log-mel (T, mels): TFLite tensor index -> (T', W, C)."""

@@ -57,6 +57,29 @@ class Head:
     bias: np.ndarray      # (3,) float32
 
 
+    def to_json(self) -> str:
+        """Shortest decimal of each float32: json gives back the same float32."""
+        import json
+
+        as_list = lambda a: [float(v) for v in np.asarray(a, dtype=np.float32).reshape(-1)]  # noqa: E731
+        return json.dumps({"shape": list(self.weight.shape), "weight": as_list(self.weight),
+                           "bias": as_list(self.bias)}) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> "Head":
+        import json
+
+        try:
+            d = json.loads(text)
+            w = np.array(d["weight"], dtype=np.float32).reshape(d["shape"])
+            b = np.array(d["bias"], dtype=np.float32).reshape(3)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ToolkitError(f"{where} is malformed ({e.__class__.__name__}); re-run mcu-toolkit convert")
+        if w.ndim != 2 or w.shape[0] != 3 or not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+            raise ToolkitError(f"{where} is malformed; re-run mcu-toolkit convert")
+        return cls(w, b)
+
+
 def _asr(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     return x >> np.minimum(s, MAX_SHIFT)
 

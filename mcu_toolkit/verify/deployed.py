@@ -1,4 +1,5 @@
-"""The deployed pipeline, as the device runs it: front end -> int8 model on TFLM, window by window."""
+"""The deployed pipelines, as the device runs them, window by window: the front end, then either our
+streaming engine (its numpy mirror, bit-exact with the C) or the int8 model on TFLM."""
 
 from __future__ import annotations
 
@@ -62,14 +63,31 @@ def deployed_window(dev, window: np.ndarray, kind: str, n_mels: int) -> np.ndarr
     return dev.dequantize(dev.run_int8(x.reshape(tuple(dev.input["shape"]))))
 
 
-def deployed_clip_outputs(model, dev, clips: list[Windowed], kind: str, progress=None) -> np.ndarray:
-    """(clips, 3): the deployed pipeline (front end -> int8 on TFLM) on the same windows, mean over windows."""
-    d_out = []
+def engine_window(engine, window: np.ndarray, kind: str, n_mels: int) -> np.ndarray:
+    """(3,) float32: one window through the device's front end and the w2s engine (numpy mirror)."""
+    q = engine.graph.input
+    return engine.run(device_input_s8(window, kind, n_mels, q.scale, q.zero))
+
+
+def both_clip_outputs(dev, engine, windows: list[np.ndarray], kind: str, n_mels: int) -> np.ndarray:
+    """(2, 3): one clip through both deployed paths, [TFLM, w2s engine], each the mean over its windows.
+    The front end runs once per window, for both."""
+    tflm, w2s = [], []
+    for w in windows:
+        x = device_input_s8(w, kind, n_mels, dev.in_scale, dev.in_zero)
+        tflm.append(dev.dequantize(dev.run_int8(x.reshape(tuple(dev.input["shape"])))))
+        w2s.append(engine.run(x))
+    return np.array([np.mean(tflm, axis=0), np.mean(np.array(w2s, dtype=np.float64), axis=0)])
+
+
+def deployed_clip_outputs(dev, engine, clips: list[Windowed], kind: str, n_mels: int, progress=None) -> np.ndarray:
+    """(2, clips, 3): both deployed paths (TFLM, w2s) on the same windows, mean over each clip's windows."""
+    out = []
     for clip in clips:
-        d_out.append(np.mean([deployed_window(dev, w, kind, model.config.n_mels) for w in clip.windows], axis=0))
+        out.append(both_clip_outputs(dev, engine, clip.windows, kind, n_mels))
         if progress is not None:
             progress.update(1)
-    return np.array(d_out)
+    return np.array(out).transpose(1, 0, 2)
 
 
 _POOL: dict = {}
@@ -82,38 +100,33 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _pool_init(tflite: bytes, arena: int, kind: str, n_mels: int) -> None:
+def _pool_init(tflite: bytes, arena: int, head_json: str, kind: str, n_mels: int) -> None:
+    from ..engine.mirror import Engine
+    from ..engine.tail import Head
     from .tflm import TflmModel
 
     ignore_sigint()
-    _POOL.update(dev=TflmModel(tflite, arena_size=arena), kind=kind, n_mels=n_mels)
+    _POOL.update(dev=TflmModel(tflite, arena_size=arena), kind=kind, n_mels=n_mels,
+                 engine=Engine.from_tflite(tflite, Head.from_json(head_json, "head")))
 
 
 def _pool_clip(windows: list[np.ndarray]) -> np.ndarray:
-    return np.mean([deployed_window(_POOL["dev"], w, _POOL["kind"], _POOL["n_mels"]) for w in windows], axis=0)
+    return both_clip_outputs(_POOL["dev"], _POOL["engine"], windows, _POOL["kind"], _POOL["n_mels"])
 
 
-def deployed_clip_outputs_parallel(tflite: bytes, arena: int, clips: list[Windowed], kind: str, n_mels: int,
-                                   jobs: int, progress=None) -> np.ndarray:
-    """deployed_clip_outputs on `jobs` processes, each with its own TFLM interpreter: the same numbers
-    (TFLM is deterministic), in about 1/jobs of the time; TFLM's invoke holds the GIL, so threads would not."""
+def deployed_clip_outputs_parallel(tflite: bytes, arena: int, head_json: str, clips: list[Windowed], kind: str,
+                                   n_mels: int, jobs: int, progress=None) -> np.ndarray:
+    """deployed_clip_outputs on `jobs` processes, each with its own TFLM interpreter and engine: the same
+    numbers (both are deterministic), in about 1/jobs of the time; TFLM's invoke holds the GIL."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     out = []
     # an executor, not a Pool: a worker that cannot start raises BrokenProcessPool instead of hanging
-    with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_init, (tflite, arena, kind, n_mels)) as ex:
+    with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_init,
+                             (tflite, arena, head_json, kind, n_mels)) as ex:
         for r in ex.map(_pool_clip, [c.windows for c in clips]):
             out.append(r)
             if progress is not None:
                 progress.update(1)
-    return np.array(out)
-
-
-def run_clips(model, dev, clips: list[Windowed], kind: str, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """(float model, deployed pipeline) outputs per clip, each the mean over the clip's windows.
-
-    The float model runs the same windows with its own float front end, so the figures isolate
-    what deployment changes (front end arithmetic + int8), not windowing.
-    """
-    return float_clip_outputs(model, clips), deployed_clip_outputs(model, dev, clips, kind, progress)
+    return np.array(out).transpose(1, 0, 2)
