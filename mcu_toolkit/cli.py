@@ -17,6 +17,7 @@ import click
 from . import bundle as bundle_mod
 from . import options as opt
 from .errors import ExitCode, Terminated, ToolkitError
+from .firmware.boards import BOARDS
 
 LOW_CCC = 0.9  # firmware warns below this: the project would build around a broken int8 model
 
@@ -157,8 +158,10 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
 
 
 @cli.command(name="firmware", epilog=opt.epilog())
-@click.option("--board", required=True, type=click.Choice(["nucleo-f411re", "stm32h743", "esp32-s3", "host"]),
-              help="Target board.")
+@click.option("--board", required=True, type=click.Choice(list(BOARDS)), help="Target board.")
+@click.option("--engine", type=click.Choice(["w2s", "tflm"]), default="w2s", show_default=True,
+              help="w2s: our streaming int8 engine (no TFLM; RAM independent of the window). "
+                   "tflm: the int8 TFLite on TensorFlow Lite Micro (you build TFLM for the board).")
 @click.option("--bundle", type=click.Path(path_type=str), metavar="DIR",
               help="A convert bundle. Default: convert the embedded model with --window-seconds first.")
 @opt.out("Project folder (written atomically).")
@@ -166,13 +169,17 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
                     "window is fixed when it is converted).", default=None)
 @click.option("--psram", is_flag=True, help="esp32-s3: put the TFLM arena in PSRAM.")
 @opt.force
-def firmware_cmd(board, bundle, out, window_seconds, psram, force):
+def firmware_cmd(board, engine, bundle, out, window_seconds, psram, force):
     """Generate a board project around a bundle, after checking it fits the board.
 
     \b
     Boards: nucleo-f411re (Cortex-M4F, 512 KB flash, 128 KB RAM), stm32h743 (Cortex-M7, 2 MB, 1 MB),
-            esp32-s3 (Xtensa LX7, 512 KB SRAM, --psram for 8 MB), host (Linux, reads a WAV file).
-    Budget: flash = model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
+            esp32-s3 (Xtensa LX7, 512 KB SRAM, --psram for 8 MB), host (Linux, reads a WAV file),
+            qemu-f411 (the F411 image on QEMU netduinoplus2, a WAV file for a microphone:
+                       cd OUT && make run WAV=clip.wav; w2s engine only).
+    Budget, w2s: engine + front end (exact) + HAL estimate; RAM = engine state + the front end's
+    window store (64 B per frame) + audio ring + an allowance.
+    Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
     audio ring + an allowance. A project that cannot fit is refused with the numbers and a
     window length that would.
     """
@@ -182,7 +189,7 @@ def firmware_cmd(board, bundle, out, window_seconds, psram, force):
         raise ToolkitError("--window-seconds and --bundle conflict: a bundle's window is fixed when it is "
                            "converted (mcu-toolkit convert --window-seconds S --out DIR)")
     path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds or opt.WINDOW_DEFAULT_S,
-                       psram=psram, force=force, progress=True)
+                       psram=psram, force=force, progress=True, engine=engine)
     lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
     click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
                f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")

@@ -324,8 +324,13 @@ def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_c
 def engine_report(pr: Proof, inp: Inputs) -> dict:
     from .dsp.fixed import DC_BINS
 
+    from .cores import code_bytes
+    from .emit.c_engine import data_bytes, engine_files
+
     per_frame = inp.model.config.n_mels * 2 + DC_BINS * 4
     return {"name": "w2s", "state_bytes": pr.engine.state_bytes(),
+            "data_bytes": data_bytes(pr.engine),
+            "code_bytes_cortex_m4_Os": code_bytes(engine_files(pr.engine), "w2s_engine.c"),
             "state_note": "sizeof(w2s_engine_t): the same for every window length",
             "frontend_store_bytes_per_frame": per_frame,
             "frontend_store_bytes": per_frame * inp.frames,

@@ -35,6 +35,24 @@ w2s_status_t w2s_format_adv(char *out, size_t cap, const int8_t adv_s8[3], int32
     return fitted(snprintf(out, cap, "A=%s D=%s V=%s t=%luus", a, d, v, (unsigned long)inference_us), cap);
 }
 
+static int32_t to_milli(float x)
+{
+    const float m = x * 1000.0f;
+    return (int32_t)(m < 0.0f ? m - 0.5f : m + 0.5f); /* round half away from zero, no libm */
+}
+
+w2s_status_t w2s_format_adv_f32(char *out, size_t cap, const float adv_f32[3], uint32_t inference_us)
+{
+    char a[16], d[16], v[16];
+    if (out == NULL || cap == 0u || adv_f32 == NULL) {
+        return W2S_ERR_ARG;
+    }
+    milli(a, sizeof a, to_milli(adv_f32[0]));
+    milli(d, sizeof d, to_milli(adv_f32[1]));
+    milli(v, sizeof v, to_milli(adv_f32[2]));
+    return fitted(snprintf(out, cap, "A=%s D=%s V=%s t=%luus", a, d, v, (unsigned long)inference_us), cap);
+}
+
 w2s_status_t w2s_format_dropped(char *out, size_t cap, uint32_t samples)
 {
     if (out == NULL || cap == 0u) {

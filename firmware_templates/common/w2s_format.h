@@ -1,4 +1,4 @@
-/* w2s_format: the model's int8 output as text, without floating point (C99, includable from C++). */
+/* w2s_format: the model's outputs as text, without printf's floating point (C99, includable from C++). */
 #ifndef W2S_FORMAT_H
 #define W2S_FORMAT_H
 
@@ -33,6 +33,17 @@ int32_t w2s_format_dequantize_milli(int8_t q, int32_t zero_point, int32_t mult_q
  */
 w2s_status_t w2s_format_adv(char *out, size_t cap, const int8_t adv_s8[3], int32_t zero_point, int32_t mult_q16,
                             uint32_t inference_us);
+
+/**
+ * @brief         The same line from the w2s engine's float outputs (printed via integers: newlib-nano's
+ *                printf has no %f).
+ * @param[out]    out           the line, always terminated (cut short on W2S_ERR_SIZE)
+ * @param[in]     cap           bytes in out
+ * @param[in]     adv_f32       arousal, dominance, valence; finite, |x| < 2e6
+ * @param[in]     inference_us  how long the model took, microseconds
+ * @return        W2S_OK; W2S_ERR_ARG if out or adv_f32 is NULL or cap is 0; W2S_ERR_SIZE if it did not fit
+ */
+w2s_status_t w2s_format_adv_f32(char *out, size_t cap, const float adv_f32[3], uint32_t inference_us);
 
 /**
  * @brief         The line a board prints when the ring dropped samples: "warning: 1234 samples dropped".

@@ -1,6 +1,9 @@
 /* w2s_pipeline: PCM -> fixed-point front end -> one window of int8 model input (C99, includable from C++).
  * Everything between the microphone ring buffer and the model step, so that it runs (and is tested)
- * anywhere. The caller owns every buffer; sizes come from model_config.h. */
+ * anywhere. The caller owns every buffer; sizes come from model_config.h.
+ * Two ways out of a completed window: input_s8 given, the whole int8 window for TFLM's input tensor;
+ * input_s8 NULL, the finished dB rows stay in frames_db_q7 and w2s_pipeline_row_s8 quantises them one
+ * at a time for the streaming engine (see w2s_infer.h), with no window-sized int8 buffer. */
 #ifndef W2S_PIPELINE_H
 #define W2S_PIPELINE_H
 
@@ -22,6 +25,7 @@ typedef struct {
     int8_t *input_s8;                     /**< frames_per_window * W2S_FE_N_MELS: the model's input tensor */
     uint32_t frames_per_window;           /**< frames the buffers hold */
     uint32_t frames;                      /**< frames of the current window so far */
+    uint32_t window_frames;               /**< frames of the last completed window */
 } w2s_pipeline_t;
 
 /**
@@ -31,9 +35,10 @@ typedef struct {
  * @param[in]     frames_db_q7       frames_per_window * W2S_FE_N_MELS int16: w2s_pipeline_feed's working
  *                                   memory; kept
  * @param[in]     dc_bins_q7         frames_per_window * W2S_FE_DC_BINS int32: its working memory; kept
- * @param[in]     input_s8           frames_per_window * W2S_FE_N_MELS int8: where it writes each window; kept
+ * @param[in]     input_s8           frames_per_window * W2S_FE_N_MELS int8: where it writes each window; kept.
+ *                                   NULL: rows are read with w2s_pipeline_row_s8 instead
  * @param[in]     frames_per_window  frames the buffers hold: at least the window's frame count
- * @return        W2S_OK; W2S_ERR_ARG if a pointer is NULL or the window length is out of range;
+ * @return        W2S_OK; W2S_ERR_ARG if a pointer (but input_s8) is NULL or the window length is out of range;
  *                W2S_ERR_SIZE if frames_per_window is less than the window's frame count
  */
 w2s_status_t w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *config, int16_t *frames_db_q7,
@@ -49,6 +54,15 @@ w2s_status_t w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *c
  * @return        1 when input_s8 holds a complete window, else 0 (a flag, not a status: feeding cannot fail)
  */
 int w2s_pipeline_feed(w2s_pipeline_t *p, const int16_t *pcm_s16, size_t n, size_t *consumed);
+
+/**
+ * @brief         Row t of the window w2s_pipeline_feed just completed, as the model's int8 input. Valid
+ *                until the next w2s_pipeline_feed (which overwrites frames_db_q7).
+ * @param[in]     p       a pipeline whose feed returned 1
+ * @param[in]     t       0 .. p->window_frames - 1
+ * @param[out]    row_s8  W2S_FE_N_MELS values
+ */
+void w2s_pipeline_row_s8(const w2s_pipeline_t *p, uint32_t t, int8_t *row_s8);
 
 #ifdef __cplusplus
 }

@@ -150,5 +150,14 @@ def model_c(engine: Engine) -> str:
     return "".join(parts)
 
 
+def data_bytes(engine: Engine) -> int:
+    """Flash of the generated model: weights, biases, multipliers, shifts, exp table, head, layer structs."""
+    g = engine.graph
+    convs = [c for c in (*g.layers, g.lin, g.sof) if isinstance(c, Conv)]
+    arrays = sum(c.weights.size + 4 * c.bias.size + 4 * c.mult.size + c.shift.size for c in convs)
+    layer_struct = 48  # w2s_layer_s8_t on a 32-bit core
+    return arrays + 256 * 6 + 4 * (engine.head.weight.size + 3) + layer_struct * (len(g.layers) + 2) + 40
+
+
 def engine_files(engine: Engine) -> dict[str, str]:
     return {**engine_sources(), "w2s_engine_model.h": model_h(engine.graph), "w2s_engine_model.c": model_c(engine)}

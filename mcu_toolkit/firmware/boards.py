@@ -1,8 +1,10 @@
 """Boards, their limits, and whether a bundle fits: the budget check runs before anything is generated.
 
-Flash = model + front end (measured) + an estimate for TFLM with the model's kernels and the board
-support code. RAM = TFLM arena (measured, with margin) + front-end state and window buffers (exact) +
-the audio ring and DMA buffers (exact) + an allowance for stacks, TFLM's interpreter objects and the HAL.
+With the w2s engine (the default): flash = engine code and data + front end (measured) + an estimate
+for the board support code; RAM = the engine's state (exact, any window) + the front end's window store
+(exact, 64 B per frame) + the audio ring and DMA buffers (exact) + an allowance for stacks and the HAL.
+With TFLM: flash adds the flatbuffer and an estimate for TFLM's kernels; RAM the TFLM arena (measured,
+with margin) and the int8 window buffer.
 The estimates are stated in the generated budget header, so a firmware engineer can replace them.
 """
 
@@ -27,6 +29,7 @@ class Board:
     gcc_flags: tuple[str, ...]
     note: str
     template_values: dict = field(default_factory=dict)  # the template's {{KEYS}} only this board fills
+    engines: tuple[str, ...] = ("w2s", "tflm")          # the first is the default
 
 
 BOARDS = {
@@ -41,6 +44,9 @@ BOARDS = {
     "esp32-s3": Board("esp32-s3", "Xtensa LX7", 8192 * KIB, 512 * KIB, "esp32",
                       (), "ESP32-S3, 240 MHz, 512 KB SRAM; --psram puts the arena in 8 MB PSRAM"),
     "host": Board("host", "Linux", None, None, "host", (), "reads a WAV file"),
+    "qemu-f411": Board("qemu-f411", "Cortex-M4F", 512 * KIB, 128 * KIB, "qemu-f411", CORES["cortex-m4f"],
+                       "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for "
+                       "the F411's memory map, run on QEMU's netduinoplus2", engines=("w2s",)),
 }
 
 TFLM_FLASH_ESTIMATE = 120 * KIB   # TFLM core + ~14 int8 kernels (CMSIS-NN/ESP-NN), -Os; an estimate
@@ -67,24 +73,34 @@ class Budget:
                                                                (self.ram_used, self.ram_limit)))
 
 
-def budget(board: Board, report: Report, psram: bool = False) -> Budget:
+def _engine_parts(report: Report, engine: str) -> dict:
+    """The model step's share: TFLM (arena, flatbuffer, library estimate) or the w2s engine (exact)."""
+    if engine == "tflm":
+        return {"model_flash": report.tflite_bytes, "tflm_flash_estimate": TFLM_FLASH_ESTIMATE,
+                "arena": report.arena_bytes,
+                "frontend_window_buffers": report.frontend.get("window_buffer_bytes", 0)}
+    e = report.engine or {}
+    if not e:
+        raise ToolkitError("this bundle has no w2s engine (converted by an older mcu-toolkit); convert it again, "
+                           "or use --engine tflm")
+    return {"engine_data_flash": e["data_bytes"], "engine_code_flash": e.get("code_bytes_cortex_m4_Os") or 8 * KIB,
+            "engine_state": e["state_bytes"], "frontend_window_buffers": e["frontend_store_bytes"]}
+
+
+def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s") -> Budget:
     fe = report.frontend
     fe_flash = (fe.get("code_bytes_cortex_m4_Os") or 2048) + fe.get("table_bytes", 0)
     parts = {
-        "model_flash": report.tflite_bytes,
+        **_engine_parts(report, engine),
         "frontend_flash": fe_flash,
-        "tflm_flash_estimate": TFLM_FLASH_ESTIMATE,
         "app_flash_estimate": APP_FLASH_ESTIMATE,
-        "arena": report.arena_bytes,
         "frontend_state": fe.get("state_bytes", 0),
-        "frontend_window_buffers": fe.get("window_buffer_bytes", 0),
         "audio_ring": RING_SAMPLES * 2,
         "dma_buffers": DMA_SAMPLES * 2 * 2,
         "ram_allowance_estimate": RAM_ALLOWANCE,
     }
-    flash = parts["model_flash"] + fe_flash + TFLM_FLASH_ESTIMATE + APP_FLASH_ESTIMATE
-    ram = sum(parts[k] for k in ("arena", "frontend_state", "frontend_window_buffers", "audio_ring",
-                                 "dma_buffers", "ram_allowance_estimate"))
+    flash = sum(v for k, v in parts.items() if k.endswith(("_flash", "_flash_estimate")))
+    ram = sum(v for k, v in parts.items() if not k.endswith(("_flash", "_flash_estimate")))
     ram_limit = board.ram
     if psram and board.name == "esp32-s3":
         ram_limit = board.ram + PSRAM
@@ -99,8 +115,9 @@ def largest_window_that_fits(b: Budget, report: Report) -> float | None:
     if b.ram_limit is None:
         return None
     frames = report.frames_per_window
-    per_frame = (report.arena_bytes + b.parts["frontend_window_buffers"]) / frames
-    fixed = b.ram_used - report.arena_bytes - b.parts["frontend_window_buffers"]
+    growing = b.parts.get("arena", 0) + b.parts["frontend_window_buffers"]  # the engine's state does not grow
+    per_frame = growing / frames
+    fixed = b.ram_used - growing
     # 2% headroom: the arena grows a little faster than linearly (bench_boards.py: 1.15 s missed the
     # ESP32-S3 by a few bytes without it).
     max_frames = (0.98 * b.ram_limit - fixed) / per_frame
@@ -109,17 +126,19 @@ def largest_window_that_fits(b: Budget, report: Report) -> float | None:
     return best if best >= 0.1 else None
 
 
-def check(board: Board, report: Report, psram: bool = False, bundle: str | None = None) -> Budget:
+def check(board: Board, report: Report, psram: bool = False, bundle: str | None = None,
+          engine: str = "w2s") -> Budget:
     """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert)."""
-    b = budget(board, report, psram)
+    b = budget(board, report, psram, engine)
     if b.fits:
         return b
     problems = []
     if b.flash_limit is not None and b.flash_used > b.flash_limit:
         problems.append(f"flash {b.flash_used / KIB:.0f} KiB > {b.flash_limit / KIB:.0f} KiB")
     if b.ram_limit is not None and b.ram_used > b.ram_limit:
-        problems.append(f"RAM {b.ram_used / KIB:.0f} KiB (arena {b.parts['arena'] / KIB:.0f} KiB) > "
-                        f"{b.ram_limit / KIB:.0f} KiB")
+        what = (f"arena {b.parts['arena'] / KIB:.0f} KiB" if "arena" in b.parts else
+                f"front-end window store {b.parts['frontend_window_buffers'] / KIB:.0f} KiB")
+        problems.append(f"RAM {b.ram_used / KIB:.0f} KiB ({what}) > {b.ram_limit / KIB:.0f} KiB")
     hint = largest_window_that_fits(b, report)
     if not hint:
         advice = "; no window of 0.1 s or more fits"

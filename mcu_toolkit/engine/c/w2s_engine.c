@@ -9,6 +9,17 @@
 
 #define W2S_EXP_SENTINEL (-32768) /* the block exponent before a column's first row */
 
+#ifdef W2S_ENGINE_PROFILE
+/* Per-layer time, for a board that provides the clock (qemu-f411: SysTick under QEMU -icount). */
+extern uint32_t w2s_profile_ticks(void);
+uint64_t g_w2s_engine_layer_ticks[W2S_ENGINE_LAYERS + 1]; /* the trunk's layers, then lin/sof + pooling */
+#define PROFILE_START(t) const uint32_t t = w2s_profile_ticks()
+#define PROFILE_END(t, k) (g_w2s_engine_layer_ticks[k] += (uint32_t)(w2s_profile_ticks() - (t)))
+#else
+#define PROFILE_START(t)
+#define PROFILE_END(t, k)
+#endif
+
 int32_t w2s_engine_requantize_q31(int32_t acc, int32_t mult_q31, int shift)
 {
 #if W2S_SINGLE_ROUNDING
@@ -139,13 +150,17 @@ static void advance(w2s_engine_t *e, uint32_t k)
         }
         const int last = k + 1 == m->n_layers;
         int8_t *out = last ? e->tail_row_s8 : ring_row(e, k + 1, e->received[k + 1]);
+        PROFILE_START(t0);
         if (layer->kind == W2S_LAYER_CONV) {
             conv_row_s8(layer, rows, out);
         } else {
             maxpool_row_s8(layer, rows, out);
         }
+        PROFILE_END(t0, k);
         if (last) {
+            PROFILE_START(t1);
             pool_row(e);
+            PROFILE_END(t1, W2S_ENGINE_LAYERS);
             return;
         }
         k++;

@@ -1,0 +1,23 @@
+/* board_qemu: what the qemu-f411 image's start-up provides to main.c. */
+#ifndef BOARD_QEMU_H
+#define BOARD_QEMU_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** SysTick ticks since reset: with QEMU's -icount shift=0 that is 168 per 1,000 instructions. */
+uint64_t board_ticks(void);
+
+/** Bytes of the painted stack ever used. */
+uint32_t board_stack_high_water(void);
+
+#define BOARD_TICKS_PER_KINSTR 168u
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BOARD_QEMU_H */

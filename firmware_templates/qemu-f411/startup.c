@@ -1,0 +1,89 @@
+/* Reset and SysTick for the qemu-f411 image (the F411's memory map, run on QEMU's netduinoplus2).
+ * newlib's rdimon crt0 would ask semihosting for a stack outside this chip's RAM, so the reset handler
+ * does crt0's work itself: FPU on, .data copied, .bss zeroed, the stack painted, stdio, constructors. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "board_qemu.h"
+
+extern uint32_t __data_load, __data_start, __data_end, __bss_start__, __bss_end__, __stack_bottom, __stack;
+extern void initialise_monitor_handles(void);
+extern void __libc_init_array(void);
+extern int main(void);
+
+#define STACK_PAINT 0xA5A5A5A5u
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+static volatile uint32_t g_systick_wraps;
+
+void _init(void) {}
+void _fini(void) {}
+
+static void paint_stack(void)
+{
+    /* below the current frame only: the reset handler's own frame is live */
+    volatile uint32_t *p = &__stack_bottom;
+    volatile uint32_t *sp;
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    while (p < sp - 16) {
+        *p++ = STACK_PAINT;
+    }
+}
+
+uint32_t board_stack_high_water(void)
+{
+    const uint32_t *p = &__stack_bottom;
+    while (p < &__stack && *p == STACK_PAINT) {
+        p++;
+    }
+    return (uint32_t)((uintptr_t)&__stack - (uintptr_t)p);
+}
+
+void w2s_systick_handler(void)
+{
+    g_systick_wraps++;
+}
+
+uint64_t board_ticks(void)
+{
+    uint32_t wraps, value;
+    do { /* a wrap between the two reads would pair a new count with an old wrap total */
+        wraps = g_systick_wraps;
+        value = SYST_CVR;
+    } while (wraps != g_systick_wraps);
+    return ((uint64_t)wraps << 24) + (0xFFFFFFu - value);
+}
+
+void w2s_reset_handler(void)
+{
+    uint32_t *src = &__data_load, *dst = &__data_start;
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* FPU on before any float instruction */
+    __asm volatile("dsb\n isb");
+    while (dst < &__data_end) {
+        *dst++ = *src++;
+    }
+    for (dst = &__bss_start__; dst < &__bss_end__;) {
+        *dst++ = 0u;
+    }
+    paint_stack();
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0u;
+    SYST_CSR = 7u; /* processor clock, interrupt on wrap, enabled */
+    initialise_monitor_handles();
+    __libc_init_array();
+    exit(main());
+}
+
+static void hang(void)
+{
+    for (;;) {
+    }
+}
+
+__attribute__((section(".isr_vector"), used)) const void *const g_vector_table[16] = {
+    &__stack, (const void *)w2s_reset_handler, (const void *)hang, (const void *)hang, (const void *)hang,
+    (const void *)hang, (const void *)hang, 0, 0, 0, 0, (const void *)hang, (const void *)hang, 0,
+    (const void *)hang, (const void *)w2s_systick_handler,
+};
