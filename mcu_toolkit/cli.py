@@ -110,16 +110,24 @@ convert.help += "\n\n\b\n" + "\n".join(textwrap.wrap("Writes into --out: " + bun
 @click.option("--plot", "plot_dir", type=click.Path(path_type=str), metavar="DIR",
               help="PNG scatter of deployed vs float per dimension (arousal.png, dominance.png, valence.png).")
 @opt.jobs()
+@click.option("--engine", type=click.Choice(["w2s", "tflm"]), default="w2s", show_default=True,
+              help="The deployed model step: w2s (our streaming engine, as firmware --engine w2s) or tflm "
+                   "(model_int8.tflite on the TFLM interpreter).")
+@click.option("--device", type=click.Choice(["host", "qemu-m4"]), default="host", show_default=True,
+              help="Where the w2s engine runs: host (its numpy mirror, bit-exact with the C) or qemu-m4 (the "
+                   "qemu-f411 firmware image on an emulated Cortex-M4; needs arm-none-eabi-gcc and "
+                   "qemu-system-arm, and checks every output bit for bit against the host).")
 @click.option("--layers", is_flag=True,
               help="Also print each int8 tensor's SNR against the float TFLite (where quantisation hurts).")
 @opt.quiet
-def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, jobs, layers, quiet):
+def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, jobs, engine, device, layers, quiet):
     """Gate quantisation drift: the deployed pipeline against the float model, by CCC.
 
     \b
     Float model:   float log-mel -> the bundle's float trunk (model.onnx, onnxruntime).
     Deployed:      the bundle's front end (fixed-point, bit-exact with w2s_frontend.c)
-                   -> model_int8.tflite on the TFLM interpreter.
+                   -> the w2s engine (--engine w2s, default; --device qemu-m4 runs the real
+                      firmware image in QEMU) or model_int8.tflite on TFLM (--engine tflm).
     Clips are cut into the bundle's windows as the device runs them (short clips zero-padded,
     a partial last window dropped); a clip's value is the mean over its windows.
     BUNDLE_OR_CHECKPOINT: a convert output folder, or a checkpoint (converted first).
@@ -135,7 +143,7 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
 
     check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers)
     res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,
-              progress=not quiet)
+              progress=not quiet, engine=engine, device=device)
     for w in res.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(table(res))

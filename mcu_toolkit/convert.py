@@ -351,7 +351,8 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
         input_zero_point=dev.in_zero, output_scale=dev.out_scale, output_zero_point=dev.out_zero)
     from .emit.c_engine import engine_files
 
-    files = {**engine_files(pr.engine), "engine_head.json": pr.head_json, "model_int8.tflite": q.tflite, "model_float32.tflite": q.tflite_float, "model.onnx": ex.onnx,
+    files = {**engine_files(pr.engine), "engine_head.json": pr.head_json,
+             "model_int8.tflite": q.tflite, "model_float32.tflite": q.tflite_float, "model.onnx": ex.onnx,
              "model_data.h": c_model.model_data_h(), "model_data.c": c_model.model_data_c(q.tflite),
              "model_ops.h": c_model.model_ops_h(pr.ops), "model_config.h": c_model.model_config_h(config)}
     if inp.frontend == "fixed":

@@ -59,6 +59,8 @@ FAKE_REPORT = {  # every report.json field, with the default model's figures at 
     "mean_abs_err": {"arousal": 0.01, "dominance": 0.01, "valence": 0.01},
     "max_abs_err": {"arousal": 0.02, "dominance": 0.02, "valence": 0.02},
     "min_ccc": None, "passed": True, "versions": {}, "messages": [], "timings_s": {},
+    "engine": {"name": "w2s", "state_bytes": 8416, "data_bytes": 17000, "code_bytes_cortex_m4_Os": 1800,
+               "frontend_store_bytes_per_frame": 64, "frontend_store_bytes": 63936},
 }
 
 
@@ -154,6 +156,11 @@ def build(root: Path) -> dict[str, Path]:
     (neither / "notes.txt").write_text("hello")
     c["dir_neither"] = neither
     c["bundle_fake_2s"] = _fake_bundle(root / "bundle_fake_2s", FAKE_REPORT)
+    c["bundle_fake_10s"] = _fake_bundle(root / "bundle_fake_10s", {
+        **FAKE_REPORT, "window_seconds": 10.0, "window_samples": 160000, "frames_per_window": 4999,
+        "engine": {**FAKE_REPORT["engine"], "frontend_store_bytes": 64 * 4999}})
+    c["bundle_fake_no_engine"] = _fake_bundle(root / "bundle_fake_no_engine",
+                                              {k: v for k, v in FAKE_REPORT.items() if k != "engine"})
     c["bundle_fake_nan_ccc"] = _fake_bundle(
         root / "bundle_fake_nan_ccc", {**FAKE_REPORT, "arena_bytes": 8192, "ccc": {"arousal": None,
                                                                                   "dominance": 0.99,

@@ -1,9 +1,10 @@
 """`validate`: CCC drift of the deployed pipeline against the float model, as a regression gate.
 
 The float model is the bundle's float trunk (model.onnx, onnxruntime) after the float front end;
-the deployed pipeline is the bundle's front end (fixed-point, bit-exact with the C) and its int8
-model on the TFLM interpreter. Clips are cut into the bundle's windows as the device runs them;
-a clip's value is the mean over its windows.
+the deployed pipeline is the bundle's front end (fixed-point, bit-exact with the C) and then either
+the w2s engine (its numpy mirror on the host, or the real firmware image on an emulated Cortex-M4)
+or the int8 model on the TFLM interpreter. Clips are cut into the bundle's windows as the device runs
+them; a clip's value is the mean over its windows.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from ..spec import OUTPUT_NAMES
 
 DIMS = OUTPUT_NAMES
 VALIDATE_NEEDS = ("model_int8.tflite", "model.onnx", "report.json")
+ENGINES = ("w2s", "tflm")
+DEVICES = ("host", "qemu-m4")
 
 
 @dataclass
@@ -43,6 +46,10 @@ class ValidationResult:
     max_drift: float | None = None
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    engine: str = "w2s"
+    device: str = "host"
+    device_windows: int | None = None     # qemu-m4: window outputs compared with the host engine
+    device_differing: int | None = None   # ... and how many of them differ in any bit
 
     @property
     def ccc(self) -> dict[str, float]:
@@ -81,6 +88,10 @@ class ValidationResult:
             "passed": self.passed,
             "failures": self.failures,
             "warnings": self.warnings,
+            "engine": self.engine,
+            "device": self.device,
+            "device_windows": self.device_windows,
+            "device_differing_from_host": self.device_differing,
             "per_file": per_file,
         }
 
@@ -90,33 +101,57 @@ class ValidationResult:
 _WORKER: dict = {}
 
 
-def _init_worker(bundle: str) -> None:
+def _init_worker(bundle: str, engine: str = "w2s", elf: str | None = None) -> None:
     import onnxruntime as ort
 
-    from .tflm import TflmModel
-
-    b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS)
+    b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ()))
     report = b.report
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
+    tflite = (b.path / "model_int8.tflite").read_bytes()
+    if engine == "w2s":
+        from ..engine.mirror import Engine
+        from ..engine.tail import Head
+
+        head = Head.from_json((b.path / "engine_head.json").read_text(), f"bundle {b.path}: engine_head.json")
+        dev = Engine.from_tflite(tflite, head)
+    else:
+        from .tflm import TflmModel
+
+        dev = TflmModel(tflite, arena_size=report.arena_bytes)
     _WORKER.clear()
-    _WORKER.update(
-        report=report,
-        ort=ort.InferenceSession(str(b.path / "model.onnx"), opts, providers=["CPUExecutionProvider"]),
-        dev=TflmModel((b.path / "model_int8.tflite").read_bytes(), arena_size=report.arena_bytes),
-    )
+    _WORKER.update(report=report, engine=engine, dev=dev, elf=elf,
+                   ort=ort.InferenceSession(str(b.path / "model.onnx"), opts, providers=["CPUExecutionProvider"]))
 
 
-def _pool_worker_init(bundle: str) -> None:
+def _pool_worker_init(bundle: str, engine: str, elf: str | None) -> None:
     from .deployed import ignore_sigint
 
     ignore_sigint()
-    _init_worker(bundle)
+    _init_worker(bundle, engine, elf)
 
 
-def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
+def _on_device(windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """The windows through the qemu-f411 image (as one WAV of exactly those windows); outputs per window,
+    and how many differ in any bit from the host engine's."""
+    from ..audio import to_pcm16
+    from .device import run_image, write_wav
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "clip.wav"
+        write_wav(wav, np.concatenate([to_pcm16(w) for w in windows]))
+        run = run_image(Path(_WORKER["elf"]), wav)
+    if len(run.outputs) != len(windows):
+        raise ToolkitError(f"the device returned {len(run.outputs)} windows for {len(windows)}", exit_code=1)
+    differing = sum(int(np.any(d.view(np.uint32) != np.asarray(h, dtype=np.float32).view(np.uint32)))
+                    for d, h in zip(run.outputs, host))
+    return list(run.outputs), differing
+
+
+def _run_file(path: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(float, deployed) means over the file's windows, the device's differing windows (qemu-m4), windows."""
     from ..dsp import float_ref
-    from .deployed import deployed_window
+    from .deployed import deployed_window, engine_window
 
     report, sess, dev = _WORKER["report"], _WORKER["ort"], _WORKER["dev"]
     n_mels = report.n_mels
@@ -125,8 +160,14 @@ def _run_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     for w in windows:
         logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
         f_out.append(sess.run(None, {"logmel": logmel[None, None]})[0][0])
-        d_out.append(deployed_window(dev, w, report.frontend_kind, n_mels))
-    return np.mean(f_out, axis=0), np.mean(d_out, axis=0)
+        if _WORKER["engine"] == "w2s":
+            d_out.append(engine_window(dev, w, report.frontend_kind, n_mels))
+        else:
+            d_out.append(deployed_window(dev, w, report.frontend_kind, n_mels))
+    differing = 0
+    if _WORKER["elf"] is not None:
+        d_out, differing = _on_device(windows, d_out)
+    return np.mean(f_out, axis=0), np.mean(np.array(d_out, dtype=np.float64), axis=0), differing, len(windows)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -168,15 +209,16 @@ def _convert_checkpoint(target: str | os.PathLike, tmp: Path, progress: bool) ->
     return convert(target, out=tmp / "bundle", progress=progress).out
 
 
-def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(float, deployed) outputs per file, in this process or on `jobs` spawned workers."""
+def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engine: str = "w2s",
+               elf: Path | None = None) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
+    """(float, deployed, device differing) per file, in this process or on `jobs` spawned workers."""
     from tqdm import tqdm
 
     bar = tqdm(total=len(files), desc="validate", unit="file", leave=False,
                disable=not (progress and sys.stderr.isatty()))  # no carriage-return spam in CI logs
     results = []
     if jobs == 1:
-        _init_worker(str(bundle))
+        _init_worker(str(bundle), engine, None if elf is None else str(elf))
         for f in files:
             results.append(_run_file(str(f)))
             bar.update(1)
@@ -184,7 +226,8 @@ def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool) -> li
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_worker_init, (str(bundle),)) as pool:
+        with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_worker_init,
+                                 (str(bundle), engine, None if elf is None else str(elf))) as pool:
             for r in pool.map(_run_file, [str(f) for f in files]):
                 results.append(r)
                 bar.update(1)
@@ -212,8 +255,20 @@ def _spread_warnings(f_out: np.ndarray, n: int) -> list[str]:
 
 def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
              labels: str | os.PathLike | None = None, min_ccc: float | None = None,
-             max_drift: float | None = None, jobs: int = 1, progress: bool = False) -> ValidationResult:
-    """Compare the deployed pipeline with the float model on every file in `audio`."""
+             max_drift: float | None = None, jobs: int = 1, progress: bool = False, engine: str = "w2s",
+             device: str = "host") -> ValidationResult:
+    """Compare the deployed pipeline with the float model on every file in `audio`.
+
+    engine "w2s" (our streaming engine) or "tflm"; device "host" (the engine's numpy mirror, bit-exact
+    with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host)."""
+    if engine not in ENGINES or device not in DEVICES:
+        raise ToolkitError(f"--engine must be one of {', '.join(ENGINES)} and --device one of {', '.join(DEVICES)}")
+    if device == "qemu-m4" and engine != "w2s":
+        raise ToolkitError("--device qemu-m4 runs the w2s engine; TFLM cannot be built here (--engine w2s)")
+    if device == "qemu-m4":
+        from .device import check_tools
+
+        check_tools()
     files = list_audio(audio)
     if len(files) < 2:
         raise ToolkitError(f"{audio} has {len(files)} audio file; CCC needs at least 2")
@@ -225,13 +280,19 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
     given = None
+    needs = VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ())
     if bundle_mod.classify(bundle_or_checkpoint) == "bundle":
-        given = bundle_mod.Bundle.open(bundle_or_checkpoint, VALIDATE_NEEDS).path  # a broken report is bad input
+        given = bundle_mod.Bundle.open(bundle_or_checkpoint, needs).path  # a broken report is bad input
     for f in files:  # bad audio is an input error before any work starts
         load_audio(f)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = given or _convert_checkpoint(bundle_or_checkpoint, Path(tmp), progress)
-        results = _run_files(bundle, files, jobs, progress)
+        elf = None
+        if device == "qemu-m4":
+            from .device import build_image
+
+            elf = build_image(bundle, Path(tmp) / "device")
+        results = _run_files(bundle, files, jobs, progress, engine, elf)
     f_out = np.array([r[0] for r in results], dtype=np.float64)
     d_out = np.array([r[1] for r in results], dtype=np.float64)
     res = ValidationResult(
@@ -240,7 +301,14 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         min_ccc=min_ccc, max_drift=max_drift, warnings=_spread_warnings(f_out, len(files)),
+        engine=engine, device=device,
     )
+    if device == "qemu-m4":
+        res.device_windows = sum(r[3] for r in results)
+        res.device_differing = sum(r[2] for r in results)
+        if res.device_differing:
+            res.failures.append(f"the Cortex-M4 image differs from the host engine in {res.device_differing} "
+                                "window output(s)")
     if label_map is not None:
         res.labels = np.array([label_map[f] for f in res.files])
         res.ccc_float_vs_labels = _ccc_all(f_out, res.labels)
@@ -272,6 +340,11 @@ def table(res: ValidationResult) -> str:
     gates = [g for g in (f"--min-ccc {res.min_ccc}" if res.min_ccc is not None else "",
                          f"--max-drift {res.max_drift}" if res.max_drift is not None else "") if g]
     verdict = "PASS" if res.passed else "FAIL"
+    where = {"w2s": "the w2s engine", "tflm": "int8 on TFLM"}[res.engine]
+    where += " on an emulated Cortex-M4 (QEMU)" if res.device == "qemu-m4" else " on the host"
+    lines.append(f"deployed = fixed-point front end -> {where}")
+    if res.device_windows is not None:
+        lines.append(f"device vs host engine: {res.device_differing} of {res.device_windows} window outputs differ")
     lines.append(f"{len(res.files)} files; gate {' '.join(gates) if gates else 'not set'}: {verdict}")
     return "\n".join(lines)
 
@@ -298,7 +371,7 @@ def plot(res: ValidationResult, folder: str | os.PathLike) -> list[Path]:
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel(f"float model {d}")
-        ax.set_ylabel(f"deployed (int8 on TFLM) {d}")
+        ax.set_ylabel(f"deployed ({'w2s engine' if res.engine == 'w2s' else 'int8 on TFLM'}) {d}")
         ax.set_title(f"{d}: CCC {_fmt(res.ccc_vs_float[d])} ({len(x)} files)")
         ax.legend(loc="upper left", frameon=False)
         fig.tight_layout()

@@ -1,0 +1,91 @@
+"""The device in the loop: the qemu-f411 firmware image, run in QEMU on each file.
+
+The image is the one `firmware --board qemu-f411` generates, built with arm-none-eabi-gcc and run on
+qemu-system-arm -M netduinoplus2 (a Cortex-M4F) with -icount shift=0. It prints each window's three
+float32 outputs as bit patterns, so the host can check them bit for bit.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExitCode, ToolkitError
+
+TOOLS = ("arm-none-eabi-gcc", "make", "qemu-system-arm")
+APT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm make"
+QEMU_TIMEOUT_S = 600
+_BITS = re.compile(r"^\s*bits ([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8})\s+kinstr frontend (\d+) engine (\d+)", re.M)
+_SUMMARY = re.compile(r"^summary: windows (\d+) samples (\d+) kinstr frontend (\d+) engine (\d+) "
+                      r"stack_high_water (\d+) B engine_state (\d+) B", re.M)
+_PROFILE = re.compile(r"^profile: (layer|pool) (\d+) kinstr (\d+)", re.M)
+
+
+def check_tools() -> None:
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        raise ToolkitError(f"--device qemu-m4 needs {', '.join(missing)} ({APT})", exit_code=ExitCode.TOOLCHAIN)
+
+
+@dataclass
+class DeviceRun:
+    outputs: np.ndarray           # (windows, 3) float32, as the device computed them
+    frontend_kinstr: list[int]    # per window, thousands of instructions
+    engine_kinstr: list[int]
+    stack_high_water: int
+    engine_state: int
+    profile_kinstr: list[int]     # per trunk layer, then the pooling
+
+
+def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = "") -> Path:
+    """Generate the qemu-f411 project for the bundle in work/ and build it; the ELF's path."""
+    from ..bundle import Bundle
+    from ..firmware.boards import BOARDS, budget
+    from ..firmware.generate import _write_project
+
+    check_tools()
+    b = Bundle.open(bundle)
+    proj = work / "qemu-f411"
+    proj.mkdir(parents=True)
+    _write_project(proj, BOARDS["qemu-f411"], b.path, b.report, budget(BOARDS["qemu-f411"], b.report), False)
+    r = subprocess.run(["make", "-s", f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}", "w2s.elf"], cwd=proj,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ToolkitError(f"building the qemu-f411 image failed: {tail[0][:200]}", exit_code=ExitCode.TOOLCHAIN)
+    return proj / "w2s.elf"
+
+
+def write_wav(path: Path, pcm: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+
+
+def run_image(elf: Path, wav: Path) -> DeviceRun:
+    """Run the image on one WAV file in QEMU; what it printed, parsed."""
+    cmd = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none", "-serial", "none",
+           "-icount", "shift=0", "-semihosting-config", f"enable=on,target=native,arg=w2s.elf,arg={wav}",
+           "-kernel", str(elf)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ToolkitError(f"QEMU did not finish {wav.name} in {QEMU_TIMEOUT_S} s", exit_code=ExitCode.CHECK_FAILED)
+    summary = _SUMMARY.search(r.stdout)
+    if r.returncode != 0 or summary is None:
+        last = (r.stdout + r.stderr).strip().splitlines()[-1:] or ["no output"]
+        raise ToolkitError(f"the qemu-f411 image failed on {wav.name}: {last[0][:200]}",
+                           exit_code=ExitCode.CHECK_FAILED)
+    rows = _BITS.findall(r.stdout)
+    bits = np.array([[int(h, 16) for h in row[:3]] for row in rows], dtype=np.uint32).reshape(-1, 3)
+    return DeviceRun(bits.view(np.float32), [int(row[3]) for row in rows], [int(row[4]) for row in rows],
+                     int(summary.group(5)), int(summary.group(6)),
+                     [int(k) for _, _, k in _PROFILE.findall(r.stdout)])
