@@ -1,0 +1,61 @@
+"""The real firmware image on an emulated Cortex-M4: qemu-f411 links for the F411, fits with room to spare,
+and its outputs equal the host engine's bit for bit (validate --device qemu-m4)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mcu_toolkit import resources
+from mcu_toolkit.verify.device import TOOLS, build_image, run_image, write_wav
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="no arm-none-eabi-gcc/QEMU")]
+KIB = 1024
+
+
+def _symbol(elf: Path, name: str) -> int:
+    out = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    return next(int(ln.split()[0], 16) for ln in out.splitlines() if ln.split()[-1] == name)
+
+
+def test_image_links_for_the_f411_and_leaves_24_kib(bundle, tmp_path):
+    elf = build_image(bundle.out, tmp_path)
+    size = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True).stdout
+    sections = {ln.split()[0]: int(ln.split()[1]) for ln in size.splitlines() if ln.startswith(".")}
+    flash = sections[".text"] + sections.get(".ARM.exidx", 0) + sections[".data"]
+    assert flash < 512 * KIB
+    assert _symbol(elf, "__ram_free") >= 24 * KIB  # after data, bss, heap and an 8 KiB stack
+    assert _symbol(elf, "__stack") <= 0x20000000 + 128 * KIB
+
+
+def test_device_equals_host_engine_bit_for_bit(bundle, tmp_path):
+    """validate --device qemu-m4 on 3 held-out clips: every window's three float32 outputs identical."""
+    from mcu_toolkit.verify.validation import validate
+
+    audio = tmp_path / "clips"
+    audio.mkdir()
+    for f in sorted(resources.default_eval_dir().glob("syn_00[3-5]*.flac")):
+        shutil.copy(f, audio / f.name)
+    res = validate(bundle.out, audio, device="qemu-m4")
+    assert res.device == "qemu-m4" and res.device_windows >= 3
+    assert res.device_differing == 0 and res.passed
+    host = validate(bundle.out, audio)
+    assert (res.deployed_out == host.deployed_out).all()
+
+
+def test_stack_and_instruction_counts_are_reported(bundle, tmp_path):
+    import numpy as np
+
+    elf = build_image(bundle.out, tmp_path)
+    wav = tmp_path / "noise.wav"
+    write_wav(wav, (np.random.default_rng(0).normal(size=bundle.report.window_samples) * 3000).astype(np.int16))
+    run = run_image(elf, wav)
+    assert len(run.outputs) == 1 and np.all(np.isfinite(run.outputs))
+    assert 512 < run.stack_high_water < 8 * KIB
+    assert run.engine_state == bundle.report.engine["state_bytes"]
+    assert len(run.profile_kinstr) == 9 and sum(run.profile_kinstr) <= run.engine_kinstr[0] + 1
+    assert run.frontend_kinstr[0] > 1000

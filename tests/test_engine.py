@@ -1,0 +1,205 @@
+"""The w2s streaming engine: bit-exact with TFLM through the trunk, C = numpy mirror everywhere, portable.
+
+Oracles: the tflite-micro wheel with kPreserveAllTensors for every trunk tensor (not LiteRT, which rounds
+differently), the numpy mirror for the C on the host, and the C on the host for the mirror's streaming
+claims (any window length, one state size). One real convert (the session's `bundle`)."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcu_toolkit.audio import cut_windows
+from mcu_toolkit.cores import CORES
+from mcu_toolkit.emit.c_engine import engine_files
+from mcu_toolkit.engine import arith
+from mcu_toolkit.engine.mirror import Engine
+from mcu_toolkit.engine.tail import Head
+from mcu_toolkit.verify.deployed import device_input_s8
+from mcu_toolkit.verify.trunk_check import compare_trunk, tflm_trunk_tensors
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = ROOT / "tests" / "c" / "engine_harness.c"
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
+
+
+@pytest.fixture(scope="module")
+def engine(bundle) -> Engine:
+    b = bundle.out
+    return Engine.from_tflite((b / "model_int8.tflite").read_bytes(),
+                              Head.from_json((b / "engine_head.json").read_text(), "head"))
+
+
+@pytest.fixture(scope="module")
+def tflite(bundle) -> bytes:
+    return (bundle.out / "model_int8.tflite").read_bytes()
+
+
+def _real_windows(heldout, bundle, n: int = 3) -> list[np.ndarray]:
+    r = bundle.report
+    q = r.input_quant
+    out = []
+    for wav in heldout[1][:n]:
+        w = cut_windows(wav, r.window_samples)[0][0]
+        out.append(device_input_s8(w, "fixed", r.n_mels, q["scale"], q["zero_point"]))
+    return out
+
+
+def _extremes(frames: int, mels: int) -> list[np.ndarray]:
+    alt = np.where((np.arange(frames)[:, None] + np.arange(mels)[None]) % 2 == 0, 127, -128).astype(np.int8)
+    return [np.full((frames, mels), -128, np.int8), np.full((frames, mels), 127, np.int8), alt]
+
+
+def test_trunk_equals_tflm_on_every_tensor(engine, tflite, heldout, bundle):
+    frames, mels = bundle.report.frames_per_window, bundle.report.n_mels
+    rng = np.random.default_rng(3)
+    windows = _real_windows(heldout, bundle) + _extremes(frames, mels) + \
+        [rng.integers(-128, 128, (frames, mels), dtype=np.int8)]
+    check = compare_trunk(tflite, engine, windows)
+    assert check["differing"] == 0 and check["tensors"] == 10 and check["values"] > 10_000_000
+    assert bundle.report.engine["trunk_vs_tflm"]["differing"] == 0
+
+
+def test_single_rounding_is_a_different_mode(engine, tflite, heldout, bundle):
+    """The switch is real: single rounding changes some int8 value that TFLM (double rounding) has."""
+    x = _real_windows(heldout, bundle, 1)[0]
+    single = Engine(engine.graph, engine.head, engine.table, rounding="single").trunk(x)
+    theirs = tflm_trunk_tensors(tflite, x, list(single))
+    assert any(np.count_nonzero(a != theirs[i].reshape(a.shape)) for i, a in single.items())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(acc=st.integers(-(1 << 24), 1 << 24), mult=st.integers(1 << 30, (1 << 31) - 1), shift=st.integers(-31, 0))
+def test_requantize_matches_gemmlowp_transcription(acc, mult, shift):
+    left, right = max(shift, 0), max(-shift, 0)
+    ab = acc * mult
+    q = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    high = q >> 31 if q >= 0 else -((-q) >> 31)            # C's truncating division
+    mask = (1 << right) - 1
+    want = (high >> right) + (1 if (high & mask) > (mask >> 1) + (high < 0) else 0)
+    assert left == 0
+    assert int(arith.multiply_by_quantized_multiplier(np.array([acc]), mult, shift)[0]) == want
+
+
+def _build_harness(engine: Engine, tmp: Path, *defines: str) -> Path:
+    for name, text in engine_files(engine).items():
+        (tmp / name).write_text(text)
+    exe = tmp / "harness"
+    subprocess.run(["gcc", *STRICT, "-O2", *defines, "-I", str(tmp), str(tmp / "w2s_engine.c"),
+                    str(tmp / "w2s_engine_model.c"), str(HARNESS), "-o", str(exe)], check=True)
+    return exe
+
+
+def _run_harness(exe: Path, windows: list[np.ndarray], columns: int):
+    data = b"".join(struct.pack("<I", len(w)) + w.tobytes() for w in windows)
+    lines = subprocess.run([str(exe)], input=data, capture_output=True, check=True).stdout.decode().splitlines()
+    out, i = [], 0
+    for _ in windows:
+        head = lines[i].split()
+        sums = np.array([[int(v) for v in ln.split()] for ln in lines[i + 1:i + 1 + columns]])
+        out.append((int(head[0]), np.array([int(h, 16) for h in head[1:]], dtype=np.uint32), sums))
+        i += 1 + columns
+    return out, int(lines[i].split()[1])
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_host_c_equals_the_mirror_bit_for_bit(engine, heldout, bundle, tmp_path, rounding):
+    """Every window length from 1 frame up, saturating extremes, real speech: the same sums and float bits."""
+    e = Engine(engine.graph, engine.head, engine.table, rounding)
+    exe = _build_harness(e, tmp_path, *(["-DW2S_SINGLE_ROUNDING=1"] if rounding == "single" else []))
+    mels = bundle.report.n_mels
+    rng = np.random.default_rng(5)
+    windows = _real_windows(heldout, bundle) + _extremes(40, mels) + \
+        [rng.integers(-128, 128, (t, mels), dtype=np.int8) for t in (1, 2, 3, 4, 7, 250)]
+    got, state = _run_harness(exe, windows, e.graph.channels * e.graph.pooled_mels)
+    for w, (rows, bits, sums) in zip(windows, got):
+        s0, s1, b = e.sums(w)
+        assert rows == (len(w) - 1) // 2 + 1
+        np.testing.assert_array_equal(sums[:, 0], s0)
+        np.testing.assert_array_equal(sums[:, 1], s1)
+        np.testing.assert_array_equal(sums[:, 2], b)
+        np.testing.assert_array_equal(bits, e.run(w).view(np.uint32))
+    assert state == e.state_bytes(pointer=8)
+
+
+def test_state_is_the_same_for_any_window_length(engine, tmp_path):
+    """One compiled engine runs 0.5 s and 60 s windows (30,000 frames) with the same state: the sums of the
+    long window still match the mirror (no overflow), and sizeof(w2s_engine_t) is a constant of the model."""
+    exe = _build_harness(engine, tmp_path)
+    rng = np.random.default_rng(11)
+    mels = engine.graph.n_mels
+    windows = [rng.integers(-128, 128, (f, mels), dtype=np.int8) for f in (249, 999, 4999, 29999)]
+    got, state = _run_harness(exe, windows, engine.graph.channels * engine.graph.pooled_mels)
+    for w, (_, bits, sums) in zip(windows, got):
+        s0, s1, _ = engine.sums(w)
+        np.testing.assert_array_equal(sums[:, 0], s0)
+        np.testing.assert_array_equal(sums[:, 1], s1)
+        np.testing.assert_array_equal(bits, engine.run(w).view(np.uint32))
+    assert state == engine.state_bytes(pointer=8) == 8416
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+@pytest.mark.parametrize("core", list(CORES))
+def test_engine_compiles_clean_for_every_cortex_m(engine, tmp_path, core):
+    for name, text in engine_files(engine).items():
+        (tmp_path / name).write_text(text)
+    for src in ("w2s_engine.c", "w2s_engine_model.c"):
+        subprocess.run(["arm-none-eabi-gcc", *CORES[core], *STRICT, "-Os", "-c", str(tmp_path / src), "-o",
+                        str(tmp_path / (src + ".o"))], check=True)
+    # the state's size on a 32-bit core, from the compiler itself
+    (tmp_path / "size.c").write_text('#include "w2s_engine.h"\n'
+                                     f"typedef char check[sizeof(w2s_engine_t) == {engine.state_bytes()} ? 1 : -1];\n"
+                                     "int w2s_size_probe;\n")
+    subprocess.run(["arm-none-eabi-gcc", *CORES[core], *STRICT, "-c", str(tmp_path / "size.c"), "-I", str(tmp_path),
+                    "-o", str(tmp_path / "size.o")], check=True)
+
+
+CXX_MAIN = """// Every engine header from C++: a missing extern "C" guard is a link error (functions) or a compile
+// error (the model object, redeclared here with C linkage).
+#include "w2s_engine.h"
+#include "w2s_engine_layer.h"
+#include "w2s_engine_model.h"
+#include "w2s_infer.h"
+
+extern "C" {
+extern const w2s_engine_model_t g_w2s_engine_model;
+}
+
+static w2s_engine_t engine;
+
+int main() {
+  int8_t row[W2S_ENGINE_N_MELS] = {0};
+  float out[W2S_ENGINE_OUTPUTS];
+  w2s_engine_window_start(&engine, &g_w2s_engine_model);
+  for (int t = 0; t < 5; t++) w2s_engine_push_s8(&engine, row);
+  if (w2s_engine_window_end_f32(&engine, out) != 3u) return 1;
+  w2s_pipeline_t pipe = {};
+  return w2s_infer_window_f32(&pipe, &engine, out) == W2S_ERR_ARG ? 0 : 2;
+}
+"""
+
+
+def test_engine_headers_link_from_cpp(bundle, tmp_path):
+    common = ROOT / "firmware_templates" / "common"
+    for f in ("w2s_infer.h", "w2s_infer.c", "w2s_pipeline.h", "w2s_pipeline.c", "w2s_status.h"):
+        shutil.copy(common / f, tmp_path / f)
+    for f in bundle.out.iterdir():
+        if f.suffix in (".h", ".c"):
+            shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "main.cc").write_text(CXX_MAIN)
+    objs = []
+    for src in ("w2s_engine.c", "w2s_engine_model.c", "w2s_infer.c", "w2s_pipeline.c", "w2s_frontend.c",
+                "w2s_frontend_tables.c"):
+        objs.append(str(tmp_path / (src + ".o")))
+        subprocess.run(["gcc", *STRICT, "-c", str(tmp_path / src), "-o", objs[-1]], check=True)
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), str(tmp_path / "main.cc"),
+                    *objs, "-o", str(tmp_path / "main")], check=True)
+    assert subprocess.run([str(tmp_path / "main")]).returncode == 0
