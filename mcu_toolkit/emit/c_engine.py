@@ -58,6 +58,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_RING_BYTES": ring[-1],
         "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
+        "W2S_ENGINE_WIDE": max(c.kh * (c.width + c.kw - 1) * c.cin for c in g.layers if isinstance(c, Conv)),
     }
 
 
@@ -73,6 +74,7 @@ def model_h(g: EngineGraph) -> str:
         "W2S_ENGINE_RING_BYTES": "every layer's kh input rows: the trunk's whole state",
         "W2S_ENGINE_TAIL_ROW": "the trunk's last output row, bytes",
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
+        "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh padded input rows",
     }
     defines = "\n".join(f"#define {k} {v}u /* {comments[k]} */" for k, v in macros(g).items())
     return GENERATED + f"""#ifndef W2S_ENGINE_MODEL_H

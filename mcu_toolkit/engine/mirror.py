@@ -72,7 +72,8 @@ class Engine:
         m = macros(self.graph)
         up = lambda n, a: -(-n // a) * a  # noqa: E731
         j = m["W2S_ENGINE_COLUMNS"]
-        size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 4) + 4 * m["W2S_ENGINE_LAYERS"]
+        size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 2) + 2 * m["W2S_ENGINE_WIDE"]
+        size = up(size, 4) + 4 * m["W2S_ENGINE_LAYERS"]
         size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8
         return up(size, 8)
 

@@ -57,33 +57,66 @@ static int8_t *ring_row(w2s_engine_t *e, uint32_t k, uint32_t row)
     return e->ring_s8 + layer->ring_offset + (size_t)(row % layer->kh) * row_bytes(layer);
 }
 
-static int32_t conv_pixel(const w2s_layer_s8_t *layer, const int8_t *const *rows, int32_t x, uint32_t oc)
+static int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, uint32_t oc)
 {
-    int32_t acc = layer->bias_s32[oc];
-    for (uint32_t ky = 0; ky < layer->kh; ky++) {
-        for (uint32_t kx = 0; kx < layer->kw; kx++) {
-            const int32_t ix = x + (int32_t)kx - (int32_t)layer->pad_left;
-            if (ix < 0 || ix >= (int32_t)layer->width) {
-                continue; /* TFLM skips out-of-image taps: the same as the input zero point */
-            }
-            const int8_t *in = rows[ky] + (size_t)ix * layer->cin;
-            const int8_t *w = layer->weights_s8 + (((size_t)oc * layer->kh + ky) * layer->kw + kx) * layer->cin;
-            for (uint32_t ic = 0; ic < layer->cin; ic++) {
-                acc += ((int32_t)in[ic] - layer->in_zero) * w[ic];
-            }
-        }
-    }
     acc = w2s_engine_requantize_q31(acc, layer->mult_q31[oc], layer->shift[oc]) + layer->out_zero;
     return clamp_s8(acc, layer->act_min, layer->act_max);
 }
 
-static void conv_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out)
+/* One kernel row's input as int16 with the zero point taken out and zeros for the padding columns:
+ * the same sums as TFLM skipping out-of-image taps, with no bounds check in the inner loop. */
+static void widen_row(const w2s_layer_s8_t *layer, const int8_t *row, int16_t *out)
 {
+    const size_t left = (size_t)layer->pad_left * layer->cin;
+    const size_t body = (size_t)layer->width * layer->cin;
+    const size_t right = (size_t)(layer->kw - 1u - layer->pad_left) * layer->cin;
+    size_t i;
+    for (i = 0; i < left; i++) {
+        out[i] = 0;
+    }
+    for (i = 0; i < body; i++) {
+        out[left + i] = (int16_t)(row[i] - layer->in_zero);
+    }
+    for (i = 0; i < right; i++) {
+        out[left + body + i] = 0;
+    }
+}
+
+static int32_t dot_s16_s8(const int16_t *x, const int8_t *w, size_t n)
+{
+    int32_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc += x[i] * w[i];
+    }
+    return acc;
+}
+
+/* kh widened rows -> one output row; each (x, ky) tap run of kw * cin values is contiguous in both the
+ * padded input and the OHWI weights */
+static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t wide_len, int8_t *out)
+{
+    const size_t run = (size_t)layer->kw * layer->cin;
     for (uint32_t x = 0; x < layer->width; x++) {
         for (uint32_t oc = 0; oc < layer->cout; oc++) {
-            out[(size_t)x * layer->cout + oc] = (int8_t)conv_pixel(layer, rows, (int32_t)x, oc);
+            int32_t acc = layer->bias_s32[oc];
+            for (uint32_t ky = 0; ky < layer->kh; ky++) {
+                acc += dot_s16_s8(wide + ky * wide_len + (size_t)x * layer->cin,
+                                  layer->weights_s8 + ((size_t)oc * layer->kh + ky) * run, run);
+            }
+            out[(size_t)x * layer->cout + oc] = (int8_t)requantize_s8(layer, acc, oc);
         }
     }
+}
+
+/* a 1x1 conv at one pixel (the pooling's lin and sof) */
+static int32_t pointwise_s8(const w2s_layer_s8_t *layer, const int8_t *px, uint32_t oc)
+{
+    const int8_t *w = layer->weights_s8 + (size_t)oc * layer->cin;
+    int32_t acc = layer->bias_s32[oc];
+    for (uint32_t ic = 0; ic < layer->cin; ic++) {
+        acc += ((int32_t)px[ic] - layer->in_zero) * w[ic];
+    }
+    return requantize_s8(layer, acc, oc);
 }
 
 static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out)
@@ -109,13 +142,12 @@ static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
 static void pool_row(w2s_engine_t *e)
 {
     const w2s_engine_model_t *m = e->model;
-    const int8_t *rows[1];
     for (uint32_t f = 0; f < W2S_ENGINE_POOLED_MELS; f++) {
-        rows[0] = e->tail_row_s8;
+        const int8_t *px = e->tail_row_s8 + (size_t)f * m->lin.cin;
         for (uint32_t c = 0; c < W2S_ENGINE_CHANNELS; c++) {
             const size_t j = (size_t)f * W2S_ENGINE_CHANNELS + c;
-            const int32_t v = conv_pixel(&m->lin, rows, (int32_t)f, c) - m->lin.out_zero;
-            const int32_t q = conv_pixel(&m->sof, rows, (int32_t)f, c) + 128;
+            const int32_t v = pointwise_s8(&m->lin, px, c) - m->lin.out_zero;
+            const int32_t q = pointwise_s8(&m->sof, px, c) + 128;
             const int32_t x = m->exp_exp[q];
             if (x > e->block_exp[j]) {
                 int32_t s = x - e->block_exp[j];
@@ -152,7 +184,11 @@ static void advance(w2s_engine_t *e, uint32_t k)
         int8_t *out = last ? e->tail_row_s8 : ring_row(e, k + 1, e->received[k + 1]);
         PROFILE_START(t0);
         if (layer->kind == W2S_LAYER_CONV) {
-            conv_row_s8(layer, rows, out);
+            const size_t wide_len = (size_t)(layer->width + layer->kw - 1u) * layer->cin;
+            for (uint32_t ky = 0; ky < layer->kh; ky++) {
+                widen_row(layer, rows[ky], e->wide_s16 + ky * wide_len);
+            }
+            conv_row_s8(layer, e->wide_s16, wide_len, out);
         } else {
             maxpool_row_s8(layer, rows, out);
         }
