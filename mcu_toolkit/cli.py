@@ -51,7 +51,7 @@ def cli() -> None:
 @opt.out("Bundle directory. Written atomically; an existing one is replaced only with --force.",
          default="mcu_out")
 @opt.window_seconds(f"Audio per inference. The TFLM arena grows linearly with it (about "
-                    f"{opt.ARENA_KIB_PER_SECOND} KiB per second); the fixed front end takes up to 7.5 s.")
+                    f"{opt.ARENA_KIB_PER_SECOND} KiB per second); the fixed front end takes up to 60 s.")
 @click.option("--frontend", type=click.Choice(["fixed", "float"]), default="fixed", show_default=True,
               help="Front end for calibration and the drift check: 'fixed' is the integer C front end the "
                    "device runs (emitted as w2s_frontend.*); 'float' is the model's own log-mel.")

@@ -166,7 +166,7 @@ def sources(tmp_path_factory) -> Path:
         arena_bytes=4096, arena_bytes_measured=3000, sample_rate=16000, window_samples=WINDOW, frames=FRAMES,
         n_mels=26, input_shape=(1, FRAMES, 26, 1), input_scale=0.4702, input_zero_point=85,
         output_scale=0.01, output_zero_point=0)))
-    (d / "w2s_budget.h").write_text(budget_h(Budget(BOARDS["stm32h743"], 1, 1, None, None, {}), False))
+    (d / "w2s_budget.h").write_text(budget_h(Budget(BOARDS["stm32h743"], 1, 1, None, None, {}), False, "tflm"))
     (d / "board_stub.c").write_text(BOARD_STUB_C)
     return d
 

@@ -2,8 +2,10 @@
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +13,16 @@ import soundfile as sf
 
 import mcu_toolkit
 from mcu_toolkit import resources
+from mcu_toolkit.audio import cut_windows, load_audio
 from mcu_toolkit.cores import CORES, STRICT_C
+from mcu_toolkit.engine.mirror import Engine
+from mcu_toolkit.engine.tail import Head
 from mcu_toolkit.errors import ToolkitError
 from mcu_toolkit.firmware.boards import BOARDS, check
 from mcu_toolkit.firmware.generate import firmware
 from mcu_toolkit.dsp import fixed
 from mcu_toolkit.verify import tflm
+from mcu_toolkit.verify.deployed import engine_window
 
 from helpers import run_cli
 
@@ -24,21 +30,32 @@ pytestmark = pytest.mark.slow
 CPUS = {name: CORES[name] for name in ("cortex-m4f", "cortex-m7", "cortex-m33")}  # the boards' FPU cores
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                                reason="needs gcc-arm-none-eabi and qemu-system-arm (.ci/run installs them)")
+needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("arm-none-eabi-g++") is None,
+                                 reason="needs cmake and g++-arm-none-eabi")
 CLIP = resources.default_eval_dir() / "syn_003_en_f1_s135_p26_g4.flac"  # two 2 s windows
+REAL_CLIP = resources.default_eval_dir() / "real_arctic_a0009_6dB.flac"  # a recording: one 2 s window
+BOARD_PROJECTS = ("host", "nucleo-f411re", "stm32h743", "esp32-s3")  # the boards with both engines
+TFLM_FILES = ("model_data.h", "model_data.c", "model_ops.h", "w2s_model.h", "w2s_model.cc")
+ENGINE_FILES = ("w2s_engine.h", "w2s_engine.c", "w2s_engine_layer.h", "w2s_engine_model.h", "w2s_engine_model.c",
+                "w2s_infer.h", "w2s_infer.c")
+RENDERED = (".txt", ".md", ".cc", ".c", ".h", ".yml", "", ".defaults", ".cmake")  # generate.py fills these
 
 
 def test_budget_refuses_what_does_not_fit(bundle):
     with pytest.raises(ToolkitError, match=r"nucleo-f411re cannot hold .* RAM \d+ KiB \(arena \d+ KiB\) > 128 KiB; "
                                            r"try --window-seconds 0\.\d+"):
-        check(BOARDS["nucleo-f411re"], bundle.report)
+        check(BOARDS["nucleo-f411re"], bundle.report, engine="tflm")
     with pytest.raises(ToolkitError, match="or --psram"):
-        check(BOARDS["esp32-s3"], bundle.report)
+        check(BOARDS["esp32-s3"], bundle.report, engine="tflm")
     for ok, psram in (("stm32h743", False), ("esp32-s3", True), ("host", False)):
-        assert check(BOARDS[ok], bundle.report, psram).fits
+        assert check(BOARDS[ok], bundle.report, psram, engine="tflm").fits
+    for ok in BOARD_PROJECTS:  # the w2s engine (the default) needs no arena: the 2 s window fits every board
+        assert check(BOARDS[ok], bundle.report).fits, ok
 
 
 def test_cli_refusal_is_one_line_and_writes_nothing(bundle, tmp_path):
-    r = run_cli("firmware", "--board", "nucleo-f411re", "--bundle", str(bundle.out), "--out", str(tmp_path / "fw"))
+    r = run_cli("firmware", "--board", "nucleo-f411re", "--engine", "tflm", "--bundle", str(bundle.out),
+                "--out", str(tmp_path / "fw"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "128 KiB" in r.stderr
     assert not (tmp_path / "fw").exists()
 
@@ -47,7 +64,7 @@ def test_a_shorter_window_fits_the_f411(tmp_path):
     from mcu_toolkit.convert import convert
 
     small = convert(out=tmp_path / "b", window_seconds=0.2, progress=False)
-    out, b = firmware("nucleo-f411re", tmp_path / "fw", bundle=small.out)
+    out, b = firmware("nucleo-f411re", tmp_path / "fw", bundle=small.out, engine="tflm")  # TFLM's arena must fit
     assert b.fits and b.ram_used <= 128 * 1024
     assert "#define W2S_RAM_LIMIT 131072u" in (out / "w2s" / "w2s_budget.h").read_text()
     assert min(b.ccc.values()) >= 0.95, b.ccc  # the F411's window must still give a usable model
@@ -68,22 +85,37 @@ def test_firmware_warns_about_a_bundle_with_a_low_ccc(bundle, tmp_path):
 
 @pytest.fixture(scope="module")
 def projects(bundle, tmp_path_factory):
+    """(board, engine): every board with the default engine (w2s), and the TFLM projects."""
     root = tmp_path_factory.mktemp("fw")
-    return {b: firmware(b, root / b, bundle=bundle.out, psram=(b == "esp32-s3"))[0]
-            for b in ("host", "stm32h743", "esp32-s3")}
+    out = {(b, "w2s"): firmware(b, root / b, bundle=bundle.out)[0] for b in BOARD_PROJECTS}
+    for b in ("host", "stm32h743", "esp32-s3"):
+        out[b, "tflm"] = firmware(b, root / (b + "-tflm"), bundle=bundle.out, psram=(b == "esp32-s3"),
+                                  engine="tflm")[0]
+    return out
+
+
+def _rendered_text(board, project):
+    """The board's template files as generated (not what a build left there)."""
+    template = resources.firmware_templates_root() / BOARDS[board].template
+    return "".join((project / p.relative_to(template)).read_text() for p in sorted(template.rglob("*"))
+                   if p.is_file() and p.suffix in RENDERED)
 
 
 def test_generated_projects_have_what_they_promise(projects):
-    h7 = projects["stm32h743"]
+    h7 = projects["stm32h743", "tflm"]
     for f in ("CMakeLists.txt", "cmake/arm-none-eabi.cmake", "src/main.cc", "src/board_stm32.c", "README.md",
               "w2s/w2s_budget.h", "w2s/model_data.c", "w2s/w2s_pipeline.c", "w2s/w2s_status.h", "w2s/w2s_model.h",
               "w2s/w2s_model.cc"):
         assert (h7 / f).is_file(), f
+    assert "#define W2S_USE_TFLM 1" in (h7 / "w2s/w2s_budget.h").read_text()
+    assert not any((h7 / "w2s" / f).exists() for f in ENGINE_FILES)
     text = "".join(p.read_text() for p in h7.rglob("*") if p.is_file() and p.suffix in (".txt", ".md", ".cc", ".c"))
     assert "{{" not in text
     assert "DWT->CYCCNT" in (h7 / "src/board_stm32.c").read_text()
-    esp = projects["esp32-s3"]
-    assert "espressif/esp-tflite-micro" in (esp / "main/idf_component.yml").read_text()
+    assert 'set(W2S_ENGINE "tflm")' in (h7 / "CMakeLists.txt").read_text()
+    esp = projects["esp32-s3", "tflm"]
+    assert "espressif/esp-tflite-micro" in (esp / "w2s_tflm/idf_component.yml").read_text()
+    assert 'if("tflm" STREQUAL "tflm")' in (esp / "CMakeLists.txt").read_text()  # adds w2s_tflm/ to the build
     esp_main = (esp / "main/main.cc").read_text()
     assert "esp_cpu_get_cycle_count" in esp_main
     # every board: microphone DMA -> ring buffer -> pipeline; the ring keeps filling during Invoke
@@ -96,10 +128,32 @@ def test_generated_projects_have_what_they_promise(projects):
     assert "| SD | PC3 (I2S2_SD) |" in (h7 / "README.md").read_text()
 
 
+@pytest.mark.parametrize("board", BOARD_PROJECTS)
+def test_default_engine_projects_need_no_tflm(projects, board):
+    project = projects[board, "w2s"]
+    w2s = project / "w2s"
+    assert "#define W2S_USE_TFLM 0" in (w2s / "w2s_budget.h").read_text()
+    assert [f for f in TFLM_FILES if (w2s / f).exists()] == []
+    assert [f for f in ENGINE_FILES if not (w2s / f).is_file()] == []
+    text = _rendered_text(board, project)
+    assert "{{" not in text and "Engine: w2s" in (project / "README.md").read_text()
+    if board == "esp32-s3":
+        assert "esp-tflite-micro" not in (project / "main/idf_component.yml").read_text()
+        assert 'if("w2s" STREQUAL "tflm")' in (project / "CMakeLists.txt").read_text()  # w2s_tflm/ stays out
+        assert "-ffp-contract=off" in (project / "main/CMakeLists.txt").read_text()
+        assert "w2s_infer_window_f32" in (project / "main/main.cc").read_text()
+    elif board == "host":
+        assert "ENGINE = w2s" in (project / "Makefile").read_text()
+    else:
+        assert 'set(W2S_ENGINE "w2s")' in (project / "CMakeLists.txt").read_text()
+        assert "w2s_infer_window_f32" in (project / "src/main.cc").read_text()
+
+
 @needs_arm
+@pytest.mark.parametrize("engine", ["w2s", "tflm"])
 @pytest.mark.parametrize("cpu", sorted(CPUS))
-def test_portable_c_compiles_for_cortex_m(projects, cpu, tmp_path):
-    w2s = projects["stm32h743"] / "w2s"
+def test_portable_c_compiles_for_cortex_m(projects, cpu, engine, tmp_path):
+    w2s = projects["stm32h743", engine] / "w2s"
     (tmp_path / "budget.c").write_text('#include "w2s_budget.h"\nint w2s_budget_ok;\n')
     for src in [*sorted(w2s.glob("*.c")), tmp_path / "budget.c"]:
         r = subprocess.run(["arm-none-eabi-gcc", *CPUS[cpu], *STRICT_C, "-O2", "-I", str(w2s), "-c", str(src),
@@ -107,16 +161,84 @@ def test_portable_c_compiles_for_cortex_m(projects, cpu, tmp_path):
         assert r.returncode == 0, f"{src.name} for {cpu}: {r.stderr}"
 
 
+@needs_cmake
+def test_stm32_project_compiles_without_tflm(projects, tmp_path):
+    """The w2s project's CMake needs no TFLM_DIR; main.cc and w2s/ compile with its flags (board_stm32.c needs
+    the HAL, so it and the link are left out). The tflm project still stops without TFLM_DIR."""
+    def configure(project, build):
+        return subprocess.run(["cmake", "-S", str(project), "-B", str(build), "-G", "Unix Makefiles",
+                               f"-DCMAKE_TOOLCHAIN_FILE={project / 'cmake/arm-none-eabi.cmake'}",
+                               f"-DSTM32_CUBE_DIR={tmp_path / 'cube'}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
+                              capture_output=True, text=True)
+
+    (tmp_path / "cube").mkdir()
+    r = configure(projects["stm32h743", "w2s"], tmp_path / "build")
+    assert r.returncode == 0, r.stdout + r.stderr
+    commands = json.loads((tmp_path / "build" / "compile_commands.json").read_text())
+    compiled = sorted(Path(c["file"]).name for c in commands)
+    assert "main.cc" in compiled and "w2s_infer.c" in compiled and "w2s_engine.c" in compiled
+    assert not any(n.startswith(("model_data", "w2s_model")) for n in compiled), compiled
+    for c in commands:
+        if Path(c["file"]).name == "board_stm32.c":
+            continue
+        assert "-ffp-contract=off" in c["command"] and "tflite-micro" not in c["command"]
+        r = subprocess.run([*shlex.split(c["command"]), "-Werror"], cwd=c["directory"], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, f"{Path(c['file']).name}: {r.stderr}"
+    r = configure(projects["stm32h743", "tflm"], tmp_path / "build_tflm")
+    assert r.returncode != 0 and "TFLM_DIR" in r.stderr, r.stderr
+
+
 def test_host_template_builds_and_matches_python(projects, bundle, tmp_path):
-    host = projects["host"]
+    """The tflm host project without TFLM_DIR: the front end only, its int8 windows bit-exact with Python."""
+    host = projects["host", "tflm"]
     r = subprocess.run(["make", "-C", str(host)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "model_data.c" in r.stdout and "w2s_engine" not in r.stdout
     pcm, _ = sf.read(CLIP, dtype="int16")
     sf.write(tmp_path / "clip.wav", pcm, 16000, subtype="PCM_16")
     r = subprocess.run([str(host / "w2s_host"), str(tmp_path / "clip.wav"), str(tmp_path / "f.s8")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "2 window(s)" in r.stdout, r.stdout + r.stderr
     assert np.array_equal(np.fromfile(tmp_path / "f.s8", np.int8).reshape(-1, 999, 26), _python_windows(bundle, pcm))
+
+
+def _milli(x: np.float32) -> str:
+    """w2s_format_adv_f32's thousandths, in float32 as the C does."""
+    m = np.float32(x) * np.float32(1000)
+    v = int(m - np.float32(0.5) if m < 0 else m + np.float32(0.5))
+    return f"{'-' if v < 0 else ''}{abs(v) // 1000}.{abs(v) % 1000:03d}"
+
+
+def test_host_engine_matches_the_mirror_bit_for_bit(projects, bundle, tmp_path):
+    """The default host project: make, then each window's three float32 outputs == the numpy mirror's, bit for bit."""
+    host = projects["host", "w2s"]
+    r = subprocess.run(["make", "-C", str(host)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "-ffp-contract=off" in r.stdout and "w2s_infer.c" in r.stdout and "model_data" not in r.stdout
+    engine = Engine.from_tflite((bundle.out / "model_int8.tflite").read_bytes(),
+                                Head.from_json((bundle.out / "engine_head.json").read_text(), "head"))
+    total = 0
+    for clip in (CLIP, REAL_CLIP):
+        pcm, rate = sf.read(clip, dtype="int16")
+        assert rate == 16000
+        wav = tmp_path / (clip.stem + ".wav")
+        sf.write(wav, pcm, 16000, subtype="PCM_16")
+        r = subprocess.run([str(host / "w2s_host"), str(wav), str(tmp_path / "f.s8")], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        windows, _ = cut_windows(load_audio(wav), bundle.report.window_samples)
+        want = [engine_window(engine, w, "fixed", bundle.report.n_mels) for w in windows]
+        got = [tuple(int(h, 16) for h in m.groups())
+               for m in re.finditer(r"^  bits ([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8})$", r.stdout, re.M)]
+        assert got == [tuple(int(b) for b in w.view(np.uint32)) for w in want], (clip.name, r.stdout)
+        lines = re.findall(r"^window (\d+): A=(\S+) D=(\S+) V=(\S+) t=\d+us$", r.stdout, re.M)
+        assert lines == [(str(i + 1), *map(_milli, w)) for i, w in enumerate(want)], (clip.name, r.stdout)
+        if clip == CLIP:  # FEATURES.s8: the rows the engine received, the same as TFLM's input
+            got_s8 = np.fromfile(tmp_path / "f.s8", np.int8).reshape(-1, 999, 26)
+            assert np.array_equal(got_s8, _python_windows(bundle, pcm))
+        total += len(want)
+    assert total == 3
 
 
 def _python_windows(bundle, pcm):
@@ -127,7 +249,7 @@ def _python_windows(bundle, pcm):
 
 @needs_arm
 def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bundle, tmp_path):
-    w2s = projects["stm32h743"] / "w2s"
+    w2s = projects["stm32h743", "tflm"] / "w2s"
     elf = tmp_path / "pipe.elf"
     here = resources.calibration_audio_root().parent / "tests" / "c"
     r = subprocess.run(["arm-none-eabi-gcc", *CPUS["cortex-m4f"], *STRICT_C, "-O2", "--specs=rdimon.specs",
@@ -153,7 +275,7 @@ def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bun
 
     # The model step on those features (TFLM, as the device runs it) gives what validate reports.
     adv = np.mean([(o.astype(np.float32) - dev.out_zero) * dev.out_scale for o in outs], axis=0)
-    res = mcu_toolkit.validate(bundle.out, _single(tmp_path))
+    res = mcu_toolkit.validate(bundle.out, _single(tmp_path), engine="tflm")  # validate's default is w2s
     np.testing.assert_allclose(res.deployed_out[0], adv, rtol=0, atol=1e-6)
 
     # and the UART line the firmware prints for the first window

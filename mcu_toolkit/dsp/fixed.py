@@ -39,7 +39,7 @@ RAW_FLOOR_DB_Q7 = -32768  # mel_acc == 0: no energy at all
 QUANT_SHIFT = 24
 PRENORM_EPS = spec.PRENORM_EPS
 PRENORM_EPS_INV = round(1 / PRENORM_EPS)  # an integer: the C divides by it
-MAX_WINDOW_SAMPLES = 120000  # N * sum(x^2) and N^2 * 2^30 must fit uint64
+MAX_WINDOW_SAMPLES = 960000  # 60 s: N sum(x^2) and sum(x)^2 < 2^72 (the C's 128-bit prenorm sums)
 # A constant c added to a frame moves 2X[0] by 2^8 * 32 * c and 2X[1] by 2^8 * (-16) * c.
 DC_GAIN_BIN0 = 1 << 13
 DC_GAIN_BIN1 = -(1 << 12)
@@ -130,6 +130,22 @@ def db_q7(s: np.ndarray, t: Tables | None = None) -> np.ndarray:
     return (log2 * DB_PER_LOG2_Q16 + (1 << 24)) >> 25
 
 
+def db_q7_int(x: int, t: Tables | None = None) -> int:
+    """db_q7 of any positive Python int (the C's 128-bit path): only the exponent and the top 17 bits
+    matter, so a value above 2^64 is shifted down by k bits and k * 65536 added to its log2."""
+    if x < 1 << 64:
+        return int(db_q7(np.array([x], dtype=np.uint64), t)[0])
+    k = x.bit_length() - 64
+    t = t or tables()
+    top = x >> k
+    e = top.bit_length() - 1
+    m = top >> (e - 16)
+    idx, frac = (m >> 8) & 255, m & 255
+    lo, hi = int(t.log2_q16[idx]), int(t.log2_q16[idx + 1])
+    log2 = (e + k) * 65536 + lo + (((hi - lo) * frac + 128) >> 8)
+    return (log2 * DB_PER_LOG2_Q16 + (1 << 24)) >> 25
+
+
 def _fft32(re: np.ndarray, im: np.ndarray, t: Tables) -> tuple[np.ndarray, np.ndarray]:
     """Radix-2 DIT over the last axis, Q30 twiddles, round half up."""
     re, im = re[:, t.bitrev5].copy(), im[:, t.bitrev5].copy()
@@ -197,9 +213,9 @@ def window_offset_q7(n: int, total: int, total_sq: int, t: Tables | None = None)
     10*log10(N^2 * 2^30) - 10*log10(N * sum(x^2) - sum(x)^2 + eps)."""
     if not 0 < n <= MAX_WINDOW_SAMPLES:
         raise ValueError(f"window of {n} samples: need 1..{MAX_WINDOW_SAMPLES}")
-    d = n * total_sq - total * total + prenorm_eps(n)
+    d = n * total_sq - total * total + prenorm_eps(n)   # Python ints: exact at any length
     ref = int(db_q7(np.array([n * n], dtype=np.uint64), t)[0]) + REF30_DB_Q7
-    return ref - int(db_q7(np.array([d], dtype=np.uint64), t)[0])
+    return ref - db_q7_int(d, t)
 
 
 def round_div(a: int, b: int) -> int:

@@ -48,7 +48,7 @@ def constants(t: Tables) -> list[CConst]:
         CConst("W2S_FE_MEL_WIDTH", t.mel_u_q11.shape[1], "bins of the widest mel filter", True),
         CConst("W2S_FE_DC_BINS", fixed.DC_BINS, "int32 kept per frame: Re 2X[0], Re 2X[1], Im 2X[1]", True),
         CConst("W2S_FE_LOG2_LEN", len(t.log2_q16), "entries of the log2 table", True),
-        CConst("W2S_FE_MAX_WINDOW_SAMPLES", fixed.MAX_WINDOW_SAMPLES, "the window sums fit uint64 up to this",
+        CConst("W2S_FE_MAX_WINDOW_SAMPLES", fixed.MAX_WINDOW_SAMPLES, "60 s: exact prenorm in 128-bit sums",
                True),
         CConst("W2S_FE_FLOOR_DB_Q7", fixed.FLOOR_DB_Q7, "-100 dB: the model clamps mel power at 1e-10"),
         CConst("W2S_FE_RAW_FLOOR_DB_Q7", fixed.RAW_FLOOR_DB_Q7, "a mel with no energy at all, before finishing"),

@@ -253,14 +253,7 @@ def _spread_warnings(f_out: np.ndarray, n: int) -> list[str]:
             "(near 0 or undefined); the mean and max errors still hold. Use more varied audio."]
 
 
-def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
-             labels: str | os.PathLike | None = None, min_ccc: float | None = None,
-             max_drift: float | None = None, jobs: int = 1, progress: bool = False, engine: str = "w2s",
-             device: str = "host") -> ValidationResult:
-    """Compare the deployed pipeline with the float model on every file in `audio`.
-
-    engine "w2s" (our streaming engine) or "tflm"; device "host" (the engine's numpy mirror, bit-exact
-    with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host)."""
+def _check_engine_device(engine: str, device: str) -> None:
     if engine not in ENGINES or device not in DEVICES:
         raise ToolkitError(f"--engine must be one of {', '.join(ENGINES)} and --device one of {', '.join(DEVICES)}")
     if device == "qemu-m4" and engine != "w2s":
@@ -269,6 +262,25 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         from .device import check_tools
 
         check_tools()
+
+
+def _device_figures(res: ValidationResult, results: list) -> None:
+    res.device_windows = sum(r[3] for r in results)
+    res.device_differing = sum(r[2] for r in results)
+    if res.device_differing:
+        res.failures.append(f"the Cortex-M4 image differs from the host engine in {res.device_differing} "
+                            "window output(s)")
+
+
+def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
+             labels: str | os.PathLike | None = None, min_ccc: float | None = None,
+             max_drift: float | None = None, jobs: int = 1, progress: bool = False, engine: str = "w2s",
+             device: str = "host") -> ValidationResult:
+    """Compare the deployed pipeline with the float model on every file in `audio`.
+
+    engine "w2s" (our streaming engine) or "tflm"; device "host" (the engine's numpy mirror, bit-exact
+    with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host)."""
+    _check_engine_device(engine, device)
     files = list_audio(audio)
     if len(files) < 2:
         raise ToolkitError(f"{audio} has {len(files)} audio file; CCC needs at least 2")
@@ -304,11 +316,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         engine=engine, device=device,
     )
     if device == "qemu-m4":
-        res.device_windows = sum(r[3] for r in results)
-        res.device_differing = sum(r[2] for r in results)
-        if res.device_differing:
-            res.failures.append(f"the Cortex-M4 image differs from the host engine in {res.device_differing} "
-                                "window output(s)")
+        _device_figures(res, results)
     if label_map is not None:
         res.labels = np.array([label_map[f] for f in res.files])
         res.ccc_float_vs_labels = _ccc_all(f_out, res.labels)

@@ -1,5 +1,6 @@
-// {{PROJECT}}: INMP441 over I2S -> ring buffer -> fixed-point front end -> TFLM (ESP-NN) -> A/D/V on the console.
-// The portable code in w2s/ does everything but the I2S capture (w2s_model.cc is the TFLM step).
+// {{PROJECT}}: INMP441 over I2S -> ring buffer -> fixed-point front end -> model step -> A/D/V on the console.
+// The model step, chosen by w2s_budget.h's W2S_USE_TFLM: 0, the w2s streaming engine (w2s_infer.c; no TFLM,
+// no arena); 1, TFLM with ESP-NN (w2s_model.cc). The portable code in w2s/ does everything but the I2S capture.
 // Every status is checked: a failure prints one line naming the call, and the board stops.
 #include <cstdio>
 #include <cstdlib>
@@ -14,9 +15,13 @@
 #include "model_config.h"
 #include "w2s_budget.h"
 #include "w2s_format.h"
-#include "w2s_model.h"
 #include "w2s_pipeline.h"
 #include "w2s_ring.h"
+#if W2S_USE_TFLM
+#include "w2s_model.h"
+#else
+#include "w2s_infer.h"
+#endif
 
 // INMP441 wiring (any free GPIOs work; change here and in README.md).
 #define PIN_SCK GPIO_NUM_41
@@ -28,6 +33,9 @@ static int32_t g_dc_bins_q7[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS];
 static int16_t g_ring_storage[W2S_RING_SAMPLES];
 static w2s_ring_t g_audio_ring;  // written by capture_task on core 1, read by app_main on core 0
 static i2s_chan_handle_t g_rx;
+#if !W2S_USE_TFLM
+static w2s_engine_t g_engine;  // the engine's state: the same size for any window
+#endif
 
 // Any failure: one line naming it, then stop. abort() hands over to the panic handler (reboot by default).
 [[noreturn]] static void w2s_fail(const char* call, const char* why) {
@@ -74,10 +82,12 @@ static void start_i2s() {
 }
 
 extern "C" void app_main(void) {
+  int8_t* input_s8 = nullptr;  // w2s: stays NULL, the engine reads the window row by row
+#if W2S_USE_TFLM
   uint8_t* arena = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, W2S_ARENA_BYTES, W2S_ARENA_CAPS));
   if (arena == nullptr) w2s_fail("heap_caps_aligned_alloc", "no room for W2S_ARENA_BYTES (see w2s_budget.h)");
-  int8_t* input_s8 = nullptr;
   w2s_check(w2s_model_init(arena, W2S_ARENA_BYTES, &input_s8), "w2s_model_init");
+#endif
   w2s_pipeline_t pipe;
   w2s_check(w2s_pipeline_init(&pipe, &g_w2s_frontend_config, g_frames_db_q7, g_dc_bins_q7, input_s8,
                               W2S_FRAMES_PER_WINDOW),
@@ -97,12 +107,21 @@ extern "C" void app_main(void) {
     if (got == 0) vTaskDelay(1);  // 16 samples arrive per ms: wait for a DMA block
     for (size_t off = 0, used = 0; off < got; off += used) {
       if (!w2s_pipeline_feed(&pipe, chunk + off, got - off, &used)) continue;
-      int8_t adv_s8[W2S_OUTPUT_COUNT];
       const uint32_t t0 = esp_cpu_get_cycle_count();
+#if W2S_USE_TFLM
+      int8_t adv_s8[W2S_OUTPUT_COUNT];
       w2s_check(w2s_model_invoke_s8(adv_s8), "w2s_model_invoke_s8");
+#else
+      float adv_f32[W2S_ENGINE_OUTPUTS];
+      w2s_check(w2s_infer_window_f32(&pipe, &g_engine, adv_f32), "w2s_infer_window_f32");
+#endif
       const uint32_t us = (esp_cpu_get_cycle_count() - t0) / CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ;
+#if W2S_USE_TFLM
       w2s_check(w2s_format_adv(line, sizeof line, adv_s8, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, us),
                 "w2s_format_adv");
+#else
+      w2s_check(w2s_format_adv_f32(line, sizeof line, adv_f32, us), "w2s_format_adv_f32");
+#endif
       printf("%s\n", line);
       const uint32_t dropped = w2s_ring_dropped(&g_audio_ring);
       if (dropped != reported) {  // inference outlasted the ring: the next window has a gap

@@ -44,7 +44,8 @@ static uint32_t floor_log2_u64(uint64_t x)
 #endif
 }
 
-int32_t w2s_frontend_db_q7(uint64_t x)
+/* log2(x) in Q16 from x's exponent and its top 17 bits only */
+static int32_t log2_q16(uint64_t x)
 {
     const uint32_t e = floor_log2_u64(x);
     const uint32_t m = (uint32_t)((e <= 16) ? (x << (16 - e)) : (x >> (e - 16))); /* [2^16, 2^17) */
@@ -52,8 +53,61 @@ int32_t w2s_frontend_db_q7(uint64_t x)
     const int32_t frac = (int32_t)(m & 255u);
     const int32_t lo = g_w2s_log2_q16[idx];
     const int32_t hi = g_w2s_log2_q16[idx + 1];
-    const int32_t log2_q16 = (int32_t)e * 65536 + lo + (((hi - lo) * frac + 128) >> 8); /* < 2^22 */
-    return (int32_t)(((int64_t)log2_q16 * W2S_FE_DB_PER_LOG2_Q16 + ((int64_t)1 << 24)) >> 25);
+    return (int32_t)e * 65536 + lo + (((hi - lo) * frac + 128) >> 8); /* < 2^23 */
+}
+
+static int32_t db_q7_of_log2(int32_t log2)
+{
+    return (int32_t)(((int64_t)log2 * W2S_FE_DB_PER_LOG2_Q16 + ((int64_t)1 << 24)) >> 25);
+}
+
+int32_t w2s_frontend_db_q7(uint64_t x)
+{
+    return db_q7_of_log2(log2_q16(x));
+}
+
+/* A 128-bit unsigned value: long windows' prenorm sums need up to ~72 bits. */
+typedef struct {
+    uint64_t hi, lo;
+} u128_t;
+
+static u128_t mul_u64(uint64_t a, uint64_t b)
+{
+    const uint64_t a0 = a & 0xFFFFFFFFu, a1 = a >> 32, b0 = b & 0xFFFFFFFFu, b1 = b >> 32;
+    const uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    const uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFu) + (p10 & 0xFFFFFFFFu);
+    u128_t r;
+    r.lo = (mid << 32) | (p00 & 0xFFFFFFFFu);
+    r.hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    return r;
+}
+
+static u128_t add_u128(u128_t a, u128_t b)
+{
+    u128_t r;
+    r.lo = a.lo + b.lo;
+    r.hi = a.hi + b.hi + (r.lo < a.lo ? 1u : 0u);
+    return r;
+}
+
+static u128_t sub_u128(u128_t a, u128_t b) /* a >= b */
+{
+    u128_t r;
+    r.lo = a.lo - b.lo;
+    r.hi = a.hi - b.hi - (a.lo < b.lo ? 1u : 0u);
+    return r;
+}
+
+/* db_q7 of a 128-bit value: shifted down to 64 bits it keeps its top 17 bits, which is all log2_q16 reads,
+ * so the result equals the exact value's */
+static int32_t db_q7_u128(u128_t x)
+{
+    if (x.hi == 0u) {
+        return w2s_frontend_db_q7(x.lo);
+    }
+    const uint32_t k = floor_log2_u64(x.hi) + 1u; /* 1..64 */
+    const uint64_t top = k == 64u ? x.hi : (x.hi << (64u - k)) | (x.lo >> k);
+    return db_q7_of_log2(log2_q16(top) + (int32_t)k * 65536);
 }
 
 void w2s_frontend_window_start(w2s_frontend_state_t *state)
@@ -277,13 +331,19 @@ size_t w2s_frontend_push_s16(w2s_frontend_state_t *state, const int16_t *pcm_s16
 
 int32_t w2s_frontend_offset_db_q7(const w2s_frontend_state_t *state)
 {
-    /* All in uint64 for n <= W2S_FE_MAX_WINDOW_SAMPLES: N sum(x^2) - sum(x)^2 = N^2 var >= 0. */
+    /* N sum(x^2) - sum(x)^2 = N^2 var >= 0, in 128 bits: exact up to W2S_FE_MAX_WINDOW_SAMPLES */
     const uint64_t n = state->count > 0 ? state->count : 1u;
     const uint64_t s_abs = (uint64_t)(state->sum < 0 ? -state->sum : state->sum);
-    const uint64_t eps = (n * n * ((uint64_t)1 << REF_BITS) + W2S_FE_PRENORM_EPS_INV / 2u)
-                         / W2S_FE_PRENORM_EPS_INV; /* PRENORM_EPS N^2 2^30 */
-    const uint64_t d = n * state->sum_sq - s_abs * s_abs + eps;
-    return w2s_frontend_db_q7(n * n) + W2S_FE_REF30_DB_Q7 - w2s_frontend_db_q7(d);
+    /* PRENORM_EPS N^2 2^30, rounded, without 2^70: 2^30 = 107 * 10^7 + 3741824 */
+    const uint64_t n2 = n * n;
+    const uint64_t eps = n2 * (((uint64_t)1 << REF_BITS) / W2S_FE_PRENORM_EPS_INV) +
+                         (n2 * (((uint64_t)1 << REF_BITS) % W2S_FE_PRENORM_EPS_INV) + W2S_FE_PRENORM_EPS_INV / 2u) /
+                             W2S_FE_PRENORM_EPS_INV;
+    u128_t e;
+    e.hi = 0u;
+    e.lo = eps;
+    const u128_t d = add_u128(sub_u128(mul_u64(n, state->sum_sq), mul_u64(s_abs, s_abs)), e);
+    return w2s_frontend_db_q7(n2) + W2S_FE_REF30_DB_Q7 - db_q7_u128(d);
 }
 
 /* a / b rounded half away from zero, b > 0, without dividing a negative number. */
