@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Flash and RAM per board for the default model at several window lengths, and which fit.
+"""Flash and RAM per board for the default model at several window lengths, for both engines, and which fit.
 
-    python benchmarks/bench_boards.py [--json benchmarks/results/boards.json]
+    python benchmarks/bench_boards.py [--json benchmarks/results/boards.json] [--windows 10 2 1 0.5 0.2]
 
-Each window is a real convert (the arena is measured by TFLM); flash/RAM follow the budget rules
-in mcu_toolkit/firmware/boards.py (model, front end and arena measured; TFLM/HAL/stack estimated).
-For each board that refuses the first window, the window its refusal suggests is converted too, to
-check that the estimate really fits.
+Each window is a real convert (the arena is measured by TFLM, the engine's state is exact); flash/RAM
+follow the budget rules in mcu_toolkit/firmware/boards.py (w2s: engine, front end and window store
+exact, HAL/stack estimated; tflm: model, front end and arena measured, TFLM/HAL/stack estimated). For each
+board that refuses the first window on TFLM, the window its refusal suggests is converted too, to check
+that the estimate really fits. The qemu-f411 image's own ELF figures are in bench_device_speed.py.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def float_window_agreement(windows: list[float]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--windows", type=float, nargs="+", default=[2.0, 1.0, 0.5, 0.2])
+    ap.add_argument("--windows", type=float, nargs="+", default=[2.0, 10.0, 1.0, 0.5, 0.2])
     args = ap.parse_args()
     rows, hints = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,33 +60,36 @@ def main() -> None:
 
         def report(w: float) -> dict:
             if w not in reports:
-                reports[w] = convert(out=Path(tmp) / f"w{w}", window_seconds=w, progress=False).report
+                reports[w] = convert(out=Path(tmp) / f"w{w}", window_seconds=w, progress=False, jobs=2).report
             return reports[w]
 
         for w in args.windows:
             rep = report(w)
-            for name, board in BOARDS.items():
+            for (name, board), engine in ((nb, e) for nb in BOARDS.items() for e in nb[1].engines):
                 for psram in ((False, True) if name == "esp32-s3" else (False,)):
-                    b = budget(board, rep, psram)
+                    b = budget(board, rep, psram, engine)
                     rows.append({
-                        "window_s": w, "board": name + (" +psram" if psram else ""),
+                        "window_s": w, "board": name + (" +psram" if psram else ""), "engine": engine,
                         "arena_kib": round(rep.arena_bytes / KIB, 1),
                         "flash_kib": round(b.flash_used / KIB, 1),
                         "flash_limit_kib": None if b.flash_limit is None else round(b.flash_limit / KIB),
                         "ram_kib": round(b.ram_used / KIB, 1),
                         "ram_limit_kib": None if b.ram_limit is None else round(b.ram_limit / KIB),
-                        "fits": b.fits, "gram_scale": rep.gram_scale, "ccc": rep.ccc,
+                        "fits": b.fits, "gram_scale": rep.gram_scale,
+                        "ccc": rep.ccc if engine == "w2s" else rep.tflm["ccc"],
                     })
         # Does the window a refusal suggests (an estimate) really fit once converted?
         first = report(args.windows[0])
         for name, board in BOARDS.items():
-            b = budget(board, first)
+            if "tflm" not in board.engines:
+                continue
+            b = budget(board, first, engine="tflm")
             hint = None if b.fits else largest_window_that_fits(b, first)
             if hint:
-                again = budget(board, report(hint))
+                again = budget(board, report(hint), engine="tflm")
                 hints.append({"board": name, "refused_window_s": args.windows[0], "suggested_window_s": hint,
                               "ram_kib_there": round(again.ram_used / KIB, 1), "fits_there": again.fits,
-                              "ccc_there": reports[hint]["ccc"]})
+                              "ccc_there": reports[hint].tflm["ccc"]})
     emit({"rows": rows, "suggested_windows": hints,
           f"float_model_ccc_vs_{args.windows[0]:g}s_windows": float_window_agreement(args.windows)}, args.json)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Throughput of `validate` (times real time, jobs 1 and 2) and the default model's figures.
+"""Throughput of `validate` (times real time: TFLM with 1 job, the w2s engine with 1 and 2) and the default
+model's figures (the w2s engine, validate's default path).
 
     python benchmarks/bench_validate.py [--bundle DIR] [--json PATH] [--baseline tests/data/baseline_default.json]
 
@@ -41,11 +42,11 @@ def main() -> None:
 
             bundle = convert(out=Path(tmp) / "b", progress=False).out
         out = {"audio_seconds": round(seconds, 2)}
-        for jobs in (1, 2):
+        for engine, jobs in (("tflm", 1), ("w2s", 1), ("w2s", 2)):
             t = time.perf_counter()
-            res = validate(bundle, audio, labels=audio / "targets.csv", jobs=jobs)
+            res = validate(bundle, audio, labels=audio / "targets.csv", jobs=jobs, engine=engine)
             wall = time.perf_counter() - t
-            out[f"jobs{jobs}"] = {"wall_s": round(wall, 2), "x_real_time": round(seconds / wall, 1)}
+            out[f"{engine}_jobs{jobs}"] = {"wall_s": round(wall, 2), "x_real_time": round(seconds / wall, 1)}
     out["ccc_deployed_vs_float"] = {k: round(v, 5) for k, v in res.ccc_vs_float.items()}
     out["ccc_deployed_vs_labels"] = {k: round(v, 5) for k, v in res.ccc_deployed_vs_labels.items()}
     out["ccc_float_vs_labels"] = {k: round(v, 5) for k, v in res.ccc_float_vs_labels.items()}
