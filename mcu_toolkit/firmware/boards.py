@@ -38,11 +38,11 @@ BOARDS = {
                            {"FAMILY": "STM32F4", "HAL_DEFINE": "STM32F411xE",
                             "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp"}),
     "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 1024 * KIB, "stm32", CORES["cortex-m7"],
-                       "STM32H743, 480 MHz; the arena goes in AXI SRAM + SRAM1-3 (1 MB in all)",
+                       "STM32H743, 480 MHz; RAM: AXI SRAM + SRAM1-3 (1 MB in all)",
                        {"FAMILY": "STM32H7", "HAL_DEFINE": "STM32H743xx",
                         "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu"}),
     "esp32-s3": Board("esp32-s3", "Xtensa LX7", 8192 * KIB, 512 * KIB, "esp32",
-                      (), "ESP32-S3, 240 MHz, 512 KB SRAM; --psram puts the arena in 8 MB PSRAM"),
+                      (), "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM"),
     "host": Board("host", "Linux", None, None, "host", (), "reads a WAV file"),
     "qemu-f411": Board("qemu-f411", "Cortex-M4F", 512 * KIB, 128 * KIB, "qemu-f411", CORES["cortex-m4f"],
                        "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for "
@@ -102,10 +102,13 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
     flash = sum(v for k, v in parts.items() if k.endswith(("_flash", "_flash_estimate")))
     ram = sum(v for k, v in parts.items() if not k.endswith(("_flash", "_flash_estimate")))
     ram_limit = board.ram
-    if psram and board.name == "esp32-s3":
-        ram_limit = board.ram + PSRAM
-    elif psram:
+    if psram and board.name != "esp32-s3":
         raise ToolkitError(f"--psram applies to esp32-s3 only, not {board.name}")
+    if psram and engine == "w2s":
+        raise ToolkitError("--psram puts the TFLM arena in PSRAM and applies to --engine tflm; the w2s engine "
+                           "needs no arena, and its window store stays in internal SRAM")
+    if psram:
+        ram_limit = board.ram + PSRAM
     return Budget(board, flash, ram, board.flash, ram_limit, parts, dict(report.ccc or {}))
 
 
@@ -147,7 +150,7 @@ def check(board: Board, report: Report, psram: bool = False, bundle: str | None 
                   "(estimated), then --bundle DIR")
     else:
         advice = f"; try --window-seconds {hint:g} (estimated)"
-    if board.name == "esp32-s3" and not psram:
+    if board.name == "esp32-s3" and not psram and engine == "tflm":
         advice += ", or --psram"
     raise ToolkitError(f"{board.name} cannot hold this model with a {report.window_seconds:g} s window: "
                        + ", ".join(problems) + advice)
