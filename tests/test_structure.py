@@ -3,7 +3,8 @@
 import ast
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parent.parent / "mcu_toolkit"
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "mcu_toolkit"
 
 
 def test_no_function_in_the_package_is_over_60_lines():
@@ -23,3 +24,17 @@ def test_cortex_m_flags_and_output_names_are_defined_once():
             assert '"-mfpu=' not in text, p
         if p.name != "spec.py":
             assert '("arousal", "dominance", "valence")' not in text, p
+
+
+def test_pyproject_ships_every_package_and_its_c_sources():
+    """A non-editable install carries only what pyproject lists: every package, and each c/ folder's sources
+    (an editable install hides a missing one; CI installs non-editable)."""
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    pkg_root = ROOT / "mcu_toolkit"
+    packages = {".".join(p.relative_to(ROOT).parts[:-1]) for p in pkg_root.rglob("__init__.py")}
+    assert packages <= set(cfg["packages"]), packages - set(cfg["packages"])
+    for c_dir in pkg_root.rglob("c"):
+        pkg = ".".join(c_dir.parent.relative_to(ROOT).parts)
+        assert {"c/*.c", "c/*.h"} <= set(cfg["package-data"].get(pkg, [])), pkg
