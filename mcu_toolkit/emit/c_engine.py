@@ -35,6 +35,24 @@ def _array(ctype: str, name: str, values, per_line: int = 16, fmt=str) -> str:
     return f"static const {ctype} {name}[{len(vals)}] = {{\n" + "\n".join(rows) + "\n};\n"
 
 
+def tap_run(c: Conv) -> int:
+    """int16 values per (output channel, kernel row) in the trunk's weights: kw * cin, rounded up to even
+    (a zero weight pads it) so that the DSP kernels read whole pairs."""
+    return c.kw * c.cin + (c.kw * c.cin) % 2
+
+
+def wide_len(c: Conv) -> int:
+    """int16 values per widened input row: the padded width, plus one zero that the last pair may read."""
+    return (c.width + c.kw - 1) * c.cin + 1
+
+
+def weights_s16(c: Conv) -> np.ndarray:
+    """(cout, kh, tap_run) int16: OHWI weights with each kernel row's run padded with a zero to even length."""
+    w = np.zeros((c.cout, c.kh, tap_run(c)), dtype=np.int16)
+    w[:, :, :c.kw * c.cin] = c.weights.reshape(c.cout, c.kh, -1)
+    return w
+
+
 def ring_layout(g: EngineGraph) -> list[int]:
     """Each trunk layer's offset in the state's ring of input rows, and the total at the end."""
     offsets, at = [], 0
@@ -58,7 +76,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_RING_BYTES": ring[-1],
         "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
-        "W2S_ENGINE_WIDE": max(c.kh * (c.width + c.kw - 1) * c.cin for c in g.layers if isinstance(c, Conv)),
+        "W2S_ENGINE_WIDE": max(c.kh * wide_len(c) for c in g.layers if isinstance(c, Conv)),
     }
 
 
@@ -101,19 +119,25 @@ extern const w2s_engine_model_t g_w2s_engine_model;
 
 def _layer_init(name: str, layer, ring_offset: int) -> str:
     if isinstance(layer, Conv):
+        trunk = layer.kh > 1 or layer.kw > 1
+        w8, w16 = ("NULL", f"{name}_weights_s16") if trunk else (f"{name}_weights_s8", "NULL")
         return (f"{{W2S_LAYER_CONV, {layer.kh}u, {layer.kw}u, 1u, 1u, {layer.cin}u, {layer.cout}u, "
                 f"{layer.width}u, {layer.width}u, {layer.pad_top}u, {layer.pad_bottom}u, {layer.pad_left}u, "
                 f"{layer.in_zero}, {layer.out_zero}, {layer.act_min}, {layer.act_max}, "
-                f"{name}_weights_s8, {name}_bias_s32, {name}_mult_q31, {name}_shift, {ring_offset}u}}")
+                f"{w8}, {w16}, {tap_run(layer) if trunk else 0}u, {name}_bias_s32, {name}_mult_q31, {name}_shift, "
+                f"{ring_offset}u}}")
     p: MaxPool = layer
     return (f"{{W2S_LAYER_MAXPOOL, {p.kh}u, {p.kw}u, {p.sh}u, {p.sw}u, {p.channels}u, {p.channels}u, "
             f"{p.width}u, {p.out_width}u, {p.pad_top}u, {p.pad_bottom}u, {p.pad_left}u, "
-            f"{p.pad_value}, 0, {p.act_min}, {p.act_max}, NULL, NULL, NULL, NULL, {ring_offset}u}}")
+            f"{p.pad_value}, 0, {p.act_min}, {p.act_max}, NULL, NULL, 0u, NULL, NULL, NULL, {ring_offset}u}}")
 
 
 def _conv_arrays(name: str, c: Conv) -> str:
+    trunk = c.kh > 1 or c.kw > 1
+    weights = (_array("int16_t", f"{name}_weights_s16", weights_s16(c), 20) if trunk else
+               _array("int8_t", f"{name}_weights_s8", c.weights, 18))
     return (f"/* {name}: {c.kh}x{c.kw} conv, {c.cin} -> {c.cout} channels (TFLite tensor {c.tensor}) */\n"
-            + _array("int8_t", f"{name}_weights_s8", c.weights, 18)
+            + weights
             + _array("int32_t", f"{name}_bias_s32", c.bias, 8)
             + _array("int32_t", f"{name}_mult_q31", c.mult, 6)
             + _array("int8_t", f"{name}_shift", c.shift, 16) + "\n")
@@ -156,8 +180,9 @@ def data_bytes(engine: Engine) -> int:
     """Flash of the generated model: weights, biases, multipliers, shifts, exp table, head, layer structs."""
     g = engine.graph
     convs = [c for c in (*g.layers, g.lin, g.sof) if isinstance(c, Conv)]
-    arrays = sum(c.weights.size + 4 * c.bias.size + 4 * c.mult.size + c.shift.size for c in convs)
-    layer_struct = 48  # w2s_layer_s8_t on a 32-bit core
+    weights = sum(2 * weights_s16(c).size if c.kh > 1 or c.kw > 1 else c.weights.size for c in convs)
+    arrays = weights + sum(4 * c.bias.size + 4 * c.mult.size + c.shift.size for c in convs)
+    layer_struct = 56  # w2s_layer_s8_t on a 32-bit core
     return arrays + 256 * 6 + 4 * (engine.head.weight.size + 3) + layer_struct * (len(g.layers) + 2) + 40
 
 

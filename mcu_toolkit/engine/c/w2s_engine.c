@@ -7,6 +7,15 @@
 #define W2S_SINGLE_ROUNDING 0
 #endif
 
+/* Dual 16-bit MACs (SMLAD) where the core has the DSP extension (M4, M7, M33 with DSP), unless
+ * W2S_ENGINE_PORTABLE asks for the plain C; the arithmetic is the same, only the schedule changes. */
+#if defined(__ARM_FEATURE_DSP) && !defined(W2S_ENGINE_PORTABLE)
+#define W2S_ENGINE_DSP 1
+#include <arm_acle.h>
+#else
+#define W2S_ENGINE_DSP 0
+#endif
+
 #define W2S_EXP_SENTINEL (-32768) /* the block exponent before a column's first row */
 
 #ifdef W2S_ENGINE_PROFILE
@@ -63,13 +72,14 @@ static int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, uint32_t 
     return clamp_s8(acc, layer->act_min, layer->act_max);
 }
 
-/* One kernel row's input as int16 with the zero point taken out and zeros for the padding columns:
- * the same sums as TFLM skipping out-of-image taps, with no bounds check in the inner loop. */
+/* One kernel row's input as int16 with the zero point taken out and zeros for the padding columns (and
+ * one more zero that a pair read past the last tap may touch): the same sums as TFLM skipping out-of-image
+ * taps, with no bounds check in the inner loop. */
 static void widen_row(const w2s_layer_s8_t *layer, const int8_t *row, int16_t *out)
 {
     const size_t left = (size_t)layer->pad_left * layer->cin;
     const size_t body = (size_t)layer->width * layer->cin;
-    const size_t right = (size_t)(layer->kw - 1u - layer->pad_left) * layer->cin;
+    const size_t right = (size_t)(layer->kw - 1u - layer->pad_left) * layer->cin + 1u;
     size_t i;
     for (i = 0; i < left; i++) {
         out[i] = 0;
@@ -82,28 +92,109 @@ static void widen_row(const w2s_layer_s8_t *layer, const int8_t *row, int16_t *o
     }
 }
 
-static int32_t dot_s16_s8(const int16_t *x, const int8_t *w, size_t n)
+#if W2S_ENGINE_DSP
+static uint32_t pair(const int16_t *p)
 {
-    int32_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v); /* LDR: the DSP cores allow unaligned word loads */
+    return v;
+}
+
+/* acc[2][2] += two pixels (x, x + cin) by two output channels (w, w + kh * run), SMLAD on int16 pairs */
+static void dot_2x2(const int16_t *x, size_t cin, const int16_t *w, size_t w_next, size_t pairs, int32_t acc[4])
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int16_t *xa = x, *xb = x + cin, *wb = w + w_next;
+    const int16_t *const end = w + 2u * pairs;
+    while (w < end) { /* four moving pointers and four sums: everything stays in registers */
+        const uint32_t x0 = pair(xa), x1 = pair(xb), w0 = pair(w), w1 = pair(wb);
+        a00 = __smlad(x0, w0, a00);
+        a01 = __smlad(x1, w0, a01);
+        a10 = __smlad(x0, w1, a10);
+        a11 = __smlad(x1, w1, a11);
+        xa += 2;
+        xb += 2;
+        w += 2;
+        wb += 2;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc)
+{
+    for (size_t i = 0; i < 2u * pairs; i += 2u) {
+        acc = __smlad(pair(x + i), pair(w + i), acc);
+    }
+    return acc;
+}
+#else
+static void dot_2x2(const int16_t *x, size_t cin, const int16_t *w, size_t w_next, size_t pairs, int32_t acc[4])
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    for (size_t i = 0; i < 2u * pairs; i++) {
+        a00 += x[i] * w[i];
+        a01 += x[cin + i] * w[i];
+        a10 += x[i] * w[w_next + i];
+        a11 += x[cin + i] * w[w_next + i];
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc)
+{
+    for (size_t i = 0; i < 2u * pairs; i++) {
         acc += x[i] * w[i];
     }
     return acc;
 }
+#endif
 
-/* kh widened rows -> one output row; each (x, ky) tap run of kw * cin values is contiguous in both the
- * padded input and the OHWI weights */
+/* kh widened rows -> one output row. Blocks of two pixels by two output channels share every load; an
+ * odd last pixel or channel takes the single dot product. Integer sums: any order gives the same int32. */
 static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t wide_len, int8_t *out)
 {
-    const size_t run = (size_t)layer->kw * layer->cin;
-    for (uint32_t x = 0; x < layer->width; x++) {
-        for (uint32_t oc = 0; oc < layer->cout; oc++) {
-            int32_t acc = layer->bias_s32[oc];
-            for (uint32_t ky = 0; ky < layer->kh; ky++) {
-                acc += dot_s16_s8(wide + ky * wide_len + (size_t)x * layer->cin,
-                                  layer->weights_s8 + ((size_t)oc * layer->kh + ky) * run, run);
+    const size_t cin = layer->cin, cout = layer->cout, run = layer->run, pairs = run / 2u;
+    const size_t w_next = (size_t)layer->kh * run; /* from one output channel's weights to the next */
+    size_t x = 0;
+    for (; x + 1u < layer->width; x += 2u) {
+        size_t oc = 0;
+        for (; oc + 1u < cout; oc += 2u) {
+            int32_t acc[4] = {layer->bias_s32[oc], layer->bias_s32[oc], layer->bias_s32[oc + 1u],
+                              layer->bias_s32[oc + 1u]};
+            for (size_t ky = 0; ky < layer->kh; ky++) {
+                dot_2x2(wide + ky * wide_len + x * cin, cin, layer->weights_s16 + (oc * layer->kh + ky) * run,
+                        w_next, pairs, acc);
             }
-            out[(size_t)x * layer->cout + oc] = (int8_t)requantize_s8(layer, acc, oc);
+            out[x * cout + oc] = (int8_t)requantize_s8(layer, acc[0], (uint32_t)oc);
+            out[(x + 1u) * cout + oc] = (int8_t)requantize_s8(layer, acc[1], (uint32_t)oc);
+            out[x * cout + oc + 1u] = (int8_t)requantize_s8(layer, acc[2], (uint32_t)oc + 1u);
+            out[(x + 1u) * cout + oc + 1u] = (int8_t)requantize_s8(layer, acc[3], (uint32_t)oc + 1u);
+        }
+        for (; oc < cout; oc++) {
+            for (size_t px = x; px < x + 2u; px++) {
+                int32_t acc = layer->bias_s32[oc];
+                for (size_t ky = 0; ky < layer->kh; ky++) {
+                    acc = dot_1x1(wide + ky * wide_len + px * cin, layer->weights_s16 + (oc * layer->kh + ky) * run,
+                                  pairs, acc);
+                }
+                out[px * cout + oc] = (int8_t)requantize_s8(layer, acc, (uint32_t)oc);
+            }
+        }
+    }
+    for (; x < layer->width; x++) {
+        for (size_t oc = 0; oc < cout; oc++) {
+            int32_t acc = layer->bias_s32[oc];
+            for (size_t ky = 0; ky < layer->kh; ky++) {
+                acc = dot_1x1(wide + ky * wide_len + x * cin, layer->weights_s16 + (oc * layer->kh + ky) * run,
+                              pairs, acc);
+            }
+            out[x * cout + oc] = (int8_t)requantize_s8(layer, acc, (uint32_t)oc);
         }
     }
 }
@@ -184,7 +275,7 @@ static void advance(w2s_engine_t *e, uint32_t k)
         int8_t *out = last ? e->tail_row_s8 : ring_row(e, k + 1, e->received[k + 1]);
         PROFILE_START(t0);
         if (layer->kind == W2S_LAYER_CONV) {
-            const size_t wide_len = (size_t)(layer->width + layer->kw - 1u) * layer->cin;
+            const size_t wide_len = (size_t)(layer->width + layer->kw - 1u) * layer->cin + 1u;
             for (uint32_t ky = 0; ky < layer->kh; ky++) {
                 widen_row(layer, rows[ky], e->wide_s16 + ky * wide_len);
             }
