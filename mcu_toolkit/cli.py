@@ -176,8 +176,11 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
 @opt.window_seconds("Window for the default convert (cannot be combined with --bundle: the bundle's "
                     "window is fixed when it is converted).", default=None)
 @click.option("--psram", is_flag=True, help="esp32-s3: put the TFLM arena in PSRAM.")
+@click.option("--allow-dropped-audio", is_flag=True,
+              help="Generate the project even if the board cannot process the audio in real time (it will drop "
+                   "audio between windows).")
 @opt.force
-def firmware_cmd(board, engine, bundle, out, window_seconds, psram, force):
+def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_dropped_audio, force):
     """Generate a board project around a bundle, after checking it fits the board.
 
     \b
@@ -189,7 +192,9 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, force):
     window store (64 B per frame) + audio ring + an allowance.
     Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
     audio ring + an allowance. A project that cannot fit is refused with the numbers and a
-    window length that would.
+    window length that would. Then the real-time check: a board whose clock cannot run the pipeline's
+    instructions per second of audio (measured on an emulated Cortex-M4: an instruction count, not
+    cycles) is refused unless --allow-dropped-audio.
     """
     from .firmware.generate import firmware
 
@@ -197,10 +202,14 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, force):
         raise ToolkitError("--window-seconds and --bundle conflict: a bundle's window is fixed when it is "
                            "converted (mcu-toolkit convert --window-seconds S --out DIR)")
     path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds or opt.WINDOW_DEFAULT_S,
-                       psram=psram, force=force, progress=True, engine=engine)
+                       psram=psram, force=force, progress=True, engine=engine,
+                       allow_dropped_audio=allow_dropped_audio)
     lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
     click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
                f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")
+    if b.speed is not None and b.speed.clock_hz is not None:
+        verdict = {True: "real time", False: "NOT real time", None: "real time not known"}[b.speed.real_time]
+        click.echo(f"{verdict}: {b.speed.note}", err=b.speed.real_time is not True)
     worst = _worst_ccc(b.ccc)
     if worst is not None:
         click.echo(f"warning: this bundle's int8 model tracks the float model poorly ({worst} on held-out "

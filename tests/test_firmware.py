@@ -87,7 +87,8 @@ def test_firmware_warns_about_a_bundle_with_a_low_ccc(bundle, tmp_path):
 def projects(bundle, tmp_path_factory):
     """(board, engine): every board with the default engine (w2s), and the TFLM projects."""
     root = tmp_path_factory.mktemp("fw")
-    out = {(b, "w2s"): firmware(b, root / b, bundle=bundle.out)[0] for b in BOARD_PROJECTS}
+    # the F411 runs the model slower than real time (test_real_time_check_*): generated anyway, as a user may
+    out = {(b, "w2s"): firmware(b, root / b, bundle=bundle.out, allow_dropped_audio=True)[0] for b in BOARD_PROJECTS}
     for b in ("host", "stm32h743", "esp32-s3"):
         out[b, "tflm"] = firmware(b, root / (b + "-tflm"), bundle=bundle.out, psram=(b == "esp32-s3"),
                                   engine="tflm")[0]
@@ -290,3 +291,29 @@ def _single(tmp_path):
     shutil.copy(CLIP, d)
     shutil.copy(CLIP, d / ("copy_" + CLIP.name))  # CCC needs two files; the outputs per file are what we compare
     return d
+
+
+def test_real_time_check_refuses_a_board_too_slow_and_says_it_is_an_instruction_count(bundle, tmp_path):
+    """The F411 at 100 MHz cannot run ~160 M instructions per second of audio: one line, exit 2, nothing written;
+    --allow-dropped-audio generates it anyway; the H743 passes and says the figure is not cycles."""
+    r = run_cli("firmware", "--board", "nucleo-f411re", "--bundle", str(bundle.out), "--out", str(tmp_path / "f411"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "cannot keep up with the audio in real time" in r.stderr and "not cycles" in r.stderr
+    assert "--allow-dropped-audio" in r.stderr and not (tmp_path / "f411").exists()
+    r = run_cli("firmware", "--board", "nucleo-f411re", "--bundle", str(bundle.out), "--out", str(tmp_path / "f411"),
+                "--allow-dropped-audio")
+    assert r.returncode == 0 and "NOT real time" in r.stderr and (tmp_path / "f411" / "w2s").is_dir()
+    r = run_cli("firmware", "--board", "stm32h743", "--bundle", str(bundle.out), "--out", str(tmp_path / "h7"))
+    assert r.returncode == 0 and "real time: about" in r.stdout and "not cycles" in r.stdout
+
+
+def test_real_time_estimate_follows_the_measured_rate(bundle):
+    from mcu_toolkit.firmware.speed import M4_ENGINE_INSTR_PER_MAC, M4_FRONTEND_INSTR_PER_S, speed
+
+    r = bundle.report
+    s = speed(BOARDS["stm32h743"], r, "w2s")
+    assert s.instr_per_audio_s == pytest.approx(r.macs / r.window_seconds * M4_ENGINE_INSTR_PER_MAC
+                                                + M4_FRONTEND_INSTR_PER_S)
+    assert s.real_time is True and speed(BOARDS["nucleo-f411re"], r, "w2s").real_time is False
+    assert speed(BOARDS["esp32-s3"], r, "w2s").real_time is None        # Xtensa: not measured
+    assert speed(BOARDS["stm32h743"], r, "tflm").real_time is None      # TFLM: not measured

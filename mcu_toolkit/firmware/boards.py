@@ -30,19 +30,20 @@ class Board:
     note: str
     template_values: dict = field(default_factory=dict)  # the template's {{KEYS}} only this board fills
     engines: tuple[str, ...] = ("w2s", "tflm")          # the first is the default
+    mhz: int | None = None                              # CPU clock; None: no real-time check (host, emulator)
 
 
 BOARDS = {
     "nucleo-f411re": Board("nucleo-f411re", "Cortex-M4F", 512 * KIB, 128 * KIB, "stm32", CORES["cortex-m4f"],
                            "STM32F411RE, 100 MHz",
                            {"FAMILY": "STM32F4", "HAL_DEFINE": "STM32F411xE",
-                            "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp"}),
+                            "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp"}, mhz=100),
     "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 1024 * KIB, "stm32", CORES["cortex-m7"],
                        "STM32H743, 480 MHz; RAM: AXI SRAM + SRAM1-3 (1 MB in all)",
                        {"FAMILY": "STM32H7", "HAL_DEFINE": "STM32H743xx",
-                        "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu"}),
+                        "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu"}, mhz=480),
     "esp32-s3": Board("esp32-s3", "Xtensa LX7", 8192 * KIB, 512 * KIB, "esp32",
-                      (), "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM"),
+                      (), "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM", mhz=240),
     "host": Board("host", "Linux", None, None, "host", (), "reads a WAV file"),
     "qemu-f411": Board("qemu-f411", "Cortex-M4F", 512 * KIB, 128 * KIB, "qemu-f411", CORES["cortex-m4f"],
                        "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for "
@@ -66,6 +67,7 @@ class Budget:
     ram_limit: int | None
     parts: dict
     ccc: dict = field(default_factory=dict)  # the bundle's int8-vs-float CCC on held-out audio
+    speed: object = None                     # speed.Speed, once firmware has checked it
 
     @property
     def fits(self) -> bool:

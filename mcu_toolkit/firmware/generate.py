@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ from .. import resources
 from ..errors import ToolkitError
 from ..outputs import check_dir_target, staged_dir
 from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
+from .speed import check_real_time
 
 ENGINES = ("w2s", "tflm")
 ENGINE_C = tuple(n for n in bundle_mod.C_FILES if n.startswith("w2s_engine"))
@@ -60,7 +62,8 @@ def _render(text: str, values: dict) -> str:
 
 def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
              window_seconds: float = 2.0, psram: bool = False, force: bool = False,
-             progress: bool = False, engine: str = "w2s") -> tuple[Path, Budget]:
+             progress: bool = False, engine: str = "w2s", allow_dropped_audio: bool = False) -> tuple[Path, Budget]:
+    """The project for `board` in `out`, after the RAM/flash budget and the real-time check (speed.py)."""
     if board not in BOARDS:
         raise ToolkitError(f"unknown board {board}; choose from {', '.join(BOARDS)}")
     b = BOARDS[board]
@@ -76,6 +79,7 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
         else:
             fw = _open_fixed_bundle(bundle, engine)
         budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle), engine=engine)
+        budget = dataclasses.replace(budget, speed=check_real_time(b, fw.report, engine, allow_dropped_audio))
         with staged_dir(out, force) as stage:
             _write_project(stage, b, fw.path, fw.report, budget, psram, engine)
     return out, budget

@@ -66,9 +66,27 @@ static int8_t *ring_row(w2s_engine_t *e, uint32_t k, uint32_t row)
     return e->ring_s8 + layer->ring_offset + (size_t)(row % layer->kh) * row_bytes(layer);
 }
 
-static int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, uint32_t oc)
+/* TFLM's requantisation, zero point and activation, with two shortcuts that give the same integers:
+ * under a ReLU floor a non-positive sum always lands on the floor (the multipliers are positive), and a
+ * positive sum needs none of gemmlowp's sign handling. */
+static inline int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, uint32_t oc)
 {
-    acc = w2s_engine_requantize_q31(acc, layer->mult_q31[oc], layer->shift[oc]) + layer->out_zero;
+    const int shift = layer->shift[oc];
+    if (acc <= 0 && layer->act_min >= layer->out_zero) {
+        return layer->act_min;
+    }
+    if (acc > 0 && shift <= 0) {
+        const int64_t ab = (int64_t)acc * layer->mult_q31[oc];
+#if W2S_SINGLE_ROUNDING
+        const int total = 31 - shift;
+        const int32_t v = (int32_t)((ab + ((int64_t)1 << (total - 1))) >> total);
+#else
+        const int32_t high = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
+        const int32_t v = (high + ((int32_t)1 << -shift >> 1)) >> -shift;
+#endif
+        return clamp_s8(v + layer->out_zero, layer->act_min, layer->act_max);
+    }
+    acc = w2s_engine_requantize_q31(acc, layer->mult_q31[oc], shift) + layer->out_zero;
     return clamp_s8(acc, layer->act_min, layer->act_max);
 }
 

@@ -1,0 +1,58 @@
+"""Can a board keep up with the audio? The pipeline's instructions per second of audio against its clock.
+
+The figures are instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount
+(benchmarks/bench_device_speed.py, -O2, the SMLAD kernels), not cycles: a real core needs more cycles
+than instructions (flash wait states, multi-cycle loads and multiplies), so passing here is necessary,
+not sufficient. The generated projects print the cycles each window really takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..bundle import Report
+from ..errors import ToolkitError
+from .boards import Board
+
+# Measured: bench_device_speed.py, default model, 2 s windows (engine 156.6 M, front end 3.9 M per second of
+# audio). The engine scales with the model's MACs; the front end does not depend on the model.
+M4_ENGINE_INSTR_PER_MAC = 2.53
+M4_FRONTEND_INSTR_PER_S = 3.91e6
+MEASURED_ON = ("Cortex-M4F", "Cortex-M7")  # the M7 runs the same Thumb-2 + DSP code
+
+
+@dataclass(frozen=True)
+class Speed:
+    instr_per_audio_s: float | None   # None: no measured figure for this core or engine
+    clock_hz: float | None
+    note: str
+
+    @property
+    def real_time(self) -> bool | None:
+        if self.instr_per_audio_s is None or self.clock_hz is None:
+            return None
+        return self.instr_per_audio_s <= self.clock_hz
+
+
+def speed(board: Board, report: Report, engine: str) -> Speed:
+    clock = None if board.mhz is None else board.mhz * 1e6
+    if engine != "w2s":
+        return Speed(None, clock, "TFLM's speed is not measured here (TFLM cannot be built here): measure the "
+                                  "cycles the project prints")
+    if board.cpu not in MEASURED_ON:
+        return Speed(None, clock, f"no instruction count for {board.cpu}: measure the cycles the project prints")
+    need = report.macs / report.window_seconds * M4_ENGINE_INSTR_PER_MAC + M4_FRONTEND_INSTR_PER_S
+    where = "" if clock is None else f"; {need / clock:.2f} of {board.mhz} MHz at one instruction per cycle"
+    return Speed(need, clock, f"about {need / 1e6:.0f} M instructions per second of audio{where} (an instruction "
+                              "count from QEMU's Cortex-M4, not cycles: a real core needs more cycles; the project "
+                              "prints each window's)")
+
+
+def check_real_time(board: Board, report: Report, engine: str, allow_dropped_audio: bool) -> Speed:
+    """The estimate; refused (one line) when even one instruction per cycle cannot keep up."""
+    s = speed(board, report, engine)
+    if s.real_time is False and not allow_dropped_audio:
+        raise ToolkitError(f"{board.name} cannot keep up with the audio in real time: it needs {s.note}, and "
+                           "would drop audio between windows; use a faster board, or pass --allow-dropped-audio "
+                           "to generate it anyway")
+    return s
