@@ -76,7 +76,8 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_RING_BYTES": ring[-1],
         "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
-        "W2S_ENGINE_WIDE": max(c.kh * wide_len(c) for c in g.layers if isinstance(c, Conv)),
+        "W2S_ENGINE_WIDE": max([c.kh * wide_len(c) for c in g.layers if isinstance(c, Conv)]
+                               + [g.pooled_mels * g.lin.cin + 1]),
     }
 
 
@@ -92,7 +93,7 @@ def model_h(g: EngineGraph) -> str:
         "W2S_ENGINE_RING_BYTES": "every layer's kh input rows: the trunk's whole state",
         "W2S_ENGINE_TAIL_ROW": "the trunk's last output row, bytes",
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
-        "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh padded input rows",
+        "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh padded input rows (or the pooling's row)",
     }
     defines = "\n".join(f"#define {k} {v}u /* {comments[k]} */" for k, v in macros(g).items())
     return GENERATED + f"""#ifndef W2S_ENGINE_MODEL_H
@@ -119,23 +120,19 @@ extern const w2s_engine_model_t g_w2s_engine_model;
 
 def _layer_init(name: str, layer, ring_offset: int) -> str:
     if isinstance(layer, Conv):
-        trunk = layer.kh > 1 or layer.kw > 1
-        w8, w16 = ("NULL", f"{name}_weights_s16") if trunk else (f"{name}_weights_s8", "NULL")
         return (f"{{W2S_LAYER_CONV, {layer.kh}u, {layer.kw}u, 1u, 1u, {layer.cin}u, {layer.cout}u, "
                 f"{layer.width}u, {layer.width}u, {layer.pad_top}u, {layer.pad_bottom}u, {layer.pad_left}u, "
                 f"{layer.in_zero}, {layer.out_zero}, {layer.act_min}, {layer.act_max}, "
-                f"{w8}, {w16}, {tap_run(layer) if trunk else 0}u, {name}_bias_s32, {name}_mult_q31, {name}_shift, "
+                f"{name}_weights_s16, {tap_run(layer)}u, {name}_bias_s32, {name}_mult_q31, {name}_shift, "
                 f"{ring_offset}u}}")
     p: MaxPool = layer
     return (f"{{W2S_LAYER_MAXPOOL, {p.kh}u, {p.kw}u, {p.sh}u, {p.sw}u, {p.channels}u, {p.channels}u, "
             f"{p.width}u, {p.out_width}u, {p.pad_top}u, {p.pad_bottom}u, {p.pad_left}u, "
-            f"{p.pad_value}, 0, {p.act_min}, {p.act_max}, NULL, NULL, 0u, NULL, NULL, NULL, {ring_offset}u}}")
+            f"{p.pad_value}, 0, {p.act_min}, {p.act_max}, NULL, 0u, NULL, NULL, NULL, {ring_offset}u}}")
 
 
 def _conv_arrays(name: str, c: Conv) -> str:
-    trunk = c.kh > 1 or c.kw > 1
-    weights = (_array("int16_t", f"{name}_weights_s16", weights_s16(c), 20) if trunk else
-               _array("int8_t", f"{name}_weights_s8", c.weights, 18))
+    weights = _array("int16_t", f"{name}_weights_s16", weights_s16(c), 20)
     return (f"/* {name}: {c.kh}x{c.kw} conv, {c.cin} -> {c.cout} channels (TFLite tensor {c.tensor}) */\n"
             + weights
             + _array("int32_t", f"{name}_bias_s32", c.bias, 8)
@@ -180,7 +177,7 @@ def data_bytes(engine: Engine) -> int:
     """Flash of the generated model: weights, biases, multipliers, shifts, exp table, head, layer structs."""
     g = engine.graph
     convs = [c for c in (*g.layers, g.lin, g.sof) if isinstance(c, Conv)]
-    weights = sum(2 * weights_s16(c).size if c.kh > 1 or c.kw > 1 else c.weights.size for c in convs)
+    weights = sum(2 * weights_s16(c).size for c in convs)
     arrays = weights + sum(4 * c.bias.size + 4 * c.mult.size + c.shift.size for c in convs)
     layer_struct = 56  # w2s_layer_s8_t on a 32-bit core
     return arrays + 256 * 6 + 4 * (engine.head.weight.size + 3) + layer_struct * (len(g.layers) + 2) + 40

@@ -141,6 +141,24 @@ static void dot_2x2(const int16_t *x, size_t cin, const int16_t *w, size_t w_nex
     acc[3] = a11;
 }
 
+/* acc[2] += two pixels by one output channel (the odd last channel) */
+static void dot_2x1(const int16_t *x, size_t cin, const int16_t *w, size_t pairs, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const int16_t *xa = x, *xb = x + cin;
+    const int16_t *const end = w + 2u * pairs;
+    while (w < end) {
+        const uint32_t w0 = pair(w);
+        a0 = __smlad(pair(xa), w0, a0);
+        a1 = __smlad(pair(xb), w0, a1);
+        xa += 2;
+        xb += 2;
+        w += 2;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc)
 {
     for (size_t i = 0; i < 2u * pairs; i += 2u) {
@@ -162,6 +180,17 @@ static void dot_2x2(const int16_t *x, size_t cin, const int16_t *w, size_t w_nex
     acc[1] = a01;
     acc[2] = a10;
     acc[3] = a11;
+}
+
+static void dot_2x1(const int16_t *x, size_t cin, const int16_t *w, size_t pairs, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    for (size_t i = 0; i < 2u * pairs; i++) {
+        a0 += x[i] * w[i];
+        a1 += x[cin + i] * w[i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
 }
 
 static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc)
@@ -194,15 +223,14 @@ static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t
             out[x * cout + oc + 1u] = (int8_t)requantize_s8(layer, acc[2], (uint32_t)oc + 1u);
             out[(x + 1u) * cout + oc + 1u] = (int8_t)requantize_s8(layer, acc[3], (uint32_t)oc + 1u);
         }
-        for (; oc < cout; oc++) {
-            for (size_t px = x; px < x + 2u; px++) {
-                int32_t acc = layer->bias_s32[oc];
-                for (size_t ky = 0; ky < layer->kh; ky++) {
-                    acc = dot_1x1(wide + ky * wide_len + px * cin, layer->weights_s16 + (oc * layer->kh + ky) * run,
-                                  pairs, acc);
-                }
-                out[px * cout + oc] = (int8_t)requantize_s8(layer, acc, (uint32_t)oc);
+        if (oc < cout) { /* the odd last channel, still two pixels at a time */
+            int32_t acc[2] = {layer->bias_s32[oc], layer->bias_s32[oc]};
+            for (size_t ky = 0; ky < layer->kh; ky++) {
+                dot_2x1(wide + ky * wide_len + x * cin, cin, layer->weights_s16 + (oc * layer->kh + ky) * run, pairs,
+                        acc);
             }
+            out[x * cout + oc] = (int8_t)requantize_s8(layer, acc[0], (uint32_t)oc);
+            out[(x + 1u) * cout + oc] = (int8_t)requantize_s8(layer, acc[1], (uint32_t)oc);
         }
     }
     for (; x < layer->width; x++) {
@@ -217,14 +245,11 @@ static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t
     }
 }
 
-/* a 1x1 conv at one pixel (the pooling's lin and sof) */
-static int32_t pointwise_s8(const w2s_layer_s8_t *layer, const int8_t *px, uint32_t oc)
+/* a 1x1 conv at one widened pixel (the pooling's lin and sof) */
+static int32_t pointwise_s8(const w2s_layer_s8_t *layer, const int16_t *px, uint32_t oc)
 {
-    const int8_t *w = layer->weights_s8 + (size_t)oc * layer->cin;
-    int32_t acc = layer->bias_s32[oc];
-    for (uint32_t ic = 0; ic < layer->cin; ic++) {
-        acc += ((int32_t)px[ic] - layer->in_zero) * w[ic];
-    }
+    const int32_t acc = dot_1x1(px, layer->weights_s16 + (size_t)oc * layer->run, layer->run / 2u,
+                                layer->bias_s32[oc]);
     return requantize_s8(layer, acc, oc);
 }
 
@@ -251,8 +276,9 @@ static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
 static void pool_row(w2s_engine_t *e)
 {
     const w2s_engine_model_t *m = e->model;
+    widen_row(&m->lin, e->tail_row_s8, e->wide_s16); /* lin and sof read the same input */
     for (uint32_t f = 0; f < W2S_ENGINE_POOLED_MELS; f++) {
-        const int8_t *px = e->tail_row_s8 + (size_t)f * m->lin.cin;
+        const int16_t *px = e->wide_s16 + (size_t)f * m->lin.cin;
         for (uint32_t c = 0; c < W2S_ENGINE_CHANNELS; c++) {
             const size_t j = (size_t)f * W2S_ENGINE_CHANNELS + c;
             const int32_t v = pointwise_s8(&m->lin, px, c) - m->lin.out_zero;
