@@ -34,7 +34,13 @@ def conv_s8(c: Conv, x: np.ndarray, rounding: str = "double") -> np.ndarray:
     s_t, s_x, s_c = xp.strides
     cols = as_strided(xp, shape=(t, w, c.kh, c.kw * c.cin), strides=(s_t, s_x, s_t, s_c)).reshape(t * w, -1)
     acc = (cols @ c.weights.reshape(c.cout, -1).T.astype(dt)).astype(np.int64) + c.bias
-    out = multiply_by_quantized_multiplier(acc, c.mult, c.shift, rounding) + c.out_zero
+    if c.act_min >= c.out_zero and rounding == "double" and np.all(c.shift <= 0):
+        # under a ReLU floor a non-positive sum lands on the floor: requantise max(acc, 0), no sign handling
+        acc = np.maximum(acc, 0)
+        high = (acc * c.mult + (1 << 30)) >> 31
+        out = ((high + ((np.int64(1) << -c.shift) >> 1)) >> -c.shift) + c.out_zero
+    else:
+        out = multiply_by_quantized_multiplier(acc, c.mult, c.shift, rounding) + c.out_zero
     return np.clip(out, c.act_min, c.act_max).astype(np.int8).reshape(t, w, c.cout)
 
 
