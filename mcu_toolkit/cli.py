@@ -82,8 +82,12 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
     r = result.report
     click.echo(f"wrote {result.out}/  tflite {r.tflite_bytes:,} B  arena {r.arena_bytes:,} B  "
                f"ops {len(r.ops)}  {r.timings_s['total']:.1f} s")
-    click.echo("w2s engine vs float CCC on %d held-out files: %s" % (
-        r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.ccc.items())))
+    no_engine = bool(r.engine) and not r.engine.get("available", True)
+    if no_engine:
+        click.echo(f"warning: no w2s engine for this model ({r.engine.get('reason')}); TFLM path only", err=True)
+    else:
+        click.echo("w2s engine vs float CCC on %d held-out files: %s" % (
+            r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.ccc.items())))
     if r.tflm:
         click.echo("TFLM int8  vs float CCC on %d held-out files: %s" % (
             r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm["ccc"].items())))

@@ -238,13 +238,27 @@ def model_head(model):
                 model.adv.bias.detach().numpy().astype(np.float32))
 
 
+def _build_engine(tflite: bytes, head, probe, x0, feats, inp: Inputs):
+    """The w2s engine and its trunk checked against TFLM's tensors; (None, why) for a graph it cannot run,
+    so that the bundle still has the TFLM path (and says why there is no engine)."""
+    from .engine.mirror import Engine
+    from .verify.trunk_check import compare_trunk
+
+    try:
+        engine = Engine.from_tflite(tflite, head)
+    except ToolkitError as e:
+        inp.messages.append(f"no w2s engine for this model ({e}); the bundle has the TFLM path only, and its "
+                            "CCC is the gate's")
+        return None, {"differing": None, "reason": str(e)}
+    last = probe.quantize(feats[-1].transpose(1, 2, 0))
+    return engine, compare_trunk(tflite, engine, [x0[0, :, :, 0], last[0, :, :, 0]])
+
+
 def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress, jobs: int = 1) -> Proof:
     """Ops, the smallest arena that runs, the engine's trunk against TFLM's tensors, and both deployed
     paths' CCC against the float model."""
-    from .engine.mirror import Engine
     from .verify import tflm
     from .verify.deployed import deployed_clip_outputs, deployed_clip_outputs_parallel
-    from .verify.trunk_check import compare_trunk
 
     ops = tflm.model_ops(q.tflite)
     probe = tflm.TflmModel(q.tflite, arena_size=64 * 1024 * 1024)
@@ -253,13 +267,12 @@ def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progre
     arena = tflm.arena_with_margin(arena_measured)
     dev = tflm.TflmModel(q.tflite, arena_size=arena)
     head = model_head(inp.model)
-    engine = Engine.from_tflite(q.tflite, head)
-    last = probe.quantize(feats[-1].transpose(1, 2, 0))
-    trunk_check = compare_trunk(q.tflite, engine, [x0[0, :, :, 0], last[0, :, :, 0]])
+    engine, trunk_check = _build_engine(q.tflite, head, probe, x0, feats, inp)
     n_mels = inp.model.config.n_mels
     with progress.bar(len(inp.ev), "TFLM + engine") as bar:
         if jobs > 1 and sum(len(c.windows) for c in inp.ev) >= 8:  # spawning pays off past a few windows
-            tflm_out, d_out = deployed_clip_outputs_parallel(q.tflite, arena, head.to_json(), inp.ev, inp.frontend,
+            head_json = head.to_json() if engine is not None else None
+            tflm_out, d_out = deployed_clip_outputs_parallel(q.tflite, arena, head_json, inp.ev, inp.frontend,
                                                              n_mels, jobs, bar)
         else:
             tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.ev, inp.frontend, n_mels, bar)
@@ -327,8 +340,10 @@ def engine_report(pr: Proof, inp: Inputs) -> dict:
     from .cores import code_bytes
     from .emit.c_engine import data_bytes, engine_files
 
+    if pr.engine is None:
+        return {"name": "w2s", "available": False, "reason": pr.trunk_check["reason"]}
     per_frame = inp.model.config.n_mels * 2 + DC_BINS * 4
-    return {"name": "w2s", "state_bytes": pr.engine.state_bytes(),
+    return {"name": "w2s", "available": True, "state_bytes": pr.engine.state_bytes(),
             "data_bytes": data_bytes(pr.engine),
             "code_bytes_cortex_m4_Os": code_bytes(engine_files(pr.engine), "w2s_engine.c"),
             "state_note": "sizeof(w2s_engine_t): the same for every window length",
@@ -351,7 +366,8 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
         input_zero_point=dev.in_zero, output_scale=dev.out_scale, output_zero_point=dev.out_zero)
     from .emit.c_engine import engine_files
 
-    files = {**engine_files(pr.engine), "engine_head.json": pr.head_json,
+    engine = {**engine_files(pr.engine), "engine_head.json": pr.head_json} if pr.engine is not None else {}
+    files = {**engine,
              "model_int8.tflite": q.tflite, "model_float32.tflite": q.tflite_float, "model.onnx": ex.onnx,
              "model_data.h": c_model.model_data_h(), "model_data.c": c_model.model_data_c(q.tflite),
              "model_ops.h": c_model.model_ops_h(pr.ops), "model_config.h": c_model.model_config_h(config)}

@@ -276,3 +276,20 @@ def test_engine_headers_link_from_cpp(bundle, tmp_path):
     subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), str(tmp_path / "main.cc"),
                     *objs, "-o", str(tmp_path / "main")], check=True)
     assert subprocess.run([str(tmp_path / "main")]).returncode == 0
+
+
+def test_an_odd_mel_count_converts_with_the_engine_bit_exact(tmp_path):
+    """25 mels: onnx2tf emits a SAME max pool without the PAD (its padding depends on the window's size);
+    the engine reads it, and convert's own check finds its trunk equal to TFLM's on every tensor."""
+    import torch
+
+    from mcu_toolkit.convert import convert
+    from mcu_toolkit.model import Wav2Small, save_checkpoint
+    from mcu_toolkit.model.wav2small import Wav2SmallConfig
+
+    torch.manual_seed(5)
+    save_checkpoint(Wav2Small(Wav2SmallConfig(channels=8, n_mels=25)).eval(), tmp_path / "ck")
+    r = convert(tmp_path / "ck", out=tmp_path / "b", window_seconds=0.5, progress=False).report
+    assert r.engine["available"] and r.engine["trunk_vs_tflm"]["differing"] == 0
+    assert r.engine["trunk_vs_tflm"]["values"] > 100_000
+    assert (tmp_path / "b" / "w2s_engine_model.c").exists()

@@ -37,7 +37,9 @@ def markdown(r) -> str:
             f"| front end RAM | {fe['state_bytes']} B state + {fe['window_buffer_bytes']:,} B window buffers |",
         ]
     e, t = r.engine or {}, r.tflm or {}
-    if e:
+    if e and not e.get("available", True):
+        lines.append(f"| w2s engine | not available: {e.get('reason', '')} (TFLM path only) |")
+    elif e:
         lines += [
             f"| w2s engine state (any window length) | {_kb(e['state_bytes'])} |",
             f"| front end window store | {e['frontend_store_bytes_per_frame']} B/frame = "

@@ -167,20 +167,37 @@ def _conv(r: _Reader, op) -> Conv:
                 act_min, act_max)
 
 
+def _same_pads(size: int, out: int, k: int, stride: int) -> tuple[int, int]:
+    """TFLM's SAME padding (before, after); out-of-image taps are ignored, the same as padding with -128."""
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
 def _pool(r: _Reader, pad_op, pool_op) -> MaxPool:
-    x = int(pad_op.inputs[0])
-    pads = r.data(int(pad_op.inputs[1]), np.int32).reshape(4, 2) if pad_op is not None else np.zeros((4, 2), int)
-    if pad_op is not None and len(pad_op.inputs) > 2:
-        raise ToolkitError("the engine supports PAD with the zero point as its value only", exit_code=1)
+    """PAD + VALID MAX_POOL_2D (what the exporter makes), or a MAX_POOL_2D of its own padding. SAME padding
+    depends on the input's static size, so an engine built from it is for the bundle's window length."""
     o = pool_op.builtinOptions
-    if o.padding != r.s.Padding.VALID:
-        raise ToolkitError("the engine supports explicit PAD + VALID MAX_POOL_2D only", exit_code=1)
+    x = int((pad_op if pad_op is not None else pool_op).inputs[0])
     out = int(pool_op.outputs[0])
-    _, _, w_in, ch = r.shape(x)
+    _, t_in, w_in, ch = r.shape(x)
+    _, t_out, w_out, _ = r.shape(out)
     lo, hi = r.act_range(o.fusedActivationFunction, out)
-    pad_value = r.q1(int(pad_op.outputs[0])).zero if pad_op is not None else -128
-    return MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, r.shape(out)[2],
-                   int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1]), pad_value, lo, hi)
+    if pad_op is not None:
+        if len(pad_op.inputs) > 2:
+            raise ToolkitError("the engine supports PAD with the zero point as its value only", exit_code=1)
+        if o.padding != r.s.Padding.VALID:
+            raise ToolkitError("the engine supports PAD before a VALID MAX_POOL_2D only", exit_code=1)
+        pads = r.data(int(pad_op.inputs[1]), np.int32).reshape(4, 2)
+        return MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, w_out,
+                       int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1]),
+                       r.q1(int(pad_op.outputs[0])).zero, lo, hi)
+    if o.padding == r.s.Padding.SAME:
+        (top, bottom), (left, right) = (_same_pads(t_in, t_out, o.filterHeight, o.strideH),
+                                        _same_pads(w_in, w_out, o.filterWidth, o.strideW))
+    else:
+        top = bottom = left = right = 0
+    return MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, w_out,
+                   top, bottom, left, right, -128, lo, hi)
 
 
 def read_graph(tflite: bytes) -> EngineGraph:

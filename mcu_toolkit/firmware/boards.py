@@ -85,6 +85,8 @@ def _engine_parts(report: Report, engine: str) -> dict:
     if not e:
         raise ToolkitError("this bundle has no w2s engine (converted by an older mcu-toolkit); convert it again, "
                            "or use --engine tflm")
+    if not e.get("available", True):
+        raise ToolkitError(f"this bundle has no w2s engine ({e.get('reason')}); use --engine tflm")
     return {"engine_data_flash": e["data_bytes"], "engine_code_flash": e.get("code_bytes_cortex_m4_Os") or 8 * KIB,
             "engine_state": e["state_bytes"], "frontend_window_buffers": e["frontend_store_bytes"]}
 

@@ -71,12 +71,12 @@ def engine_window(engine, window: np.ndarray, kind: str, n_mels: int) -> np.ndar
 
 def both_clip_outputs(dev, engine, windows: list[np.ndarray], kind: str, n_mels: int) -> np.ndarray:
     """(2, 3): one clip through both deployed paths, [TFLM, w2s engine], each the mean over its windows.
-    The front end runs once per window, for both."""
+    The front end runs once per window, for both. engine None (a graph it cannot run): TFLM twice."""
     tflm, w2s = [], []
     for w in windows:
         x = device_input_s8(w, kind, n_mels, dev.in_scale, dev.in_zero)
         tflm.append(dev.dequantize(dev.run_int8(x.reshape(tuple(dev.input["shape"])))))
-        w2s.append(engine.run(x))
+        w2s.append(engine.run(x) if engine is not None else tflm[-1])
     return np.array([np.mean(tflm, axis=0), np.mean(np.array(w2s, dtype=np.float64), axis=0)])
 
 
@@ -107,14 +107,14 @@ def _pool_init(tflite: bytes, arena: int, head_json: str, kind: str, n_mels: int
 
     ignore_sigint()
     _POOL.update(dev=TflmModel(tflite, arena_size=arena), kind=kind, n_mels=n_mels,
-                 engine=Engine.from_tflite(tflite, Head.from_json(head_json, "head")))
+                 engine=None if head_json is None else Engine.from_tflite(tflite, Head.from_json(head_json, "head")))
 
 
 def _pool_clip(windows: list[np.ndarray]) -> np.ndarray:
     return both_clip_outputs(_POOL["dev"], _POOL["engine"], windows, _POOL["kind"], _POOL["n_mels"])
 
 
-def deployed_clip_outputs_parallel(tflite: bytes, arena: int, head_json: str, clips: list[Windowed], kind: str,
+def deployed_clip_outputs_parallel(tflite: bytes, arena: int, head_json: str | None, clips: list[Windowed], kind: str,
                                    n_mels: int, jobs: int, progress=None) -> np.ndarray:
     """deployed_clip_outputs on `jobs` processes, each with its own TFLM interpreter and engine: the same
     numbers (both are deterministic), in about 1/jobs of the time; TFLM's invoke holds the GIL."""

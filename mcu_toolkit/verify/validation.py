@@ -294,7 +294,10 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     given = None
     needs = VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ())
     if bundle_mod.classify(bundle_or_checkpoint) == "bundle":
-        given = bundle_mod.Bundle.open(bundle_or_checkpoint, needs).path  # a broken report is bad input
+        b = bundle_mod.Bundle.open(bundle_or_checkpoint, VALIDATE_NEEDS)  # a broken report is bad input
+        if engine == "w2s" and b.report.engine and not b.report.engine.get("available", True):
+            raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.get('reason')}); use --engine tflm")
+        given = bundle_mod.Bundle.open(bundle_or_checkpoint, needs).path
     for f in files:  # bad audio is an input error before any work starts
         load_audio(f)
     with tempfile.TemporaryDirectory() as tmp:
