@@ -246,10 +246,11 @@ def _build_engine(tflite: bytes, head, probe, x0, feats, inp: Inputs):
 
     try:
         engine = Engine.from_tflite(tflite, head)
-    except ToolkitError as e:
-        inp.messages.append(f"no w2s engine for this model ({e}); the bundle has the TFLM path only, and its "
+    except Exception as e:  # any graph it cannot read: the TFLM path stays, and the report says why
+        why = str(e) if isinstance(e, ToolkitError) else f"{e.__class__.__name__}: {e}"
+        inp.messages.append(f"no w2s engine for this model ({why}); the bundle has the TFLM path only, and its "
                             "CCC is the gate's")
-        return None, {"differing": None, "reason": str(e)}
+        return None, {"differing": None, "reason": why}
     last = probe.quantize(feats[-1].transpose(1, 2, 0))
     return engine, compare_trunk(tflite, engine, [x0[0, :, :, 0], last[0, :, :, 0]])
 

@@ -159,6 +159,8 @@ def build(root: Path) -> dict[str, Path]:
     c["bundle_fake_10s"] = _fake_bundle(root / "bundle_fake_10s", {
         **FAKE_REPORT, "window_seconds": 10.0, "window_samples": 160000, "frames_per_window": 4999,
         "engine": {**FAKE_REPORT["engine"], "frontend_store_bytes": 64 * 4999}})
+    c["bundle_fake_float_frontend"] = _fake_bundle(root / "bundle_fake_float_frontend",
+                                                   {**FAKE_REPORT, "frontend": {"kind": "float"}})
     c["bundle_fake_engine_unavailable"] = _fake_bundle(root / "bundle_fake_engine_unavailable", {
         **FAKE_REPORT, "engine": {"name": "w2s", "available": False, "reason": "the engine does not support X"}})
     c["bundle_fake_no_engine"] = _fake_bundle(root / "bundle_fake_no_engine",

@@ -205,9 +205,9 @@ def test_host_template_builds_and_matches_python(projects, bundle, tmp_path):
 
 
 def _milli(x: np.float32) -> str:
-    """w2s_format_adv_f32's thousandths, in float32 as the C does."""
-    m = np.float32(x) * np.float32(1000)
-    v = int(m - np.float32(0.5) if m < 0 else m + np.float32(0.5))
+    """w2s_format_adv_f32's thousandths: the float32 output times 1000 in double, rounded half away from zero."""
+    m = float(np.float32(x)) * 1000.0
+    v = int(m - 0.5 if m < 0 else m + 0.5)
     return f"{'-' if v < 0 else ''}{abs(v) // 1000}.{abs(v) % 1000:03d}"
 
 

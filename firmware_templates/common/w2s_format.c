@@ -37,8 +37,8 @@ w2s_status_t w2s_format_adv(char *out, size_t cap, const int8_t adv_s8[3], int32
 
 static int32_t to_milli(float x)
 {
-    const float m = x * 1000.0f;
-    return (int32_t)(m < 0.0f ? m - 0.5f : m + 0.5f); /* round half away from zero, no libm */
+    const double m = (double)x * 1000.0; /* double: a float sum would round 0.49999997 + 0.5 up to 1 */
+    return (int32_t)(m < 0.0 ? m - 0.5 : m + 0.5); /* round half away from zero, no libm */
 }
 
 w2s_status_t w2s_format_adv_f32(char *out, size_t cap, const float adv_f32[3], uint32_t inference_us)

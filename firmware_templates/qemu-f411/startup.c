@@ -15,6 +15,8 @@ extern int main(void);
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
+#define ICSR_PENDSTSET (1u << 26)
 
 static volatile uint32_t g_systick_wraps;
 
@@ -48,11 +50,15 @@ void w2s_systick_handler(void)
 
 uint64_t board_ticks(void)
 {
-    uint32_t wraps, value;
-    do { /* a wrap between the two reads would pair a new count with an old wrap total */
-        wraps = g_systick_wraps;
-        value = SYST_CVR;
-    } while (wraps != g_systick_wraps);
+    uint32_t primask, wraps, value;
+    __asm volatile("mrs %0, primask\n cpsid i" : "=r"(primask)::"memory");
+    value = SYST_CVR;
+    wraps = g_systick_wraps;
+    if (SCB_ICSR & ICSR_PENDSTSET) { /* it wrapped, and the interrupt has not run yet: count it here */
+        wraps++;
+        value = SYST_CVR; /* read after the reload, so the two agree */
+    }
+    __asm volatile("msr primask, %0" ::"r"(primask) : "memory");
     return ((uint64_t)wraps << 24) + (0xFFFFFFu - value);
 }
 

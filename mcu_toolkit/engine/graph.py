@@ -141,12 +141,14 @@ class _Reader:
             return -128, 127
         if fused == a.RELU:
             return max(-128, zero), 127
-        if fused == a.RELU6:
-            return max(-128, zero), min(127, zero + int(round(6.0 / scale)))
+        if fused == a.RELU6:  # TFLM: TfLiteRound(6.0f / scale), float32, half away from zero
+            return max(-128, zero), min(127, zero + int(np.floor(np.float32(6.0) / np.float32(scale) + 0.5)))
         raise ToolkitError(f"unsupported fused activation {fused}", exit_code=1)
 
 
 def _conv(r: _Reader, op) -> Conv:
+    if len(op.inputs) < 3 or int(op.inputs[2]) < 0:
+        raise ToolkitError("the engine needs CONV_2D with a bias", exit_code=1)
     x, w, b = (int(i) for i in op.inputs[:3])
     out = int(op.outputs[0])
     o = op.builtinOptions
@@ -187,17 +189,25 @@ def _pool(r: _Reader, pad_op, pool_op) -> MaxPool:
             raise ToolkitError("the engine supports PAD with the zero point as its value only", exit_code=1)
         if o.padding != r.s.Padding.VALID:
             raise ToolkitError("the engine supports PAD before a VALID MAX_POOL_2D only", exit_code=1)
-        pads = r.data(int(pad_op.inputs[1]), np.int32).reshape(4, 2)
-        return MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, w_out,
-                       int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1]),
-                       r.q1(int(pad_op.outputs[0])).zero, lo, hi)
+        pad_t = int(pad_op.inputs[1])
+        pads = r.data(pad_t, np.int64 if r.tensor(pad_t).type == r.s.TensorType.INT64 else np.int32).reshape(4, 2)
+        return _checked(MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, w_out,
+                                int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1]),
+                                r.q1(int(pad_op.outputs[0])).zero, lo, hi))
     if o.padding == r.s.Padding.SAME:
         (top, bottom), (left, right) = (_same_pads(t_in, t_out, o.filterHeight, o.strideH),
                                         _same_pads(w_in, w_out, o.filterWidth, o.strideW))
     else:
         top = bottom = left = right = 0
-    return MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, w_out,
-                   top, bottom, left, right, -128, lo, hi)
+    return _checked(MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, w_out,
+                            top, bottom, left, right, -128, lo, hi))
+
+
+def _checked(p: MaxPool) -> MaxPool:
+    """The streaming order needs a layer's top padding to complete no row by itself."""
+    if p.pad_top >= p.kh:
+        raise ToolkitError(f"a max pool padded {p.pad_top} rows on top of a {p.kh}-row kernel", exit_code=1)
+    return p
 
 
 def read_graph(tflite: bytes) -> EngineGraph:

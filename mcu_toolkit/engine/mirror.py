@@ -88,6 +88,8 @@ class Engine:
         out = {}
         x = np.asarray(x_s8, dtype=np.int8)[:, :, None]
         for layer in self.graph.layers:
+            if isinstance(layer, MaxPool) and len(x) + layer.pad_top + layer.pad_bottom < layer.kh:
+                raise ToolkitError(f"a window of {len(x_s8)} frames is too short for the engine's pooling")
             x = conv_s8(layer, x, self.rounding) if isinstance(layer, Conv) else maxpool_s8(layer, x)
             out[layer.tensor] = x
         for c in (self.graph.lin, self.graph.sof):

@@ -297,6 +297,9 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         b = bundle_mod.Bundle.open(bundle_or_checkpoint, VALIDATE_NEEDS)  # a broken report is bad input
         if engine == "w2s" and b.report.engine and not b.report.engine.get("available", True):
             raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.get('reason')}); use --engine tflm")
+        if device == "qemu-m4" and b.report.frontend_kind != "fixed":
+            raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
+                               "converted with --frontend float)")
         given = bundle_mod.Bundle.open(bundle_or_checkpoint, needs).path
     for f in files:  # bad audio is an input error before any work starts
         load_audio(f)

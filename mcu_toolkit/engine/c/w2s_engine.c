@@ -72,7 +72,7 @@ static int8_t *ring_row(w2s_engine_t *e, uint32_t k, uint32_t row)
 static inline int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, uint32_t oc)
 {
     const int shift = layer->shift[oc];
-    if (acc <= 0 && layer->act_min >= layer->out_zero) {
+    if (acc <= 0 && shift <= 0 && layer->act_min >= layer->out_zero) {
         return layer->act_min;
     }
     if (acc > 0 && shift <= 0) {
@@ -81,8 +81,8 @@ static inline int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, ui
         const int total = 31 - shift;
         const int32_t v = (int32_t)((ab + ((int64_t)1 << (total - 1))) >> total);
 #else
-        const int32_t high = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
-        const int32_t v = (high + ((int32_t)1 << -shift >> 1)) >> -shift;
+        const int64_t high = (ab + ((int64_t)1 << 30)) >> 31;
+        const int32_t v = (int32_t)((high + (((int64_t)1 << -shift) >> 1)) >> -shift);
 #endif
         return clamp_s8(v + layer->out_zero, layer->act_min, layer->act_max);
     }
