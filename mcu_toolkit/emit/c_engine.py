@@ -77,6 +77,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
         "W2S_ENGINE_WIDE": max([c.kh * wide_len(c) for c in g.layers if isinstance(c, Conv)]
+                               + [p.width * p.channels for p in g.layers if isinstance(p, MaxPool)]
                                + [g.pooled_mels * g.lin.cin + 1]),
     }
 
@@ -93,7 +94,7 @@ def model_h(g: EngineGraph) -> str:
         "W2S_ENGINE_RING_BYTES": "every layer's kh input rows: the trunk's whole state",
         "W2S_ENGINE_TAIL_ROW": "the trunk's last output row, bytes",
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
-        "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh padded input rows (or the pooling's row)",
+        "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh padded input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(f"#define {k} {v}u /* {comments[k]} */" for k, v in macros(g).items())
     return GENERATED + f"""#ifndef W2S_ENGINE_MODEL_H

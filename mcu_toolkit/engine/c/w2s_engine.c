@@ -18,6 +18,14 @@
 
 #define W2S_EXP_SENTINEL (-32768) /* the block exponent before a column's first row */
 
+/* Each row kernel compiled on its own: inlined into one big function, their register allocation
+ * depends on each other, and a change in one moves the others' instruction counts. */
+#if defined(__GNUC__)
+#define W2S_NOINLINE __attribute__((noinline))
+#else
+#define W2S_NOINLINE
+#endif
+
 #ifdef W2S_ENGINE_PROFILE
 /* Per-layer time, for a board that provides the clock (qemu-f411: SysTick under QEMU -icount). */
 extern uint32_t w2s_profile_ticks(void);
@@ -81,8 +89,11 @@ static inline int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, ui
         const int total = 31 - shift;
         const int32_t v = (int32_t)((ab + ((int64_t)1 << (total - 1))) >> total);
 #else
-        const int64_t high = (ab + ((int64_t)1 << 30)) >> 31;
-        const int32_t v = (int32_t)((high + (((int64_t)1 << -shift) >> 1)) >> -shift);
+        /* ab < 2^62, so high < 2^31; uint32 keeps high + half (<= 2^31 + 2^30) and shifts up to 31 defined,
+         * and the shift by a variable stays 32-bit (a 64-bit one is a library call on a Cortex-M) */
+        const uint32_t high = (uint32_t)((ab + ((int64_t)1 << 30)) >> 31);
+        const uint32_t right = (uint32_t)-shift;
+        const int32_t v = (int32_t)((high + ((1u << right) >> 1)) >> right);
 #endif
         return clamp_s8(v + layer->out_zero, layer->act_min, layer->act_max);
     }
@@ -204,7 +215,7 @@ static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t pairs, int32_t
 
 /* kh widened rows -> one output row. Blocks of two pixels by two output channels share every load; an
  * odd last pixel or channel takes the single dot product. Integer sums: any order gives the same int32. */
-static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t wide_len, int8_t *out)
+W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t wide_len, int8_t *out)
 {
     const size_t cin = layer->cin, cout = layer->cout, run = layer->run, pairs = run / 2u;
     const size_t w_next = (size_t)layer->kh * run; /* from one output channel's weights to the next */
@@ -253,19 +264,25 @@ static int32_t pointwise_s8(const w2s_layer_s8_t *layer, const int16_t *px, uint
     return requantize_s8(layer, acc, oc);
 }
 
-static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out)
+/* kh rows -> one pooled row: the max down each column first (once per input value), then across kw of them */
+W2S_NOINLINE static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out)
 {
+    const size_t n = (size_t)layer->width * layer->cin;
+    for (size_t i = 0; i < n; i++) {
+        int32_t m = rows[0][i];
+        for (uint32_t ky = 1; ky < layer->kh; ky++) {
+            m = rows[ky][i] > m ? rows[ky][i] : m;
+        }
+        colmax[i] = (int16_t)m;
+    }
     for (uint32_t ox = 0; ox < layer->out_width; ox++) {
         for (uint32_t c = 0; c < layer->cin; c++) {
             int32_t m = -128;
-            for (uint32_t ky = 0; ky < layer->kh; ky++) {
-                for (uint32_t kx = 0; kx < layer->kw; kx++) {
-                    const int32_t ix = (int32_t)(ox * layer->sw + kx) - (int32_t)layer->pad_left;
-                    const int32_t v = (ix < 0 || ix >= (int32_t)layer->width)
-                                          ? layer->in_zero
-                                          : rows[ky][(size_t)ix * layer->cin + c];
-                    m = v > m ? v : m;
-                }
+            for (uint32_t kx = 0; kx < layer->kw; kx++) {
+                const int32_t ix = (int32_t)(ox * layer->sw + kx) - (int32_t)layer->pad_left;
+                const int32_t v = (ix < 0 || ix >= (int32_t)layer->width) ? layer->in_zero
+                                                                            : colmax[(size_t)ix * layer->cin + c];
+                m = v > m ? v : m;
             }
             out[(size_t)ox * layer->cin + c] = clamp_s8(m, layer->act_min, layer->act_max);
         }
@@ -273,7 +290,7 @@ static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
 }
 
 /* The last trunk row through lin and sof, into each column's sums on one block exponent. */
-static void pool_row(w2s_engine_t *e)
+W2S_NOINLINE static void pool_row(w2s_engine_t *e)
 {
     const w2s_engine_model_t *m = e->model;
     widen_row(&m->lin, e->tail_row_s8, e->wide_s16); /* lin and sof read the same input */
@@ -325,7 +342,7 @@ static void advance(w2s_engine_t *e, uint32_t k)
             }
             conv_row_s8(layer, e->wide_s16, wide_len, out);
         } else {
-            maxpool_row_s8(layer, rows, out);
+            maxpool_row_s8(layer, rows, e->wide_s16, out);
         }
         PROFILE_END(t0, k);
         if (last) {
