@@ -264,6 +264,19 @@ def _check_engine_device(engine: str, device: str) -> None:
         check_tools()
 
 
+def _given_bundle(target, engine: str, device: str) -> Path | None:
+    """The bundle folder if `target` is one, checked for what the engine and device need; None: a checkpoint."""
+    if bundle_mod.classify(target) != "bundle":
+        return None
+    b = bundle_mod.Bundle.open(target, VALIDATE_NEEDS)  # a broken report is bad input
+    if engine == "w2s" and b.report.engine and not b.report.engine.get("available", True):
+        raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.get('reason')}); use --engine tflm")
+    if device == "qemu-m4" and b.report.frontend_kind != "fixed":
+        raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
+                           "converted with --frontend float)")
+    return bundle_mod.Bundle.open(target, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ())).path
+
+
 def _device_figures(res: ValidationResult, results: list) -> None:
     res.device_windows = sum(r[3] for r in results)
     res.device_differing = sum(r[2] for r in results)
@@ -291,16 +304,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
             raise ToolkitError(f"no label for {len(missing)} file(s), e.g. {missing[0]}")
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
-    given = None
-    needs = VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ())
-    if bundle_mod.classify(bundle_or_checkpoint) == "bundle":
-        b = bundle_mod.Bundle.open(bundle_or_checkpoint, VALIDATE_NEEDS)  # a broken report is bad input
-        if engine == "w2s" and b.report.engine and not b.report.engine.get("available", True):
-            raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.get('reason')}); use --engine tflm")
-        if device == "qemu-m4" and b.report.frontend_kind != "fixed":
-            raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
-                               "converted with --frontend float)")
-        given = bundle_mod.Bundle.open(bundle_or_checkpoint, needs).path
+    given = _given_bundle(bundle_or_checkpoint, engine, device)
     for f in files:  # bad audio is an input error before any work starts
         load_audio(f)
     with tempfile.TemporaryDirectory() as tmp:
