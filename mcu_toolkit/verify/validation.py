@@ -226,8 +226,11 @@ def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engin
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_worker_init,
-                                 (str(bundle), engine, None if elf is None else str(elf))) as pool:
+        from .deployed import one_blas_thread_per_worker
+
+        with one_blas_thread_per_worker(), ProcessPoolExecutor(
+                jobs, mp.get_context("spawn"), _pool_worker_init,
+                (str(bundle), engine, None if elf is None else str(elf))) as pool:
             for r in pool.map(_run_file, [str(f) for f in files]):
                 results.append(r)
                 bar.update(1)
