@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from train_reference import ccc_loss, evaluate, heldout, make_training_set  # noqa: E402
+from train_reference import evaluate, fit, heldout, make_training_set  # noqa: E402
 
 from mcu_toolkit.model import Wav2Small, Wav2SmallConfig, load_checkpoint, save_checkpoint  # noqa: E402
 
@@ -54,18 +54,7 @@ def train(channels: int, seed: int, target_map, utterances: int, epochs: int) ->
     with torch.no_grad():
         feats = torch.cat([model.float_logmel(torch.from_numpy(x[i:i + 64])) for i in range(0, len(x), 64)])
     y = torch.from_numpy(target_map(y))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * ((len(feats) + 31) // 32))
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        for idx in torch.randperm(len(feats), generator=g).split(32):
-            pred = model.trunk(feats[idx])
-            loss = ccc_loss(pred, y[idx]) + torch.nn.functional.mse_loss(pred, y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+    fit(model, feats, y, epochs, seed)
     return model.eval()
 
 

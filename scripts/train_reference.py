@@ -76,6 +76,27 @@ def evaluate(model: Wav2Small, wavs, ys) -> tuple[dict, np.ndarray]:
     return ccc_per_dim(pred, ys), pred
 
 
+def fit(model: Wav2Small, feats: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, on_epoch=None) -> None:
+    """The recipe: CCC + MSE loss, AdamW with a one-cycle LR, batches of 32 in a seeded order.
+    on_epoch(epoch, mean loss) runs after each epoch."""
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * ((len(feats) + 31) // 32))
+    g = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for idx in torch.randperm(len(feats), generator=g).split(32):
+            pred = model.trunk(feats[idx])
+            loss = ccc_loss(pred, y[idx]) + torch.nn.functional.mse_loss(pred, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        if on_epoch is not None:
+            on_epoch(epoch, total / len(feats))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--utterances", type=int, default=1600)
@@ -95,27 +116,13 @@ def main() -> None:
     y = torch.from_numpy(y)
     wavs, yh = heldout()
 
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=1e-4)
-    steps = args.epochs * ((len(feats) + 31) // 32)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    g = torch.Generator().manual_seed(args.seed)
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.randperm(len(feats), generator=g)
-        total = 0.0
-        for i in range(0, len(perm), 32):
-            idx = perm[i:i + 32]
-            pred = model.trunk(feats[idx])
-            loss = ccc_loss(pred, y[idx]) + torch.nn.functional.mse_loss(pred, y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss) * len(idx)
+    def report(epoch: int, mean_loss: float) -> None:
         if epoch % 5 == 4 or epoch == args.epochs - 1:
             c, _ = evaluate(model, wavs, yh)
-            print(f"epoch {epoch + 1}: loss {total / len(feats):.4f}  held-out CCC "
+            print(f"epoch {epoch + 1}: loss {mean_loss:.4f}  held-out CCC "
                   + " ".join(f"{k[0]}={v:.3f}" for k, v in c.items()), flush=True)
+
+    fit(model, feats, y, args.epochs, args.seed, report)
     c, pred = evaluate(model, wavs, yh)
     std = pred.std(axis=0)
     save_checkpoint(model.eval(), args.out, extra_config={

@@ -60,10 +60,14 @@ def float_clip_outputs(model, clips: list[Windowed]) -> np.ndarray:
                          for c in clips])
 
 
+def tflm_step(dev, x_s8: np.ndarray) -> np.ndarray:
+    """(3,) float: one window of int8 model input (frames, mels) through the int8 model on TFLM."""
+    return dev.dequantize(dev.run_int8(x_s8.reshape(tuple(dev.input["shape"]))))
+
+
 def deployed_window(dev, window: np.ndarray, kind: str, n_mels: int) -> np.ndarray:
     """(3,) float: one window through the device's front end and the int8 model on TFLM."""
-    x = device_input_s8(window, kind, n_mels, dev.in_scale, dev.in_zero)
-    return dev.dequantize(dev.run_int8(x.reshape(tuple(dev.input["shape"]))))
+    return tflm_step(dev, device_input_s8(window, kind, n_mels, dev.in_scale, dev.in_zero))
 
 
 def engine_window(engine, window: np.ndarray, kind: str, n_mels: int) -> np.ndarray:
@@ -78,7 +82,7 @@ def both_clip_outputs(dev, engine, windows: list[np.ndarray], kind: str, n_mels:
     tflm, w2s = [], []
     for w in windows:
         x = device_input_s8(w, kind, n_mels, dev.in_scale, dev.in_zero)
-        tflm.append(dev.dequantize(dev.run_int8(x.reshape(tuple(dev.input["shape"])))))
+        tflm.append(tflm_step(dev, x))
         w2s.append(engine.run(x) if engine is not None else tflm[-1])
     return np.array([np.mean(tflm, axis=0), np.mean(np.array(w2s, dtype=np.float64), axis=0)])
 

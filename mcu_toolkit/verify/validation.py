@@ -277,7 +277,7 @@ def _given_bundle(target, engine: str, device: str) -> Path | None:
     if device == "qemu-m4" and b.report.frontend_kind != "fixed":
         raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
                            "converted with --frontend float)")
-    return bundle_mod.Bundle.open(target, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ())).path
+    return bundle_mod.open_bundle(b.path, ("engine_head.json",) if engine == "w2s" else ())  # report read once
 
 
 def _device_figures(res: ValidationResult, results: list) -> None:
