@@ -2,10 +2,15 @@
 """`mcu-toolkit convert` of the embedded default, as a user runs it: wall time, stages, sizes, CCC, bytes.
 
     python benchmarks/bench_convert.py [--runs 3] [--json benchmarks/results/convert.json]
+                                       [--litert-python /work/litert-venv/bin/python]
 
 Each run is a whole new process (imports included), from its own working folder and TMPDIR, so the
 figure is what a firmware engineer waits for. Wall time is machine-noisy: the median of the runs is
 the figure, and every run's artifacts must be byte-identical (timings aside).
+
+--litert-python: a Python with litert-torch 0.10 (its own venv; see litert_torch_baseline.py). Its PT2E
+conversion of the same trunk then runs after each of our runs, so that both are timed in the same
+conditions. Without it, that figure is reported as not measured.
 """
 
 from __future__ import annotations
@@ -45,15 +50,28 @@ def one_run(tmp: Path, i: int, window_seconds: float) -> tuple[float, dict, dict
     return wall, report, {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in ARTIFACTS}
 
 
+def litert_run(python: str, tmp: Path, i: int) -> tuple[float, dict]:
+    t = time.perf_counter()
+    r = subprocess.run([python, str(Path(__file__).parent / "litert_torch_baseline.py"), "--out",
+                        str(tmp / f"litert{i}.tflite")], check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    return wall, json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--window-seconds", type=float, default=2.0)
+    ap.add_argument("--litert-python", default=None, help="a Python with litert-torch, for the side-by-side figure")
     args = ap.parse_args()
 
+    runs, lit = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [one_run(Path(tmp), i, args.window_seconds) for i in range(args.runs)]
+        for i in range(args.runs):
+            runs.append(one_run(Path(tmp), i, args.window_seconds))
+            if args.litert_python:
+                lit.append(litert_run(args.litert_python, Path(tmp), i))
     walls = [w for w, _, _ in runs]
     rep, digests = runs[-1][1], [d for _, _, d in runs]
     stages = {k: round(statistics.median(r["timings_s"][k] for _, r, _ in runs), 2) for k in rep["timings_s"]}
@@ -71,6 +89,11 @@ def main() -> None:
         "eval_files": rep["eval_files"],
         "byte_identical": {n: len({d[n] for d in digests}) == 1 for n in ARTIFACTS},
         "sha256": digests[-1],
+        "litert_torch": ({"wall_s": [round(w, 2) for w, _ in lit], "wall_s_median": round(statistics.median(
+                              w for w, _ in lit), 2), "tflite_bytes": lit[-1][1]["tflite_bytes"],
+                          "tool": lit[-1][1]["tool"], "op_counts": lit[-1][1]["op_counts"],
+                          "note": "PT2E int8 of the same trunk, same calibration windows; its pooling stays float32"}
+                         if lit else "not measured (no --litert-python)"),
     }
     emit(result, args.json)
 

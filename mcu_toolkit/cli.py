@@ -275,7 +275,24 @@ _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console script: exit codes and one-line errors decided here, for every command."""
+    """Console script: exit codes and one-line errors decided here, for every command.
+
+    As the console script (argv None) it leaves without the interpreter's teardown: with torch loaded
+    that alone takes half a second, after every output is written and flushed."""
+    try:
+        _main(argv)
+    except SystemExit as e:
+        if argv is not None:
+            raise
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _main(argv: list[str] | None) -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         rv = cli.main(args=argv, prog_name="mcu-toolkit", standalone_mode=False)

@@ -26,7 +26,7 @@ from .export.tflite import TfWorker
 from .outputs import check_dir_target
 from .spec import OUTPUT_NAMES, SAMPLE_RATE
 from .verify.ccc import UndefinedCCC, ccc_per_dim
-from .verify.deployed import FRONTENDS
+from .verify.deployed import FRONTENDS, EvalPool
 
 VERSIONED_PACKAGES = ("mcu-toolkit", "torch", "numpy", "onnx", "onnxruntime", "onnx2tf", "onnxsim",
                       "onnx-graphsurgeon", "sng4onnx", "tensorflow", "tf-keras", "ai-edge-litert",
@@ -45,15 +45,31 @@ def package_versions() -> dict[str, str]:
 
 
 class Progress:
-    """Step lines and bars on stderr; silent when disabled (tests, --quiet)."""
+    """Step lines and bars on stderr; silent when disabled (tests, --quiet).
+
+    Held lines wait until release(): the float model's checks run while TensorFlow quantises, and a model
+    they refuse must still end as one error line, with no progress before it."""
 
     def __init__(self, enabled: bool, total_steps: int):
         self.enabled, self.total, self.n = enabled, total_steps, 0
+        self.held: list[str] | None = []
+
+    def _print(self, line: str) -> None:
+        if not self.enabled:
+            return
+        if self.held is not None:
+            self.held.append(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        for line in held:
+            self._print(line)
 
     def step(self, text: str) -> None:
         self.n += 1
-        if self.enabled:
-            print(f"[{self.n}/{self.total}] {text}", file=sys.stderr, flush=True)
+        self._print(f"[{self.n}/{self.total}] {text}")
 
     def bar(self, total: int, desc: str):
         from tqdm import tqdm
@@ -63,8 +79,7 @@ class Progress:
                     file=sys.stderr, unit="file", dynamic_ncols=True)
 
     def note(self, text: str) -> None:
-        if self.enabled:
-            print(f"      {text}", file=sys.stderr, flush=True)
+        self._print(f"      {text}")
 
 
 class Timings(dict):
@@ -106,12 +121,13 @@ class Inputs:
     cal: list[Windowed]
     ev: list[Windowed]
     eval_dir: Path
-    float_out: np.ndarray         # (eval files, 3): the float model on the evaluation set
     messages: list[str]
+    float_out: np.ndarray | None = None   # (eval files, 3): the float model on the evaluation set
+    eval_dbs: list | None = None          # each evaluation window through the device front end
 
 
 @dataclass
-class Exported:
+class Exported:  # onnx_err: filled in while TensorFlow runs
     onnx: bytes
     gram_scale: float
     onnx_err: float
@@ -161,12 +177,10 @@ def _short_clips_note(items, what: str) -> str | None:
 
 
 def check_inputs(checkpoint, calibration, eval_audio, window_seconds: float, frontend: str) -> Inputs:
-    """Everything the user can get wrong, before the first progress line: bad input is one line, no work."""
-    import torch
-
+    """Everything the user can get wrong in what they name, before the first progress line: bad input is
+    one line, no work. What the float model makes of the audio is checked later (check_float_model)."""
     from .model import load_checkpoint
-    from .verify.deployed import fixed_tables, float_clip_outputs
-    from .verify.sanity import check_float_outputs, probe_signals
+    from .verify.deployed import fixed_tables
 
     _check_options(window_seconds, frontend)  # cheap, and this stage may run on its own
     model = load_checkpoint(Path(checkpoint) if checkpoint else resources.default_checkpoint())
@@ -179,13 +193,23 @@ def check_inputs(checkpoint, calibration, eval_audio, window_seconds: float, fro
     cal, ev = load_windows(cal_files, window), load_windows(eval_files, window)
     if frontend == "fixed":
         fixed_tables(model.config.n_mels)  # a mel count the fixed front end cannot do is bad input
-    f_out = float_clip_outputs(model, ev)
-    with torch.no_grad():  # a model worth deploying, and a set that can measure it
-        probe_out = model(torch.from_numpy(np.stack(probe_signals(window)))).numpy()
-    check_float_outputs(f_out, probe_out, str(eval_dir))
     label = str(checkpoint) if checkpoint else "embedded default (wav2small_reference)"
     notes = [n for n in (_short_clips_note(cal, "calibration"), _short_clips_note(ev, "evaluation")) if n]
-    return Inputs(model, label, window, model.config.frames(window), frontend, cal, ev, eval_dir, f_out, notes)
+    return Inputs(model, label, window, model.config.frames(window), frontend, cal, ev, eval_dir, notes)
+
+
+def check_float_model(inp: Inputs) -> None:
+    """The float model on the evaluation set (inp.float_out), and whether it is worth deploying and the set
+    can measure it: NaN, a constant output, or a set it cannot tell apart stop here."""
+    import torch
+
+    from .verify.deployed import float_clip_outputs
+    from .verify.sanity import check_float_outputs, probe_signals
+
+    inp.float_out = float_clip_outputs(inp.model, inp.ev)
+    with torch.no_grad():
+        probe_out = inp.model(torch.from_numpy(np.stack(probe_signals(inp.window)))).numpy()
+    check_float_outputs(inp.float_out, probe_out, str(inp.eval_dir))
 
 
 def calibration_features(inp: Inputs) -> np.ndarray:
@@ -203,21 +227,22 @@ def _spread(n: int, k: int) -> list[int]:
 def export_onnx(inp: Inputs, feats: np.ndarray) -> Exported:
     import torch
 
-    from .export.onnx_export import check_onnx_parity, export_trunk_onnx
+    from .export.onnx_export import export_trunk_onnx
     from .model.wav2small import balanced_gram_scale
 
     gram_scale = balanced_gram_scale(inp.model, torch.from_numpy(feats[_spread(len(feats), 64)]))
-    onnx = export_trunk_onnx(inp.model, inp.frames, gram_scale)
-    return Exported(onnx, gram_scale, check_onnx_parity(onnx, inp.model, feats[:4]))
+    return Exported(export_trunk_onnx(inp.model, inp.frames, gram_scale), gram_scale, float("nan"))
 
 
-def quantize(worker, exported: Exported, feats: np.ndarray) -> Quantized:
-    """onnx2tf and one calibrated int8 conversion, in the TensorFlow child started earlier."""
-    from .export.onnx_export import INPUT_NAME
-    from .export.tflite import check_float_tflite
+def while_quantizing(inp: Inputs, ex: Exported, feats: np.ndarray) -> None:
+    """What needs no TFLite, run while the TensorFlow child quantises: the float model and its checks,
+    ONNX against torch, and the evaluation windows through the device front end."""
+    from .export.onnx_export import check_onnx_parity
+    from .verify.deployed import clip_dbs
 
-    tfl, tfl_float = worker.convert(exported.onnx, feats.transpose(0, 2, 3, 1).copy(), INPUT_NAME)
-    return Quantized(tfl, tfl_float, check_float_tflite(tfl_float, exported.onnx, feats[:4]))
+    check_float_model(inp)
+    ex.onnx_err = check_onnx_parity(ex.onnx, inp.model, feats[:4])
+    inp.eval_dbs = clip_dbs(inp.ev, inp.frontend, inp.model.config.n_mels)
 
 
 def _ccc_checked(out: np.ndarray, inp: Inputs, what: str) -> dict:
@@ -238,11 +263,11 @@ def model_head(model):
                 model.adv.bias.detach().numpy().astype(np.float32))
 
 
-def _build_engine(tflite: bytes, head, probe, x0, feats, inp: Inputs):
-    """The w2s engine and its trunk checked against TFLM's tensors; (None, why) for a graph it cannot run,
-    so that the bundle still has the TFLM path (and says why there is no engine)."""
+def _engine_and_tail(tflite: bytes, head, inp: Inputs):
+    """The w2s engine and the model's tail alone for TFLM (tflm.tail_model), or None for either: a graph the
+    engine cannot run still gets the TFLM path (and the report says why there is no engine)."""
     from .engine.mirror import Engine
-    from .verify.trunk_check import compare_trunk
+    from .verify import tflm
 
     try:
         engine = Engine.from_tflite(tflite, head)
@@ -250,34 +275,47 @@ def _build_engine(tflite: bytes, head, probe, x0, feats, inp: Inputs):
         why = str(e) if isinstance(e, ToolkitError) else f"{e.__class__.__name__}: {e}"
         inp.messages.append(f"no w2s engine for this model ({why}); the bundle has the TFLM path only, and its "
                             "CCC is the gate's")
-        return None, {"differing": None, "reason": why}
-    last = probe.quantize(feats[-1].transpose(1, 2, 0))
-    return engine, compare_trunk(tflite, engine, [x0[0, :, :, 0], last[0, :, :, 0]])
+        return None, None, why
+    try:
+        return engine, tflm.tail_model(tflite, engine.graph.features_tensor), None
+    except ToolkitError:  # the whole model on TFLM then: slower, and the same numbers
+        return engine, None, None
 
 
-def prove_on_tflm(q: Quantized, inp: Inputs, feats: np.ndarray, progress: Progress, jobs: int = 1) -> Proof:
+def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progress, pool=None) -> Proof:
     """Ops, the smallest arena that runs, the engine's trunk against TFLM's tensors, and both deployed
-    paths' CCC against the float model."""
-    from .verify import tflm
-    from .verify.deployed import deployed_clip_outputs, deployed_clip_outputs_parallel
+    paths' CCC against the float model.
 
-    ops = tflm.model_ops(q.tflite)
-    probe = tflm.TflmModel(q.tflite, arena_size=64 * 1024 * 1024)
-    x0 = probe.quantize(feats[0].transpose(1, 2, 0))
-    arena_measured = tflm.measure_arena(q.tflite, x0)
-    arena = tflm.arena_with_margin(arena_measured)
-    dev = tflm.TflmModel(q.tflite, arena_size=arena)
+    TFLM's evaluation runs the model's tail on the engine's features, which are bit-identical to TFLM's
+    trunk: checked here on two windows, tensor by tensor, and against the whole model's outputs. With a
+    pool, the evaluation runs there while this process measures the arena and checks the trunk."""
+    from .verify import tflm
+    from .verify.deployed import deployed_clip_outputs
+    from .verify.trunk_check import compare_trunk
+
     head = model_head(inp.model)
-    engine, trunk_check = _build_engine(q.tflite, head, probe, x0, feats, inp)
-    n_mels = inp.model.config.n_mels
+    engine, tail, why = _engine_and_tail(tflite, head, inp)
+    head_json = head.to_json()
+    futures = (pool.submit(tflite, head_json if engine is not None else None, inp.eval_dbs, inp.frontend, tail)
+               if pool is not None else None)
+    ops = tflm.model_ops(tflite)
+    probe = tflm.TflmModel(tflite, arena_size=64 * 1024 * 1024)
+    x0 = probe.quantize(feats[0].transpose(1, 2, 0))
+    arena_measured = tflm.measure_arena(tflite, x0)
+    arena = tflm.arena_with_margin(arena_measured)
+    dev = tflm.TflmModel(tflite, arena_size=arena)
+    tail_dev = tflm.TflmModel(tail, arena_size=4 * arena) if tail is not None else None
+    if engine is not None:
+        last = probe.quantize(feats[-1].transpose(1, 2, 0))
+        trunk_check = compare_trunk(tflite, engine, [x0[0, :, :, 0], last[0, :, :, 0]], tail_dev)
+    else:
+        trunk_check = {"differing": None, "reason": why}
     with progress.bar(len(inp.ev), "TFLM + engine") as bar:
-        if jobs > 1 and sum(len(c.windows) for c in inp.ev) >= 8:  # spawning pays off past a few windows
-            head_json = head.to_json() if engine is not None else None
-            tflm_out, d_out = deployed_clip_outputs_parallel(q.tflite, arena, head_json, inp.ev, inp.frontend,
-                                                             n_mels, jobs, bar)
+        if futures is not None:
+            tflm_out, d_out = pool.collect(futures, bar)
         else:
-            tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.ev, inp.frontend, n_mels, bar)
-    return Proof(ops, arena_measured, arena, dev, engine, head.to_json(), trunk_check, d_out,
+            tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.eval_dbs, inp.frontend, bar, tail_dev)
+    return Proof(ops, arena_measured, arena, dev, engine, head_json, trunk_check, d_out,
                  _ccc_checked(d_out, inp, "engine"), tflm_out, _ccc_checked(tflm_out, inp, "TFLM"))
 
 
@@ -287,10 +325,9 @@ def quantize_eta_s(windows: int, frames: int) -> float:
 
 
 def tflm_eta_s(inp: Inputs) -> float:
-    """TFLM and the engine's mirror run about 3,500 frames per second together here: the arena check
-    plus every evaluation window."""
-    windows = sum(len(c.windows) for c in inp.ev) + 3
-    return windows * inp.frames / 3500
+    """The arena and trunk checks (four whole-model invokes), then each evaluation window: the front end,
+    the engine's mirror and TFLM on the tail, about 20,000 frames per second on the 2-core CI machine."""
+    return 0.6 + sum(len(c.windows) for c in inp.ev) * inp.frames / 20000
 
 
 def _errors(a: np.ndarray, b: np.ndarray, fn) -> dict:
@@ -378,6 +415,21 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
     return files
 
 
+@contextlib.contextmanager
+def _tmpdir_env(folder: str):
+    """TMPDIR for native code in this process: onnxruntime leaves a session file (.ses) in $TMPDIR when it is
+    first imported, and it belongs with the work folder, which goes at the end."""
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = folder
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+
+
 # ---- the chain -----------------------------------------------------------------------------------
 
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
@@ -393,8 +445,14 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     out = check_dir_target(out, force)
     _check_options(window_seconds, frontend)
     # The TensorFlow child starts first: its seconds of importing overlap everything up to the ONNX export.
-    with tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_") as work, TfWorker(Path(work), verbose) as worker:
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_"))
+        worker = stack.enter_context(TfWorker(Path(work), verbose))
+        stack.enter_context(_tmpdir_env(work))
         import torch
+
+        from .export.onnx_export import INPUT_NAME
+        from .export.tflite import check_float_tflite
 
         torch.set_num_threads(1)  # a 10 k-parameter model: more threads only spin against the TensorFlow child
         inp = check_inputs(checkpoint, calibration, eval_audio, window_seconds, frontend)
@@ -413,10 +471,18 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
         p.step(f"onnx2tf + one int8 conversion, calibrated on {len(feats)} windows "
                f"(~{quantize_eta_s(len(feats), inp.frames):.0f} s)")
         with t.stage("onnx2tf"):
-            q = quantize(worker, ex, feats)
-    p.step(f"proving the model on TFLM: ops, arena, evaluation (~{tflm_eta_s(inp):.0f} s)")
-    with t.stage("tflm"):
-        pr = prove_on_tflm(q, inp, feats, p, jobs)
+            worker.submit(ex.onnx, feats.transpose(0, 2, 3, 1).copy(), INPUT_NAME)
+            # the evaluation's workers start now, while this process waits for TensorFlow anyway
+            pool = stack.enter_context(EvalPool(jobs)) if jobs > 1 else None
+            while_quantizing(inp, ex, feats)
+            p.release()  # the float model passed its checks: the steps so far can show
+            tflite = worker.int8()
+        p.step(f"proving the model on TFLM: ops, arena, evaluation (~{tflm_eta_s(inp):.0f} s)")
+        with t.stage("tflm"):
+            pr = prove_on_tflm(tflite, inp, feats, p, pool)
+        with t.stage("float_tflite"):  # the child wrote it while TFLM ran
+            tflite_float = worker.float32()
+            q = Quantized(tflite, tflite_float, check_float_tflite(tflite_float, ex.onnx, feats[:4]))
 
     p.step(f"writing bundle to {out}")
     report = make_report(inp, feats, ex, q, pr, min_ccc, t.total())

@@ -22,6 +22,8 @@ from mcu_toolkit.emit.c_engine import engine_files
 from mcu_toolkit.engine import arith
 from mcu_toolkit.engine.mirror import Engine
 from mcu_toolkit.engine.tail import Head
+from mcu_toolkit.errors import ToolkitError
+from mcu_toolkit.verify import tflm
 from mcu_toolkit.verify.deployed import device_input_s8
 from mcu_toolkit.verify.trunk_check import compare_trunk, tflm_trunk_tensors
 
@@ -59,13 +61,24 @@ def _extremes(frames: int, mels: int) -> list[np.ndarray]:
 
 
 def test_trunk_equals_tflm_on_every_tensor(engine, tflite, heldout, bundle):
+    """...and TFLM on the model's tail alone, fed with the engine's features (what convert's evaluation
+    runs), gives the whole model's int8 outputs on TFLM."""
     frames, mels = bundle.report.frames_per_window, bundle.report.n_mels
     rng = np.random.default_rng(3)
     windows = _real_windows(heldout, bundle) + _extremes(frames, mels) + \
         [rng.integers(-128, 128, (frames, mels), dtype=np.int8)]
-    check = compare_trunk(tflite, engine, windows)
+    tail = tflm.TflmModel(tflm.tail_model(tflite, engine.graph.features_tensor), arena_size=8 << 20)
+    assert tuple(tail.input["shape"]) == (1, *engine.features(windows[0]).shape)
+    check = compare_trunk(tflite, engine, windows, tail)
     assert check["differing"] == 0 and check["tensors"] == 10 and check["values"] > 10_000_000
+    assert check["tail_outputs_differing"] == 0
     assert bundle.report.engine["trunk_vs_tflm"]["differing"] == 0
+    assert bundle.report.engine["trunk_vs_tflm"]["tail_outputs_differing"] == 0
+
+
+def test_a_tail_that_does_not_split_the_model_is_refused(engine, tflite):
+    with pytest.raises(ToolkitError, match="does not split the model"):
+        tflm.tail_model(tflite, engine.graph.lin.tensor)  # sof still reads the features tensor
 
 
 def test_single_rounding_is_a_different_mode(engine, tflite, heldout, bundle):

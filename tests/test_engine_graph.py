@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mcu_toolkit.convert import _build_engine
+from mcu_toolkit.convert import _engine_and_tail
 from mcu_toolkit.engine.graph import _same_pads, read_graph
 from mcu_toolkit.engine.tail import Head
 from mcu_toolkit.errors import ToolkitError
@@ -16,8 +16,8 @@ from mcu_toolkit.errors import ToolkitError
 def test_a_graph_the_engine_cannot_read_leaves_the_tflm_path_and_a_reason():
     inp = SimpleNamespace(messages=[])
     head = Head(np.zeros((3, 338), np.float32), np.zeros(3, np.float32))
-    engine, check = _build_engine(b"not a flatbuffer", head, None, None, None, inp)
-    assert engine is None and check["differing"] is None and "does not parse" in check["reason"]
+    engine, tail, why = _engine_and_tail(b"not a flatbuffer", head, inp)
+    assert engine is None and tail is None and "does not parse" in why
     assert len(inp.messages) == 1 and "TFLM path only" in inp.messages[0]
 
 

@@ -88,6 +88,8 @@ class EngineGraph:
     channels: int               # C: channels of lin/sof
     pooled_mels: int            # F: width of lin/sof
 
+    features_tensor: int         # what lin and sof read: the last layer's output (or the input)
+
     @property
     def trunk_tensors(self) -> list[int]:
         return [layer.tensor for layer in self.layers] + [self.lin.tensor, self.sof.tensor]
@@ -250,4 +252,4 @@ def read_graph(tflite: bytes) -> EngineGraph:
         raise ToolkitError("cannot tell the attention logits from the values (no single REDUCE_MAX)", exit_code=1)
     sof, lin = (a, b) if a_max else (b, a)
     return EngineGraph(r.q1(int(r.g.inputs[0])), tuple(layers), lin, sof, r.q1(lin.tensor), r.q1(sof.tensor),
-                       shape[2], lin.cout, lin.width)
+                       shape[2], lin.cout, lin.width, t)

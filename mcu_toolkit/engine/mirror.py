@@ -83,18 +83,34 @@ class Engine:
         size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8
         return up(size, 8)
 
-    def trunk(self, x_s8: np.ndarray) -> dict[int, np.ndarray]:
-        """Every trunk tensor for one window of int8 log-mel (T, mels): TFLite tensor index -> (T', W, C)."""
-        out = {}
+    def _layers(self, x_s8: np.ndarray, out: dict | None = None) -> np.ndarray:
         x = np.asarray(x_s8, dtype=np.int8)[:, :, None]
         for layer in self.graph.layers:
             if isinstance(layer, MaxPool) and len(x) + layer.pad_top + layer.pad_bottom < layer.kh:
                 raise ToolkitError(f"a window of {len(x_s8)} frames is too short for the engine's pooling")
             x = conv_s8(layer, x, self.rounding) if isinstance(layer, Conv) else maxpool_s8(layer, x)
-            out[layer.tensor] = x
+            if out is not None:
+                out[layer.tensor] = x
+        return x
+
+    def features(self, x_s8: np.ndarray) -> np.ndarray:
+        """(T', W, C) int8: the tensor both pooling convolutions read (`graph.features_tensor`)."""
+        return self._layers(x_s8)
+
+    def trunk(self, x_s8: np.ndarray) -> dict[int, np.ndarray]:
+        """Every trunk tensor for one window of int8 log-mel (T, mels): TFLite tensor index -> (T', W, C)."""
+        out = {}
+        x = self._layers(x_s8, out)
         for c in (self.graph.lin, self.graph.sof):
             out[c.tensor] = conv_s8(c, x, self.rounding)
         return out
+
+    def run_features(self, f: np.ndarray) -> np.ndarray:
+        """(3,) float32 from the features tensor on: the two pooling convolutions, the exact tail, the head."""
+        g = self.graph
+        lin, sof = conv_s8(g.lin, f, self.rounding), conv_s8(g.sof, f, self.rounding)
+        s0, s1, _ = pooled_sums(lin.reshape(len(lin), -1), sof.reshape(len(sof), -1), g.lin_quant.zero, self.table)
+        return head_f32(s0, s1, g.lin_quant.scale, g.channels, g.pooled_mels, self.head)
 
     def sums(self, x_s8: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         g = self.graph
@@ -104,6 +120,4 @@ class Engine:
 
     def run(self, x_s8: np.ndarray) -> np.ndarray:
         """(3,) float32 arousal, dominance, valence for one window of int8 log-mel (T, mels)."""
-        s0, s1, _ = self.sums(x_s8)
-        g = self.graph
-        return head_f32(s0, s1, g.lin_quant.scale, g.channels, g.pooled_mels, self.head)
+        return self.run_features(self.features(x_s8))

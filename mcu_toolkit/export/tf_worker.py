@@ -2,13 +2,15 @@
 
 It imports TensorFlow and onnx2tf while the parent is still computing features and exporting ONNX,
 then reads one JSON job from stdin: {"onnx": path (already simplified), "calibration": path (float32 NHWC .npy),
-"input": name, "out": folder}. It writes:
+"input": name, "out": folder}. onnx2tf builds the Keras model in memory (no saved model on disk), and
+from it come, in this order, each written atomically so that the parent can start on the first:
 
-- out/model_float32.tflite       onnx2tf's float TFLite (checked against onnxruntime by the parent)
 - out/model_full_integer_quant.tflite   one calibrated full-int8 conversion: int8 in and out, per-channel
+- out/model_float32.tflite       the float TFLite (checked against onnxruntime by the parent)
 
-The result is byte-identical to what `onnx2tf -oiqt -qt per-channel` wrote as *_full_integer_quant.tflite,
-without its four other quantised variants and their calibration passes.
+The int8 model has the same ops, quantisation parameters and constants, byte for byte, as what
+`onnx2tf -oiqt -qt per-channel` wrote as *_full_integer_quant.tflite (only its metadata differs),
+without the saved model round trip, the float16 model and four other quantised variants.
 
 One process per convert: Keras names its layers from process-wide counters, so a fresh process gives
 the same tensor names every time. The parent fixes the environment (hash seed, threads, oneDNN off).
@@ -41,31 +43,52 @@ def _pad_maxpool_with_zero(onnx2tf) -> None:
     maxpool.make_node = int8_padding
 
 
-def _to_tensorflow(onnx_path: Path, out: Path) -> None:
+def _to_keras(onnx_path: Path, out: Path):
     import onnx2tf
 
     _pad_maxpool_with_zero(onnx2tf)
-    # signaturedefs: the saved_model layout onnx2tf's own int8 path quantises from;
     # no onnxsim here: the parent has run it already (export/tflite.py simplify_onnx)
-    onnx2tf.convert(input_onnx_file_path=str(onnx_path), output_folder_path=str(out), batch_size=1,
-                    non_verbose=True, not_use_onnxsim=True, output_signaturedefs=True)
+    return onnx2tf.convert(input_onnx_file_path=str(onnx_path), output_folder_path=str(out), batch_size=1,
+                           non_verbose=True, not_use_onnxsim=True, disable_model_save=True)
 
 
-def _full_int8(saved_model: Path, calibration_nhwc, input_name: str) -> bytes:
+def _converter(model, input_name: str):
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    spec = tf.TensorSpec(model.inputs[0].shape, tf.float32, name=input_name)
+    fn = tf.function(lambda x: model(x)).get_concrete_function(spec)
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+
+
+def _full_int8(model, calibration_nhwc, input_name: str) -> bytes:
+    import tensorflow as tf
+
+    conv = _converter(model, input_name)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.SELECT_TF_OPS]
 
     def representative():
         for i in range(len(calibration_nhwc)):
-            yield {input_name: tf.convert_to_tensor(calibration_nhwc[i:i + 1], tf.float32)}
+            yield [tf.convert_to_tensor(calibration_nhwc[i:i + 1], tf.float32)]
 
     conv.representative_dataset = representative
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     return conv.convert()
+
+
+def _float32(model, input_name: str) -> bytes:
+    import tensorflow as tf
+
+    conv = _converter(model, input_name)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    return conv.convert()
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # the parent polls for the name: it must never see half a file
 
 
 def main() -> int:
@@ -78,9 +101,10 @@ def main() -> int:
         return 0  # the parent stopped before it had a job for us
     job = json.loads(line)
     out = Path(job["out"])
-    _to_tensorflow(Path(job["onnx"]), out)
-    tfl = _full_int8(out, np.load(job["calibration"]), job["input"])
-    (out / "model_full_integer_quant.tflite").write_bytes(tfl)
+    out.mkdir(parents=True, exist_ok=True)
+    model = _to_keras(Path(job["onnx"]), out)
+    _write(out / "model_full_integer_quant.tflite", _full_int8(model, np.load(job["calibration"]), job["input"]))
+    _write(out / "model_float32.tflite", _float32(model, job["input"]))
     return 0
 
 

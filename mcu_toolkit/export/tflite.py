@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ class TfWorker:
     """The TensorFlow child: started early (it spends seconds importing), given one job, then gone."""
 
     def __init__(self, work: Path, verbose: bool = False):
-        self.work, self.verbose = work, verbose
+        self.work, self.verbose, self.out = work, verbose, work / "tf"
         self.log = open(work / "tf_worker.log", "w")
         # TMPDIR: whatever TensorFlow leaves behind goes with the work folder. PYTHONPATH: this very
         # package, also when it runs from a checkout (python cli.py) rather than an install.
@@ -111,24 +112,39 @@ class TfWorker:
             kill_group(self.proc)
         self.log.close()
 
-    def convert(self, onnx_bytes: bytes, calibration_nhwc: np.ndarray, input_name: str) -> tuple[bytes, bytes]:
-        """Bytes of the full-int8 TFLite (int8 input and output) and of onnx2tf's float TFLite."""
+    def submit(self, onnx_bytes: bytes, calibration_nhwc: np.ndarray, input_name: str) -> None:
+        """Hand the child its one job and return: the parent has other work while TensorFlow runs."""
         if calibration_nhwc.dtype != np.float32 or calibration_nhwc.ndim != 4:
             raise ValueError("calibration data must be float32 NHWC")
         (self.work / "model.onnx").write_bytes(simplify_onnx(onnx_bytes, self.work))
         np.save(self.work / "calibration_nhwc.npy", calibration_nhwc)
-        out = self.work / "tf"
         job = {"onnx": str(self.work / "model.onnx"), "calibration": str(self.work / "calibration_nhwc.npy"),
-               "input": input_name, "out": str(out)}
-        with contextlib.suppress(BrokenPipeError):  # a child that died early is reported below
+               "input": input_name, "out": str(self.out)}
+        with contextlib.suppress(BrokenPipeError):  # a child that died early is reported when waited for
             self.proc.stdin.write(json.dumps(job) + "\n")
             self.proc.stdin.close()
+
+    def int8(self) -> bytes:
+        """The full-int8 TFLite (int8 input and output), as soon as the child has written it; it goes on
+        with the float TFLite meanwhile."""
+        path = self.out / "model_full_integer_quant.tflite"
+        while not path.is_file():
+            if self.proc.poll() is not None and not path.is_file():
+                self._failed(self.proc.returncode)
+            time.sleep(0.01)
+        return path.read_bytes()
+
+    def float32(self) -> bytes:
+        """The float TFLite, once the child has finished."""
         code = wait_killable(self.proc)
-        tfl, tfl_float = out / "model_full_integer_quant.tflite", out / "model_float32.tflite"
-        if code != 0 or not tfl.is_file() or not tfl_float.is_file():
-            raise ToolkitError(f"onnx2tf/TensorFlow failed (exit {code}){self._tail()}; rerun with --verbose",
-                               exit_code=3)
-        return tfl.read_bytes(), tfl_float.read_bytes()
+        path = self.out / "model_float32.tflite"
+        if code != 0 or not path.is_file():
+            self._failed(code)
+        return path.read_bytes()
+
+    def _failed(self, code: int):
+        raise ToolkitError(f"onnx2tf/TensorFlow failed (exit {code}){self._tail()}; rerun with --verbose",
+                           exit_code=3)
 
     def _tail(self) -> str:
         if self.verbose:

@@ -224,7 +224,7 @@ def balanced_gram_scale(model: Wav2Small, logmels: torch.Tensor) -> float:
         y = model.vgg7.pooled(logmels)
         y_max = float(y.abs().max())
         g_max = float(torch.bmm(y, y.transpose(1, 2)).abs().max())
-    if y_max == 0.0 or g_max == 0.0:
+    if y_max == 0.0 or g_max == 0.0 or not np.isfinite(y_max * g_max):  # a dead model: the float checks refuse it
         return 1.0
     return float(2.0 ** int(np.clip(np.round(np.log2(y_max / g_max)), -8, 8)))
 

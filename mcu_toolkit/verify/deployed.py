@@ -38,17 +38,24 @@ def frontend_db(model, windows: list[np.ndarray], kind: str) -> np.ndarray:
         return np.concatenate([model.float_logmel(x[i:i + 32]).numpy() for i in range(0, len(x), 32)])
 
 
-def device_input_s8(window: np.ndarray, kind: str, n_mels: int, scale: float, zero_point: int) -> np.ndarray:
-    """The int8 log-mel the device hands the model for one window, (frames, mels).
-
-    "fixed": the integer front end and its integer quantiser (bit-exact with w2s_frontend.c);
-    "float": the float log-mel, rounded to the model's input scale.
-    """
+def device_db(window: np.ndarray, kind: str, n_mels: int) -> np.ndarray:
+    """The log-mel the device computes for one window, (frames, mels), before the model's input scale:
+    "fixed": the integer front end's dB Q7 (bit-exact with w2s_frontend.c); "float": the float dB."""
     if kind == "fixed":
-        q = fixed.InputQuant.from_scale(scale, zero_point)
-        return fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(window), fixed_tables(n_mels)), q)
-    db = float_ref.logmel_float(window, n_mels)
+        return fixed.window_logmel_q7(to_pcm16(window), fixed_tables(n_mels))
+    return float_ref.logmel_float(window, n_mels)
+
+
+def db_to_s8(db: np.ndarray, kind: str, scale: float, zero_point: int) -> np.ndarray:
+    """device_db's output in the model's int8 input: the integer quantiser for "fixed", rounding for "float"."""
+    if kind == "fixed":
+        return fixed.quantize_s8(db, fixed.InputQuant.from_scale(scale, zero_point))
     return np.clip(np.round(db / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def device_input_s8(window: np.ndarray, kind: str, n_mels: int, scale: float, zero_point: int) -> np.ndarray:
+    """The int8 log-mel the device hands the model for one window, (frames, mels)."""
+    return db_to_s8(device_db(window, kind, n_mels), kind, scale, zero_point)
 
 
 def float_clip_outputs(model, clips: list[Windowed]) -> np.ndarray:
@@ -76,22 +83,37 @@ def engine_window(engine, window: np.ndarray, kind: str, n_mels: int) -> np.ndar
     return engine.run(device_input_s8(window, kind, n_mels, q.scale, q.zero))
 
 
-def both_clip_outputs(dev, engine, windows: list[np.ndarray], kind: str, n_mels: int) -> np.ndarray:
-    """(2, 3): one clip through both deployed paths, [TFLM, w2s engine], each the mean over its windows.
-    The front end runs once per window, for both. engine None (a graph it cannot run): TFLM twice."""
+def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) -> np.ndarray:
+    """(2, 3): one clip, given as each window's device_db, through both deployed paths, [TFLM, w2s engine],
+    each the mean over its windows. engine None (a graph it cannot run): TFLM twice.
+
+    tail: TFLM running only the model's pooling tail (tflm.tail_model). TFLM then takes the engine's
+    features tensor, proven bit-identical to its own, instead of running the trunk a second time."""
     tflm, w2s = [], []
-    for w in windows:
-        x = device_input_s8(w, kind, n_mels, dev.in_scale, dev.in_zero)
-        tflm.append(tflm_step(dev, x))
-        w2s.append(engine.run(x) if engine is not None else tflm[-1])
+    for db in dbs:
+        x = db_to_s8(db, kind, dev.in_scale, dev.in_zero)
+        if engine is None:
+            tflm.append(tflm_step(dev, x))
+            w2s.append(tflm[-1])
+            continue
+        f = engine.features(x)
+        w2s.append(engine.run_features(f))
+        tflm.append(tail.dequantize(tail.run_int8(f[None])) if tail is not None else tflm_step(dev, x))
     return np.array([np.mean(tflm, axis=0), np.mean(np.array(w2s, dtype=np.float64), axis=0)])
 
 
-def deployed_clip_outputs(dev, engine, clips: list[Windowed], kind: str, n_mels: int, progress=None) -> np.ndarray:
-    """(2, clips, 3): both deployed paths (TFLM, w2s) on the same windows, mean over each clip's windows."""
+def clip_dbs(clips: list[Windowed], kind: str, n_mels: int) -> list[list[np.ndarray]]:
+    """Each clip's windows through the device front end: what the model is still unknown for (convert runs
+    this while TensorFlow quantises)."""
+    return [[device_db(w, kind, n_mels) for w in c.windows] for c in clips]
+
+
+def deployed_clip_outputs(dev, engine, dbs: list[list[np.ndarray]], kind: str, progress=None,
+                          tail=None) -> np.ndarray:
+    """(2, clips, 3): both deployed paths (TFLM, w2s) on the same windows (clip_dbs), mean over each clip's."""
     out = []
-    for clip in clips:
-        out.append(both_clip_outputs(dev, engine, clip.windows, kind, n_mels))
+    for clip in dbs:
+        out.append(both_clip_outputs(dev, engine, clip, kind, tail))
         if progress is not None:
             progress.update(1)
     return np.array(out).transpose(1, 0, 2)
@@ -125,33 +147,62 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _pool_init(tflite: bytes, arena: int, head_json: str, kind: str, n_mels: int) -> None:
+EVAL_ARENA = 64 << 20  # workers may start before the arena is measured; the numbers do not depend on it
+
+
+def _pool_start() -> None:
+    from ..engine import mirror  # noqa: F401  (imported while the parent waits for TensorFlow)
+    from . import tflm  # noqa: F401
+
+    ignore_sigint()
+
+
+def _pool_clip(setup: tuple, dbs: list[np.ndarray]) -> np.ndarray:
+    """One clip on a worker; its models are built on its first clip and kept for the rest."""
     from ..engine.mirror import Engine
     from ..engine.tail import Head
     from .tflm import TflmModel
 
-    ignore_sigint()
-    _POOL.update(dev=TflmModel(tflite, arena_size=arena), kind=kind, n_mels=n_mels,
-                 engine=None if head_json is None else Engine.from_tflite(tflite, Head.from_json(head_json, "head")))
+    if _POOL.get("setup") != setup:
+        tflite, head_json, kind, tail = setup
+        engine = None if head_json is None else Engine.from_tflite(tflite, Head.from_json(head_json, "head"))
+        _POOL.update(setup=setup, dev=TflmModel(tflite, arena_size=EVAL_ARENA), kind=kind, engine=engine,
+                     tail=None if tail is None else TflmModel(tail, arena_size=EVAL_ARENA))
+    return both_clip_outputs(_POOL["dev"], _POOL["engine"], dbs, _POOL["kind"], _POOL["tail"])
 
 
-def _pool_clip(windows: list[np.ndarray]) -> np.ndarray:
-    return both_clip_outputs(_POOL["dev"], _POOL["engine"], windows, _POOL["kind"], _POOL["n_mels"])
+class EvalPool:
+    """Spawned workers for the two-path evaluation. convert starts them while TensorFlow quantises, so that
+    their start-up is off the critical path; `submit` then runs every clip while the parent proves the
+    model on TFLM. The same numbers as deployed_clip_outputs: both paths are deterministic."""
 
+    def __init__(self, jobs: int):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-def deployed_clip_outputs_parallel(tflite: bytes, arena: int, head_json: str | None, clips: list[Windowed], kind: str,
-                                   n_mels: int, jobs: int, progress=None) -> np.ndarray:
-    """deployed_clip_outputs on `jobs` processes, each with its own TFLM interpreter and engine: the same
-    numbers (both are deterministic), in about 1/jobs of the time; TFLM's invoke holds the GIL."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+        # an executor, not a Pool: a worker that cannot start raises BrokenProcessPool instead of hanging
+        self.ex = ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_start)
+        with one_blas_thread_per_worker():  # spawn starts a worker per submit while none is idle
+            for f in [self.ex.submit(int, 0) for _ in range(jobs)]:
+                f.add_done_callback(lambda _: None)
 
-    out = []
-    # an executor, not a Pool: a worker that cannot start raises BrokenProcessPool instead of hanging
-    with one_blas_thread_per_worker(), ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_init,
-                                                           (tflite, arena, head_json, kind, n_mels)) as ex:
-        for r in ex.map(_pool_clip, [c.windows for c in clips]):
-            out.append(r)
+    def __enter__(self) -> "EvalPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.ex.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, tflite: bytes, head_json: str | None, dbs: list[list[np.ndarray]], kind: str,
+               tail: bytes | None = None) -> list:
+        setup = (tflite, head_json, kind, tail)
+        return [self.ex.submit(_pool_clip, setup, clip) for clip in dbs]
+
+    @staticmethod
+    def collect(futures: list, progress=None) -> np.ndarray:
+        """(2, clips, 3), as deployed_clip_outputs."""
+        out = []
+        for f in futures:
+            out.append(f.result())
             if progress is not None:
                 progress.update(1)
-    return np.array(out).transpose(1, 0, 2)
+        return np.array(out).transpose(1, 0, 2)

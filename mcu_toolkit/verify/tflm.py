@@ -60,7 +60,7 @@ class TflmModel:
     def __init__(self, tflite: bytes, arena_size: int):
         from tflite_micro import runtime
 
-        failure = None
+        failure, self.tflite = None, tflite
         with captured_native_stderr() as err:
             try:
                 self.interp = runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
@@ -151,3 +151,33 @@ def measure_arena(tflite: bytes, q: np.ndarray, step: int = 256) -> int:
 def arena_with_margin(measured: int) -> int:
     """+10%, rounded up to 1 KiB: optimised kernels (CMSIS-NN, ESP-NN) ask for scratch of their own."""
     return -(-int(measured * 1.10) // 1024) * 1024
+
+
+def tail_model(tflite: bytes, cut: int) -> bytes:
+    """The same int8 model from tensor `cut` on: `cut` becomes its input, and the ops that lead to it go.
+
+    The evaluation runs TFLM on this, fed with the engine's features tensor, because the trunk's
+    convolutions are nine tenths of TFLM's time and the engine computes them bit-identically."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
+    g = m.subgraphs[0]
+    producer = {int(t): i for i, op in enumerate(g.operators) for t in op.outputs}
+    before, todo = set(), [cut]
+    while todo:
+        i = producer.get(todo.pop())
+        if i is not None and i not in before:
+            before.add(i)
+            todo.extend(int(t) for t in g.operators[i].inputs if t >= 0)
+    kept = [op for i, op in enumerate(g.operators) if i not in before]
+    made = {int(t) for op in kept for t in op.outputs} | {cut}
+    for op in kept:
+        for t in (int(t) for t in op.inputs if t >= 0):
+            if t not in made and t in producer:  # a second path into the tail: no single cut
+                raise ToolkitError(f"tensor {cut} does not split the model: the tail also reads tensor {t}",
+                                   exit_code=1)
+    g.operators, g.inputs, m.signatureDefs = kept, np.array([cut], dtype=np.int32), None
+    b = flatbuffers.Builder(len(tflite) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())

@@ -7,8 +7,8 @@ import numpy as np
 from ..errors import CheckFailed
 
 
-def tflm_trunk_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
-    """TFLM's int8 tensors for one window (T, mels), kept with kPreserveAllTensors."""
+def tflm_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int]) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """TFLM's int8 tensors for one window (T, mels), kept with kPreserveAllTensors, and its int8 output."""
     from tflite_micro import runtime
 
     from .tflm import captured_native_stderr
@@ -18,20 +18,36 @@ def tflm_trunk_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int]) -> d
                                             intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
         it.set_input(x_s8.reshape(1, *x_s8.shape, 1), 0)
         it.invoke()
-        return {i: np.array(it.GetTensor(i, 0)["tensor_data"]) for i in indices}
+        return ({i: np.array(it.GetTensor(i, 0)["tensor_data"]) for i in indices},
+                np.array(it.get_output(0)).reshape(-1))
 
 
-def compare_trunk(tflite: bytes, engine, windows: list[np.ndarray]) -> dict:
-    """Differing values per window over every trunk tensor; CheckFailed on any difference."""
-    values = differing = 0
+def tflm_trunk_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
+    return tflm_tensors(tflite, x_s8, indices)[0]
+
+
+def compare_trunk(tflite: bytes, engine, windows: list[np.ndarray], tail=None) -> dict:
+    """Differing values per window over every trunk tensor; CheckFailed on any difference.
+
+    tail: TFLM running the model's tail only (tflm.tail_model), which the evaluation feeds with the
+    engine's features; its int8 outputs must equal the whole model's on TFLM, byte for byte."""
+    values = differing = outputs_differing = 0
     for x in windows:
         ours = engine.trunk(x)
-        theirs = tflm_trunk_tensors(tflite, x, list(ours))
+        theirs, out = tflm_tensors(tflite, x, list(ours))
         for i, a in ours.items():
             b = theirs[i].reshape(a.shape)
             values += a.size
             differing += int(np.count_nonzero(a != b))
+        if tail is not None:
+            outputs_differing += int(np.count_nonzero(tail.run_int8(engine.features(x)[None]) != out))
     if differing:
         raise CheckFailed(f"the w2s engine's trunk differs from TFLM in {differing} of {values} int8 values")
-    return {"windows": len(windows), "tensors": len(engine.graph.trunk_tensors), "values": values,
-            "differing": differing}
+    if outputs_differing:
+        raise CheckFailed(f"TFLM's tail on the engine's features differs from the whole model on TFLM in "
+                          f"{outputs_differing} int8 outputs")
+    check = {"windows": len(windows), "tensors": len(engine.graph.trunk_tensors), "values": values,
+             "differing": differing}
+    if tail is not None:
+        check["tail_outputs_differing"] = outputs_differing
+    return check
