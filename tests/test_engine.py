@@ -102,6 +102,27 @@ def test_requantize_matches_gemmlowp_transcription(acc, mult, shift):
     assert int(arith.multiply_by_quantized_multiplier(np.array([acc]), mult, shift)[0]) == want
 
 
+def test_weight_groups_are_the_same_in_c_and_python(engine, tmp_path):
+    """The C kernels and the emitted weights must agree on how output channels are grouped, for any
+    channel count a checkpoint may bring (13 = 4 + 3 + 3 + 3; 16 = four fours; 5 = 4 + 1)."""
+    from mcu_toolkit.emit.c_engine import channel_groups
+
+    for name, text in engine_files(engine).items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "groups.c").write_text(
+        '#include <stdio.h>\n#include "w2s_engine.c"\n'
+        "int main(void) { for (size_t n = 1; n <= 64; n++) { for (size_t g = 0, r; g < n; g += r) {\n"
+        '  r = group_size(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
+    exe = tmp_path / "groups"
+    subprocess.run(["gcc", *STRICT, "-I", str(tmp_path), str(tmp_path / "groups.c"), "-o", str(exe)], check=True)
+    got = [[int(v) for v in line.split()] for line in subprocess.run([str(exe)], capture_output=True, text=True,
+                                                                         check=True).stdout.splitlines()]
+    want = [channel_groups(n) for n in range(1, 65)]
+    assert got == want
+    assert want[12] == [4, 3, 3, 3] and want[15] == [4, 4, 4, 4] and want[4] == [4, 1]
+    assert all(sum(g) == n for n, g in enumerate(want, 1))
+
+
 def _build_harness(engine: Engine, tmp: Path, *defines: str) -> Path:
     for name, text in engine_files(engine).items():
         (tmp / name).write_text(text)

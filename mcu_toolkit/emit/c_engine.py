@@ -46,11 +46,28 @@ def wide_len(c: Conv) -> int:
     return (c.width + c.kw - 1) * c.cin + 1
 
 
+def channel_groups(cout: int) -> list[int]:
+    """Output channels per weight group, as w2s_engine.c's group_size: fours, then threes (13 = 4 + 3 + 3 + 3),
+    then what cannot be split so (1, 2, 5: fours and the rest)."""
+    threes = (4 - cout % 4) % 4
+    threes = 0 if 3 * threes > cout else threes
+    fours = (cout - 3 * threes) // 4
+    rest = cout - 4 * fours - 3 * threes
+    return [4] * fours + [3] * threes + ([rest] if rest else [])
+
+
 def weights_s16(c: Conv) -> np.ndarray:
-    """(cout, kh, tap_run) int16: OHWI weights with each kernel row's run padded with a zero to even length."""
+    """The int16 weights in the kernels' order: OHWI, each kernel row's run padded with a zero to even length,
+    then regrouped by output channels (channel_groups) as (kernel row, tap pair, channel), so that one pair of
+    input taps meets a whole group's weights in a row."""
     w = np.zeros((c.cout, c.kh, tap_run(c)), dtype=np.int16)
     w[:, :, :c.kw * c.cin] = c.weights.reshape(c.cout, c.kh, -1)
-    return w
+    groups, g = [], 0
+    for r in channel_groups(c.cout):
+        part = w[g:g + r].reshape(r, c.kh, tap_run(c) // 2, 2)
+        groups.append(part.transpose(1, 2, 0, 3).reshape(-1))
+        g += r
+    return np.concatenate(groups)
 
 
 def ring_layout(g: EngineGraph) -> list[int]:

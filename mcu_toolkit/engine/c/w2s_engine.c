@@ -121,6 +121,24 @@ static void widen_row(const w2s_layer_s8_t *layer, const int8_t *row, int16_t *o
     }
 }
 
+/* The weights come in groups of output channels: fours, then threes (13 = 4 + 3 + 3 + 3, so that no
+ * channel is left to a slow kernel), then whatever cannot be split so (1, 2 or 5 channels: a four and
+ * the rest). Within a group: by kernel row, then by tap pair, then by channel. A kernel reads its
+ * group's weights straight through, and each pair of input taps meets the whole group's weights in a row. */
+#define W2S_GROUP 4u
+
+/* channels in the group that starts at output channel g (c_engine.channel_groups) */
+static size_t group_size(size_t cout, size_t g)
+{
+    size_t threes = (4u - cout % 4u) % 4u;
+    threes = 3u * threes > cout ? 0u : threes;
+    const size_t fours = (cout - 3u * threes) / 4u;
+    if (g < 4u * fours) {
+        return 4u;
+    }
+    return g < 4u * fours + 3u * threes ? 3u : cout - g;
+}
+
 #if W2S_ENGINE_DSP
 static uint32_t pair(const int16_t *p)
 {
@@ -129,139 +147,267 @@ static uint32_t pair(const int16_t *p)
     return v;
 }
 
-/* acc[2][2] += two pixels (x, x + cin) by two output channels (w, w + kh * run), SMLAD on int16 pairs */
-static void dot_2x2(const int16_t *x, size_t cin, const int16_t *w, size_t w_next, size_t pairs, int32_t acc[4])
+/* acc[2c + p] += pixels p (x, x + cin) by a full group's channels c, over kh widened rows: eight sums in
+ * registers, and each pair of taps loaded once for four channels */
+static void dot_2x4(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
+                    int32_t acc[8])
 {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    const int16_t *xa = x, *xb = x + cin, *wb = w + w_next;
-    const int16_t *const end = w + 2u * pairs;
-    while (w < end) { /* four moving pointers and four sums: everything stays in registers */
-        const uint32_t x0 = pair(xa), x1 = pair(xb), w0 = pair(w), w1 = pair(wb);
-        a00 = __smlad(x0, w0, a00);
-        a01 = __smlad(x1, w0, a01);
-        a10 = __smlad(x0, w1, a10);
-        a11 = __smlad(x1, w1, a11);
-        xa += 2;
-        xb += 2;
-        w += 2;
-        wb += 2;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
+        const int16_t *const end = w + 2u * W2S_GROUP * pairs;
+        while (w < end) {
+            const uint32_t x0 = pair(xa), x1 = pair(xb);
+            uint32_t wv = pair(w);
+            a0 = __smlad(x0, wv, a0);
+            a1 = __smlad(x1, wv, a1);
+            wv = pair(w + 2);
+            a2 = __smlad(x0, wv, a2);
+            a3 = __smlad(x1, wv, a3);
+            wv = pair(w + 4);
+            a4 = __smlad(x0, wv, a4);
+            a5 = __smlad(x1, wv, a5);
+            wv = pair(w + 6);
+            a6 = __smlad(x0, wv, a6);
+            a7 = __smlad(x1, wv, a7);
+            xa += 2;
+            xb += 2;
+            w += 2u * W2S_GROUP;
+        }
     }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+    acc[6] = a6;
+    acc[7] = a7;
 }
 
-/* acc[2] += two pixels by one output channel (the odd last channel) */
-static void dot_2x1(const int16_t *x, size_t cin, const int16_t *w, size_t pairs, int32_t acc[2])
+/* the same for a group of three: six sums, and no register to spare */
+static void dot_2x3(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
+                    int32_t acc[6])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
+        const int16_t *const end = w + 6u * pairs;
+        while (w < end) {
+            const uint32_t x0 = pair(xa), x1 = pair(xb);
+            uint32_t wv = pair(w);
+            a0 = __smlad(x0, wv, a0);
+            a1 = __smlad(x1, wv, a1);
+            wv = pair(w + 2);
+            a2 = __smlad(x0, wv, a2);
+            a3 = __smlad(x1, wv, a3);
+            wv = pair(w + 4);
+            a4 = __smlad(x0, wv, a4);
+            a5 = __smlad(x1, wv, a5);
+            xa += 2;
+            xb += 2;
+            w += 6;
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+}
+
+/* acc[c] += one pixel by a full group (an odd last pixel) */
+static void dot_1x4(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t pairs, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len;
+        const int16_t *const end = w + 2u * W2S_GROUP * pairs;
+        while (w < end) {
+            const uint32_t x0 = pair(xa);
+            a0 = __smlad(x0, pair(w), a0);
+            a1 = __smlad(x0, pair(w + 2), a1);
+            a2 = __smlad(x0, pair(w + 4), a2);
+            a3 = __smlad(x0, pair(w + 6), a3);
+            xa += 2;
+            w += 2u * W2S_GROUP;
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* acc[p] += two pixels by one channel of a short last group, its pairs `stride` int16 apart */
+static void dot_2x1(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
+                    size_t pairs, int32_t acc[2])
 {
     int32_t a0 = acc[0], a1 = acc[1];
-    const int16_t *xa = x, *xb = x + cin;
-    const int16_t *const end = w + 2u * pairs;
-    while (w < end) {
-        const uint32_t w0 = pair(w);
-        a0 = __smlad(pair(xa), w0, a0);
-        a1 = __smlad(pair(xb), w0, a1);
-        xa += 2;
-        xb += 2;
-        w += 2;
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
+        for (size_t i = 0; i < pairs; i++) {
+            const uint32_t wv = pair(w);
+            a0 = __smlad(pair(xa), wv, a0);
+            a1 = __smlad(pair(xb), wv, a1);
+            xa += 2;
+            xb += 2;
+            w += stride;
+        }
     }
     acc[0] = a0;
     acc[1] = a1;
 }
 
-static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc)
+static int32_t dot_1x1(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t stride, size_t pairs,
+                       int32_t acc)
 {
-    for (size_t i = 0; i < 2u * pairs; i += 2u) {
-        acc = __smlad(pair(x + i), pair(w + i), acc);
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len;
+        for (size_t i = 0; i < pairs; i++) {
+            acc = __smlad(pair(xa), pair(w), acc);
+            xa += 2;
+            w += stride;
+        }
     }
     return acc;
 }
 #else
-static void dot_2x2(const int16_t *x, size_t cin, const int16_t *w, size_t w_next, size_t pairs, int32_t acc[4])
+/* Plain C (M0+, the host): two channels of a group at a time, their pairs `stride` int16 apart; more sums
+ * at once only spill registers without dual MACs */
+static void dot_2x2(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
+                    size_t pairs, int32_t *acc)
 {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    for (size_t i = 0; i < 2u * pairs; i++) {
-        a00 += x[i] * w[i];
-        a01 += x[cin + i] * w[i];
-        a10 += x[i] * w[w_next + i];
-        a11 += x[cin + i] * w[w_next + i];
-    }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-}
-
-static void dot_2x1(const int16_t *x, size_t cin, const int16_t *w, size_t pairs, int32_t acc[2])
-{
-    int32_t a0 = acc[0], a1 = acc[1];
-    for (size_t i = 0; i < 2u * pairs; i++) {
-        a0 += x[i] * w[i];
-        a1 += x[cin + i] * w[i];
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
+        for (size_t i = 0; i < pairs; i++, xa += 2, xb += 2, w += stride) {
+            a0 += xa[0] * w[0] + xa[1] * w[1];
+            a1 += xb[0] * w[0] + xb[1] * w[1];
+            a2 += xa[0] * w[2] + xa[1] * w[3];
+            a3 += xb[0] * w[2] + xb[1] * w[3];
+        }
     }
     acc[0] = a0;
     acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
 }
 
-static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc)
+static void dot_2x1(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
+                    size_t pairs, int32_t acc[2]);
+
+static void dot_2x4(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
+                    int32_t acc[8])
 {
-    for (size_t i = 0; i < 2u * pairs; i++) {
-        acc += x[i] * w[i];
+    dot_2x2(x, cin, wide_len, kh, w, 8u, pairs, acc);
+    dot_2x2(x, cin, wide_len, kh, w + 4, 8u, pairs, acc + 4);
+}
+
+static void dot_2x3(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
+                    int32_t acc[6])
+{
+    dot_2x2(x, cin, wide_len, kh, w, 6u, pairs, acc);
+    dot_2x1(x, cin, wide_len, kh, w + 4, 6u, pairs, acc + 4);
+}
+
+static void dot_1x4(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t pairs, int32_t acc[4])
+{
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len;
+        for (size_t t = 0; t < 2u * pairs; t += 2u, w += 2u * W2S_GROUP) {
+            for (size_t c = 0; c < W2S_GROUP; c++) {
+                acc[c] += xa[t] * w[2u * c] + xa[t + 1u] * w[2u * c + 1u];
+            }
+        }
+    }
+}
+
+static void dot_2x1(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
+                    size_t pairs, int32_t acc[2])
+{
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len;
+        for (size_t t = 0; t < 2u * pairs; t += 2u, w += stride) {
+            acc[0] += xa[t] * w[0] + xa[t + 1u] * w[1];
+            acc[1] += xa[cin + t] * w[0] + xa[cin + t + 1u] * w[1];
+        }
+    }
+}
+
+static int32_t dot_1x1(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t stride, size_t pairs,
+                       int32_t acc)
+{
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int16_t *xa = x + ky * wide_len;
+        for (size_t t = 0; t < 2u * pairs; t += 2u, w += stride) {
+            acc += xa[t] * w[0] + xa[t + 1u] * w[1];
+        }
     }
     return acc;
 }
 #endif
 
-/* kh widened rows -> one output row. Blocks of two pixels by two output channels share every load; an
- * odd last pixel or channel takes the single dot product. Integer sums: any order gives the same int32. */
+/* kh widened rows -> one output row, in blocks of two pixels by a group of output channels that share
+ * every load. Integer sums: any order gives the same int32 as TFLM's. */
 W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t wide_len, int8_t *out)
 {
-    const size_t cin = layer->cin, cout = layer->cout, run = layer->run, pairs = run / 2u;
-    const size_t w_next = (size_t)layer->kh * run; /* from one output channel's weights to the next */
-    size_t x = 0;
-    for (; x + 1u < layer->width; x += 2u) {
-        size_t oc = 0;
-        for (; oc + 1u < cout; oc += 2u) {
-            int32_t acc[4] = {layer->bias_s32[oc], layer->bias_s32[oc], layer->bias_s32[oc + 1u],
-                              layer->bias_s32[oc + 1u]};
-            for (size_t ky = 0; ky < layer->kh; ky++) {
-                dot_2x2(wide + ky * wide_len + x * cin, cin, layer->weights_s16 + (oc * layer->kh + ky) * run,
-                        w_next, pairs, acc);
+    const size_t cin = layer->cin, cout = layer->cout, kh = layer->kh, pairs = layer->run / 2u;
+    const size_t per_channel = kh * layer->run; /* int16 weights per output channel */
+    for (size_t x = 0; x < layer->width; x += 2u) {
+        const int16_t *px = wide + x * cin;
+        const int two = x + 1u < layer->width; /* an odd last pixel goes alone */
+        int8_t *o = out + x * cout;
+        for (size_t g = 0, r; g < cout; g += r) {
+            const int16_t *w = layer->weights_s16 + g * per_channel;
+            r = group_size(cout, g);
+            if (r == 4u && two) {
+                int32_t acc[8];
+                for (size_t c = 0; c < 4u; c++) {
+                    acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
+                }
+                dot_2x4(px, cin, wide_len, kh, w, pairs, acc);
+                for (size_t c = 0; c < 4u; c++) {
+                    o[g + c] = (int8_t)requantize_s8(layer, acc[2u * c], (uint32_t)(g + c));
+                    o[cout + g + c] = (int8_t)requantize_s8(layer, acc[2u * c + 1u], (uint32_t)(g + c));
+                }
+            } else if (r == 3u && two) {
+                int32_t acc[6];
+                for (size_t c = 0; c < 3u; c++) {
+                    acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
+                }
+                dot_2x3(px, cin, wide_len, kh, w, pairs, acc);
+                for (size_t c = 0; c < 3u; c++) {
+                    o[g + c] = (int8_t)requantize_s8(layer, acc[2u * c], (uint32_t)(g + c));
+                    o[cout + g + c] = (int8_t)requantize_s8(layer, acc[2u * c + 1u], (uint32_t)(g + c));
+                }
+            } else if (r == 4u) {
+                int32_t acc[4];
+                for (size_t c = 0; c < 4u; c++) {
+                    acc[c] = layer->bias_s32[g + c];
+                }
+                dot_1x4(px, wide_len, kh, w, pairs, acc);
+                for (size_t c = 0; c < 4u; c++) {
+                    o[g + c] = (int8_t)requantize_s8(layer, acc[c], (uint32_t)(g + c));
+                }
+            } else {
+                for (size_t c = 0; c < r; c++) {
+                    const uint32_t oc = (uint32_t)(g + c);
+                    if (two) {
+                        int32_t acc[2] = {layer->bias_s32[oc], layer->bias_s32[oc]};
+                        dot_2x1(px, cin, wide_len, kh, w + 2u * c, 2u * r, pairs, acc);
+                        o[oc] = (int8_t)requantize_s8(layer, acc[0], oc);
+                        o[cout + oc] = (int8_t)requantize_s8(layer, acc[1], oc);
+                    } else {
+                        o[oc] = (int8_t)requantize_s8(layer,
+                                                      dot_1x1(px, wide_len, kh, w + 2u * c, 2u * r, pairs,
+                                                              layer->bias_s32[oc]), oc);
+                    }
+                }
             }
-            out[x * cout + oc] = (int8_t)requantize_s8(layer, acc[0], (uint32_t)oc);
-            out[(x + 1u) * cout + oc] = (int8_t)requantize_s8(layer, acc[1], (uint32_t)oc);
-            out[x * cout + oc + 1u] = (int8_t)requantize_s8(layer, acc[2], (uint32_t)oc + 1u);
-            out[(x + 1u) * cout + oc + 1u] = (int8_t)requantize_s8(layer, acc[3], (uint32_t)oc + 1u);
-        }
-        if (oc < cout) { /* the odd last channel, still two pixels at a time */
-            int32_t acc[2] = {layer->bias_s32[oc], layer->bias_s32[oc]};
-            for (size_t ky = 0; ky < layer->kh; ky++) {
-                dot_2x1(wide + ky * wide_len + x * cin, cin, layer->weights_s16 + (oc * layer->kh + ky) * run, pairs,
-                        acc);
-            }
-            out[x * cout + oc] = (int8_t)requantize_s8(layer, acc[0], (uint32_t)oc);
-            out[(x + 1u) * cout + oc] = (int8_t)requantize_s8(layer, acc[1], (uint32_t)oc);
         }
     }
-    for (; x < layer->width; x++) {
-        for (size_t oc = 0; oc < cout; oc++) {
-            int32_t acc = layer->bias_s32[oc];
-            for (size_t ky = 0; ky < layer->kh; ky++) {
-                acc = dot_1x1(wide + ky * wide_len + x * cin, layer->weights_s16 + (oc * layer->kh + ky) * run,
-                              pairs, acc);
-            }
-            out[x * cout + oc] = (int8_t)requantize_s8(layer, acc, (uint32_t)oc);
-        }
-    }
-}
-
-/* a 1x1 conv at one widened pixel (the pooling's lin and sof) */
-static int32_t pointwise_s8(const w2s_layer_s8_t *layer, const int16_t *px, uint32_t oc)
-{
-    const int32_t acc = dot_1x1(px, layer->weights_s16 + (size_t)oc * layer->run, layer->run / 2u,
-                                layer->bias_s32[oc]);
-    return requantize_s8(layer, acc, oc);
 }
 
 /* kh rows -> one pooled row: the max down each column first (once per input value), then across kw of them */
@@ -293,27 +439,26 @@ W2S_NOINLINE static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_
 W2S_NOINLINE static void pool_row(w2s_engine_t *e)
 {
     const w2s_engine_model_t *m = e->model;
+    int8_t lin[W2S_ENGINE_COLUMNS], sof[W2S_ENGINE_COLUMNS]; /* one row of each: the row kernels' blocks */
     widen_row(&m->lin, e->tail_row_s8, e->wide_s16); /* lin and sof read the same input */
-    for (uint32_t f = 0; f < W2S_ENGINE_POOLED_MELS; f++) {
-        const int16_t *px = e->wide_s16 + (size_t)f * m->lin.cin;
-        for (uint32_t c = 0; c < W2S_ENGINE_CHANNELS; c++) {
-            const size_t j = (size_t)f * W2S_ENGINE_CHANNELS + c;
-            const int32_t v = pointwise_s8(&m->lin, px, c) - m->lin.out_zero;
-            const int32_t q = pointwise_s8(&m->sof, px, c) + 128;
-            const int32_t x = m->exp_exp[q];
-            if (x > e->block_exp[j]) {
-                int32_t s = x - e->block_exp[j];
-                s = s > 63 ? 63 : s;
-                e->sum0[j] >>= s;
-                e->sum1[j] >>= s;
-                e->block_exp[j] = (int16_t)x;
-            }
-            int32_t d = e->block_exp[j] - x;
-            d = d > 31 ? 31 : d;
-            const int64_t mant = m->exp_mant_q29[q] >> d;
-            e->sum0[j] += mant;
-            e->sum1[j] += mant * v;
+    conv_row_s8(&m->lin, e->wide_s16, (size_t)m->lin.width * m->lin.cin + 1u, lin);
+    conv_row_s8(&m->sof, e->wide_s16, (size_t)m->sof.width * m->sof.cin + 1u, sof);
+    for (size_t j = 0; j < W2S_ENGINE_COLUMNS; j++) {
+        const int32_t v = lin[j] - m->lin.out_zero;
+        const int32_t q = sof[j] + 128;
+        const int32_t x = m->exp_exp[q];
+        if (x > e->block_exp[j]) {
+            int32_t s = x - e->block_exp[j];
+            s = s > 63 ? 63 : s;
+            e->sum0[j] >>= s;
+            e->sum1[j] >>= s;
+            e->block_exp[j] = (int16_t)x;
         }
+        int32_t d = e->block_exp[j] - x;
+        d = d > 31 ? 31 : d;
+        const int64_t mant = m->exp_mant_q29[q] >> d;
+        e->sum0[j] += mant;
+        e->sum1[j] += mant * v;
     }
     e->rows_pooled++;
 }
