@@ -290,7 +290,7 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
     trunk: checked here on two windows, tensor by tensor, and against the whole model's outputs. With a
     pool, the evaluation runs there while this process measures the arena and checks the trunk."""
     from .verify import tflm
-    from .verify.deployed import deployed_clip_outputs
+    from .verify.deployed import both_clip_outputs, deployed_clip_outputs
     from .verify.trunk_check import compare_trunk
 
     head = model_head(inp.model)
@@ -312,7 +312,8 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
         trunk_check = {"differing": None, "reason": why}
     with progress.bar(len(inp.ev), "TFLM + engine") as bar:
         if futures is not None:
-            tflm_out, d_out = pool.collect(futures, bar)
+            tflm_out, d_out = pool.collect(futures, bar, lambda i: both_clip_outputs(
+                dev, engine, inp.eval_dbs[i], inp.frontend, tail_dev if engine is not None else None))
         else:
             tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.eval_dbs, inp.frontend, bar, tail_dev)
     return Proof(ops, arena_measured, arena, dev, engine, head_json, trunk_check, d_out,

@@ -198,11 +198,20 @@ class EvalPool:
         return [self.ex.submit(_pool_clip, setup, clip) for clip in dbs]
 
     @staticmethod
-    def collect(futures: list, progress=None) -> np.ndarray:
-        """(2, clips, 3), as deployed_clip_outputs."""
-        out = []
-        for f in futures:
-            out.append(f.result())
-            if progress is not None:
-                progress.update(1)
+    def collect(futures: list, progress=None, here=None) -> np.ndarray:
+        """(2, clips, 3), as deployed_clip_outputs. here(i): clip i computed in this process, which takes
+        the clips no worker has started yet, from the last one back, instead of waiting idle."""
+        out: list = [None] * len(futures)
+        if here is not None:
+            for i in reversed(range(len(futures))):
+                if not futures[i].cancel():
+                    break  # the workers have this one and every clip before it
+                out[i] = here(i)
+                if progress is not None:
+                    progress.update(1)
+        for i, f in enumerate(futures):
+            if out[i] is None:
+                out[i] = f.result()
+                if progress is not None:
+                    progress.update(1)
         return np.array(out).transpose(1, 0, 2)

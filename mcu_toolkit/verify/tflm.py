@@ -107,15 +107,14 @@ def _loads_and_runs(tflite: bytes, arena: int, q: np.ndarray) -> bool:
             return False
 
 
-def recorded_arena(tflite: bytes, q: np.ndarray) -> int | None:
-    """What TFLM's recording allocator says one real invoke used (print_allocations), if it says."""
+def recorded_arena(tflite: bytes) -> int | None:
+    """What TFLM's recording allocator says the model needs (print_allocations), if it says. TFLM plans
+    every tensor and scratch buffer when it allocates, before any invoke: the total is the same after one."""
     from tflite_micro import runtime
 
     with captured_native_stderr() as log:
         try:
             it = runtime.Interpreter.from_bytes(tflite, arena_size=max(64 << 20, 8 * len(tflite)))
-            it.set_input(q, 0)
-            it.invoke()
             it.print_allocations()
         except RuntimeError:
             pass
@@ -128,7 +127,7 @@ def measure_arena(tflite: bytes, q: np.ndarray, step: int = 256) -> int:
 
     Starts from the recording allocator's total and proves it with real invokes, stepping up where
     alignment asks for more; a bisection from scratch is the fallback (a dozen invokes more)."""
-    n = recorded_arena(tflite, q)
+    n = recorded_arena(tflite)
     if n is not None and not _loads_and_runs(tflite, n - step, q):
         for size in range(n, n + 16 * step, step):  # the first that runs, and the one below it failed
             if _loads_and_runs(tflite, size, q):

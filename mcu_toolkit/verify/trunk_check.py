@@ -7,15 +7,24 @@ import numpy as np
 from ..errors import CheckFailed
 
 
-def tflm_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int]) -> tuple[dict[int, np.ndarray], np.ndarray]:
-    """TFLM's int8 tensors for one window (T, mels), kept with kPreserveAllTensors, and its int8 output."""
+def preserving_interpreter(tflite: bytes, window_values: int):
+    """A TFLM interpreter that keeps every tensor (kPreserveAllTensors), for windows of that many values."""
     from tflite_micro import runtime
 
     from .tflm import captured_native_stderr
 
     with captured_native_stderr():
-        it = runtime.Interpreter.from_bytes(tflite, arena_size=max(64 << 20, 64 * x_s8.size),
-                                            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+        return runtime.Interpreter.from_bytes(tflite, arena_size=max(64 << 20, 64 * window_values),
+                                              intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+
+
+def tflm_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int], it=None) -> tuple[dict[int, np.ndarray],
+                                                                                         np.ndarray]:
+    """TFLM's int8 tensors for one window (T, mels), kept with kPreserveAllTensors, and its int8 output."""
+    from .tflm import captured_native_stderr
+
+    it = it if it is not None else preserving_interpreter(tflite, x_s8.size)
+    with captured_native_stderr():
         it.set_input(x_s8.reshape(1, *x_s8.shape, 1), 0)
         it.invoke()
         return ({i: np.array(it.GetTensor(i, 0)["tensor_data"]) for i in indices},
@@ -32,9 +41,10 @@ def compare_trunk(tflite: bytes, engine, windows: list[np.ndarray], tail=None) -
     tail: TFLM running the model's tail only (tflm.tail_model), which the evaluation feeds with the
     engine's features; its int8 outputs must equal the whole model's on TFLM, byte for byte."""
     values = differing = outputs_differing = 0
+    it = preserving_interpreter(tflite, max(x.size for x in windows))  # every window has the model's shape
     for x in windows:
         ours = engine.trunk(x)
-        theirs, out = tflm_tensors(tflite, x, list(ours))
+        theirs, out = tflm_tensors(tflite, x, list(ours), it)
         for i, a in ours.items():
             b = theirs[i].reshape(a.shape)
             values += a.size
