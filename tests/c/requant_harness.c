@@ -17,7 +17,7 @@ int main(void)
         layer.out_zero = (int16_t)zero;
         layer.act_min = (int16_t)lo;
         layer.act_max = (int16_t)hi;
-        printf("%ld\n", (long)requantize_s8(&layer, (int32_t)acc, 0u));
+        printf("%ld\n", (long)requantize_s8(requant_of(&layer), (int32_t)acc, m, s));
     }
     return 0;
 }

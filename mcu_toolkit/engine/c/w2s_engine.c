@@ -74,31 +74,47 @@ static int8_t *ring_row(w2s_engine_t *e, uint32_t k, uint32_t row)
     return e->ring_s8 + layer->ring_offset + (size_t)(row % layer->kh) * row_bytes(layer);
 }
 
+/* A layer's requantisation constants, copied once per row: through the layer pointer they would be read
+ * again after every int8 store, which may alias anything. */
+typedef struct {
+    const int32_t *mult;
+    const int8_t *shift;
+    int32_t out_zero, act_min, act_max;
+    int relu_floor; /* the activation's floor is at or above the zero point */
+} requant_t;
+
+static requant_t requant_of(const w2s_layer_s8_t *layer)
+{
+    const requant_t q = {layer->mult_q31, layer->shift, layer->out_zero, layer->act_min, layer->act_max,
+                         layer->act_min >= layer->out_zero};
+    return q;
+}
+
 /* TFLM's requantisation, zero point and activation, with two shortcuts that give the same integers:
  * under a ReLU floor a non-positive sum always lands on the floor (the multipliers are positive), and a
  * positive sum needs none of gemmlowp's sign handling. */
-static inline int32_t requantize_s8(const w2s_layer_s8_t *layer, int32_t acc, uint32_t oc)
+static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int shift)
 {
-    const int shift = layer->shift[oc];
-    if (acc <= 0 && shift <= 0 && layer->act_min >= layer->out_zero) {
-        return layer->act_min;
-    }
-    if (acc > 0 && shift <= 0) {
-        const int64_t ab = (int64_t)acc * layer->mult_q31[oc];
+    if (shift <= 0) {
+        if (acc > 0) {
+            const int64_t ab = (int64_t)acc * mult;
 #if W2S_SINGLE_ROUNDING
-        const int total = 31 - shift;
-        const int32_t v = (int32_t)((ab + ((int64_t)1 << (total - 1))) >> total);
+            const int total = 31 - shift;
+            const int32_t v = (int32_t)((ab + ((int64_t)1 << (total - 1))) >> total);
 #else
-        /* ab < 2^62, so high < 2^31; uint32 keeps high + half (<= 2^31 + 2^30) and shifts up to 31 defined,
-         * and the shift by a variable stays 32-bit (a 64-bit one is a library call on a Cortex-M) */
-        const uint32_t high = (uint32_t)((ab + ((int64_t)1 << 30)) >> 31);
-        const uint32_t right = (uint32_t)-shift;
-        const int32_t v = (int32_t)((high + ((1u << right) >> 1)) >> right);
+            /* ab < 2^62, so high < 2^31; uint32 keeps high + half (<= 2^31 + 2^30) and shifts up to 31
+             * defined, and the shift by a variable stays 32-bit (a 64-bit one is a library call on a Cortex-M) */
+            const uint32_t high = (uint32_t)((ab + ((int64_t)1 << 30)) >> 31);
+            const uint32_t right = (uint32_t)-shift;
+            const int32_t v = (int32_t)((high + ((1u << right) >> 1)) >> right);
 #endif
-        return clamp_s8(v + layer->out_zero, layer->act_min, layer->act_max);
+            return clamp_s8(v + q.out_zero, q.act_min, q.act_max);
+        }
+        if (q.relu_floor) {
+            return (int8_t)q.act_min;
+        }
     }
-    acc = w2s_engine_requantize_q31(acc, layer->mult_q31[oc], shift) + layer->out_zero;
-    return clamp_s8(acc, layer->act_min, layer->act_max);
+    return clamp_s8(w2s_engine_requantize_q31(acc, mult, shift) + q.out_zero, q.act_min, q.act_max);
 }
 
 /* One kernel row's input as int16 with the zero point taken out and zeros for the padding columns (and
@@ -109,12 +125,29 @@ static void widen_row(const w2s_layer_s8_t *layer, const int8_t *row, int16_t *o
     const size_t left = (size_t)layer->pad_left * layer->cin;
     const size_t body = (size_t)layer->width * layer->cin;
     const size_t right = (size_t)(layer->kw - 1u - layer->pad_left) * layer->cin + 1u;
+    const int32_t zero = layer->in_zero; /* read once: the int16 stores below may alias the layer */
     size_t i;
     for (i = 0; i < left; i++) {
         out[i] = 0;
     }
-    for (i = 0; i < body; i++) {
-        out[left + i] = (int16_t)(row[i] - layer->in_zero);
+    i = 0;
+#if W2S_ENGINE_DSP
+    {   /* four values a turn: sign-extend the even and the odd bytes, take the zero point out of both
+         * halves (|x - zero| <= 255: no wrap), and interleave them back into order */
+        const int32_t zz = (int32_t)((uint32_t)(uint16_t)zero * 0x00010001u);
+        for (; i + 4u <= body; i += 4u) {
+            uint32_t v;
+            memcpy(&v, row + i, sizeof v);
+            const uint32_t even = (uint32_t)__ssub16(__sxtb16((int32_t)v), zz);
+            const uint32_t odd = (uint32_t)__ssub16(__sxtb16((int32_t)((v >> 8) | (v << 24))), zz);
+            const uint32_t lo = (even & 0xFFFFu) | (odd << 16), hi = (odd & 0xFFFF0000u) | (even >> 16);
+            memcpy(out + left + i, &lo, sizeof lo);
+            memcpy(out + left + i + 2u, &hi, sizeof hi);
+        }
+    }
+#endif
+    for (; i < body; i++) {
+        out[left + i] = (int16_t)(row[i] - zero);
     }
     for (i = 0; i < right; i++) {
         out[left + body + i] = 0;
@@ -355,6 +388,7 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
 {
     const size_t cin = layer->cin, cout = layer->cout, kh = layer->kh, pairs = layer->run / 2u;
     const size_t per_channel = kh * layer->run; /* int16 weights per output channel */
+    const requant_t q = requant_of(layer);
     for (size_t x = 0; x < layer->width; x += 2u) {
         const int16_t *px = wide + x * cin;
         const int two = x + 1u < layer->width; /* an odd last pixel goes alone */
@@ -369,8 +403,12 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 }
                 dot_2x4(px, cin, wide_len, kh, w, pairs, acc);
                 for (size_t c = 0; c < 4u; c++) {
-                    o[g + c] = (int8_t)requantize_s8(layer, acc[2u * c], (uint32_t)(g + c));
-                    o[cout + g + c] = (int8_t)requantize_s8(layer, acc[2u * c + 1u], (uint32_t)(g + c));
+                    const int32_t m = q.mult[g + c];
+                    const int sh = q.shift[g + c];
+                    const int8_t v0 = requantize_s8(q, acc[2u * c], m, sh);
+                    const int8_t v1 = requantize_s8(q, acc[2u * c + 1u], m, sh);
+                    o[g + c] = v0;
+                    o[cout + g + c] = v1;
                 }
             } else if (r == 3u && two) {
                 int32_t acc[6];
@@ -379,8 +417,12 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 }
                 dot_2x3(px, cin, wide_len, kh, w, pairs, acc);
                 for (size_t c = 0; c < 3u; c++) {
-                    o[g + c] = (int8_t)requantize_s8(layer, acc[2u * c], (uint32_t)(g + c));
-                    o[cout + g + c] = (int8_t)requantize_s8(layer, acc[2u * c + 1u], (uint32_t)(g + c));
+                    const int32_t m = q.mult[g + c];
+                    const int sh = q.shift[g + c];
+                    const int8_t v0 = requantize_s8(q, acc[2u * c], m, sh);
+                    const int8_t v1 = requantize_s8(q, acc[2u * c + 1u], m, sh);
+                    o[g + c] = v0;
+                    o[cout + g + c] = v1;
                 }
             } else if (r == 4u) {
                 int32_t acc[4];
@@ -389,7 +431,7 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 }
                 dot_1x4(px, wide_len, kh, w, pairs, acc);
                 for (size_t c = 0; c < 4u; c++) {
-                    o[g + c] = (int8_t)requantize_s8(layer, acc[c], (uint32_t)(g + c));
+                    o[g + c] = requantize_s8(q, acc[c], q.mult[g + c], q.shift[g + c]);
                 }
             } else {
                 for (size_t c = 0; c < r; c++) {
@@ -397,12 +439,13 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                     if (two) {
                         int32_t acc[2] = {layer->bias_s32[oc], layer->bias_s32[oc]};
                         dot_2x1(px, cin, wide_len, kh, w + 2u * c, 2u * r, pairs, acc);
-                        o[oc] = (int8_t)requantize_s8(layer, acc[0], oc);
-                        o[cout + oc] = (int8_t)requantize_s8(layer, acc[1], oc);
+                        const int8_t v0 = requantize_s8(q, acc[0], q.mult[oc], q.shift[oc]);
+                        const int8_t v1 = requantize_s8(q, acc[1], q.mult[oc], q.shift[oc]);
+                        o[oc] = v0;
+                        o[cout + oc] = v1;
                     } else {
-                        o[oc] = (int8_t)requantize_s8(layer,
-                                                      dot_1x1(px, wide_len, kh, w + 2u * c, 2u * r, pairs,
-                                                              layer->bias_s32[oc]), oc);
+                        o[oc] = requantize_s8(q, dot_1x1(px, wide_len, kh, w + 2u * c, 2u * r, pairs,
+                                                         layer->bias_s32[oc]), q.mult[oc], q.shift[oc]);
                     }
                 }
             }
