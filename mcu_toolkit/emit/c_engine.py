@@ -36,14 +36,16 @@ def _array(ctype: str, name: str, values, per_line: int = 16, fmt=str) -> str:
 
 
 def tap_run(c: Conv) -> int:
-    """int16 values per (output channel, kernel row) in the trunk's weights: kw * cin, rounded up to even
-    (a zero weight pads it) so that the DSP kernels read whole pairs."""
-    return c.kw * c.cin + (c.kw * c.cin) % 2
+    """int16 weights per output channel: the whole kh x kw x cin receptive field, rounded up to even (a zero
+    weight pads it) so that the DSP kernels read whole pairs."""
+    n = c.kh * c.kw * c.cin
+    return n + n % 2
 
 
 def wide_len(c: Conv) -> int:
-    """int16 values per widened input row: the padded width, plus one zero that the last pair may read."""
-    return (c.width + c.kw - 1) * c.cin + 1
+    """int16 values of a conv's widened input (w2s_engine.c widen_rows): its kh rows interleaved by padded
+    column, kh * cin values each, plus one zero that the last pair may read."""
+    return (c.width + c.kw - 1) * c.kh * c.cin + 1
 
 
 def channel_groups(cout: int) -> list[int]:
@@ -57,15 +59,15 @@ def channel_groups(cout: int) -> list[int]:
 
 
 def weights_s16(c: Conv) -> np.ndarray:
-    """The int16 weights in the kernels' order: OHWI, each kernel row's run padded with a zero to even length,
-    then regrouped by output channels (channel_groups) as (kernel row, tap pair, channel), so that one pair of
-    input taps meets a whole group's weights in a row."""
-    w = np.zeros((c.cout, c.kh, tap_run(c)), dtype=np.int16)
-    w[:, :, :c.kw * c.cin] = c.weights.reshape(c.cout, c.kh, -1)
+    """The int16 weights in the kernels' order: each output channel's receptive field as (kernel column, row,
+    input channel), the widened rows' order, padded with a zero to even length; then regrouped by output
+    channels (channel_groups) as (tap pair, channel), so that one pair of input taps meets a whole group's
+    weights in a row."""
+    w = np.zeros((c.cout, tap_run(c)), dtype=np.int16)
+    w[:, :c.kh * c.kw * c.cin] = c.weights.transpose(0, 2, 1, 3).reshape(c.cout, -1)  # OHWI -> (O, kx, ky, I)
     groups, g = [], 0
     for r in channel_groups(c.cout):
-        part = w[g:g + r].reshape(r, c.kh, tap_run(c) // 2, 2)
-        groups.append(part.transpose(1, 2, 0, 3).reshape(-1))
+        groups.append(w[g:g + r].reshape(r, tap_run(c) // 2, 2).transpose(1, 0, 2).reshape(-1))
         g += r
     return np.concatenate(groups)
 
@@ -93,7 +95,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_RING_BYTES": ring[-1],
         "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
-        "W2S_ENGINE_WIDE": max([c.kh * wide_len(c) for c in g.layers if isinstance(c, Conv)]
+        "W2S_ENGINE_WIDE": max([wide_len(c) for c in g.layers if isinstance(c, Conv)]
                                + [p.width * p.channels for p in g.layers if isinstance(p, MaxPool)]
                                + [g.pooled_mels * g.lin.cin + 1]),
     }
@@ -111,7 +113,7 @@ def model_h(g: EngineGraph) -> str:
         "W2S_ENGINE_RING_BYTES": "every layer's kh input rows: the trunk's whole state",
         "W2S_ENGINE_TAIL_ROW": "the trunk's last output row, bytes",
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
-        "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh padded input rows (or a pool's or the pooling's row)",
+        "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(f"#define {k} {v}u /* {comments[k]} */" for k, v in macros(g).items())
     return GENERATED + f"""#ifndef W2S_ENGINE_MODEL_H

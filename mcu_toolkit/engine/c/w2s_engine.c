@@ -117,47 +117,55 @@ static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int s
     return clamp_s8(w2s_engine_requantize_q31(acc, mult, shift) + q.out_zero, q.act_min, q.act_max);
 }
 
-/* One kernel row's input as int16 with the zero point taken out and zeros for the padding columns (and
- * one more zero that a pair read past the last tap may touch): the same sums as TFLM skipping out-of-image
- * taps, with no bounds check in the inner loop. */
-static void widen_row(const w2s_layer_s8_t *layer, const int8_t *row, int16_t *out)
+/* n int8 values -> int16 with the zero point taken out */
+static inline void widen_run(const int8_t *src, size_t n, int32_t zero, int16_t *out)
 {
-    const size_t left = (size_t)layer->pad_left * layer->cin;
-    const size_t body = (size_t)layer->width * layer->cin;
-    const size_t right = (size_t)(layer->kw - 1u - layer->pad_left) * layer->cin + 1u;
-    const int32_t zero = layer->in_zero; /* read once: the int16 stores below may alias the layer */
-    size_t i;
-    for (i = 0; i < left; i++) {
-        out[i] = 0;
-    }
-    i = 0;
+    size_t i = 0;
 #if W2S_ENGINE_DSP
-    {   /* four values a turn: sign-extend the even and the odd bytes, take the zero point out of both
-         * halves (|x - zero| <= 255: no wrap), and interleave them back into order */
-        const int32_t zz = (int32_t)((uint32_t)(uint16_t)zero * 0x00010001u);
-        for (; i + 4u <= body; i += 4u) {
-            uint32_t v;
-            memcpy(&v, row + i, sizeof v);
-            const uint32_t even = (uint32_t)__ssub16(__sxtb16((int32_t)v), zz);
-            const uint32_t odd = (uint32_t)__ssub16(__sxtb16((int32_t)((v >> 8) | (v << 24))), zz);
-            const uint32_t lo = (even & 0xFFFFu) | (odd << 16), hi = (odd & 0xFFFF0000u) | (even >> 16);
-            memcpy(out + left + i, &lo, sizeof lo);
-            memcpy(out + left + i + 2u, &hi, sizeof hi);
-        }
+    /* four values a turn: sign-extend the even and the odd bytes, take the zero point out of both halves
+     * (|x - zero| <= 255: no wrap), and interleave them back into order */
+    const int32_t zz = (int32_t)((uint32_t)(uint16_t)zero * 0x00010001u);
+    for (; i + 4u <= n; i += 4u) {
+        uint32_t v;
+        memcpy(&v, src + i, sizeof v);
+        const uint32_t even = (uint32_t)__ssub16(__sxtb16((int32_t)v), zz);
+        const uint32_t odd = (uint32_t)__ssub16(__sxtb16((int32_t)((v >> 8) | (v << 24))), zz);
+        const uint32_t lo = (even & 0xFFFFu) | (odd << 16), hi = (odd & 0xFFFF0000u) | (even >> 16);
+        memcpy(out + i, &lo, sizeof lo);
+        memcpy(out + i + 2u, &hi, sizeof hi);
     }
 #endif
-    for (; i < body; i++) {
-        out[left + i] = (int16_t)(row[i] - zero);
+    for (; i < n; i++) {
+        out[i] = (int16_t)(src[i] - zero);
     }
-    for (i = 0; i < right; i++) {
-        out[left + body + i] = 0;
+}
+
+/* A conv's kh input rows as int16, zero point out, interleaved by column: padded column xp holds kh * cin
+ * values (row 0's channels, then row 1's, ...). An output pixel's whole receptive field, columns x to
+ * x + kw - 1, is then one contiguous run that a kernel reads in one loop. Padding columns are zeros (the
+ * same sums as TFLM skipping out-of-image taps), and one more zero follows for a pair read past the end. */
+static void widen_rows(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u;
+    const int32_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
+    for (size_t xp = 0; xp < cols; xp++) {
+        for (size_t ky = 0; ky < kh; ky++, out += cin) {
+            if (xp < left || xp - left >= width) {
+                memset(out, 0, cin * sizeof *out);
+            } else {
+                widen_run(rows[ky] + (xp - left) * cin, cin, zero, out);
+            }
+        }
     }
+    *out = 0;
 }
 
 /* The weights come in groups of output channels: fours, then threes (13 = 4 + 3 + 3 + 3, so that no
  * channel is left to a slow kernel), then whatever cannot be split so (1, 2 or 5 channels: a four and
- * the rest). Within a group: by kernel row, then by tap pair, then by channel. A kernel reads its
- * group's weights straight through, and each pair of input taps meets the whole group's weights in a row. */
+ * the rest). Within a group: by tap pair over the receptive field (kernel column, row, channel: the
+ * widened rows' order), then by channel. A kernel reads its group's weights straight through, and each
+ * pair of input taps meets the whole group's weights in a row. */
 #define W2S_GROUP 4u
 
 /* channels in the group that starts at output channel g (c_engine.channel_groups) */
@@ -180,33 +188,30 @@ static uint32_t pair(const int16_t *p)
     return v;
 }
 
-/* acc[2c + p] += pixels p (x, x + cin) by a full group's channels c, over kh widened rows: eight sums in
- * registers, and each pair of taps loaded once for four channels */
-static void dot_2x4(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
-                    int32_t acc[8])
+/* acc[2c + p] += pixels p (x, x + stride) by a full group's channels c: eight sums in registers, and each
+ * pair of taps loaded once for four channels */
+static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[8])
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
-        const int16_t *const end = w + 2u * W2S_GROUP * pairs;
-        while (w < end) {
-            const uint32_t x0 = pair(xa), x1 = pair(xb);
-            uint32_t wv = pair(w);
-            a0 = __smlad(x0, wv, a0);
-            a1 = __smlad(x1, wv, a1);
-            wv = pair(w + 2);
-            a2 = __smlad(x0, wv, a2);
-            a3 = __smlad(x1, wv, a3);
-            wv = pair(w + 4);
-            a4 = __smlad(x0, wv, a4);
-            a5 = __smlad(x1, wv, a5);
-            wv = pair(w + 6);
-            a6 = __smlad(x0, wv, a6);
-            a7 = __smlad(x1, wv, a7);
-            xa += 2;
-            xb += 2;
-            w += 2u * W2S_GROUP;
-        }
+    const int16_t *xa = x, *xb = x + stride;
+    const int16_t *const end = w + 2u * W2S_GROUP * pairs;
+    while (w < end) {
+        const uint32_t x0 = pair(xa), x1 = pair(xb);
+        uint32_t wv = pair(w);
+        a0 = __smlad(x0, wv, a0);
+        a1 = __smlad(x1, wv, a1);
+        wv = pair(w + 2);
+        a2 = __smlad(x0, wv, a2);
+        a3 = __smlad(x1, wv, a3);
+        wv = pair(w + 4);
+        a4 = __smlad(x0, wv, a4);
+        a5 = __smlad(x1, wv, a5);
+        wv = pair(w + 6);
+        a6 = __smlad(x0, wv, a6);
+        a7 = __smlad(x1, wv, a7);
+        xa += 2;
+        xb += 2;
+        w += 2u * W2S_GROUP;
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -219,28 +224,25 @@ static void dot_2x4(const int16_t *x, size_t cin, size_t wide_len, size_t kh, co
 }
 
 /* the same for a group of three: six sums, and no register to spare */
-static void dot_2x3(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
-                    int32_t acc[6])
+static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[6])
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
-        const int16_t *const end = w + 6u * pairs;
-        while (w < end) {
-            const uint32_t x0 = pair(xa), x1 = pair(xb);
-            uint32_t wv = pair(w);
-            a0 = __smlad(x0, wv, a0);
-            a1 = __smlad(x1, wv, a1);
-            wv = pair(w + 2);
-            a2 = __smlad(x0, wv, a2);
-            a3 = __smlad(x1, wv, a3);
-            wv = pair(w + 4);
-            a4 = __smlad(x0, wv, a4);
-            a5 = __smlad(x1, wv, a5);
-            xa += 2;
-            xb += 2;
-            w += 6;
-        }
+    const int16_t *xa = x, *xb = x + stride;
+    const int16_t *const end = w + 6u * pairs;
+    while (w < end) {
+        const uint32_t x0 = pair(xa), x1 = pair(xb);
+        uint32_t wv = pair(w);
+        a0 = __smlad(x0, wv, a0);
+        a1 = __smlad(x1, wv, a1);
+        wv = pair(w + 2);
+        a2 = __smlad(x0, wv, a2);
+        a3 = __smlad(x1, wv, a3);
+        wv = pair(w + 4);
+        a4 = __smlad(x0, wv, a4);
+        a5 = __smlad(x1, wv, a5);
+        xa += 2;
+        xb += 2;
+        w += 6;
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -251,21 +253,18 @@ static void dot_2x3(const int16_t *x, size_t cin, size_t wide_len, size_t kh, co
 }
 
 /* acc[c] += one pixel by a full group (an odd last pixel) */
-static void dot_1x4(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t pairs, int32_t acc[4])
+static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[4])
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len;
-        const int16_t *const end = w + 2u * W2S_GROUP * pairs;
-        while (w < end) {
-            const uint32_t x0 = pair(xa);
-            a0 = __smlad(x0, pair(w), a0);
-            a1 = __smlad(x0, pair(w + 2), a1);
-            a2 = __smlad(x0, pair(w + 4), a2);
-            a3 = __smlad(x0, pair(w + 6), a3);
-            xa += 2;
-            w += 2u * W2S_GROUP;
-        }
+    const int16_t *const end = w + 2u * W2S_GROUP * pairs;
+    while (w < end) {
+        const uint32_t x0 = pair(x);
+        a0 = __smlad(x0, pair(w), a0);
+        a1 = __smlad(x0, pair(w + 2), a1);
+        a2 = __smlad(x0, pair(w + 4), a2);
+        a3 = __smlad(x0, pair(w + 6), a3);
+        x += 2;
+        w += 2u * W2S_GROUP;
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -273,54 +272,45 @@ static void dot_1x4(const int16_t *x, size_t wide_len, size_t kh, const int16_t 
     acc[3] = a3;
 }
 
-/* acc[p] += two pixels by one channel of a short last group, its pairs `stride` int16 apart */
-static void dot_2x1(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
-                    size_t pairs, int32_t acc[2])
+/* acc[p] += two pixels by one channel of another group, its pairs `wstride` int16 apart */
+static void dot_2x1(const int16_t *x, size_t stride, const int16_t *w, size_t wstride, size_t pairs,
+                    int32_t acc[2])
 {
     int32_t a0 = acc[0], a1 = acc[1];
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
-        for (size_t i = 0; i < pairs; i++) {
-            const uint32_t wv = pair(w);
-            a0 = __smlad(pair(xa), wv, a0);
-            a1 = __smlad(pair(xb), wv, a1);
-            xa += 2;
-            xb += 2;
-            w += stride;
-        }
+    const int16_t *xa = x, *xb = x + stride;
+    for (size_t i = 0; i < pairs; i++) {
+        const uint32_t wv = pair(w);
+        a0 = __smlad(pair(xa), wv, a0);
+        a1 = __smlad(pair(xb), wv, a1);
+        xa += 2;
+        xb += 2;
+        w += wstride;
     }
     acc[0] = a0;
     acc[1] = a1;
 }
 
-static int32_t dot_1x1(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t stride, size_t pairs,
-                       int32_t acc)
+static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t wstride, size_t pairs, int32_t acc)
 {
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len;
-        for (size_t i = 0; i < pairs; i++) {
-            acc = __smlad(pair(xa), pair(w), acc);
-            xa += 2;
-            w += stride;
-        }
+    for (size_t i = 0; i < pairs; i++) {
+        acc = __smlad(pair(x), pair(w), acc);
+        x += 2;
+        w += wstride;
     }
     return acc;
 }
 #else
-/* Plain C (M0+, the host): two channels of a group at a time, their pairs `stride` int16 apart; more sums
+/* Plain C (M0+, the host): two channels of a group at a time, their pairs `wstride` int16 apart; more sums
  * at once only spill registers without dual MACs */
-static void dot_2x2(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
-                    size_t pairs, int32_t *acc)
+static void dot_2x2(const int16_t *x, size_t stride, const int16_t *w, size_t wstride, size_t pairs, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len, *xb = xa + cin;
-        for (size_t i = 0; i < pairs; i++, xa += 2, xb += 2, w += stride) {
-            a0 += xa[0] * w[0] + xa[1] * w[1];
-            a1 += xb[0] * w[0] + xb[1] * w[1];
-            a2 += xa[0] * w[2] + xa[1] * w[3];
-            a3 += xb[0] * w[2] + xb[1] * w[3];
-        }
+    const int16_t *xa = x, *xb = x + stride;
+    for (size_t i = 0; i < pairs; i++, xa += 2, xb += 2, w += wstride) {
+        a0 += xa[0] * w[0] + xa[1] * w[1];
+        a1 += xb[0] * w[0] + xb[1] * w[1];
+        a2 += xa[0] * w[2] + xa[1] * w[3];
+        a3 += xb[0] * w[2] + xb[1] * w[3];
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -328,80 +318,64 @@ static void dot_2x2(const int16_t *x, size_t cin, size_t wide_len, size_t kh, co
     acc[3] = a3;
 }
 
-static void dot_2x1(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
-                    size_t pairs, int32_t acc[2]);
-
-static void dot_2x4(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
-                    int32_t acc[8])
+static void dot_2x1(const int16_t *x, size_t stride, const int16_t *w, size_t wstride, size_t pairs,
+                    int32_t acc[2])
 {
-    dot_2x2(x, cin, wide_len, kh, w, 8u, pairs, acc);
-    dot_2x2(x, cin, wide_len, kh, w + 4, 8u, pairs, acc + 4);
-}
-
-static void dot_2x3(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t pairs,
-                    int32_t acc[6])
-{
-    dot_2x2(x, cin, wide_len, kh, w, 6u, pairs, acc);
-    dot_2x1(x, cin, wide_len, kh, w + 4, 6u, pairs, acc + 4);
-}
-
-static void dot_1x4(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t pairs, int32_t acc[4])
-{
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len;
-        for (size_t t = 0; t < 2u * pairs; t += 2u, w += 2u * W2S_GROUP) {
-            for (size_t c = 0; c < W2S_GROUP; c++) {
-                acc[c] += xa[t] * w[2u * c] + xa[t + 1u] * w[2u * c + 1u];
-            }
-        }
+    const int16_t *xa = x, *xb = x + stride;
+    for (size_t i = 0; i < pairs; i++, xa += 2, xb += 2, w += wstride) {
+        acc[0] += xa[0] * w[0] + xa[1] * w[1];
+        acc[1] += xb[0] * w[0] + xb[1] * w[1];
     }
 }
 
-static void dot_2x1(const int16_t *x, size_t cin, size_t wide_len, size_t kh, const int16_t *w, size_t stride,
-                    size_t pairs, int32_t acc[2])
+static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[8])
 {
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len;
-        for (size_t t = 0; t < 2u * pairs; t += 2u, w += stride) {
-            acc[0] += xa[t] * w[0] + xa[t + 1u] * w[1];
-            acc[1] += xa[cin + t] * w[0] + xa[cin + t + 1u] * w[1];
-        }
-    }
+    dot_2x2(x, stride, w, 8u, pairs, acc);
+    dot_2x2(x, stride, w + 4, 8u, pairs, acc + 4);
 }
 
-static int32_t dot_1x1(const int16_t *x, size_t wide_len, size_t kh, const int16_t *w, size_t stride, size_t pairs,
-                       int32_t acc)
+static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[6])
 {
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int16_t *xa = x + ky * wide_len;
-        for (size_t t = 0; t < 2u * pairs; t += 2u, w += stride) {
-            acc += xa[t] * w[0] + xa[t + 1u] * w[1];
-        }
+    dot_2x2(x, stride, w, 6u, pairs, acc);
+    dot_2x1(x, stride, w + 4, 6u, pairs, acc + 4);
+}
+
+static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t wstride, size_t pairs, int32_t acc)
+{
+    for (size_t i = 0; i < pairs; i++, x += 2, w += wstride) {
+        acc += x[0] * w[0] + x[1] * w[1];
     }
     return acc;
 }
+
+static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[4])
+{
+    for (size_t c = 0; c < W2S_GROUP; c++) {
+        acc[c] = dot_1x1(x, w + 2u * c, 2u * W2S_GROUP, pairs, acc[c]);
+    }
+}
 #endif
 
-/* kh widened rows -> one output row, in blocks of two pixels by a group of output channels that share
- * every load. Integer sums: any order gives the same int32 as TFLM's. */
-W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, size_t wide_len, int8_t *out)
+/* The widened rows (widen_rows) -> one output row, in blocks of two pixels by a group of output channels
+ * that share every load. Integer sums: any order gives the same int32 as TFLM's. */
+W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out)
 {
-    const size_t cin = layer->cin, cout = layer->cout, kh = layer->kh, pairs = layer->run / 2u;
-    const size_t per_channel = kh * layer->run; /* int16 weights per output channel */
+    const size_t cout = layer->cout, pairs = layer->run / 2u;
+    const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
     const requant_t q = requant_of(layer);
     for (size_t x = 0; x < layer->width; x += 2u) {
-        const int16_t *px = wide + x * cin;
+        const int16_t *px = wide + x * stride;
         const int two = x + 1u < layer->width; /* an odd last pixel goes alone */
         int8_t *o = out + x * cout;
         for (size_t g = 0, r; g < cout; g += r) {
-            const int16_t *w = layer->weights_s16 + g * per_channel;
+            const int16_t *w = layer->weights_s16 + g * layer->run;
             r = group_size(cout, g);
             if (r == 4u && two) {
                 int32_t acc[8];
                 for (size_t c = 0; c < 4u; c++) {
                     acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
                 }
-                dot_2x4(px, cin, wide_len, kh, w, pairs, acc);
+                dot_2x4(px, stride, w, pairs, acc);
                 for (size_t c = 0; c < 4u; c++) {
                     const int32_t m = q.mult[g + c];
                     const int sh = q.shift[g + c];
@@ -415,7 +389,7 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 for (size_t c = 0; c < 3u; c++) {
                     acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
                 }
-                dot_2x3(px, cin, wide_len, kh, w, pairs, acc);
+                dot_2x3(px, stride, w, pairs, acc);
                 for (size_t c = 0; c < 3u; c++) {
                     const int32_t m = q.mult[g + c];
                     const int sh = q.shift[g + c];
@@ -429,7 +403,7 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 for (size_t c = 0; c < 4u; c++) {
                     acc[c] = layer->bias_s32[g + c];
                 }
-                dot_1x4(px, wide_len, kh, w, pairs, acc);
+                dot_1x4(px, w, pairs, acc);
                 for (size_t c = 0; c < 4u; c++) {
                     o[g + c] = requantize_s8(q, acc[c], q.mult[g + c], q.shift[g + c]);
                 }
@@ -438,14 +412,14 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                     const uint32_t oc = (uint32_t)(g + c);
                     if (two) {
                         int32_t acc[2] = {layer->bias_s32[oc], layer->bias_s32[oc]};
-                        dot_2x1(px, cin, wide_len, kh, w + 2u * c, 2u * r, pairs, acc);
+                        dot_2x1(px, stride, w + 2u * c, 2u * r, pairs, acc);
                         const int8_t v0 = requantize_s8(q, acc[0], q.mult[oc], q.shift[oc]);
                         const int8_t v1 = requantize_s8(q, acc[1], q.mult[oc], q.shift[oc]);
                         o[oc] = v0;
                         o[cout + oc] = v1;
                     } else {
-                        o[oc] = requantize_s8(q, dot_1x1(px, wide_len, kh, w + 2u * c, 2u * r, pairs,
-                                                         layer->bias_s32[oc]), q.mult[oc], q.shift[oc]);
+                        o[oc] = requantize_s8(q, dot_1x1(px, w + 2u * c, 2u * r, pairs, layer->bias_s32[oc]),
+                                              q.mult[oc], q.shift[oc]);
                     }
                 }
             }
@@ -483,9 +457,10 @@ W2S_NOINLINE static void pool_row(w2s_engine_t *e)
 {
     const w2s_engine_model_t *m = e->model;
     int8_t lin[W2S_ENGINE_COLUMNS], sof[W2S_ENGINE_COLUMNS]; /* one row of each: the row kernels' blocks */
-    widen_row(&m->lin, e->tail_row_s8, e->wide_s16); /* lin and sof read the same input */
-    conv_row_s8(&m->lin, e->wide_s16, (size_t)m->lin.width * m->lin.cin + 1u, lin);
-    conv_row_s8(&m->sof, e->wide_s16, (size_t)m->sof.width * m->sof.cin + 1u, sof);
+    const int8_t *const row[1] = {e->tail_row_s8};
+    widen_rows(&m->lin, row, e->wide_s16); /* lin and sof read the same input */
+    conv_row_s8(&m->lin, e->wide_s16, lin);
+    conv_row_s8(&m->sof, e->wide_s16, sof);
     for (size_t j = 0; j < W2S_ENGINE_COLUMNS; j++) {
         const int32_t v = lin[j] - m->lin.out_zero;
         const int32_t q = sof[j] + 128;
@@ -524,11 +499,8 @@ static void advance(w2s_engine_t *e, uint32_t k)
         int8_t *out = last ? e->tail_row_s8 : ring_row(e, k + 1, e->received[k + 1]);
         PROFILE_START(t0);
         if (layer->kind == W2S_LAYER_CONV) {
-            const size_t wide_len = (size_t)(layer->width + layer->kw - 1u) * layer->cin + 1u;
-            for (uint32_t ky = 0; ky < layer->kh; ky++) {
-                widen_row(layer, rows[ky], e->wide_s16 + ky * wide_len);
-            }
-            conv_row_s8(layer, e->wide_s16, wide_len, out);
+            widen_rows(layer, rows, e->wide_s16);
+            conv_row_s8(layer, e->wide_s16, out);
         } else {
             maxpool_row_s8(layer, rows, e->wide_s16, out);
         }

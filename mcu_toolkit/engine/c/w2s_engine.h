@@ -34,7 +34,7 @@ typedef struct {
     const w2s_engine_model_t *model;
     int8_t ring_s8[W2S_ENGINE_RING_BYTES];        /**< each layer's last kh input rows */
     int8_t tail_row_s8[W2S_ENGINE_TAIL_ROW];      /**< the trunk's last output row */
-    int16_t wide_s16[W2S_ENGINE_WIDE];            /**< a conv's kh input rows, zero point out, padded */
+    int16_t wide_s16[W2S_ENGINE_WIDE];            /**< a conv's kh input rows, zero point out, by column */
     uint32_t received[W2S_ENGINE_LAYERS];         /**< rows each layer took this window, padding included */
     int64_t sum0[W2S_ENGINE_COLUMNS];             /**< per column (mel f, channel c; j = f * C + c): sum of e^d */
     int64_t sum1[W2S_ENGINE_COLUMNS];             /**< sum of e^d * (lin - lin zero point) */

@@ -25,9 +25,10 @@ typedef struct {
     int16_t in_zero;             /**< conv: input zero point; pool: the pad value */
     int16_t out_zero;            /**< output zero point (conv) */
     int16_t act_min, act_max;    /**< the fused activation's int8 range */
-    const int16_t *weights_s16;  /**< conv: cout * kh * run, OHWI with each row's run zero-padded, in groups of
-                                      output channels (fours, then threes) by (row, tap pair, channel); NULL for a pool */
-    uint16_t run;                /**< conv: kw * cin rounded up to even (DSP pairs) */
+    const int16_t *weights_s16;  /**< conv: cout * run: each channel's field as (kernel column, row, channel),
+                                      in groups of output channels (fours, then threes) by (tap pair,
+                                      channel); NULL for a pool */
+    uint16_t run;                /**< conv: kh * kw * cin rounded up to even (DSP pairs) */
     const int32_t *bias_s32;     /**< conv: cout */
     const int32_t *mult_q31;     /**< conv: cout per-channel multipliers */
     const int8_t *shift;         /**< conv: cout per-channel shifts (left if > 0) */
