@@ -95,10 +95,28 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_RING_BYTES": ring[-1],
         "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
+        **hot_shape(g),
         "W2S_ENGINE_WIDE": max([wide_len(c) for c in g.layers if isinstance(c, Conv)]
                                + [p.width * p.channels for p in g.layers if isinstance(p, MaxPool)]
                                + [g.pooled_mels * g.lin.cin + 1]),
     }
+
+
+HOT_MAX_PAIRS = 128  # beyond this an unrolled kernel costs more flash than it saves time
+
+
+def hot_shape(g: EngineGraph) -> dict[str, int]:
+    """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine.c compiles its
+    kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long."""
+    macs: dict[tuple[int, int], int] = {}
+    for c in g.layers:
+        if isinstance(c, Conv):
+            key = (tap_run(c) // 2, c.kh * c.cin)
+            macs[key] = macs.get(key, 0) + c.width * c.cout * c.kh * c.kw * c.cin
+    if not macs:
+        return {}
+    pairs, stride = max(macs, key=lambda k: (macs[k], k))
+    return {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
 
 
 def model_h(g: EngineGraph) -> str:
@@ -113,6 +131,8 @@ def model_h(g: EngineGraph) -> str:
         "W2S_ENGINE_RING_BYTES": "every layer's kh input rows: the trunk's whole state",
         "W2S_ENGINE_TAIL_ROW": "the trunk's last output row, bytes",
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
+        "W2S_ENGINE_HOT_PAIRS": "tap pairs per output of the convs that do most MACs: their kernels are unrolled",
+        "W2S_ENGINE_HOT_STRIDE": "and the int16 step from one of their pixels to the next (kh * cin)",
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(f"#define {k} {v}u /* {comments[k]} */" for k, v in macros(g).items())

@@ -252,6 +252,65 @@ static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pa
     acc[5] = a5;
 }
 
+#if defined(W2S_ENGINE_HOT_PAIRS) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define W2S_HOT 1
+/* The convs that do most of the MACs (W2S_ENGINE_HOT_PAIRS, _STRIDE), fully unrolled: with the trip
+ * count and the pixel step known, the second pixel and every weight are immediate offsets, and the loop
+ * needs no pointer, counter or compare: 0.9 instructions per MAC instead of 1.1. Same sums. */
+static void dot_2x4_hot(const int16_t *x, const int16_t *w, int32_t acc[8])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+#pragma GCC unroll 128
+    for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
+        const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
+        uint32_t wv = pair(w + 8u * i);
+        a0 = __smlad(x0, wv, a0);
+        a1 = __smlad(x1, wv, a1);
+        wv = pair(w + 8u * i + 2u);
+        a2 = __smlad(x0, wv, a2);
+        a3 = __smlad(x1, wv, a3);
+        wv = pair(w + 8u * i + 4u);
+        a4 = __smlad(x0, wv, a4);
+        a5 = __smlad(x1, wv, a5);
+        wv = pair(w + 8u * i + 6u);
+        a6 = __smlad(x0, wv, a6);
+        a7 = __smlad(x1, wv, a7);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+    acc[6] = a6;
+    acc[7] = a7;
+}
+
+static void dot_2x3_hot(const int16_t *x, const int16_t *w, int32_t acc[6])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+#pragma GCC unroll 128
+    for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
+        const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
+        uint32_t wv = pair(w + 6u * i);
+        a0 = __smlad(x0, wv, a0);
+        a1 = __smlad(x1, wv, a1);
+        wv = pair(w + 6u * i + 2u);
+        a2 = __smlad(x0, wv, a2);
+        a3 = __smlad(x1, wv, a3);
+        wv = pair(w + 6u * i + 4u);
+        a4 = __smlad(x0, wv, a4);
+        a5 = __smlad(x1, wv, a5);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+}
+#endif
+
 /* acc[c] += one pixel by a full group (an odd last pixel) */
 static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[4])
 {
@@ -363,6 +422,9 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
     const size_t cout = layer->cout, pairs = layer->run / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
     const requant_t q = requant_of(layer);
+#ifdef W2S_HOT
+    const int hot = pairs == W2S_ENGINE_HOT_PAIRS && stride == W2S_ENGINE_HOT_STRIDE;
+#endif
     for (size_t x = 0; x < layer->width; x += 2u) {
         const int16_t *px = wide + x * stride;
         const int two = x + 1u < layer->width; /* an odd last pixel goes alone */
@@ -375,7 +437,14 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 for (size_t c = 0; c < 4u; c++) {
                     acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
                 }
-                dot_2x4(px, stride, w, pairs, acc);
+#ifdef W2S_HOT
+                if (hot) {
+                    dot_2x4_hot(px, w, acc);
+                } else
+#endif
+                {
+                    dot_2x4(px, stride, w, pairs, acc);
+                }
                 for (size_t c = 0; c < 4u; c++) {
                     const int32_t m = q.mult[g + c];
                     const int sh = q.shift[g + c];
@@ -389,7 +458,14 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 for (size_t c = 0; c < 3u; c++) {
                     acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
                 }
-                dot_2x3(px, stride, w, pairs, acc);
+#ifdef W2S_HOT
+                if (hot) {
+                    dot_2x3_hot(px, w, acc);
+                } else
+#endif
+                {
+                    dot_2x3(px, stride, w, pairs, acc);
+                }
                 for (size_t c = 0; c < 3u; c++) {
                     const int32_t m = q.mult[g + c];
                     const int sh = q.shift[g + c];
