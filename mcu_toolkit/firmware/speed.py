@@ -14,9 +14,9 @@ from ..bundle import Report
 from ..errors import ToolkitError
 from .boards import Board
 
-# Measured: bench_device_speed.py, default model, 2 s windows (engine 113.5 M, front end 3.9 M per second of
+# Measured: bench_device_speed.py, default model, 2 s windows (engine 110.3 M, front end 3.9 M per second of
 # audio; 61.9 M MACs). The engine scales with the model's MACs; the front end does not depend on the model.
-M4_ENGINE_INSTR_PER_MAC = 1.83
+M4_ENGINE_INSTR_PER_MAC = 1.78
 M4_FRONTEND_INSTR_PER_S = 3.91e6
 MEASURED_ON = ("Cortex-M4F", "Cortex-M7")  # the M7 runs the same Thumb-2 + DSP code
 

@@ -188,68 +188,56 @@ static uint32_t pair(const int16_t *p)
     return v;
 }
 
-/* acc[2c + p] += pixels p (x, x + stride) by a full group's channels c: eight sums in registers, and each
- * pair of taps loaded once for four channels */
-static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[8])
+/* One pair of taps of two pixels (x0, x1: loaded pairs) into a group's sums a0.. (channel-major, pixel
+ * minor), with the group's weights for that pair at w: each weight pair is loaded once for both pixels. */
+#define W2S_MAC_2X3(x0, x1, w)                           \
+    do {                                                 \
+        uint32_t wv_ = pair(w);                          \
+        a0 = __smlad((x0), wv_, a0);                     \
+        a1 = __smlad((x1), wv_, a1);                     \
+        wv_ = pair((w) + 2);                             \
+        a2 = __smlad((x0), wv_, a2);                     \
+        a3 = __smlad((x1), wv_, a3);                     \
+        wv_ = pair((w) + 4);                             \
+        a4 = __smlad((x0), wv_, a4);                     \
+        a5 = __smlad((x1), wv_, a5);                     \
+    } while (0)
+#define W2S_MAC_2X4(x0, x1, w)                           \
+    do {                                                 \
+        W2S_MAC_2X3(x0, x1, w);                          \
+        const uint32_t w3_ = pair((w) + 6);              \
+        a6 = __smlad((x0), w3_, a6);                     \
+        a7 = __smlad((x1), w3_, a7);                     \
+    } while (0)
+/* the sums live in registers for the whole dot product */
+#define W2S_SUMS6_IN int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5]
+#define W2S_SUMS6_OUT (acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5)
+#define W2S_SUMS8_IN W2S_SUMS6_IN; int32_t a6 = acc[6], a7 = acc[7]
+#define W2S_SUMS8_OUT (W2S_SUMS6_OUT, acc[6] = a6, acc[7] = a7)
+
+/* acc[2c + p] += pixels p (x, x + stride) by a full group's channels c: eight sums in registers. The
+ * block kernels stay calls: inlined, they leave the requantisation around them short of registers. */
+W2S_NOINLINE static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[8])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+    W2S_SUMS8_IN;
     const int16_t *xa = x, *xb = x + stride;
-    const int16_t *const end = w + 2u * W2S_GROUP * pairs;
-    while (w < end) {
+    for (const int16_t *const end = w + 8u * pairs; w < end; w += 8, xa += 2, xb += 2) {
         const uint32_t x0 = pair(xa), x1 = pair(xb);
-        uint32_t wv = pair(w);
-        a0 = __smlad(x0, wv, a0);
-        a1 = __smlad(x1, wv, a1);
-        wv = pair(w + 2);
-        a2 = __smlad(x0, wv, a2);
-        a3 = __smlad(x1, wv, a3);
-        wv = pair(w + 4);
-        a4 = __smlad(x0, wv, a4);
-        a5 = __smlad(x1, wv, a5);
-        wv = pair(w + 6);
-        a6 = __smlad(x0, wv, a6);
-        a7 = __smlad(x1, wv, a7);
-        xa += 2;
-        xb += 2;
-        w += 2u * W2S_GROUP;
+        W2S_MAC_2X4(x0, x1, w);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    acc[4] = a4;
-    acc[5] = a5;
-    acc[6] = a6;
-    acc[7] = a7;
+    W2S_SUMS8_OUT;
 }
 
 /* the same for a group of three: six sums, and no register to spare */
-static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[6])
+W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[6])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    W2S_SUMS6_IN;
     const int16_t *xa = x, *xb = x + stride;
-    const int16_t *const end = w + 6u * pairs;
-    while (w < end) {
+    for (const int16_t *const end = w + 6u * pairs; w < end; w += 6, xa += 2, xb += 2) {
         const uint32_t x0 = pair(xa), x1 = pair(xb);
-        uint32_t wv = pair(w);
-        a0 = __smlad(x0, wv, a0);
-        a1 = __smlad(x1, wv, a1);
-        wv = pair(w + 2);
-        a2 = __smlad(x0, wv, a2);
-        a3 = __smlad(x1, wv, a3);
-        wv = pair(w + 4);
-        a4 = __smlad(x0, wv, a4);
-        a5 = __smlad(x1, wv, a5);
-        xa += 2;
-        xb += 2;
-        w += 6;
+        W2S_MAC_2X3(x0, x1, w);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    acc[4] = a4;
-    acc[5] = a5;
+    W2S_SUMS6_OUT;
 }
 
 #if defined(W2S_ENGINE_HOT_PAIRS) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
@@ -257,57 +245,26 @@ static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pa
 /* The convs that do most of the MACs (W2S_ENGINE_HOT_PAIRS, _STRIDE), fully unrolled: with the trip
  * count and the pixel step known, the second pixel and every weight are immediate offsets, and the loop
  * needs no pointer, counter or compare: 0.9 instructions per MAC instead of 1.1. Same sums. */
-static void dot_2x4_hot(const int16_t *x, const int16_t *w, int32_t acc[8])
+W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, int32_t acc[8])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+    W2S_SUMS8_IN;
 #pragma GCC unroll 128
     for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
         const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
-        uint32_t wv = pair(w + 8u * i);
-        a0 = __smlad(x0, wv, a0);
-        a1 = __smlad(x1, wv, a1);
-        wv = pair(w + 8u * i + 2u);
-        a2 = __smlad(x0, wv, a2);
-        a3 = __smlad(x1, wv, a3);
-        wv = pair(w + 8u * i + 4u);
-        a4 = __smlad(x0, wv, a4);
-        a5 = __smlad(x1, wv, a5);
-        wv = pair(w + 8u * i + 6u);
-        a6 = __smlad(x0, wv, a6);
-        a7 = __smlad(x1, wv, a7);
+        W2S_MAC_2X4(x0, x1, w + 8u * i);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    acc[4] = a4;
-    acc[5] = a5;
-    acc[6] = a6;
-    acc[7] = a7;
+    W2S_SUMS8_OUT;
 }
 
-static void dot_2x3_hot(const int16_t *x, const int16_t *w, int32_t acc[6])
+W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, int32_t acc[6])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    W2S_SUMS6_IN;
 #pragma GCC unroll 128
     for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
         const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
-        uint32_t wv = pair(w + 6u * i);
-        a0 = __smlad(x0, wv, a0);
-        a1 = __smlad(x1, wv, a1);
-        wv = pair(w + 6u * i + 2u);
-        a2 = __smlad(x0, wv, a2);
-        a3 = __smlad(x1, wv, a3);
-        wv = pair(w + 6u * i + 4u);
-        a4 = __smlad(x0, wv, a4);
-        a5 = __smlad(x1, wv, a5);
+        W2S_MAC_2X3(x0, x1, w + 6u * i);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    acc[4] = a4;
-    acc[5] = a5;
+    W2S_SUMS6_OUT;
 }
 #endif
 
@@ -432,41 +389,24 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
         for (size_t g = 0, r; g < cout; g += r) {
             const int16_t *w = layer->weights_s16 + g * layer->run;
             r = group_size(cout, g);
-            if (r == 4u && two) {
+            if ((r == 4u || r == 3u) && two) {
                 int32_t acc[8];
-                for (size_t c = 0; c < 4u; c++) {
+                for (size_t c = 0; c < r; c++) {
                     acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
                 }
 #ifdef W2S_HOT
-                if (hot) {
+                if (hot && r == 4u) {
                     dot_2x4_hot(px, w, acc);
-                } else
-#endif
-                {
-                    dot_2x4(px, stride, w, pairs, acc);
-                }
-                for (size_t c = 0; c < 4u; c++) {
-                    const int32_t m = q.mult[g + c];
-                    const int sh = q.shift[g + c];
-                    const int8_t v0 = requantize_s8(q, acc[2u * c], m, sh);
-                    const int8_t v1 = requantize_s8(q, acc[2u * c + 1u], m, sh);
-                    o[g + c] = v0;
-                    o[cout + g + c] = v1;
-                }
-            } else if (r == 3u && two) {
-                int32_t acc[6];
-                for (size_t c = 0; c < 3u; c++) {
-                    acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
-                }
-#ifdef W2S_HOT
-                if (hot) {
+                } else if (hot) {
                     dot_2x3_hot(px, w, acc);
                 } else
 #endif
-                {
+                    if (r == 4u) {
+                    dot_2x4(px, stride, w, pairs, acc);
+                } else {
                     dot_2x3(px, stride, w, pairs, acc);
                 }
-                for (size_t c = 0; c < 3u; c++) {
+                for (size_t c = 0; c < r; c++) {
                     const int32_t m = q.mult[g + c];
                     const int sh = q.shift[g + c];
                     const int8_t v0 = requantize_s8(q, acc[2u * c], m, sh);
