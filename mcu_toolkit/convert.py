@@ -156,6 +156,7 @@ class Proof:
     ccc: dict
     tflm_out: np.ndarray
     tflm_ccc: dict
+    tflm_path: str = "the whole int8 model on TFLM"   # how the evaluation ran the TFLM path
 
 
 def _check_options(window_seconds: float, frontend: str) -> None:
@@ -282,42 +283,74 @@ def _engine_and_tail(tflite: bytes, head, inp: Inputs):
         return engine, None, None
 
 
+def _trunk_and_tail(tflite: bytes, engine, tail: bytes | None, why: str | None, windows: list, arena: int,
+                    inp: Inputs):
+    """The engine's trunk against TFLM's tensors on `windows`, and TFLM on the model's tail alone: None when
+    TFLM cannot load it or its outputs differ from the whole model's (the evaluation then runs the whole
+    model on TFLM, and the report says so)."""
+    from .verify import tflm
+    from .verify.trunk_check import compare_trunk
+
+    if engine is None:
+        return {"differing": None, "reason": why}, None
+    tail_dev = None
+    if tail is not None:
+        try:
+            tail_dev = tflm.TflmModel(tail, arena_size=4 * arena)
+        except ToolkitError:
+            pass
+    check = compare_trunk(tflite, engine, windows, tail_dev, tail_must_match=False)
+    if tail is not None and (tail_dev is None or check.get("tail_outputs_differing")):
+        inp.messages.append("TFLM on the model's tail alone did not give the whole model's outputs; "
+                            "TFLM ran the whole model for the evaluation")
+        tail_dev = None
+    return check, tail_dev
+
+
 def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progress, pool=None) -> Proof:
     """Ops, the smallest arena that runs, the engine's trunk against TFLM's tensors, and both deployed
     paths' CCC against the float model.
 
     TFLM's evaluation runs the model's tail on the engine's features, which are bit-identical to TFLM's
-    trunk: checked here on two windows, tensor by tensor, and against the whole model's outputs. With a
-    pool, the evaluation runs there while this process measures the arena and checks the trunk."""
+    trunk: checked here tensor by tensor on three windows (the first and the last calibration window, the
+    first evaluation window), and the tail's outputs against the whole model's. A tail TFLM cannot load, or
+    one that differs, is dropped and TFLM runs the whole model. With a pool, the evaluation runs there while
+    this process measures the arena and checks the trunk, then takes the clips no worker has started."""
     from .verify import tflm
-    from .verify.deployed import both_clip_outputs, deployed_clip_outputs
-    from .verify.trunk_check import compare_trunk
+    from .verify.deployed import both_clip_outputs, db_to_s8, deployed_clip_outputs
 
     head = model_head(inp.model)
     engine, tail, why = _engine_and_tail(tflite, head, inp)
     head_json = head.to_json()
-    futures = (pool.submit(tflite, head_json if engine is not None else None, inp.eval_dbs, inp.frontend, tail)
-               if pool is not None else None)
+    engine_json = head_json if engine is not None else None
+    futures = pool.submit(tflite, engine_json, inp.eval_dbs, inp.frontend, tail) if pool is not None else None
     ops = tflm.model_ops(tflite)
     probe = tflm.TflmModel(tflite, arena_size=64 * 1024 * 1024)
     x0 = probe.quantize(feats[0].transpose(1, 2, 0))
     arena_measured = tflm.measure_arena(tflite, x0)
     arena = tflm.arena_with_margin(arena_measured)
     dev = tflm.TflmModel(tflite, arena_size=arena)
-    tail_dev = tflm.TflmModel(tail, arena_size=4 * arena) if tail is not None else None
+    windows = []
     if engine is not None:
         last = probe.quantize(feats[-1].transpose(1, 2, 0))
-        trunk_check = compare_trunk(tflite, engine, [x0[0, :, :, 0], last[0, :, :, 0]], tail_dev)
-    else:
-        trunk_check = {"differing": None, "reason": why}
+        windows = [x0[0, :, :, 0], last[0, :, :, 0],
+                   db_to_s8(inp.eval_dbs[0][0], inp.frontend, dev.in_scale, dev.in_zero)]
+    trunk_check, tail_dev = _trunk_and_tail(tflite, engine, tail, why, windows, arena, inp)
+    if tail is not None and tail_dev is None and futures is not None:  # the workers' tail path is void
+        for f in futures:
+            f.cancel()
+        futures = pool.submit(tflite, engine_json, inp.eval_dbs, inp.frontend, None)
     with progress.bar(len(inp.ev), "TFLM + engine") as bar:
         if futures is not None:
             tflm_out, d_out = pool.collect(futures, bar, lambda i: both_clip_outputs(
-                dev, engine, inp.eval_dbs[i], inp.frontend, tail_dev if engine is not None else None))
+                dev, engine, inp.eval_dbs[i], inp.frontend, tail_dev))
         else:
             tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.eval_dbs, inp.frontend, bar, tail_dev)
+    path = ("the model's tail on TFLM, fed with the w2s engine's features (bit-identical to TFLM's trunk on the "
+            "checked windows; the tail's outputs equal the whole model's there)" if tail_dev is not None
+            else "the whole int8 model on TFLM")
     return Proof(ops, arena_measured, arena, dev, engine, head_json, trunk_check, d_out,
-                 _ccc_checked(d_out, inp, "engine"), tflm_out, _ccc_checked(tflm_out, inp, "TFLM"))
+                 _ccc_checked(d_out, inp, "engine"), tflm_out, _ccc_checked(tflm_out, inp, "TFLM"), path)
 
 
 def quantize_eta_s(windows: int, frames: int) -> float:
@@ -369,7 +402,7 @@ def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_c
               "drift": {k: round(1.0 - v, 6) for k, v in pr.tflm_ccc.items()},
               "mean_abs_err": _errors(pr.tflm_out, inp.float_out, np.mean),
               "max_abs_err": _errors(pr.tflm_out, inp.float_out, np.max),
-              "arena_bytes": pr.arena},
+              "arena_bytes": pr.arena, "evaluated_as": pr.tflm_path},
         min_ccc=min_ccc, passed=min_ccc is None or all(v >= min_ccc for v in pr.ccc.values()),
         versions=package_versions(), messages=inp.messages, timings_s=timings)
 
@@ -441,8 +474,9 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             jobs: int = 1) -> ConvertResult:
     """Run the whole chain and write the bundle atomically into `out`.
 
-    jobs > 1 runs the TFLM evaluation on that many spawned processes; a script calling this must then
-    guard its top level with `if __name__ == "__main__":`, as multiprocessing requires."""
+    jobs > 1 starts that many spawned processes while TensorFlow quantises; they run the evaluation beside
+    this process. A script calling this must then guard its top level with `if __name__ == "__main__":`, as
+    multiprocessing requires."""
     t = Timings()
     out = check_dir_target(out, force)
     _check_options(window_seconds, frontend)

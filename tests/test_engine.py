@@ -341,3 +341,22 @@ def test_an_odd_mel_count_converts_with_the_engine_bit_exact(tmp_path):
         elf = _build_m4(engine, tmp_path / kind, *flags)
         got, _ = _run_m4(elf, windows, engine.graph.channels * engine.graph.pooled_mels, tmp_path / f"{kind}_run")
         _check_against_mirror(engine, windows, got)
+
+
+def test_a_tail_that_differs_from_the_whole_model_falls_back_to_the_whole_model(bundle, tmp_path, monkeypatch):
+    """If TFLM on the tail alone ever disagreed with the whole model, the evaluation runs the whole model on
+    TFLM instead (workers resubmitted), says so, and gives the same figures."""
+    from mcu_toolkit import convert as conv
+    from mcu_toolkit.verify import trunk_check
+
+    real = trunk_check.compare_trunk
+
+    def tail_disagrees(*args, **kwargs):
+        return {**real(*args, **kwargs), "tail_outputs_differing": 1}
+
+    monkeypatch.setattr(trunk_check, "compare_trunk", tail_disagrees)
+    r = conv.convert(out=tmp_path / "b", progress=False, jobs=2).report
+    assert r.tflm["evaluated_as"] == "the whole int8 model on TFLM"
+    assert any("TFLM ran the whole model" in m for m in r.messages)
+    assert r.tflm["ccc"] == bundle.report.tflm["ccc"] and r.ccc == bundle.report.ccc
+    assert "tail on TFLM" in bundle.report.tflm["evaluated_as"]

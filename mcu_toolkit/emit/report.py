@@ -9,6 +9,10 @@ def _kb(n: int) -> str:
     return f"{n:,} B ({n / 1024:.1f} KiB)"
 
 
+def _how(tflm: dict) -> str:
+    return f" (evaluated as {tflm['evaluated_as']})" if tflm.get("evaluated_as") else ""
+
+
 def markdown(r) -> str:
     """r: a bundle.Report."""
     dims = OUTPUT_NAMES
@@ -51,7 +55,7 @@ def markdown(r) -> str:
         "",
         f"## Drift against the float model, {r.eval_files} held-out files",
         "",
-        "Deployed w2s engine (int8 trunk + exact tail; the gate's figures) and the int8 model on TFLM:",
+        f"Deployed w2s engine (int8 trunk + exact tail; the gate's figures) and the int8 model on TFLM{_how(t)}:",
         "",
         "| dimension | CCC w2s | CCC TFLM | mean abs err w2s | mean abs err TFLM | max abs err w2s "
         "| max abs err TFLM |",

@@ -156,8 +156,8 @@ class TfWorker:
 
 
 def check_float_tflite(tflite_float: bytes, onnx_bytes: bytes, inputs_nchw: np.ndarray, atol: float = 1e-3) -> float:
-    """onnx2tf's float32 TFLite against onnxruntime: catches layout mistakes in the conversion
-    (it can mistranslate transposes when two dimensions have the same size)."""
+    """The float32 TFLite (converted from onnx2tf's Keras model) against onnxruntime: catches layout mistakes
+    in onnx2tf's translation (it can mistranslate transposes when two dimensions have the same size)."""
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
 

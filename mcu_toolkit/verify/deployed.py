@@ -151,10 +151,11 @@ EVAL_ARENA = 64 << 20  # workers may start before the arena is measured; the num
 
 
 def _pool_start() -> None:
-    from ..engine import mirror  # noqa: F401  (imported while the parent waits for TensorFlow)
-    from . import tflm  # noqa: F401
+    ignore_sigint()  # first: Ctrl-C while a worker still imports is the parent's to report
+    from tflite_micro import runtime  # noqa: F401  (imported while the parent waits for TensorFlow)
 
-    ignore_sigint()
+    from ..engine import mirror  # noqa: F401
+    from . import tflm  # noqa: F401
 
 
 def _pool_clip(setup: tuple, dbs: list[np.ndarray]) -> np.ndarray:

@@ -26,7 +26,7 @@ typedef struct {
     int16_t out_zero;            /**< output zero point (conv) */
     int16_t act_min, act_max;    /**< the fused activation's int8 range */
     const int16_t *weights_s16;  /**< conv: cout * run: each channel's field as (kernel column, row, channel),
-                                      in groups of output channels (fours, then threes) by (tap pair,
+                                      in groups of output channels (fours, threes, a rest) by (tap pair,
                                       channel); NULL for a pool */
     uint16_t run;                /**< conv: kh * kw * cin rounded up to even (DSP pairs) */
     const int32_t *bias_s32;     /**< conv: cout */
