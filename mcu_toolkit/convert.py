@@ -21,6 +21,7 @@ from . import resources
 from .audio import Windowed, list_audio, load_windows
 from .bundle import Bundle, Report
 from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
+from .environ import environ_set
 from .errors import CheckFailed, ToolkitError
 from .export.tflite import TfWorker
 from .outputs import check_dir_target
@@ -450,21 +451,6 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
     return files
 
 
-@contextlib.contextmanager
-def _tmpdir_env(folder: str):
-    """TMPDIR for native code in this process: onnxruntime leaves a session file (.ses) in $TMPDIR when it is
-    first imported, and it belongs with the work folder, which goes at the end."""
-    saved = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = folder
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved
-
-
 # ---- the chain -----------------------------------------------------------------------------------
 
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
@@ -484,7 +470,9 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_"))
         worker = stack.enter_context(TfWorker(Path(work), verbose))
-        stack.enter_context(_tmpdir_env(work))
+        # native code's TMPDIR: onnxruntime leaves a session file (.ses) there when first imported, and it
+        # belongs with the work folder, which goes at the end
+        stack.enter_context(environ_set(TMPDIR=work))
         import torch
 
         from .export.onnx_export import INPUT_NAME

@@ -3,12 +3,10 @@ streaming engine (its numpy mirror, bit-exact with the C) or the int8 model on T
 
 from __future__ import annotations
 
-import contextlib
-import os
-
 import numpy as np
 
 from ..audio import Windowed, to_pcm16
+from ..environ import environ_set
 from ..errors import ToolkitError
 from ..dsp import fixed, float_ref
 
@@ -123,21 +121,11 @@ _POOL: dict = {}
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-@contextlib.contextmanager
 def one_blas_thread_per_worker():
     """While it is open, spawned workers start numpy with one BLAS thread each. Two workers that each run
     OpenBLAS's own thread pool on two cores mostly contend: 41 evaluation windows took 6.8 s on 2 workers
     that way, 4.2 s with one thread each. The results are the same (the mirror's matmuls are exact)."""
-    saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARS}
-    os.environ.update({k: "1" for k in BLAS_THREAD_VARS})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return environ_set(**{k: "1" for k in BLAS_THREAD_VARS})
 
 
 def ignore_sigint() -> None:
@@ -184,8 +172,8 @@ class EvalPool:
         # an executor, not a Pool: a worker that cannot start raises BrokenProcessPool instead of hanging
         self.ex = ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_start)
         with one_blas_thread_per_worker():  # spawn starts a worker per submit while none is idle
-            for f in [self.ex.submit(int, 0) for _ in range(jobs)]:
-                f.add_done_callback(lambda _: None)
+            for _ in range(jobs):
+                self.ex.submit(int, 0)
 
     def __enter__(self) -> "EvalPool":
         return self

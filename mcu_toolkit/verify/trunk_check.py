@@ -50,8 +50,10 @@ def compare_trunk(tflite: bytes, engine, windows: list[np.ndarray], tail=None, t
             b = theirs[i].reshape(a.shape)
             values += a.size
             differing += int(np.count_nonzero(a != b))
-        if tail is not None:
-            outputs_differing += int(np.count_nonzero(tail.run_int8(engine.features(x)[None]) != out))
+        if tail is not None:  # the features tensor is the last trunk layer's, already computed
+            f = ours.get(engine.graph.features_tensor)
+            f = engine.features(x) if f is None else f
+            outputs_differing += int(np.count_nonzero(tail.run_int8(f[None]) != out))
     if differing:
         raise CheckFailed(f"the w2s engine's trunk differs from TFLM in {differing} of {values} int8 values")
     if outputs_differing and tail_must_match:
