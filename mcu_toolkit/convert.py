@@ -158,6 +158,7 @@ class Proof:
     tflm_out: np.ndarray
     tflm_ccc: dict
     tflm_path: str = "the whole int8 model on TFLM"   # how the evaluation ran the TFLM path
+    engine_code: object = None    # Future: the engine's code bytes, compiled while TFLM runs
 
 
 def _check_options(window_seconds: float, frontend: str) -> None:
@@ -320,8 +321,12 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
     from .verify import tflm
     from .verify.deployed import both_clip_outputs, db_to_s8, deployed_clip_outputs
 
+    from .cores import code_bytes_soon
+    from .emit.c_engine import engine_files
+
     head = model_head(inp.model)
     engine, tail, why = _engine_and_tail(tflite, head, inp)
+    engine_code = code_bytes_soon(engine_files(engine), "w2s_engine.c") if engine is not None else None
     head_json = head.to_json()
     engine_json = head_json if engine is not None else None
     futures = pool.submit(tflite, engine_json, inp.eval_dbs, inp.frontend, tail) if pool is not None else None
@@ -351,13 +356,23 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
             "checked windows; the tail's outputs equal the whole model's there)" if tail_dev is not None
             else "the whole int8 model on TFLM")
     return Proof(ops, arena_measured, arena, dev, engine, head_json, trunk_check, d_out,
-                 _ccc_checked(d_out, inp, "engine"), tflm_out, _ccc_checked(tflm_out, inp, "TFLM"), path)
+                 _ccc_checked(d_out, inp, "engine"), tflm_out, _ccc_checked(tflm_out, inp, "TFLM"), path,
+                 engine_code)
+
+
+def frontend_code_soon(inp: Inputs):
+    """The fixed front end's code bytes, compiled on a thread while TFLM runs (None: no device front end)."""
+    from .cores import code_bytes_soon
+    from .emit.c_frontend import frontend_code
+    from .verify.deployed import fixed_tables
+
+    return code_bytes_soon(*frontend_code(fixed_tables(inp.model.config.n_mels))) if inp.frontend == "fixed" else None
 
 
 def quantize_eta_s(windows: int, frames: int) -> float:
     """What the TensorFlow child needs after the ONNX, measured on the 2-core CI machine: ~2 s (onnxsim,
-    onnx2tf, the converter), plus calibration at ~21 ms per 2 s window."""
-    return 2.0 + windows * frames * 2.1e-5
+    onnx2tf, the converter), plus calibration at ~21 ms per 2 s window, shared by two processes."""
+    return 2.0 + windows * frames * 1.2e-5
 
 
 def tflm_eta_s(inp: Inputs) -> float:
@@ -370,13 +385,16 @@ def _errors(a: np.ndarray, b: np.ndarray, fn) -> dict:
     return {k: round(float(fn(np.abs(a[:, i] - b[:, i]))), 6) for i, k in enumerate(OUTPUT_NAMES)}
 
 
-def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_ccc, timings: dict) -> Report:
+def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_ccc, timings: dict,
+                fe_code=None) -> Report:
+    """fe_code: a Future of the front end's code bytes, if convert started the compile early."""
     from .emit.c_frontend import frontend_report
     from .model.wav2small import trunk_macs
     from .verify.deployed import fixed_tables
 
     m, dev = inp.model, pr.dev
-    fe = (frontend_report(fixed_tables(m.config.n_mels), inp.window, inp.frames) if inp.frontend == "fixed" else
+    fe = (frontend_report(fixed_tables(m.config.n_mels), inp.window, inp.frames,
+                          fe_code.result() if fe_code is not None else None) if inp.frontend == "fixed" else
           {"kind": "float", "note": "calibration and drift use the model's float log-mel; "
                                     "the bundle has no device front end"})
     return Report(
@@ -419,7 +437,8 @@ def engine_report(pr: Proof, inp: Inputs) -> dict:
     per_frame = inp.model.config.n_mels * 2 + DC_BINS * 4
     return {"name": "w2s", "available": True, "state_bytes": pr.engine.state_bytes(),
             "data_bytes": data_bytes(pr.engine),
-            "code_bytes_cortex_m4_Os": code_bytes(engine_files(pr.engine), "w2s_engine.c"),
+            "code_bytes_cortex_m4_Os": (pr.engine_code.result() if pr.engine_code is not None
+                                        else code_bytes(engine_files(pr.engine), "w2s_engine.c")),
             "state_note": "sizeof(w2s_engine_t): the same for every window length",
             "frontend_store_bytes_per_frame": per_frame,
             "frontend_store_bytes": per_frame * inp.frames,
@@ -502,6 +521,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             p.release()  # the float model passed its checks: the steps so far can show
             tflite = worker.int8()
         p.step(f"proving the model on TFLM: ops, arena, evaluation (~{tflm_eta_s(inp):.0f} s)")
+        fe_code = frontend_code_soon(inp)
         with t.stage("tflm"):
             pr = prove_on_tflm(tflite, inp, feats, p, pool)
         with t.stage("float_tflite"):  # the child wrote it while TFLM ran
@@ -509,6 +529,6 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             q = Quantized(tflite, tflite_float, check_float_tflite(tflite_float, ex.onnx, feats[:4]))
 
     p.step(f"writing bundle to {out}")
-    report = make_report(inp, feats, ex, q, pr, min_ccc, t.total())
+    report = make_report(inp, feats, ex, q, pr, min_ccc, t.total(), fe_code)
     Bundle.write(out, bundle_files(inp, ex, q, pr), report, force)
     return ConvertResult(out=out, report=report, passed=report.passed, messages=inp.messages)

@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 STRICT_C = ("-std=c99", "-Wall", "-Wextra", "-Werror")
@@ -37,3 +39,17 @@ def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt
         out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
         m = re.search(r"^\.text\s+(\d+)", out, re.M)
         return int(m.group(1)) if m else None
+
+
+def code_bytes_soon(files: dict[str, str], source: str, core: str = "cortex-m4f", opt: str = "-Os") -> Future:
+    """code_bytes on a thread: the compiler is a process of its own, so the caller goes on meanwhile."""
+    fut: Future = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(code_bytes(files, source, core, opt))
+        except BaseException as e:  # handed to whoever asks for the result
+            fut.set_exception(e)
+
+    threading.Thread(target=run, daemon=True).start()
+    return fut

@@ -303,3 +303,39 @@ def test_sigterm_during_onnx2tf_leaves_no_debris_and_no_orphan(tmp_path):
     assert os.listdir(ws) == [] and set(os.listdir(tmpdir)) <= {".ses"}
     time.sleep(0.5)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def _quantize_alone(bundle, work: Path, helping: bool) -> tuple[bytes, set[str]]:
+    """The bundle's ONNX through a TfWorker of our own, the parent helping with the calibration or not."""
+    from mcu_toolkit.convert import calibration_features, check_inputs
+    from mcu_toolkit.export.onnx_export import INPUT_NAME
+    from mcu_toolkit.export.tflite import TfWorker
+
+    feats = calibration_features(check_inputs(None, None, None, 2.0, "fixed"))
+    work.mkdir()
+    with TfWorker(work) as w:
+        w.submit((bundle.out / "model.onnx").read_bytes(), feats.transpose(0, 2, 3, 1).copy(), INPUT_NAME)
+        if not helping:
+            w.calibration = None
+        int8 = w.int8()
+        files = {p.name for p in w.out.iterdir()}
+    return int8, files
+
+
+def test_the_shared_calibration_gives_the_bytes_of_one_pass(bundle, tmp_path, monkeypatch):
+    """The child calibrates half the windows and this process the other half (export/calibration.py); the
+    merged min/max must give the int8 model one calibrator gives over all windows, byte for byte. The
+    bundle was converted with the parent's help; here the child calibrates everything itself, once because
+    the parent never offers and once because the parent's calibrator fails."""
+    from mcu_toolkit.export import calibration
+
+    want = (bundle.out / "model_int8.tflite").read_bytes()
+    alone, files = _quantize_alone(bundle, tmp_path / "alone", helping=False)
+    assert alone == want and calibration.CLAIM in files and calibration.PART not in files
+
+    def broken():
+        raise ImportError("no calibration extension here")
+
+    monkeypatch.setattr(calibration, "tf_calibration_wrapper", broken)
+    declined, files = _quantize_alone(bundle, tmp_path / "declined", helping=True)
+    assert declined == want and calibration.FAILED in files and calibration.PART not in files

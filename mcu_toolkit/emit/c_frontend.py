@@ -182,8 +182,14 @@ def window_buffer_bytes(t: Tables, frames: int) -> int:
     return frames * (t.n_mels * 2 + fixed.DC_BINS * 4)
 
 
-def frontend_report(t: Tables, window_samples: int, frames: int) -> dict:
-    code = code_bytes(frontend_files(t, None, 0), "w2s_frontend.c")
+def frontend_code(t: Tables):
+    """What the front end's code size is measured on: its C with any quantiser (the code is the same)."""
+    return frontend_files(t, None, 0), "w2s_frontend.c"
+
+
+def frontend_report(t: Tables, window_samples: int, frames: int, code: int | None = None) -> dict:
+    """code: frontend_code's .text bytes if the caller has measured them already."""
+    code = code if code is not None else code_bytes(*frontend_code(t))
     tables_b = table_bytes(t)
     return {
         "kind": "fixed",

@@ -92,6 +92,7 @@ class TfWorker:
 
     def __init__(self, work: Path, verbose: bool = False):
         self.work, self.verbose, self.out = work, verbose, work / "tf"
+        self.calibration: np.ndarray | None = None  # the parent calibrates half of it (export/calibration.py)
         self.log = open(work / "tf_worker.log", "w")
         # TMPDIR: whatever TensorFlow leaves behind goes with the work folder. PYTHONPATH: this very
         # package, also when it runs from a checkout (python cli.py) rather than an install.
@@ -118,6 +119,7 @@ class TfWorker:
             raise ValueError("calibration data must be float32 NHWC")
         (self.work / "model.onnx").write_bytes(simplify_onnx(onnx_bytes, self.work))
         np.save(self.work / "calibration_nhwc.npy", calibration_nhwc)
+        self.calibration = calibration_nhwc
         job = {"onnx": str(self.work / "model.onnx"), "calibration": str(self.work / "calibration_nhwc.npy"),
                "input": input_name, "out": str(self.out)}
         with contextlib.suppress(BrokenPipeError):  # a child that died early is reported when waited for
@@ -126,9 +128,14 @@ class TfWorker:
 
     def int8(self) -> bytes:
         """The full-int8 TFLite (int8 input and output), as soon as the child has written it; it goes on
-        with the float TFLite meanwhile."""
+        with the float TFLite meanwhile. While waiting, this process calibrates its half of the windows."""
+        from .calibration import help_child
+
         path = self.out / "model_full_integer_quant.tflite"
+        helped = self.calibration is None
         while not path.is_file():
+            if not helped:
+                helped = help_child(self.out, self.calibration)
             if self.proc.poll() is not None and not path.is_file():
                 self._failed(self.proc.returncode)
             time.sleep(0.01)

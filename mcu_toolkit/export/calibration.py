@@ -1,0 +1,135 @@
+"""TensorFlow's int8 calibration, shared between the TensorFlow child and the parent.
+
+TF's calibrator runs the float model on every calibration window on one thread and holds the GIL, so a
+second thread gains nothing. The parent, meanwhile, sits idle on the other core. It can run the very
+same calibrator: TensorFlow's calibration extension loads on its own in milliseconds, without the seconds
+`import tensorflow` costs. So the child calibrates the first half of the windows, the parent the second,
+and the child takes the minimum of the minima and the maximum of the maxima of every tensor: that is
+exactly what one pass over all the windows records, and the int8 model is the same, byte for byte.
+
+The hand-off is a few files in the child's output folder. The child writes the model to calibrate and
+a job naming the parent's windows. Whoever first claims the second half (an O_EXCL file) calibrates it:
+the parent if it is waiting, else the child itself. A parent that cannot calibrate says so in a file,
+and the child then does the second half too.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODEL = "calibrate_model.tflite"   # written by the child: the float model with TF's logging tensors
+JOB = "calibrate_job.json"         # {"start": k, "stop": n}: the second half of the windows
+CLAIM = "calibrate_second_half.claim"
+PART = "calibrate_second_half.tflite"  # the parent's result: the model with min/max from its windows
+FAILED = "calibrate_second_half.failed"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # the other side polls for the name: it must never see half a file
+
+
+def claim(folder: Path) -> bool:
+    """True for exactly one of the two processes: the one that calibrates the second half."""
+    try:
+        os.close(os.open(folder / CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def calibrate(wrapper_cls, model: bytes, windows: np.ndarray) -> bytes:
+    """The model with min/max recorded over `windows` (N, ...) by TF's CalibrationWrapper, fed one window
+    at a time and shaped to it, as tf.lite's Calibrator does."""
+    wrapper = wrapper_cls(model, [], [])
+    wrapper.Prepare([[1, *windows.shape[1:]]])
+    for i in range(len(windows)):
+        wrapper.FeedTensor([np.ascontiguousarray(windows[i:i + 1])])
+    return bytes(wrapper.Calibrate())
+
+
+# ---- the child's side ----------------------------------------------------------------------------
+
+def merge_min_max(a: bytes, b: bytes) -> bytes:
+    """a's model with each tensor's min and max taken over both calibrations (TensorFlow's flatbuffer API)."""
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    ma, mb = fb.convert_bytearray_to_object(bytearray(a)), fb.convert_bytearray_to_object(bytearray(b))
+    for ga, gb in zip(ma.subgraphs, mb.subgraphs, strict=True):
+        for ta, tb in zip(ga.tensors, gb.tensors, strict=True):
+            qa, qb = ta.quantization, tb.quantization
+            if qb is None or qb.min is None:
+                continue
+            if qa is None or qa.min is None:
+                ta.quantization = qb
+                continue
+            qa.min, qa.max = np.minimum(qa.min, qb.min), np.maximum(qa.max, qb.max)
+    return bytes(fb.convert_object_to_bytearray(ma))
+
+
+def _wait_for_part(folder: Path) -> bytes | None:
+    """The parent's second half, or None if it could not calibrate. The child dies with its parent
+    (PR_SET_PDEATHSIG), so a parent that claimed the half is alive and calibrating."""
+    while True:
+        if (folder / PART).is_file():
+            return (folder / PART).read_bytes()
+        if (folder / FAILED).is_file():
+            return None
+        time.sleep(0.002)
+
+
+def calibrate_shared(wrapper_cls, model: bytes, windows: np.ndarray, folder: Path) -> bytes:
+    """The model calibrated on all `windows`, the second half by the parent if it claims it in time."""
+    n = len(windows)
+    if n < 2:
+        return calibrate(wrapper_cls, model, windows)
+    k = (n + 1) // 2
+    write_atomic(folder / MODEL, model)
+    write_atomic(folder / JOB, json.dumps({"start": k, "stop": n}).encode())
+    first = calibrate(wrapper_cls, model, windows[:k])
+    second = None if claim(folder) else _wait_for_part(folder)
+    if second is None:
+        second = calibrate(wrapper_cls, model, windows[k:])
+    return merge_min_max(first, second)
+
+
+# ---- the parent's side ---------------------------------------------------------------------------
+
+def tf_calibration_wrapper():
+    """TensorFlow's own CalibrationWrapper class, loaded without importing tensorflow."""
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("tensorflow is not installed")
+    name = "_pywrap_tensorflow_lite_calibration_wrapper"
+    found = sorted(glob.glob(os.path.join(list(spec.submodule_search_locations)[0], "lite", "python",
+                                          name + "*.so")))
+    if not found:
+        raise ImportError(f"no {name} in tensorflow")
+    ext = importlib.util.spec_from_file_location(name, found[0])
+    module = importlib.util.module_from_spec(ext)
+    ext.loader.exec_module(module)
+    return module.CalibrationWrapper
+
+
+def help_child(folder: Path, windows: np.ndarray) -> bool:
+    """If the child has posted its job and nobody has claimed the second half, calibrate it here. True once
+    this process has done (or declined) its part."""
+    if not (folder / JOB).is_file() or not claim(folder):
+        return False
+    job = json.loads((folder / JOB).read_text())
+    try:
+        part = calibrate(tf_calibration_wrapper(), (folder / MODEL).read_bytes(),
+                         windows[job["start"]:job["stop"]])
+    except Exception as e:  # the child then calibrates these windows itself: slower, the same bytes
+        write_atomic(folder / FAILED, f"{e.__class__.__name__}: {e}".encode())
+        return True
+    write_atomic(folder / PART, part)
+    return True
