@@ -520,6 +520,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             while_quantizing(inp, ex, feats)
             p.release()  # the float model passed its checks: the steps so far can show
             tflite = worker.int8()
+            inp.messages.extend(worker.notes)
         p.step(f"proving the model on TFLM: ops, arena, evaluation (~{tflm_eta_s(inp):.0f} s)")
         fe_code = frontend_code_soon(inp)
         with t.stage("tflm"):

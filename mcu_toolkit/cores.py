@@ -5,6 +5,7 @@ Boards, tests and benchmarks take their flags from here.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -32,8 +33,9 @@ def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt
         for name, text in files.items():
             (Path(d) / name).write_text(text)
         obj = Path(d) / "out.o"
+        # gcc's own temporary files go in d too: the caller's TMPDIR may be a folder about to be removed
         r = subprocess.run([gcc, *CORES[core], opt, "-std=c99", "-c", str(Path(d) / source), "-o", str(obj)],
-                           capture_output=True)
+                           capture_output=True, env={**os.environ, "TMPDIR": d})
         if r.returncode != 0:
             return None
         out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
@@ -46,6 +48,8 @@ def code_bytes_soon(files: dict[str, str], source: str, core: str = "cortex-m4f"
     fut: Future = Future()
 
     def run() -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
         try:
             fut.set_result(code_bytes(files, source, core, opt))
         except BaseException as e:  # handed to whoever asks for the result

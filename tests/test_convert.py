@@ -305,7 +305,7 @@ def test_sigterm_during_onnx2tf_leaves_no_debris_and_no_orphan(tmp_path):
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
 
-def _quantize_alone(bundle, work: Path, helping: bool) -> tuple[bytes, set[str]]:
+def _quantize_alone(bundle, work: Path, helping: bool) -> tuple[bytes, set[str], list[str]]:
     """The bundle's ONNX through a TfWorker of our own, the parent helping with the calibration or not."""
     from mcu_toolkit.convert import calibration_features, check_inputs
     from mcu_toolkit.export.onnx_export import INPUT_NAME
@@ -319,23 +319,26 @@ def _quantize_alone(bundle, work: Path, helping: bool) -> tuple[bytes, set[str]]
             w.calibration = None
         int8 = w.int8()
         files = {p.name for p in w.out.iterdir()}
-    return int8, files
+    return int8, files, w.notes
 
 
 def test_the_shared_calibration_gives_the_bytes_of_one_pass(bundle, tmp_path, monkeypatch):
     """The child calibrates half the windows and this process the other half (export/calibration.py); the
-    merged min/max must give the int8 model one calibrator gives over all windows, byte for byte. The
-    bundle was converted with the parent's help; here the child calibrates everything itself, once because
-    the parent never offers and once because the parent's calibrator fails."""
+    merged min/max must give the int8 model one calibrator gives over all windows, byte for byte: shared,
+    and done by the child alone, once because the parent never offers and once because the parent's
+    calibrator fails (which the worker reports)."""
     from mcu_toolkit.export import calibration
 
     want = (bundle.out / "model_int8.tflite").read_bytes()
-    alone, files = _quantize_alone(bundle, tmp_path / "alone", helping=False)
-    assert alone == want and calibration.CLAIM in files and calibration.PART not in files
+    shared, files, notes = _quantize_alone(bundle, tmp_path / "shared", helping=True)
+    assert shared == want and calibration.PART in files and notes == []
+    alone, files, notes = _quantize_alone(bundle, tmp_path / "alone", helping=False)
+    assert alone == want and calibration.PART not in files and notes == []
 
-    def broken():
-        raise ImportError("no calibration extension here")
+    def broken(extension):
+        raise ImportError(f"no calibration extension at {extension}")
 
-    monkeypatch.setattr(calibration, "tf_calibration_wrapper", broken)
-    declined, files = _quantize_alone(bundle, tmp_path / "declined", helping=True)
+    monkeypatch.setattr(calibration, "calibration_wrapper", broken)
+    declined, files, notes = _quantize_alone(bundle, tmp_path / "declined", helping=True)
     assert declined == want and calibration.FAILED in files and calibration.PART not in files
+    assert len(notes) == 1 and "no calibration extension" in notes[0]

@@ -8,24 +8,25 @@ and the child takes the minimum of the minima and the maximum of the maxima of e
 exactly what one pass over all the windows records, and the int8 model is the same, byte for byte.
 
 The hand-off is a few files in the child's output folder. The child writes the model to calibrate and
-a job naming the parent's windows. Whoever first claims the second half (an O_EXCL file) calibrates it:
-the parent if it is waiting, else the child itself. A parent that cannot calibrate says so in a file,
-and the child then does the second half too.
+a job naming the parent's windows and the calibration extension it runs itself (TensorFlow's, or
+litert's if that is installed), which the parent then loads. Whoever first claims the second half (an
+O_EXCL file) calibrates it: the parent if it is waiting, else the child itself. A parent that cannot
+calibrate says so in a file, and the child then does the second half too.
 """
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 MODEL = "calibrate_model.tflite"   # written by the child: the float model with TF's logging tensors
-JOB = "calibrate_job.json"         # {"start": k, "stop": n}: the second half of the windows
+JOB = "calibrate_job.json"         # {"start": k, "stop": n, "extension": path}: the parent's share
 CLAIM = "calibrate_second_half.claim"
 PART = "calibrate_second_half.tflite"  # the parent's result: the model with min/max from its windows
 FAILED = "calibrate_second_half.failed"
@@ -76,14 +77,15 @@ def merge_min_max(a: bytes, b: bytes) -> bytes:
 
 
 def _wait_for_part(folder: Path) -> bytes | None:
-    """The parent's second half, or None if it could not calibrate. The child dies with its parent
-    (PR_SET_PDEATHSIG), so a parent that claimed the half is alive and calibrating."""
-    while True:
+    """The parent's second half, or None if it could not calibrate or is gone (the child then does it)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
         if (folder / PART).is_file():
             return (folder / PART).read_bytes()
         if (folder / FAILED).is_file():
             return None
         time.sleep(0.002)
+    return None
 
 
 def calibrate_shared(wrapper_cls, model: bytes, windows: np.ndarray, folder: Path) -> bytes:
@@ -92,8 +94,9 @@ def calibrate_shared(wrapper_cls, model: bytes, windows: np.ndarray, folder: Pat
     if n < 2:
         return calibrate(wrapper_cls, model, windows)
     k = (n + 1) // 2
+    extension = sys.modules[wrapper_cls.__module__].__file__  # the parent must run this very calibrator
     write_atomic(folder / MODEL, model)
-    write_atomic(folder / JOB, json.dumps({"start": k, "stop": n}).encode())
+    write_atomic(folder / JOB, json.dumps({"start": k, "stop": n, "extension": extension}).encode())
     first = calibrate(wrapper_cls, model, windows[:k])
     second = None if claim(folder) else _wait_for_part(folder)
     if second is None:
@@ -103,33 +106,37 @@ def calibrate_shared(wrapper_cls, model: bytes, windows: np.ndarray, folder: Pat
 
 # ---- the parent's side ---------------------------------------------------------------------------
 
-def tf_calibration_wrapper():
-    """TensorFlow's own CalibrationWrapper class, loaded without importing tensorflow."""
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("tensorflow is not installed")
-    name = "_pywrap_tensorflow_lite_calibration_wrapper"
-    found = sorted(glob.glob(os.path.join(list(spec.submodule_search_locations)[0], "lite", "python",
-                                          name + "*.so")))
-    if not found:
-        raise ImportError(f"no {name} in tensorflow")
-    ext = importlib.util.spec_from_file_location(name, found[0])
-    module = importlib.util.module_from_spec(ext)
-    ext.loader.exec_module(module)
+def calibration_wrapper(extension: str):
+    """The CalibrationWrapper class of the extension module at `extension` (the child's own), loaded
+    without importing tensorflow."""
+    name = os.path.basename(extension).split(".")[0]
+    spec = importlib.util.spec_from_file_location(name, extension)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {extension}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module.CalibrationWrapper
 
 
-def help_child(folder: Path, windows: np.ndarray) -> bool:
-    """If the child has posted its job and nobody has claimed the second half, calibrate it here. True once
-    this process has done (or declined) its part."""
-    if not (folder / JOB).is_file() or not claim(folder):
-        return False
-    job = json.loads((folder / JOB).read_text())
+def help_child(folder: Path, windows: np.ndarray) -> str | None:
+    """If the child has posted its job, calibrate its second half here unless the child has claimed it.
+    None while there is no job yet; "" once settled; why this process could not, if it could not (the
+    child then calibrates those windows itself: slower, the same bytes)."""
+    if not (folder / JOB).is_file():
+        return None
+    if not claim(folder):
+        return ""
     try:
-        part = calibrate(tf_calibration_wrapper(), (folder / MODEL).read_bytes(),
+        job = json.loads((folder / JOB).read_text())
+        if job["stop"] != len(windows):
+            raise ValueError(f"the child has {job['stop']} calibration windows, this process {len(windows)}")
+        part = calibrate(calibration_wrapper(job["extension"]), (folder / MODEL).read_bytes(),
                          windows[job["start"]:job["stop"]])
-    except Exception as e:  # the child then calibrates these windows itself: slower, the same bytes
-        write_atomic(folder / FAILED, f"{e.__class__.__name__}: {e}".encode())
-        return True
+    except BaseException as e:  # the child must never wait on a half that is not coming
+        why = f"{e.__class__.__name__}: {e}"
+        write_atomic(folder / FAILED, why.encode())
+        if not isinstance(e, Exception):
+            raise
+        return why
     write_atomic(folder / PART, part)
-    return True
+    return ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +94,7 @@ class TfWorker:
     def __init__(self, work: Path, verbose: bool = False):
         self.work, self.verbose, self.out = work, verbose, work / "tf"
         self.calibration: np.ndarray | None = None  # the parent calibrates half of it (export/calibration.py)
+        self.notes: list[str] = []  # what the user should know about how the conversion ran
         self.log = open(work / "tf_worker.log", "w")
         # TMPDIR: whatever TensorFlow leaves behind goes with the work folder. PYTHONPATH: this very
         # package, also when it runs from a checkout (python cli.py) rather than an install.
@@ -117,6 +119,7 @@ class TfWorker:
         """Hand the child its one job and return: the parent has other work while TensorFlow runs."""
         if calibration_nhwc.dtype != np.float32 or calibration_nhwc.ndim != 4:
             raise ValueError("calibration data must be float32 NHWC")
+        shutil.rmtree(self.out, ignore_errors=True)  # no earlier job's files: the child polls for names
         (self.work / "model.onnx").write_bytes(simplify_onnx(onnx_bytes, self.work))
         np.save(self.work / "calibration_nhwc.npy", calibration_nhwc)
         self.calibration = calibration_nhwc
@@ -132,10 +135,14 @@ class TfWorker:
         from .calibration import help_child
 
         path = self.out / "model_full_integer_quant.tflite"
-        helped = self.calibration is None
+        settled = self.calibration is None
         while not path.is_file():
-            if not helped:
-                helped = help_child(self.out, self.calibration)
+            if not settled:
+                why = help_child(self.out, self.calibration)
+                settled = why is not None
+                if why:
+                    self.notes.append(f"the calibration ran in the TensorFlow child alone ({why[:160]}): "
+                                      "slower, the same model")
             if self.proc.poll() is not None and not path.is_file():
                 self._failed(self.proc.returncode)
             time.sleep(0.01)

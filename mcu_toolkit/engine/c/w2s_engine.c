@@ -90,11 +90,29 @@ static requant_t requant_of(const w2s_layer_s8_t *layer)
     return q;
 }
 
+#if W2S_ENGINE_DSP && !W2S_SINGLE_ROUNDING && defined(__GNUC__)
+#define W2S_SMMULR 1
+/* (acc * mult + 2^30) >> 31 for 0 < acc < 2^30: the rounded high word of (2 acc) * mult, one SMMULR
+ * instead of a 64-bit product, its rounding and a 64-bit shift */
+static inline int32_t high_mul_pos(int32_t acc, int32_t mult)
+{
+    int32_t high;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(mult));
+    return high;
+}
+#endif
+
 /* TFLM's requantisation, zero point and activation, with two shortcuts that give the same integers:
  * under a ReLU floor a non-positive sum always lands on the floor (the multipliers are positive), and a
  * positive sum needs none of gemmlowp's sign handling. */
 static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int shift)
 {
+#ifdef W2S_SMMULR
+    if (acc > 0 && acc < (1 << 30) && shift < 0) { /* nearly every sum: high >= 0 rounds half up */
+        const int32_t v = ((high_mul_pos(acc, mult) >> (-shift - 1)) + 1) >> 1;
+        return clamp_s8(v + q.out_zero, q.act_min, q.act_max);
+    }
+#endif
     if (shift <= 0) {
         if (acc > 0) {
             const int64_t ab = (int64_t)acc * mult;
