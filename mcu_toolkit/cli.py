@@ -7,6 +7,7 @@ stderr with the exit code from `ExitCode`, and makes SIGTERM clean up like Ctrl-
 from __future__ import annotations
 
 import math
+import inspect
 import os
 import signal
 import sys
@@ -97,7 +98,8 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
                            ExitCode.CHECK_FAILED)
 
 
-convert.help += "\n\n\b\n" + "\n".join(textwrap.wrap("Writes into --out: " + bundle_mod.files_help() + ".", 96))
+convert.help = inspect.cleandoc(convert.help) + "\n\n\b\n" + "\n".join(
+    textwrap.wrap("Writes into --out: " + bundle_mod.files_help() + ".", 96))
 
 
 @cli.command(epilog=opt.epilog())
