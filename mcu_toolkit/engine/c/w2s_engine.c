@@ -81,12 +81,18 @@ typedef struct {
     const int8_t *shift;
     int32_t out_zero, act_min, act_max;
     int relu_floor; /* the activation's floor is at or above the zero point */
+    size_t cout;
+    int plain_relu; /* floor at the zero point, no ceiling below 127, every shift to the right */
 } requant_t;
 
 static requant_t requant_of(const w2s_layer_s8_t *layer)
 {
-    const requant_t q = {layer->mult_q31, layer->shift, layer->out_zero, layer->act_min, layer->act_max,
-                         layer->act_min >= layer->out_zero};
+    requant_t q = {layer->mult_q31, layer->shift, layer->out_zero, layer->act_min, layer->act_max,
+                   layer->act_min >= layer->out_zero, layer->cout, 0};
+    q.plain_relu = q.act_min == q.out_zero && q.act_max == 127;
+    for (size_t c = 0; c < q.cout; c++) {
+        q.plain_relu = q.plain_relu && q.shift[c] < 0;
+    }
     return q;
 }
 
@@ -105,14 +111,8 @@ static inline int32_t high_mul_pos(int32_t acc, int32_t mult)
 /* TFLM's requantisation, zero point and activation, with two shortcuts that give the same integers:
  * under a ReLU floor a non-positive sum always lands on the floor (the multipliers are positive), and a
  * positive sum needs none of gemmlowp's sign handling. */
-static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int shift)
+static inline int8_t requantize_any_s8(requant_t q, int32_t acc, int32_t mult, int shift)
 {
-#ifdef W2S_SMMULR
-    if (acc > 0 && acc < (1 << 30) && shift < 0) { /* nearly every sum: high >= 0 rounds half up */
-        const int32_t v = ((high_mul_pos(acc, mult) >> (-shift - 1)) + 1) >> 1;
-        return clamp_s8(v + q.out_zero, q.act_min, q.act_max);
-    }
-#endif
     if (shift <= 0) {
         if (acc > 0) {
             const int64_t ab = (int64_t)acc * mult;
@@ -133,6 +133,60 @@ static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int s
         }
     }
     return clamp_s8(w2s_engine_requantize_q31(acc, mult, shift) + q.out_zero, q.act_min, q.act_max);
+}
+
+#define requantize_s8 requantize_any_s8
+
+#ifdef W2S_SMMULR
+W2S_NOINLINE static int8_t requantize_rest_s8(const requant_t *q, int32_t acc, int32_t mult, int shift)
+{
+    return requantize_any_s8(*q, acc, mult, shift);
+}
+#endif
+
+#ifdef W2S_SMMULR
+/* A plain ReLU layer's requantisation: a sum in (0, 2^30) is SMMULR, the rounding shift (high >= 0
+ * rounds half up) and a saturation to 127; one at or below 0 is the zero point. */
+static inline int8_t relu_requant_s8(const requant_t *q, int32_t acc, int32_t mult, int shift, int32_t zero)
+{
+    if ((uint32_t)acc - 1u < (1u << 30) - 1u) {
+        return (int8_t)__ssat((((high_mul_pos(acc, mult) >> (-shift - 1)) + 1) >> 1) + zero, 8);
+    }
+    return acc <= 0 ? (int8_t)zero : requantize_rest_s8(q, acc, mult, shift);
+}
+#endif
+
+/* A block's sums acc[2c + p] (pixel p, output channel g + c, c < r) into o[p * cout + g + c]: a call of its
+ * own, so that the requantisation has the registers to itself. */
+W2S_NOINLINE static void requant_2xr(const requant_t *qp, const int32_t *acc, size_t g, size_t r, int8_t *o)
+{
+#ifdef W2S_SMMULR
+    if (qp->plain_relu) {
+        const int32_t *mult = qp->mult + g;
+        const int8_t *shift = qp->shift + g;
+        const int32_t zero = qp->out_zero;
+        const size_t cout = qp->cout;
+        o += g;
+        for (const int32_t *const end = acc + 2u * r; acc < end; acc += 2, o++, mult++, shift++) {
+            const int32_t m = *mult;
+            const int sh = *shift;
+            const int8_t v0 = relu_requant_s8(qp, acc[0], m, sh, zero);
+            const int8_t v1 = relu_requant_s8(qp, acc[1], m, sh, zero);
+            o[0] = v0;
+            o[cout] = v1;
+        }
+        return;
+    }
+#endif
+    const requant_t q = *qp; /* a copy: the int8 stores may alias anything */
+    for (size_t c = g; c < g + r; c++, acc += 2) {
+        const int32_t m = q.mult[c];
+        const int sh = q.shift[c];
+        const int8_t v0 = requantize_s8(q, acc[0], m, sh);
+        const int8_t v1 = requantize_s8(q, acc[1], m, sh);
+        o[c] = v0;
+        o[q.cout + c] = v1;
+    }
 }
 
 /* n int8 values -> int16 with the zero point taken out */
@@ -306,6 +360,21 @@ static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t ac
     acc[3] = a3;
 }
 
+/* acc[c] += one pixel by a group of three */
+static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[3])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2];
+    for (const int16_t *const end = w + 6u * pairs; w < end; w += 6, x += 2) {
+        const uint32_t x0 = pair(x);
+        a0 = __smlad(x0, pair(w), a0);
+        a1 = __smlad(x0, pair(w + 2), a1);
+        a2 = __smlad(x0, pair(w + 4), a2);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+}
+
 /* acc[p] += two pixels by one channel of another group, its pairs `wstride` int16 apart */
 static void dot_2x1(const int16_t *x, size_t stride, const int16_t *w, size_t wstride, size_t pairs,
                     int32_t acc[2])
@@ -388,6 +457,13 @@ static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t ac
         acc[c] = dot_1x1(x, w + 2u * c, 2u * W2S_GROUP, pairs, acc[c]);
     }
 }
+
+static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[3])
+{
+    for (size_t c = 0; c < 3u; c++) {
+        acc[c] = dot_1x1(x, w + 2u * c, 6u, pairs, acc[c]);
+    }
+}
 #endif
 
 /* The widened rows (widen_rows) -> one output row, in blocks of two pixels by a group of output channels
@@ -424,21 +500,18 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 } else {
                     dot_2x3(px, stride, w, pairs, acc);
                 }
-                for (size_t c = 0; c < r; c++) {
-                    const int32_t m = q.mult[g + c];
-                    const int sh = q.shift[g + c];
-                    const int8_t v0 = requantize_s8(q, acc[2u * c], m, sh);
-                    const int8_t v1 = requantize_s8(q, acc[2u * c + 1u], m, sh);
-                    o[g + c] = v0;
-                    o[cout + g + c] = v1;
-                }
-            } else if (r == 4u) {
+                requant_2xr(&q, acc, g, r, o);
+            } else if (r == 4u || r == 3u) {
                 int32_t acc[4];
-                for (size_t c = 0; c < 4u; c++) {
+                for (size_t c = 0; c < r; c++) {
                     acc[c] = layer->bias_s32[g + c];
                 }
-                dot_1x4(px, w, pairs, acc);
-                for (size_t c = 0; c < 4u; c++) {
+                if (r == 4u) {
+                    dot_1x4(px, w, pairs, acc);
+                } else {
+                    dot_1x3(px, w, pairs, acc);
+                }
+                for (size_t c = 0; c < r; c++) {
                     o[g + c] = requantize_s8(q, acc[c], q.mult[g + c], q.shift[g + c]);
                 }
             } else {
@@ -461,27 +534,76 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
     }
 }
 
-/* kh rows -> one pooled row: the max down each column first (once per input value), then across kw of them */
+#if W2S_ENGINE_DSP
+static uint32_t word_s8(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* four signed bytes at once: SSUB8 sets a GE flag where a >= b, SEL takes a there and b elsewhere */
+static uint32_t max_s8x4(uint32_t a, uint32_t b)
+{
+    (void)__ssub8((int8x4_t)a, (int8x4_t)b);
+    return __sel(a, b);
+}
+
+static uint32_t bytes4(int32_t v)
+{
+    return (uint32_t)(uint8_t)v * 0x01010101u;
+}
+#endif
+
+/* kh rows -> one pooled row: the max down each column first (once per input value), then across kw of them.
+ * The DSP build takes four int8 values at a time; max is exact, so the order does not matter. */
 W2S_NOINLINE static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out)
 {
-    const size_t n = (size_t)layer->width * layer->cin;
-    for (size_t i = 0; i < n; i++) {
+    const size_t n = (size_t)layer->width * layer->cin, cin = layer->cin;
+    size_t i = 0;
+#if W2S_ENGINE_DSP
+    int8_t *const cm = (int8_t *)colmax; /* the column maxima as int8: the int16 buffer has room */
+    for (; i + 4u <= n; i += 4u) {
+        uint32_t m = word_s8(rows[0] + i);
+        for (uint32_t ky = 1; ky < layer->kh; ky++) {
+            m = max_s8x4(word_s8(rows[ky] + i), m);
+        }
+        memcpy(cm + i, &m, sizeof m);
+    }
+#else
+    int16_t *const cm = colmax;
+#endif
+    for (; i < n; i++) {
         int32_t m = rows[0][i];
         for (uint32_t ky = 1; ky < layer->kh; ky++) {
             m = rows[ky][i] > m ? rows[ky][i] : m;
         }
-        colmax[i] = (int16_t)m;
+        cm[i] = (int8_t)m;
     }
     for (uint32_t ox = 0; ox < layer->out_width; ox++) {
-        for (uint32_t c = 0; c < layer->cin; c++) {
+        uint32_t c = 0;
+#if W2S_ENGINE_DSP
+        const uint32_t zero4 = bytes4(layer->in_zero), lo4 = bytes4(layer->act_min), hi4 = bytes4(layer->act_max);
+        for (; c + 4u <= cin; c += 4u) {
+            uint32_t m = bytes4(-128);
+            for (uint32_t kx = 0; kx < layer->kw; kx++) {
+                const int32_t ix = (int32_t)(ox * layer->sw + kx) - (int32_t)layer->pad_left;
+                m = max_s8x4((ix < 0 || ix >= (int32_t)layer->width) ? zero4 : word_s8(cm + (size_t)ix * cin + c), m);
+            }
+            m = max_s8x4(m, lo4);
+            (void)__ssub8((int8x4_t)m, (int8x4_t)hi4);
+            m = __sel(hi4, m); /* min(m, act_max) */
+            memcpy(out + (size_t)ox * cin + c, &m, sizeof m);
+        }
+#endif
+        for (; c < cin; c++) {
             int32_t m = -128;
             for (uint32_t kx = 0; kx < layer->kw; kx++) {
                 const int32_t ix = (int32_t)(ox * layer->sw + kx) - (int32_t)layer->pad_left;
-                const int32_t v = (ix < 0 || ix >= (int32_t)layer->width) ? layer->in_zero
-                                                                            : colmax[(size_t)ix * layer->cin + c];
+                const int32_t v = (ix < 0 || ix >= (int32_t)layer->width) ? layer->in_zero : cm[(size_t)ix * cin + c];
                 m = v > m ? v : m;
             }
-            out[(size_t)ox * layer->cin + c] = clamp_s8(m, layer->act_min, layer->act_max);
+            out[(size_t)ox * cin + c] = clamp_s8(m, layer->act_min, layer->act_max);
         }
     }
 }
