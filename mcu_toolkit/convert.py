@@ -158,7 +158,8 @@ class Proof:
     tflm_out: np.ndarray
     tflm_ccc: dict
     tflm_path: str = "the whole int8 model on TFLM"   # how the evaluation ran the TFLM path
-    engine_code: object = None    # Future: the engine's code bytes, compiled while TFLM runs
+    engine_code: object = None    # Futures: the engine's and the front end's code bytes, compiled while TFLM runs
+    frontend_code: object = None
 
 
 def _check_options(window_seconds: float, frontend: str) -> None:
@@ -327,6 +328,7 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
     head = model_head(inp.model)
     engine, tail, why = _engine_and_tail(tflite, head, inp)
     engine_code = code_bytes_soon(engine_files(engine), "w2s_engine.c") if engine is not None else None
+    frontend_code = frontend_code_soon(inp)
     head_json = head.to_json()
     engine_json = head_json if engine is not None else None
     futures = pool.submit(tflite, engine_json, inp.eval_dbs, inp.frontend, tail) if pool is not None else None
@@ -357,7 +359,7 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
             else "the whole int8 model on TFLM")
     return Proof(ops, arena_measured, arena, dev, engine, head_json, trunk_check, d_out,
                  _ccc_checked(d_out, inp, "engine"), tflm_out, _ccc_checked(tflm_out, inp, "TFLM"), path,
-                 engine_code)
+                 engine_code, frontend_code)
 
 
 def frontend_code_soon(inp: Inputs):
@@ -385,16 +387,15 @@ def _errors(a: np.ndarray, b: np.ndarray, fn) -> dict:
     return {k: round(float(fn(np.abs(a[:, i] - b[:, i]))), 6) for i, k in enumerate(OUTPUT_NAMES)}
 
 
-def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_ccc, timings: dict,
-                fe_code=None) -> Report:
-    """fe_code: a Future of the front end's code bytes, if convert started the compile early."""
+def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_ccc, timings: dict) -> Report:
     from .emit.c_frontend import frontend_report
     from .model.wav2small import trunk_macs
     from .verify.deployed import fixed_tables
 
     m, dev = inp.model, pr.dev
     fe = (frontend_report(fixed_tables(m.config.n_mels), inp.window, inp.frames,
-                          fe_code.result() if fe_code is not None else None) if inp.frontend == "fixed" else
+                          pr.frontend_code.result() if pr.frontend_code is not None else None)
+          if inp.frontend == "fixed" else
           {"kind": "float", "note": "calibration and drift use the model's float log-mel; "
                                     "the bundle has no device front end"})
     return Report(
@@ -522,7 +523,6 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             tflite = worker.int8()
             inp.messages.extend(worker.notes)
         p.step(f"proving the model on TFLM: ops, arena, evaluation (~{tflm_eta_s(inp):.0f} s)")
-        fe_code = frontend_code_soon(inp)
         with t.stage("tflm"):
             pr = prove_on_tflm(tflite, inp, feats, p, pool)
         with t.stage("float_tflite"):  # the child wrote it while TFLM ran
@@ -530,6 +530,6 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
             q = Quantized(tflite, tflite_float, check_float_tflite(tflite_float, ex.onnx, feats[:4]))
 
     p.step(f"writing bundle to {out}")
-    report = make_report(inp, feats, ex, q, pr, min_ccc, t.total(), fe_code)
+    report = make_report(inp, feats, ex, q, pr, min_ccc, t.total())
     Bundle.write(out, bundle_files(inp, ex, q, pr), report, force)
     return ConvertResult(out=out, report=report, passed=report.passed, messages=inp.messages)

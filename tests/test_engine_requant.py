@@ -60,3 +60,50 @@ def test_c_requantisation_equals_tflms_arithmetic(tmp_path, rounding):
     want = np.clip(multiply_by_quantized_multiplier(acc, mult, shift, rounding) + zero, lo, hi)
     bad = np.nonzero(got != want)[0]
     assert bad.size == 0, cases[bad[:5]].tolist()
+
+
+def _fast_cases(n: int = 30000) -> np.ndarray:
+    """Sums of either sign within the fast path's |sum| < 2^30 - 2 * 127 * 255, right shifts (small ones
+    make rounding ties common; a multiplier of 2^30 makes ties in the high multiply: odd sums), ReLU and
+    full-range activations, and a few cases the fast path must leave to the general one."""
+    rng = np.random.default_rng(23)
+    bound = (1 << 30) - 2 * 127 * 255
+    shift = np.where(rng.random(n) < 0.5, rng.integers(-4, 0, n), rng.integers(-31, 0, n))
+    shift[rng.random(n) < 0.03] = rng.integers(0, 8, 1)[0]
+    mult = rng.integers(1 << 30, 1 << 31, n)
+    mult[rng.random(n) < 0.2] = 1 << 30
+    acc = np.where(rng.random(n) < 0.6, rng.integers(-300_000, 300_000, n), rng.integers(-bound + 1, bound, n))
+    zero = rng.integers(-128, 128, n)
+    relu = rng.random(n) < 0.5
+    lo = np.where(relu, zero, -128)
+    return np.stack([acc, mult, shift, zero, lo, np.full(n, 127)], axis=1)
+
+
+def test_dsp_block_requantisation_on_a_cortex_m4_equals_tflms_arithmetic(tmp_path):
+    """requant_2xr as a Cortex-M4 runs it (QEMU): SMMULR's rounding of negative products, the half-away
+    rounding shift and the USAT/SSAT clamps give TFLM's integers, on both pixels of a block."""
+    import shutil
+
+    from mcu_toolkit.cores import CORES
+
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("no arm-none-eabi-gcc / qemu-system-arm")
+    (tmp_path / "w2s_engine_model.h").write_text(FAKE_MODEL_H)
+    elf = tmp_path / "requant_m4.elf"
+    subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"], "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2",
+                    "--specs=rdimon.specs", "-T", str(ROOT / "tests/c/m4.ld"), "-I", str(tmp_path),
+                    "-I", str(ROOT / "mcu_toolkit/engine/c"), str(ROOT / "tests/c/m4_startup.c"),
+                    str(ROOT / "tests/c/requant_m4_harness.c"), "-o", str(elf)], check=True)
+    cases = _fast_cases()
+    (tmp_path / "in.txt").write_text("\n".join(" ".join(str(int(v)) for v in row) for row in cases) + "\n")
+    subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+                    "-semihosting-config",
+                    f"enable=on,target=native,arg=h,arg={tmp_path / 'in.txt'},arg={tmp_path / 'out.txt'}",
+                    "-kernel", str(elf)], check=True, timeout=300)
+    got = np.array([[int(v) for v in line.split()] for line in (tmp_path / "out.txt").read_text().splitlines()])
+    acc, mult, shift, zero, lo, hi = cases.T
+    want = np.clip(multiply_by_quantized_multiplier(acc, mult, shift, "double") + zero, lo, hi)
+    assert got.shape == (len(cases), 3)
+    assert (got[:, 2] != 0).mean() > 0.9  # nearly every case took a fast path (1 ReLU, 2 full range)
+    bad = np.nonzero((got[:, 0] != want) | (got[:, 1] != want))[0]
+    assert bad.size == 0, cases[bad[:5]].tolist()

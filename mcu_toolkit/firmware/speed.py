@@ -2,8 +2,8 @@
 
 The figures are instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount
 (benchmarks/bench_device_speed.py, -O2, the SMLAD kernels), not cycles: a real core needs more cycles
-than instructions (flash wait states, multi-cycle loads and multiplies), so passing here is necessary,
-not sufficient. The generated projects print the cycles each window really takes.
+than instructions (flash wait states, multi-cycle loads and multiplies), so the check asks for HEADROOM
+and stays an estimate. The generated projects print the cycles each window really takes.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ from ..bundle import Report
 from ..errors import ToolkitError
 from .boards import Board
 
-# Measured: bench_device_speed.py, default model, 2 s windows (engine 110.3 M, front end 3.9 M per second of
+# Measured: bench_device_speed.py, default model, 2 s windows (engine 95.3 M, front end 3.9 M per second of
 # audio; 61.9 M MACs). The engine scales with the model's MACs; the front end does not depend on the model.
-M4_ENGINE_INSTR_PER_MAC = 1.78
+M4_ENGINE_INSTR_PER_MAC = 1.54
 M4_FRONTEND_INSTR_PER_S = 3.91e6
+# A board keeps up if the instruction count fits in half its clock. QEMU counts instructions; a real core
+# spends more cycles on them (flash wait states: 3 on an F411 at 100 MHz; two-cycle loads), and the audio
+# DMA and its interrupts share the bus: issue 12's budget is 50 M instructions per second for a 100 MHz F411.
+HEADROOM = 2.0
 MEASURED_ON = ("Cortex-M4F", "Cortex-M7")  # the M7 runs the same Thumb-2 + DSP code
 
 
@@ -31,7 +35,7 @@ class Speed:
     def real_time(self) -> bool | None:
         if self.instr_per_audio_s is None or self.clock_hz is None:
             return None
-        return self.instr_per_audio_s <= self.clock_hz
+        return self.instr_per_audio_s * HEADROOM <= self.clock_hz
 
 
 def speed(board: Board, report: Report, engine: str) -> Speed:
@@ -42,14 +46,15 @@ def speed(board: Board, report: Report, engine: str) -> Speed:
     if board.cpu not in MEASURED_ON:
         return Speed(None, clock, f"no instruction count for {board.cpu}: measure the cycles the project prints")
     need = report.macs / report.window_seconds * M4_ENGINE_INSTR_PER_MAC + M4_FRONTEND_INSTR_PER_S
-    where = "" if clock is None else f"; {need / clock:.2f} of {board.mhz} MHz at one instruction per cycle"
+    where = "" if clock is None else (f"; {need / clock:.2f} of {board.mhz} MHz at one instruction per cycle, "
+                                      f"against at most 1/{HEADROOM:g}")
     return Speed(need, clock, f"about {need / 1e6:.0f} M instructions per second of audio{where} (an instruction "
-                              "count from QEMU's Cortex-M4, not cycles: a real core needs more cycles; the project "
-                              "prints each window's)")
+                              "count from QEMU's Cortex-M4, not cycles: a real core needs more cycles, and the "
+                              "audio DMA shares the bus; the project prints each window's cycles)")
 
 
 def check_real_time(board: Board, report: Report, engine: str, allow_dropped_audio: bool) -> Speed:
-    """The estimate; refused (one line) when even one instruction per cycle cannot keep up."""
+    """The estimate; refused (one line) when the instruction count does not fit in 1/HEADROOM of the clock."""
     s = speed(board, report, engine)
     if s.real_time is False and not allow_dropped_audio:
         raise ToolkitError(f"{board.name} cannot keep up with the audio in real time: it needs {s.note}, and "

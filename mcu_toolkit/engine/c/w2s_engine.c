@@ -82,23 +82,30 @@ typedef struct {
     int32_t out_zero, act_min, act_max;
     int relu_floor; /* the activation's floor is at or above the zero point */
     size_t cout;
-    int plain_relu; /* floor at the zero point, no ceiling below 127, every shift to the right */
+    int fast; /* FAST_RELU or FAST_FULL: every shift to the right and |sum| < 2^30, so SMMULR serves */
 } requant_t;
+
+enum { FAST_NONE, FAST_RELU, FAST_FULL }; /* FAST_RELU: floor at the zero point, ceiling 127; FULL: -128..127 */
 
 static requant_t requant_of(const w2s_layer_s8_t *layer)
 {
     requant_t q = {layer->mult_q31, layer->shift, layer->out_zero, layer->act_min, layer->act_max,
                    layer->act_min >= layer->out_zero, layer->cout, 0};
-    q.plain_relu = q.act_min == q.out_zero && q.act_max == 127;
-    for (size_t c = 0; c < q.cout; c++) {
-        q.plain_relu = q.plain_relu && q.shift[c] < 0;
+    /* |sum| <= run * 127 * 255 + |bias| < 2^30 keeps 2 * sum in an int32 for SMMULR */
+    const int32_t headroom = (int32_t)((1u << 30) - (uint32_t)layer->run * 127u * 255u);
+    q.fast = headroom <= 0 ? FAST_NONE
+             : (q.act_min == q.out_zero && q.act_max == 127) ? FAST_RELU
+             : (q.act_min == -128 && q.act_max == 127) ? FAST_FULL : FAST_NONE;
+    for (size_t c = 0; c < q.cout && q.fast != FAST_NONE; c++) {
+        const int32_t b = layer->bias_s32[c];
+        q.fast = (q.shift[c] < 0 && b < headroom && b > -headroom) ? q.fast : FAST_NONE;
     }
     return q;
 }
 
 #if W2S_ENGINE_DSP && !W2S_SINGLE_ROUNDING && defined(__GNUC__)
 #define W2S_SMMULR 1
-/* (acc * mult + 2^30) >> 31 for 0 < acc < 2^30: the rounded high word of (2 acc) * mult, one SMMULR
+/* (acc * mult + 2^30) >> 31 for |acc| < 2^30: the rounded high word of (2 acc) * mult, one SMMULR
  * instead of a 64-bit product, its rounding and a 64-bit shift */
 static inline int32_t high_mul_pos(int32_t acc, int32_t mult)
 {
@@ -137,22 +144,24 @@ static inline int8_t requantize_any_s8(requant_t q, int32_t acc, int32_t mult, i
 
 #define requantize_s8 requantize_any_s8
 
-#ifdef W2S_SMMULR
-W2S_NOINLINE static int8_t requantize_rest_s8(const requant_t *q, int32_t acc, int32_t mult, int shift)
-{
-    return requantize_any_s8(*q, acc, mult, shift);
-}
-#endif
 
 #ifdef W2S_SMMULR
-/* A plain ReLU layer's requantisation: a sum in (0, 2^30) is SMMULR, the rounding shift (high >= 0
- * rounds half up) and a saturation to 127; one at or below 0 is the zero point. */
-static inline int8_t relu_requant_s8(const requant_t *q, int32_t acc, int32_t mult, int shift, int32_t zero)
+/* A plain ReLU layer's requantisation without a branch: |acc| < 2^30 (requant_of), so SMMULR gives
+ * (acc * mult + 2^30) >> 31, and a non-negative high rounds half up. A sum at or below 0 gives a value at
+ * or below 0, which USAT takes to 0: the zero point, as the ReLU floor does. SSAT is the 127 ceiling. */
+static inline int8_t relu_requant_s8(int32_t acc, int32_t mult, int right1, int32_t zero)
 {
-    if ((uint32_t)acc - 1u < (1u << 30) - 1u) {
-        return (int8_t)__ssat((((high_mul_pos(acc, mult) >> (-shift - 1)) + 1) >> 1) + zero, 8);
-    }
-    return acc <= 0 ? (int8_t)zero : requantize_rest_s8(q, acc, mult, shift);
+    const int32_t up = (high_mul_pos(acc, mult) >> right1) + 1;
+    return (int8_t)__ssat((int32_t)__usat(up >> 1, 8) + zero, 8);
+}
+
+/* The same over the whole int8 range, for sums of either sign. SMMULR rounds a negative product as
+ * gemmlowp does (floor((p + 2^30) / 2^31) = -floor((|p| + 2^30 - 1) / 2^31)); high - 1 for a negative high
+ * makes the rounding shift round half away from zero, as RoundingDivideByPOT does. */
+static inline int8_t full_requant_s8(int32_t acc, int32_t mult, int right1, int32_t zero)
+{
+    const int32_t high = high_mul_pos(acc, mult);
+    return (int8_t)__ssat(((((high + (high >> 31)) >> right1) + 1) >> 1) + zero, 8);
 }
 #endif
 
@@ -161,19 +170,31 @@ static inline int8_t relu_requant_s8(const requant_t *q, int32_t acc, int32_t mu
 W2S_NOINLINE static void requant_2xr(const requant_t *qp, const int32_t *acc, size_t g, size_t r, int8_t *o)
 {
 #ifdef W2S_SMMULR
-    if (qp->plain_relu) {
+    if (qp->fast != FAST_NONE) {
         const int32_t *mult = qp->mult + g;
         const int8_t *shift = qp->shift + g;
         const int32_t zero = qp->out_zero;
         const size_t cout = qp->cout;
+        const int32_t *const end = acc + 2u * r;
         o += g;
-        for (const int32_t *const end = acc + 2u * r; acc < end; acc += 2, o++, mult++, shift++) {
-            const int32_t m = *mult;
-            const int sh = *shift;
-            const int8_t v0 = relu_requant_s8(qp, acc[0], m, sh, zero);
-            const int8_t v1 = relu_requant_s8(qp, acc[1], m, sh, zero);
-            o[0] = v0;
-            o[cout] = v1;
+        if (qp->fast == FAST_RELU) {
+            for (; acc < end; acc += 2, o++, mult++, shift++) {
+                const int32_t m = *mult;
+                const int right1 = -*shift - 1;
+                const int8_t v0 = relu_requant_s8(acc[0], m, right1, zero);
+                const int8_t v1 = relu_requant_s8(acc[1], m, right1, zero);
+                o[0] = v0;
+                o[cout] = v1;
+            }
+        } else {
+            for (; acc < end; acc += 2, o++, mult++, shift++) {
+                const int32_t m = *mult;
+                const int right1 = -*shift - 1;
+                const int8_t v0 = full_requant_s8(acc[0], m, right1, zero);
+                const int8_t v1 = full_requant_s8(acc[1], m, right1, zero);
+                o[0] = v0;
+                o[cout] = v1;
+            }
         }
         return;
     }
@@ -189,6 +210,32 @@ W2S_NOINLINE static void requant_2xr(const requant_t *qp, const int32_t *acc, si
     }
 }
 
+#if W2S_ENGINE_DSP && defined(__GNUC__)
+/* the DSP instructions GCC does not form from C: a byte-lane sign extension after a rotation, and the
+ * two half-word packs */
+static inline uint32_t sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+static inline uint32_t pkhbt_lsl16(uint32_t lo, uint32_t hi) /* lo's low half, then hi's low half */
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+static inline uint32_t pkhtb_asr16(uint32_t hi, uint32_t lo) /* lo's high half, then hi's high half */
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+#define W2S_WIDEN_ASM 1
+#endif
+
 /* n int8 values -> int16 with the zero point taken out */
 static inline void widen_run(const int8_t *src, size_t n, int32_t zero, int16_t *out)
 {
@@ -200,9 +247,15 @@ static inline void widen_run(const int8_t *src, size_t n, int32_t zero, int16_t 
     for (; i + 4u <= n; i += 4u) {
         uint32_t v;
         memcpy(&v, src + i, sizeof v);
+#ifdef W2S_WIDEN_ASM
+        const uint32_t even = (uint32_t)__ssub16(__sxtb16((int32_t)v), zz);
+        const uint32_t odd = (uint32_t)__ssub16((int32_t)sxtb16_ror8(v), zz);
+        const uint32_t lo = pkhbt_lsl16(even, odd), hi = pkhtb_asr16(odd, even);
+#else
         const uint32_t even = (uint32_t)__ssub16(__sxtb16((int32_t)v), zz);
         const uint32_t odd = (uint32_t)__ssub16(__sxtb16((int32_t)((v >> 8) | (v << 24))), zz);
         const uint32_t lo = (even & 0xFFFFu) | (odd << 16), hi = (odd & 0xFFFF0000u) | (even >> 16);
+#endif
         memcpy(out + i, &lo, sizeof lo);
         memcpy(out + i + 2u, &hi, sizeof hi);
     }
@@ -219,18 +272,21 @@ static inline void widen_run(const int8_t *src, size_t n, int32_t zero, int16_t 
 static void widen_rows(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
 {
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
-    const size_t cols = width + layer->kw - 1u;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin;
     const int32_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
     for (size_t xp = 0; xp < cols; xp++) {
-        for (size_t ky = 0; ky < kh; ky++, out += cin) {
-            if (xp < left || xp - left >= width) {
-                memset(out, 0, cin * sizeof *out);
-            } else {
-                widen_run(rows[ky] + (xp - left) * cin, cin, zero, out);
-            }
+        if (xp < left || xp - left >= width) {
+            memset(out + xp * step, 0, step * sizeof *out);
         }
     }
-    *out = 0;
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int8_t *src = rows[ky];
+        int16_t *dst = out + left * step + ky * cin;
+        for (size_t x = 0; x < width; x++, src += cin, dst += step) {
+            widen_run(src, cin, zero, dst);
+        }
+    }
+    out[cols * step] = 0;
 }
 
 /* The weights come in groups of output channels: fours, then threes (13 = 4 + 3 + 3 + 3, so that no
