@@ -78,12 +78,15 @@ def _shared_calibration(folder: Path):
     from .calibration import calibrate_shared
 
     base = calibrator.Calibrator
+    wrapper = getattr(calibrator, "_calibration_wrapper", None)
 
     class Shared(base):
         def calibrate(self, dataset_gen):
+            model = getattr(self, "_model_content", None)
+            if wrapper is None or model is None:  # another TensorFlow's internals: its own, unshared pass
+                return super().calibrate(dataset_gen)
             windows = np.concatenate([np.asarray(sample[0]) for sample in dataset_gen()])
-            return calibrate_shared(calibrator._calibration_wrapper.CalibrationWrapper, self._model_content,
-                                    windows, folder)
+            return calibrate_shared(wrapper.CalibrationWrapper, model, windows, folder)
 
     calibrator.Calibrator = Shared
     try:
