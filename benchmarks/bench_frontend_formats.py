@@ -11,6 +11,10 @@ float64 FFT. The error is in dB, over speech frames: frames within 60 dB of the 
 - shipped:    the front end as it is (Q7 data, Q30 twiddles, 64-bit products): `fixed.spectrum_x2`
 - q15_block:  a per-frame block exponent (max in [2^14, 2^15)), q15 data and twiddles, every radix-2
               stage halved with rounding (CMSIS-DSP's arm_cfft_q15 style)
+- q15_bfp_*:  block floating point: the same block exponent and q15 data, each butterfly output rounded once
+              (the twiddle products exact, as SMUAD/SMUSD give them), a stage halved per frame only as far as
+              needed, and the split into 33 bins kept in 32 bits. How "needed" is decided (_fft32_bfp):
+              bound (one pass, never overflows), sat (assume growth 2, saturate), exact (a second pass)
 - q31_tw15:   the shipped Q7 data in 32 bits, no scaling, q15 twiddles (products rounded >> 15): one 32x16
               or 32x32 high-half multiply per product on a Cortex-M4 instead of a 64-bit SMULL chain
 
@@ -79,6 +83,52 @@ def _fft32(re: np.ndarray, im: np.ndarray, halve: bool) -> tuple[np.ndarray, np.
     return re, im
 
 
+def _fft32_bfp(re: np.ndarray, im: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """32-point radix-2 DIT, q15 data and twiddles, a stage at a time at 2^15 (the twiddle products exact, as
+    SMUAD/SMUSD give them), each output then rounded back to q15 once, with the stage's halving (per frame):
+
+    - "bound": the fewest halvings for which the inputs' largest magnitude times the stage's worst growth fits
+      (2 for the stages whose twiddles are 1 and -j, 1 + sqrt(2) after): one pass, never overflows;
+    - "sat":   the same with growth 2 for every stage, and saturation where that is not enough (QADD16-style);
+    - "exact": the fewest halvings for which the stage's actual outputs fit: a second pass over the stage.
+
+    Returns the halvings per frame."""
+    halvings = np.zeros(len(re), dtype=np.int64)
+    size = 2
+    while size <= 32:
+        half, step = size // 2, 32 // size
+        wide_re, wide_im = np.zeros_like(re), np.zeros_like(im)
+        for j in range(half):
+            k = j * step
+            for a in range(j, 32, size):
+                b = a + half
+                if k == 0:
+                    tr, ti = re[:, b] << 15, im[:, b] << 15
+                elif k == 8:
+                    tr, ti = im[:, b] << 15, -re[:, b] << 15
+                else:
+                    tr = re[:, b] * W32R[k] - im[:, b] * W32I[k]
+                    ti = re[:, b] * W32I[k] + im[:, b] * W32R[k]
+                ar, ai = re[:, a] << 15, im[:, a] << 15
+                wide_re[:, a], wide_re[:, b], wide_im[:, a], wide_im[:, b] = ar + tr, ar - tr, ai + ti, ai - ti
+        if rule == "exact":
+            big = np.maximum(np.abs(wide_re).max(axis=1), np.abs(wide_im).max(axis=1))
+            fits = lambda h: ((big + (1 << (14 + h))) >> (15 + h)) <= 32767  # noqa: E731
+        else:
+            growth = 2.0 if size <= 4 or rule == "sat" else 1.0 + np.sqrt(2.0)
+            big = np.maximum(np.abs(re).max(axis=1), np.abs(im).max(axis=1)) * growth
+            fits = lambda h: big <= (32767 << h)  # noqa: E731
+        h = np.zeros(len(re), dtype=np.int64)
+        while not np.all(fits(h)):
+            h += ~fits(h)
+        halvings += h
+        rnd, sh = (1 << (14 + h))[:, None], (15 + h)[:, None]
+        re = np.clip((wide_re + rnd) >> sh, -32768, 32767)
+        im = np.clip((wide_im + rnd) >> sh, -32768, 32767)
+        size *= 2
+    return re, im, halvings
+
+
 def _split(zr: np.ndarray, zi: np.ndarray, halve: bool) -> tuple[np.ndarray, np.ndarray]:
     """The packed 32-point transform -> 2X[k], k = 0..32 (halved with rounding if `halve`)."""
     ar, ai = zr[:, K % 32], zi[:, K % 32]
@@ -101,6 +151,16 @@ def power_q15_block(pcm: np.ndarray) -> np.ndarray:
     zr, zi = _fft32(v[:, 0::2][:, T.bitrev5], v[:, 1::2][:, T.bitrev5], halve=True)
     xr, xi = _split(zr, zi, halve=True)
     scale = 2.0 ** (-s + 6)  # the block exponent, five halved stages and the halved split: back to 2X
+    return (xr * xr + xi * xi).astype(np.float64) * (scale ** 2)[:, None]
+
+
+def _power_q15_bfp(pcm: np.ndarray, rule: str) -> np.ndarray:
+    x = pcm.astype(np.float64)[_frames(pcm)] * HANN
+    s = 14 - np.floor(np.log2(np.maximum(np.abs(x).max(axis=1), 1e-9))).astype(np.int64)
+    v = np.clip(np.round(x * (2.0 ** s)[:, None]), -32768, 32767).astype(np.int64)
+    zr, zi, halvings = _fft32_bfp(v[:, 0::2][:, T.bitrev5], v[:, 1::2][:, T.bitrev5], rule)
+    xr, xi = _split(zr, zi, halve=False)  # 32-bit: at most 4.9 x 2^15
+    scale = 2.0 ** (halvings - s)
     return (xr * xr + xi * xi).astype(np.float64) * (scale ** 2)[:, None]
 
 
@@ -130,7 +190,10 @@ def mel_db(power: np.ndarray) -> np.ndarray:
     return out
 
 
-FORMATS = {"shipped": power_shipped, "q15_block": power_q15_block, "q31_tw15": power_q31_tw15}
+FORMATS = {"shipped": power_shipped, "q15_block": power_q15_block,
+           **{f"q15_bfp_{rule}": (lambda pcm, rule=rule: _power_q15_bfp(pcm, rule))
+              for rule in ("bound", "sat", "exact")},
+           "q31_tw15": power_q31_tw15}
 
 
 def main() -> None:
