@@ -14,9 +14,9 @@ from ..bundle import Report
 from ..errors import ToolkitError
 from .boards import Board
 
-# Measured: bench_device_speed.py, default model, 2 s windows (engine 95.3 M, front end 3.9 M per second of
+# Measured: bench_device_speed.py, default model, 2 s windows (engine 94.7 M, front end 3.9 M per second of
 # audio; 61.9 M MACs). The engine scales with the model's MACs; the front end does not depend on the model.
-M4_ENGINE_INSTR_PER_MAC = 1.54
+M4_ENGINE_INSTR_PER_MAC = 1.53
 M4_FRONTEND_INSTR_PER_S = 3.91e6
 # A board keeps up if the instruction count fits in half its clock. QEMU counts instructions; a real core
 # spends more cycles on them (flash wait states: 3 on an F411 at 100 MHz; two-cycle loads), and the audio

@@ -338,14 +338,16 @@ static uint32_t pair(const int16_t *p)
         a7 = __smlad((x1), w3_, a7);                     \
     } while (0)
 /* the sums live in registers for the whole dot product */
-#define W2S_SUMS6_IN int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5]
+/* the sums start from the group's biases (sums acc[2c + p]: channel c, pixel p) */
+#define W2S_SUMS6_IN int32_t a0 = bias[0], a1 = bias[0], a2 = bias[1], a3 = bias[1], a4 = bias[2], a5 = bias[2]
 #define W2S_SUMS6_OUT (acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5)
-#define W2S_SUMS8_IN W2S_SUMS6_IN; int32_t a6 = acc[6], a7 = acc[7]
+#define W2S_SUMS8_IN W2S_SUMS6_IN; int32_t a6 = bias[3], a7 = bias[3]
 #define W2S_SUMS8_OUT (W2S_SUMS6_OUT, acc[6] = a6, acc[7] = a7)
 
 /* acc[2c + p] += pixels p (x, x + stride) by a full group's channels c: eight sums in registers. The
  * block kernels stay calls: inlined, they leave the requantisation around them short of registers. */
-W2S_NOINLINE static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[8])
+W2S_NOINLINE static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
+                                 const int32_t *bias, int32_t acc[8])
 {
     W2S_SUMS8_IN;
     const int16_t *xa = x, *xb = x + stride;
@@ -357,7 +359,8 @@ W2S_NOINLINE static void dot_2x4(const int16_t *x, size_t stride, const int16_t 
 }
 
 /* the same for a group of three: six sums, and no register to spare */
-W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[6])
+W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
+                                 const int32_t *bias, int32_t acc[6])
 {
     W2S_SUMS6_IN;
     const int16_t *xa = x, *xb = x + stride;
@@ -373,7 +376,7 @@ W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t 
 /* The convs that do most of the MACs (W2S_ENGINE_HOT_PAIRS, _STRIDE), fully unrolled: with the trip
  * count and the pixel step known, the second pixel and every weight are immediate offsets, and the loop
  * needs no pointer, counter or compare: 0.9 instructions per MAC instead of 1.1. Same sums. */
-W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, int32_t acc[8])
+W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[8])
 {
     W2S_SUMS8_IN;
 #pragma GCC unroll 128
@@ -384,7 +387,7 @@ W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, int32_t
     W2S_SUMS8_OUT;
 }
 
-W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, int32_t acc[6])
+W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[6])
 {
     W2S_SUMS6_IN;
 #pragma GCC unroll 128
@@ -487,14 +490,25 @@ static void dot_2x1(const int16_t *x, size_t stride, const int16_t *w, size_t ws
     }
 }
 
-static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[8])
+static void sums_from_bias(const int32_t *bias, size_t r, int32_t *acc)
 {
+    for (size_t c = 0; c < r; c++) {
+        acc[2u * c] = acc[2u * c + 1u] = bias[c];
+    }
+}
+
+static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, const int32_t *bias,
+                    int32_t acc[8])
+{
+    sums_from_bias(bias, 4u, acc);
     dot_2x2(x, stride, w, 8u, pairs, acc);
     dot_2x2(x, stride, w + 4, 8u, pairs, acc + 4);
 }
 
-static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32_t acc[6])
+static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, const int32_t *bias,
+                    int32_t acc[6])
 {
+    sums_from_bias(bias, 3u, acc);
     dot_2x2(x, stride, w, 6u, pairs, acc);
     dot_2x1(x, stride, w + 4, 6u, pairs, acc + 4);
 }
@@ -541,20 +555,18 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
             r = group_size(cout, g);
             if ((r == 4u || r == 3u) && two) {
                 int32_t acc[8];
-                for (size_t c = 0; c < r; c++) {
-                    acc[2u * c] = acc[2u * c + 1u] = layer->bias_s32[g + c];
-                }
+                const int32_t *const bias = layer->bias_s32 + g;
 #ifdef W2S_HOT
                 if (hot && r == 4u) {
-                    dot_2x4_hot(px, w, acc);
+                    dot_2x4_hot(px, w, bias, acc);
                 } else if (hot) {
-                    dot_2x3_hot(px, w, acc);
+                    dot_2x3_hot(px, w, bias, acc);
                 } else
 #endif
                     if (r == 4u) {
-                    dot_2x4(px, stride, w, pairs, acc);
+                    dot_2x4(px, stride, w, pairs, bias, acc);
                 } else {
-                    dot_2x3(px, stride, w, pairs, acc);
+                    dot_2x3(px, stride, w, pairs, bias, acc);
                 }
                 requant_2xr(&q, acc, g, r, o);
             } else if (r == 4u || r == 3u) {
