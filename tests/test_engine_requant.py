@@ -63,20 +63,26 @@ def test_c_requantisation_equals_tflms_arithmetic(tmp_path, rounding):
 
 
 def _fast_cases(n: int = 30000) -> np.ndarray:
-    """Sums of either sign within the fast path's |sum| < 2^30 - 2 * 127 * 255, right shifts (small ones
-    make rounding ties common; a multiplier of 2^30 makes ties in the high multiply: odd sums), ReLU and
-    full-range activations, and a few cases the fast path must leave to the general one."""
+    """Sums of either sign within the fast path's bound, right shifts (small ones make rounding ties common;
+    a multiplier of 2^30 makes ties in the high multiply: odd sums), ReLU and full-range activations; biases
+    just inside and just outside requant_of's limit for a long receptive field; a few non-negative shifts
+    that the fast path must leave to the general one. Columns: acc mult shift zero lo hi bias run."""
     rng = np.random.default_rng(23)
-    bound = (1 << 30) - 2 * 127 * 255
+    run = np.where(rng.random(n) < 0.5, 2, 118)
+    headroom = (1 << 30) - run * 128 * 255
+    edge = rng.random(n)
+    bias = np.where(edge < 0.1, (headroom - 1) * rng.choice([-1, 1], n),
+                    np.where(edge < 0.15, headroom * rng.choice([-1, 1], n), 0))
     shift = np.where(rng.random(n) < 0.5, rng.integers(-4, 0, n), rng.integers(-31, 0, n))
     shift[rng.random(n) < 0.03] = rng.integers(0, 8, 1)[0]
     mult = rng.integers(1 << 30, 1 << 31, n)
     mult[rng.random(n) < 0.2] = 1 << 30
-    acc = np.where(rng.random(n) < 0.6, rng.integers(-300_000, 300_000, n), rng.integers(-bound + 1, bound, n))
+    bound = (1 << 30) - 1
+    acc = np.where(rng.random(n) < 0.6, rng.integers(-300_000, 300_000, n), rng.integers(-bound, bound + 1, n))
     zero = rng.integers(-128, 128, n)
     relu = rng.random(n) < 0.5
     lo = np.where(relu, zero, -128)
-    return np.stack([acc, mult, shift, zero, lo, np.full(n, 127)], axis=1)
+    return np.stack([acc, mult, shift, zero, lo, np.full(n, 127), bias, run], axis=1)
 
 
 def test_dsp_block_requantisation_on_a_cortex_m4_equals_tflms_arithmetic(tmp_path):
@@ -101,9 +107,11 @@ def test_dsp_block_requantisation_on_a_cortex_m4_equals_tflms_arithmetic(tmp_pat
                     f"enable=on,target=native,arg=h,arg={tmp_path / 'in.txt'},arg={tmp_path / 'out.txt'}",
                     "-kernel", str(elf)], check=True, timeout=300)
     got = np.array([[int(v) for v in line.split()] for line in (tmp_path / "out.txt").read_text().splitlines()])
-    acc, mult, shift, zero, lo, hi = cases.T
+    acc, mult, shift, zero, lo, hi, bias, run = cases.T
     want = np.clip(multiply_by_quantized_multiplier(acc, mult, shift, "double") + zero, lo, hi)
     assert got.shape == (len(cases), 3)
-    assert (got[:, 2] != 0).mean() > 0.9  # nearly every case took a fast path (1 ReLU, 2 full range)
+    fast = got[:, 2] != 0  # 1: the ReLU fast path, 2: the full-range one, 0: the general path
+    allowed = (shift < 0) & (np.abs(bias) < (1 << 30) - run * 128 * 255)
+    assert np.array_equal(fast, allowed) and fast.mean() > 0.8
     bad = np.nonzero((got[:, 0] != want) | (got[:, 1] != want))[0]
     assert bad.size == 0, cases[bad[:5]].tolist()

@@ -74,6 +74,18 @@ static int8_t *ring_row(w2s_engine_t *e, uint32_t k, uint32_t row)
     return e->ring_s8 + layer->ring_offset + (size_t)(row % layer->kh) * row_bytes(layer);
 }
 
+#if W2S_ENGINE_DSP && !W2S_SINGLE_ROUNDING && defined(__GNUC__)
+#define W2S_SMMULR 1
+/* (acc * mult + 2^30) >> 31 for |acc| < 2^30: the rounded high word of (2 acc) * mult, one SMMULR
+ * instead of a 64-bit product, its rounding and a 64-bit shift */
+static inline int32_t rounding_high_mul(int32_t acc, int32_t mult)
+{
+    int32_t high;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(mult));
+    return high;
+}
+#endif
+
 /* A layer's requantisation constants, copied once per row: through the layer pointer they would be read
  * again after every int8 store, which may alias anything. */
 typedef struct {
@@ -91,34 +103,26 @@ static requant_t requant_of(const w2s_layer_s8_t *layer)
 {
     requant_t q = {layer->mult_q31, layer->shift, layer->out_zero, layer->act_min, layer->act_max,
                    layer->act_min >= layer->out_zero, layer->cout, 0};
-    /* |sum| <= run * 127 * 255 + |bias| < 2^30 keeps 2 * sum in an int32 for SMMULR */
-    const int32_t headroom = (int32_t)((1u << 30) - (uint32_t)layer->run * 127u * 255u);
-    q.fast = headroom <= 0 ? FAST_NONE
+#ifdef W2S_SMMULR
+    /* |sum| <= run * 128 * 255 + |bias| < 2^30 (an int8 weight may be -128) keeps 2 * sum in an int32 */
+    const int64_t room = ((int64_t)1 << 30) - (int64_t)layer->run * 128 * 255;
+    const int32_t headroom = room > 0 ? (int32_t)room : 0;
+    q.fast = headroom == 0 ? FAST_NONE
              : (q.act_min == q.out_zero && q.act_max == 127) ? FAST_RELU
              : (q.act_min == -128 && q.act_max == 127) ? FAST_FULL : FAST_NONE;
     for (size_t c = 0; c < q.cout && q.fast != FAST_NONE; c++) {
         const int32_t b = layer->bias_s32[c];
         q.fast = (q.shift[c] < 0 && b < headroom && b > -headroom) ? q.fast : FAST_NONE;
     }
+#endif
     return q;
 }
 
-#if W2S_ENGINE_DSP && !W2S_SINGLE_ROUNDING && defined(__GNUC__)
-#define W2S_SMMULR 1
-/* (acc * mult + 2^30) >> 31 for |acc| < 2^30: the rounded high word of (2 acc) * mult, one SMMULR
- * instead of a 64-bit product, its rounding and a 64-bit shift */
-static inline int32_t high_mul_pos(int32_t acc, int32_t mult)
-{
-    int32_t high;
-    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(mult));
-    return high;
-}
-#endif
 
 /* TFLM's requantisation, zero point and activation, with two shortcuts that give the same integers:
  * under a ReLU floor a non-positive sum always lands on the floor (the multipliers are positive), and a
  * positive sum needs none of gemmlowp's sign handling. */
-static inline int8_t requantize_any_s8(requant_t q, int32_t acc, int32_t mult, int shift)
+static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int shift)
 {
     if (shift <= 0) {
         if (acc > 0) {
@@ -142,8 +146,6 @@ static inline int8_t requantize_any_s8(requant_t q, int32_t acc, int32_t mult, i
     return clamp_s8(w2s_engine_requantize_q31(acc, mult, shift) + q.out_zero, q.act_min, q.act_max);
 }
 
-#define requantize_s8 requantize_any_s8
-
 
 #ifdef W2S_SMMULR
 /* A plain ReLU layer's requantisation without a branch: |acc| < 2^30 (requant_of), so SMMULR gives
@@ -151,7 +153,7 @@ static inline int8_t requantize_any_s8(requant_t q, int32_t acc, int32_t mult, i
  * or below 0, which USAT takes to 0: the zero point, as the ReLU floor does. SSAT is the 127 ceiling. */
 static inline int8_t relu_requant_s8(int32_t acc, int32_t mult, int right1, int32_t zero)
 {
-    const int32_t up = (high_mul_pos(acc, mult) >> right1) + 1;
+    const int32_t up = (rounding_high_mul(acc, mult) >> right1) + 1;
     return (int8_t)__ssat((int32_t)__usat(up >> 1, 8) + zero, 8);
 }
 
@@ -160,7 +162,7 @@ static inline int8_t relu_requant_s8(int32_t acc, int32_t mult, int right1, int3
  * makes the rounding shift round half away from zero, as RoundingDivideByPOT does. */
 static inline int8_t full_requant_s8(int32_t acc, int32_t mult, int right1, int32_t zero)
 {
-    const int32_t high = high_mul_pos(acc, mult);
+    const int32_t high = rounding_high_mul(acc, mult);
     return (int8_t)__ssat(((((high + (high >> 31)) >> right1) + 1) >> 1) + zero, 8);
 }
 #endif
@@ -648,10 +650,12 @@ W2S_NOINLINE static void maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_
         }
         cm[i] = (int8_t)m;
     }
+#if W2S_ENGINE_DSP
+    const uint32_t zero4 = bytes4(layer->in_zero), lo4 = bytes4(layer->act_min), hi4 = bytes4(layer->act_max);
+#endif
     for (uint32_t ox = 0; ox < layer->out_width; ox++) {
         uint32_t c = 0;
 #if W2S_ENGINE_DSP
-        const uint32_t zero4 = bytes4(layer->in_zero), lo4 = bytes4(layer->act_min), hi4 = bytes4(layer->act_max);
         for (; c + 4u <= cin; c += 4u) {
             uint32_t m = bytes4(-128);
             for (uint32_t kx = 0; kx < layer->kw; kx++) {
