@@ -54,7 +54,7 @@ def kill_group(proc: subprocess.Popen) -> None:
 def simplify_onnx(onnx_bytes: bytes, work: Path) -> bytes:
     """onnxsim three times, as onnx2tf does, but in this process (torch is already loaded here, which
     onnxsim imports): onnx2tf runs the `onnxsim` found on PATH, so a venv that was not activated
-    silently skipped it and gave another TFLite (25,496 B instead of 25,528 B)."""
+    silently skipped it and gave another TFLite (at the time, 25,496 B instead of 25,528 B)."""
     import io
 
     import onnxsim
