@@ -441,6 +441,7 @@ def engine_report(pr: Proof, inp: Inputs) -> dict:
             "code_bytes_cortex_m4_Os": (pr.engine_code.result() if pr.engine_code is not None
                                         else code_bytes(engine_files(pr.engine), "w2s_engine.c")),
             "state_note": "sizeof(w2s_engine_t): the same for every window length",
+            "int8_outputs_per_window": pr.engine.int8_outputs(inp.frames),
             "frontend_store_bytes_per_frame": per_frame,
             "frontend_store_bytes": per_frame * inp.frames,
             "trunk_vs_tflm": pr.trunk_check,

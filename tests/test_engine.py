@@ -171,6 +171,14 @@ def test_host_c_equals_the_mirror_bit_for_bit(engine, heldout, bundle, tmp_path,
     assert state == e.state_bytes(pointer=8)
 
 
+def test_int8_outputs_count_what_the_trunk_writes(engine):
+    """report.engine's int8_outputs_per_window (the real-time estimate's second term) is every value the
+    trunk's layers write, lin and sof included, for any window length."""
+    for frames in (1, 2, 7, 64, 999):
+        written = engine.trunk(np.zeros((frames, engine.graph.n_mels), dtype=np.int8))
+        assert engine.int8_outputs(frames) == sum(v.size for v in written.values())
+
+
 def test_state_is_the_same_for_any_window_length(engine, tmp_path):
     """One compiled engine runs 0.5 s and 60 s windows (30,000 frames) with the same state: the sums of the
     long window still match the mirror (no overflow), and sizeof(w2s_engine_t) is a constant of the model."""

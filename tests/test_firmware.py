@@ -309,11 +309,13 @@ def test_real_time_check_refuses_a_board_too_slow_and_says_it_is_an_instruction_
 
 
 def test_real_time_estimate_follows_the_measured_rate(bundle):
-    from mcu_toolkit.firmware.speed import M4_ENGINE_INSTR_PER_MAC, M4_FRONTEND_INSTR_PER_S, speed
+    from mcu_toolkit.firmware.speed import (M4_ENGINE_INSTR_PER_MAC, M4_ENGINE_INSTR_PER_OUTPUT,
+                                            M4_FRONTEND_INSTR_PER_S, speed)
 
     r = bundle.report
     s = speed(BOARDS["stm32h743"], r, "w2s")
-    assert s.instr_per_audio_s == pytest.approx(r.macs / r.window_seconds * M4_ENGINE_INSTR_PER_MAC
+    assert s.instr_per_audio_s == pytest.approx((r.macs * M4_ENGINE_INSTR_PER_MAC + r.engine["int8_outputs_per_window"]
+                                                 * M4_ENGINE_INSTR_PER_OUTPUT) / r.window_seconds
                                                 + M4_FRONTEND_INSTR_PER_S)
     assert s.real_time is True and speed(BOARDS["nucleo-f411re"], r, "w2s").real_time is False
     assert speed(BOARDS["esp32-s3"], r, "w2s").real_time is None        # Xtensa: not measured

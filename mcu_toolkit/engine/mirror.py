@@ -69,6 +69,18 @@ class Engine:
     def from_tflite(cls, tflite: bytes, head: Head) -> "Engine":
         return cls.build(read_graph(tflite), head)
 
+    def int8_outputs(self, frames: int) -> int:
+        """int8 values the trunk writes for a window of `frames` rows (lin and sof included): each is one
+        requantisation, and the next layer widens it. The device's time per window follows them and the MACs."""
+        rows, total = frames, 0
+        for layer in self.graph.layers:
+            if isinstance(layer, MaxPool):
+                rows = (rows + layer.pad_top + layer.pad_bottom - layer.kh) // layer.sh + 1
+                total += rows * layer.out_width * layer.channels
+            else:
+                total += rows * layer.width * layer.cout
+        return total + sum(rows * c.width * c.cout for c in (self.graph.lin, self.graph.sof))
+
     def state_bytes(self, pointer: int = 4) -> int:
         """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack.
 

@@ -14,9 +14,14 @@ from ..bundle import Report
 from ..errors import ToolkitError
 from .boards import Board
 
-# Measured: bench_device_speed.py, default model, 2 s windows (engine 94.7 M, front end 3.9 M per second of
-# audio; 61.9 M MACs). The engine scales with the model's MACs; the front end does not depend on the model.
-M4_ENGINE_INSTR_PER_MAC = 1.53
+# The engine's instructions per second of audio: per MAC, plus per int8 output (its requantisation, the next
+# layer's widening, the block loops), fitted on six models of 8 to 16 channels and 20 to 32 mels, each within
+# 9% (bench_speed_model.py; the default model: 94.7 M measured, 102.6 M estimated). Bundles converted before
+# the outputs were reported get the default model's overall rate per MAC. The front end does not depend on
+# the model (bench_device_speed.py).
+M4_ENGINE_INSTR_PER_MAC = 1.216
+M4_ENGINE_INSTR_PER_OUTPUT = 34.0
+M4_ENGINE_INSTR_PER_MAC_OVERALL = 1.53
 M4_FRONTEND_INSTR_PER_S = 3.91e6
 # A board keeps up if the instruction count fits in half its clock. QEMU counts instructions; a real core
 # spends more cycles on them (flash wait states: 3 on an F411 at 100 MHz; two-cycle loads), and the audio
@@ -38,6 +43,15 @@ class Speed:
         return self.instr_per_audio_s * HEADROOM <= self.clock_hz
 
 
+def engine_instructions_per_s(report: Report) -> float:
+    """The w2s engine's Cortex-M4 instructions per second of audio, estimated from the model's shape."""
+    macs = report.macs / report.window_seconds
+    outputs = (report.engine or {}).get("int8_outputs_per_window")
+    if outputs is None:
+        return macs * M4_ENGINE_INSTR_PER_MAC_OVERALL
+    return macs * M4_ENGINE_INSTR_PER_MAC + outputs / report.window_seconds * M4_ENGINE_INSTR_PER_OUTPUT
+
+
 def speed(board: Board, report: Report, engine: str) -> Speed:
     clock = None if board.mhz is None else board.mhz * 1e6
     if engine != "w2s":
@@ -45,7 +59,7 @@ def speed(board: Board, report: Report, engine: str) -> Speed:
                                   "cycles the project prints")
     if board.cpu not in MEASURED_ON:
         return Speed(None, clock, f"no instruction count for {board.cpu}: measure the cycles the project prints")
-    need = report.macs / report.window_seconds * M4_ENGINE_INSTR_PER_MAC + M4_FRONTEND_INSTR_PER_S
+    need = engine_instructions_per_s(report) + M4_FRONTEND_INSTR_PER_S
     where = "" if clock is None else (f"; {need / clock:.2f} of {board.mhz} MHz at one instruction per cycle, "
                                       f"against at most 1/{HEADROOM:g}")
     return Speed(need, clock, f"about {need / 1e6:.0f} M instructions per second of audio{where} (an instruction "
