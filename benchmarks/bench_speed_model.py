@@ -66,8 +66,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        windows = cut_windows(load_audio(list_audio(resources.default_eval_dir())[-1]), 32000)[0][:1]
-        windows += cut_windows(load_audio(list_audio(resources.default_eval_dir())[-2]), 32000)[0][:1]
+        clips = list_audio(resources.default_eval_dir())
+        windows = [cut_windows(load_audio(f), 32000)[0][0] for f in (clips[-1], clips[-2])]
         write_wav(work / "clips.wav", np.concatenate([to_pcm16(w) for w in windows]))
         seconds = 2.0 * len(windows)
         models = {"default": _measure(None, work / "default", work / "clips.wav", seconds)}

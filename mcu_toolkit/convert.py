@@ -393,8 +393,7 @@ def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_c
     from .verify.deployed import fixed_tables
 
     m, dev = inp.model, pr.dev
-    fe = (frontend_report(fixed_tables(m.config.n_mels), inp.window, inp.frames,
-                          pr.frontend_code.result() if pr.frontend_code is not None else None)
+    fe = (frontend_report(fixed_tables(m.config.n_mels), inp.window, inp.frames, pr.frontend_code.result())
           if inp.frontend == "fixed" else
           {"kind": "float", "note": "calibration and drift use the model's float log-mel; "
                                     "the bundle has no device front end"})
@@ -429,17 +428,14 @@ def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_c
 
 def engine_report(pr: Proof, inp: Inputs) -> dict:
     from .dsp.fixed import DC_BINS
-
-    from .cores import code_bytes
-    from .emit.c_engine import data_bytes, engine_files
+    from .emit.c_engine import data_bytes
 
     if pr.engine is None:
         return {"name": "w2s", "available": False, "reason": pr.trunk_check["reason"]}
     per_frame = inp.model.config.n_mels * 2 + DC_BINS * 4
     return {"name": "w2s", "available": True, "state_bytes": pr.engine.state_bytes(),
             "data_bytes": data_bytes(pr.engine),
-            "code_bytes_cortex_m4_Os": (pr.engine_code.result() if pr.engine_code is not None
-                                        else code_bytes(engine_files(pr.engine), "w2s_engine.c")),
+            "code_bytes_cortex_m4_Os": pr.engine_code.result(),
             "state_note": "sizeof(w2s_engine_t): the same for every window length",
             "int8_outputs_per_window": pr.engine.int8_outputs(inp.frames),
             "frontend_store_bytes_per_frame": per_frame,

@@ -10,8 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 STRICT_C = ("-std=c99", "-Wall", "-Wextra", "-Werror")
@@ -43,17 +42,10 @@ def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt
         return int(m.group(1)) if m else None
 
 
+# Compiles on threads: gcc is a process of its own, so the caller goes on meanwhile.
+_COMPILES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="code_bytes")
+
+
 def code_bytes_soon(files: dict[str, str], source: str, core: str = "cortex-m4f", opt: str = "-Os") -> Future:
-    """code_bytes on a thread: the compiler is a process of its own, so the caller goes on meanwhile."""
-    fut: Future = Future()
-
-    def run() -> None:
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            fut.set_result(code_bytes(files, source, core, opt))
-        except BaseException as e:  # handed to whoever asks for the result
-            fut.set_exception(e)
-
-    threading.Thread(target=run, daemon=True).start()
-    return fut
+    """code_bytes, as a Future."""
+    return _COMPILES.submit(code_bytes, files, source, core, opt)

@@ -12,7 +12,6 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import spec
-from ..cores import code_bytes
 from ..dsp import fixed
 from ..dsp.fixed import InputQuant, Tables
 from .c_model import GENERATED
@@ -187,9 +186,8 @@ def frontend_code(t: Tables):
     return frontend_files(t, None, 0), "w2s_frontend.c"
 
 
-def frontend_report(t: Tables, window_samples: int, frames: int, code: int | None = None) -> dict:
-    """code: frontend_code's .text bytes if the caller has measured them already."""
-    code = code if code is not None else code_bytes(*frontend_code(t))
+def frontend_report(t: Tables, window_samples: int, frames: int, code: int | None) -> dict:
+    """code: frontend_code's .text bytes (cores.code_bytes), None without arm-none-eabi-gcc."""
     tables_b = table_bytes(t)
     return {
         "kind": "fixed",

@@ -118,7 +118,6 @@ static requant_t requant_of(const w2s_layer_s8_t *layer)
     return q;
 }
 
-
 /* TFLM's requantisation, zero point and activation, with two shortcuts that give the same integers:
  * under a ReLU floor a non-positive sum always lands on the floor (the multipliers are positive), and a
  * positive sum needs none of gemmlowp's sign handling. */
@@ -145,7 +144,6 @@ static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int s
     }
     return clamp_s8(w2s_engine_requantize_q31(acc, mult, shift) + q.out_zero, q.act_min, q.act_max);
 }
-
 
 #ifdef W2S_SMMULR
 /* A plain ReLU layer's requantisation without a branch: |acc| < 2^30 (requant_of), so SMMULR gives
@@ -179,25 +177,22 @@ W2S_NOINLINE static void requant_2xr(const requant_t *qp, const int32_t *acc, si
         const size_t cout = qp->cout;
         const int32_t *const end = acc + 2u * r;
         o += g;
+/* one loop per kind: a test of the kind inside the loop costs the loop its registers */
+#define W2S_REQUANT_BLOCK(requant)                                          \
+    for (; acc < end; acc += 2, o++, mult++, shift++) {                     \
+        const int32_t m = *mult;                                            \
+        const int right1 = -*shift - 1;                                     \
+        const int8_t v0 = requant(acc[0], m, right1, zero);                 \
+        const int8_t v1 = requant(acc[1], m, right1, zero);                 \
+        o[0] = v0;                                                          \
+        o[cout] = v1;                                                       \
+    }
         if (qp->fast == FAST_RELU) {
-            for (; acc < end; acc += 2, o++, mult++, shift++) {
-                const int32_t m = *mult;
-                const int right1 = -*shift - 1;
-                const int8_t v0 = relu_requant_s8(acc[0], m, right1, zero);
-                const int8_t v1 = relu_requant_s8(acc[1], m, right1, zero);
-                o[0] = v0;
-                o[cout] = v1;
-            }
+            W2S_REQUANT_BLOCK(relu_requant_s8)
         } else {
-            for (; acc < end; acc += 2, o++, mult++, shift++) {
-                const int32_t m = *mult;
-                const int right1 = -*shift - 1;
-                const int8_t v0 = full_requant_s8(acc[0], m, right1, zero);
-                const int8_t v1 = full_requant_s8(acc[1], m, right1, zero);
-                o[0] = v0;
-                o[cout] = v1;
-            }
+            W2S_REQUANT_BLOCK(full_requant_s8)
         }
+#undef W2S_REQUANT_BLOCK
         return;
     }
 #endif
@@ -339,8 +334,8 @@ static uint32_t pair(const int16_t *p)
         a6 = __smlad((x0), w3_, a6);                     \
         a7 = __smlad((x1), w3_, a7);                     \
     } while (0)
-/* the sums live in registers for the whole dot product */
-/* the sums start from the group's biases (sums acc[2c + p]: channel c, pixel p) */
+/* the sums live in registers for the whole dot product, starting from the group's biases (acc[2c + p]:
+ * channel c, pixel p) */
 #define W2S_SUMS6_IN int32_t a0 = bias[0], a1 = bias[0], a2 = bias[1], a3 = bias[1], a4 = bias[2], a5 = bias[2]
 #define W2S_SUMS6_OUT (acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5)
 #define W2S_SUMS8_IN W2S_SUMS6_IN; int32_t a6 = bias[3], a7 = bias[3]
@@ -401,10 +396,10 @@ W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const i
 }
 #endif
 
-/* acc[c] += one pixel by a full group (an odd last pixel) */
-static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[4])
+/* acc[c] = bias[c] + one pixel by a full group (an odd last pixel) */
+static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[4])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
     const int16_t *const end = w + 2u * W2S_GROUP * pairs;
     while (w < end) {
         const uint32_t x0 = pair(x);
@@ -421,10 +416,10 @@ static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t ac
     acc[3] = a3;
 }
 
-/* acc[c] += one pixel by a group of three */
-static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[3])
+/* acc[c] = bias[c] + one pixel by a group of three */
+static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[3])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2];
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2];
     for (const int16_t *const end = w + 6u * pairs; w < end; w += 6, x += 2) {
         const uint32_t x0 = pair(x);
         a0 = __smlad(x0, pair(w), a0);
@@ -523,17 +518,17 @@ static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t wstride, size_
     return acc;
 }
 
-static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[4])
+static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[4])
 {
     for (size_t c = 0; c < W2S_GROUP; c++) {
-        acc[c] = dot_1x1(x, w + 2u * c, 2u * W2S_GROUP, pairs, acc[c]);
+        acc[c] = dot_1x1(x, w + 2u * c, 2u * W2S_GROUP, pairs, bias[c]);
     }
 }
 
-static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, int32_t acc[3])
+static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[3])
 {
     for (size_t c = 0; c < 3u; c++) {
-        acc[c] = dot_1x1(x, w + 2u * c, 6u, pairs, acc[c]);
+        acc[c] = dot_1x1(x, w + 2u * c, 6u, pairs, bias[c]);
     }
 }
 #endif
@@ -573,13 +568,10 @@ W2S_NOINLINE static void conv_row_s8(const w2s_layer_s8_t *layer, const int16_t 
                 requant_2xr(&q, acc, g, r, o);
             } else if (r == 4u || r == 3u) {
                 int32_t acc[4];
-                for (size_t c = 0; c < r; c++) {
-                    acc[c] = layer->bias_s32[g + c];
-                }
                 if (r == 4u) {
-                    dot_1x4(px, w, pairs, acc);
+                    dot_1x4(px, w, pairs, layer->bias_s32 + g, acc);
                 } else {
-                    dot_1x3(px, w, pairs, acc);
+                    dot_1x3(px, w, pairs, layer->bias_s32 + g, acc);
                 }
                 for (size_t c = 0; c < r; c++) {
                     o[g + c] = requantize_s8(q, acc[c], q.mult[g + c], q.shift[g + c]);
