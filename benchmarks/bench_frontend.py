@@ -8,7 +8,7 @@
 - cost: instructions per second of audio, from qemu-system-arm -M mps2-an386 -icount shift=0
   (1 instruction = 1 ns of virtual time) read with the CMSDK timer (25 MHz, 40 instructions a tick),
   around push + finish + quantize only; code and table bytes from arm-none-eabi-size; plus the
-  instructions per frame of each stage (window, FFT, power, mel, log; benchmarks/c/fe_stages.c);
+  instructions per frame of each stage (block, window, FFT, power, mel, log; benchmarks/c/fe_stages.c);
 - drift: CCC of the deployed pipeline (front end -> int8 on TFLM) against the float model on the
   held-out clips, with the float front end, with the fixed one, and with the fixed one in streaming
   mode (each window finished with the previous window's statistics) on the held-out clips played
@@ -102,7 +102,7 @@ def run_m4(elf: Path, sources: list[Path], opt: str, semihosting_args: str = "")
     return dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
 
 
-STAGES = ("window", "fft", "power", "mel", "log")  # frame()'s stages in w2s_frontend.c, in order
+STAGES = ("block", "window", "fft", "power", "mel", "log")  # frame()'s stages in w2s_frontend.c, in order
 
 
 def frame_stages(work: Path) -> dict:

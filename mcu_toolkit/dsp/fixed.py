@@ -4,12 +4,19 @@ Every value is an integer in int64/uint64 numpy arrays; arithmetic and rounding 
 for line. Number formats are in the names:
 
     pcm             int16 samples
-    v               windowed samples, Q7: (pcm * hann_q15 + 2^7) >> 8
+    a, s            the frame's offset (its rounded mean) and block exponent: d = (pcm - a) << s fills
+                    16 bits, so a quiet frame keeps the precision of a loud one
+    v               windowed samples: (d * hann_q15 + 2^7) >> 8, PCM units x 2^(7+s)
     z, Z            32-point complex FFT of (v[2n], v[2n+1]); no scaling, growth fits int32
-    x2              2 * X[k], the 64-point real spectrum, int32
-    power           (x2.re^2 + x2.im^2) >> 12  ==  |X_float|^2 * 2^34
+    x2              2 * X[k], the 64-point real spectrum, int32, PCM units x 2^(7+s)
+    power           (x2.re^2 + x2.im^2) >> 12  ==  |X_float|^2 * 2^(34+2s)
     mel_acc         sum_k power[k] * mel_u_q11[m][k]  (uint64)
-    *_db_q7         decibels in Q7 (1/128 dB)
+    *_db_q7         decibels in Q7 (1/128 dB); 2^(2s) comes off exactly, as 2s in the Q16 log2
+
+Level independence: scaling the input by 2^k scales d by 2^k, which s takes back, so the integers of
+the spectrum are the same and only the exponent moves. The offset makes a constant input exact: its
+d is zero, where Hann and twiddle rounding would otherwise leak a DC into every bin, and prenorm's
+1e-7 floor would lift that leakage by up to 70 dB.
 
 Wav2Small's prenorm is applied exactly, once the window is complete:
   - the gain is one additive offset in dB, -10*log10(var(x / 32768) + 1e-7), from exact sums;
@@ -40,10 +47,16 @@ QUANT_SHIFT = 24
 PRENORM_EPS = spec.PRENORM_EPS
 PRENORM_EPS_INV = round(1 / PRENORM_EPS)  # an integer: the C divides by it
 MAX_WINDOW_SAMPLES = 960000  # 60 s: N sum(x^2) and sum(x)^2 < 2^72 (the C's 128-bit prenorm sums)
-# A constant c added to a frame moves 2X[0] by 2^8 * 32 * c and 2X[1] by 2^8 * (-16) * c.
+# A constant c added to a frame moves 2X[0] by 2^8 * 32 * c and 2X[1] by 2^8 * (-16) * c (times 2^s).
 DC_GAIN_BIN0 = 1 << 13
 DC_GAIN_BIN1 = -(1 << 12)
-DC_BINS = 3  # int32 a frame keeps for the window's mean: Re 2X[0], Re 2X[1], Im 2X[1] (X[0] is real)
+# int32 a frame keeps for the window's mean: Re 2X[0], Re 2X[1], Im 2X[1] (X[0] is real), in the frame's
+# units, and the frame's offset and exponent packed as (a & 0xFFFF) | s << 16
+DC_BINS = 4
+FRAME_LOG2 = 6          # log2(N_FFT): the offset is (sum + 32) >> 6
+BLOCK_BITS = 16         # |d| < 2^16: d * hann_q15 + 2^7 still fits int32
+MAX_EXPONENT = BLOCK_BITS  # s of an all-zero d (any value would do; this one is the formula's)
+DC_VALUE_BITS = 30      # window-end DC bins are brought under 2^30 before squaring
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,8 @@ def tables(n_mels: int = 26, sample_rate: int = 16000) -> Tables:
     u = np.zeros((n_mels, width), dtype=np.int64)
     for m in range(n_mels):
         u[m, :count[m]] = np.round(mel[first[m]:first[m] + count[m], m] / peak[m] * (1 << MEL_WEIGHT_BITS))
-    if width * (1 << MEL_WEIGHT_BITS) * (2 ** 61.6 / (1 << POWER_SHIFT)) >= 2 ** 64:
+    # |2X| <= 2 sum|v| < 2^29, so a bin's power is below 2^59 >> 12 (the window-end DC bins: 2^61 >> 12)
+    if width * (1 << MEL_WEIGHT_BITS) * (2 ** 61 / (1 << POWER_SHIFT)) >= 2 ** 64:
         raise ValueError("mel accumulation could overflow uint64")
     mel_db = np.round((10 * np.log10(np.array(peak)) - 10 * np.log10(2.0) * (MEL_WEIGHT_BITS + 46 - POWER_SHIFT))
                       * 128).astype(np.int64)
@@ -115,8 +129,8 @@ def _bit_length(s: np.ndarray) -> np.ndarray:
     return n + (s != 0)
 
 
-def db_q7(s: np.ndarray, t: Tables | None = None) -> np.ndarray:
-    """10*log10(s) in Q7 for uint64 s >= 1 (w2s_frontend_db_q7 in C). Max error about 0.004 dB."""
+def log2_q16(s: np.ndarray, t: Tables | None = None) -> np.ndarray:
+    """log2(s) in Q16 for uint64 s >= 1, from its exponent and top 17 bits (log2_q16 in C)."""
     t = t or tables()
     s = np.asarray(s, dtype=np.uint64)
     e = _bit_length(s) - 1                                   # floor(log2 s), 0..63
@@ -126,8 +140,17 @@ def db_q7(s: np.ndarray, t: Tables | None = None) -> np.ndarray:
     idx = (m >> 8) & 255
     frac = m & 255
     lo, hi = t.log2_q16[idx], t.log2_q16[idx + 1]
-    log2 = e * 65536 + lo + (((hi - lo) * frac + 128) >> 8)
-    return (log2 * DB_PER_LOG2_Q16 + (1 << 24)) >> 25
+    return e * 65536 + lo + (((hi - lo) * frac + 128) >> 8)
+
+
+def db_q7_of_log2(log2: np.ndarray) -> np.ndarray:
+    """10*log10(2) * log2, Q16 -> dB Q7, rounded half up."""
+    return (np.asarray(log2, dtype=np.int64) * DB_PER_LOG2_Q16 + (1 << 24)) >> 25
+
+
+def db_q7(s: np.ndarray, t: Tables | None = None) -> np.ndarray:
+    """10*log10(s) in Q7 for uint64 s >= 1 (w2s_frontend_db_q7 in C). Max error about 0.004 dB."""
+    return db_q7_of_log2(log2_q16(s, t))
 
 
 def db_q7_int(x: int, t: Tables | None = None) -> int:
@@ -167,15 +190,25 @@ def _fft32(re: np.ndarray, im: np.ndarray, t: Tables) -> tuple[np.ndarray, np.nd
     return re, im
 
 
-def spectrum_x2(pcm: np.ndarray, t: Tables | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(re, im) of 2*X[k], k = 0..32, for every frame: int64 arrays of shape (frames, 33)."""
-    t = t or tables()
+def frame_blocks(pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every frame's offset a, exponent s and block d = (pcm - a) << s: int64 (frames,), (frames,),
+    (frames, 64). a is the frame's mean rounded half up; s makes max|d| fill [2^15, 2^16)."""
     pcm = np.asarray(pcm)
     if pcm.dtype != np.int16:
         raise TypeError("pcm must be int16")
     n_frames = (len(pcm) - N_FFT) // HOP + 1 if len(pcm) >= N_FFT else 0
     idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
-    v = (pcm.astype(np.int64)[idx] * t.hann_q15 + (1 << (HANN_SHIFT - 1))) >> HANN_SHIFT
+    x = pcm.astype(np.int64)[idx].reshape(n_frames, N_FFT)
+    a = (x.sum(axis=1) + (1 << (FRAME_LOG2 - 1))) >> FRAME_LOG2
+    d = x - a[:, None]
+    s = BLOCK_BITS - _bit_length(np.abs(d).max(axis=1, initial=0).astype(np.uint64))
+    return a, s, d << s[:, None]
+
+
+def spectrum_x2(d: np.ndarray, t: Tables | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(re, im) of 2*X[k], k = 0..32, of every frame's block d (frame_blocks): int64 (frames, 33)."""
+    t = t or tables()
+    v = (d * t.hann_q15 + (1 << (HANN_SHIFT - 1))) >> HANN_SHIFT
     zr, zi = _fft32(v[:, 0::2], v[:, 1::2], t)
     k = np.arange(N_BINS)
     ar, ai = zr[:, k % 32], zi[:, k % 32]
@@ -189,15 +222,62 @@ def spectrum_x2(pcm: np.ndarray, t: Tables | None = None) -> tuple[np.ndarray, n
     return xr, xi
 
 
-def _mels_db_q7(xr: np.ndarray, xi: np.ndarray, t: Tables, which: np.ndarray) -> np.ndarray:
+def _mels_db_q7(xr: np.ndarray, xi: np.ndarray, exponent: np.ndarray, t: Tables, which: np.ndarray) -> np.ndarray:
+    """Raw dB Q7 of the mels in `which`; each frame's power is in units of 2^(2 exponent), taken off in the
+    log2. A mel with no energy, or below what int16 dB Q7 holds, is RAW_FLOOR_DB_Q7."""
     power = ((xr * xr).astype(np.uint64) + (xi * xi).astype(np.uint64)) >> np.uint64(POWER_SHIFT)
     out = np.zeros((len(power), t.n_mels), dtype=np.int64)
     for m in np.nonzero(which)[0]:
         f, c = int(t.mel_first_bin[m]), int(t.mel_n_bins[m])
         acc = (power[:, f:f + c] * t.mel_u_q11[m, :c].astype(np.uint64)).sum(axis=1, dtype=np.uint64)
-        db = db_q7(np.maximum(acc, np.uint64(1)), t) + t.mel_db_q7[m]
+        log2 = log2_q16(np.maximum(acc, np.uint64(1)), t) - 2 * exponent * 65536
+        db = np.maximum(db_q7_of_log2(log2) + t.mel_db_q7[m], RAW_FLOOR_DB_Q7)
         out[:, m] = np.where(acc == 0, RAW_FLOOR_DB_Q7, db)
     return out
+
+
+def dc_corrections(n: int, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """The window mean mu = total / n as floor(mu) and, per exponent s and DC gain G, the fraction
+    round(G * 2^s * (mu - floor(mu))): (floor_mu, frac (2, MAX_EXPONENT + 1)). A frame's bin moves by
+    G * 2^s * (a - mu) = G * 2^s * (a - floor_mu) - frac[bin, s], exactly but for that one rounding."""
+    floor_mu, rem = divmod(total, n)
+    frac = np.array([[round_div(g * rem << s, n) for s in range(MAX_EXPONENT + 1)]
+                     for g in (DC_GAIN_BIN0, DC_GAIN_BIN1)], dtype=np.int64)
+    return floor_mu, frac
+
+
+def round_shift(v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """v / 2^r rounded half up (r >= 0), int64."""
+    half = np.where(r > 0, np.left_shift(1, np.maximum(r - 1, 0)), 0)
+    return (v + half) >> r
+
+
+def _dc_mels_db_q7(dc: np.ndarray, n: int, total: int, t: Tables) -> np.ndarray:
+    """The DC mels of every frame, finished with the window's mean: dc is (frames, DC_BINS) as pushed."""
+    a = (dc[:, 3] & 0xFFFF) - ((dc[:, 3] & 0x8000) << 1)      # int16 from the low half
+    s = dc[:, 3] >> 16
+    floor_mu, frac = dc_corrections(n, total)
+    base = (a - floor_mu) << s
+    v = np.stack([dc[:, 0] + DC_GAIN_BIN0 * base - frac[0, s],
+                  dc[:, 1] + DC_GAIN_BIN1 * base - frac[1, s],
+                  dc[:, 2]], axis=1)
+    r = np.maximum(_bit_length(np.abs(v).max(axis=1).astype(np.uint64)) - DC_VALUE_BITS, 0)
+    v = round_shift(v, r[:, None])
+    xr = np.zeros((len(dc), N_BINS), dtype=np.int64)
+    xi = np.zeros_like(xr)
+    xr[:, 0], xr[:, 1], xi[:, 1] = v[:, 0], v[:, 1], v[:, 2]
+    return _mels_db_q7(xr, xi, s - r, t, t.mel_is_dc == 1)
+
+
+def push_frames(pcm: np.ndarray, t: Tables | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """What w2s_frontend_push_s16 writes for every frame: raw dB Q7 (frames, mels) with the DC mels 0, and
+    the DC words (frames, DC_BINS)."""
+    t = t or tables()
+    a, s, d = frame_blocks(pcm)
+    xr, xi = spectrum_x2(d, t)
+    raw = np.where(t.mel_is_dc == 1, 0, _mels_db_q7(xr, xi, s, t, t.mel_is_dc == 0))
+    dc = np.stack([xr[:, 0], xr[:, 1], xi[:, 1], (a & 0xFFFF) | (s << 16)], axis=1)
+    return raw, dc
 
 
 REF30_DB_Q7 = 11560     # round(10*log10(2^30) * 128)
@@ -240,18 +320,11 @@ def window_logmel_q7(pcm: np.ndarray, t: Tables | None = None,
     """
     t = t or tables()
     pcm = np.asarray(pcm)
-    xr, xi = spectrum_x2(pcm, t)
-    if xr.shape[0] == 0:
+    raw, dc = push_frames(pcm, t)
+    if raw.shape[0] == 0:
         return np.zeros((0, t.n_mels), dtype=np.int16)
-    raw = _mels_db_q7(xr, xi, t, t.mel_is_dc == 0)
     n, total, total_sq = stats if stats is not None else window_stats(pcm)
-    # mean removal: bins 0 and 1 move by a constant times the window mean
-    corr0, corr1 = round_div(-DC_GAIN_BIN0 * total, n), round_div(-DC_GAIN_BIN1 * total, n)
-    xr_dc = xr.copy()
-    xr_dc[:, 0] += corr0
-    xr_dc[:, 1] += corr1
-    dc = _mels_db_q7(xr_dc, xi, t, t.mel_is_dc == 1)
-    raw = np.where(t.mel_is_dc == 1, dc, raw)
+    raw = np.where(t.mel_is_dc == 1, _dc_mels_db_q7(dc, n, total, t), raw)
     offset = window_offset_q7(n, total, total_sq, t)
     return np.clip(raw + offset, FLOOR_DB_Q7, 32767).astype(np.int16)
 

@@ -45,13 +45,17 @@ def constants(t: Tables) -> list[CConst]:
         CConst("W2S_FE_N_BINS", spec.N_BINS, "bins of the one-sided spectrum", True),
         CConst("W2S_FE_N_MELS", t.n_mels, "mel filters: values per frame", True),
         CConst("W2S_FE_MEL_WIDTH", t.mel_u_q11.shape[1], "bins of the widest mel filter", True),
-        CConst("W2S_FE_DC_BINS", fixed.DC_BINS, "int32 kept per frame: Re 2X[0], Re 2X[1], Im 2X[1]", True),
+        CConst("W2S_FE_DC_BINS", fixed.DC_BINS,
+               "int32 kept per frame: Re 2X[0], Re 2X[1], Im 2X[1], the frame's offset and shift", True),
+        CConst("W2S_FE_FRAME_LOG2", fixed.FRAME_LOG2, "log2(W2S_FE_N_FFT): a frame's offset is its mean", True),
+        CConst("W2S_FE_BLOCK_BITS", fixed.BLOCK_BITS, "a frame's (x - offset) << shift fills this many bits", True),
+        CConst("W2S_FE_DC_VALUE_BITS", fixed.DC_VALUE_BITS, "window-end DC bins stay under 2^30", True),
         CConst("W2S_FE_LOG2_LEN", len(t.log2_q16), "entries of the log2 table", True),
         CConst("W2S_FE_MAX_WINDOW_SAMPLES", fixed.MAX_WINDOW_SAMPLES, "60 s: exact prenorm in 128-bit sums",
                True),
         CConst("W2S_FE_FLOOR_DB_Q7", fixed.FLOOR_DB_Q7, "-100 dB: the model clamps mel power at 1e-10"),
         CConst("W2S_FE_RAW_FLOOR_DB_Q7", fixed.RAW_FLOOR_DB_Q7, "a mel with no energy at all, before finishing"),
-        CConst("W2S_FE_HANN_SHIFT", fixed.HANN_SHIFT, "windowed sample Q7 = (pcm * hann_q15 + 2^7) >> 8"),
+        CConst("W2S_FE_HANN_SHIFT", fixed.HANN_SHIFT, "windowed sample = (d * hann_q15 + 2^7) >> 8, d = (pcm - offset) << shift"),
         CConst("W2S_FE_TWIDDLE_BITS", fixed.TWIDDLE_BITS, "twiddles are Q30"),
         CConst("W2S_FE_POWER_SHIFT", fixed.POWER_SHIFT, "power = (2X)^2 >> 12"),
         CConst("W2S_FE_DB_PER_LOG2_Q16", fixed.DB_PER_LOG2_Q16, "10*log10(2), Q16"),
@@ -191,7 +195,9 @@ def frontend_report(t: Tables, window_samples: int, frames: int, code: int | Non
     tables_b = table_bytes(t)
     return {
         "kind": "fixed",
-        "format": {"in": "int16 PCM, 16 kHz", "window": "Hann Q15", "fft": "32-point complex radix-2, Q30 twiddles",
+        "format": {"in": "int16 PCM, 16 kHz", "block": "per frame: offset = rounded mean, (x - offset) << shift "
+                   "fills 16 bits; the shift comes off in the log2", "window": "Hann Q15",
+                   "fft": "32-point complex radix-2, Q30 twiddles",
                    "mel_weights": "Q11 of each filter's peak", "out": "log-mel dB Q7 (int16), then int8 "
                    "via q = ((db_q7 * mult + 2^23) >> 24) + zero_point"},
         "prenorm": "exact per window: gain as a dB offset from the window's sums; mean via bins 0-1",

@@ -1,12 +1,19 @@
 /* w2s_frontend.c: see w2s_frontend.h. Mirrors mcu_toolkit/dsp/fixed.py operation for operation.
  *
- * frame() runs one frame through five stages, each a function of its own so that it can be tested and
+ * frame() runs one frame through six stages, each a function of its own so that it can be tested and
  * timed alone (benchmarks/c/fe_stages.c includes this file and calls them):
- *   window_q7        int16 PCM x Hann Q15 -> Q7, packed as 32 complex values in bit-reversed order
+ *   block_exponent   the frame's offset (its rounded mean) and the shift that makes (x - offset) fill 16 bits
+ *   window_q7        (x - offset) << shift, x Hann Q15 -> Q7, packed as 32 complex values in bit-reversed order
  *   fft_real64_q7    32-point complex FFT, then the split into 2X[k], k = 0..32, of the 64-point frame
  *   power_spectrum   |2X[k]|^2 >> W2S_FE_POWER_SHIFT, uint64
  *   mel_energies     per mel filter: sum of power x weight Q11, uint64
- *   mel_log_db_q7    10*log10 of each energy + the filter's own dB, dB Q7
+ *   mel_log_db_q7    10*log10 of each energy + the filter's own dB - the block's 2^(2 shift), dB Q7
+ *
+ * Why the block exponent: every later stage rounds to integers of a fixed size, so without it a frame
+ * 60 dB down kept 10 fewer bits than a loud one (0.4 dB mean error at -60 dBFS). With it, a frame scaled by
+ * 2^k gives the same integers and only the shift changes, which comes off exactly in the log2. Why the
+ * offset: a constant input then gives exact zeros, where Hann and twiddle rounding would leak it into
+ * every bin and prenorm's 1e-7 floor would lift that leakage to -30 dB.
  */
 #include "w2s_frontend.h"
 
@@ -121,20 +128,46 @@ static inline int32_t mul_q30(int32_t a, int32_t w_q30, int32_t b, int32_t v_q30
     return (int32_t)(((int64_t)a * w_q30 + (int64_t)b * v_q30 + TW_ROUND) >> W2S_FE_TWIDDLE_BITS);
 }
 
-static inline int32_t hann_q7(int16_t x_s16, uint16_t w_q15)
+/* A frame's offset and block exponent. */
+typedef struct {
+    int32_t offset_s16; /**< the frame's mean, rounded half up, int16 PCM units */
+    int32_t scale;      /**< 2^shift: (x - offset) * scale is below 2^16 in magnitude */
+    uint32_t shift;     /**< 0..W2S_FE_BLOCK_BITS */
+} block_t;
+
+/* Stage 1: the offset and the exponent (one pass for the sum, one for the largest deviation). */
+STAGE void block_exponent(const int16_t *x_s16, block_t *block)
 {
-    return ((int32_t)x_s16 * (int32_t)w_q15 + (1 << (W2S_FE_HANN_SHIFT - 1))) >> W2S_FE_HANN_SHIFT;
+    int32_t sum = 0;
+    uint32_t n, dev = 0;
+    for (n = 0; n < W2S_FE_N_FFT; n++) {
+        sum += x_s16[n];
+    }
+    block->offset_s16 = (sum + (1 << (W2S_FE_FRAME_LOG2 - 1))) >> W2S_FE_FRAME_LOG2;
+    for (n = 0; n < W2S_FE_N_FFT; n++) {
+        const int32_t d = x_s16[n] - block->offset_s16;
+        dev |= (uint32_t)(d < 0 ? -d : d); /* the OR has the largest deviation's bit length */
+    }
+    block->shift = W2S_FE_BLOCK_BITS - (dev == 0u ? 0u : floor_log2_u64(dev) + 1u);
+    block->scale = (int32_t)1 << block->shift;
 }
 
-/* Stage 1: the Hann window, and the real frame packed as 32 complex values (even samples real, odd
-   imaginary) in bit-reversed order, ready for the in-place FFT. */
-STAGE void window_q7(const int16_t *x_s16, int32_t *re_q7, int32_t *im_q7)
+static inline int32_t hann_q7(int16_t x_s16, const block_t *block, uint16_t w_q15)
+{
+    /* |d| < 2^16 and w_q15 <= 2^15: the product stays below 2^31 */
+    const int32_t d = (x_s16 - block->offset_s16) * block->scale;
+    return (d * (int32_t)w_q15 + (1 << (W2S_FE_HANN_SHIFT - 1))) >> W2S_FE_HANN_SHIFT;
+}
+
+/* Stage 2: the Hann window on the block, and the real frame packed as 32 complex values (even samples
+   real, odd imaginary) in bit-reversed order, ready for the in-place FFT. */
+STAGE void window_q7(const int16_t *x_s16, const block_t *block, int32_t *re_q7, int32_t *im_q7)
 {
     uint32_t n;
     for (n = 0; n < 32u; n++) {
         const uint32_t src = 2u * g_w2s_bitrev5[n];
-        re_q7[n] = hann_q7(x_s16[src], g_w2s_hann_q15[src]);
-        im_q7[n] = hann_q7(x_s16[src + 1u], g_w2s_hann_q15[src + 1u]);
+        re_q7[n] = hann_q7(x_s16[src], block, g_w2s_hann_q15[src]);
+        im_q7[n] = hann_q7(x_s16[src + 1u], block, g_w2s_hann_q15[src + 1u]);
     }
 }
 
@@ -148,7 +181,8 @@ static inline void butterfly(int32_t *re, int32_t *im, uint32_t a, uint32_t b, i
     im[b] = ai - ti;
 }
 
-/* 32-point complex radix-2 DIT FFT, in place, Q30 twiddles. Values stay below 2^29: no scaling.
+/* 32-point complex radix-2 DIT FFT, in place, Q30 twiddles. Values stay below 2^29 (sum |v| < 2^28): no
+   scaling.
    Twiddles 1 and -j are applied without multiplying: (b * 2^30 + 2^29) >> 30 == b exactly. */
 static void fft32(int32_t *re, int32_t *im)
 {
@@ -219,19 +253,21 @@ static void split_real64(int32_t *re, int32_t *im)
     }
 }
 
-/* Stage 2: the 64-point real FFT of the packed, windowed frame, as 2X[k] in Q7. */
+/* Stage 3: the 64-point real FFT of the packed, windowed frame, as 2X[k] in Q7. */
 STAGE void fft_real64_q7(int32_t *re_q7, int32_t *im_q7)
 {
     fft32(re_q7, im_q7);
     split_real64(re_q7, im_q7);
 }
 
-/* What finish_window needs to redo bins 0 and 1 with the window's mean. */
-static void keep_dc_bins(const int32_t *re_q7, const int32_t *im_q7, int32_t *dc_bins_q7)
+/* What finish_window needs to redo bins 0 and 1 with the window's mean: the bins in the block's units, and
+   the block's offset (low half, int16) and shift (high half). */
+static void keep_dc_bins(const int32_t *re_q7, const int32_t *im_q7, const block_t *block, int32_t *dc_bins_q7)
 {
     dc_bins_q7[0] = re_q7[0];
     dc_bins_q7[1] = re_q7[1];
     dc_bins_q7[2] = im_q7[1];
+    dc_bins_q7[3] = (int32_t)(((uint32_t)block->offset_s16 & 0xFFFFu) | (block->shift << 16));
 }
 
 static inline uint64_t power_of(int32_t xr, int32_t xi)
@@ -240,7 +276,7 @@ static inline uint64_t power_of(int32_t xr, int32_t xi)
     return p >> W2S_FE_POWER_SHIFT;
 }
 
-/* Stage 3: the power spectrum. */
+/* Stage 4: the power spectrum. */
 STAGE void power_spectrum(const int32_t *re_q7, const int32_t *im_q7, uint64_t *power)
 {
     uint32_t k;
@@ -260,7 +296,7 @@ static inline uint64_t mel_energy(const uint64_t *power, uint32_t m)
     return acc;
 }
 
-/* Stage 4: the mel filterbank. The DC mels' energies are not final: finish_window redoes them. */
+/* Stage 5: the mel filterbank. The DC mels' energies are not final: finish_window redoes them. */
 STAGE void mel_energies(const uint64_t *power, uint64_t *energy)
 {
     uint32_t m;
@@ -269,36 +305,40 @@ STAGE void mel_energies(const uint64_t *power, uint64_t *energy)
     }
 }
 
-static inline int16_t energy_db_q7(uint64_t energy, uint32_t m)
+/* energy in units of 2^(2 shift) -> raw dB Q7; shift may be negative (finish_window's large DC bins) */
+static inline int16_t energy_db_q7(uint64_t energy, uint32_t m, int32_t shift)
 {
     if (energy == 0) {
         return (int16_t)W2S_FE_RAW_FLOOR_DB_Q7;
     }
-    return (int16_t)(w2s_frontend_db_q7(energy) + g_w2s_mel_db_q7[m]);
+    const int32_t db = db_q7_of_log2(log2_q16(energy) - shift * (2 * 65536)) + g_w2s_mel_db_q7[m];
+    return (int16_t)(db < W2S_FE_RAW_FLOOR_DB_Q7 ? W2S_FE_RAW_FLOOR_DB_Q7 : db);
 }
 
-/* Stage 5: the log, raw dB Q7 (no prenorm yet); the DC mels stay 0 until finish_window. */
-STAGE void mel_log_db_q7(const uint64_t *energy, int16_t *out_db_q7)
+/* Stage 6: the log, raw dB Q7 (no prenorm yet); the DC mels stay 0 until finish_window. */
+STAGE void mel_log_db_q7(const uint64_t *energy, const block_t *block, int16_t *out_db_q7)
 {
     uint32_t m;
     for (m = 0; m < W2S_FE_N_MELS; m++) {
-        out_db_q7[m] = g_w2s_mel_is_dc[m] ? (int16_t)0 : energy_db_q7(energy[m], m);
+        out_db_q7[m] = g_w2s_mel_is_dc[m] ? (int16_t)0 : energy_db_q7(energy[m], m, (int32_t)block->shift);
     }
 }
 
-/* One frame of 64 samples -> raw dB Q7 for the non-DC mels, and the DC bins. */
+/* One frame of 64 samples -> raw dB Q7 for the non-DC mels, and the DC words. */
 static void frame(const int16_t *x_s16, int16_t *out_db_q7, int32_t *dc_bins_q7)
 {
     int32_t re_q7[W2S_FE_N_BINS], im_q7[W2S_FE_N_BINS]; /* 32 packed samples in, 33 bins out */
     uint64_t power[W2S_FE_N_BINS];
     uint64_t energy[W2S_FE_N_MELS];
+    block_t block;
 
-    window_q7(x_s16, re_q7, im_q7);
+    block_exponent(x_s16, &block);
+    window_q7(x_s16, &block, re_q7, im_q7);
     fft_real64_q7(re_q7, im_q7);
-    keep_dc_bins(re_q7, im_q7, dc_bins_q7);
+    keep_dc_bins(re_q7, im_q7, &block, dc_bins_q7);
     power_spectrum(re_q7, im_q7, power);
     mel_energies(power, energy);
-    mel_log_db_q7(energy, out_db_q7);
+    mel_log_db_q7(energy, &block, out_db_q7);
 }
 
 size_t w2s_frontend_push_s16(w2s_frontend_state_t *state, const int16_t *pcm_s16, size_t n,
@@ -353,29 +393,65 @@ static int64_t round_div(int64_t a, int64_t b)
     return a < 0 ? -(int64_t)q : (int64_t)q;
 }
 
+/* v / 2^r rounded half up, r < 63 */
+static int64_t round_shift(int64_t v, uint32_t r)
+{
+    return r == 0u ? v : (v + ((int64_t)1 << (r - 1u))) >> r;
+}
+
 void w2s_frontend_finish_window(const w2s_frontend_state_t *state, int16_t *frames_db_q7,
                                 const int32_t *dc_bins_q7, size_t frames)
 {
+    static const int64_t gain[2] = {W2S_FE_DC_GAIN_BIN0, W2S_FE_DC_GAIN_BIN1};
     const int32_t offset = w2s_frontend_offset_db_q7(state);
     const int64_t n = state->count > 0 ? (int64_t)state->count : 1;
-    const int32_t corr0 = (int32_t)round_div(-W2S_FE_DC_GAIN_BIN0 * state->sum, n);
-    const int32_t corr1 = (int32_t)round_div(-W2S_FE_DC_GAIN_BIN1 * state->sum, n);
+    /* The mean as floor + rem / n, and per shift and bin the fraction's part of the move, rounded once:
+       a frame's bin moves by gain 2^shift (offset - mean). 34 divisions a window, none a frame. */
+    int64_t floor_mu = state->sum / n, rem = state->sum % n;
+    int64_t frac[2][W2S_FE_BLOCK_BITS + 1];
     size_t f;
-    uint32_t m;
+    uint32_t m, k;
+    if (rem < 0) {
+        rem += n;
+        floor_mu -= 1;
+    }
+    for (k = 0; k < 2u; k++) {
+        for (m = 0; m <= W2S_FE_BLOCK_BITS; m++) {
+            frac[k][m] = round_div(gain[k] * rem * ((int64_t)1 << m), n);
+        }
+    }
     for (f = 0; f < frames; f++) {
         int16_t *row = frames_db_q7 + f * W2S_FE_N_MELS;
         const int32_t *dc = dc_bins_q7 + f * W2S_FE_DC_BINS;
-        uint64_t power[W2S_FE_N_BINS];
-        power[0] = power_of(dc[0] + corr0, 0);
-        power[1] = power_of(dc[1] + corr1, dc[2]);
+        const int32_t frame_offset = (int32_t)(int16_t)(uint16_t)((uint32_t)dc[3] & 0xFFFFu);
+        const uint32_t shift = (uint32_t)dc[3] >> 16;
+        const int64_t base = (frame_offset - floor_mu) * ((int64_t)1 << shift); /* < 2^33 */
+        int64_t v[3];
+        uint64_t mag, power[W2S_FE_N_BINS];
+        uint32_t r = 0;
+        v[0] = dc[0] + gain[0] * base - frac[0][shift]; /* < 2^47 */
+        v[1] = dc[1] + gain[1] * base - frac[1][shift];
+        v[2] = dc[2];
+        /* under 2^30 before squaring; the bits dropped are counted in the exponent */
+        mag = 0;
+        for (k = 0; k < 3u; k++) {
+            mag |= (uint64_t)(v[k] < 0 ? -v[k] : v[k]);
+        }
+        if (mag >= ((uint64_t)1 << W2S_FE_DC_VALUE_BITS)) {
+            r = floor_log2_u64(mag) + 1u - W2S_FE_DC_VALUE_BITS;
+        }
+        power[0] = power_of((int32_t)round_shift(v[0], r), 0);
+        power[1] = power_of((int32_t)round_shift(v[1], r), (int32_t)round_shift(v[2], r));
         for (m = 0; m < W2S_FE_N_MELS; m++) {
-            int32_t v = (g_w2s_mel_is_dc[m] ? energy_db_q7(mel_energy(power, m), m) : row[m]) + offset;
-            if (v < W2S_FE_FLOOR_DB_Q7) {
-                v = W2S_FE_FLOOR_DB_Q7;
-            } else if (v > INT16_MAX) {
-                v = INT16_MAX;
+            int32_t value = g_w2s_mel_is_dc[m] ? energy_db_q7(mel_energy(power, m), m, (int32_t)shift - (int32_t)r)
+                                               : row[m];
+            value += offset;
+            if (value < W2S_FE_FLOOR_DB_Q7) {
+                value = W2S_FE_FLOOR_DB_Q7;
+            } else if (value > INT16_MAX) {
+                value = INT16_MAX;
             }
-            row[m] = (int16_t)v;
+            row[m] = (int16_t)value;
         }
     }
 }

@@ -7,7 +7,9 @@
  *
  * Number formats (the suffix says which):
  *   _s16      int16 PCM samples
- *   _q7       int16 PCM units x 128: windowed samples and their spectrum (2X[k]), int32
+ *   _q7       windowed samples and their spectrum (2X[k]), int32, in int16 PCM units x 128 x 2^shift: each
+ *             frame has its own offset (its rounded mean) and shift (a block exponent that makes
+ *             (x - offset) << shift fill 16 bits), so a frame at -60 dBFS is as exact as one at 0 dBFS
  *   _q15      Hann window, Q15 (uint16: the centre tap is 32768)
  *   _q24      the int8 quantiser's multiplier, Q24
  *   _q30      FFT twiddles, Q30
@@ -21,6 +23,7 @@
  * once the window is complete: the exact gain offset is added, the mels built from bins 0-1 ("DC mels")
  * are completed with the exact window mean (a constant only moves bins 0 and 1 of a periodic-Hann
  * frame), and w2s_frontend_quantize_s8 maps dB Q7 to the model's int8 input with one integer multiply.
+ * The shift comes off exactly in the log2; the offset makes a constant input give exact zeros.
  * Caller-owned buffers for a window: frames * (W2S_FE_N_MELS * 2 + W2S_FE_DC_BINS * 4) bytes.
  *
  * Streaming without holding a window: finish each frame as it arrives with a copy of the previous
@@ -71,7 +74,8 @@ void w2s_frontend_window_start(w2s_frontend_state_t *state);
 
 /**
  * @brief         Push PCM. Each completed frame writes W2S_FE_N_MELS raw dB Q7 values (the DC mels left 0)
- *                and W2S_FE_DC_BINS int32 (Re 2X[0], Re 2X[1], Im 2X[1]), for at most max_frames frames.
+ *                and W2S_FE_DC_BINS int32 (Re 2X[0], Re 2X[1], Im 2X[1] in the frame's units, then its offset
+ *                and shift), for at most max_frames frames.
  * @param[in,out] state         the window being pushed; at most W2S_FE_MAX_WINDOW_SAMPLES samples in all
  * @param[in]     pcm_s16       n samples
  * @param[in]     n             samples in pcm_s16
