@@ -79,3 +79,16 @@ def load_windows(paths: list[Path], window_samples: int) -> list[Windowed]:
         w, padded = cut_windows(load_audio(p), window_samples)
         out.append(Windowed(p, w, padded))
     return out
+
+
+def peak_dbfs(x: np.ndarray) -> float:
+    """A clip's peak level in dB full scale (float samples in [-1, 1)); -inf for digital silence."""
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    return 20.0 * float(np.log10(peak)) if peak > 0 else float("-inf")
+
+
+def at_peak_dbfs(x: np.ndarray, dbfs: float) -> np.ndarray:
+    """x scaled to a peak level and quantised as a 16-bit microphone would give it (float, PCM steps)."""
+    peak = float(np.max(np.abs(x)))
+    y = x * (10 ** (dbfs / 20) / peak) if peak > 0 else x
+    return to_pcm16(y).astype(np.float32) / 32768.0

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import resources
-from .audio import Windowed, list_audio, load_windows
+from .audio import Windowed, list_audio, load_windows, peak_dbfs
 from .bundle import Bundle, Report
 from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .environ import environ_set
@@ -223,6 +223,12 @@ def calibration_features(inp: Inputs) -> np.ndarray:
     return frontend_db(inp.model, [w for c in inp.cal for w in c.windows], inp.frontend)
 
 
+def calibrated_levels(clips: list[Windowed]) -> list[float]:
+    """[lowest, highest] peak level of the calibration clips, dBFS (validate warns outside it)."""
+    peaks = [peak_dbfs(np.concatenate(c.windows)) for c in clips]
+    return [round(min(peaks), 1), round(max(peaks), 1)]
+
+
 def _spread(n: int, k: int) -> list[int]:
     """k indices spread evenly over range(n) (all of them if n <= k)."""
     return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
@@ -410,7 +416,8 @@ def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_c
         tflite_float_max_abs_err_vs_onnx=q.tf_err, arena_bytes=pr.arena, arena_bytes_measured=pr.arena_measured,
         ops=pr.ops, frontend=fe,
         calibration={"files": len(inp.cal), "windows": int(len(feats)),
-                     "padded_files": [c.path.name for c in inp.cal if c.padded]},
+                     "padded_files": [c.path.name for c in inp.cal if c.padded],
+                     "peak_dbfs": calibrated_levels(inp.cal)},
         eval_files=len(inp.ev), eval_file_names=[c.path.name for c in inp.ev],
         eval_padded_files=[c.path.name for c in inp.ev if c.padded],
         ccc={k: round(v, 6) for k, v in pr.ccc.items()}, drift={k: round(1.0 - v, 6) for k, v in pr.ccc.items()},

@@ -81,6 +81,7 @@ def adversarial_signals(speech: np.ndarray) -> dict[str, np.ndarray]:
     quiet = speech[:n].astype(np.float64)
     quiet = quiet / max(np.abs(quiet).max(), 1) * 32767 * 10 ** (-60 / 20)
     square = np.where((t // 80) % 2 == 0, 32767, -32768)
+    lsb = rng.integers(-1, 2, n)
     impulse = np.zeros(n)
     impulse[12345] = 32767
     return {
@@ -93,6 +94,11 @@ def adversarial_signals(speech: np.ndarray) -> dict[str, np.ndarray]:
         "white_noise_0dbfs": rng.integers(-32768, 32768, n),
         "impulse": impulse,
         "quiet_speech_-60dbfs": np.round(quiet),
+        "quiet_speech_-50dbfs": np.round(quiet * 10 ** (10 / 20)),
+        "lsb_noise": lsb,
+        "dc_plus_lsb_noise": lsb - 20000,
+        "dc_step": np.where(t < n // 2, 1000, -1000),
+        "extreme_offset_swing": np.where((t // 7) % 5 == 0, 32767, -32768),
         "odd_length": speech[: n + 17],
         "short_63": speech[:63],
         "short_64": speech[:64],

@@ -1,6 +1,7 @@
 """validate: the drift gate, its outputs, and the default model's committed baseline."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -119,3 +120,18 @@ def test_a_set_the_model_cannot_tell_apart_is_flagged_and_still_reported(bundle,
     assert "warning: the float model's arousal, dominance, valence hardly vary over these 3 files" in r.stderr
     assert "Traceback" not in r.stderr
     assert "mean |err|" in r.stdout and "FAIL" in r.stdout
+
+
+def test_validate_warns_about_clips_quieter_than_the_calibration(bundle, tmp_path):
+    import soundfile as sf
+
+    from mcu_toolkit.audio import at_peak_dbfs, load_audio
+
+    clip = load_audio(sorted(HELDOUT.glob("syn_*.flac"))[0])
+    for name, level in (("loud.wav", -20), ("whisper.wav", -75), ("whisper2.wav", -72)):
+        sf.write(tmp_path / name, at_peak_dbfs(clip, level), 16000, subtype="PCM_16")
+    res = mcu_toolkit.validate(bundle.out, tmp_path)
+    assert bundle.report.calibration["peak_dbfs"] == [pytest.approx(-60, abs=0.5), pytest.approx(-3, abs=0.5)]
+    levels = [w for w in res.warnings if "calibrated levels" in w]
+    assert len(levels) == 1 and levels[0].startswith("2 of 3 clips"), levels
+    assert re.search(r"e\.g\. whisper\.wav at -7[45]\.\d dBFS", levels[0]), levels[0]  # 16-bit rounding moves it

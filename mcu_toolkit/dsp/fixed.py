@@ -13,10 +13,10 @@ for line. Number formats are in the names:
     mel_acc         sum_k power[k] * mel_u_q11[m][k]  (uint64)
     *_db_q7         decibels in Q7 (1/128 dB); 2^(2s) comes off exactly, as 2s in the Q16 log2
 
-Level independence: scaling the input by 2^k scales d by 2^k, which s takes back, so the integers of
-the spectrum are the same and only the exponent moves. The offset makes a constant input exact: its
-d is zero, where Hann and twiddle rounding would otherwise leak a DC into every bin, and prenorm's
-1e-7 floor would lift that leakage by up to 70 dB.
+Level independence: scaling the input by 2^k scales d by 2^k (up to the offset's rounding), which s
+takes back, so the spectrum keeps the same number of bits and only the exponent moves. The offset makes
+a constant input exact: its d is zero, where Hann and twiddle rounding would otherwise leak a DC into
+every bin, and prenorm's 1e-7 floor would lift that leakage by up to 70 dB.
 
 Wav2Small's prenorm is applied exactly, once the window is complete:
   - the gain is one additive offset in dB, -10*log10(var(x / 32768) + 1e-7), from exact sums;

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import bundle as bundle_mod
-from ..audio import cut_windows, list_audio, load_audio
+from ..audio import cut_windows, list_audio, load_audio, peak_dbfs
 from ..errors import ToolkitError
 from ..outputs import atomic_write, check_file_target, check_folder_target
 from .ccc import ccc_or_nan, negligible_spread
@@ -256,6 +256,23 @@ def _spread_warnings(f_out: np.ndarray, n: int) -> list[str]:
             "(near 0 or undefined); the mean and max errors still hold. Use more varied audio."]
 
 
+LEVEL_MARGIN_DB = 3.0
+
+
+def level_warnings(files: list[Path], peaks: list[float], calibrated: list[float] | None) -> list[str]:
+    """A warning when clips peak outside the levels the bundle was calibrated on (report.json's
+    calibration.peak_dbfs; older bundles do not record them)."""
+    if not calibrated:
+        return []
+    lo, hi = calibrated
+    out = [(p, f.name) for f, p in zip(files, peaks) if not lo - LEVEL_MARGIN_DB <= p <= hi + LEVEL_MARGIN_DB]
+    if not out:
+        return []
+    p, name = min(out)
+    return [f"{len(out)} of {len(files)} clips peak outside the calibrated levels ({lo:.1f} to {hi:.1f} dBFS), "
+            f"e.g. {name} at {p:.1f} dBFS: the int8 ranges never saw them; add such clips to the calibration audio"]
+
+
 def _check_engine_device(engine: str, device: str) -> None:
     if engine not in ENGINES or device not in DEVICES:
         raise ToolkitError(f"--engine must be one of {', '.join(ENGINES)} and --device one of {', '.join(DEVICES)}")
@@ -308,8 +325,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
     given = _given_bundle(bundle_or_checkpoint, engine, device)
-    for f in files:  # bad audio is an input error before any work starts
-        load_audio(f)
+    peaks = [peak_dbfs(load_audio(f)) for f in files]  # bad audio is an input error before any work starts
     with tempfile.TemporaryDirectory() as tmp:
         bundle = given or _convert_checkpoint(bundle_or_checkpoint, Path(tmp), progress)
         elf = None
@@ -318,6 +334,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
 
             elf = build_image(bundle, Path(tmp) / "device")
         results = _run_files(bundle, files, jobs, progress, engine, elf)
+        calibrated = bundle_mod.read_report(bundle).calibration.get("peak_dbfs")
     f_out = np.array([r[0] for r in results], dtype=np.float64)
     d_out = np.array([r[1] for r in results], dtype=np.float64)
     res = ValidationResult(
@@ -325,7 +342,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         ccc_vs_float=_ccc_all(d_out, f_out),
         mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
-        min_ccc=min_ccc, max_drift=max_drift, warnings=_spread_warnings(f_out, len(files)),
+        min_ccc=min_ccc, max_drift=max_drift,
+        warnings=_spread_warnings(f_out, len(files)) + level_warnings(files, peaks, calibrated),
         engine=engine, device=device,
     )
     if device == "qemu-m4":
