@@ -5,6 +5,10 @@
 
 - accuracy: |fixed - float| in dB over speech frames (frames within 60 dB of their window's max)
   of every 2 s window of calibration_audio (calibration + held-out);
+- levels: the held-out clips scaled to peaks of -6 to -70 dBFS (and quantised to 16 bits, as a microphone
+  gives them): the front end's error over every value at each level, and CCC of the deployed pipeline
+  (fixed front end -> the w2s engine) against the float model at each level; plus a constant input and
+  1 LSB noise, deployed outputs against float;
 - cost: instructions per second of audio, from qemu-system-arm -M mps2-an386 -icount shift=0
   (1 instruction = 1 ns of virtual time) read with the CMSDK timer (25 MHz, 40 instructions a tick),
   around push + finish + quantize only; code and table bytes from arm-none-eabi-size; plus the
@@ -36,7 +40,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import emit  # noqa: E402
 from mcu_toolkit import resources  # noqa: E402
-from mcu_toolkit.audio import cut_windows, list_audio, load_audio, load_windows, to_pcm16  # noqa: E402
+from mcu_toolkit.audio import at_peak_dbfs, cut_windows, list_audio, load_audio, load_windows, to_pcm16  # noqa: E402,E501
 from mcu_toolkit.cores import M4F  # noqa: E402
 from mcu_toolkit.dsp import fixed, float_ref  # noqa: E402
 from mcu_toolkit.verify.ccc import ccc_per_dim  # noqa: E402
@@ -54,6 +58,54 @@ def accuracy() -> dict:
     e = np.concatenate(errs)
     return {"values": int(e.size), "mae_db": round(float(e.mean()), 5),
             "p99_db": round(float(np.percentile(e, 99)), 4), "max_db": round(float(e.max()), 3)}
+
+
+LEVELS_DBFS = (-6, -20, -40, -50, -60, -70)
+
+
+def level_accuracy() -> dict:
+    clips = [load_audio(f) for f in list_audio(resources.default_eval_dir())]
+    out = {}
+    for level in LEVELS_DBFS:
+        e = np.concatenate([np.abs(fixed.window_logmel_q7(to_pcm16(w)) / 128.0
+                                   - float_ref.logmel_float(to_pcm16(w) / 32768.0)).ravel()
+                            for x in clips for w in cut_windows(at_peak_dbfs(x, level), 32000)[0]])
+        out[f"{level}dBFS"] = {"values": int(e.size), "mae_db": round(float(e.mean()), 5),
+                               "p99_db": round(float(np.percentile(e, 99)), 4), "max_db": round(float(e.max()), 3)}
+    return out
+
+
+def level_drift(bundle: Path) -> dict:
+    """CCC(deployed, float) per peak level (fixed front end -> w2s engine mirror, bit-exact with the C), and
+    the largest output error on a constant input and on 1 LSB noise."""
+    import torch
+
+    from mcu_toolkit.engine.mirror import Engine
+    from mcu_toolkit.engine.tail import Head
+    from mcu_toolkit.model import load_checkpoint
+    from mcu_toolkit.verify.deployed import engine_window
+
+    model = load_checkpoint(resources.default_checkpoint())
+    head = Head.from_json((bundle / "engine_head.json").read_text(), "engine_head.json")
+    eng = Engine.from_tflite((bundle / "model_int8.tflite").read_bytes(), head)
+    clips = [load_audio(f) for f in list_audio(resources.default_eval_dir())]
+
+    def both(windows):
+        with torch.no_grad():
+            f = model(torch.from_numpy(np.stack(windows))).numpy().mean(axis=0)
+        return f, np.mean([engine_window(eng, w, "fixed", 26) for w in windows], axis=0)
+
+    out = {"clips": len(clips)}
+    for level in LEVELS_DBFS:
+        f, d = zip(*(both(cut_windows(at_peak_dbfs(x, level), 32000)[0]) for x in clips))
+        out[f"ccc_{level}dBFS"] = {k: round(v, 5) for k, v in ccc_per_dim(np.array(d), np.array(f)).items()}
+    rng = np.random.default_rng(0)
+    lsb = rng.integers(-1, 2, 32000)
+    for name, pcm in (("constant_1000", np.full(32000, 1000)), ("constant_-20000", np.full(32000, -20000)),
+                      ("lsb_noise", lsb), ("lsb_noise_plus_300", 300 + lsb)):
+        f, d = both([pcm.astype(np.float32) / 32768.0])
+        out[f"max_abs_err_{name}"] = round(float(np.max(np.abs(d - f))), 4)
+    return out
 
 
 def m4_cost(work: Path) -> dict:
@@ -154,7 +206,7 @@ def main() -> None:
     ap.add_argument("--bundle", type=Path, help="a convert bundle of the default model (default: convert one)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    result = {"accuracy": accuracy()}
+    result = {"accuracy": accuracy(), "levels": level_accuracy()}
     with tempfile.TemporaryDirectory() as tmp:
         if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
             result["cortex_m4"] = m4_cost(Path(tmp) / "m4")
@@ -164,6 +216,7 @@ def main() -> None:
 
             bundle = convert(out=Path(tmp) / "bundle", progress=False).out
         result["drift"] = drift(bundle)
+        result["levels_drift"] = level_drift(bundle)
     emit(result, args.json)
 
 

@@ -273,6 +273,25 @@ def model_head(model):
                 model.adv.bias.detach().numpy().astype(np.float32))
 
 
+def with_silence(engine, inp: Inputs):
+    """The engine with the float model's answer to a window with no variance and the input code the front end
+    gives every value of it (Head.silence): returned by the device without running the trunk."""
+    import dataclasses
+
+    import torch
+
+    from .verify.deployed import device_input_s8
+
+    silence = np.zeros(inp.window, dtype=np.float32)
+    with torch.no_grad():
+        answer = inp.model(torch.from_numpy(silence)[None]).numpy()[0].astype(np.float32)
+    q = engine.graph.input
+    codes = np.unique(device_input_s8(silence, inp.frontend, inp.model.config.n_mels, q.scale, q.zero))
+    if len(codes) != 1:
+        return engine
+    return dataclasses.replace(engine, head=dataclasses.replace(engine.head, silence=answer, floor_s8=int(codes[0])))
+
+
 def _engine_and_tail(tflite: bytes, head, inp: Inputs):
     """The w2s engine and the model's tail alone for TFLM (tflm.tail_model), or None for either: a graph the
     engine cannot run still gets the TFLM path (and the report says why there is no engine)."""
@@ -333,6 +352,9 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
 
     head = model_head(inp.model)
     engine, tail, why = _engine_and_tail(tflite, head, inp)
+    if engine is not None:
+        engine = with_silence(engine, inp)
+        head = engine.head
     engine_code = code_bytes_soon(engine_files(engine), "w2s_engine.c") if engine is not None else None
     frontend_code = frontend_code_soon(inp)
     head_json = head.to_json()

@@ -18,7 +18,9 @@ extern "C" {
  * @param[in]     p        a pipeline made with input_s8 NULL, whose feed returned 1
  * @param[out]    engine   the engine's state (any storage: it is reset here)
  * @param[out]    adv_f32  W2S_ENGINE_OUTPUTS values: arousal, dominance, valence
- * @return        W2S_OK; W2S_ERR_ARG if a pointer is NULL or the window has no frame
+ * @return        W2S_OK; W2S_ERR_ARG if a pointer is NULL or the window has no frame. A window with no variance
+ *                (every row at the front end's floor) gets the float model's answer, g_w2s_engine_silence_f32,
+ *                without running the engine (a bundle converted before it existed runs the engine).
  */
 w2s_status_t w2s_infer_window_f32(const w2s_pipeline_t *p, w2s_engine_t *engine, float *adv_f32);
 

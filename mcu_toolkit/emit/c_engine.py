@@ -13,6 +13,7 @@ import numpy as np
 
 from ..engine.graph import Conv, EngineGraph, MaxPool
 from ..engine.mirror import Engine
+from ..engine.tail import Head
 from .c_model import GENERATED
 
 SOURCES = ("w2s_engine_layer.h", "w2s_engine.h", "w2s_engine.c")
@@ -119,7 +120,7 @@ def hot_shape(g: EngineGraph) -> dict[str, int]:
     return {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
 
 
-def model_h(g: EngineGraph) -> str:
+def model_h(g: EngineGraph, head: Head | None = None) -> str:
     comments = {
         "W2S_ENGINE_LAYERS": "trunk layers before the pooling's 1x1 convolutions",
         "W2S_ENGINE_N_MELS": "int8 values per input frame",
@@ -136,20 +137,27 @@ def model_h(g: EngineGraph) -> str:
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(f"#define {k} {v}u /* {comments[k]} */" for k, v in macros(g).items())
+    silence_define = silence_extern = ""
+    if head is not None and head.silence is not None:
+        silence_define = ("\n\n/* A window with no variance reaches the model as this code in every value; its\n"
+                          "   answer, g_w2s_engine_silence_f32, is the float model's (w2s_infer.c returns it). */\n"
+                          "#define W2S_ENGINE_HAS_SILENCE 1\n"
+                          f"#define W2S_ENGINE_FLOOR_S8 ({head.floor_s8})")
+        silence_extern = "extern const float g_w2s_engine_silence_f32[W2S_ENGINE_OUTPUTS];\n"
     return GENERATED + f"""#ifndef W2S_ENGINE_MODEL_H
 #define W2S_ENGINE_MODEL_H
 
 #include "w2s_engine_layer.h"
 
 /* Sizes of the state (w2s_engine.h). None depends on the window length. */
-{defines}
+{defines}{silence_define}
 
 #ifdef __cplusplus
 extern "C" {{
 #endif
 
 extern const w2s_engine_model_t g_w2s_engine_model;
-
+{silence_extern}
 #ifdef __cplusplus
 }}
 #endif
@@ -196,6 +204,9 @@ def model_c(engine: Engine) -> str:
     parts.append("/* the head, float32 from the float model: features [y | y y^T] per channel */\n")
     parts.append(_array("float", "head_weight_f32", head.weight, 6, _f32))
     parts.append(_array("float", "head_bias_f32", head.bias, 3, _f32) + "\n")
+    if head.silence is not None:
+        values = ", ".join(_f32(v) for v in head.silence)
+        parts.append(f"const float g_w2s_engine_silence_f32[W2S_ENGINE_OUTPUTS] = {{{values}}};\n\n")
     inits = ",\n    ".join(_layer_init(n, layer, o) for n, layer, o in zip(names, g.layers, offsets))
     parts.append(f"static const w2s_layer_s8_t layers[{len(g.layers)}] = {{\n    {inits},\n}};\n\n")
     parts.append(f"""const w2s_engine_model_t g_w2s_engine_model = {{
@@ -224,4 +235,5 @@ def data_bytes(engine: Engine) -> int:
 
 
 def engine_files(engine: Engine) -> dict[str, str]:
-    return {**engine_sources(), "w2s_engine_model.h": model_h(engine.graph), "w2s_engine_model.c": model_c(engine)}
+    return {**engine_sources(), "w2s_engine_model.h": model_h(engine.graph, engine.head),
+            "w2s_engine_model.c": model_c(engine)}

@@ -51,19 +51,27 @@ def exp_table(scale: float, zero: int) -> ExpTable:
 
 @dataclass(frozen=True)
 class Head:
-    """adv = Linear(C * (F + C) -> 3), float32, from the float model (features: [y | y y^T] per channel)."""
+    """adv = Linear(C * (F + C) -> 3), float32, from the float model (features: [y | y y^T] per channel).
+
+    silence: the float model's output for a window with no variance (a muted microphone, a stuck ADC):
+    prenorm makes it all zeros, so every such window has this one answer, which the device returns
+    without running the trunk. The front end makes every value of such a window its floor, floor_s8
+    in the model's input; the int8 trunk, fed that, was 0.04 off in arousal. None: an older bundle."""
 
     weight: np.ndarray    # (3, C * (F + C)) float32
     bias: np.ndarray      # (3,) float32
-
+    silence: np.ndarray | None = None   # (3,) float32
+    floor_s8: int | None = None
 
     def to_json(self) -> str:
         """Shortest decimal of each float32: json gives back the same float32."""
         import json
 
         as_list = lambda a: [float(v) for v in np.asarray(a, dtype=np.float32).reshape(-1)]  # noqa: E731
-        return json.dumps({"shape": list(self.weight.shape), "weight": as_list(self.weight),
-                           "bias": as_list(self.bias)}) + "\n"
+        d = {"shape": list(self.weight.shape), "weight": as_list(self.weight), "bias": as_list(self.bias)}
+        if self.silence is not None:
+            d.update(silence=as_list(self.silence), floor_s8=int(self.floor_s8))
+        return json.dumps(d) + "\n"
 
     @classmethod
     def from_json(cls, text: str, where: str) -> "Head":
@@ -73,11 +81,14 @@ class Head:
             d = json.loads(text)
             w = np.array(d["weight"], dtype=np.float32).reshape(d["shape"])
             b = np.array(d["bias"], dtype=np.float32).reshape(3)
+            silence = np.array(d["silence"], dtype=np.float32).reshape(3) if "silence" in d else None
+            floor = int(d["floor_s8"]) if silence is not None else None
         except (ValueError, KeyError, TypeError) as e:
             raise ToolkitError(f"{where} is malformed ({e.__class__.__name__}); re-run mcu-toolkit convert")
-        if w.ndim != 2 or w.shape[0] != 3 or not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+        finite = np.all(np.isfinite(w)) and np.all(np.isfinite(b)) and (silence is None or np.all(np.isfinite(silence)))
+        if w.ndim != 2 or w.shape[0] != 3 or not finite or not (floor is None or -128 <= floor <= 127):
             raise ToolkitError(f"{where} is malformed; re-run mcu-toolkit convert")
-        return cls(w, b)
+        return cls(w, b, silence, floor)
 
 
 def _asr(x: np.ndarray, s: np.ndarray) -> np.ndarray:

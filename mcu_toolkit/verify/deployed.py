@@ -95,7 +95,7 @@ def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) 
             w2s.append(tflm[-1])
             continue
         f = engine.features(x)
-        w2s.append(engine.run_features(f))
+        w2s.append(engine.head.silence.copy() if engine.silent(x) else engine.run_features(f))
         tflm.append(tail.dequantize(tail.run_int8(f[None])) if tail is not None else tflm_step(dev, x))
     return np.array([np.mean(tflm, axis=0), np.mean(np.array(w2s, dtype=np.float64), axis=0)])
 
