@@ -23,6 +23,7 @@ from .bundle import Bundle, Report
 from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .environ import environ_set
 from .errors import CheckFailed, ToolkitError
+from .lifetime import child_group
 from .export.tflite import TfWorker
 from .outputs import check_dir_target
 from .spec import OUTPUT_NAMES, SAMPLE_RATE
@@ -485,6 +486,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     _check_options(window_seconds, frontend)
     # The TensorFlow child starts first: its seconds of importing overlap everything up to the ONNX export.
     with contextlib.ExitStack() as stack:
+        stack.enter_context(child_group())  # last out: whatever a stop left running (gcc, cc1) goes with it
         work = stack.enter_context(tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_"))
         worker = stack.enter_context(TfWorker(Path(work), verbose))
         # native code's TMPDIR: onnxruntime leaves a session file (.ses) there when first imported, and it
