@@ -275,9 +275,7 @@ def _stop_handlers() -> dict:
     def stop(signum, frame):
         for s in replaced:
             signal.signal(s, lambda *_: None)  # a handler, not SIG_IGN: nothing for children to inherit
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        _raise_terminated(signum, frame)
+        _raise_terminated(signum, frame)  # not KeyboardInterrupt, for which click prints an empty line
 
     replaced = {}
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -341,6 +339,8 @@ def _run(argv: list[str] | None) -> None:
     except (KeyboardInterrupt, click.Abort):
         _fail("interrupted; no output written", ExitCode.INTERRUPTED)
     except Terminated as e:
+        if e.exit_code == ExitCode.INTERRUPTED and sys.stderr.isatty():
+            click.echo(err=True)  # off the terminal's ^C
         _fail(e.message, e.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -55,10 +55,13 @@ class CheckFailed(ToolkitError):
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised in the main thread so that every cleanup path runs (like KeyboardInterrupt)."""
+    """A stop signal (SIGTERM, SIGHUP, the CLI's SIGINT), raised in the main thread so that every cleanup path
+    runs, like KeyboardInterrupt."""
+
+    EXITS = {signal.SIGINT: (ExitCode.INTERRUPTED, "interrupted"), signal.SIGHUP: (ExitCode.HUNG_UP, "hung up"),
+             signal.SIGTERM: (ExitCode.TERMINATED, "terminated")}
 
     def __init__(self, signum: int = signal.SIGTERM):
         super().__init__(signum)
-        hup = signum == signal.SIGHUP
-        self.exit_code = int(ExitCode.HUNG_UP if hup else ExitCode.TERMINATED)
-        self.message = "hung up; no output written" if hup else "terminated; no output written"
+        code, what = self.EXITS.get(signum, self.EXITS[signal.SIGTERM])
+        self.exit_code, self.message = int(code), f"{what}; no output written"

@@ -151,6 +151,118 @@ def assert_clean(run: SignalRun, sig: int) -> None:
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL]
 
 
+# ---- the parts, fast ------------------------------------------------------------------------------
+
+GROUP_OWNER = """
+import subprocess, time
+from mcu_toolkit.lifetime import child_group, in_group
+with child_group():
+    # a child we see and a grandchild we never see, as gcc and its cc1
+    subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"], **in_group())
+    time.sleep(0.3)
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+POOL_OWNER = """
+import time
+from mcu_toolkit.lifetime import WorkerPool
+if __name__ == "__main__":
+    with WorkerPool(2) as pool:
+        pool.ex.submit(time.sleep, 60)
+        pool.ex.submit(time.sleep, 60)
+        time.sleep(1.0)
+        print("ready", flush=True)
+        time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("owner", [GROUP_OWNER, POOL_OWNER], ids=["group_and_grandchild", "worker_pool"])
+def test_sigkill_of_the_owner_leaves_no_child_and_no_grandchild(owner, tmp_path):
+    marker = uuid.uuid4().hex
+    (tmp_path / "owner.py").write_text(owner)
+    proc = subprocess.Popen([sys.executable, "owner.py"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path, start_new_session=True, preexec_fn=_default_stop_signals,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), MARKER_VAR: marker})
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        assert len(marked_processes(marker)) >= 3  # the owner, the sentinel or the workers, the children
+        proc.kill()
+        proc.wait()
+        time.sleep(GRACE_S)
+        assert marked_processes(marker) == []
+    finally:
+        for pid, _ in marked_processes(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_closing_the_group_kills_what_is_left_in_it():
+    from mcu_toolkit.lifetime import child_group, in_group
+
+    with child_group():
+        left = subprocess.Popen(["sleep", "60"], **in_group())
+    assert left.wait(timeout=GRACE_S) == -signal.SIGKILL
+
+
+def test_a_stopped_worker_pool_is_killed_not_waited_for():
+    """validate --jobs 2 used to wait out the files in flight (72 s on a long clip on QEMU) before it stopped."""
+    from mcu_toolkit.lifetime import WorkerPool
+
+    with pytest.raises(KeyboardInterrupt):
+        with WorkerPool(2) as pool:
+            busy = [pool.ex.submit(time.sleep, 30) for _ in range(2)]
+            while not all(f.running() for f in busy):
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            raise KeyboardInterrupt
+    assert time.monotonic() - t0 < GRACE_S
+
+
+STOPPED = """
+import os, signal, sys, time
+from pathlib import Path
+import click
+from mcu_toolkit import cli
+
+@cli.cli.command("stop-me")
+@click.argument("sig", type=int)
+def stop_me(sig):
+    try:
+        os.kill(os.getpid(), sig)
+        time.sleep(1.0)  # under nohup SIGHUP stays ignored, and the command ends normally
+    finally:
+        if SECOND:
+            os.kill(os.getpid(), signal.SIGTERM)  # a supervisor's second signal, while we clean up
+            time.sleep(0.1)
+        Path("cleaned").write_text("the whole cleanup ran")
+
+SECOND = sys.argv[2] == "1"
+sys.argv = ["mcu-toolkit", "stop-me", sys.argv[1]]
+cli.main()
+"""
+
+
+@pytest.mark.parametrize("sig,nohup,code,line", [
+    (signal.SIGINT, False, 130, "error: interrupted; no output written"),
+    (signal.SIGTERM, False, 143, "error: terminated; no output written"),
+    (signal.SIGHUP, False, 129, "error: hung up; no output written"),
+    (signal.SIGHUP, True, 0, None),
+], ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGHUP_under_nohup"])
+def test_a_stop_signal_ends_the_run_with_its_code_and_one_line_and_a_second_waits_for_the_cleanup(
+        sig, nohup, code, line, tmp_path):
+    def start():
+        _default_stop_signals()
+        if nohup:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    r = subprocess.run([sys.executable, "-c", STOPPED, str(int(sig)), str(int(not nohup))], capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       preexec_fn=start)
+    assert r.returncode == code, r.stderr
+    assert r.stderr.splitlines() == ([line] if line else [])
+    assert (tmp_path / "cleaned").read_text() == "the whole cleanup ran"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 @pytest.mark.parametrize("point,ready,settle_s", [("eval_pool", pool_running, 1.0), ("code_size", compiling, 0.0)],
