@@ -485,8 +485,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     out = check_dir_target(out, force)
     _check_options(window_seconds, frontend)
     # The TensorFlow child starts first: its seconds of importing overlap everything up to the ONNX export.
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(child_group())  # last out: whatever a stop left running (gcc, cc1) goes with it
+    with child_group(), contextlib.ExitStack() as stack:  # the run's children go last, gcc and cc1 included
         work = stack.enter_context(tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_"))
         worker = stack.enter_context(TfWorker(Path(work), verbose))
         # native code's TMPDIR: onnxruntime leaves a session file (.ses) there when first imported, and it
