@@ -23,8 +23,8 @@ from .bundle import Bundle, Report
 from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .environ import environ_set
 from .errors import CheckFailed, ToolkitError
-from .lifetime import child_group
 from .export.tflite import TfWorker
+from .lifetime import child_group
 from .outputs import check_dir_target
 from .spec import OUTPUT_NAMES, SAMPLE_RATE
 from .verify.ccc import UndefinedCCC, ccc_per_dim
