@@ -118,6 +118,18 @@ def _worker_start(parent: int, pgid: int | None, initializer, initargs: tuple) -
         initializer(*initargs)
 
 
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker without its leak warnings. It outlives a parent killed by
+    SIGKILL by a moment, removes the semaphores the pools left, and used to tell the caller's stderr so."""
+    from multiprocessing import resource_tracker
+
+    from .environ import environ_set
+
+    quiet = "ignore:resource_tracker:UserWarning"  # the tracker takes its warning filters from the environment
+    with environ_set(PYTHONWARNINGS=",".join(w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w)):
+        resource_tracker.ensure_running()
+
+
 class WorkerPool:
     """A spawn ProcessPoolExecutor (`.ex`) whose `jobs` workers start now, with the stop signals blocked, die
     with this process, and sit in the run's group. Leaving on an exception kills them at once."""
@@ -126,6 +138,7 @@ class WorkerPool:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        _quiet_resource_tracker()
         pgid = _current.pgid if _current is not None else None
         # an executor, not a Pool: a worker that cannot start raises BrokenProcessPool instead of hanging
         self.ex = ProcessPoolExecutor(jobs, mp.get_context("spawn"), _worker_start,
