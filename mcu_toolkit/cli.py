@@ -264,7 +264,26 @@ def features_cmd(audio, out, use_float, window_seconds, force):
 
 
 def _raise_terminated(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
+
+
+def _stop_handlers() -> dict:
+    """SIGTERM and SIGHUP end a run like Ctrl-C does: an exception in the main thread, so that every cleanup
+    runs. The first stop signal wins; later ones (a second Ctrl-C, the terminal's SIGHUP after it) are
+    ignored while the cleanup, which kills the children and is quick, finishes. A signal that was ignored
+    when we started (nohup, a shell's background job) stays ignored. Returns the handlers replaced."""
+    def stop(signum, frame):
+        for s in replaced:
+            signal.signal(s, lambda *_: None)  # a handler, not SIG_IGN: nothing for children to inherit
+        _raise_terminated(signum, frame)  # not KeyboardInterrupt, for which click prints an empty line
+
+    replaced = {}
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        old = signal.getsignal(s)
+        if old in (signal.SIG_DFL, signal.default_int_handler):
+            replaced[s] = old
+            signal.signal(s, stop)
+    return replaced
 
 
 def _fail(message: str, code: int) -> None:
@@ -295,7 +314,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    replaced = _stop_handlers()
+    try:
+        _run(argv)
+    finally:
+        if argv is not None:  # called in-process: leave the caller's handlers as they were
+            for s, old in replaced.items():
+                signal.signal(s, old)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="mcu-toolkit", standalone_mode=False)
     except ToolkitError as e:
@@ -310,8 +338,10 @@ def _main(argv: list[str] | None) -> None:
         _fail(e.format_message().replace("\n", " "), ExitCode.BAD_INPUT)
     except (KeyboardInterrupt, click.Abort):
         _fail("interrupted; no output written", ExitCode.INTERRUPTED)
-    except Terminated:
-        _fail("terminated; no output written", ExitCode.TERMINATED)
+    except Terminated as e:
+        if e.exit_code == ExitCode.INTERRUPTED and sys.stderr.isatty():
+            click.echo(err=True)  # off the terminal's ^C
+        _fail(e.message, e.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

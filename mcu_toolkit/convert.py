@@ -24,6 +24,7 @@ from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .environ import environ_set
 from .errors import CheckFailed, ToolkitError
 from .export.tflite import TfWorker
+from .lifetime import child_group
 from .outputs import check_dir_target
 from .spec import OUTPUT_NAMES, SAMPLE_RATE
 from .verify.ccc import UndefinedCCC, ccc_per_dim
@@ -513,7 +514,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     out = check_dir_target(out, force)
     _check_options(window_seconds, frontend)
     # The TensorFlow child starts first: its seconds of importing overlap everything up to the ONNX export.
-    with contextlib.ExitStack() as stack:
+    with child_group(), contextlib.ExitStack() as stack:  # the run's children go last, gcc and cc1 included
         work = stack.enter_context(tempfile.TemporaryDirectory(prefix="mcu_toolkit_work_"))
         worker = stack.enter_context(TfWorker(Path(work), verbose))
         # native code's TMPDIR: onnxruntime leaves a session file (.ses) there when first imported, and it

@@ -13,6 +13,8 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from .lifetime import in_group, track
+
 STRICT_C = ("-std=c99", "-Wall", "-Wextra", "-Werror")
 CORES = {
     "cortex-m0plus": ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"),
@@ -34,10 +36,10 @@ def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt
         obj = Path(d) / "out.o"
         # gcc's own temporary files go in d too: the caller's TMPDIR may be a folder about to be removed
         r = subprocess.run([gcc, *CORES[core], opt, "-std=c99", "-c", str(Path(d) / source), "-o", str(obj)],
-                           capture_output=True, env={**os.environ, "TMPDIR": d})
+                           capture_output=True, env={**os.environ, "TMPDIR": d}, **in_group())
         if r.returncode != 0:
             return None
-        out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
+        out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True, **in_group()).stdout
         m = re.search(r"^\.text\s+(\d+)", out, re.M)
         return int(m.group(1)) if m else None
 
@@ -47,5 +49,5 @@ _COMPILES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="code_bytes")
 
 
 def code_bytes_soon(files: dict[str, str], source: str, core: str = "cortex-m4f", opt: str = "-Os") -> Future:
-    """code_bytes, as a Future."""
-    return _COMPILES.submit(code_bytes, files, source, core, opt)
+    """code_bytes, as a Future; a run's group (lifetime.child_group) waits for it, and kills its gcc on a stop."""
+    return track(_COMPILES.submit(code_bytes, files, source, core, opt))

@@ -7,6 +7,7 @@ so bad input never ends in a traceback.
 from __future__ import annotations
 
 import enum
+import signal
 
 
 class ExitCode(enum.IntEnum):
@@ -16,6 +17,7 @@ class ExitCode(enum.IntEnum):
     CHECK_FAILED = 1       # a gate or a proof failed: CCC, drift, TFLM, a model that says nothing
     BAD_INPUT = 2          # checkpoint, audio, labels, paths, options
     TOOLCHAIN = 3          # onnx2tf / TensorFlow failed
+    HUNG_UP = 129          # SIGHUP (unless started under nohup)
     INTERRUPTED = 130      # SIGINT
     TERMINATED = 143       # SIGTERM
 
@@ -25,6 +27,7 @@ EXIT_CODE_HELP = {
     ExitCode.CHECK_FAILED: "a check failed (CCC or drift gate, TFLM, NaN or constant model outputs)",
     ExitCode.BAD_INPUT: "bad input (checkpoint, audio, labels, paths, options)",
     ExitCode.TOOLCHAIN: "the conversion toolchain (onnx2tf/TensorFlow) failed",
+    ExitCode.HUNG_UP: "hung up (SIGHUP); no output written",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); no output written",
     ExitCode.TERMINATED: "terminated (SIGTERM); no output written",
 }
@@ -52,4 +55,13 @@ class CheckFailed(ToolkitError):
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that every cleanup path runs (like KeyboardInterrupt)."""
+    """A stop signal (SIGTERM, SIGHUP, the CLI's SIGINT), raised in the main thread so that every cleanup path
+    runs, like KeyboardInterrupt."""
+
+    EXITS = {signal.SIGINT: (ExitCode.INTERRUPTED, "interrupted"), signal.SIGHUP: (ExitCode.HUNG_UP, "hung up"),
+             signal.SIGTERM: (ExitCode.TERMINATED, "terminated")}
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        code, what = self.EXITS.get(signum, self.EXITS[signal.SIGTERM])
+        self.exit_code, self.message = int(code), f"{what}; no output written"

@@ -9,6 +9,7 @@ with its whole process group if we are interrupted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ToolkitError
+from ..lifetime import die_with_parent
 
 # TF/oneDNN/hash/thread settings that make the conversion byte-identical run to run.
 _DETERMINISTIC_ENV = {
@@ -78,16 +80,6 @@ def simplify_onnx(onnx_bytes: bytes, work: Path) -> bytes:
     return path.read_bytes()
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this child when the parent dies (even by SIGKILL, say the OOM killer)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class TfWorker:
     """The TensorFlow child: started early (it spends seconds importing), given one job, then gone."""
 
@@ -105,7 +97,7 @@ class TfWorker:
                                      stdout=None if verbose else self.log,
                                      stderr=None if verbose else subprocess.STDOUT,
                                      env=env, cwd=work, start_new_session=True, text=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=functools.partial(die_with_parent, os.getpid()))
 
     def __enter__(self) -> "TfWorker":
         return self

@@ -128,18 +128,10 @@ def one_blas_thread_per_worker():
     return environ_set(**{k: "1" for k in BLAS_THREAD_VARS})
 
 
-def ignore_sigint() -> None:
-    """In a worker: Ctrl-C is the parent's to handle (it stops the pool); no traceback per worker."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 EVAL_ARENA = 64 << 20  # workers may start before the arena is measured; the numbers do not depend on it
 
 
 def _pool_start() -> None:
-    ignore_sigint()  # first: Ctrl-C while a worker still imports is the parent's to report
     from tflite_micro import runtime  # noqa: F401  (imported while the parent waits for TensorFlow)
 
     from ..engine import mirror  # noqa: F401
@@ -166,20 +158,17 @@ class EvalPool:
     model on TFLM. The same numbers as deployed_clip_outputs: both paths are deterministic."""
 
     def __init__(self, jobs: int):
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from ..lifetime import WorkerPool
 
-        # an executor, not a Pool: a worker that cannot start raises BrokenProcessPool instead of hanging
-        self.ex = ProcessPoolExecutor(jobs, mp.get_context("spawn"), _pool_start)
-        with one_blas_thread_per_worker():  # spawn starts a worker per submit while none is idle
-            for _ in range(jobs):
-                self.ex.submit(int, 0)
+        with one_blas_thread_per_worker():
+            self.pool = WorkerPool(jobs, _pool_start)  # killed, not waited for, if we are stopped
+        self.ex = self.pool.ex
 
     def __enter__(self) -> "EvalPool":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.ex.shutdown(wait=True, cancel_futures=True)
+        self.pool.__exit__(*exc)
 
     def submit(self, tflite: bytes, head_json: str | None, dbs: list[list[np.ndarray]], kind: str,
                tail: bytes | None = None) -> list:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExitCode, ToolkitError
+from ..lifetime import in_group
 
 TOOLS = ("arm-none-eabi-gcc", "make", "qemu-system-arm")
 APT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm make"
@@ -54,7 +55,7 @@ def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = 
     proj.mkdir(parents=True)
     _write_project(proj, BOARDS["qemu-f411"], b.path, b.report, budget(BOARDS["qemu-f411"], b.report), False)
     r = subprocess.run(["make", "-s", f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}", "w2s.elf"], cwd=proj,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, **in_group())
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ToolkitError(f"building the qemu-f411 image failed: {tail[0][:200]}", exit_code=ExitCode.TOOLCHAIN)
@@ -75,7 +76,8 @@ def run_image(elf: Path, wav: Path) -> DeviceRun:
            "-icount", "shift=0", "-semihosting-config", f"enable=on,target=native,arg=w2s.elf,arg={wav}",
            "-kernel", str(elf)]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S, stdin=subprocess.DEVNULL,
+                           **in_group())
     except subprocess.TimeoutExpired:
         raise ToolkitError(f"QEMU did not finish {wav.name} in {QEMU_TIMEOUT_S} s", exit_code=ExitCode.CHECK_FAILED)
     summary = _SUMMARY.search(r.stdout)

@@ -20,7 +20,9 @@ import numpy as np
 
 from .. import bundle as bundle_mod
 from ..audio import cut_windows, list_audio, load_audio, peak_dbfs
+from ..environ import environ_set
 from ..errors import ToolkitError
+from ..lifetime import child_group
 from ..outputs import atomic_write, check_file_target, check_folder_target
 from .ccc import ccc_or_nan, negligible_spread
 from ..spec import OUTPUT_NAMES
@@ -124,13 +126,6 @@ def _init_worker(bundle: str, engine: str = "w2s", elf: str | None = None) -> No
                    ort=ort.InferenceSession(str(b.path / "model.onnx"), opts, providers=["CPUExecutionProvider"]))
 
 
-def _pool_worker_init(bundle: str, engine: str, elf: str | None) -> None:
-    from .deployed import ignore_sigint
-
-    ignore_sigint()
-    _init_worker(bundle, engine, elf)
-
-
 def _on_device(windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
     """The windows through the qemu-f411 image (as one WAV of exactly those windows); outputs per window,
     and how many differ in any bit from the host engine's."""
@@ -223,15 +218,13 @@ def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engin
             results.append(_run_file(str(f)))
             bar.update(1)
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
+        from ..lifetime import WorkerPool
         from .deployed import one_blas_thread_per_worker
 
-        with one_blas_thread_per_worker(), ProcessPoolExecutor(
-                jobs, mp.get_context("spawn"), _pool_worker_init,
-                (str(bundle), engine, None if elf is None else str(elf))) as pool:
-            for r in pool.map(_run_file, [str(f) for f in files]):
+        with one_blas_thread_per_worker():  # stopped, the workers are killed: no waiting for files in flight
+            pool = WorkerPool(jobs, _init_worker, (str(bundle), engine, None if elf is None else str(elf)))
+        with pool:
+            for r in pool.ex.map(_run_file, [str(f) for f in files]):
                 results.append(r)
                 bar.update(1)
     bar.close()
@@ -326,7 +319,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         raise ToolkitError("--jobs must be at least 1")
     given = _given_bundle(bundle_or_checkpoint, engine, device)
     peaks = [peak_dbfs(load_audio(f)) for f in files]  # bad audio is an input error before any work starts
-    with tempfile.TemporaryDirectory() as tmp:
+    # every child in the run's group, and its temporary files in tmp: a stop leaves neither behind
+    with tempfile.TemporaryDirectory() as tmp, child_group(), environ_set(TMPDIR=tmp):
         bundle = given or _convert_checkpoint(bundle_or_checkpoint, Path(tmp), progress)
         elf = None
         if device == "qemu-m4":
