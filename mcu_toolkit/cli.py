@@ -211,6 +211,8 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds or opt.WINDOW_DEFAULT_S,
                        psram=psram, force=force, progress=True, engine=engine,
                        allow_dropped_audio=allow_dropped_audio)
+    if bundle is not None:  # what could not be checked (a bundle from before per-file hashes)
+        opt.NOTES.extend(bundle_mod.Bundle.open(bundle, ("report.json",)).notes)
     lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
     click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
                f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")
