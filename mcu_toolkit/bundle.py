@@ -70,18 +70,18 @@ def open_bundle(path: str | os.PathLike, needs: tuple[str, ...] = ("model_int8.t
             why = ("; it was converted with --frontend float, and firmware needs the fixed front end"
                    if name in FRONTEND_FILES else "; re-run mcu-toolkit convert")
             raise ToolkitError(f"bundle {p} lacks {name}{why}")
-        if _is_lfs_pointer(p / name):
-            raise ToolkitError(f"bundle {p}: {name} is a Git LFS pointer, not the file itself; run git lfs pull "
-                               "where it came from")
+        _refuse_lfs_pointer(p, name)
     return p
 
 
-def _is_lfs_pointer(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(len(LFS_POINTER)) == LFS_POINTER
+def _refuse_lfs_pointer(p: Path, name: str) -> None:
+    with open(p / name, "rb") as f:
+        if f.read(len(LFS_POINTER)) == LFS_POINTER:
+            raise ToolkitError(f"bundle {p}: {name} is a Git LFS pointer, not the file itself; run git lfs pull "
+                               "where it came from")
 
 
-def sha256(path: Path) -> str:
+def _sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -90,15 +90,13 @@ def check_files(p: Path, report: "Report") -> list[str]:
     file (another convert's model, an LFS pointer) is one line naming it. Returns notes for the user."""
     present = [n for n in HASHED if (p / n).is_file()]
     for name in present:
-        if _is_lfs_pointer(p / name):
-            raise ToolkitError(f"bundle {p}: {name} is a Git LFS pointer, not the file itself; run git lfs pull "
-                               "where it came from")
+        _refuse_lfs_pointer(p, name)
     if report.sha256:
         for name in present:
             if name not in report.sha256:
                 raise ToolkitError(f"bundle {p}: {name} was not written by this bundle's convert (report.json "
                                    "records no sha256 for it); remove it or re-run mcu-toolkit convert")
-            if sha256(p / name) != report.sha256[name]:
+            if _sha256_of(p / name) != report.sha256[name]:
                 raise ToolkitError(f"bundle {p}: {name} is not the file this bundle's convert wrote (its sha256 "
                                    "differs from report.json's): changed, corrupt, or from another convert; "
                                    "re-run mcu-toolkit convert")
@@ -248,9 +246,7 @@ def _check_figures(d: dict, where: str) -> None:
 
 
 def read_report(bundle: Path) -> Report:
-    if _is_lfs_pointer(bundle / "report.json"):
-        raise ToolkitError(f"bundle {bundle}: report.json is a Git LFS pointer, not the file itself; run git lfs "
-                           "pull where it came from")
+    _refuse_lfs_pointer(bundle, "report.json")
     try:
         data = json.loads((bundle / "report.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
