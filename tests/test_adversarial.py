@@ -244,7 +244,7 @@ def test_bad_input_is_one_line_with_its_exit_code_and_leaves_nothing(name, argv,
 
 
 @pytest.mark.parametrize("name", ["convert_zero_weights_f32", "validate_labels_not_utf8", "features_window_nan",
-                                  "firmware_does_not_fit"])
+                                  "firmware_does_not_fit", "validate_jobs_huge", "firmware_out_is_the_bundle"])
 def test_bad_input_as_a_real_process(name, corpus, tmp_path):
     _, argv, code, fragment = next(c for c in CASES if c[0] == name)
     r = run_cli(*_argv(argv, corpus, tmp_path), cwd=tmp_path)

@@ -189,3 +189,18 @@ def test_sigterm_kills_the_child_group_and_removes_the_stage(tmp_path):
 
     # gone, or a zombie waiting for a reaper (a container's PID 1 may never reap it)
     assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+
+
+def test_validate_replaces_only_its_own_json_and_images(tmp_path):
+    from mcu_toolkit.verify.validation import check_outputs
+
+    (tmp_path / "v.json").write_text(json.dumps({"ccc_deployed_vs_float": {}, "per_file": []}))
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "arousal.png").write_bytes(b"\x89PNG\r\n\x1a\n...")
+    check_outputs(tmp_path / "bundle", json_path=tmp_path / "v.json", plot_dir=tmp_path / "plots")
+    (tmp_path / "config.json").write_text('{"n_mels": 26}')
+    with pytest.raises(ToolkitError, match="refusing to replace .*config.json: it is not an earlier --json file"):
+        check_outputs(tmp_path / "bundle", json_path=tmp_path / "config.json")
+    (tmp_path / "plots" / "valence.png").write_text("a sketch of mine")
+    with pytest.raises(ToolkitError, match="refusing to replace .*valence.png: it is not an earlier --plot image"):
+        check_outputs(tmp_path / "bundle", plot_dir=tmp_path / "plots")
