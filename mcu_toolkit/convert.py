@@ -489,6 +489,14 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
     return files
 
 
+def check_out(out, force: bool, checkpoint, calibration, eval_audio) -> Path:
+    """--out: replaced only with --force, only an earlier bundle (or an empty folder), and never an input."""
+    inputs = {"the checkpoint": checkpoint or resources.default_checkpoint(),
+              "the --calibration folder": calibration or resources.default_calibration_dir(),
+              "the --eval folder": eval_audio or resources.default_eval_dir()}
+    return check_dir_target(out, force, inputs=inputs, ours=earlier_bundle_or_empty, what="an earlier convert bundle")
+
+
 # ---- the chain -----------------------------------------------------------------------------------
 
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
@@ -502,10 +510,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     this process. A script calling this must then guard its top level with `if __name__ == "__main__":`, as
     multiprocessing requires."""
     t = Timings()
-    inputs = {"the checkpoint": checkpoint or resources.default_checkpoint(),
-              "the --calibration folder": calibration or resources.default_calibration_dir(),
-              "the --eval folder": eval_audio or resources.default_eval_dir()}
-    out = check_dir_target(out, force, inputs=inputs, ours=earlier_bundle_or_empty, what="an earlier convert bundle")
+    out = check_out(out, force, checkpoint, calibration, eval_audio)
     _check_options(window_seconds, frontend)
     # The TensorFlow child starts first: its seconds of importing overlap everything up to the ONNX export.
     with contextlib.ExitStack() as stack:
