@@ -14,13 +14,20 @@ from .spec import SAMPLE_RATE
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def list_audio(folder: str | Path) -> list[Path]:
+def list_audio(folder: str | Path, notes: list[str] | None = None) -> list[Path]:
+    """The audio files in `folder`, sorted. Hidden ones (a name starting with '.': macOS's ._clip.wav
+    resource forks, editors' temporaries) are skipped, and `notes` gets a line saying how many."""
     d = Path(folder)
     if not d.is_dir():
         raise ToolkitError(f"audio folder not found: {d}")
-    files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    found = [p for p in d.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES]
+    hidden = sorted(p.name for p in found if p.name.startswith("."))
+    files = sorted(p for p in found if not p.name.startswith("."))
     if not files:
-        raise ToolkitError(f"no audio files (.wav, .flac, .ogg) in {d}")
+        raise ToolkitError(f"no audio files (.wav, .flac, .ogg) in {d}"
+                           + (f" but {len(hidden)} hidden one(s) (names starting with '.')" if hidden else ""))
+    if hidden and notes is not None:
+        notes.append(f"skipped {len(hidden)} hidden file(s) in {d} (names starting with '.'), e.g. {hidden[0]}")
     return files
 
 

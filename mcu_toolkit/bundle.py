@@ -6,14 +6,18 @@ Defined once here; `convert` writes these files, `validate` and `firmware` open 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ToolkitError
-from .outputs import staged_dir
+from .options import WINDOW_MAX_S
+from .outputs import empty_or, staged_dir
+from .spec import HOP, N_FFT, SAMPLE_RATE, frames
 
 # name -> what it holds; --help and the README's table are made from the same facts
 FILES = {
@@ -37,9 +41,12 @@ FILES = {
     "report.json": "every figure (sizes, arena, ops, CCC, versions)",
     "report.md": "the same, for a person",
 }
+REPORTS = ("report.json", "report.md")
+HASHED = tuple(n for n in FILES if n not in REPORTS)  # report.json records each one's sha256
 C_FILES = tuple(n for n in FILES if n.endswith((".h", ".c")))
 FRONTEND_FILES = tuple(n for n in C_FILES if n.startswith("w2s_frontend"))
 CHECKPOINT_MARK = "model.safetensors"
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # what a clone without git-lfs holds instead
 
 
 def files_help() -> str:
@@ -63,7 +70,58 @@ def open_bundle(path: str | os.PathLike, needs: tuple[str, ...] = ("model_int8.t
             why = ("; it was converted with --frontend float, and firmware needs the fixed front end"
                    if name in FRONTEND_FILES else "; re-run mcu-toolkit convert")
             raise ToolkitError(f"bundle {p} lacks {name}{why}")
+        _refuse_lfs_pointer(p, name)
     return p
+
+
+def _refuse_lfs_pointer(p: Path, name: str) -> None:
+    with open(p / name, "rb") as f:
+        if f.read(len(LFS_POINTER)) == LFS_POINTER:
+            raise ToolkitError(f"bundle {p}: {name} is a Git LFS pointer, not the file itself; run git lfs pull "
+                               "where it came from")
+
+
+def _sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_files(p: Path, report: "Report") -> list[str]:
+    """Every bundle file present is the one this report's convert wrote: a changed, corrupt or swapped-in
+    file (another convert's model, an LFS pointer) is one line naming it. Returns notes for the user."""
+    present = [n for n in HASHED if (p / n).is_file()]
+    for name in present:
+        _refuse_lfs_pointer(p, name)
+    if report.sha256:
+        for name in present:
+            if name not in report.sha256:
+                raise ToolkitError(f"bundle {p}: {name} was not written by this bundle's convert (report.json "
+                                   "records no sha256 for it); remove it or re-run mcu-toolkit convert")
+            if _sha256_of(p / name) != report.sha256[name]:
+                raise ToolkitError(f"bundle {p}: {name} is not the file this bundle's convert wrote (its sha256 "
+                                   "differs from report.json's): changed, corrupt, or from another convert; "
+                                   "re-run mcu-toolkit convert")
+        return []
+    # a bundle from before the hashes: its recorded sizes still catch most swaps
+    for name, size in (("model_int8.tflite", report.tflite_bytes), ("model.onnx", report.onnx_bytes)):
+        if name in present and (p / name).stat().st_size != size:
+            raise ToolkitError(f"bundle {p}: {name} has {(p / name).stat().st_size} B where report.json says "
+                               f"{size} B: changed, corrupt, or from another convert; re-run mcu-toolkit convert")
+    return [f"bundle {p} predates per-file hashes in report.json: only its models' sizes could be checked "
+            "against it; re-run mcu-toolkit convert to have every file checked"]
+
+
+def is_earlier_bundle(p: Path) -> bool:
+    """What convert --force may replace: a folder whose report.json has every field a convert writes."""
+    try:
+        d = json.loads((p / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    required = [f.name for f in dataclasses.fields(Report) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    return isinstance(d, dict) and all(k in d for k in required)
+
+
+earlier_bundle_or_empty = empty_or(is_earlier_bundle)
 
 
 @dataclass
@@ -103,6 +161,7 @@ class Report:
     tflm: dict = field(default_factory=dict)    # the TFLM path's CCC and errors, side by side
     messages: list = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)  # differs run to run; everything else is reproducible
+    sha256: dict = field(default_factory=dict)     # every bundle file but the reports (HASHED): its sha256
 
     @property
     def n_mels(self) -> int:
@@ -128,10 +187,66 @@ class Report:
         for key, inner, kind in (("model", "n_mels", int), ("frontend", "kind", str), ("ccc", None, None)):
             if not isinstance(d[key], dict) or (inner and not isinstance(d[key].get(inner), kind)):
                 raise ToolkitError(f"{where}: {key} is malformed; re-run mcu-toolkit convert")
+        _check_figures(d, where)
         return cls(**{k: d[k] for k in names if k in d})
 
 
+BYTES = (0, 2**31)  # a size in bytes that any of our targets could hold
+
+
+def _check_figures(d: dict, where: str) -> None:
+    """The figures validate and firmware compute with, each of its type and in range: a hand-edited or
+    corrupt report.json is one line naming the field, not a traceback later."""
+    def bad(key: str, v, want: str):
+        raise ToolkitError(f"{where}: {key} is {json.dumps(v)[:40]}, not {want}; re-run mcu-toolkit convert")
+
+    def number(obj: dict, key: str, lo: float, hi: float, integer: bool = True, optional: bool = False,
+               name: str | None = None):
+        v = obj.get(key)
+        if v is None and optional:
+            return None
+        is_num = isinstance(v, int) if integer else isinstance(v, (int, float)) and math.isfinite(v)
+        if isinstance(v, bool) or not is_num or not lo <= v <= hi:
+            bad(name or key, v, f"{'an integer' if integer else 'a number'} in [{lo:g}, {hi:g}]")
+        return v
+
+    model, fe = d["model"], d["frontend"]
+    n_fft = number(model, "n_fft", 2, 4096, optional=True, name="model.n_fft") or N_FFT
+    hop = number(model, "hop", 1, 4096, optional=True, name="model.hop") or HOP
+    number(model, "n_mels", 1, 1024, name="model.n_mels")
+    n = number(d, "window_samples", n_fft, int(WINDOW_MAX_S * SAMPLE_RATE))
+    if abs(number(d, "window_seconds", 0, WINDOW_MAX_S, integer=False) - n / SAMPLE_RATE) > 0.5 / SAMPLE_RATE:
+        bad("window_seconds", d["window_seconds"], f"window_samples / {SAMPLE_RATE} = {n / SAMPLE_RATE:g}")
+    if number(d, "frames_per_window", 1, n) != frames(n, n_fft, hop):
+        bad("frames_per_window", d["frames_per_window"], f"the {frames(n, n_fft, hop)} frames of {n} samples")
+    for key in ("arena_bytes", "tflite_bytes", "onnx_bytes"):
+        number(d, key, *BYTES)
+    number(d, "macs", 0, 2**53)
+    if fe["kind"] not in ("fixed", "float"):
+        bad("frontend.kind", fe["kind"], '"fixed" or "float"')
+    for key in ("code_bytes_cortex_m4_Os", "table_bytes", "state_bytes", "window_buffer_bytes"):
+        number(fe, key, *BYTES, optional=True, name=f"frontend.{key}")
+    for k, v in d["ccc"].items():
+        if v is not None:
+            number(d["ccc"], k, -1.0, 1.0, integer=False, name=f"ccc.{k}")
+    engine = d.get("engine", {})
+    if not isinstance(engine, dict):
+        bad("engine", engine, "an object")
+    if engine and not isinstance(engine.get("available", True), bool):
+        bad("engine.available", engine["available"], "true or false")
+    if engine and engine.get("available", True):
+        for key in ("state_bytes", "data_bytes", "frontend_store_bytes"):
+            number(engine, key, *BYTES, name=f"engine.{key}")
+        for key in ("code_bytes_cortex_m4_Os", "int8_outputs_per_window"):
+            number(engine, key, 0, 2**53, optional=True, name=f"engine.{key}")
+    hashes = d.get("sha256", {})
+    if not isinstance(hashes, dict) or any(k not in HASHED or not isinstance(v, str)
+                                           or not re.fullmatch("[0-9a-f]{64}", v) for k, v in hashes.items()):
+        bad("sha256", hashes, "bundle file names and their sha256 in hex")
+
+
 def read_report(bundle: Path) -> Report:
+    _refuse_lfs_pointer(bundle, "report.json")
     try:
         data = json.loads((bundle / "report.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
@@ -145,22 +260,27 @@ class Bundle:
 
     path: Path
     report: Report
+    notes: list = field(default_factory=list)  # for the user: what could not be checked
 
     @classmethod
     def open(cls, path: str | os.PathLike, needs: tuple[str, ...] = ("model_int8.tflite", "report.json")) -> "Bundle":
+        """The bundle, once `needs` are there and every file present is the one its convert wrote."""
         p = open_bundle(path, needs)
-        return cls(p, read_report(p))
+        report = read_report(p)
+        return cls(p, report, check_files(p, report))
 
     @staticmethod
     def write(out: str | os.PathLike, files: dict[str, bytes | str], report: Report, force: bool) -> "Bundle":
         """All files plus report.json and report.md, atomically into `out` (replaced only with force)."""
         from .emit.report import markdown
 
-        unknown = set(files) - set(FILES)
+        unknown = set(files) - set(HASHED)
         if unknown:
             raise ValueError(f"not bundle files: {sorted(unknown)}")
-        with staged_dir(out, force) as stage:
-            for name, data in {**files, "report.json": report.to_json(), "report.md": markdown(report)}.items():
+        blobs = {name: data if isinstance(data, bytes) else data.encode() for name, data in files.items()}
+        report.sha256 = {name: hashlib.sha256(blobs[name]).hexdigest() for name in sorted(blobs)}
+        with staged_dir(out, force, ours=earlier_bundle_or_empty) as stage:
+            for name, data in {**blobs, "report.json": report.to_json(), "report.md": markdown(report)}.items():
                 (stage / name).write_bytes(data if isinstance(data, bytes) else data.encode())
         return Bundle(Path(out), report)
 

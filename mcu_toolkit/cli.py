@@ -58,7 +58,7 @@ def cli() -> None:
                    "device runs (emitted as w2s_frontend.*); 'float' is the model's own log-mel.")
 @opt.min_ccc
 @opt.force
-@opt.jobs(min(2, os.cpu_count() or 1), "Processes for the TFLM evaluation (TFLM holds the GIL).")
+@opt.jobs(min(2, opt.usable_cores()), "Processes for the TFLM evaluation (TFLM holds the GIL).")
 @click.option("--verbose", is_flag=True, help="Show onnx2tf's own output.")
 @opt.quiet
 def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, min_ccc, force, jobs, verbose,
@@ -112,7 +112,8 @@ convert.help = inspect.cleandoc(convert.help) + "\n\n\b\n" + "\n".join(
 @opt.min_ccc
 @opt.max_drift
 @click.option("--json", "json_path", type=click.Path(path_type=str), metavar="PATH",
-              help="Every figure and each file's float and deployed outputs (replaced if it exists).")
+              help="Every figure and each file's float and deployed outputs (an earlier one is replaced; never "
+                   "a file inside the bundle).")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=str), metavar="DIR",
               help="PNG scatter of deployed vs float per dimension (arousal.png, dominance.png, valence.png).")
 @opt.jobs()
@@ -147,7 +148,7 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
     """
     from .verify.validation import check_outputs, layer_errors, plot, table, validate as run
 
-    check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers)
+    check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers, audio=audio, labels=labels)
     res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,
               progress=not quiet, engine=engine, device=device)
     for w in res.warnings:
@@ -210,6 +211,8 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds or opt.WINDOW_DEFAULT_S,
                        psram=psram, force=force, progress=True, engine=engine,
                        allow_dropped_audio=allow_dropped_audio)
+    if bundle is not None:  # what could not be checked (a bundle from before per-file hashes)
+        opt.NOTES.extend(bundle_mod.Bundle.open(bundle, ("report.json",)).notes)
     lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
     click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
                f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")
@@ -252,11 +255,12 @@ def features_cmd(audio, out, use_float, window_seconds, force):
     The clip is cut into consecutive windows; a clip shorter than one window is zero-padded.
     """
     from .features import features, save_npy
-    from .outputs import check_file_target
+    from .outputs import check_file_target, starts_with
 
     if not out.endswith(".npy"):
         raise ToolkitError("--out must end in .npy")
-    check_file_target(out, force)
+    check_file_target(out, force, inputs={"the audio file": audio}, ours=starts_with(b"\x93NUMPY"),
+                      what="features file")
     arr = features(audio, use_float=use_float, window_seconds=window_seconds)
     save_npy(arr, out, force)
     kind = "float32 dB" if use_float else "int16 dB Q7"
@@ -324,8 +328,11 @@ def _main(argv: list[str] | None) -> None:
 
 
 def _run(argv: list[str] | None) -> None:
+    opt.NOTES.clear()
     try:
         rv = cli.main(args=argv, prog_name="mcu-toolkit", standalone_mode=False)
+        for note in opt.NOTES:
+            click.echo(f"note: {note}", err=True)
     except ToolkitError as e:
         _fail(str(e), e.exit_code)
     except _NO_ARGS_IS_HELP as e:

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import resources
 from .audio import Windowed, list_audio, load_windows, peak_dbfs
-from .bundle import Bundle, Report
+from .bundle import Bundle, Report, earlier_bundle_or_empty
 from .dsp.fixed import MAX_WINDOW_SAMPLES, InputQuant
 from .environ import environ_set
 from .errors import CheckFailed, ToolkitError
@@ -191,16 +191,37 @@ def check_inputs(checkpoint, calibration, eval_audio, window_seconds: float, fro
     model = load_checkpoint(Path(checkpoint) if checkpoint else resources.default_checkpoint())
     window = int(round(window_seconds * SAMPLE_RATE))
     eval_dir = Path(eval_audio) if eval_audio else resources.default_eval_dir()
-    cal_files = list_audio(Path(calibration) if calibration else resources.default_calibration_dir())
-    eval_files = list_audio(eval_dir)
+    cal_dir = Path(calibration) if calibration else resources.default_calibration_dir()
+    skipped: list[str] = []
+    cal_files = list_audio(cal_dir, skipped)
+    eval_files = list_audio(eval_dir, skipped)
     if len(eval_files) < 2:
         raise ToolkitError(f"evaluation audio {eval_dir} has {len(eval_files)} file; CCC needs at least 2")
     cal, ev = load_windows(cal_files, window), load_windows(eval_files, window)
     if frontend == "fixed":
         fixed_tables(model.config.n_mels)  # a mel count the fixed front end cannot do is bad input
     label = str(checkpoint) if checkpoint else "embedded default (wav2small_reference)"
-    notes = [n for n in (_short_clips_note(cal, "calibration"), _short_clips_note(ev, "evaluation")) if n]
+    notes = [n for n in (*skipped, _silent_clips_note(cal, cal_dir), _short_clips_note(cal, "calibration"),
+                         _short_clips_note(ev, "evaluation")) if n]
     return Inputs(model, label, window, model.config.frames(window), frontend, cal, ev, eval_dir, notes)
+
+
+SILENT_PEAK_DBFS = -70.0  # about 10 LSB of 16-bit PCM: what the device hears of such a clip is quantisation noise
+
+
+def _silent_clips_note(cal: list[Windowed], cal_dir: Path) -> str | None:
+    """Silent calibration clips give int8 ranges that do not fit speech (an all-silent set: TFLM CCC 0.11):
+    refused when every clip is silent, a warning naming them when some are."""
+    floor = 10 ** (SILENT_PEAK_DBFS / 20)
+    silent = [c.path.name for c in cal if max(float(np.max(np.abs(w))) for w in c.windows) < floor]
+    if len(silent) == len(cal):
+        raise ToolkitError(f"calibration audio {cal_dir} is silent: no clip peaks above {SILENT_PEAK_DBFS:g} dBFS, "
+                           "and int8 ranges calibrated on it would not fit speech")
+    if not silent:
+        return None
+    listed = ", ".join(silent[:5]) + (f" (+{len(silent) - 5} more)" if len(silent) > 5 else "")
+    return (f"warning: {len(silent)} of {len(cal)} calibration clip(s) are silent or nearly (peak under "
+            f"{SILENT_PEAK_DBFS:g} dBFS) and calibrate the int8 ranges on nothing: {listed}")
 
 
 def check_float_model(inp: Inputs) -> None:
@@ -498,6 +519,14 @@ def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str
     return files
 
 
+def check_out(out, force: bool, checkpoint, calibration, eval_audio) -> Path:
+    """--out: replaced only with --force, only an earlier bundle (or an empty folder), and never an input."""
+    inputs = {"the checkpoint": checkpoint or resources.default_checkpoint(),
+              "the --calibration folder": calibration or resources.default_calibration_dir(),
+              "the --eval folder": eval_audio or resources.default_eval_dir()}
+    return check_dir_target(out, force, inputs=inputs, ours=earlier_bundle_or_empty, what="an earlier convert bundle")
+
+
 # ---- the chain -----------------------------------------------------------------------------------
 
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
@@ -511,7 +540,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
     this process. A script calling this must then guard its top level with `if __name__ == "__main__":`, as
     multiprocessing requires."""
     t = Timings()
-    out = check_dir_target(out, force)
+    out = check_out(out, force, checkpoint, calibration, eval_audio)
     _check_options(window_seconds, frontend)
     # The TensorFlow child starts first: its seconds of importing overlap everything up to the ONNX export.
     with child_group(), contextlib.ExitStack() as stack:  # the run's children go last, gcc and cc1 included

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import click
 
@@ -44,9 +45,29 @@ def epilog(extra: str = "") -> str:
 
 force = click.option("--force", is_flag=True, help="Replace existing output.")
 quiet = click.option("--quiet", is_flag=True, help="No progress output.")
+JOBS_MAX = 1024
+NOTES: list[str] = []  # said once the command has run: a failing command stays one line
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, as a container or taskset sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _cap_jobs(ctx, param, value: int) -> int:
+    cores = usable_cores()
+    if value > cores:  # more workers than cores only compete for them, each with a model's memory
+        NOTES.append(f"--jobs {value} is more than the {cores} core(s) this process may use; running {cores}")
+        return cores
+    return value
+
+
 def jobs(default: int = 1, what: str = "Worker processes."):
-    return click.option("--jobs", type=click.IntRange(min=1), default=default, show_default=True, metavar="N",
-                        help=what)
+    return click.option("--jobs", type=click.IntRange(1, JOBS_MAX), default=default, show_default=True, metavar="N",
+                        callback=_cap_jobs, help=f"{what} At most the usable cores.")
 min_ccc = click.option("--min-ccc", type=FiniteFloat(-1.0, 1.0), default=None, metavar="X",
                        help="Fail (exit 1) if any dimension's CCC is below X, in [-1, 1].")
 max_drift = click.option("--max-drift", type=FiniteFloat(0.0, None), default=None, metavar="X",

@@ -6,6 +6,7 @@ Each entry is something a new user, or an adversary, hands the CLI.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import sys
@@ -32,14 +33,16 @@ def _speechlike(seed: int, n: int = 24000) -> np.ndarray:
     return (0.3 * y / np.abs(y).max()).astype(np.float32)
 
 
-def _fake_bundle(d: Path, report: dict) -> Path:
-    """Every bundle file present (placeholders) and a report.json: enough for firmware's budget check."""
-    from mcu_toolkit.bundle import FILES
+def _fake_bundle(d: Path, report: dict, hashes: bool = True) -> Path:
+    """Every bundle file present (placeholders) and a report.json: enough for firmware's budget check.
+    With `hashes` the report records the placeholders' sha256, as a convert does."""
+    from mcu_toolkit.bundle import HASHED
 
     d.mkdir(parents=True)
-    for name in FILES:
+    for name in HASHED:
         (d / name).write_bytes(b"/* placeholder */\n")
-    (d / "report.json").write_text(json.dumps(report))
+    sha = {n: hashlib.sha256(b"/* placeholder */\n").hexdigest() for n in HASHED}
+    (d / "report.json").write_text(json.dumps({**report, "sha256": sha} if hashes else report))
     return d
 
 
@@ -170,6 +173,32 @@ def build(root: Path) -> dict[str, Path]:
                                                                                   "dominance": 0.99,
                                                                                   "valence": 0.99}})
     c["bundle_malformed_report"] = _fake_bundle(root / "bundle_malformed_report", {**FAKE_REPORT, "frontend": None})
+    # corrupt or mixed bundles: figures out of range, a file changed or swapped in, Git LFS pointers
+    c["bundle_window_zero"] = _fake_bundle(root / "bundle_window_zero", {**FAKE_REPORT, "window_samples": 0})
+    c["bundle_window_huge"] = _fake_bundle(root / "bundle_window_huge", {**FAKE_REPORT, "window_samples": 1e12})
+    c["bundle_engine_not_object"] = _fake_bundle(root / "bundle_engine_not_object", {**FAKE_REPORT, "engine": "w2s"})
+    c["bundle_changed_onnx"] = _fake_bundle(root / "bundle_changed_onnx", FAKE_REPORT)
+    (c["bundle_changed_onnx"] / "model.onnx").write_bytes(b"\x08garbage, or another convert's model")
+    c["bundle_lfs_tflite"] = _fake_bundle(root / "bundle_lfs_tflite", FAKE_REPORT)
+    (c["bundle_lfs_tflite"] / "model_int8.tflite").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 25528\n")
+    c["bundle_old_other_model"] = _fake_bundle(root / "bundle_old_other_model", FAKE_REPORT, hashes=False)
+    hidden = root / "only_hidden_audio"
+    hidden.mkdir()
+    (hidden / "._clip0.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    c["audio_only_hidden"] = hidden
+    nest = root / "nest"  # an audio folder inside a folder: --out must not hold an input
+    (nest / "audio").mkdir(parents=True)
+    for i in range(2):
+        sf.write(nest / "audio" / f"clip{i}.wav", _speechlike(i), 16000)
+    c["nest"] = nest
+    repo = root / "git_repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (repo / "main.c").write_text("int main(void) { return 0; }\n")
+    c["git_repo"] = repo
+    (root / "notes.npy").write_text("not an array: my notes")
+    c["npy_not_ours"] = root / "notes.npy"
     (root / "a_file").write_text("I am a file, not a folder")
     c["file"] = root / "a_file"
     (root / "existing_out").mkdir()

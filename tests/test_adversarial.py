@@ -135,6 +135,66 @@ CASES = [
     ("firmware_unknown_board", ["firmware", "--board", "pdp11", "--out", "{ws}/fw"], 2, "--board"),
     ("firmware_out_exists", ["firmware", "--board", "host", "--bundle", "{bundle_fake_2s}", "--out",
                              "{existing_out}"], 2, "already exists; use --force"),
+    # --force replaces only an earlier output of the same command, and never an input (issue 19)
+    ("convert_out_is_the_checkpoint", ["convert", "{ckpt_zero_f32}", "--out", "{ckpt_zero_f32}", "--force"], 2,
+     "is the checkpoint"),
+    ("convert_out_holds_the_calibration", ["convert", "--calibration", "{nest}/audio", "--out", "{nest}", "--force"],
+     2, "holds the --calibration folder"),
+    ("convert_out_is_the_eval_folder", ["convert", "--eval", "{audio_ok}", "--out", "{audio_ok}"], 2,
+     "is the --eval folder"),
+    ("convert_force_over_a_foreign_folder", ["convert", "--out", "{existing_out}", "--force"], 2,
+     "refusing to replace"),
+    ("convert_force_over_a_git_repository", ["convert", "--out", "{git_repo}", "--force"], 2,
+     "it is not an earlier convert bundle"),
+    ("firmware_out_is_the_bundle", ["firmware", "--board", "host", "--bundle", "{bundle_fake_2s}", "--out",
+                                    "{bundle_fake_2s}", "--force"], 2, "is the --bundle"),
+    ("firmware_force_over_a_foreign_folder", ["firmware", "--board", "host", "--bundle", "{bundle_fake_2s}",
+                                              "--out", "{existing_out}", "--force"], 2,
+     "it is not an earlier firmware project"),
+    ("firmware_force_over_a_bundle", ["firmware", "--board", "host", "--bundle", "{bundle_fake_2s}", "--out",
+                                      "{bundle_fake_10s}", "--force"], 2, "it is not an earlier firmware project"),
+    ("features_force_over_a_foreign_file", ["features", CLIP, "--out", "{npy_not_ours}", "--force"], 2,
+     "it is not an earlier features file"),
+    ("validate_json_over_the_labels", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--labels",
+                                       "{labels_duplicate}", "--json", "{labels_duplicate}"], 2,
+     "is the --labels file"),
+    ("validate_json_over_a_foreign_file", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--json",
+                                           "{file}"], 2, "it is not an earlier --json file"),
+    # validate writes nothing into the bundle it reads
+    ("validate_json_over_the_report", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--json",
+                                       "{bundle_fake_2s}/report.json"], 2, "is inside"),
+    ("validate_json_new_in_the_bundle", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--json",
+                                         "{bundle_fake_2s}/v.json"], 2, "which validate reads"),
+    ("validate_plot_into_the_bundle", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--plot",
+                                       "{bundle_fake_2s}"], 2, "which validate reads"),
+    # corrupt or mixed bundles: one line naming the file
+    ("validate_window_zero", ["validate", "{bundle_window_zero}", "--audio", "{audio_ok}"], 2,
+     "report.json: window_samples is 0, not an integer"),
+    ("validate_window_huge", ["validate", "{bundle_window_huge}", "--audio", "{audio_ok}"], 2,
+     "report.json: window_samples is 1000000000000.0, not an integer"),
+    ("validate_engine_not_object", ["validate", "{bundle_engine_not_object}", "--audio", "{audio_ok}"], 2,
+     'report.json: engine is "w2s", not an object'),
+    ("validate_changed_onnx", ["validate", "{bundle_changed_onnx}", "--audio", "{audio_ok}"], 2,
+     "model.onnx is not the file this bundle's convert wrote"),
+    ("validate_lfs_pointer", ["validate", "{bundle_lfs_tflite}", "--audio", "{audio_ok}"], 2,
+     "model_int8.tflite is a Git LFS pointer"),
+    ("validate_old_bundle_other_model", ["validate", "{bundle_old_other_model}", "--audio", "{audio_ok}"], 2,
+     "model_int8.tflite has 18 B where report.json says 25528 B"),
+    ("firmware_window_zero", ["firmware", "--board", "host", "--bundle", "{bundle_window_zero}", "--out",
+                              "{ws}/fw"], 2, "window_samples is 0"),
+    ("firmware_engine_not_object", ["firmware", "--board", "host", "--bundle", "{bundle_engine_not_object}",
+                                    "--out", "{ws}/fw"], 2, 'engine is "w2s"'),
+    ("firmware_changed_model", ["firmware", "--board", "host", "--bundle", "{bundle_changed_onnx}", "--out",
+                                "{ws}/fw"], 2, "model.onnx is not the file this bundle's convert wrote"),
+    ("firmware_lfs_pointer", ["firmware", "--board", "host", "--bundle", "{bundle_lfs_tflite}", "--out",
+                              "{ws}/fw"], 2, "model_int8.tflite is a Git LFS pointer"),
+    # options and degenerate data
+    ("validate_jobs_huge", ["validate", "{bundle_fake_2s}", "--audio", "{audio_ok}", "--jobs", "2147483648"], 2,
+     "2147483648 is not in the range 1<=x<=1024"),
+    ("convert_silent_calibration", ["convert", "--calibration", "{audio_silence}", "--out", "{ws}/o"], 2,
+     "is silent: no clip peaks above -70 dBFS"),
+    ("convert_only_hidden_audio", ["convert", "--calibration", "{audio_only_hidden}", "--out", "{ws}/o"], 2,
+     "but 1 hidden one(s)"),
     # the group
     ("unknown_command", ["frobnicate"], 2, "No such command"),
     ("unknown_option", ["convert", "--frobnicate"], 2, "No such option"),
@@ -184,7 +244,7 @@ def test_bad_input_is_one_line_with_its_exit_code_and_leaves_nothing(name, argv,
 
 
 @pytest.mark.parametrize("name", ["convert_zero_weights_f32", "validate_labels_not_utf8", "features_window_nan",
-                                  "firmware_does_not_fit"])
+                                  "firmware_does_not_fit", "validate_jobs_huge", "firmware_out_is_the_bundle"])
 def test_bad_input_as_a_real_process(name, corpus, tmp_path):
     _, argv, code, fragment = next(c for c in CASES if c[0] == name)
     r = run_cli(*_argv(argv, corpus, tmp_path), cwd=tmp_path)
@@ -198,3 +258,86 @@ def test_firmware_treats_an_undefined_ccc_as_failing(corpus, tmp_path, capsys):
                              "--out", str(tmp_path / "fw")], capsys)
     assert rc == 0 and "wrote" in out
     assert "warning: this bundle's int8 model tracks the float model poorly (arousal CCC undefined" in err
+
+
+def test_constant_labels_are_flagged_because_ccc_against_them_says_nothing():
+    import numpy as np
+
+    from mcu_toolkit.verify.validation import constant_label_warnings
+
+    labels = np.array([[0.1, 0.5, 0.3], [0.7, 0.5, 0.3], [0.4, 0.5, 0.3]])
+    assert constant_label_warnings(labels) == [
+        "the labels' dominance, valence are constant over these 3 files: CCC against a constant is 0 or undefined "
+        "whatever the model, so the gates on it say nothing. Check the labels file."]
+    assert constant_label_warnings(labels[:, [0, 0, 0]]) == []
+
+
+def test_silent_calibration_clips_are_named_in_a_warning(corpus, tmp_path):
+    import shutil
+
+    from mcu_toolkit.convert import check_inputs
+
+    cal = tmp_path / "cal"
+    shutil.copytree(corpus["audio_ok"], cal)
+    shutil.copy(corpus["audio_silence"] / "quiet0.wav", cal)
+    inp = check_inputs(None, cal, None, 2.0, "fixed")
+    assert [m for m in inp.messages if "silent" in m] == [
+        "warning: 1 of 4 calibration clip(s) are silent or nearly (peak under -70 dBFS) and calibrate the int8 "
+        "ranges on nothing: quiet0.wav"]
+
+
+@pytest.mark.slow
+def test_a_converted_bundle_records_the_sha256_of_every_file(bundle):
+    import hashlib
+    import json
+
+    from mcu_toolkit.bundle import HASHED, Bundle
+
+    recorded = json.loads((bundle.out / "report.json").read_text())["sha256"]
+    on_disk = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in bundle.out.iterdir()
+               if p.name in HASHED}
+    assert recorded == on_disk and len(on_disk) == len(HASHED)
+    assert Bundle.open(bundle.out).notes == []
+
+
+@pytest.mark.slow
+def test_validate_leaves_nothing_in_tmpdir(bundle, tmp_path):
+    """onnxruntime wrote a telemetry session file (.ses) into $TMPDIR when imported and per session."""
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    r = run_cli("validate", str(bundle.out), "--audio", str(corpus_audio(tmp_path)), "--jobs", "2", "--quiet",
+                env={"TMPDIR": str(tmpdir)})
+    assert r.returncode == 0, r.stderr
+    assert tree(tmpdir) == set()
+
+
+@pytest.mark.slow
+def test_validate_notes_hidden_files_capped_jobs_and_constant_labels(bundle, tmp_path):
+    import os
+
+    audio = corpus_audio(tmp_path)
+    (audio / "._clip0.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,arousal,dominance,valence\n" + "".join(
+        f"clip{i}.wav,{0.2 * i},{0.3 + 0.1 * i},0.5\n" for i in range(3)))
+    jobs = len(os.sched_getaffinity(0)) + 62
+    r = run_cli("validate", str(bundle.out), "--audio", str(audio), "--labels", str(labels), "--max-drift", "0.01",
+                "--jobs", str(jobs), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert f"warning: skipped 1 hidden file(s) in {audio} (names starting with '.'), e.g. ._clip0.wav" in r.stderr
+    assert "warning: the labels' valence is constant over these 3 files" in r.stderr
+    assert f"note: --jobs {jobs} is more than the" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def corpus_audio(tmp_path):
+    """Three clips the default model answers differently (the corpus's audio_ok)."""
+    import soundfile as sf
+
+    from adversarial import _speechlike
+
+    d = tmp_path / "audio"
+    d.mkdir()
+    for i in range(3):
+        sf.write(d / f"clip{i}.wav", _speechlike(i), 16000)
+    return d

@@ -74,3 +74,14 @@ def test_windows():
 
 def test_pcm16_saturates():
     assert to_pcm16(np.array([1.5, -1.5, 0.5], np.float32)).tolist() == [32767, -32768, 16384]
+
+
+def test_hidden_audio_files_are_skipped_with_a_note(tmp_path):
+    """macOS leaves ._clip.wav (an AppleDouble resource fork, not audio) beside each copied clip."""
+    sf.write(tmp_path / "clip.wav", _tone(16000, 0.5, 440), 16000)
+    (tmp_path / "._clip.wav").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (tmp_path / ".take2.flac").write_bytes(b"editor's temporary")
+    notes = []
+    assert list_audio(tmp_path, notes) == [tmp_path / "clip.wav"]
+    assert notes == [f"skipped 2 hidden file(s) in {tmp_path} (names starting with '.'), e.g. ._clip.wav"]
+    assert list_audio(tmp_path) == [tmp_path / "clip.wav"]  # without a list to note in: skipped all the same

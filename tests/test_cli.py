@@ -162,3 +162,25 @@ def test_features_and_validate_workers_do_not_import_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_jobs_beyond_the_usable_cores_are_capped_with_a_note():
+    """--jobs 8 on 2 cores started 8 TFLM workers; now it runs as many as the process may use, and says so."""
+    import os
+
+    import click
+    from click.testing import CliRunner
+
+    from mcu_toolkit import options as opt
+
+    @click.command()
+    @opt.jobs()
+    def cmd(jobs):
+        click.echo(jobs)
+
+    cores = len(os.sched_getaffinity(0))
+    opt.NOTES.clear()
+    assert CliRunner().invoke(cmd, ["--jobs", str(cores)]).output.strip() == str(cores) and opt.NOTES == []
+    assert CliRunner().invoke(cmd, ["--jobs", str(cores + 6)]).output.strip() == str(cores)
+    assert opt.NOTES == [f"--jobs {cores + 6} is more than the {cores} core(s) this process may use; running {cores}"]
+    opt.NOTES.clear()

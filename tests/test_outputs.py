@@ -9,11 +9,12 @@ import stat
 
 import pytest
 
+from adversarial import FAKE_REPORT
 from helpers import tree
 
-from mcu_toolkit.bundle import json_text
+from mcu_toolkit.bundle import HASHED, Bundle, Report, earlier_bundle_or_empty, json_text
 from mcu_toolkit.errors import ToolkitError
-from mcu_toolkit.outputs import atomic_write, check_dir_target, staged_dir
+from mcu_toolkit.outputs import atomic_write, check_dir_target, check_file_target, staged_dir, starts_with
 
 
 def _mode(p) -> int:
@@ -53,6 +54,71 @@ def test_existing_output_is_kept_without_force(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(ToolkitError, match="already exists; use --force"):
         check_dir_target(tmp_path / "out", force=False)
+
+
+def _earlier_bundle(d):
+    d.mkdir(parents=True)
+    (d / "report.json").write_text(json.dumps(FAKE_REPORT))
+    (d / "model.onnx").write_bytes(b"old")
+    return d
+
+
+def test_force_replaces_an_empty_folder_or_an_earlier_bundle_only(tmp_path):
+    empty, old, foreign = tmp_path / "empty", _earlier_bundle(tmp_path / "old"), tmp_path / "repo"
+    empty.mkdir()
+    (foreign / ".git").mkdir(parents=True)
+    (foreign / "main.c").write_text("int main(void) { return 0; }")
+    for d in (empty, old):
+        assert check_dir_target(d, force=True, ours=earlier_bundle_or_empty) == d
+    with pytest.raises(ToolkitError, match=r"refusing to replace .*repo, even with --force: it is not an earlier "
+                                           "convert bundle"):
+        check_dir_target(foreign, force=True, ours=earlier_bundle_or_empty, what="an earlier convert bundle")
+    assert (foreign / "main.c").read_text() == "int main(void) { return 0; }"
+
+
+def test_out_that_is_or_holds_an_input_is_refused_also_through_a_link(tmp_path):
+    ckpt = tmp_path / "work" / "ckpt"
+    ckpt.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "work")
+    for out, how in ((ckpt, "is"), (tmp_path / "work", "holds"), (tmp_path / "link", "holds"),
+                     (tmp_path / "link" / "ckpt", "is")):
+        with pytest.raises(ToolkitError, match=f"--out {out} {how} the checkpoint"):
+            check_dir_target(out, force=True, inputs={"the checkpoint": ckpt})
+    # beside or inside an input is fine: nothing of it is replaced
+    assert check_dir_target(ckpt / "out", force=True, inputs={"the checkpoint": ckpt}) == ckpt / "out"
+
+
+def test_a_folder_that_turns_foreign_during_the_run_is_not_replaced(tmp_path):
+    out = _earlier_bundle(tmp_path / "out")
+    with pytest.raises(ToolkitError, match="refusing to replace"):
+        with staged_dir(out, force=True, ours=earlier_bundle_or_empty) as stage:
+            (stage / "report.json").write_text("{}")
+            (out / "report.json").unlink()  # someone else's files now
+            (out / "thesis.tex").write_text("three years")
+    assert sorted(os.listdir(out)) == ["model.onnx", "thesis.tex"]
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_force_replaces_a_file_only_in_its_own_format(tmp_path):
+    npy = tmp_path / "x.npy"
+    npy.write_text("my notes")
+    with pytest.raises(ToolkitError, match="refusing to replace .*x.npy: it is not an earlier features file"):
+        check_file_target(npy, force=True, what="features file", ours=starts_with(b"\x93NUMPY"))
+    npy.write_bytes(b"\x93NUMPY\x01\x00")
+    assert check_file_target(npy, force=True, ours=starts_with(b"\x93NUMPY")) == npy
+
+
+def test_a_bundle_records_every_files_sha256_and_refuses_a_changed_one(tmp_path):
+    files = {name: f"/* {name} */\n" for name in HASHED}
+    report = Report.from_dict({k: v for k, v in FAKE_REPORT.items() if k != "engine"})  # all report.md needs
+    Bundle.write(tmp_path / "b", files, report, force=False)
+    recorded = json.loads((tmp_path / "b" / "report.json").read_text())["sha256"]
+    assert sorted(recorded) == sorted(HASHED)
+    assert recorded["model.onnx"] == "4bc0ed59f666c52e7cff26c0a1ea70e8e47ee9f27ed559c63ae927390d1e332d"  # sha256sum
+    assert Bundle.open(tmp_path / "b").notes == []
+    (tmp_path / "b" / "w2s_engine_model.c").write_text("/* another convert's model */\n")
+    with pytest.raises(ToolkitError, match="w2s_engine_model.c is not the file this bundle's convert wrote"):
+        Bundle.open(tmp_path / "b")
 
 
 def _publish_many(args):
@@ -123,3 +189,18 @@ def test_sigterm_kills_the_child_group_and_removes_the_stage(tmp_path):
 
     # gone, or a zombie waiting for a reaper (a container's PID 1 may never reap it)
     assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+
+
+def test_validate_replaces_only_its_own_json_and_images(tmp_path):
+    from mcu_toolkit.verify.validation import check_outputs
+
+    (tmp_path / "v.json").write_text(json.dumps({"ccc_deployed_vs_float": {}, "per_file": []}))
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "arousal.png").write_bytes(b"\x89PNG\r\n\x1a\n...")
+    check_outputs(tmp_path / "bundle", json_path=tmp_path / "v.json", plot_dir=tmp_path / "plots")
+    (tmp_path / "config.json").write_text('{"n_mels": 26}')
+    with pytest.raises(ToolkitError, match="refusing to replace .*config.json: it is not an earlier --json file"):
+        check_outputs(tmp_path / "bundle", json_path=tmp_path / "config.json")
+    (tmp_path / "plots" / "valence.png").write_text("a sketch of mine")
+    with pytest.raises(ToolkitError, match="refusing to replace .*valence.png: it is not an earlier --plot image"):
+        check_outputs(tmp_path / "bundle", plot_dir=tmp_path / "plots")

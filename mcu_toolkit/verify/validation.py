@@ -10,6 +10,7 @@ them; a clip's value is the mean over its windows.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from ..audio import cut_windows, list_audio, load_audio, peak_dbfs
 from ..environ import environ_set
 from ..errors import ToolkitError
 from ..lifetime import child_group
-from ..outputs import atomic_write, check_file_target, check_folder_target
+from ..outputs import atomic_write, check_file_target, check_folder_target, starts_with, within
 from .ccc import ccc_or_nan, negligible_spread
 from ..spec import OUTPUT_NAMES
 
@@ -31,6 +32,7 @@ DIMS = OUTPUT_NAMES
 VALIDATE_NEEDS = ("model_int8.tflite", "model.onnx", "report.json")
 ENGINES = ("w2s", "tflm")
 DEVICES = ("host", "qemu-m4")
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -103,13 +105,24 @@ class ValidationResult:
 _WORKER: dict = {}
 
 
-def _init_worker(bundle: str, engine: str = "w2s", elf: str | None = None) -> None:
-    import onnxruntime as ort
+def _float_session(path: Path):
+    """The float trunk in onnxruntime. Its telemetry stays off: on, onnxruntime leaves a session file (.ses) in
+    $TMPDIR, written when it is imported and when a session is created."""
+    with environ_set(ORT_DISABLE_TELEMETRY="1"):
+        import onnxruntime as ort
 
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        try:
+            return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own exception types: a file it cannot load
+            why = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
+            raise ToolkitError(f"bundle {path.parent}: {path.name} cannot be loaded by onnxruntime ({why})")
+
+
+def _init_worker(bundle: str, engine: str = "w2s", elf: str | None = None) -> None:
     b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ()))
     report = b.report
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
     tflite = (b.path / "model_int8.tflite").read_bytes()
     if engine == "w2s":
         from ..engine.mirror import Engine
@@ -122,8 +135,7 @@ def _init_worker(bundle: str, engine: str = "w2s", elf: str | None = None) -> No
 
         dev = TflmModel(tflite, arena_size=report.arena_bytes)
     _WORKER.clear()
-    _WORKER.update(report=report, engine=engine, dev=dev, elf=elf,
-                   ort=ort.InferenceSession(str(b.path / "model.onnx"), opts, providers=["CPUExecutionProvider"]))
+    _WORKER.update(report=report, engine=engine, dev=dev, elf=elf, ort=_float_session(b.path / "model.onnx"))
 
 
 def _on_device(windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
@@ -231,14 +243,45 @@ def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engin
     return results
 
 
-def check_outputs(target: str | os.PathLike, *, json_path=None, plot_dir=None, layers: bool = False) -> None:
-    """What validate will write, and --layers' needs, checked before any work."""
+def _is_earlier_json(p: Path) -> bool:
+    """What --json may replace: a JSON object with validate's figures (or an empty file)."""
+    text = p.read_text(encoding="utf-8")
+    if not text:
+        return True
+    d = json.loads(text)
+    return isinstance(d, dict) and "ccc_deployed_vs_float" in d
+
+
+def check_outputs(target: str | os.PathLike, *, json_path=None, plot_dir=None, layers: bool = False,
+                  audio=None, labels=None) -> None:
+    """What validate will write, and --layers' needs, checked before any work: nothing it writes may land in
+    the bundle (or checkpoint) it reads, or replace an input or a file it did not write."""
+    inputs = {"the bundle or checkpoint": target, "the --audio folder": audio, "the --labels file": labels}
+    for option, path in (("--json", json_path), ("--plot", plot_dir)):
+        if path and Path(target).is_dir() and within(path, target):
+            raise ToolkitError(f"{option} {path} is inside {target}, which validate reads; choose another {option}")
     if json_path:
-        check_file_target(json_path, force=True, what="--json file")
+        check_file_target(json_path, force=True, what="--json file", inputs=inputs, ours=_is_earlier_json,
+                          option="--json")
     if plot_dir:
-        check_folder_target(plot_dir)
+        check_folder_target(plot_dir)  # files are added to it, never replaced but for our own images
+        for d in DIMS:
+            png = Path(plot_dir) / f"{d}.png"
+            if png.exists():
+                check_file_target(png, force=True, what="--plot image", ours=starts_with(PNG), option="--plot")
     if layers and bundle_mod.classify(target) != "bundle":
         raise ToolkitError("--layers needs a bundle folder (run mcu-toolkit convert first)")
+
+
+def constant_label_warnings(labels: np.ndarray) -> list[str]:
+    """Labels that do not vary: CCC against them is 0 for any model (or undefined), so --min-ccc and
+    --max-drift say nothing about that dimension."""
+    flat = [d for i, d in enumerate(DIMS) if negligible_spread(labels[:, i])]
+    if not flat:
+        return []
+    return [f"the labels' {', '.join(flat)} {'is' if len(flat) == 1 else 'are'} constant over these {len(labels)} "
+            "files: CCC against a constant is 0 or undefined whatever the model, so the gates on it say nothing. "
+            "Check the labels file."]
 
 
 def _spread_warnings(f_out: np.ndarray, n: int) -> list[str]:
@@ -277,11 +320,12 @@ def _check_engine_device(engine: str, device: str) -> None:
         check_tools()
 
 
-def _given_bundle(target, engine: str, device: str) -> Path | None:
+def _given_bundle(target, engine: str, device: str, notes: list[str]) -> Path | None:
     """The bundle folder if `target` is one, checked for what the engine and device need; None: a checkpoint."""
     if bundle_mod.classify(target) != "bundle":
         return None
-    b = bundle_mod.Bundle.open(target, VALIDATE_NEEDS)  # a broken report is bad input
+    b = bundle_mod.Bundle.open(target, VALIDATE_NEEDS)  # a broken report, or a file from elsewhere, is bad input
+    notes += b.notes
     if engine == "w2s" and b.report.engine and not b.report.engine.get("available", True):
         raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.get('reason')}); use --engine tflm")
     if device == "qemu-m4" and b.report.frontend_kind != "fixed":
@@ -307,7 +351,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     engine "w2s" (our streaming engine) or "tflm"; device "host" (the engine's numpy mirror, bit-exact
     with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host)."""
     _check_engine_device(engine, device)
-    files = list_audio(audio)
+    notes: list[str] = []
+    files = list_audio(audio, notes)
     if len(files) < 2:
         raise ToolkitError(f"{audio} has {len(files)} audio file; CCC needs at least 2")
     label_map = read_labels(labels) if labels else None
@@ -317,7 +362,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
             raise ToolkitError(f"no label for {len(missing)} file(s), e.g. {missing[0]}")
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
-    given = _given_bundle(bundle_or_checkpoint, engine, device)
+    given = _given_bundle(bundle_or_checkpoint, engine, device, notes)
     peaks = [peak_dbfs(load_audio(f)) for f in files]  # bad audio is an input error before any work starts
     # every child in the run's group, and its temporary files in tmp: a stop leaves neither behind
     with tempfile.TemporaryDirectory() as tmp, child_group(), environ_set(TMPDIR=tmp):
@@ -337,13 +382,14 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         min_ccc=min_ccc, max_drift=max_drift,
-        warnings=_spread_warnings(f_out, len(files)) + level_warnings(files, peaks, calibrated),
+        warnings=notes + _spread_warnings(f_out, len(files)) + level_warnings(files, peaks, calibrated),
         engine=engine, device=device,
     )
     if device == "qemu-m4":
         _device_figures(res, results)
     if label_map is not None:
         res.labels = np.array([label_map[f] for f in res.files])
+        res.warnings += constant_label_warnings(res.labels)
         res.ccc_float_vs_labels = _ccc_all(f_out, res.labels)
         res.ccc_deployed_vs_labels = _ccc_all(d_out, res.labels)
     for d in DIMS:
