@@ -23,6 +23,7 @@ PORTABLE = ("w2s_status.h", "w2s_ring.h", "w2s_ring.c", "w2s_pipeline.h", "w2s_p
             "w2s_format.c")
 COMMON = {"w2s": PORTABLE + ("w2s_infer.h", "w2s_infer.c"), "tflm": PORTABLE + ("w2s_model.h", "w2s_model.cc")}
 FROM_BUNDLE = {"w2s": BUNDLE_C + ENGINE_C, "tflm": BUNDLE_C + TFLM_C}
+WAV_READER, READS_WAV = ("w2s_wav.h", "w2s_wav.c"), ("host", "qemu-f411")  # the templates that read a WAV file
 
 
 def budget_h(b: Budget, psram: bool, engine: str = "w2s") -> str:
@@ -99,7 +100,7 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
     w2s.mkdir()
     for f in FROM_BUNDLE[engine]:
         shutil.copy(bundle / f, w2s / f)
-    for f in COMMON[engine]:
+    for f in COMMON[engine] + (WAV_READER if b.template in READS_WAV else ()):
         shutil.copy(templates / "common" / f, w2s / f)
     (w2s / "w2s_budget.h").write_text(budget_h(budget, psram, engine))
     values = {
