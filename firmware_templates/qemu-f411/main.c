@@ -92,7 +92,8 @@ int main(void)
 
     const char *path = wav_path(cmdline, sizeof cmdline);
     if (path == NULL) {
-        printf("error: no WAV file named (make run WAV=clip.wav)\n");
+        printf("error: no WAV path on the semihosting command line (make run WAV=clip.wav; at most %u characters)\n",
+               (unsigned)(sizeof cmdline - sizeof "w2s.elf "));
         return 2;
     }
     if ((st = w2s_wav_open(&wav, path)) != W2S_OK) {
