@@ -241,8 +241,7 @@ def _worst_ccc(ccc: dict) -> str | None:
 @opt.out("Where to write the features (.npy).", metavar="FILE.npy")
 @click.option("--float", "use_float", is_flag=True,
               help="The model's float log-mel (float32 dB) instead of the fixed-point front end.")
-@opt.window_seconds("Window length; each window is normalised on its own, as on the device.",
-                    lo=0.004, hi=7.5)
+@opt.window_seconds("Window length; each window is normalised on its own, as on the device.")
 @opt.force
 def features_cmd(audio, out, use_float, window_seconds, force):
     """Write the log-mel features of one AUDIO file, as the device computes them.

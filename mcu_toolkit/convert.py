@@ -26,7 +26,7 @@ from .errors import CheckFailed, ToolkitError
 from .export.tflite import TfWorker
 from .lifetime import child_group
 from .outputs import check_dir_target
-from .spec import OUTPUT_NAMES, SAMPLE_RATE
+from .spec import OUTPUT_NAMES, SAMPLE_RATE, WINDOW_MAX_S, WINDOW_MIN_S
 from .verify.ccc import UndefinedCCC, ccc_per_dim
 from .verify.deployed import FRONTENDS, EvalPool
 
@@ -164,8 +164,9 @@ class Proof:
 
 
 def _check_options(window_seconds: float, frontend: str) -> None:
-    if not (0.1 <= window_seconds <= 60):
-        raise ToolkitError(f"--window-seconds must be between 0.1 and 60, got {window_seconds}")
+    if not (WINDOW_MIN_S <= window_seconds <= WINDOW_MAX_S):
+        raise ToolkitError(f"--window-seconds must be between {WINDOW_MIN_S:g} and {WINDOW_MAX_S:g}, "
+                           f"got {window_seconds}")
     if frontend not in FRONTENDS:
         raise ToolkitError(f"--frontend must be one of {', '.join(FRONTENDS)}, got {frontend}")
     if frontend == "fixed" and window_seconds * SAMPLE_RATE > MAX_WINDOW_SAMPLES:

@@ -13,6 +13,7 @@ N_MELS = 26                    # the card's mel count (a checkpoint may carry an
 MEL_AMIN = 1e-10               # mel power floor before 10*log10 (the card's `amin`)
 PRENORM_EPS = 1e-7             # prenorm: x / sqrt(mean(x^2) + eps)
 OUTPUT_NAMES = ("arousal", "dominance", "valence")   # the head's three outputs, in order
+WINDOW_MIN_S, WINDOW_MAX_S = 0.1, 60.0  # --window-seconds, every command (the front end's sums hold 60 s)
 
 
 def frames(n_samples: int, n_fft: int = N_FFT, hop: int = HOP) -> int:

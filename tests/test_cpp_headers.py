@@ -350,7 +350,7 @@ def _tflm_build(sources: Path, stubs: Path, tmp_path: Path, cxx: list[Path], c_f
 def test_host_main_runs_the_model_step_on_each_window(sources, stubs, tmp_path):
     """host/main.c (C) -> w2s_model.cc (C++) -> TFLM: the window the pipeline wrote is what the model reads."""
     shutil.copy(TEMPLATES / "host" / "main.c", sources / "host_main.c")
-    exe = _tflm_build(sources, stubs, tmp_path, [], [*MAIN_C_FILES[:-1], "model_data.c", "host_main.c"])
+    exe = _tflm_build(sources, stubs, tmp_path, [], [*MAIN_C_FILES[:-1], "model_data.c", "w2s_wav.c", "host_main.c"])
     pcm = np.random.default_rng(3).normal(0, 3000, 2 * WINDOW + 700).clip(-32768, 32767).astype(np.int16)
     with wave.open(str(tmp_path / "in.wav"), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(pcm.tobytes())

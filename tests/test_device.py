@@ -64,3 +64,32 @@ def test_stack_and_instruction_counts_are_reported(bundle, tmp_path):
 
     per_window = engine_instructions_per_s(bundle.report) * bundle.report.window_seconds
     assert run.engine_kinstr[0] * 1000 == pytest.approx(per_window, rel=0.10)
+
+
+def test_validate_on_the_device_takes_a_tmpdir_with_commas_and_spaces(bundle, tmp_path):
+    """QEMU's -semihosting-config ends a value at a comma: the WAV path's commas are doubled."""
+    import numpy as np
+
+    from helpers import run_cli
+
+    clips, tmp = tmp_path / "clips", tmp_path / "tmp, dir"
+    clips.mkdir(), tmp.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        write_wav(clips / f"noise{i}.wav", (rng.normal(size=bundle.report.window_samples) * 3000).astype(np.int16))
+    r = run_cli("validate", str(bundle.out), "--audio", str(clips), "--device", "qemu-m4", env={"TMPDIR": str(tmp)})
+    assert r.returncode == 0, r.stderr
+    assert "device vs host engine: 0 of 2 window outputs differ" in r.stdout
+
+
+def test_make_run_takes_a_wav_path_with_commas_and_spaces(bundle, tmp_path):
+    import numpy as np
+
+    build_image(bundle.out, tmp_path)
+    wav = tmp_path / "a, b" / "clip, 1.wav"
+    wav.parent.mkdir()
+    write_wav(wav, (np.random.default_rng(2).normal(size=bundle.report.window_samples) * 3000).astype(np.int16))
+    r = subprocess.run(["make", "-s", "run", f"WAV={wav}"], cwd=tmp_path / "qemu-f411", capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "summary: windows 1 samples 32000 " in r.stdout

@@ -19,7 +19,10 @@ typedef enum {
     W2S_ERR_ARG,     /**< an argument is NULL or out of its documented range */
     W2S_ERR_SIZE,    /**< a caller's buffer is too small for what it must hold (line, frames, arena) */
     W2S_ERR_MODEL,   /**< the model does not match model_config.h, or a TFLM call failed */
-    W2S_ERR_DEVICE   /**< a vendor driver call (HAL, ESP-IDF) failed */
+    W2S_ERR_DEVICE,  /**< a vendor driver call (HAL, ESP-IDF) failed */
+    W2S_ERR_OPEN,    /**< a file cannot be opened (missing, or no permission) */
+    W2S_ERR_NOT_WAV, /**< a file is not a RIFF/WAVE file, or ends before its data chunk does */
+    W2S_ERR_WAV_FORMAT /**< a WAV file, but not 16 kHz mono 16-bit PCM */
 } w2s_status_t;
 
 /**
@@ -40,6 +43,12 @@ static inline const char *w2s_status_str(w2s_status_t status)
         return "model does not match model_config.h, or TFLM failed";
     case W2S_ERR_DEVICE:
         return "driver call failed";
+    case W2S_ERR_OPEN:
+        return "cannot open the file";
+    case W2S_ERR_NOT_WAV:
+        return "not a WAV file";
+    case W2S_ERR_WAV_FORMAT:
+        return "unsupported WAV format (need 16 kHz mono 16-bit PCM)";
     }
     return "unknown status";
 }

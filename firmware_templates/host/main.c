@@ -15,6 +15,7 @@
 #include "w2s_format.h"
 #include "w2s_pipeline.h"
 #include "w2s_ring.h"
+#include "w2s_wav.h"
 
 #define STEP_ENGINE 0 /* the w2s engine */
 #define STEP_NONE 1   /* front end only */
@@ -30,6 +31,7 @@
 #endif
 
 #define RING_SAMPLES 4096u
+#define DMA_SAMPLES 512u
 #define WINDOW_VALUES (W2S_FRAMES_PER_WINDOW * W2S_N_MELS)
 
 static int16_t ring_storage[RING_SAMPLES];
@@ -40,46 +42,6 @@ static w2s_engine_t engine; /* the same size for any window */
 #else
 static int8_t features_s8[WINDOW_VALUES]; /* the model's input when there is no model */
 #endif
-
-/* 16-bit mono PCM from a RIFF/WAVE file; returns samples, or -1. */
-static long read_wav(const char *path, int16_t **out)
-{
-    unsigned char h[12], ck[8];
-    unsigned long size;
-    int fmt_ok = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL || fread(h, 1, 12, f) != 12 || memcmp(h, "RIFF", 4) != 0 || memcmp(h + 8, "WAVE", 4) != 0) {
-        return -1;
-    }
-    while (fread(ck, 1, 8, f) == 8) {
-        size = (unsigned long)ck[4] | ((unsigned long)ck[5] << 8) | ((unsigned long)ck[6] << 16) |
-               ((unsigned long)ck[7] << 24);
-        if (memcmp(ck, "fmt ", 4) == 0) {
-            unsigned char fmt[16];
-            if (size < 16 || fread(fmt, 1, 16, f) != 16) {
-                return -1;
-            }
-            /* PCM, 1 channel, 16 kHz, 16 bits */
-            fmt_ok = fmt[0] == 1 && fmt[2] == 1 && (fmt[4] | (fmt[5] << 8)) == (int)W2S_SAMPLE_RATE_HZ &&
-                     fmt[14] == 16;
-            fseek(f, (long)(size - 16 + (size & 1u)), SEEK_CUR);
-        } else if (memcmp(ck, "data", 4) == 0) {
-            long n = (long)(size / 2u);
-            if (!fmt_ok) {
-                return -1;
-            }
-            *out = malloc((size_t)n * sizeof(int16_t) + 2);
-            if (*out == NULL || fread(*out, 2, (size_t)n, f) != (size_t)n) {
-                return -1;
-            }
-            fclose(f);
-            return n;
-        } else {
-            fseek(f, (long)(size + (size & 1u)), SEEK_CUR);
-        }
-    }
-    return -1;
-}
 
 /* The window's int8 model input: the whole window (input_s8), or the engine's rows (input_s8 NULL). */
 static int write_features(const w2s_pipeline_t *pipe, const int8_t *input_s8, FILE *out)
@@ -149,14 +111,16 @@ static w2s_status_t run_model(const w2s_pipeline_t *pipe, unsigned window, const
 
 int main(int argc, char **argv)
 {
-    int16_t *pcm = NULL, chunk[256];
+    int16_t block[DMA_SAMPLES], chunk[256];
 #if MODEL_STEP == STEP_ENGINE
     int8_t *input_s8 = NULL; /* the engine reads the window row by row: no int8 window buffer */
 #else
     int8_t *input_s8 = features_s8;
 #endif
-    long n, pos = 0;
+    uint32_t block_n = 1; /* samples the last read gave; 0: the end of the file */
     unsigned windows = 0;
+    char why[W2S_WAV_LINE_BYTES];
+    w2s_wav_t wav;
     w2s_status_t st;
     w2s_ring_t ring;
     w2s_pipeline_t pipe;
@@ -166,9 +130,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s FILE.wav [FEATURES.s8]\n  16 kHz mono 16-bit PCM\n", argv[0]);
         return 2;
     }
-    n = read_wav(argv[1], &pcm);
-    if (n < 0) {
-        fprintf(stderr, "error: %s is not a 16 kHz mono 16-bit PCM WAV file\n", argv[1]);
+    if ((st = w2s_wav_open(&wav, argv[1])) != W2S_OK) {
+        w2s_wav_describe(&wav, st, why, sizeof why);
+        fprintf(stderr, "error: %s: %s\n", argv[1], why);
         return 2;
     }
     if (argc > 2 && (out = fopen(argv[2], "wb")) == NULL) {
@@ -194,11 +158,14 @@ int main(int argc, char **argv)
     if (st != W2S_OK) {
         return fail("w2s_pipeline_init", st);
     }
-    while (pos < n || w2s_ring_count(&ring) > 0) {
-        /* the "DMA": 512 samples at a time into the ring */
-        if (pos < n) {
-            long k = n - pos < 512 ? n - pos : 512;
-            pos += (long)w2s_ring_write(&ring, pcm + pos, (uint32_t)k);
+    while (block_n > 0 || w2s_ring_count(&ring) > 0) {
+        if (block_n > 0) { /* the "DMA": 512 samples at a time into the ring */
+            if ((st = w2s_wav_read_s16(&wav, block, DMA_SAMPLES, &block_n)) != W2S_OK) {
+                w2s_wav_describe(&wav, st, why, sizeof why);
+                fprintf(stderr, "error: %s: %s\n", argv[1], why);
+                return 2;
+            }
+            w2s_ring_write(&ring, block, block_n);
         }
         while (w2s_ring_count(&ring) > 0) {
             const uint32_t got = w2s_ring_read(&ring, chunk, 256u);
@@ -228,6 +195,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: cannot write %s\n", argv[2]);
         return 1;
     }
-    free(pcm);
+    w2s_wav_close(&wav);
     return 0;
 }

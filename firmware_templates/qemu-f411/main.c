@@ -12,6 +12,7 @@
 #include "w2s_infer.h"
 #include "w2s_pipeline.h"
 #include "w2s_ring.h"
+#include "w2s_wav.h"
 
 #define RING_SAMPLES 4096u
 #define DMA_SAMPLES 512u
@@ -60,38 +61,6 @@ static const char *wav_path(char *buf, uint32_t cap)
     return space != NULL && space[1] != '\0' ? space + 1 : NULL;
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-/* Positions f at the samples of a 16 kHz mono 16-bit PCM WAV; returns their count, or -1. */
-static long open_wav(FILE *f)
-{
-    unsigned char h[12], ck[8], fmt[16];
-    int fmt_ok = 0;
-    if (fread(h, 1, 12, f) != 12 || memcmp(h, "RIFF", 4) != 0 || memcmp(h + 8, "WAVE", 4) != 0) {
-        return -1;
-    }
-    while (fread(ck, 1, 8, f) == 8) {
-        const uint32_t size = le32(ck + 4);
-        if (memcmp(ck, "fmt ", 4) == 0) {
-            if (size < 16u || fread(fmt, 1, 16, f) != 16) {
-                return -1;
-            }
-            fmt_ok = fmt[0] == 1 && fmt[2] == 1 && le32(fmt + 4) == W2S_SAMPLE_RATE_HZ && fmt[14] == 16;
-            if (fseek(f, (long)(size - 16u + (size & 1u)), SEEK_CUR) != 0) {
-                return -1;
-            }
-        } else if (memcmp(ck, "data", 4) == 0) {
-            return fmt_ok ? (long)(size / 2u) : -1;
-        } else if (fseek(f, (long)(size + (size & 1u)), SEEK_CUR) != 0) {
-            return -1;
-        }
-    }
-    return -1;
-}
-
 static void print_window(unsigned window, const float adv[3], uint64_t engine_ticks, uint64_t frontend_ticks)
 {
     char line[96];
@@ -117,12 +86,19 @@ int main(void)
     w2s_status_t st;
     unsigned windows = 0;
     uint64_t frontend_ticks = 0, window_frontend = 0, engine_ticks = 0;
+    uint32_t block_n = 1; /* samples the last read gave; 0: the end of the file */
+    char why[W2S_WAV_LINE_BYTES];
+    w2s_wav_t wav;
 
     const char *path = wav_path(cmdline, sizeof cmdline);
-    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
-    const long n = f != NULL ? open_wav(f) : -1;
-    if (n < 0) {
-        printf("error: %s is not a readable 16 kHz mono 16-bit PCM WAV file\n", path != NULL ? path : "(no file)");
+    if (path == NULL) {
+        printf("error: no WAV path on the semihosting command line (make run WAV=clip.wav; at most %u characters)\n",
+               (unsigned)(sizeof cmdline - sizeof "w2s.elf "));
+        return 2;
+    }
+    if ((st = w2s_wav_open(&wav, path)) != W2S_OK) {
+        w2s_wav_describe(&wav, st, why, sizeof why);
+        printf("error: %s: %s\n", path, why);
         return 2;
     }
     if ((st = w2s_ring_init(&ring, g_ring_storage, RING_SAMPLES)) != W2S_OK) {
@@ -132,15 +108,14 @@ int main(void)
     if (st != W2S_OK) {
         return fail("w2s_pipeline_init", st);
     }
-    for (long left = n; left > 0 || w2s_ring_count(&ring) > 0;) {
-        if (left > 0) { /* the "DMA": one block into the ring */
-            const size_t want = left < (long)DMA_SAMPLES ? (size_t)left : DMA_SAMPLES;
-            if (fread(block, sizeof(int16_t), want, f) != want) {
-                printf("error: %s ends early\n", path);
+    while (block_n > 0 || w2s_ring_count(&ring) > 0) {
+        if (block_n > 0) { /* the "DMA": one block into the ring */
+            if ((st = w2s_wav_read_s16(&wav, block, DMA_SAMPLES, &block_n)) != W2S_OK) {
+                w2s_wav_describe(&wav, st, why, sizeof why);
+                printf("error: %s: %s\n", path, why);
                 return 2;
             }
-            left -= (long)want;
-            w2s_ring_write(&ring, block, (uint32_t)want);
+            w2s_ring_write(&ring, block, block_n);
         }
         while (w2s_ring_count(&ring) > 0) {
             const uint32_t got = w2s_ring_read(&ring, chunk, CHUNK_SAMPLES);
@@ -164,9 +139,9 @@ int main(void)
             }
         }
     }
-    fclose(f);
-    printf("summary: windows %u samples %ld kinstr frontend %lu engine %lu stack_high_water %lu B engine_state %lu B\n",
-           windows, n, kinstr(frontend_ticks), kinstr(engine_ticks), (unsigned long)board_stack_high_water(),
+    w2s_wav_close(&wav);
+    printf("summary: windows %u samples %lu kinstr frontend %lu engine %lu stack_high_water %lu B engine_state %lu B\n",
+           windows, (unsigned long)wav.samples_read, kinstr(frontend_ticks), kinstr(engine_ticks), (unsigned long)board_stack_high_water(),
            (unsigned long)sizeof g_engine);
 #ifdef W2S_ENGINE_PROFILE
     for (unsigned k = 0; k <= W2S_ENGINE_LAYERS; k++) {

@@ -44,6 +44,34 @@ class DeviceRun:
     profile_kinstr: list[int]     # per trunk layer, then the pooling
 
 
+def check_fits(bundle) -> None:
+    """The F411's budget, the one `firmware --board qemu-f411` checks, before any build: a bundle that cannot
+    fit is bad input for this device (exit 2), named in one line, not a linker error after a build."""
+    from ..firmware.boards import BOARDS, KIB, budget, largest_window_that_fits
+
+    b = budget(BOARDS["qemu-f411"], bundle.report)
+    if b.fits:
+        return
+    over = [f"{what} {used / KIB:.0f} KiB > {limit / KIB:.0f} KiB" for what, used, limit in
+            (("flash", b.flash_used, b.flash_limit), ("RAM", b.ram_used, b.ram_limit)) if used > limit]
+    hint = largest_window_that_fits(b, bundle.report)
+    raise ToolkitError(f"--device qemu-m4: this {bundle.report.window_seconds:g} s bundle does not fit the F411: "
+                       + ", ".join(over) + f" (the front end's window store is "
+                       f"{b.parts['frontend_window_buffers'] / KIB:.0f} KiB); "
+                       + (f"convert with --window-seconds {hint:g} or less (estimated)" if hint else
+                          "no window of 0.1 s or more fits"), exit_code=ExitCode.BAD_INPUT)
+
+
+def _build_failure(output: str) -> str:
+    """The line that says why make failed: the linker's overflow or the first error, not make's own last line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for key in ("overflowed by", "error:", "Error"):
+        hit = next((ln for ln in lines if key in ln), None)
+        if hit is not None:
+            return hit
+    return lines[-1] if lines else "no output"
+
+
 def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = "") -> Path:
     """Generate the qemu-f411 project for the bundle in work/ and build it; the ELF's path."""
     from ..firmware.boards import BOARDS, budget
@@ -51,14 +79,15 @@ def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = 
 
     check_tools()
     b = _open_fixed_bundle(bundle, "w2s")  # one line naming a missing file (a --frontend float bundle)
+    check_fits(b)
     proj = work / "qemu-f411"
     proj.mkdir(parents=True)
     _write_project(proj, BOARDS["qemu-f411"], b.path, b.report, budget(BOARDS["qemu-f411"], b.report), False)
     r = subprocess.run(["make", "-s", f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}", "w2s.elf"], cwd=proj,
                        capture_output=True, text=True, **in_group())
     if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ToolkitError(f"building the qemu-f411 image failed: {tail[0][:200]}", exit_code=ExitCode.TOOLCHAIN)
+        raise ToolkitError(f"building the qemu-f411 image failed: {_build_failure(r.stderr + r.stdout)[:200]}",
+                           exit_code=ExitCode.TOOLCHAIN)
     return proj / "w2s.elf"
 
 
@@ -70,11 +99,17 @@ def write_wav(path: Path, pcm: np.ndarray) -> None:
         w.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
 
 
+def qemu_opt_value(text: str) -> str:
+    """A value inside a QEMU option list: a comma would end it, and is written ",," (QEMU's escape)."""
+    return text.replace(",", ",,")
+
+
 def run_image(elf: Path, wav: Path) -> DeviceRun:
-    """Run the image on one WAV file in QEMU; what it printed, parsed."""
+    """Run the image on one WAV file in QEMU; what it printed, parsed. The firmware takes the WAV path as
+    everything after the first space of the semihosting command line, so spaces need no escape."""
     cmd = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none", "-serial", "none",
-           "-icount", "shift=0", "-semihosting-config", f"enable=on,target=native,arg=w2s.elf,arg={wav}",
-           "-kernel", str(elf)]
+           "-icount", "shift=0", "-semihosting-config",
+           f"enable=on,target=native,arg=w2s.elf,arg={qemu_opt_value(str(wav))}", "-kernel", str(elf)]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S, stdin=subprocess.DEVNULL,
                            **in_group())
@@ -83,7 +118,7 @@ def run_image(elf: Path, wav: Path) -> DeviceRun:
     summary = _SUMMARY.search(r.stdout)
     if r.returncode != 0 or summary is None:
         last = (r.stdout + r.stderr).strip().splitlines()[-1:] or ["no output"]
-        raise ToolkitError(f"the qemu-f411 image failed on {wav.name}: {last[0][:200]}",
+        raise ToolkitError(f"the qemu-f411 image failed on {wav.name}: {last[0][:400]}",
                            exit_code=ExitCode.CHECK_FAILED)
     rows = _BITS.findall(r.stdout)
     bits = np.array([[int(h, 16) for h in row[:3]] for row in rows], dtype=np.uint32).reshape(-1, 3)

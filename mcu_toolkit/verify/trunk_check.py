@@ -7,15 +7,40 @@ import numpy as np
 from ..errors import CheckFailed
 
 
-def preserving_interpreter(tflite: bytes, window_values: int):
-    """A TFLM interpreter that keeps every tensor (kPreserveAllTensors), for windows of that many values."""
+def preserved_tensor_bytes(tflite: bytes) -> int:
+    """Bytes of every tensor TFLM computes (16-byte aligned): kPreserveAllTensors holds them all at once, so
+    its arena grows with the window (2.4 MB at 2 s, 73 MB at 60 s), past any fixed guess."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    t = schema.TensorType
+    size = {t.INT8: 1, t.UINT8: 1, t.BOOL: 1, t.INT16: 2, t.FLOAT16: 2, t.INT64: 8, t.FLOAT64: 8}
+    m = schema.Model.GetRootAsModel(tflite, 0)
+    g, total = m.Subgraphs(0), 0
+    for i in range(g.TensorsLength()):
+        tensor = g.Tensors(i)
+        if m.Buffers(tensor.Buffer()).DataLength() == 0:  # constants stay in the flatbuffer
+            n = int(np.prod(tensor.ShapeAsNumpy(), dtype=np.int64)) if tensor.ShapeLength() else 1
+            total += -(-n * size.get(tensor.Type(), 4) // 16) * 16
+    return total
+
+
+def preserving_interpreter(tflite: bytes):
+    """A TFLM interpreter that keeps every tensor (kPreserveAllTensors), its arena sized from the model's."""
     from tflite_micro import runtime
 
     from .tflm import captured_native_stderr
 
-    with captured_native_stderr():
-        return runtime.Interpreter.from_bytes(tflite, arena_size=max(64 << 20, 64 * window_values),
-                                              intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    need = preserved_tensor_bytes(tflite)
+    arena = need + (1 << 20)  # + the interpreter's own objects and scratch buffers
+    for _ in range(3):
+        with captured_native_stderr():
+            try:
+                return runtime.Interpreter.from_bytes(
+                    tflite, arena_size=arena, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+            except RuntimeError:
+                arena *= 2
+    raise CheckFailed(f"TFLM cannot keep every tensor of this model for the trunk check ({need >> 20} MiB of "
+                      f"tensors; an arena of {arena >> 21} MiB failed)")
 
 
 def tflm_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int], it=None) -> tuple[dict[int, np.ndarray],
@@ -23,7 +48,7 @@ def tflm_tensors(tflite: bytes, x_s8: np.ndarray, indices: list[int], it=None) -
     """TFLM's int8 tensors for one window (T, mels), kept with kPreserveAllTensors, and its int8 output."""
     from .tflm import captured_native_stderr
 
-    it = it if it is not None else preserving_interpreter(tflite, x_s8.size)
+    it = it if it is not None else preserving_interpreter(tflite)
     with captured_native_stderr():
         it.set_input(x_s8.reshape(1, *x_s8.shape, 1), 0)
         it.invoke()
@@ -42,7 +67,7 @@ def compare_trunk(tflite: bytes, engine, windows: list[np.ndarray], tail=None, t
     engine's features; its int8 outputs must equal the whole model's on TFLM, byte for byte (CheckFailed,
     or only counted with tail_must_match=False: the caller can run the whole model instead)."""
     values = differing = outputs_differing = 0
-    it = preserving_interpreter(tflite, max(x.size for x in windows))  # every window has the model's shape
+    it = preserving_interpreter(tflite)
     for x in windows:
         ours = engine.trunk(x)
         theirs, out = tflm_tensors(tflite, x, list(ours), it)

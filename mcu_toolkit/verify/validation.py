@@ -331,6 +331,10 @@ def _given_bundle(target, engine: str, device: str, notes: list[str]) -> Path | 
     if device == "qemu-m4" and b.report.frontend_kind != "fixed":
         raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
                            "converted with --frontend float)")
+    if device == "qemu-m4":
+        from .device import check_fits
+
+        check_fits(b)
     return bundle_mod.open_bundle(b.path, ("engine_head.json",) if engine == "w2s" else ())  # report read once
 
 
