@@ -83,6 +83,39 @@ def test_firmware_warns_about_a_bundle_with_a_low_ccc(bundle, tmp_path):
     assert r.returncode == 0 and "tracks the float model poorly" not in r.stderr
 
 
+def test_low_ccc_warnings_name_the_path_they_are_about(tmp_path):
+    """An untrained model with far-off BatchNorm statistics: the w2s engine tracks float (CCC > 0.99), TFLM's
+    int8 does not (README: CCC 0.13 / -0.01 / 0.42). convert warns once for TFLM only; firmware warns for a
+    TFLM project and not for a w2s one (it used to read the w2s figures for both)."""
+    import torch
+
+    from mcu_toolkit.model import Wav2Small, Wav2SmallConfig, save_checkpoint
+
+    torch.manual_seed(9)
+    model = Wav2Small(Wav2SmallConfig(channels=13))
+    with torch.no_grad():  # as scripts/make_variant_checkpoints.py's random_bn
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.copy_(torch.exp(torch.empty(m.num_features).uniform_(np.log(0.05), np.log(20.0))))
+                m.running_mean.normal_(0.0, 2.0)
+                m.weight.normal_(1.0, 0.5)
+                m.bias.normal_(0.0, 0.5)
+    save_checkpoint(model.eval(), tmp_path / "ckpt")
+    r = run_cli("convert", str(tmp_path / "ckpt"), "--out", str(tmp_path / "b"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert min(report["ccc"].values()) >= 0.9 and min(report["tflm"]["ccc"].values()) < 0.9, report
+    warnings = [line for line in r.stderr.splitlines() if "tracks the float model poorly" in line]
+    worst = min(report["tflm"]["ccc"], key=report["tflm"]["ccc"].get)
+    assert warnings == [f"warning: this bundle's TFLM path tracks the float model poorly ({worst} CCC "
+                        f"{report['tflm']['ccc'][worst]:.3f} on held-out audio)"], r.stderr
+    r = run_cli("firmware", "--board", "host", "--engine", "tflm", "--bundle", str(tmp_path / "b"),
+                "--out", str(tmp_path / "fw_tflm"))
+    assert r.returncode == 0 and f"TFLM path tracks the float model poorly ({worst} CCC" in r.stderr, r.stderr
+    r = run_cli("firmware", "--board", "host", "--bundle", str(tmp_path / "b"), "--out", str(tmp_path / "fw_w2s"))
+    assert r.returncode == 0 and "poorly" not in r.stderr, r.stderr
+
+
 @pytest.fixture(scope="module")
 def projects(bundle, tmp_path_factory):
     """(board, engine): every board with the default engine (w2s), and the TFLM projects."""

@@ -66,7 +66,7 @@ class Budget:
     flash_limit: int | None
     ram_limit: int | None
     parts: dict
-    ccc: dict = field(default_factory=dict)  # the bundle's int8-vs-float CCC on held-out audio
+    ccc: dict = field(default_factory=dict)  # the generated engine's CCC against float on held-out audio
     speed: object = None                     # speed.Speed, once firmware has checked it
 
     @property
@@ -113,7 +113,12 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
                            "needs no arena, and its window store stays in internal SRAM")
     if psram:
         ram_limit = board.ram + PSRAM
-    return Budget(board, flash, ram, board.flash, ram_limit, parts, dict(report.ccc or {}))
+    return Budget(board, flash, ram, board.flash, ram_limit, parts, engine_ccc(report, engine))
+
+
+def engine_ccc(report: Report, engine: str) -> dict:
+    """The CCC against float of the path a project runs: `ccc` is the w2s engine's, `tflm.ccc` TFLM's."""
+    return dict((report.tflm or {}).get("ccc") or {}) if engine == "tflm" else dict(report.ccc or {})
 
 
 def largest_window_that_fits(b: Budget, report: Report) -> float | None:
