@@ -341,6 +341,44 @@ def test_real_time_check_refuses_a_board_too_slow_and_says_it_is_an_instruction_
     assert r.returncode == 0 and "real time: about" in r.stdout and "not cycles" in r.stdout
 
 
+def test_budget_advice_names_only_a_window_that_passes_every_check(bundle):
+    """A 10 s bundle on the F411 used to be told to convert for 2.55 s, which the real-time check then refused.
+    Now every advised window passes the budget and the real-time check at that window; where none does
+    (the F411 with w2s: ~100 M instructions per second whatever the window), the advice says so."""
+    from mcu_toolkit.firmware.boards import at_window
+    from mcu_toolkit.firmware.speed import check_real_time
+
+    long = at_window(bundle.report, 10.0)
+    with pytest.raises(ToolkitError) as e:
+        check(BOARDS["nucleo-f411re"], long, bundle="B10")
+    assert "no window passes the real-time check" in str(e.value) and "convert for" not in str(e.value)
+    advised = 0
+    for name, board in BOARDS.items():
+        for engine in board.engines:
+            for allow in (False, True):
+                try:
+                    check(board, long, bundle="B10", engine=engine, allow_dropped_audio=allow)
+                    continue
+                except ToolkitError as err:
+                    m = re.search(r"--window-seconds ([\d.]+)|a ([\d.]+) s window with --allow", str(err))
+                if m is None:
+                    continue
+                w = float(m.group(1) or m.group(2))
+                assert check(board, at_window(bundle.report, w), engine=engine).fits, (name, engine, w)
+                check_real_time(board, at_window(bundle.report, w), engine, allow or m.group(2) is not None)
+                advised += 1
+    assert advised >= 4
+
+
+def test_firmware_refuses_a_slow_board_before_converting(tmp_path):
+    """Without --bundle, firmware converts the embedded model first (~15 s); the real-time verdict does not
+    depend on the window, so the F411 is refused before any conversion: one line, nothing else on stderr."""
+    r = run_cli("firmware", "--board", "nucleo-f411re", "--out", str(tmp_path / "fw"))
+    assert r.returncode == 2 and "cannot keep up with the audio in real time" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # no convert progress
+    assert not (tmp_path / "fw").exists()
+
+
 def test_real_time_estimate_follows_the_measured_rate(bundle):
     from mcu_toolkit.firmware.speed import (M4_ENGINE_INSTR_PER_MAC, M4_ENGINE_INSTR_PER_OUTPUT,
                                             M4_FRONTEND_INSTR_PER_S, speed)

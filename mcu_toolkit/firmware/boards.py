@@ -10,6 +10,7 @@ The estimates are stated in the generated budget header, so a firmware engineer 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ..bundle import Report
@@ -138,9 +139,25 @@ def largest_window_that_fits(b: Budget, report: Report) -> float | None:
     return best if best >= 0.1 else None
 
 
+def at_window(report: Report, seconds: float) -> Report:
+    """The report scaled to another window, for advice: what grows with the window (MACs, int8 outputs, window
+    store, arena) per frame as measured. An estimate, as largest_window_that_fits's: a convert measures them."""
+    frames = (int(round(seconds * 16000)) - 64) // 32 + 1
+    ratio = frames / report.frames_per_window
+    scale = lambda d, keys: {**d, **{k: round(d[k] * ratio) for k in keys if d.get(k) is not None}}  # noqa: E731
+    return dataclasses.replace(
+        report, window_seconds=seconds, frames_per_window=frames, macs=round(report.macs * ratio),
+        arena_bytes=round(report.arena_bytes * ratio),
+        engine=scale(report.engine or {}, ("int8_outputs_per_window", "frontend_store_bytes")),
+        frontend=scale(report.frontend, ("window_buffer_bytes",)))
+
+
 def check(board: Board, report: Report, psram: bool = False, bundle: str | None = None,
-          engine: str = "w2s") -> Budget:
-    """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert)."""
+          engine: str = "w2s", allow_dropped_audio: bool = False) -> Budget:
+    """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert).
+    A window is advised only if it also passes the real-time check (speed.py), unless allow_dropped_audio."""
+    from .speed import HEADROOM, speed  # speed.py imports Board from here
+
     b = budget(board, report, psram, engine)
     if b.fits:
         return b
@@ -152,8 +169,14 @@ def check(board: Board, report: Report, psram: bool = False, bundle: str | None 
                 f"front-end window store {b.parts['frontend_window_buffers'] / KIB:.0f} KiB")
         problems.append(f"RAM {b.ram_used / KIB:.0f} KiB ({what}) > {b.ram_limit / KIB:.0f} KiB")
     hint = largest_window_that_fits(b, report)
+    slow = None if not hint or allow_dropped_audio else speed(board, at_window(report, hint), engine)
     if not hint:
         advice = "; no window of 0.1 s or more fits"
+    elif slow is not None and slow.real_time is False:  # the next check would refuse the window we advise
+        advice = (f"; a {hint:g} s window would fit (estimated), but no window passes the real-time check: about "
+                  f"{slow.instr_per_audio_s / 1e6:.0f} M instructions per second of audio whatever the window, "
+                  f"against at most {slow.clock_hz / HEADROOM / 1e6:.0f} M on this board; use a faster board, or "
+                  f"a {hint:g} s window with --allow-dropped-audio")
     elif bundle is not None:  # the bundle's window is fixed: the user must convert again
         advice = (f"; convert for a shorter window: mcu-toolkit convert --window-seconds {hint:g} --out DIR "
                   "(estimated), then --bundle DIR")
