@@ -50,6 +50,7 @@ class ValidationResult:
     device: str = "host"
     device_windows: int | None = None     # qemu-m4: window outputs compared with the host engine
     device_differing: int | None = None   # ... and how many of them differ in any bit
+    frontend: str = "fixed"               # the bundle's front end: "fixed", or "float" (--frontend float)
 
     @property
     def ccc(self) -> dict[str, float]:
@@ -90,6 +91,7 @@ class ValidationResult:
             "warnings": self.warnings,
             "engine": self.engine,
             "device": self.device,
+            "frontend": self.frontend,
             "device_windows": self.device_windows,
             "device_differing_from_host": self.device_differing,
             "per_file": per_file,
@@ -326,7 +328,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         min_ccc=min_ccc, max_drift=max_drift, warnings=_spread_warnings(f_out, len(files)),
-        engine=engine, device=device,
+        engine=engine, device=device, frontend=bundle_mod.read_report(Path(bundle)).frontend_kind,
     )
     if device == "qemu-m4":
         _device_figures(res, results)
@@ -363,7 +365,9 @@ def table(res: ValidationResult) -> str:
     verdict = "PASS" if res.passed else "FAIL"
     where = {"w2s": "the w2s engine", "tflm": "int8 on TFLM"}[res.engine]
     where += " on an emulated Cortex-M4 (QEMU)" if res.device == "qemu-m4" else " on the host"
-    lines.append(f"deployed = fixed-point front end -> {where}")
+    front = ("fixed-point front end" if res.frontend == "fixed" else
+             "float log-mel (a --frontend float bundle: no device front end)")
+    lines.append(f"deployed = {front} -> {where}")
     if res.device_windows is not None:
         lines.append(f"device vs host engine: {res.device_differing} of {res.device_windows} window outputs differ")
     lines.append(f"{len(res.files)} files; gate {' '.join(gates) if gates else 'not set'}: {verdict}")
