@@ -203,9 +203,9 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     window store (64 B per frame) + audio ring + an allowance.
     Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
     audio ring + an allowance. A project that cannot fit is refused with the numbers and a
-    window length that would pass every check (or none). Then the real-time check: a board whose clock cannot run the pipeline's
-    instructions per second of audio (measured on an emulated Cortex-M4: an instruction count, not
-    cycles) is refused unless --allow-dropped-audio.
+    window length that would pass every check (or none). Then the real-time check: a board whose
+    clock cannot run the pipeline's instructions per second of audio (measured on an emulated
+    Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-audio.
     """
     from .firmware.generate import firmware
 
