@@ -159,7 +159,8 @@ def test_generated_projects_have_what_they_promise(projects):
     assert "w2s_model_invoke_s8" in esp_main and "w2s_model_init" in (h7 / "src/main.cc").read_text()
     assert "{{" not in "".join(p.read_text() for p in esp.rglob("*") if p.is_file() and p.suffix in (".md", ".cc"))
     assert "CONFIG_SPIRAM=y" in (esp / "sdkconfig.defaults").read_text()
-    assert "| SD | PC3 (I2S2_SD) |" in (h7 / "README.md").read_text()
+    assert "| SD | PC2 (I2S2_SDI) |" in (h7 / "README.md").read_text()  # the H7 receives on SDI (MISO)
+    assert "| SD | PC3 (I2S2_SD) |" in (projects["nucleo-f411re", "w2s"] / "README.md").read_text()
 
 
 @pytest.mark.parametrize("board", BOARD_PROJECTS)
@@ -195,32 +196,96 @@ def test_portable_c_compiles_for_cortex_m(projects, cpu, engine, tmp_path):
         assert r.returncode == 0, f"{src.name} for {cpu}: {r.stderr}"
 
 
+H7_CUBE = ("Drivers/CMSIS/Device/ST/STM32H7xx/Source/Templates/gcc/startup_stm32h743xx.s",
+           "Drivers/CMSIS/Device/ST/STM32H7xx/Source/Templates/system_stm32h7xx.c",
+           "Drivers/STM32H7xx_HAL_Driver/Src/stm32h7xx_hal.c", "Drivers/STM32H7xx_HAL_Driver/Src/stm32h7xx_hal_i2s.c",
+           "Drivers/STM32H7xx_HAL_Driver/Src/stm32h7xx_hal_msp_template.c")  # empty stand-ins: names only
+
+
 @needs_cmake
 def test_stm32_project_compiles_without_tflm(projects, tmp_path):
     """The w2s project's CMake needs no TFLM_DIR; main.cc and w2s/ compile with its flags (board_stm32.c needs
-    the HAL, so it and the link are left out). The tflm project still stops without TFLM_DIR."""
-    def configure(project, build):
+    the HAL, so it and the link are left out). It compiles the STM32Cube package's HAL sources, start-up file and
+    SystemInit and the user's cubemx/ files (it compiled no HAL and linked a script it did not ship), and
+    refuses to configure without them. The tflm project still stops without TFLM_DIR."""
+    def configure(project, build, cube):
         return subprocess.run(["cmake", "-S", str(project), "-B", str(build), "-G", "Unix Makefiles",
                                f"-DCMAKE_TOOLCHAIN_FILE={project / 'cmake/arm-none-eabi.cmake'}",
-                               f"-DSTM32_CUBE_DIR={tmp_path / 'cube'}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
+                               f"-DSTM32_CUBE_DIR={cube}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
                               capture_output=True, text=True)
 
-    (tmp_path / "cube").mkdir()
-    r = configure(projects["stm32h743", "w2s"], tmp_path / "build")
+    project = tmp_path / "h7"
+    shutil.copytree(projects["stm32h743", "w2s"], project)
+    (tmp_path / "empty").mkdir()
+    r = configure(project, tmp_path / "build0", tmp_path / "empty")
+    assert r.returncode != 0 and "startup_stm32h743xx.s" in r.stderr, r.stderr
+    for f in H7_CUBE:
+        (tmp_path / "cube" / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cube" / f).write_text("")
+    r = configure(project, tmp_path / "build1", tmp_path / "cube")
+    assert r.returncode != 0 and "cubemx/ needs" in r.stderr, r.stderr
+    (project / "cubemx" / "stm32h7xx_hal_conf.h").write_text("")
+    (project / "cubemx" / "clock.c").write_text("")
+    r = configure(project, tmp_path / "build", tmp_path / "cube")
     assert r.returncode == 0, r.stdout + r.stderr
     commands = json.loads((tmp_path / "build" / "compile_commands.json").read_text())
     compiled = sorted(Path(c["file"]).name for c in commands)
     assert "main.cc" in compiled and "w2s_infer.c" in compiled and "w2s_engine.c" in compiled
+    assert {"stm32h7xx_hal.c", "stm32h7xx_hal_i2s.c", "system_stm32h7xx.c", "startup_stm32h743xx.s",
+            "clock.c"} <= set(compiled) and "stm32h7xx_hal_msp_template.c" not in compiled, compiled
     assert not any(n.startswith(("model_data", "w2s_model")) for n in compiled), compiled
+    link = (tmp_path / "build" / "CMakeFiles" / "w2s_stm32h743.elf.dir" / "link.txt").read_text()
+    assert f"-T{project}/ld/STM32H743ZITx_FLASH.ld" in link and (project / "ld/STM32H743ZITx_FLASH.ld").is_file()
     for c in commands:
-        if Path(c["file"]).name == "board_stm32.c":
+        if Path(c["file"]).name == "board_stm32.c" or not Path(c["file"]).is_relative_to(project) or \
+                Path(c["file"]).parent.name == "cubemx":
             continue
         assert "-ffp-contract=off" in c["command"] and "tflite-micro" not in c["command"]
         r = subprocess.run([*shlex.split(c["command"]), "-Werror"], cwd=c["directory"], capture_output=True,
                            text=True)
         assert r.returncode == 0, f"{Path(c['file']).name}: {r.stderr}"
-    r = configure(projects["stm32h743", "tflm"], tmp_path / "build_tflm")
+    r = configure(projects["stm32h743", "tflm"], tmp_path / "build_tflm", tmp_path / "cube")
     assert r.returncode != 0 and "TFLM_DIR" in r.stderr, r.stderr
+
+
+def _h7_branch(c_text: str) -> str:
+    """The H7 side of board_stm32.c's `#if defined(STM32H743xx)` blocks."""
+    return "".join(re.findall(r"#if defined\(STM32H743xx\)\n(.*?)(?:#else|#endif)", c_text, re.S))
+
+
+@needs_arm
+def test_h7_board_layer_is_the_h7s(projects, tmp_path):
+    """By reading, the H7 board code was the F411's. Its structural facts now: the DMA buffer in .dma_buffer,
+    32-byte aligned, in 32-bit words read as right-aligned 24-bit samples (the F4 reads the high half-word of a
+    pair), D-cache clean/invalidate around the DMA, caches on; the shipped linker script puts .dma_buffer, .data
+    and .bss in AXI SRAM (a linked Cortex-M7 stub shows where), never in the DTCM the DMA cannot reach."""
+    project = projects["stm32h743", "w2s"]
+    h7 = _h7_branch((project / "src/board_stm32.c").read_text())
+    assert 'static uint32_t dma_buf[DMA_WORDS] __attribute__((section(".dma_buffer"), aligned(32)));' in h7
+    assert "(int16_t)(uint16_t)(words[2u * i] >> 8)" in h7 and "words[4u * i]" not in h7
+    assert "SCB_InvalidateDCache_by_Addr" in h7 and "SCB_CleanInvalidateDCache_by_Addr" in h7
+    assert "SCB_EnableDCache();" in h7 and "DMA_MDATAALIGN_WORD" in h7
+    assert sorted(p.name for p in (project / "ld").iterdir()) == ["STM32H743ZITx_FLASH.ld"]
+    assert sorted(p.name for p in (projects["nucleo-f411re", "w2s"] / "ld").iterdir()) == ["STM32F411RETx_FLASH.ld"]
+
+    stub = tmp_path / "stub.c"
+    stub.write_text("#include <stdint.h>\n"
+                    "uint32_t dma_buf[1024] __attribute__((section(\".dma_buffer\"), aligned(32)));\n"
+                    "uint8_t big_bss[300000];\nint data_word = 7;\nextern uint32_t _estack;\n"
+                    "void Reset_Handler(void) { big_bss[0] = (uint8_t)dma_buf[0] + (uint8_t)data_word; for (;;) {} }\n"
+                    "__attribute__((section(\".isr_vector\"), used)) const void *vectors[2] = "
+                    "{ &_estack, (const void *)Reset_Handler };\n")
+    elf = tmp_path / "stub.elf"
+    r = subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m7"], "-O2", "-nostartfiles", "-nostdlib",
+                        "-T", str(project / "ld/STM32H743ZITx_FLASH.ld"), str(stub), "-o", str(elf)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True).stdout
+    at = {name: int(addr, 16) for addr, _, name in (line.split() for line in nm.splitlines() if len(line.split()) == 3)}
+    axi = range(0x24000000, 0x24000000 + 512 * 1024)
+    assert at["dma_buf"] in axi and at["dma_buf"] % 32 == 0
+    assert at["big_bss"] in axi and at["data_word"] in axi
+    assert at["_estack"] == 0x20000000 + 128 * 1024 and at["vectors"] == 0x08000000
 
 
 def test_host_template_builds_and_matches_python(projects, bundle, tmp_path):

@@ -98,6 +98,9 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
     board = b.name
     templates = resources.firmware_templates_root()
     shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
+    for ld in stage.glob("ld/*.ld"):  # the stm32 template ships one linker script per part
+        if ld.name != b.template_values.get("LINKER_SCRIPT"):
+            ld.unlink()
     w2s = stage / "w2s"
     w2s.mkdir()
     for f in FROM_BUNDLE[engine]:
