@@ -106,6 +106,10 @@ def test_device_speed_figures_are_device_speed_json():
     check(_find(FLAT, rf"and the front end {NUMBER} M per second of audio, as measured on the qemu-f411 image"),
           [m4["frontend"]], 1e6, "front end in the real-time check")
     check(_find(FLAT, rf"The default model measures {NUMBER} M today"), [m4["total"]], 1e6, "the default model")
+    check(_find(FLAT, rf"`bench_frontend.py`'s harness; {NUMBER} M inside the qemu-f411 image\)"),
+          [m4["frontend"]], 1e6, "front end in the image (prose)")
+    check(_find(_measured("front end on Cortex-M4"), rf"\({NUMBER} M inside the qemu-f411 image, above\)"),
+          [m4["frontend"]], 1e6, "front end in the image")
     elf = b["O2_dsp"]["elf"]
     check(_find(FLAT, rf"{NUMBER} B of flash, {NUMBER} B of RAM with its {NUMBER} KiB stack and {NUMBER} KiB heap, "
                       rf"{NUMBER} B left free, and a stack high-water mark of {NUMBER} B"),
