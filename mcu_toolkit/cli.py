@@ -195,7 +195,7 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     """Generate a board project around a bundle, after checking it fits the board.
 
     \b
-    Boards: nucleo-f411re (Cortex-M4F, 512 KB flash, 128 KB RAM), stm32h743 (Cortex-M7, 2 MB, 1 MB),
+    Boards: nucleo-f411re (Cortex-M4F, 512 KB flash, 128 KB RAM), stm32h743 (Cortex-M7, 2 MB, 512 KB AXI SRAM),
             esp32-s3 (Xtensa LX7, 512 KB SRAM, --psram for 8 MB), host (Linux, reads a WAV file),
             qemu-f411 (the F411 image on QEMU netduinoplus2, a WAV file for a microphone:
                        cd OUT && make run WAV=clip.wav; w2s engine only).

@@ -47,7 +47,10 @@ def test_budget_refuses_what_does_not_fit(bundle):
         check(BOARDS["nucleo-f411re"], bundle.report, engine="tflm")
     with pytest.raises(ToolkitError, match="or --psram"):
         check(BOARDS["esp32-s3"], bundle.report, engine="tflm")
-    for ok, psram in (("stm32h743", False), ("esp32-s3", True), ("host", False)):
+    # the H7's data RAM is its 512 KiB AXI SRAM (one block the DMA reaches): the 2 s arena (~760 KiB) cannot fit
+    with pytest.raises(ToolkitError, match=r"stm32h743 cannot hold .* > 512 KiB; try --window-seconds 1\.\d+"):
+        check(BOARDS["stm32h743"], bundle.report, engine="tflm")
+    for ok, psram in (("esp32-s3", True), ("host", False)):
         assert check(BOARDS[ok], bundle.report, psram, engine="tflm").fits
     for ok in BOARD_PROJECTS:  # the w2s engine (the default) needs no arena: the 2 s window fits every board
         assert check(BOARDS[ok], bundle.report).fits, ok
@@ -60,10 +63,15 @@ def test_cli_refusal_is_one_line_and_writes_nothing(bundle, tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
-def test_a_shorter_window_fits_the_f411(tmp_path):
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A 0.2 s convert: TFLM's arena fits the F411 and the H7."""
     from mcu_toolkit.convert import convert
 
-    small = convert(out=tmp_path / "b", window_seconds=0.2, progress=False)
+    return convert(out=tmp_path_factory.mktemp("small") / "b", window_seconds=0.2, progress=False)
+
+
+def test_a_shorter_window_fits_the_f411(small, tmp_path):
     out, b = firmware("nucleo-f411re", tmp_path / "fw", bundle=small.out, engine="tflm")  # TFLM's arena must fit
     assert b.fits and b.ram_used <= 128 * 1024
     assert "#define W2S_RAM_LIMIT 131072u" in (out / "w2s" / "w2s_budget.h").read_text()
@@ -117,14 +125,15 @@ def test_low_ccc_warnings_name_the_path_they_are_about(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def projects(bundle, tmp_path_factory):
-    """(board, engine): every board with the default engine (w2s), and the TFLM projects."""
+def projects(bundle, small, tmp_path_factory):
+    """(board, engine): every board with the default engine (w2s), and the TFLM projects (the H7's from the 0.2 s
+    bundle: a 2 s arena does not fit its 512 KiB AXI SRAM)."""
     root = tmp_path_factory.mktemp("fw")
     # the F411 runs the model slower than real time (test_real_time_check_*): generated anyway, as a user may
     out = {(b, "w2s"): firmware(b, root / b, bundle=bundle.out, allow_dropped_audio=True)[0] for b in BOARD_PROJECTS}
     for b in ("host", "stm32h743", "esp32-s3"):
-        out[b, "tflm"] = firmware(b, root / (b + "-tflm"), bundle=bundle.out, psram=(b == "esp32-s3"),
-                                  engine="tflm")[0]
+        out[b, "tflm"] = firmware(b, root / (b + "-tflm"), bundle=(small if b == "stm32h743" else bundle).out,
+                                  psram=(b == "esp32-s3"), engine="tflm")[0]
     return out
 
 
@@ -348,7 +357,7 @@ def _python_windows(bundle, pcm):
 
 @needs_arm
 def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bundle, tmp_path):
-    w2s = projects["stm32h743", "tflm"] / "w2s"
+    w2s = projects["host", "tflm"] / "w2s"  # the portable C every board shares, from the 2 s bundle
     elf = tmp_path / "pipe.elf"
     here = resources.calibration_audio_root().parent / "tests" / "c"
     r = subprocess.run(["arm-none-eabi-gcc", *CPUS["cortex-m4f"], *STRICT_C, "-O2", "--specs=rdimon.specs",

@@ -41,8 +41,10 @@ BOARDS = {
                             "HAL_DEFINE": "STM32F411xE", "STARTUP": "startup_stm32f411xe.s",
                             "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp",
                             "DMA_WIDTH": "Half Word", "PIN_SD": "PC3 (I2S2_SD)"}, mhz=100),
-    "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 1024 * KIB, "stm32", CORES["cortex-m7"],
-                       "STM32H743, 480 MHz; RAM: AXI SRAM + SRAM1-3 (1 MB in all)",
+    # RAM: the 512 KiB AXI SRAM, where the project's linker script puts .data/.bss (the largest block the DMA
+    # reaches; a buffer cannot span SRAM1-3 and it, and the DMA cannot reach the DTCM that holds the stack).
+    "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 512 * KIB, "stm32", CORES["cortex-m7"],
+                       "STM32H743, 480 MHz; RAM: the 512 KiB AXI SRAM (stack and heap in the 128 KiB DTCM)",
                        {"FAMILY": "STM32H7", "FAMILY_LC": "stm32h7", "FAMILY_SHORT": "H7",
                         "HAL_DEFINE": "STM32H743xx", "STARTUP": "startup_stm32h743xx.s",
                         "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu",
