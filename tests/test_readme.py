@@ -204,6 +204,10 @@ def test_board_table_is_boards_json():
             assert verdict == want, (line[:20], board, verdict, want)
         seen += 1
     assert seen == 10
+    pairs = r" \| ".join([rf"{NUMBER} / {NUMBER}"] * 4)
+    limits = _find(README, r"\| limits \(flash / RAM KiB\) \| \| \| \| \| " + pairs)
+    want = [(r["flash_limit_kib"], r["ram_limit_kib"]) for r in (rows[2.0, b, "tflm"] for b in columns)]
+    check(limits, [v for pair in want for v in pair], what="board limits")
 
 
 # report facts: what convert writes in report.json
