@@ -229,8 +229,8 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
 def _low_ccc_warning(path: str, ccc: dict) -> str | None:
     """One line when a path's CCC against the float model is under LOW_CCC (or undefined), else None."""
     worst = _worst_ccc(ccc)
-    return None if worst is None else (f"warning: this bundle's {path} tracks the float model poorly ({worst} on "
-                                       "held-out audio)")
+    return None if worst is None else (f"warning: this bundle's int8 model tracks the float model poorly ({worst} "
+                                       f"on held-out audio, {path})")
 
 
 def _worst_ccc(ccc: dict) -> str | None:
