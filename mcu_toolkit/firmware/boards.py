@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .. import spec
 from ..bundle import Report
 from ..cores import CORES
 from ..errors import ToolkitError
@@ -148,7 +149,7 @@ def largest_window_that_fits(b: Budget, report: Report) -> float | None:
 def at_window(report: Report, seconds: float) -> Report:
     """The report scaled to another window, for advice: what grows with the window (MACs, int8 outputs, window
     store, arena) per frame as measured. An estimate, as largest_window_that_fits's: a convert measures them."""
-    frames = (int(round(seconds * 16000)) - 64) // 32 + 1
+    frames = spec.frames(round(seconds * spec.SAMPLE_RATE))
     ratio = frames / report.frames_per_window
     scale = lambda d, keys: {**d, **{k: round(d[k] * ratio) for k in keys if d.get(k) is not None}}  # noqa: E731
     return dataclasses.replace(
