@@ -204,6 +204,10 @@ def test_board_table_is_boards_json():
             assert verdict == want, (line[:20], board, verdict, want)
         seen += 1
     assert seen == 10
+    short = _json("boards.json")["float_model_ccc_vs_2s_windows"]
+    check(_find(FLAT, rf"the float model gives A/D/V CCC {NUMBER}/{NUMBER}/{NUMBER} at 1 s and "
+                      rf"{NUMBER}/{NUMBER}/{NUMBER} at 0.2 s"),
+          [short[w][d] for w in ("1.0", "0.2") for d in dims], what="the float model at shorter windows")
     pairs = r" \| ".join([rf"{NUMBER} / {NUMBER}"] * 4)
     limits = _find(README, r"\| limits \(flash / RAM KiB\) \| \| \| \| \| " + pairs)
     want = [(r["flash_limit_kib"], r["ram_limit_kib"]) for r in (rows[2.0, b, "tflm"] for b in columns)]
