@@ -331,7 +331,6 @@ typedef struct { DMA_HandleTypeDef *hdmarx; } I2S_HandleTypeDef;
 #define DMA_MDATAALIGN_WORD 0x00004000u
 uint32_t stub_dma_counter(const DMA_HandleTypeDef *hdma);
 #define __HAL_DMA_GET_COUNTER(h) stub_dma_counter(h)
-HAL_StatusTypeDef HAL_I2S_DMAStop(I2S_HandleTypeDef *hi2s);
 void SCB_EnableICache(void);
 void SCB_EnableDCache(void);
 void SCB_InvalidateDCache_by_Addr(volatile void *addr, int32_t dsize);

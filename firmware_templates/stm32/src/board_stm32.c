@@ -72,10 +72,10 @@ w2s_status_t board_start_audio(void)
     if (HAL_I2S_Receive_DMA(&hi2s2, (uint16_t *)dma_buf, (uint16_t)(DMA_WORDS / 2u)) != HAL_OK) {
         return W2S_ERR_DEVICE;
     }
-    /* A HAL that counts otherwise, or a DMA not set to words, would read past the buffer: refuse it. */
+    /* A HAL that counts otherwise, or a DMA not set to words, would fill the halves in another layout than
+       push_half reads (the transfer stays inside the buffer either way): refuse it, and main stops. */
     if (__HAL_DMA_GET_COUNTER(hi2s2.hdmarx) <= DMA_WORDS / 2u ||
         hi2s2.hdmarx->Init.MemDataAlignment != DMA_MDATAALIGN_WORD) {
-        (void)HAL_I2S_DMAStop(&hi2s2);
         return W2S_ERR_DEVICE;
     }
     return W2S_OK;
