@@ -20,7 +20,7 @@ from . import options as opt
 from .errors import ExitCode, Terminated, ToolkitError
 from .firmware.boards import BOARDS
 
-LOW_CCC = 0.9  # firmware warns below this: the project would build around a broken int8 model
+LOW_CCC = 0.9  # convert and firmware warn below this: a project would build around a broken int8 model
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -92,6 +92,11 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
     if r.tflm:
         click.echo("TFLM int8  vs float CCC on %d held-out files: %s" % (
             r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm["ccc"].items())))
+    paths = ([] if no_engine else [("w2s engine", r.ccc)]) + ([("TFLM path", r.tflm["ccc"])] if r.tflm else [])
+    for name, ccc in paths:  # one line per path: either can be the one a project is built on
+        warning = _low_ccc_warning(name, ccc)
+        if warning:
+            click.echo(warning, err=True)
     if not result.passed:
         worst = min(r.ccc, key=r.ccc.get)
         raise ToolkitError(f"CCC gate failed: {worst} {r.ccc[worst]:.4f} < --min-ccc {min_ccc}",
@@ -191,7 +196,7 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     """Generate a board project around a bundle, after checking it fits the board.
 
     \b
-    Boards: nucleo-f411re (Cortex-M4F, 512 KB flash, 128 KB RAM), stm32h743 (Cortex-M7, 2 MB, 1 MB),
+    Boards: nucleo-f411re (Cortex-M4F, 512 KB flash, 128 KB RAM), stm32h743 (Cortex-M7, 2 MB, 512 KB AXI SRAM),
             esp32-s3 (Xtensa LX7, 512 KB SRAM, --psram for 8 MB), host (Linux, reads a WAV file),
             qemu-f411 (the F411 image on QEMU netduinoplus2, a WAV file for a microphone:
                        cd OUT && make run WAV=clip.wav; w2s engine only).
@@ -199,9 +204,9 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     window store (64 B per frame) + audio ring + an allowance.
     Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
     audio ring + an allowance. A project that cannot fit is refused with the numbers and a
-    window length that would. Then the real-time check: a board whose clock cannot run the pipeline's
-    instructions per second of audio (measured on an emulated Cortex-M4: an instruction count, not
-    cycles) is refused unless --allow-dropped-audio.
+    window length that would pass every check (or none). Then the real-time check: a board whose
+    clock cannot run the pipeline's instructions per second of audio (measured on an emulated
+    Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-audio.
     """
     from .firmware.generate import firmware
 
@@ -219,10 +224,16 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     if b.speed is not None and b.speed.clock_hz is not None:
         verdict = {True: "real time", False: "NOT real time", None: "real time not known"}[b.speed.real_time]
         click.echo(f"{verdict}: {b.speed.note}", err=b.speed.real_time is not True)
-    worst = _worst_ccc(b.ccc)
-    if worst is not None:
-        click.echo(f"warning: this bundle's int8 model tracks the float model poorly ({worst} on held-out "
-                   "audio); it fits, but check `mcu-toolkit validate`", err=True)
+    warning = _low_ccc_warning("w2s engine" if engine == "w2s" else "TFLM path", b.ccc)  # the engine generated
+    if warning:
+        click.echo(warning + "; the project fits, but check `mcu-toolkit validate`", err=True)
+
+
+def _low_ccc_warning(path: str, ccc: dict) -> str | None:
+    """One line when a path's CCC against the float model is under LOW_CCC (or undefined), else None."""
+    worst = _worst_ccc(ccc)
+    return None if worst is None else (f"warning: this bundle's int8 model tracks the float model poorly ({worst} "
+                                       f"on held-out audio, {path})")
 
 
 def _worst_ccc(ccc: dict) -> str | None:

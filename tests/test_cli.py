@@ -143,6 +143,38 @@ def test_help_and_readme_state_the_same_facts():
             assert f"{int(code)} {what}" in text, (cmd, code)
 
 
+def test_readme_usage_lines_list_every_option_of_the_command():
+    """Each README usage line (`mcu-toolkit CMD ...` in a code block, with its continuation lines) lists exactly
+    the options the command takes, with the same choices (validate's once lacked --quiet)."""
+    import re
+    from pathlib import Path
+
+    import click
+
+    from mcu_toolkit.cli import cli
+
+    lines = (Path(__file__).resolve().parent.parent / "README.md").read_text().splitlines()
+    usages = []
+    for i, line in enumerate(lines):
+        m = re.match(r"mcu-toolkit (\w+) ", line)
+        if m:
+            text = line
+            for more in lines[i + 1:]:
+                if not re.match(r"\s+\[?--", more):
+                    break
+                text += " " + more.strip()
+            usages.append((m.group(1), text))
+    assert sorted({c for c, _ in usages}) == sorted(cli.commands), usages
+    for name, text in usages:
+        params = [p for p in cli.commands[name].params if isinstance(p, click.Option) and p.opts[0] != "--help"]
+        shown = re.findall(r"(--[a-z][a-z0-9-]*)(?: ([^\]\s]+))?", text)
+        assert sorted(o for o, _ in shown) == sorted(p.opts[0] for p in params), (name, text)
+        for p in params:
+            value = dict(shown)[p.opts[0]]
+            if isinstance(p.type, click.Choice) and not value.isupper():  # a metavar (BOARD) or the choices
+                assert value.split("|") == list(p.type.choices), (name, p.opts, value)
+
+
 def test_features_and_validate_workers_do_not_import_torch():
     """torch costs seconds per process: the front end, features and validate's workers are torch-free."""
     import subprocess

@@ -236,6 +236,16 @@ def test_shorter_window_with_the_float_front_end(tmp_path):
     assert "front end used for calibration and drift | float" in (res.out / "report.md").read_text()
     assert 300_000 < r["arena_bytes_measured"] < 400_000  # measured with the tflite-micro wheel: 357 KB at 1 s
     assert all(v >= 0.9 for v in r["ccc"].values()), r["ccc"]
+    # validate on that bundle says which front end its deployed path runs (it used to say fixed-point)
+    from mcu_toolkit import resources
+    from mcu_toolkit.verify.validation import table, validate
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for f in sorted(resources.default_eval_dir().glob("*.flac"))[:2]:
+        shutil.copy(f, clips)
+    text = table(validate(res.out, clips, progress=False))
+    assert "deployed = float log-mel (a --frontend float bundle" in text and "fixed-point" not in text, text
 
 
 def test_tflm_names_a_missing_op(bundle):

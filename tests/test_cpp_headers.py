@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcu_toolkit.cores import M4F, STRICT_C
+from mcu_toolkit.cores import CORES, M4F, STRICT_C
 from mcu_toolkit.dsp import fixed
 from mcu_toolkit.emit import c_frontend, c_model
 from mcu_toolkit.firmware.boards import BOARDS, Budget
@@ -309,7 +309,7 @@ class MicroInterpreter {
 HAL_STUB = """/* Stand-in for the STM32 HAL and CMSIS names board_stm32.c uses (tests only: compiles, does not link). */
 #include <stdint.h>
 typedef enum { HAL_OK = 0, HAL_ERROR = 1 } HAL_StatusTypeDef;
-typedef struct { int unused; } I2S_HandleTypeDef;
+@PART@
 typedef struct { int unused; } UART_HandleTypeDef;
 typedef struct { volatile uint32_t DEMCR; } CoreDebug_Type;
 typedef struct { volatile uint32_t CTRL; volatile uint32_t CYCCNT; } DWT_Type;
@@ -323,6 +323,19 @@ HAL_StatusTypeDef HAL_UART_Transmit(UART_HandleTypeDef *huart, const uint8_t *da
 uint32_t HAL_RCC_GetHCLKFreq(void);
 """
 STM32_PARTS = {"STM32F411xE": "stm32f4xx_hal.h", "STM32H743xx": "stm32h7xx_hal.h"}  # as in board_stm32.c
+HAL_PART_STUB = {  # what differs: the H7's DMA handle, its counter and the Cortex-M7 cache calls (CMSIS)
+    "STM32F411xE": "typedef struct { int unused; } I2S_HandleTypeDef;",
+    "STM32H743xx": """typedef struct { uint32_t MemDataAlignment; } DMA_InitTypeDef;
+typedef struct { DMA_InitTypeDef Init; } DMA_HandleTypeDef;
+typedef struct { DMA_HandleTypeDef *hdmarx; } I2S_HandleTypeDef;
+#define DMA_MDATAALIGN_WORD 0x00004000u
+uint32_t stub_dma_counter(const DMA_HandleTypeDef *hdma);
+#define __HAL_DMA_GET_COUNTER(h) stub_dma_counter(h)
+void SCB_EnableICache(void);
+void SCB_EnableDCache(void);
+void SCB_InvalidateDCache_by_Addr(volatile void *addr, int32_t dsize);
+void SCB_CleanInvalidateDCache_by_Addr(volatile void *addr, int32_t dsize);""",
+}
 
 
 @pytest.fixture(scope="module")
@@ -334,8 +347,8 @@ def stubs(sources, tmp_path_factory) -> Path:
     adds = "\n".join(f"  TfLiteStatus {c_model.RESOLVER_METHODS[op]}() {{ return Add(); }}" for op in TFLM_OPS)
     (micro / "micro_mutable_op_resolver.h").write_text(TFLM_RESOLVER_STUB.replace("@ADDS@", adds))
     (micro / "micro_interpreter.h").write_text(TFLM_INTERPRETER_STUB)
-    for header in STM32_PARTS.values():
-        (d / header).write_text(HAL_STUB)
+    for part, header in STM32_PARTS.items():
+        (d / header).write_text(HAL_STUB.replace("@PART@", HAL_PART_STUB[part]))
     (sources / "model_ops.h").write_text(c_model.model_ops_h(TFLM_OPS))
     return d
 
@@ -381,6 +394,10 @@ def test_board_stm32_compiles_as_a_file(sources, stubs, tmp_path, part):
     _compile([*cmd, f"-D{part}"], board_c.name)
     r = subprocess.run(cmd, capture_output=True, text=True)  # no part defined: a clear stop, not a HAL error
     assert r.returncode != 0 and "define the STM32 part" in r.stderr, r.stderr
+    core = {"STM32F411xE": "cortex-m4f", "STM32H743xx": "cortex-m7"}[part]
+    if shutil.which("arm-none-eabi-gcc"):  # and for the part's own core
+        _compile(["arm-none-eabi-gcc", *CORES[core], *C_FLAGS, f"-I{sources}", f"-I{stubs}", f"-D{part}", "-c",
+                  str(board_c), "-o", str(tmp_path / "b_arm.o")], board_c.name)
 
 
 @pytest.mark.parametrize("std", ["c99", "c11"])

@@ -47,7 +47,10 @@ def test_budget_refuses_what_does_not_fit(bundle):
         check(BOARDS["nucleo-f411re"], bundle.report, engine="tflm")
     with pytest.raises(ToolkitError, match="or --psram"):
         check(BOARDS["esp32-s3"], bundle.report, engine="tflm")
-    for ok, psram in (("stm32h743", False), ("esp32-s3", True), ("host", False)):
+    # the H7's data RAM is its 512 KiB AXI SRAM (one block the DMA reaches): the 2 s arena (~760 KiB) cannot fit
+    with pytest.raises(ToolkitError, match=r"stm32h743 cannot hold .* > 512 KiB; try --window-seconds 1\.\d+"):
+        check(BOARDS["stm32h743"], bundle.report, engine="tflm")
+    for ok, psram in (("esp32-s3", True), ("host", False)):
         assert check(BOARDS[ok], bundle.report, psram, engine="tflm").fits
     for ok in BOARD_PROJECTS:  # the w2s engine (the default) needs no arena: the 2 s window fits every board
         assert check(BOARDS[ok], bundle.report).fits, ok
@@ -60,10 +63,15 @@ def test_cli_refusal_is_one_line_and_writes_nothing(bundle, tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
-def test_a_shorter_window_fits_the_f411(tmp_path):
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A 0.2 s convert: TFLM's arena fits the F411 and the H7."""
     from mcu_toolkit.convert import convert
 
-    small = convert(out=tmp_path / "b", window_seconds=0.2, progress=False)
+    return convert(out=tmp_path_factory.mktemp("small") / "b", window_seconds=0.2, progress=False)
+
+
+def test_a_shorter_window_fits_the_f411(small, tmp_path):
     out, b = firmware("nucleo-f411re", tmp_path / "fw", bundle=small.out, engine="tflm")  # TFLM's arena must fit
     assert b.fits and b.ram_used <= 128 * 1024
     assert "#define W2S_RAM_LIMIT 131072u" in (out / "w2s" / "w2s_budget.h").read_text()
@@ -83,15 +91,49 @@ def test_firmware_warns_about_a_bundle_with_a_low_ccc(bundle, tmp_path):
     assert r.returncode == 0 and "tracks the float model poorly" not in r.stderr
 
 
+def test_low_ccc_warnings_name_the_path_they_are_about(tmp_path):
+    """An untrained model with far-off BatchNorm statistics: the w2s engine tracks float (CCC > 0.99), TFLM's
+    int8 does not (README: CCC 0.13 / -0.01 / 0.42). convert warns once for TFLM only; firmware warns for a
+    TFLM project and not for a w2s one (it used to read the w2s figures for both)."""
+    import torch
+
+    from mcu_toolkit.model import Wav2Small, Wav2SmallConfig, save_checkpoint
+
+    torch.manual_seed(9)
+    model = Wav2Small(Wav2SmallConfig(channels=13))
+    with torch.no_grad():  # as scripts/make_variant_checkpoints.py's random_bn
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.copy_(torch.exp(torch.empty(m.num_features).uniform_(np.log(0.05), np.log(20.0))))
+                m.running_mean.normal_(0.0, 2.0)
+                m.weight.normal_(1.0, 0.5)
+                m.bias.normal_(0.0, 0.5)
+    save_checkpoint(model.eval(), tmp_path / "ckpt")
+    r = run_cli("convert", str(tmp_path / "ckpt"), "--out", str(tmp_path / "b"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert min(report["ccc"].values()) >= 0.9 and min(report["tflm"]["ccc"].values()) < 0.9, report
+    warnings = [line for line in r.stderr.splitlines() if "tracks the float model poorly" in line]
+    worst = min(report["tflm"]["ccc"], key=report["tflm"]["ccc"].get)
+    assert warnings == [f"warning: this bundle's int8 model tracks the float model poorly ({worst} CCC "
+                        f"{report['tflm']['ccc'][worst]:.3f} on held-out audio, TFLM path)"], r.stderr
+    r = run_cli("firmware", "--board", "host", "--engine", "tflm", "--bundle", str(tmp_path / "b"),
+                "--out", str(tmp_path / "fw_tflm"))
+    assert r.returncode == 0 and f"poorly ({worst} CCC" in r.stderr and "TFLM path)" in r.stderr, r.stderr
+    r = run_cli("firmware", "--board", "host", "--bundle", str(tmp_path / "b"), "--out", str(tmp_path / "fw_w2s"))
+    assert r.returncode == 0 and "poorly" not in r.stderr, r.stderr
+
+
 @pytest.fixture(scope="module")
-def projects(bundle, tmp_path_factory):
-    """(board, engine): every board with the default engine (w2s), and the TFLM projects."""
+def projects(bundle, small, tmp_path_factory):
+    """(board, engine): every board with the default engine (w2s), and the TFLM projects (the H7's from the 0.2 s
+    bundle: a 2 s arena does not fit its 512 KiB AXI SRAM)."""
     root = tmp_path_factory.mktemp("fw")
     # the F411 runs the model slower than real time (test_real_time_check_*): generated anyway, as a user may
     out = {(b, "w2s"): firmware(b, root / b, bundle=bundle.out, allow_dropped_audio=True)[0] for b in BOARD_PROJECTS}
     for b in ("host", "stm32h743", "esp32-s3"):
-        out[b, "tflm"] = firmware(b, root / (b + "-tflm"), bundle=bundle.out, psram=(b == "esp32-s3"),
-                                  engine="tflm")[0]
+        out[b, "tflm"] = firmware(b, root / (b + "-tflm"), bundle=(small if b == "stm32h743" else bundle).out,
+                                  psram=(b == "esp32-s3"), engine="tflm")[0]
     return out
 
 
@@ -126,7 +168,8 @@ def test_generated_projects_have_what_they_promise(projects):
     assert "w2s_model_invoke_s8" in esp_main and "w2s_model_init" in (h7 / "src/main.cc").read_text()
     assert "{{" not in "".join(p.read_text() for p in esp.rglob("*") if p.is_file() and p.suffix in (".md", ".cc"))
     assert "CONFIG_SPIRAM=y" in (esp / "sdkconfig.defaults").read_text()
-    assert "| SD | PC3 (I2S2_SD) |" in (h7 / "README.md").read_text()
+    assert "| SD | PC2 (I2S2_SDI) |" in (h7 / "README.md").read_text()  # the H7 receives on SDI (MISO)
+    assert "| SD | PC3 (I2S2_SD) |" in (projects["nucleo-f411re", "w2s"] / "README.md").read_text()
 
 
 @pytest.mark.parametrize("board", BOARD_PROJECTS)
@@ -162,32 +205,96 @@ def test_portable_c_compiles_for_cortex_m(projects, cpu, engine, tmp_path):
         assert r.returncode == 0, f"{src.name} for {cpu}: {r.stderr}"
 
 
+H7_CUBE = ("Drivers/CMSIS/Device/ST/STM32H7xx/Source/Templates/gcc/startup_stm32h743xx.s",
+           "Drivers/CMSIS/Device/ST/STM32H7xx/Source/Templates/system_stm32h7xx.c",
+           "Drivers/STM32H7xx_HAL_Driver/Src/stm32h7xx_hal.c", "Drivers/STM32H7xx_HAL_Driver/Src/stm32h7xx_hal_i2s.c",
+           "Drivers/STM32H7xx_HAL_Driver/Src/stm32h7xx_hal_msp_template.c")  # empty stand-ins: names only
+
+
 @needs_cmake
 def test_stm32_project_compiles_without_tflm(projects, tmp_path):
     """The w2s project's CMake needs no TFLM_DIR; main.cc and w2s/ compile with its flags (board_stm32.c needs
-    the HAL, so it and the link are left out). The tflm project still stops without TFLM_DIR."""
-    def configure(project, build):
+    the HAL, so it and the link are left out). It compiles the STM32Cube package's HAL sources, start-up file and
+    SystemInit and the user's cubemx/ files (it compiled no HAL and linked a script it did not ship), and
+    refuses to configure without them. The tflm project still stops without TFLM_DIR."""
+    def configure(project, build, cube):
         return subprocess.run(["cmake", "-S", str(project), "-B", str(build), "-G", "Unix Makefiles",
                                f"-DCMAKE_TOOLCHAIN_FILE={project / 'cmake/arm-none-eabi.cmake'}",
-                               f"-DSTM32_CUBE_DIR={tmp_path / 'cube'}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
+                               f"-DSTM32_CUBE_DIR={cube}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
                               capture_output=True, text=True)
 
-    (tmp_path / "cube").mkdir()
-    r = configure(projects["stm32h743", "w2s"], tmp_path / "build")
+    project = tmp_path / "h7"
+    shutil.copytree(projects["stm32h743", "w2s"], project)
+    (tmp_path / "empty").mkdir()
+    r = configure(project, tmp_path / "build0", tmp_path / "empty")
+    assert r.returncode != 0 and "startup_stm32h743xx.s" in r.stderr, r.stderr
+    for f in H7_CUBE:
+        (tmp_path / "cube" / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cube" / f).write_text("")
+    r = configure(project, tmp_path / "build1", tmp_path / "cube")
+    assert r.returncode != 0 and "cubemx/ needs" in r.stderr, r.stderr
+    (project / "cubemx" / "stm32h7xx_hal_conf.h").write_text("")
+    (project / "cubemx" / "clock.c").write_text("")
+    r = configure(project, tmp_path / "build", tmp_path / "cube")
     assert r.returncode == 0, r.stdout + r.stderr
     commands = json.loads((tmp_path / "build" / "compile_commands.json").read_text())
     compiled = sorted(Path(c["file"]).name for c in commands)
     assert "main.cc" in compiled and "w2s_infer.c" in compiled and "w2s_engine.c" in compiled
+    assert {"stm32h7xx_hal.c", "stm32h7xx_hal_i2s.c", "system_stm32h7xx.c", "startup_stm32h743xx.s",
+            "clock.c"} <= set(compiled) and "stm32h7xx_hal_msp_template.c" not in compiled, compiled
     assert not any(n.startswith(("model_data", "w2s_model")) for n in compiled), compiled
+    link = (tmp_path / "build" / "CMakeFiles" / "w2s_stm32h743.elf.dir" / "link.txt").read_text()
+    assert f"-T{project}/ld/STM32H743ZITx_FLASH.ld" in link and (project / "ld/STM32H743ZITx_FLASH.ld").is_file()
     for c in commands:
-        if Path(c["file"]).name == "board_stm32.c":
+        if Path(c["file"]).name == "board_stm32.c" or not Path(c["file"]).is_relative_to(project) or \
+                Path(c["file"]).parent.name == "cubemx":
             continue
         assert "-ffp-contract=off" in c["command"] and "tflite-micro" not in c["command"]
         r = subprocess.run([*shlex.split(c["command"]), "-Werror"], cwd=c["directory"], capture_output=True,
                            text=True)
         assert r.returncode == 0, f"{Path(c['file']).name}: {r.stderr}"
-    r = configure(projects["stm32h743", "tflm"], tmp_path / "build_tflm")
+    r = configure(projects["stm32h743", "tflm"], tmp_path / "build_tflm", tmp_path / "cube")
     assert r.returncode != 0 and "TFLM_DIR" in r.stderr, r.stderr
+
+
+def _h7_branch(c_text: str) -> str:
+    """The H7 side of board_stm32.c's `#if defined(STM32H743xx)` blocks."""
+    return "".join(re.findall(r"#if defined\(STM32H743xx\)\n(.*?)(?:#else|#endif)", c_text, re.S))
+
+
+@needs_arm
+def test_h7_board_layer_is_the_h7s(projects, tmp_path):
+    """By reading, the H7 board code was the F411's. Its structural facts now: the DMA buffer in .dma_buffer,
+    32-byte aligned, in 32-bit words read as right-aligned 24-bit samples (the F4 reads the high half-word of a
+    pair), D-cache clean/invalidate around the DMA, caches on; the shipped linker script puts .dma_buffer, .data
+    and .bss in AXI SRAM (a linked Cortex-M7 stub shows where), never in the DTCM the DMA cannot reach."""
+    project = projects["stm32h743", "w2s"]
+    h7 = _h7_branch((project / "src/board_stm32.c").read_text())
+    assert 'static uint32_t dma_buf[DMA_WORDS] __attribute__((section(".dma_buffer"), aligned(32)));' in h7
+    assert "(int16_t)(uint16_t)(words[2u * i] >> 8)" in h7 and "words[4u * i]" not in h7
+    assert "SCB_InvalidateDCache_by_Addr" in h7 and "SCB_CleanInvalidateDCache_by_Addr" in h7
+    assert "SCB_EnableDCache();" in h7 and "DMA_MDATAALIGN_WORD" in h7
+    assert sorted(p.name for p in (project / "ld").iterdir()) == ["STM32H743ZITx_FLASH.ld"]
+    assert sorted(p.name for p in (projects["nucleo-f411re", "w2s"] / "ld").iterdir()) == ["STM32F411RETx_FLASH.ld"]
+
+    stub = tmp_path / "stub.c"
+    stub.write_text("#include <stdint.h>\n"
+                    "uint32_t dma_buf[1024] __attribute__((section(\".dma_buffer\"), aligned(32)));\n"
+                    "uint8_t big_bss[300000];\nint data_word = 7;\nextern uint32_t _estack;\n"
+                    "void Reset_Handler(void) { big_bss[0] = (uint8_t)dma_buf[0] + (uint8_t)data_word; for (;;) {} }\n"
+                    "__attribute__((section(\".isr_vector\"), used)) const void *vectors[2] = "
+                    "{ &_estack, (const void *)Reset_Handler };\n")
+    elf = tmp_path / "stub.elf"
+    r = subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m7"], "-O2", "-nostartfiles", "-nostdlib",
+                        "-T", str(project / "ld/STM32H743ZITx_FLASH.ld"), str(stub), "-o", str(elf)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True).stdout
+    at = {name: int(addr, 16) for addr, _, name in (line.split() for line in nm.splitlines() if len(line.split()) == 3)}
+    axi = range(0x24000000, 0x24000000 + 512 * 1024)
+    assert at["dma_buf"] in axi and at["dma_buf"] % 32 == 0
+    assert at["big_bss"] in axi and at["data_word"] in axi
+    assert at["_estack"] == 0x20000000 + 128 * 1024 and at["vectors"] == 0x08000000
 
 
 def test_host_template_builds_and_matches_python(projects, bundle, tmp_path):
@@ -250,7 +357,7 @@ def _python_windows(bundle, pcm):
 
 @needs_arm
 def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bundle, tmp_path):
-    w2s = projects["stm32h743", "tflm"] / "w2s"
+    w2s = projects["host", "tflm"] / "w2s"  # the portable C every board shares, from the 2 s bundle
     elf = tmp_path / "pipe.elf"
     here = resources.calibration_audio_root().parent / "tests" / "c"
     r = subprocess.run(["arm-none-eabi-gcc", *CPUS["cortex-m4f"], *STRICT_C, "-O2", "--specs=rdimon.specs",
@@ -306,6 +413,44 @@ def test_real_time_check_refuses_a_board_too_slow_and_says_it_is_an_instruction_
     assert r.returncode == 0 and "NOT real time" in r.stderr and (tmp_path / "f411" / "w2s").is_dir()
     r = run_cli("firmware", "--board", "stm32h743", "--bundle", str(bundle.out), "--out", str(tmp_path / "h7"))
     assert r.returncode == 0 and "real time: about" in r.stdout and "not cycles" in r.stdout
+
+
+def test_budget_advice_names_only_a_window_that_passes_every_check(bundle):
+    """A 10 s bundle on the F411 used to be told to convert for 2.55 s, which the real-time check then refused.
+    Now every advised window passes the budget and the real-time check at that window; where none does
+    (the F411 with w2s: ~100 M instructions per second whatever the window), the advice says so."""
+    from mcu_toolkit.firmware.boards import at_window
+    from mcu_toolkit.firmware.speed import check_real_time
+
+    long = at_window(bundle.report, 10.0)
+    with pytest.raises(ToolkitError) as e:
+        check(BOARDS["nucleo-f411re"], long, bundle="B10")
+    assert "no window passes the real-time check" in str(e.value) and "convert for" not in str(e.value)
+    advised = 0
+    for name, board in BOARDS.items():
+        for engine in board.engines:
+            for allow in (False, True):
+                try:
+                    check(board, long, bundle="B10", engine=engine, allow_dropped_audio=allow)
+                    continue
+                except ToolkitError as err:
+                    m = re.search(r"--window-seconds ([\d.]+)|a ([\d.]+) s window with --allow", str(err))
+                if m is None:
+                    continue
+                w = float(m.group(1) or m.group(2))
+                assert check(board, at_window(bundle.report, w), engine=engine).fits, (name, engine, w)
+                check_real_time(board, at_window(bundle.report, w), engine, allow or m.group(2) is not None)
+                advised += 1
+    assert advised >= 4
+
+
+def test_firmware_refuses_a_slow_board_before_converting(tmp_path):
+    """Without --bundle, firmware converts the embedded model first (~15 s); the real-time verdict does not
+    depend on the window, so the F411 is refused before any conversion: one line, nothing else on stderr."""
+    r = run_cli("firmware", "--board", "nucleo-f411re", "--out", str(tmp_path / "fw"))
+    assert r.returncode == 2 and "cannot keep up with the audio in real time" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # no convert progress
+    assert not (tmp_path / "fw").exists()
 
 
 def test_real_time_estimate_follows_the_measured_rate(bundle):

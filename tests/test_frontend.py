@@ -166,10 +166,11 @@ def test_level_warnings_name_the_quietest_clip_outside_the_calibrated_range():
     from mcu_toolkit.verify.validation import level_warnings
 
     files = [Path("a.wav"), Path("b.wav"), Path("c.wav")]
-    (w,) = level_warnings(files, [-20.0, -75.0, float("-inf")], [-59.9, -3.0])
+    calibration = {"peak_dbfs": [-59.9, -3.0]}
+    (w,) = level_warnings(files, [-20.0, -75.0, float("-inf")], calibration)
     assert w.startswith("2 of 3 clips") and "c.wav at -inf dBFS" in w
-    assert level_warnings(files, [-20.0, -62.0, -1.0], [-59.9, -3.0]) == []  # within the 3 dB margin
-    assert level_warnings(files, [-90.0] * 3, None) == []  # a bundle from before levels were recorded
+    assert level_warnings(files, [-20.0, -62.0, -1.0], calibration) == []  # within the 3 dB margin
+    assert level_warnings(files, [-90.0] * 3, {"files": 3}) == []  # a bundle from before levels were recorded
 
 
 @pytest.fixture(scope="module")

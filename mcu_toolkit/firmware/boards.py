@@ -10,8 +10,10 @@ The estimates are stated in the generated budget header, so a firmware engineer 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from .. import spec
 from ..bundle import Report
 from ..cores import CORES
 from ..errors import ToolkitError
@@ -36,12 +38,18 @@ class Board:
 BOARDS = {
     "nucleo-f411re": Board("nucleo-f411re", "Cortex-M4F", 512 * KIB, 128 * KIB, "stm32", CORES["cortex-m4f"],
                            "STM32F411RE, 100 MHz",
-                           {"FAMILY": "STM32F4", "HAL_DEFINE": "STM32F411xE",
-                            "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp"}, mhz=100),
-    "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 1024 * KIB, "stm32", CORES["cortex-m7"],
-                       "STM32H743, 480 MHz; RAM: AXI SRAM + SRAM1-3 (1 MB in all)",
-                       {"FAMILY": "STM32H7", "HAL_DEFINE": "STM32H743xx",
-                        "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu"}, mhz=480),
+                           {"FAMILY": "STM32F4", "FAMILY_LC": "stm32f4", "FAMILY_SHORT": "F4",
+                            "HAL_DEFINE": "STM32F411xE", "STARTUP": "startup_stm32f411xe.s",
+                            "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp",
+                            "DMA_WIDTH": "Half Word", "PIN_SD": "PC3 (I2S2_SD)"}, mhz=100),
+    # RAM: the 512 KiB AXI SRAM, where the project's linker script puts .data/.bss (the largest block the DMA
+    # reaches; a buffer cannot span SRAM1-3 and it, and the DMA cannot reach the DTCM that holds the stack).
+    "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 512 * KIB, "stm32", CORES["cortex-m7"],
+                       "STM32H743, 480 MHz; RAM: the 512 KiB AXI SRAM (stack and heap in the 128 KiB DTCM)",
+                       {"FAMILY": "STM32H7", "FAMILY_LC": "stm32h7", "FAMILY_SHORT": "H7",
+                        "HAL_DEFINE": "STM32H743xx", "STARTUP": "startup_stm32h743xx.s",
+                        "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu",
+                        "DMA_WIDTH": "Word", "PIN_SD": "PC2 (I2S2_SDI)"}, mhz=480),
     "esp32-s3": Board("esp32-s3", "Xtensa LX7", 8192 * KIB, 512 * KIB, "esp32",
                       (), "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM", mhz=240),
     "host": Board("host", "Linux", None, None, "host", (), "reads a WAV file"),
@@ -66,7 +74,7 @@ class Budget:
     flash_limit: int | None
     ram_limit: int | None
     parts: dict
-    ccc: dict = field(default_factory=dict)  # the bundle's int8-vs-float CCC on held-out audio
+    ccc: dict = field(default_factory=dict)  # the generated engine's CCC against float on held-out audio
     speed: object = None                     # speed.Speed, once firmware has checked it
 
     @property
@@ -113,7 +121,12 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
                            "needs no arena, and its window store stays in internal SRAM")
     if psram:
         ram_limit = board.ram + PSRAM
-    return Budget(board, flash, ram, board.flash, ram_limit, parts, dict(report.ccc or {}))
+    return Budget(board, flash, ram, board.flash, ram_limit, parts, engine_ccc(report, engine))
+
+
+def engine_ccc(report: Report, engine: str) -> dict:
+    """The CCC against float of the path a project runs: `ccc` is the w2s engine's, `tflm.ccc` TFLM's."""
+    return dict((report.tflm or {}).get("ccc") or {}) if engine == "tflm" else dict(report.ccc or {})
 
 
 def largest_window_that_fits(b: Budget, report: Report) -> float | None:
@@ -133,9 +146,25 @@ def largest_window_that_fits(b: Budget, report: Report) -> float | None:
     return best if best >= 0.1 else None
 
 
+def at_window(report: Report, seconds: float) -> Report:
+    """The report scaled to another window, for advice: what grows with the window (MACs, int8 outputs, window
+    store, arena) per frame as measured. An estimate, as largest_window_that_fits's: a convert measures them."""
+    frames = spec.frames(round(seconds * spec.SAMPLE_RATE))
+    ratio = frames / report.frames_per_window
+    scale = lambda d, keys: {**d, **{k: round(d[k] * ratio) for k in keys if d.get(k) is not None}}  # noqa: E731
+    return dataclasses.replace(
+        report, window_seconds=seconds, frames_per_window=frames, macs=round(report.macs * ratio),
+        arena_bytes=round(report.arena_bytes * ratio),
+        engine=scale(report.engine or {}, ("int8_outputs_per_window", "frontend_store_bytes")),
+        frontend=scale(report.frontend, ("window_buffer_bytes",)))
+
+
 def check(board: Board, report: Report, psram: bool = False, bundle: str | None = None,
-          engine: str = "w2s") -> Budget:
-    """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert)."""
+          engine: str = "w2s", allow_dropped_audio: bool = False) -> Budget:
+    """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert).
+    A window is advised only if it also passes the real-time check (speed.py), unless allow_dropped_audio."""
+    from .speed import HEADROOM, speed  # speed.py imports Board from here
+
     b = budget(board, report, psram, engine)
     if b.fits:
         return b
@@ -147,8 +176,14 @@ def check(board: Board, report: Report, psram: bool = False, bundle: str | None 
                 f"front-end window store {b.parts['frontend_window_buffers'] / KIB:.0f} KiB")
         problems.append(f"RAM {b.ram_used / KIB:.0f} KiB ({what}) > {b.ram_limit / KIB:.0f} KiB")
     hint = largest_window_that_fits(b, report)
+    slow = None if not hint or allow_dropped_audio else speed(board, at_window(report, hint), engine)
     if not hint:
         advice = "; no window of 0.1 s or more fits"
+    elif slow is not None and slow.real_time is False:  # the next check would refuse the window we advise
+        advice = (f"; a {hint:g} s window would fit (estimated), but no window passes the real-time check: about "
+                  f"{slow.instr_per_audio_s / 1e6:.0f} M instructions per second of audio whatever the window, "
+                  f"against at most {slow.clock_hz / HEADROOM / 1e6:.0f} M on this board; use a faster board, or "
+                  f"a {hint:g} s window with --allow-dropped-audio")
     elif bundle is not None:  # the bundle's window is fixed: the user must convert again
         advice = (f"; convert for a shorter window: mcu-toolkit convert --window-seconds {hint:g} --out DIR "
                   "(estimated), then --bundle DIR")

@@ -13,7 +13,7 @@ from .. import resources
 from ..errors import ToolkitError
 from ..outputs import check_dir_target, empty_or, staged_dir
 from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
-from .speed import check_real_time
+from .speed import check_real_time, default_model_speed, refuse_if_slow
 
 ENGINES = ("w2s", "tflm")
 ENGINE_C = tuple(n for n in bundle_mod.C_FILES if n.startswith("w2s_engine"))
@@ -83,6 +83,8 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
         raise ToolkitError(f"--engine {engine} is not available for {board} (it has: {', '.join(b.engines)})")
     out = check_dir_target(out, force, inputs={"the --bundle": bundle}, ours=earlier_project_or_empty,
                            what="an earlier firmware project")
+    if bundle is None:  # the speed does not depend on the window: refuse before a convert that cannot help
+        refuse_if_slow(b, default_model_speed(b, engine, window_seconds), allow_dropped_audio)
     with tempfile.TemporaryDirectory() as tmp:
         if bundle is None:
             from ..convert import convert
@@ -91,7 +93,8 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
                                             progress=progress).out, engine)
         else:
             fw = _open_fixed_bundle(bundle, engine)
-        budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle), engine=engine)
+        budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle), engine=engine,
+                       allow_dropped_audio=allow_dropped_audio)
         budget = dataclasses.replace(budget, speed=check_real_time(b, fw.report, engine, allow_dropped_audio))
         with staged_dir(out, force, earlier_project_or_empty) as stage:
             _write_project(stage, b, fw.path, fw.report, budget, psram, engine)
@@ -108,6 +111,9 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
     board = b.name
     templates = resources.firmware_templates_root()
     shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
+    for ld in stage.glob("ld/*.ld"):  # the stm32 template ships one linker script per part
+        if ld.name != b.template_values.get("LINKER_SCRIPT"):
+            ld.unlink()
     w2s = stage / "w2s"
     w2s.mkdir()
     for f in FROM_BUNDLE[engine]:

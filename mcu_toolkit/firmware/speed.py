@@ -53,13 +53,32 @@ def engine_instructions_per_s(report: Report) -> float:
 
 
 def speed(board: Board, report: Report, engine: str) -> Speed:
+    return _speed(board, engine, lambda: engine_instructions_per_s(report))
+
+
+def default_model_speed(board: Board, engine: str, window_seconds: float) -> Speed:
+    """The embedded model's estimate before converting it (firmware without --bundle): its MACs from the
+    checkpoint's shapes at the default model's overall rate per MAC (measured on that model)."""
+    def engine_instr() -> float:
+        from .. import resources
+        from ..model import load_checkpoint
+        from ..model.wav2small import trunk_macs
+
+        cfg = load_checkpoint(resources.default_checkpoint()).config
+        return trunk_macs(cfg, cfg.frames(round(window_seconds * cfg.sample_rate))) / window_seconds \
+            * M4_ENGINE_INSTR_PER_MAC_OVERALL
+
+    return _speed(board, engine, engine_instr)
+
+
+def _speed(board: Board, engine: str, engine_instr) -> Speed:
     clock = None if board.mhz is None else board.mhz * 1e6
     if engine != "w2s":
         return Speed(None, clock, "TFLM's speed is not measured here (TFLM cannot be built here): measure the "
                                   "cycles the project prints")
     if board.cpu not in MEASURED_ON:
         return Speed(None, clock, f"no instruction count for {board.cpu}: measure the cycles the project prints")
-    need = engine_instructions_per_s(report) + M4_FRONTEND_INSTR_PER_S
+    need = engine_instr() + M4_FRONTEND_INSTR_PER_S
     where = "" if clock is None else (f"; {need / clock:.2f} of {board.mhz} MHz at one instruction per cycle, "
                                       f"against at most 1/{HEADROOM:g}")
     return Speed(need, clock, f"about {need / 1e6:.0f} M instructions per second of audio{where} (an instruction "
@@ -69,7 +88,10 @@ def speed(board: Board, report: Report, engine: str) -> Speed:
 
 def check_real_time(board: Board, report: Report, engine: str, allow_dropped_audio: bool) -> Speed:
     """The estimate; refused (one line) when the instruction count does not fit in 1/HEADROOM of the clock."""
-    s = speed(board, report, engine)
+    return refuse_if_slow(board, speed(board, report, engine), allow_dropped_audio)
+
+
+def refuse_if_slow(board: Board, s: Speed, allow_dropped_audio: bool) -> Speed:
     if s.real_time is False and not allow_dropped_audio:
         raise ToolkitError(f"{board.name} cannot keep up with the audio in real time: it needs {s.note}, and "
                            "would drop audio between windows; use a faster board, or pass --allow-dropped-audio "

@@ -54,6 +54,7 @@ class ValidationResult:
     device: str = "host"
     device_windows: int | None = None     # qemu-m4: window outputs compared with the host engine
     device_differing: int | None = None   # ... and how many of them differ in any bit
+    frontend: str = "fixed"               # the bundle's front end: "fixed", or "float" (--frontend float)
 
     @property
     def ccc(self) -> dict[str, float]:
@@ -94,6 +95,7 @@ class ValidationResult:
             "warnings": self.warnings,
             "engine": self.engine,
             "device": self.device,
+            "frontend": self.frontend,
             "device_windows": self.device_windows,
             "device_differing_from_host": self.device_differing,
             "per_file": per_file,
@@ -295,12 +297,12 @@ def _spread_warnings(f_out: np.ndarray, n: int) -> list[str]:
 LEVEL_MARGIN_DB = 3.0
 
 
-def level_warnings(files: list[Path], peaks: list[float], calibrated: list[float] | None) -> list[str]:
+def level_warnings(files: list[Path], peaks: list[float], calibration: dict) -> list[str]:
     """A warning when clips peak outside the levels the bundle was calibrated on (report.json's
     calibration.peak_dbfs; older bundles do not record them)."""
-    if not calibrated:
+    if not calibration.get("peak_dbfs"):
         return []
-    lo, hi = calibrated
+    lo, hi = calibration["peak_dbfs"]
     out = [(p, f.name) for f, p in zip(files, peaks) if not lo - LEVEL_MARGIN_DB <= p <= hi + LEVEL_MARGIN_DB]
     if not out:
         return []
@@ -377,7 +379,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
 
             elf = build_image(bundle, Path(tmp) / "device")
         results = _run_files(bundle, files, jobs, progress, engine, elf)
-        calibrated = bundle_mod.read_report(bundle).calibration.get("peak_dbfs")
+        report = bundle_mod.read_report(bundle)  # read here: a bundle converted from a checkpoint goes with tmp
     f_out = np.array([r[0] for r in results], dtype=np.float64)
     d_out = np.array([r[1] for r in results], dtype=np.float64)
     res = ValidationResult(
@@ -386,8 +388,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         min_ccc=min_ccc, max_drift=max_drift,
-        warnings=notes + _spread_warnings(f_out, len(files)) + level_warnings(files, peaks, calibrated),
-        engine=engine, device=device,
+        warnings=notes + _spread_warnings(f_out, len(files)) + level_warnings(files, peaks, report.calibration),
+        engine=engine, device=device, frontend=report.frontend_kind,
     )
     if device == "qemu-m4":
         _device_figures(res, results)
@@ -425,7 +427,9 @@ def table(res: ValidationResult) -> str:
     verdict = "PASS" if res.passed else "FAIL"
     where = {"w2s": "the w2s engine", "tflm": "int8 on TFLM"}[res.engine]
     where += " on an emulated Cortex-M4 (QEMU)" if res.device == "qemu-m4" else " on the host"
-    lines.append(f"deployed = fixed-point front end -> {where}")
+    front = ("fixed-point front end" if res.frontend == "fixed" else
+             "float log-mel (a --frontend float bundle: no device front end)")
+    lines.append(f"deployed = {front} -> {where}")
     if res.device_windows is not None:
         lines.append(f"device vs host engine: {res.device_differing} of {res.device_windows} window outputs differ")
     lines.append(f"{len(res.files)} files; gate {' '.join(gates) if gates else 'not set'}: {verdict}")

@@ -1,0 +1,233 @@
+"""The README's figures are the benchmarks' JSON and the tool's report, read where the README quotes them.
+
+Each test reads a figure out of the README's text and compares it with the JSON file the README names
+(benchmarks/results/*.json), at the precision the README prints. A benchmark that is re-run and moves a figure
+fails here until the README follows; nothing here hard-codes a figure.
+"""
+
+import json
+import math
+import re
+
+import pytest
+
+from helpers import ROOT
+
+RESULTS = ROOT / "benchmarks" / "results"
+README = (ROOT / "README.md").read_text()
+FLAT = " ".join(README.split())  # the prose without its line breaks
+NUMBER = r"(-?[\d,]*\d(?:\.\d+)?)"
+
+
+def _json(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _measured(figure: str) -> str:
+    """The value cell of the README's "Measured" table row whose first cell starts with `figure`."""
+    rows = [r for r in README.splitlines() if r.startswith("| " + figure)]
+    assert len(rows) == 1, f"README: one Measured row for {figure!r}, found {len(rows)}"
+    return rows[0].split(" | ")[1]
+
+
+def _find(text: str, pattern: str) -> list[str]:
+    """The numbers `pattern` captures (NUMBER groups) in `text`; the pattern must be there."""
+    m = re.search(pattern, text)
+    assert m, f"README no longer says {pattern!r}"
+    return list(m.groups())
+
+
+def quotes(readme_number: str, value: float, scale: float = 1.0) -> bool:
+    """True if the README's number is `value / scale` printed at the README's own precision."""
+    text = readme_number.replace(",", "")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    half = 0.5 * 10 ** -decimals + 1e-9
+    return abs(float(text) - value / scale) <= half
+
+
+def check(readme_numbers, values, scale: float = 1.0, what: str = "") -> None:
+    got = [n for n, v in zip(readme_numbers, values) if not quotes(n, v, scale)]
+    assert not got, f"README {what}: {readme_numbers} does not quote {[round(v / scale, 4) for v in values]}"
+
+
+def test_quotes_reads_at_the_readme_precision():
+    assert quotes("4.18", 4_175_665, 1e6) and not quotes("4.18", 3_911_083, 1e6)
+    assert quotes("2,292", 2292) and not quotes("1,848", 2160) and quotes("1.01", 1.015)
+
+
+# benchmarks/results/frontend.json (python benchmarks/bench_frontend.py)
+
+def test_frontend_figures_are_frontend_json():
+    fe = _json("frontend.json")
+    m4 = fe["cortex_m4"]
+    check(_find(_measured("front end vs float"), rf"MAE {NUMBER} dB, p99 {NUMBER} dB"),
+          [fe["accuracy"]["mae_db"], fe["accuracy"]["p99_db"]], what="front-end accuracy")
+    o2 = m4["-O2"]["instructions_per_audio_second"]
+    check(_find(_measured("front end on Cortex-M4"), rf"{NUMBER} M instructions per second of audio \(-O2\)"),
+          [o2], 1e6, "front-end instructions")
+    check(_find(FLAT, rf"Not yet fast enough: {NUMBER} M instructions per second of audio on a Cortex-M4"),
+          [o2], 1e6, "front-end instructions (prose)")
+    check(_find(FLAT, rf"at about one cycle per instruction, {NUMBER}% of a 100 MHz F411"), [o2 / 1e8 * 100],
+          what="front-end share of an F411")
+    check(_find(_measured("front end size (M4)"),
+                rf"{NUMBER} B code \(-O2\), {NUMBER} B \(-Os\), {NUMBER} B tables, {NUMBER} B state"),
+          [m4["-O2"]["code_bytes"], m4["-Os"]["code_bytes"], m4["table_bytes"], m4["state_bytes"]],
+          what="front-end size")
+    check(_find(FLAT, rf"Buffers for a 2 s window: {NUMBER} KB"), [m4["window_buffer_bytes_2s"]], 1000,
+          "front-end window buffers")
+    stages = m4["frame_stages_O2"]
+    row = _measured("where a frame's")
+    check(_find(README, rf"where a frame's {NUMBER} instructions go"), [stages["instructions_per_frame"]["frame"]],
+          what="instructions per frame")
+    for name, key in (("FFT \\(with split\\)", "fft"), ("log", "log"), ("mel", "mel"), ("power", "power"),
+                      ("window", "window")):
+        check(_find(row, rf"{name} {NUMBER}%"), [stages["share_of_frame"][key] * 100], what=f"{key} share")
+
+
+# benchmarks/results/device_speed.json (python benchmarks/bench_device_speed.py)
+
+def test_device_speed_figures_are_device_speed_json():
+    ds = _json("device_speed.json")
+    b = ds["builds"]
+    m4 = ds["m4_instructions_per_audio_second"]
+    row = _measured("w2s on Cortex-M4")
+    check(_find(row, rf"front end {NUMBER} M \+ engine {NUMBER} M = {NUMBER} M"),
+          [m4["frontend"], m4["engine"], m4["total"]], 1e6, "front end + engine")
+    check(_find(row, rf"portable C: {NUMBER} M; -Os: {NUMBER} M"),
+          [b["O2_portable"]["instructions_per_audio_second"]["total"],
+           b["Os_dsp"]["instructions_per_audio_second"]["total"]], 1e6, "portable and -Os")
+    check(_find(row, rf"100 MHz F411 would run at {NUMBER}× real time, a 480 MHz H743 at {NUMBER}×"),
+          [1e8 / m4["total"], 4.8e8 / m4["total"]], what="real-time factors")
+    layers = b["O2_dsp"]["engine_per_layer"]
+    got = _find(_measured("w2s engine per layer"), rf"conv1 {NUMBER}, conv2 {NUMBER}, conv3 {NUMBER}, pool {NUMBER}, "
+                                                   rf"conv4-7 {NUMBER} each, lin \+ sof \+ pooling {NUMBER}")
+    check(got[:4] + [got[4]] * 4 + got[5:], [layers[f"layer{i}"] for i in range(8)] + [layers["lin_sof_pool"]], 1e6,
+          "per layer")
+    check(_find(FLAT, rf"and the front end {NUMBER} M per second of audio, as measured on the qemu-f411 image"),
+          [m4["frontend"]], 1e6, "front end in the real-time check")
+    check(_find(FLAT, rf"The default model measures {NUMBER} M today"), [m4["total"]], 1e6, "the default model")
+    check(_find(FLAT, rf"`bench_frontend.py`'s harness; {NUMBER} M inside the qemu-f411 image\)"),
+          [m4["frontend"]], 1e6, "front end in the image (prose)")
+    check(_find(_measured("front end on Cortex-M4"), rf"\({NUMBER} M inside the qemu-f411 image, above\)"),
+          [m4["frontend"]], 1e6, "front end in the image")
+    elf = b["O2_dsp"]["elf"]
+    check(_find(FLAT, rf"{NUMBER} B of flash, {NUMBER} B of RAM with its {NUMBER} KiB stack and {NUMBER} KiB heap, "
+                      rf"{NUMBER} B left free, and a stack high-water mark of {NUMBER} B"),
+          [elf["flash_bytes"], elf["ram_bytes"], elf["stack_bytes"] / 1024, elf["heap_bytes"] / 1024,
+           elf["ram_free_bytes"], b["O2_dsp"]["stack_high_water_bytes"]], what="the qemu-f411 ELF")
+
+
+def test_real_time_check_uses_the_measured_rates():
+    """speed.py's constants are the figures of device_speed.json and speed_model.json, and the README's."""
+    from mcu_toolkit.firmware import speed
+
+    ds, sm = _json("device_speed.json"), _json("speed_model.json")
+    assert speed.M4_FRONTEND_INSTR_PER_S == pytest.approx(ds["m4_instructions_per_audio_second"]["frontend"], rel=0.01)
+    assert (speed.M4_ENGINE_INSTR_PER_MAC, speed.M4_ENGINE_INSTR_PER_OUTPUT) == (sm["per_mac"], sm["per_output"])
+    check(_find(FLAT, rf"the w2s engine needs about {NUMBER} instructions per MAC plus {NUMBER} per int8 value"),
+          [sm["per_mac"], sm["per_output"]], what="the engine's rates")
+    worst = max(abs(m["fit_error"]) for m in sm["models"].values())
+    (bound,) = _find(FLAT, rf"fitted on six models of 8 to 16 channels and 20 to 32 mels, each within {NUMBER}%")
+    assert math.ceil(worst * 100) == int(bound), (worst, bound)
+    d = sm["models"]["default"]
+    estimate = d["macs_per_s"] * sm["per_mac"] + d["int8_outputs_per_s"] * sm["per_output"] + \
+        ds["m4_instructions_per_audio_second"]["frontend"]
+    check(_find(FLAT, rf"the check estimates ~{NUMBER} M"), [estimate], 1e6, "the check's estimate")
+
+
+# benchmarks/results/convert.json, validate.json, engine.json, boards.json
+
+def test_convert_figures_are_convert_json():
+    c = _json("convert.json")
+    check(_find(_measured("int8 TFLite"), rf"{NUMBER} B"), [c["tflite_bytes"]], what="int8 TFLite")
+    check(_find(_measured("TFLM arena, 2 s window"), rf"{NUMBER} B measured, {NUMBER} B with margin"),
+          [c["arena_bytes_measured"], c["arena_bytes"]], what="arena")
+    row = _measured("convert wall time")
+    check(_find(row, rf"^{NUMBER} s \({NUMBER}–{NUMBER}\) in the last run"),
+          [c["convert_wall_s_median"], min(c["convert_wall_s"]), max(c["convert_wall_s"])], what="wall time")
+    check(_find(row, rf"same trunk at {NUMBER} s in the same run"), [c["litert_torch"]["wall_s_median"]],
+          what="litert-torch")
+    steps = c["convert_steps_s_median"]
+    row = _measured("where it goes")
+    check(_find(row, rf"audio \+ front end {NUMBER} s"), [steps["audio_and_frontend"]], what="audio + front end")
+    check(_find(row, rf"ONNX {NUMBER} s, onnx2tf \+ int8 conversion {NUMBER} s"), [steps["onnx"], steps["onnx2tf"]],
+          what="ONNX, onnx2tf")
+    check(_find(row, rf"TFLM proof {NUMBER} s"), [steps["tflm"]], what="TFLM proof")
+
+
+def test_validate_throughput_is_validate_json():
+    v = _json("validate.json")
+    check(_find(_measured("`validate` throughput"),
+                rf"{NUMBER}× real time with 1 job, {NUMBER}× with `--jobs 2`; TFLM {NUMBER}× \(1 job\)"),
+          [v["w2s_jobs1"]["x_real_time"], v["w2s_jobs2"]["x_real_time"], v["tflm_jobs1"]["x_real_time"]],
+          what="validate throughput")
+    check(_find(README, rf"\| `validate` throughput, {NUMBER} s of audio"), [v["audio_seconds"]], what="audio")
+
+
+def test_engine_ccc_table_is_engine_json():
+    rows = {(a["checkpoint"], a["window_s"]): a for a in _json("engine.json")["accuracy"]}
+    names = {"default, 2 s": ("default", 2.0), "default, 0.5 s": ("default", 0.5),
+             "seed 3, 16 channels, 2 s": ("seed3_c16", 2.0), "seed 5, 10 channels, 2 s": ("seed5_c10", 2.0),
+             "untrained, random BatchNorm statistics, 2 s": ("random_bn", 2.0),
+             "trained for other targets, 2 s": ("other_targets", 2.0)}
+    dims = ("arousal", "dominance", "valence")
+    for label, key in names.items():
+        cells = _find(README, rf"\| {re.escape(label)} \| {NUMBER} / {NUMBER} / {NUMBER} \| "
+                              rf"{NUMBER} / {NUMBER} / {NUMBER} \|")
+        a = rows[key]
+        check(cells, [a["ccc_w2s"][d] for d in dims] + [a["ccc_tflm"][d] for d in dims], what=label)
+    a = rows["default", 2.0]
+    check(_find(_measured("CCC vs float, held-out"), rf"w2s engine {NUMBER} / {NUMBER} / {NUMBER}; "
+                                                     rf"TFLM {NUMBER} / {NUMBER} / {NUMBER}"),
+          [a["ccc_w2s"][d] for d in dims] + [a["ccc_tflm"][d] for d in dims], what="CCC vs float")
+    check(_find(_measured("w2s engine RAM"), rf"{NUMBER} B state"), [a["engine_state_bytes"]], what="engine state")
+
+
+def test_board_table_is_boards_json():
+    rows = {(r["window_s"], r["board"], r["engine"]): r for r in _json("boards.json")["rows"]}
+    columns = ("nucleo-f411re", "stm32h743", "esp32-s3", "esp32-s3 +psram")
+    dims = ("arousal", "dominance", "valence")
+    seen = 0
+    for line in README.splitlines():
+        m = re.match(rf"\| {NUMBER} s \| (w2s|tflm) \| {NUMBER} \| {NUMBER} \| {NUMBER} / {NUMBER} / {NUMBER} \|(.*)",
+                     line)
+        if not m:
+            continue
+        w, engine = float(m.group(1)), m.group(2)
+        first = rows[w, columns[0], engine]
+        check([m.group(3), m.group(4), *m.group(5, 6, 7)],
+              [first["flash_kib"], first["ram_kib"], *(first["ccc"][d] for d in dims)], what=line[:20])
+        verdicts = [c.strip() for c in m.group(8).strip(" |").split(" | ")]
+        for board, verdict in zip(columns, verdicts):
+            r = rows.get((w, board, engine))
+            want = "n/a (no arena)" if r is None else ("fits" if r["fits"] else "**no**")
+            assert verdict == want, (line[:20], board, verdict, want)
+        seen += 1
+    assert seen == 10
+    short = _json("boards.json")["float_model_ccc_vs_2s_windows"]
+    check(_find(FLAT, rf"the float model gives A/D/V CCC {NUMBER}/{NUMBER}/{NUMBER} at 1 s and "
+                      rf"{NUMBER}/{NUMBER}/{NUMBER} at 0.2 s"),
+          [short[w][d] for w in ("1.0", "0.2") for d in dims], what="the float model at shorter windows")
+    pairs = r" \| ".join([rf"{NUMBER} / {NUMBER}"] * 4)
+    limits = _find(README, r"\| limits \(flash / RAM KiB\) \| \| \| \| \| " + pairs)
+    want = [(r["flash_limit_kib"], r["ram_limit_kib"]) for r in (rows[2.0, b, "tflm"] for b in columns)]
+    check(limits, [v for pair in want for v in pair], what="board limits")
+
+
+# report facts: what convert writes in report.json
+
+@pytest.mark.slow
+def test_readme_states_what_convert_reports(bundle):
+    r = bundle.report
+    (n,) = _find(FLAT, rf"`convert` checks this on {NUMBER} windows and writes the count of differing values")
+    assert int(n) == r.engine["trunk_vs_tflm"]["windows"]
+    fe = _json("frontend.json")["cortex_m4"]
+    # frontend.json must be of the front end convert ships: the same -Os object, the same tables
+    assert fe["-Os"]["code_bytes"] == r.frontend["code_bytes_cortex_m4_Os"]
+    assert fe["table_bytes"] == r.frontend["table_bytes"] and fe["state_bytes"] == r.frontend["state_bytes"]
+    check(_find(_measured("w2s engine RAM"), rf"{NUMBER} B state"), [r.engine["state_bytes"]], what="state")
+    check(_find(_measured("w2s engine RAM"), rf"front-end window store {NUMBER} B per frame"),
+          [r.engine["frontend_store_bytes_per_frame"]], what="window store")
+    c = _json("convert.json")
+    assert (c["tflite_bytes"], c["arena_bytes"], c["arena_bytes_measured"]) == \
+        (r.tflite_bytes, r.arena_bytes, r.arena_bytes_measured), "convert.json is of another conversion"
