@@ -201,7 +201,7 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
             qemu-f411 (the F411 image on QEMU netduinoplus2, a WAV file for a microphone:
                        cd OUT && make run WAV=clip.wav; w2s engine only).
     Budget, w2s: engine + front end (exact) + HAL estimate; RAM = engine state + the front end's
-    window store (64 B per frame) + audio ring + an allowance.
+    window store (68 B per frame) + audio ring + an allowance.
     Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
     audio ring + an allowance. A project that cannot fit is refused with the numbers and a
     window length that would pass every check (or none). Then the real-time check: a board whose

@@ -247,9 +247,10 @@ def calibration_features(inp: Inputs) -> np.ndarray:
 
 
 def calibrated_levels(clips: list[Windowed]) -> list[float]:
-    """[lowest, highest] peak level of the calibration clips, dBFS (validate warns outside it)."""
-    peaks = [peak_dbfs(np.concatenate(c.windows)) for c in clips]
-    return [round(min(peaks), 1), round(max(peaks), 1)]
+    """[lowest, highest] peak level of the calibration clips, dBFS (validate warns outside it); the silent
+    clips convert warned about have no level, and only silent clips give []."""
+    peaks = [p for p in (peak_dbfs(np.concatenate(c.windows)) for c in clips) if p >= SILENT_PEAK_DBFS]
+    return [round(min(peaks), 1), round(max(peaks), 1)] if peaks else []
 
 
 def _spread(n: int, k: int) -> list[int]:

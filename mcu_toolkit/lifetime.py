@@ -57,6 +57,8 @@ class ChildGroup:
         """abort: kill every child first, then let the threads that started them tidy up (a killed gcc's
         folder); else wait for those threads' work. Either way, nothing of the group survives."""
         if abort:
+            for f in self.pending:  # a compile not started yet never starts (nor outside the group)
+                f.cancel()
             self.kill()
         wait(self.pending, timeout=None if not abort else 10)
         os.close(self._w)  # the sentinel's sweep
@@ -77,11 +79,15 @@ def child_group():
     try:
         yield group
     except BaseException:
-        _current = None
-        group.close(abort=True)
+        try:  # _current stays set meanwhile: a child started now still joins the (dead) group, so fails
+            group.close(abort=True)
+        finally:
+            _current = None
         raise
-    _current = None
-    group.close(abort=False)
+    try:
+        group.close(abort=False)
+    finally:
+        _current = None
 
 
 def in_group() -> dict:
@@ -108,6 +114,8 @@ def stop_signals_blocked():
 
 
 def _worker_start(parent: int, pgid: int | None, initializer, initargs: tuple) -> None:
+    # here as well as at the start: spawn may start a worker on a later submit, outside stop_signals_blocked
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     die_with_parent(parent)
     if pgid is not None:
         try:

@@ -215,3 +215,19 @@ def test_deployed_output_of_one_lsb_noise_is_the_float_models(engine, default_mo
             want = default_model(torch.from_numpy(w)[None]).numpy()[0]
         got = engine_window(engine, w, "fixed", 26)
         assert np.max(np.abs(got - want)) <= 0.02, (offset, got, want)
+
+
+def test_a_silent_calibration_clip_has_no_level_and_breaks_no_warning():
+    # a silent clip among others is only warned about; its -inf peak became null in report.json
+    from pathlib import Path
+
+    from mcu_toolkit.audio import Windowed
+    from mcu_toolkit.convert import calibrated_levels
+    from mcu_toolkit.verify.validation import level_warnings
+
+    loud = at_peak_dbfs(np.sin(np.arange(32000) / 7.0).astype(np.float32), -20)
+    silent = Windowed(Path("s.wav"), [np.zeros(32000, np.float32)], False)
+    assert calibrated_levels([silent, Windowed(Path("l.wav"), [loud], False)]) == [-20.0, -20.0]
+    assert calibrated_levels([silent]) == []
+    for recorded in ([], [None, -3.0], "x"):
+        assert level_warnings([Path("a.wav")], [-80.0], {"peak_dbfs": recorded}) == []

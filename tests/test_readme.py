@@ -80,8 +80,22 @@ def test_frontend_figures_are_frontend_json():
     check(_find(README, rf"where a frame's {NUMBER} instructions go"), [stages["instructions_per_frame"]["frame"]],
           what="instructions per frame")
     for name, key in (("FFT \\(with split\\)", "fft"), ("log", "log"), ("mel", "mel"), ("power", "power"),
-                      ("window", "window")):
+                      ("window", "window"), ("block exponent", "block")):
         check(_find(row, rf"{name} {NUMBER}%"), [stages["share_of_frame"][key] * 100], what=f"{key} share")
+
+
+def test_level_table_is_frontend_json():
+    f = _json("frontend.json")
+    (header,) = [r for r in README.splitlines() if r.startswith("| peak | ")]
+    keys = [v.replace("−", "-").replace(" dBFS", "").strip() + "dBFS" for v in header.split("|")[2:] if v.strip()]
+    assert len(keys) >= 6, keys
+    for label, key in (("MAE dB", "mae_db"), ("p99 dB", "p99_db")):
+        cells = [c.strip() for c in _find(README, rf"\| {label} \| ([^\n]*) \|")[0].split("|")]
+        check(cells, [f["levels"][k][key] for k in keys], what=f"level table {label}")
+    cells = [c.strip() for c in _find(README, r"\| CCC\(w2s path, float\) A/D/V \| ([^\n]*) \|")[0].split("|")]
+    for cell, k in zip(cells, keys, strict=True):
+        check(cell.split(" / "), [f["levels_drift"][f"ccc_{k}"][d] for d in ("arousal", "dominance", "valence")],
+              what=f"level table CCC at {k}")
 
 
 # benchmarks/results/device_speed.json (python benchmarks/bench_device_speed.py)

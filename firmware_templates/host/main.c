@@ -165,7 +165,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "error: %s: %s\n", argv[1], why);
                 return 2;
             }
-            w2s_ring_write(&ring, block, block_n);
+            if (w2s_ring_write(&ring, block, block_n) != block_n) { /* drained before each block: never */
+                fprintf(stderr, "error: the audio ring dropped samples\n");
+                return 1;
+            }
         }
         while (w2s_ring_count(&ring) > 0) {
             const uint32_t got = w2s_ring_read(&ring, chunk, 256u);

@@ -115,7 +115,10 @@ int main(void)
                 printf("error: %s: %s\n", path, why);
                 return 2;
             }
-            w2s_ring_write(&ring, block, block_n);
+            if (w2s_ring_write(&ring, block, block_n) != block_n) { /* drained before each block: never */
+                printf("error: the audio ring dropped samples\n");
+                return 1;
+            }
         }
         while (w2s_ring_count(&ring) > 0) {
             const uint32_t got = w2s_ring_read(&ring, chunk, CHUNK_SAMPLES);

@@ -2,7 +2,7 @@
 
 With the w2s engine (the default): flash = engine code and data + front end (measured) + an estimate
 for the board support code; RAM = the engine's state (exact, any window) + the front end's window store
-(exact, 64 B per frame) + the audio ring and DMA buffers (exact) + an allowance for stacks and the HAL.
+(exact, 68 B per frame) + the audio ring and DMA buffers (exact) + an allowance for stacks and the HAL.
 With TFLM: flash adds the flatbuffer and an estimate for TFLM's kernels; RAM the TFLM arena (measured,
 with margin) and the int8 window buffer.
 The estimates are stated in the generated budget header, so a firmware engineer can replace them.

@@ -22,7 +22,7 @@ from .boards import Board
 M4_ENGINE_INSTR_PER_MAC = 1.216
 M4_ENGINE_INSTR_PER_OUTPUT = 34.0
 M4_ENGINE_INSTR_PER_MAC_OVERALL = 1.53
-M4_FRONTEND_INSTR_PER_S = 3.91e6
+M4_FRONTEND_INSTR_PER_S = 4.56e6
 # A board keeps up if the instruction count fits in half its clock. QEMU counts instructions; a real core
 # spends more cycles on them (flash wait states: 3 on an F411 at 100 MHz; two-cycle loads), and the audio
 # DMA and its interrupts share the bus: issue 12's budget is 50 M instructions per second for a 100 MHz F411.

@@ -300,9 +300,10 @@ LEVEL_MARGIN_DB = 3.0
 def level_warnings(files: list[Path], peaks: list[float], calibration: dict) -> list[str]:
     """A warning when clips peak outside the levels the bundle was calibrated on (report.json's
     calibration.peak_dbfs; older bundles do not record them)."""
-    if not calibration.get("peak_dbfs"):
-        return []
-    lo, hi = calibration["peak_dbfs"]
+    levels = calibration.get("peak_dbfs")
+    if not (isinstance(levels, list) and len(levels) == 2 and all(isinstance(v, (int, float)) for v in levels)):
+        return []  # not recorded (an older bundle, or every calibration clip silent)
+    lo, hi = levels
     out = [(p, f.name) for f, p in zip(files, peaks) if not lo - LEVEL_MARGIN_DB <= p <= hi + LEVEL_MARGIN_DB]
     if not out:
         return []
