@@ -131,11 +131,10 @@ class Engine:
         return pooled_sums(lin.reshape(len(lin), -1), sof.reshape(len(sof), -1), g.lin_quant.zero, self.table)
 
     def silent(self, x_s8: np.ndarray) -> bool:
-        """Every input value at the front end's floor: a window with no variance (Head.silence)."""
+        """Every input value at the front end's floor: a window with no variance (Head.silence), which the
+        pipeline (w2s_infer.c; verify/deployed.py) answers without the engine. run() is the engine alone."""
         return self.head.silence is not None and bool(np.all(np.asarray(x_s8) == self.head.floor_s8))
 
     def run(self, x_s8: np.ndarray) -> np.ndarray:
         """(3,) float32 arousal, dominance, valence for one window of int8 log-mel (T, mels)."""
-        if self.silent(x_s8):
-            return self.head.silence.copy()
         return self.run_features(self.features(x_s8))

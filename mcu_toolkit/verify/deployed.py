@@ -76,9 +76,11 @@ def deployed_window(dev, window: np.ndarray, kind: str, n_mels: int) -> np.ndarr
 
 
 def engine_window(engine, window: np.ndarray, kind: str, n_mels: int) -> np.ndarray:
-    """(3,) float32: one window through the device's front end and the w2s engine (numpy mirror)."""
+    """(3,) float32: one window through the device's front end and the w2s engine (numpy mirror), as
+    w2s_infer_window_f32 runs it: a window with no variance gets the float model's answer (Head.silence)."""
     q = engine.graph.input
-    return engine.run(device_input_s8(window, kind, n_mels, q.scale, q.zero))
+    x = device_input_s8(window, kind, n_mels, q.scale, q.zero)
+    return engine.head.silence.copy() if engine.silent(x) else engine.run(x)  # as w2s_infer.c
 
 
 def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) -> np.ndarray:
