@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ToolkitError
-from .options import WINDOW_MAX_S
+from .spec import WINDOW_MAX_S
 from .outputs import empty_or, staged_dir
 from .spec import HOP, N_FFT, SAMPLE_RATE, frames
 

@@ -26,7 +26,7 @@ from .errors import CheckFailed, ToolkitError
 from .export.tflite import TfWorker
 from .lifetime import child_group
 from .outputs import check_dir_target
-from .spec import OUTPUT_NAMES, SAMPLE_RATE, WINDOW_MAX_S, WINDOW_MIN_S
+from .spec import OUTPUT_NAMES, SAMPLE_RATE, WINDOW_DEFAULT_S, check_window
 from .verify.ccc import UndefinedCCC, ccc_per_dim
 from .verify.deployed import FRONTENDS, EvalPool
 
@@ -164,9 +164,7 @@ class Proof:
 
 
 def _check_options(window_seconds: float, frontend: str) -> None:
-    if not (WINDOW_MIN_S <= window_seconds <= WINDOW_MAX_S):
-        raise ToolkitError(f"--window-seconds must be between {WINDOW_MIN_S:g} and {WINDOW_MAX_S:g}, "
-                           f"got {window_seconds}")
+    check_window(window_seconds)
     if frontend not in FRONTENDS:
         raise ToolkitError(f"--frontend must be one of {', '.join(FRONTENDS)}, got {frontend}")
     if frontend == "fixed" and window_seconds * SAMPLE_RATE > MAX_WINDOW_SAMPLES:
@@ -533,7 +531,7 @@ def check_out(out, force: bool, checkpoint, calibration, eval_audio) -> Path:
 
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
             eval_audio: str | os.PathLike | None = None, out: str | os.PathLike = "mcu_out",
-            window_seconds: float = 2.0, frontend: str = "fixed", force: bool = False,
+            window_seconds: float = WINDOW_DEFAULT_S, frontend: str = "fixed", force: bool = False,
             min_ccc: float | None = None, verbose: bool = False, progress: bool = True,
             jobs: int = 1) -> ConvertResult:
     """Run the whole chain and write the bundle atomically into `out`.

@@ -8,10 +8,9 @@ import os
 import click
 
 from .errors import exit_codes_epilog
-from .spec import WINDOW_MAX_S, WINDOW_MIN_S  # noqa: F401 (re-exported: one range)
+from .spec import WINDOW_DEFAULT_S, WINDOW_MAX_S, WINDOW_MIN_S  # noqa: F401 (re-exported: one range)
 
 ARENA_KIB_PER_SECOND = 380  # TFLM arena growth per second of window (README, bench_boards: 386 at 1 s)
-WINDOW_DEFAULT_S = 2.0
 
 
 class FiniteFloat(click.ParamType):

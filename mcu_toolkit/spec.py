@@ -14,6 +14,17 @@ MEL_AMIN = 1e-10               # mel power floor before 10*log10 (the card's `am
 PRENORM_EPS = 1e-7             # prenorm: x / sqrt(mean(x^2) + eps)
 OUTPUT_NAMES = ("arousal", "dominance", "valence")   # the head's three outputs, in order
 WINDOW_MIN_S, WINDOW_MAX_S = 0.1, 60.0  # --window-seconds, every command (the front end's sums hold 60 s)
+WINDOW_DEFAULT_S = 2.0                  # the model window when none is named
+
+
+def check_window(seconds: float) -> int:
+    """--window-seconds in samples, or a ToolkitError naming the range (NaN fails too): convert, features
+    and firmware check it here."""
+    from .errors import ToolkitError
+
+    if not WINDOW_MIN_S <= seconds <= WINDOW_MAX_S:
+        raise ToolkitError(f"--window-seconds must be between {WINDOW_MIN_S:g} and {WINDOW_MAX_S:g}, got {seconds}")
+    return int(round(seconds * SAMPLE_RATE))
 
 
 def frames(n_samples: int, n_fft: int = N_FFT, hop: int = HOP) -> int:

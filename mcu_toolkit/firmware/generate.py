@@ -12,6 +12,7 @@ from .. import bundle as bundle_mod
 from .. import resources
 from ..errors import ToolkitError
 from ..outputs import check_dir_target, empty_or, staged_dir
+from ..spec import WINDOW_DEFAULT_S
 from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
 from .speed import check_real_time, default_model_speed, refuse_if_slow
 
@@ -73,7 +74,7 @@ def _render(text: str, values: dict) -> str:
 
 
 def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
-             window_seconds: float = 2.0, psram: bool = False, force: bool = False,
+             window_seconds: float = WINDOW_DEFAULT_S, psram: bool = False, force: bool = False,
              progress: bool = False, engine: str = "w2s", allow_dropped_audio: bool = False) -> tuple[Path, Budget]:
     """The project for `board` in `out`, after the RAM/flash budget and the real-time check (speed.py)."""
     if board not in BOARDS:
