@@ -105,7 +105,7 @@ def test_requantize_matches_gemmlowp_transcription(acc, mult, shift):
 def test_weight_groups_are_the_same_in_c_and_python(engine, tmp_path):
     """The C kernels and the emitted weights must agree on how output channels are grouped, for any
     channel count a checkpoint may bring (13 = 4 + 3 + 3 + 3; 16 = four fours; 5 = 4 + 1)."""
-    from mcu_toolkit.emit.c_engine import channel_groups
+    from mcu_toolkit.engine.layout import channel_groups
 
     for name, text in engine_files(engine).items():
         (tmp_path / name).write_text(text)

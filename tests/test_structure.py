@@ -38,3 +38,11 @@ def test_pyproject_ships_every_package_and_its_c_sources():
     for c_dir in pkg_root.rglob("c"):
         pkg = ".".join(c_dir.parent.relative_to(ROOT).parts)
         assert {"c/*.c", "c/*.h"} <= set(cfg["package-data"].get(pkg, [])), pkg
+
+
+def test_the_engine_package_never_imports_the_emitters():
+    """engine/ holds the engine's facts (graph, layout, mirror); emit/ writes C from them, never the reverse."""
+    for p in (PKG / "engine").rglob("*.py"):
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.ImportFrom):
+                assert "emit" not in (n.module or "").split("."), f"{p.relative_to(PKG)} imports {n.module}"

@@ -15,6 +15,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from .arith import multiply_by_quantized_multiplier
 from ..errors import ToolkitError
 from .graph import Conv, EngineGraph, MaxPool, read_graph
+from .layout import state_bytes
 from .tail import ExpTable, Head, exp_table, head_f32, pooled_sums
 
 
@@ -82,18 +83,8 @@ class Engine:
         return total + sum(rows * c.width * c.cout for c in (self.graph.lin, self.graph.sof))
 
     def state_bytes(self, pointer: int = 4) -> int:
-        """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack.
-
-        It depends on the model only, never on the window length."""
-        from ..emit.c_engine import macros
-
-        m = macros(self.graph)
-        up = lambda n, a: -(-n // a) * a  # noqa: E731
-        j = m["W2S_ENGINE_COLUMNS"]
-        size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 2) + 2 * m["W2S_ENGINE_WIDE"]
-        size = up(size, 4) + 4 * m["W2S_ENGINE_LAYERS"]
-        size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8
-        return up(size, 8)
+        """sizeof(w2s_engine_t): the engine's whole RAM besides the stack (layout.state_bytes)."""
+        return state_bytes(self.graph, pointer)
 
     def _layers(self, x_s8: np.ndarray, out: dict | None = None) -> np.ndarray:
         x = np.asarray(x_s8, dtype=np.int8)[:, :, None]

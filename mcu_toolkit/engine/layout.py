@@ -1,0 +1,108 @@
+"""The engine's layout: how the C lays out a graph's weights, its ring of input rows and its state.
+
+The facts both the emitter (emit/c_engine.py: the generated model header and arrays) and the mirror (the
+state's size) need, so that engine/ never imports emit/.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Conv, EngineGraph, MaxPool
+
+
+def tap_run(c: Conv) -> int:
+    """int16 weights per output channel: the whole kh x kw x cin receptive field, rounded up to even (a zero
+    weight pads it) so that the DSP kernels read whole pairs."""
+    n = c.kh * c.kw * c.cin
+    return n + n % 2
+
+
+def wide_len(c: Conv) -> int:
+    """int16 values of a conv's widened input (w2s_engine.c widen_rows): its kh rows interleaved by padded
+    column, kh * cin values each, plus one zero that the last pair may read."""
+    return (c.width + c.kw - 1) * c.kh * c.cin + 1
+
+
+def channel_groups(cout: int) -> list[int]:
+    """Output channels per weight group, as w2s_engine.c's group_size: fours, then threes (13 = 4 + 3 + 3 + 3),
+    then what cannot be split so (1, 2, 5: fours and the rest)."""
+    threes = (4 - cout % 4) % 4
+    threes = 0 if 3 * threes > cout else threes
+    fours = (cout - 3 * threes) // 4
+    rest = cout - 4 * fours - 3 * threes
+    return [4] * fours + [3] * threes + ([rest] if rest else [])
+
+
+def weights_s16(c: Conv) -> np.ndarray:
+    """The int16 weights in the kernels' order: each output channel's receptive field as (kernel column, row,
+    input channel), the widened rows' order, padded with a zero to even length; then regrouped by output
+    channels (channel_groups) as (tap pair, channel), so that one pair of input taps meets a whole group's
+    weights in a row."""
+    w = np.zeros((c.cout, tap_run(c)), dtype=np.int16)
+    w[:, :c.kh * c.kw * c.cin] = c.weights.transpose(0, 2, 1, 3).reshape(c.cout, -1)  # OHWI -> (O, kx, ky, I)
+    groups, g = [], 0
+    for r in channel_groups(c.cout):
+        groups.append(w[g:g + r].reshape(r, tap_run(c) // 2, 2).transpose(1, 0, 2).reshape(-1))
+        g += r
+    return np.concatenate(groups)
+
+
+def ring_layout(g: EngineGraph) -> list[int]:
+    """Each trunk layer's offset in the state's ring of input rows, and the total at the end."""
+    offsets, at = [], 0
+    for layer in g.layers:
+        offsets.append(at)
+        cin = layer.cin if isinstance(layer, Conv) else layer.channels
+        at += layer.kh * layer.width * cin
+    return offsets + [at]
+
+
+def macros(g: EngineGraph) -> dict[str, int]:
+    ring = ring_layout(g)
+    return {
+        "W2S_ENGINE_LAYERS": len(g.layers),
+        "W2S_ENGINE_N_MELS": g.n_mels,
+        "W2S_ENGINE_CHANNELS": g.channels,
+        "W2S_ENGINE_POOLED_MELS": g.pooled_mels,
+        "W2S_ENGINE_COLUMNS": g.channels * g.pooled_mels,
+        "W2S_ENGINE_HEAD_FEATURES": g.channels * (g.pooled_mels + g.channels),
+        "W2S_ENGINE_OUTPUTS": 3,
+        "W2S_ENGINE_RING_BYTES": ring[-1],
+        "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
+        "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
+        **hot_shape(g),
+        "W2S_ENGINE_WIDE": max([wide_len(c) for c in g.layers if isinstance(c, Conv)]
+                               + [p.width * p.channels for p in g.layers if isinstance(p, MaxPool)]
+                               + [g.pooled_mels * g.lin.cin + 1]),
+    }
+
+
+HOT_MAX_PAIRS = 128  # beyond this an unrolled kernel costs more flash than it saves time
+
+
+def hot_shape(g: EngineGraph) -> dict[str, int]:
+    """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine.c compiles its
+    kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long."""
+    macs: dict[tuple[int, int], int] = {}
+    for c in g.layers:
+        if isinstance(c, Conv):
+            key = (tap_run(c) // 2, c.kh * c.cin)
+            macs[key] = macs.get(key, 0) + c.width * c.cout * c.kh * c.kw * c.cin
+    if not macs:
+        return {}
+    pairs, stride = max(macs, key=lambda k: (macs[k], k))
+    return {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
+
+
+def state_bytes(g: EngineGraph, pointer: int = 4) -> int:
+    """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack.
+
+    It depends on the model only, never on the window length."""
+    m = macros(g)
+    up = lambda n, a: -(-n // a) * a  # noqa: E731
+    j = m["W2S_ENGINE_COLUMNS"]
+    size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 2) + 2 * m["W2S_ENGINE_WIDE"]
+    size = up(size, 4) + 4 * m["W2S_ENGINE_LAYERS"]
+    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8
+    return up(size, 8)
