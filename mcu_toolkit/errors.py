@@ -54,6 +54,13 @@ class CheckFailed(ToolkitError):
         super().__init__(message, ExitCode.CHECK_FAILED)
 
 
+class ToolchainFailed(ToolkitError):
+    """onnx2tf, onnxsim or TensorFlow failed on an input that passed every check."""
+
+    def __init__(self, message: str):
+        super().__init__(message, ExitCode.TOOLCHAIN)
+
+
 class Terminated(BaseException):
     """A stop signal (SIGTERM, SIGHUP, the CLI's SIGINT), raised in the main thread so that every cleanup path
     runs, like KeyboardInterrupt."""

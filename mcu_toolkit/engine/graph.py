@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ToolkitError
+from ..errors import CheckFailed
 from .arith import quantize_multiplier
 
 
@@ -104,7 +104,7 @@ class _Reader:
             self.m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
             self.g = self.m.subgraphs[0]
         except Exception as e:  # a flatbuffer that does not parse
-            raise ToolkitError(f"the int8 TFLite does not parse: {e}", exit_code=1)
+            raise CheckFailed(f"the int8 TFLite does not parse: {e}")
         names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
         self.ops = []
         for op in self.g.operators:
@@ -120,13 +120,13 @@ class _Reader:
     def data(self, i: int, dtype) -> np.ndarray:
         buf = self.m.buffers[self.tensor(i).buffer].data
         if buf is None:
-            raise ToolkitError(f"tensor {i} has no constant data", exit_code=1)
+            raise CheckFailed(f"tensor {i} has no constant data")
         return np.frombuffer(bytes(bytearray(buf)), dtype=dtype).reshape(self.shape(i))
 
     def quant(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         q = self.tensor(i).quantization
         if q is None or q.scale is None or len(q.scale) == 0:
-            raise ToolkitError(f"tensor {i} is not quantised: not a full-int8 model", exit_code=1)
+            raise CheckFailed(f"tensor {i} is not quantised: not a full-int8 model")
         return np.asarray(q.scale, dtype=np.float32), np.asarray(q.zeroPoint, dtype=np.int64)
 
     def q1(self, i: int) -> Quant:
@@ -145,20 +145,20 @@ class _Reader:
             return max(-128, zero), 127
         if fused == a.RELU6:  # TFLM: TfLiteRound(6.0f / scale), float32, half away from zero
             return max(-128, zero), min(127, zero + int(np.floor(np.float32(6.0) / np.float32(scale) + 0.5)))
-        raise ToolkitError(f"unsupported fused activation {fused}", exit_code=1)
+        raise CheckFailed(f"unsupported fused activation {fused}")
 
 
 def _conv(r: _Reader, op) -> Conv:
     if len(op.inputs) < 3 or int(op.inputs[2]) < 0:
-        raise ToolkitError("the engine needs CONV_2D with a bias", exit_code=1)
+        raise CheckFailed("the engine needs CONV_2D with a bias")
     x, w, b = (int(i) for i in op.inputs[:3])
     out = int(op.outputs[0])
     o = op.builtinOptions
     if (o.strideH, o.strideW, o.dilationHFactor, o.dilationWFactor) != (1, 1, 1, 1):
-        raise ToolkitError("the engine supports stride-1, undilated CONV_2D only", exit_code=1)
+        raise CheckFailed("the engine supports stride-1, undilated CONV_2D only")
     cout, kh, kw, cin = r.shape(w)
     if o.padding != r.s.Padding.SAME and (kh, kw) != (1, 1):
-        raise ToolkitError("the engine supports SAME-padded CONV_2D only", exit_code=1)
+        raise CheckFailed("the engine supports SAME-padded CONV_2D only")
     in_q, w_scale = r.q1(x), r.quant(w)[0]
     out_q = r.q1(out)
     if len(w_scale) == 1:
@@ -188,9 +188,9 @@ def _pool(r: _Reader, pad_op, pool_op) -> MaxPool:
     lo, hi = r.act_range(o.fusedActivationFunction, out)
     if pad_op is not None:
         if len(pad_op.inputs) > 2:
-            raise ToolkitError("the engine supports PAD with the zero point as its value only", exit_code=1)
+            raise CheckFailed("the engine supports PAD with the zero point as its value only")
         if o.padding != r.s.Padding.VALID:
-            raise ToolkitError("the engine supports PAD before a VALID MAX_POOL_2D only", exit_code=1)
+            raise CheckFailed("the engine supports PAD before a VALID MAX_POOL_2D only")
         pad_t = int(pad_op.inputs[1])
         pads = r.data(pad_t, np.int64 if r.tensor(pad_t).type == r.s.TensorType.INT64 else np.int32).reshape(4, 2)
         return _checked(MaxPool(out, o.filterHeight, o.filterWidth, o.strideH, o.strideW, ch, w_in, w_out,
@@ -208,7 +208,7 @@ def _pool(r: _Reader, pad_op, pool_op) -> MaxPool:
 def _checked(p: MaxPool) -> MaxPool:
     """The streaming order needs a layer's top padding to complete no row by itself."""
     if p.pad_top >= p.kh:
-        raise ToolkitError(f"a max pool padded {p.pad_top} rows on top of a {p.kh}-row kernel", exit_code=1)
+        raise CheckFailed(f"a max pool padded {p.pad_top} rows on top of a {p.kh}-row kernel")
     return p
 
 
@@ -216,40 +216,39 @@ def read_graph(tflite: bytes) -> EngineGraph:
     """The engine's layers from the int8 TFLite; one line naming what is not supported otherwise."""
     r = _Reader(tflite)
     if len(r.g.inputs) != 1:
-        raise ToolkitError("the engine needs a model with one input", exit_code=1)
+        raise CheckFailed("the engine needs a model with one input")
     t = int(r.g.inputs[0])
     shape = r.shape(t)
     if len(shape) != 4 or shape[0] != 1 or shape[3] != 1:
-        raise ToolkitError(f"unexpected model input shape {shape}", exit_code=1)
+        raise CheckFailed(f"unexpected model input shape {shape}")
     layers = []
     while True:
         users = r.consumers(t)
         if len(users) == 2 and all(n == "CONV_2D" for n, _ in users):
             break
         if len(users) != 1:
-            raise ToolkitError(f"tensor {t} feeds {len(users)} ops; the engine cannot follow the trunk",
-                               exit_code=1)
+            raise CheckFailed(f"tensor {t} feeds {len(users)} ops; the engine cannot follow the trunk")
         name, op = users[0]
         if name == "CONV_2D":
             layers.append(_conv(r, op))
         elif name == "PAD":
             nxt = r.consumers(int(op.outputs[0]))
             if len(nxt) != 1 or nxt[0][0] != "MAX_POOL_2D":
-                raise ToolkitError("PAD is supported only before MAX_POOL_2D", exit_code=1)
+                raise CheckFailed("PAD is supported only before MAX_POOL_2D")
             layers.append(_pool(r, op, nxt[0][1]))
             op = nxt[0][1]
         elif name == "MAX_POOL_2D":
             layers.append(_pool(r, None, op))
         else:
-            raise ToolkitError(f"the engine does not support {name} in the trunk", exit_code=1)
+            raise CheckFailed(f"the engine does not support {name} in the trunk")
         t = int(op.outputs[0])
     a, b = (_conv(r, op) for _, op in users)
     if (a.kh, a.kw, b.kh, b.kw) != (1, 1, 1, 1):
-        raise ToolkitError("the pooling's two convolutions must be 1x1", exit_code=1)
+        raise CheckFailed("the pooling's two convolutions must be 1x1")
     a_max = any(n == "REDUCE_MAX" for n, _ in r.consumers(a.tensor))
     b_max = any(n == "REDUCE_MAX" for n, _ in r.consumers(b.tensor))
     if a_max == b_max:
-        raise ToolkitError("cannot tell the attention logits from the values (no single REDUCE_MAX)", exit_code=1)
+        raise CheckFailed("cannot tell the attention logits from the values (no single REDUCE_MAX)")
     sof, lin = (a, b) if a_max else (b, a)
     return EngineGraph(r.q1(int(r.g.inputs[0])), tuple(layers), lin, sof, r.q1(lin.tensor), r.q1(sof.tensor),
                        shape[2], lin.cout, lin.width, t)

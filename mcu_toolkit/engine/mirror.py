@@ -13,7 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .arith import multiply_by_quantized_multiplier
-from ..errors import ToolkitError
+from ..errors import CheckFailed, ToolkitError
 from .graph import Conv, EngineGraph, MaxPool, read_graph
 from .layout import state_bytes
 from .tail import ExpTable, Head, exp_table, head_f32, pooled_sums
@@ -62,8 +62,7 @@ class Engine:
     def build(cls, graph: EngineGraph, head: Head, rounding: str = "double") -> "Engine":
         want = (3, graph.channels * (graph.pooled_mels + graph.channels))
         if head.weight.shape != want:
-            raise ToolkitError(f"the head has shape {head.weight.shape}; the int8 model's pooling needs {want}",
-                               exit_code=1)
+            raise CheckFailed(f"the head has shape {head.weight.shape}; the int8 model's pooling needs {want}")
         return cls(graph, head, exp_table(graph.sof_quant.scale, graph.sof_quant.zero), rounding)
 
     @classmethod

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ToolkitError
+from ..errors import CheckFailed, ToolkitError
 
 MANT_BITS = 29          # mantissa in [2^29, 2^30): 30 significant bits
 MAX_SHIFT = 63
@@ -36,7 +36,7 @@ class ExpTable:
 def exp_table(scale: float, zero: int) -> ExpTable:
     """e^(scale * (q - zero)) = mant_q29[q+128] * 2^(exp[q+128] - 29) for every int8 q."""
     if not (0 < scale < 80):
-        raise ToolkitError(f"attention logit scale {scale:g} is outside what the exp table covers", exit_code=1)
+        raise CheckFailed(f"attention logit scale {scale:g} is outside what the exp table covers")
     mant, exp = [], []
     for q in range(-128, 128):
         v = float(np.float64(scale) * (q - zero)) / math.log(2.0)

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..errors import ToolkitError
+from ..errors import CheckFailed
 from ..model import Trunk, Wav2Small
 
 INPUT_NAME = "logmel"
@@ -42,5 +42,5 @@ def check_onnx_parity(onnx_bytes: bytes, model: Wav2Small, logmels: np.ndarray, 
             got = sess.run(None, {INPUT_NAME: x[None].astype(np.float32)})[0][0]
             worst = max(worst, float(np.max(np.abs(ref - got))))
     if worst > atol:
-        raise ToolkitError(f"ONNX export disagrees with torch: max abs error {worst:.3g} > {atol}", exit_code=1)
+        raise CheckFailed(f"ONNX export disagrees with torch: max abs error {worst:.3g} > {atol}")
     return worst

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ToolkitError
+from ..errors import ToolchainFailed
 from ..lifetime import die_with_parent
 
 # TF/oneDNN/hash/thread settings that make the conversion byte-identical run to run.
@@ -74,7 +74,7 @@ def simplify_onnx(onnx_bytes: bytes, work: Path) -> bytes:
                     onnxsim.main()
                 except SystemExit as e:
                     if e.code not in (None, 0):
-                        raise ToolkitError(f"onnxsim failed (exit {e.code})", exit_code=3)
+                        raise ToolchainFailed(f"onnxsim failed (exit {e.code})")
     finally:
         sys.argv = argv
     return path.read_bytes()
@@ -149,8 +149,7 @@ class TfWorker:
         return path.read_bytes()
 
     def _failed(self, code: int):
-        raise ToolkitError(f"onnx2tf/TensorFlow failed (exit {code}){self._tail()}; rerun with --verbose",
-                           exit_code=3)
+        raise ToolchainFailed(f"onnx2tf/TensorFlow failed (exit {code}){self._tail()}; rerun with --verbose")
 
     def _tail(self) -> str:
         if self.verbose:
@@ -182,6 +181,5 @@ def check_float_tflite(tflite_float: bytes, onnx_bytes: bytes, inputs_nchw: np.n
         got = it.get_tensor(it.get_output_details()[0]["index"]).ravel()
         worst = max(worst, float(np.max(np.abs(ref - got))))
     if worst > atol:
-        raise ToolkitError(f"onnx2tf's float TFLite disagrees with ONNX: max abs error {worst:.3g} > {atol}",
-                           exit_code=3)
+        raise ToolchainFailed(f"onnx2tf's float TFLite disagrees with ONNX: max abs error {worst:.3g} > {atol}")
     return worst

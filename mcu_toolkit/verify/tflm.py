@@ -9,7 +9,7 @@ import tempfile
 
 import numpy as np
 
-from ..errors import ToolkitError
+from ..errors import CheckFailed
 
 
 @contextlib.contextmanager
@@ -67,13 +67,12 @@ class TflmModel:
             except RuntimeError as e:
                 failure = e
         if failure is not None:
-            raise ToolkitError(f"TFLM cannot load the model: {tflm_failure_reason(err['text'], failure)}",
-                               exit_code=1)
+            raise CheckFailed(f"TFLM cannot load the model: {tflm_failure_reason(err['text'], failure)}")
         self.input = self.interp.get_input_details(0)
         self.output = self.interp.get_output_details(0)
         qi, qo = self.input["quantization_parameters"], self.output["quantization_parameters"]
         if len(qi["scales"]) == 0 or len(qo["scales"]) == 0:
-            raise ToolkitError("the model's input or output is not int8-quantised", exit_code=1)
+            raise CheckFailed("the model's input or output is not int8-quantised")
         self.in_scale, self.in_zero = float(qi["scales"][0]), int(qi["zero_points"][0])
         self.out_scale, self.out_zero = float(qo["scales"][0]), int(qo["zero_points"][0])
 
@@ -136,7 +135,7 @@ def measure_arena(tflite: bytes, q: np.ndarray, step: int = 256) -> int:
     while not _loads_and_runs(tflite, hi, q):
         hi *= 2
         if hi > 1 << 30:
-            raise ToolkitError("TFLM could not run the model with a 1 GiB arena", exit_code=1)
+            raise CheckFailed("TFLM could not run the model with a 1 GiB arena")
     lo = 0  # known to fail
     while hi - lo > step:
         mid = (lo + hi) // 2
@@ -174,8 +173,7 @@ def tail_model(tflite: bytes, cut: int) -> bytes:
     for op in kept:
         for t in (int(t) for t in op.inputs if t >= 0):
             if t not in made and t in producer:  # a second path into the tail: no single cut
-                raise ToolkitError(f"tensor {cut} does not split the model: the tail also reads tensor {t}",
-                                   exit_code=1)
+                raise CheckFailed(f"tensor {cut} does not split the model: the tail also reads tensor {t}")
     g.operators, g.inputs, m.signatureDefs = kept, np.array([cut], dtype=np.int32), None
     b = flatbuffers.Builder(len(tflite) + 1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")

@@ -22,7 +22,7 @@ import numpy as np
 from .. import bundle as bundle_mod
 from ..audio import cut_windows, list_audio, load_audio, peak_dbfs
 from ..environ import environ_set
-from ..errors import ToolkitError
+from ..errors import CheckFailed, ToolkitError
 from ..lifetime import child_group
 from ..outputs import atomic_write, check_file_target, check_folder_target, starts_with, within
 from .ccc import ccc_or_nan, negligible_spread
@@ -151,7 +151,7 @@ def _on_device(windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[
         write_wav(wav, np.concatenate([to_pcm16(w) for w in windows]))
         run = run_image(Path(_WORKER["elf"]), wav)
     if len(run.outputs) != len(windows):
-        raise ToolkitError(f"the device returned {len(run.outputs)} windows for {len(windows)}", exit_code=1)
+        raise CheckFailed(f"the device returned {len(run.outputs)} windows for {len(windows)}")
     differing = sum(int(np.any(d.view(np.uint32) != np.asarray(h, dtype=np.float32).view(np.uint32)))
                     for d, h in zip(run.outputs, host))
     return list(run.outputs), differing
