@@ -6,7 +6,6 @@ stderr with the exit code from `ExitCode`, and makes SIGTERM clean up like Ctrl-
 
 from __future__ import annotations
 
-import math
 import inspect
 import os
 import signal
@@ -19,8 +18,8 @@ from . import bundle as bundle_mod
 from . import options as opt
 from .errors import ExitCode, Terminated, ToolkitError
 from .firmware.boards import BOARDS
+from .verify.ccc import low_ccc_warning
 
-LOW_CCC = 0.9  # convert and firmware warn below this: a project would build around a broken int8 model
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -94,7 +93,7 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
             r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm["ccc"].items())))
     paths = ([] if no_engine else [("w2s engine", r.ccc)]) + ([("TFLM path", r.tflm["ccc"])] if r.tflm else [])
     for name, ccc in paths:  # one line per path: either can be the one a project is built on
-        warning = _low_ccc_warning(name, ccc)
+        warning = low_ccc_warning(name, ccc)
         if warning:
             click.echo(warning, err=True)
     if not result.passed:
@@ -224,27 +223,9 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     if b.speed is not None and b.speed.clock_hz is not None:
         verdict = {True: "real time", False: "NOT real time", None: "real time not known"}[b.speed.real_time]
         click.echo(f"{verdict}: {b.speed.note}", err=b.speed.real_time is not True)
-    warning = _low_ccc_warning("w2s engine" if engine == "w2s" else "TFLM path", b.ccc)  # the engine generated
+    warning = low_ccc_warning("w2s engine" if engine == "w2s" else "TFLM path", b.ccc)  # the engine generated
     if warning:
         click.echo(warning + "; the project fits, but check `mcu-toolkit validate`", err=True)
-
-
-def _low_ccc_warning(path: str, ccc: dict) -> str | None:
-    """One line when a path's CCC against the float model is under LOW_CCC (or undefined), else None."""
-    worst = _worst_ccc(ccc)
-    return None if worst is None else (f"warning: this bundle's int8 model tracks the float model poorly ({worst} "
-                                       f"on held-out audio, {path})")
-
-
-def _worst_ccc(ccc: dict) -> str | None:
-    """'valence CCC 0.512' for the worst dimension under LOW_CCC; an undefined (NaN, null) CCC counts as failing."""
-    if not ccc:
-        return "CCC undefined"
-    for k, v in ccc.items():
-        if v is None or not math.isfinite(v):
-            return f"{k} CCC undefined"
-    k = min(ccc, key=ccc.get)
-    return f"{k} CCC {ccc[k]:.3f}" if ccc[k] < LOW_CCC else None
 
 
 @cli.command(name="features", epilog=opt.epilog())

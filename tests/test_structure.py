@@ -46,3 +46,14 @@ def test_the_engine_package_never_imports_the_emitters():
         for n in ast.walk(ast.parse(p.read_text())):
             if isinstance(n, ast.ImportFrom):
                 assert "emit" not in (n.module or "").split("."), f"{p.relative_to(PKG)} imports {n.module}"
+
+
+def test_the_package_validate_has_the_real_signature():
+    import inspect
+
+    import mcu_toolkit
+    from mcu_toolkit.verify import validation
+
+    public, real = inspect.signature(mcu_toolkit.validate), inspect.signature(validation.validate)
+    assert list(public.parameters) == list(real.parameters)
+    assert all(public.parameters[k].default == real.parameters[k].default for k in real.parameters)
