@@ -24,7 +24,7 @@ from mcu_toolkit.dsp import fixed
 from mcu_toolkit.verify import tflm
 from mcu_toolkit.verify.deployed import engine_window
 
-from helpers import run_cli
+from helpers import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 CPUS = {name: CORES[name] for name in ("cortex-m4f", "cortex-m7", "cortex-m33")}  # the boards' FPU cores
@@ -95,20 +95,14 @@ def test_low_ccc_warnings_name_the_path_they_are_about(tmp_path):
     """An untrained model with far-off BatchNorm statistics: the w2s engine tracks float (CCC > 0.99), TFLM's
     int8 does not (README: CCC 0.13 / -0.01 / 0.42). convert warns once for TFLM only; firmware warns for a
     TFLM project and not for a w2s one (it used to read the w2s figures for both)."""
-    import torch
+    import sys
 
-    from mcu_toolkit.model import Wav2Small, Wav2SmallConfig, save_checkpoint
+    from mcu_toolkit.model import save_checkpoint
 
-    torch.manual_seed(9)
-    model = Wav2Small(Wav2SmallConfig(channels=13))
-    with torch.no_grad():  # as scripts/make_variant_checkpoints.py's random_bn
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_var.copy_(torch.exp(torch.empty(m.num_features).uniform_(np.log(0.05), np.log(20.0))))
-                m.running_mean.normal_(0.0, 2.0)
-                m.weight.normal_(1.0, 0.5)
-                m.bias.normal_(0.0, 0.5)
-    save_checkpoint(model.eval(), tmp_path / "ckpt")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_variant_checkpoints import random_bn  # the benchmark's own untrained variant
+
+    save_checkpoint(random_bn(13, 9), tmp_path / "ckpt")
     r = run_cli("convert", str(tmp_path / "ckpt"), "--out", str(tmp_path / "b"), "--quiet")
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "b" / "report.json").read_text())
