@@ -53,9 +53,8 @@ DC_GAIN_BIN1 = -(1 << 12)
 # int32 a frame keeps for the window's mean: Re 2X[0], Re 2X[1], Im 2X[1] (X[0] is real), in the frame's
 # units, and the frame's offset and exponent packed as (a & 0xFFFF) | s << 16
 DC_BINS = 4
-FRAME_LOG2 = 6          # log2(N_FFT): the offset is (sum + 32) >> 6
+FRAME_LOG2 = N_FFT.bit_length() - 1  # the offset is (sum + N_FFT / 2) >> log2(N_FFT)
 BLOCK_BITS = 16         # |d| < 2^16: d * hann_q15 + 2^7 still fits int32
-MAX_EXPONENT = BLOCK_BITS  # s of an all-zero d (any value would do; this one is the formula's)
 DC_VALUE_BITS = 30      # window-end DC bins are brought under 2^30 before squaring
 
 
@@ -238,10 +237,10 @@ def _mels_db_q7(xr: np.ndarray, xi: np.ndarray, exponent: np.ndarray, t: Tables,
 
 def dc_corrections(n: int, total: int) -> tuple[np.ndarray, np.ndarray]:
     """The window mean mu = total / n as floor(mu) and, per exponent s and DC gain G, the fraction
-    round(G * 2^s * (mu - floor(mu))): (floor_mu, frac (2, MAX_EXPONENT + 1)). A frame's bin moves by
+    round(G * 2^s * (mu - floor(mu))): (floor_mu, frac (2, BLOCK_BITS + 1)). A frame's bin moves by
     G * 2^s * (a - mu) = G * 2^s * (a - floor_mu) - frac[bin, s], exactly but for that one rounding."""
     floor_mu, rem = divmod(total, n)
-    frac = np.array([[round_div(g * rem << s, n) for s in range(MAX_EXPONENT + 1)]
+    frac = np.array([[round_div(g * rem << s, n) for s in range(BLOCK_BITS + 1)]
                      for g in (DC_GAIN_BIN0, DC_GAIN_BIN1)], dtype=np.int64)
     return floor_mu, frac
 

@@ -79,8 +79,15 @@ def engine_window(engine, window: np.ndarray, kind: str, n_mels: int) -> np.ndar
     """(3,) float32: one window through the device's front end and the w2s engine (numpy mirror), as
     w2s_infer_window_f32 runs it: a window with no variance gets the float model's answer (Head.silence)."""
     q = engine.graph.input
-    x = device_input_s8(window, kind, n_mels, q.scale, q.zero)
-    return engine.head.silence.copy() if engine.silent(x) else engine.run(x)  # as w2s_infer.c
+    return w2s_answer(engine, device_input_s8(window, kind, n_mels, q.scale, q.zero))
+
+
+def w2s_answer(engine, x_s8: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+    """(3,) float32 of one window of int8 input on the w2s path, as w2s_infer_window_f32 gives it: a window
+    with no variance gets Head.silence, any other runs the engine (from its features tensor, if given)."""
+    if engine.silent(x_s8):
+        return engine.head.silence.copy()
+    return engine.run_features(engine.features(x_s8) if features is None else features)
 
 
 def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) -> np.ndarray:
@@ -97,7 +104,7 @@ def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) 
             w2s.append(tflm[-1])
             continue
         f = engine.features(x)
-        w2s.append(engine.head.silence.copy() if engine.silent(x) else engine.run_features(f))
+        w2s.append(w2s_answer(engine, x, f))
         tflm.append(tail.dequantize(tail.run_int8(f[None])) if tail is not None else tflm_step(dev, x))
     return np.array([np.mean(tflm, axis=0), np.mean(np.array(w2s, dtype=np.float64), axis=0)])
 
