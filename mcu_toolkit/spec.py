@@ -16,6 +16,12 @@ OUTPUT_NAMES = ("arousal", "dominance", "valence")   # the head's three outputs,
 WINDOW_MIN_S, WINDOW_MAX_S = 0.1, 60.0  # --window-seconds, every command (the front end's sums hold 60 s)
 WINDOW_DEFAULT_S = 2.0                  # the model window when none is named
 
+# The choices the commands offer, each first is the default.
+ENGINES = ("w2s", "tflm")      # w2s: our streaming engine; tflm: the int8 flatbuffer on TFLite Micro
+FRONTENDS = ("fixed", "float")  # fixed: the device's integer log-mel; float: the model's own
+DEVICES = ("host", "qemu-m4")   # where validate runs the deployed pipeline
+ONNX_INPUT_NAME = "logmel"      # the trunk's one input, in the ONNX and (through onnx2tf) the TFLite
+
 
 def check_window(seconds: float) -> int:
     """--window-seconds in samples, or a ToolkitError naming the range (NaN fails too): convert, features
