@@ -61,7 +61,7 @@ def ram(bundle: Path) -> dict:
     with tempfile.TemporaryDirectory() as d:
         probe = Path(d) / "probe.c"
         probe.write_text('#include "w2s_engine.h"\nconst unsigned w2s_state_bytes = sizeof(w2s_engine_t);\n')
-        subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"], "-std=c99", "-c", str(probe), "-I", str(bundle),
+        subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"].flags, "-std=c99", "-c", str(probe), "-I", str(bundle),
                         "-o", str(Path(d) / "probe.o")], check=True)
         nm = subprocess.run(["arm-none-eabi-objdump", "-s", "-j", ".rodata", str(Path(d) / "probe.o")],
                             capture_output=True, text=True, check=True).stdout

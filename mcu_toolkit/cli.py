@@ -202,7 +202,8 @@ Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-a
 @opt.out("Project folder (written atomically).")
 @opt.window_seconds("Window for the default convert (cannot be combined with --bundle: the bundle's "
                     "window is fixed when it is converted).", default=None)
-@click.option("--psram", is_flag=True, help="esp32-s3: put the TFLM arena in PSRAM.")
+@click.option("--psram", is_flag=True,
+              help=", ".join(n for n, b in BOARDS.items() if b.psram) + ": put the TFLM arena in PSRAM.")
 @click.option("--allow-dropped-audio", is_flag=True,
               help="Generate the project even if the board cannot process the audio in real time (it will drop "
                    "audio between windows).")
