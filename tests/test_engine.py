@@ -273,8 +273,8 @@ def test_engine_compiles_clean_for_every_cortex_m(engine, tmp_path, core):
     (tmp_path / "size.c").write_text('#include "w2s_engine.h"\n'
                                      f"typedef char check[sizeof(w2s_engine_t) == {engine.state_bytes()} ? 1 : -1];\n"
                                      "int w2s_size_probe;\n")
-    subprocess.run(["arm-none-eabi-gcc", *CORES[core].flags, *STRICT, "-c", str(tmp_path / "size.c"), "-I", str(tmp_path),
-                    "-o", str(tmp_path / "size.o")], check=True)
+    subprocess.run(["arm-none-eabi-gcc", *CORES[core].flags, *STRICT, "-c", str(tmp_path / "size.c"), "-I",
+                    str(tmp_path), "-o", str(tmp_path / "size.o")], check=True)
 
 
 CXX_MAIN = """// Every engine header from C++: a missing extern "C" guard is a link error (functions) or a compile

@@ -66,6 +66,7 @@ static void start_i2s() {
 
 w2s_status_t board_init(void) { return W2S_OK; }  // the I2S channel is set up when the audio starts
 
+// A driver failure stops here, with the ESP error's name (more than W2S_ERR_DEVICE would say).
 w2s_status_t board_start_audio(w2s_ring_t* ring) {
   g_ring = ring;
   start_i2s();
