@@ -83,6 +83,7 @@ def summary(b: Board) -> str:
         facts.append(f"{b.engines[0]} engine only")
     return f"{b.name} ({', '.join(facts)}): {b.note}"
 
+
 TFLM_FLASH_ESTIMATE = 120 * KIB   # TFLM core + ~14 int8 kernels (CMSIS-NN/ESP-NN), -Os; an estimate
 APP_FLASH_ESTIMATE = 40 * KIB     # HAL/IDF drivers, printf, start-up; an estimate
 RAM_ALLOWANCE = 24 * KIB          # stacks, TFLM interpreter objects, HAL state; an estimate
