@@ -66,7 +66,7 @@ def main() -> None:
         for w in args.windows:
             rep = report(w)
             for (name, board), engine in ((nb, e) for nb in BOARDS.items() for e in nb[1].engines):
-                for psram in ((False, True) if name == "esp32-s3" and engine == "tflm" else (False,)):
+                for psram in ((False, True) if board.psram and engine == "tflm" else (False,)):
                     b = budget(board, rep, psram, engine)
                     rows.append({
                         "window_s": w, "board": name + (" +psram" if psram else ""), "engine": engine,

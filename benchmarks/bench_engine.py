@@ -52,7 +52,7 @@ def accuracy(checkpoint: Path | None, window_s: float, work: Path) -> dict:
 def ram(bundle: Path) -> dict:
     """The engine's state for each window length: the generated engine has no window in it at all, so one
     compile gives every length's figure; the compiler's sizeof is checked against the Python layout."""
-    from mcu_toolkit.cores import CORES
+    from mcu_toolkit.cores import M4F
     from mcu_toolkit.engine.mirror import Engine
     from mcu_toolkit.engine.tail import Head
 
@@ -61,7 +61,7 @@ def ram(bundle: Path) -> dict:
     with tempfile.TemporaryDirectory() as d:
         probe = Path(d) / "probe.c"
         probe.write_text('#include "w2s_engine.h"\nconst unsigned w2s_state_bytes = sizeof(w2s_engine_t);\n')
-        subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"], "-std=c99", "-c", str(probe), "-I", str(bundle),
+        subprocess.run(["arm-none-eabi-gcc", *M4F, "-std=c99", "-c", str(probe), "-I", str(bundle),
                         "-o", str(Path(d) / "probe.o")], check=True)
         nm = subprocess.run(["arm-none-eabi-objdump", "-s", "-j", ".rodata", str(Path(d) / "probe.o")],
                             capture_output=True, text=True, check=True).stdout

@@ -17,7 +17,7 @@ import click
 from . import bundle as bundle_mod
 from . import options as opt
 from .errors import ExitCode, Terminated, ToolkitError
-from .firmware.boards import BOARDS
+from .firmware.boards import BOARDS, summary
 from .verify.ccc import low_ccc_warning
 
 
@@ -176,7 +176,23 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
     return ExitCode.OK if res.passed else ExitCode.CHECK_FAILED
 
 
-@cli.command(name="firmware", epilog=opt.epilog())
+FIRMWARE_HELP = """Generate a board project around a bundle, after checking it fits the board.
+
+\b
+Boards:
+{boards}
+Budget, w2s: engine + front end (exact) + HAL estimate; RAM = engine state + the front end's
+window store (68 B per frame) + audio ring + an allowance.
+Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
+audio ring + an allowance. A project that cannot fit is refused with the numbers and a
+window length that would pass every check (or none). Then the real-time check: a board whose
+clock cannot run the pipeline's instructions per second of audio (measured on an emulated
+Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-audio.
+"""
+
+
+@cli.command(name="firmware", epilog=opt.epilog(),
+             help=FIRMWARE_HELP.format(boards="\n".join("  " + summary(b) for b in BOARDS.values())))
 @click.option("--board", required=True, type=click.Choice(list(BOARDS)), help="Target board.")
 @click.option("--engine", type=click.Choice(["w2s", "tflm"]), default="w2s", show_default=True,
               help="w2s: our streaming int8 engine (no TFLM; RAM independent of the window). "
@@ -186,27 +202,13 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
 @opt.out("Project folder (written atomically).")
 @opt.window_seconds("Window for the default convert (cannot be combined with --bundle: the bundle's "
                     "window is fixed when it is converted).", default=None)
-@click.option("--psram", is_flag=True, help="esp32-s3: put the TFLM arena in PSRAM.")
+@click.option("--psram", is_flag=True,
+              help=", ".join(n for n, b in BOARDS.items() if b.psram) + ": put the TFLM arena in PSRAM.")
 @click.option("--allow-dropped-audio", is_flag=True,
               help="Generate the project even if the board cannot process the audio in real time (it will drop "
                    "audio between windows).")
 @opt.force
 def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_dropped_audio, force):
-    """Generate a board project around a bundle, after checking it fits the board.
-
-    \b
-    Boards: nucleo-f411re (Cortex-M4F, 512 KB flash, 128 KB RAM), stm32h743 (Cortex-M7, 2 MB, 512 KB AXI SRAM),
-            esp32-s3 (Xtensa LX7, 512 KB SRAM, --psram for 8 MB), host (Linux, reads a WAV file),
-            qemu-f411 (the F411 image on QEMU netduinoplus2, a WAV file for a microphone:
-                       cd OUT && make run WAV=clip.wav; w2s engine only).
-    Budget, w2s: engine + front end (exact) + HAL estimate; RAM = engine state + the front end's
-    window store (68 B per frame) + audio ring + an allowance.
-    Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
-    audio ring + an allowance. A project that cannot fit is refused with the numbers and a
-    window length that would pass every check (or none). Then the real-time check: a board whose
-    clock cannot run the pipeline's instructions per second of audio (measured on an emulated
-    Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-audio.
-    """
     from .firmware.generate import firmware
 
     if bundle is not None and window_seconds is not None:

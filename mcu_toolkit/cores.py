@@ -1,6 +1,6 @@
-"""Cortex-M cores: the compiler flags for each, defined once, and what a C file costs on one.
+"""The cores boards run on: each one's compiler flags and speed data, defined once, and what a C file costs.
 
-Boards, tests and benchmarks take their flags from here.
+Boards (firmware/boards.py), tests and benchmarks take their flags from here.
 """
 
 from __future__ import annotations
@@ -11,18 +11,53 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from .lifetime import in_group, track
 
 STRICT_C = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+
+
+@dataclass(frozen=True)
+class InstrRates:
+    """The pipeline's instructions per second of audio on a core, as measured (firmware/speed.py uses them)."""
+    engine_per_mac: float          # the w2s engine: per MAC ...
+    engine_per_output: float       # ... plus per int8 output (requantisation, the next layer's widening, loops)
+    engine_per_mac_overall: float  # for a bundle that does not report its outputs: the default model's rate
+    frontend_per_s: float          # the front end, per second of audio (does not depend on the model)
+
+
+# Instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount (-O2, the SMLAD kernels): the
+# engine's two rates fitted on six models of 8 to 16 channels and 20 to 32 mels, each within 9%
+# (bench_speed_model.py; the default model: 94.7 M measured, 102.6 M estimated); the front end from
+# bench_device_speed.py.
+QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_mac_overall=1.53,
+                     frontend_per_s=4.56e6)
+
+
+@dataclass(frozen=True)
+class Core:
+    cpu: str                     # the name projects and messages print
+    flags: tuple[str, ...]       # arm-none-eabi-gcc's; () where the project's toolchain picks them (ESP-IDF, host)
+    rates: InstrRates | None     # None: no instruction count for this core (the real-time check says so)
+    tflm_arch: str | None = None  # TFLM's TARGET_ARCH, for the projects that build TFLM
+
+
 CORES = {
-    "cortex-m0plus": ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"),
-    "cortex-m4f": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
-    "cortex-m7": ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
-    "cortex-m33": ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
+    "cortex-m0plus": Core("Cortex-M0+", ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"), None),
+    "cortex-m4f": Core("Cortex-M4F", ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+                       QEMU_M4, "cortex-m4+fp"),
+    # the M7 runs the same Thumb-2 + DSP code as the M4 the counts come from
+    "cortex-m7": Core("Cortex-M7", ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
+                      QEMU_M4, "cortex-m7+fpu"),
+    "cortex-m33": Core("Cortex-M33", ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
+                       None),
+    "xtensa-lx7": Core("Xtensa LX7", (), None),
+    "host": Core("Linux", (), None),
 }
-M4F = CORES["cortex-m4f"]
+CORTEX_M = tuple(name for name, c in CORES.items() if c.flags)  # the cores arm-none-eabi-gcc builds for
+M4F = CORES["cortex-m4f"].flags
 
 
 def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt: str = "-Os") -> int | None:
@@ -35,7 +70,7 @@ def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt
             (Path(d) / name).write_text(text)
         obj = Path(d) / "out.o"
         # gcc's own temporary files go in d too: the caller's TMPDIR may be a folder about to be removed
-        r = subprocess.run([gcc, *CORES[core], opt, "-std=c99", "-c", str(Path(d) / source), "-o", str(obj)],
+        r = subprocess.run([gcc, *CORES[core].flags, opt, "-std=c99", "-c", str(Path(d) / source), "-o", str(obj)],
                            capture_output=True, env={**os.environ, "TMPDIR": d}, **in_group())
         if r.returncode != 0:
             return None

@@ -137,6 +137,12 @@ def test_help_and_readme_state_the_same_facts():
         stem, ext = name.rsplit(".", 1)
         assert name in flat or f"{stem}.{{h,c}}" in flat, name
         assert f"`{name}`" in readme or f"`{stem}.h` / `.c`" in readme or f"`{stem}.h`" in readme, name
+    from mcu_toolkit.firmware.boards import BOARDS, summary
+
+    firmware_help = " ".join(run_cli("firmware", "--help").stdout.split())
+    for b in BOARDS.values():  # the help's board list is BOARDS, and the README names each board
+        assert " ".join(summary(b).split()) in firmware_help, b.name
+        assert f"`{b.name}`" in readme, b.name
     for cmd in ("convert", "validate", "features", "firmware"):
         text = " ".join(run_cli(cmd, "--help").stdout.split())
         for code, what in EXIT_CODE_HELP.items():

@@ -1,6 +1,6 @@
 """The shipped C builds as promised: its headers from C++, the ring in C99 and C11, the templates as files.
 
-The board mains and the model step (w2s_model.cc) are C++. A C function declared without extern "C" gets
+The ESP32-S3's main and the model step (w2s_model.cc) are C++. A C function declared without extern "C" gets
 a mangled name in the C++ caller, and the link fails with an undefined reference. A C object (the model
 array, the front-end tables) keeps its plain name under g++ either way, so the linker cannot see a missing
 guard there; the C++ files below redeclare every object a header declares inside extern "C", and a header
@@ -29,7 +29,7 @@ from mcu_toolkit.firmware.generate import budget_h
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "firmware_templates"
 FRONTEND_H = ROOT / "mcu_toolkit" / "dsp" / "c" / "w2s_frontend.h"
-HAND_WRITTEN = [*sorted((TEMPLATES / "common").glob("*.h")), FRONTEND_H, TEMPLATES / "stm32" / "src" / "board.h"]
+HAND_WRITTEN = [*sorted((TEMPLATES / "common").glob("*.h")), FRONTEND_H]
 
 WINDOW = 3200  # 0.2 s: small buffers, real frame count
 FRAMES = (WINDOW - 64) // 32 + 1
@@ -52,13 +52,13 @@ BOARD_STUB_C = """#include <stdio.h>
 
 static uint32_t cycles;
 w2s_status_t board_init(void) { return W2S_OK; }
-w2s_status_t board_start_audio(void) { return W2S_OK; }
+w2s_status_t board_start_audio(w2s_ring_t *ring) { (void)ring; return W2S_OK; }
 uint32_t board_cycles(void) { return cycles += 1000u; }
 uint32_t board_cpu_hz(void) { return 1000000u; }
 void board_print(const char *line) { puts(line); }
 """
 
-# What main.cc does, minus TFLM: at least one call into every hand-written header.
+# What a board's main does, minus TFLM: at least one call into every hand-written header.
 MAIN_CC = """// Calls into every hand-written C header from C++, as the board mains do.
 #include <stdio.h>  // not <cstdio>: Debian's arm-none-eabi-g++ has no C++ library headers
 
@@ -90,7 +90,7 @@ int main() {
                         W2S_FRAMES_PER_WINDOW) != W2S_OK) {
     return 1;
   }
-  if (board_start_audio() != W2S_OK) return 1;
+  if (board_start_audio(&ring) != W2S_OK) return 1;
   int16_t chunk[256];
   for (int i = 0; i < 256; i++) chunk[i] = (int16_t)((i % 32) * 1000 - 16000);  // a 500 Hz sawtooth
   unsigned windows = 0, fed = 0;
@@ -379,11 +379,172 @@ def test_host_main_runs_the_model_step_on_each_window(sources, stubs, tmp_path):
     assert r.stdout.splitlines() == [*lines, f"2 window(s) of {FRAMES} frames x 26 mels"], (r.stdout, sums)
 
 
-def test_stm32_main_compiles_and_links_as_a_file(sources, stubs, tmp_path):
-    """stm32/src/main.cc, unrendered, with every header it includes (board.h implemented by the stub)."""
-    exe = _tflm_build(sources, stubs, tmp_path, [TEMPLATES / "stm32" / "src" / "main.cc"],
-                      [*MAIN_C_FILES, "model_data.c"])
-    assert exe.stat().st_size > 0
+# A board whose microphone gives one window and 100 samples more than the ring holds, then stops the program
+# at the second line: the window's, then the warning about the dropped samples.
+BOARD_WINDOW_STUB_C = """#include <stdio.h>
+#include <stdlib.h>
+
+#include "board.h"
+#include "model_config.h"
+#include "w2s_budget.h"
+
+static uint32_t cycles, lines;
+w2s_status_t board_init(void) { return W2S_OK; }
+w2s_status_t board_start_audio(w2s_ring_t *ring)
+{
+    static int16_t pcm[W2S_RING_SAMPLES + 100u];
+    FILE *f = fopen(getenv("W2S_STUB_PCM"), "rb");
+    size_t n = f == NULL ? 0u : fread(pcm, sizeof pcm[0], W2S_WINDOW_SAMPLES, f);
+    if (n != W2S_WINDOW_SAMPLES) return W2S_ERR_DEVICE;
+    fclose(f);
+    (void)w2s_ring_write(ring, pcm, W2S_RING_SAMPLES + 100u);
+    return W2S_OK;
+}
+uint32_t board_cycles(void) { return cycles += 1000u; }
+uint32_t board_cpu_hz(void) { return 1000000u; }
+void board_print(const char *line)
+{
+    puts(line);
+    if (++lines == 2u) exit(0);
+}
+"""
+
+
+def test_bare_metal_main_prints_each_window_and_the_dropped_samples(sources, stubs, tmp_path):
+    """common/w2s_main.c and w2s_app.c with TFLM (a stand-in) on a board: the window the microphone gave goes
+    through the pipeline into the model, its line is printed with the model's time, then the ring's drop."""
+    (sources / "board_window_stub.c").write_text(BOARD_WINDOW_STUB_C)
+    exe = _tflm_build(sources, stubs, tmp_path, [], [*MAIN_C_FILES[:-1], "model_data.c", "w2s_app.c", "w2s_main.c",
+                                                      "board_window_stub.c"])
+    pcm = np.random.default_rng(5).normal(0, 3000, WINDOW).clip(-32768, 32767).astype(np.int16)
+    pcm.tofile(tmp_path / "in.s16")
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30,
+                       env={"W2S_STUB_PCM": str(tmp_path / "in.s16")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [_stand_in_line(pcm), "warning: 100 samples dropped"], r.stdout
+
+
+def _stand_in_line(pcm: np.ndarray) -> str:
+    """A board's line for one window through TFLM's stand-in (V: the int8 sum of its input, wrapped), timed 1000 us."""
+    x = int(fixed.quantize_s8(fixed.window_logmel_q7(pcm), fixed.InputQuant.from_scale(0.4702, 85))
+            .astype(np.int64).sum() + 128) % 256 - 128
+    return f"A=0.100 D=-0.050 V={'-' if x < 0 else ''}{abs(x) * 10 // 1000}.{abs(x) * 10 % 1000:03d} t=1000us"
+
+
+# Stand-in for the ESP-IDF names esp32/main/main.cc uses (tests only). The I2S driver gives pcm_s16 (a
+# 24-bit sample in the top of each 32-bit slot) 256 samples a read, then blocks; the capture task is a thread;
+# vTaskDelay, called when the ring is empty, ends the program once the driver has nothing more.
+ESP_IDF_STUB_H = """#pragma once
+#include <stddef.h>
+#include <stdint.h>
+typedef int esp_err_t;
+#define ESP_OK 0
+#define CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ 1
+#define MALLOC_CAP_SPIRAM 1
+#define MALLOC_CAP_INTERNAL 2
+#define MALLOC_CAP_8BIT 4
+#define portMAX_DELAY 0xFFFFFFFFu
+#define pdPASS 1
+#define configMAX_PRIORITIES 25
+enum { GPIO_NUM_2 = 2, GPIO_NUM_41 = 41, GPIO_NUM_42 = 42, I2S_GPIO_UNUSED = -1 };
+enum { I2S_NUM_0, I2S_ROLE_MASTER, I2S_DATA_BIT_WIDTH_32BIT, I2S_SLOT_MODE_MONO, I2S_STD_SLOT_LEFT };
+typedef struct i2s_channel *i2s_chan_handle_t;
+typedef struct { int id, role; } i2s_chan_config_t;
+typedef struct { uint32_t rate; } i2s_std_clk_config_t;
+typedef struct { int width, mode, slot_mask; } i2s_std_slot_config_t;
+typedef struct { int mclk, bclk, ws, dout, din; struct { int mclk_inv; } invert_flags; } i2s_std_gpio_config_t;
+typedef struct { i2s_std_clk_config_t clk_cfg; i2s_std_slot_config_t slot_cfg; i2s_std_gpio_config_t gpio_cfg; }
+    i2s_std_config_t;
+#define I2S_CHANNEL_DEFAULT_CONFIG(id, role) {id, role}
+#define I2S_STD_CLK_DEFAULT_CONFIG(rate) {rate}
+#define I2S_STD_PHILIPS_SLOT_DEFAULT_CONFIG(width, mode) {width, mode, 0}
+typedef void (*TaskFunction_t)(void *);
+extern "C" {
+esp_err_t i2s_new_channel(const i2s_chan_config_t *cfg, i2s_chan_handle_t *tx, i2s_chan_handle_t *rx);
+esp_err_t i2s_channel_init_std_mode(i2s_chan_handle_t h, const i2s_std_config_t *cfg);
+esp_err_t i2s_channel_enable(i2s_chan_handle_t h);
+esp_err_t i2s_channel_read(i2s_chan_handle_t h, void *dst, size_t size, size_t *bytes, uint32_t timeout);
+const char *esp_err_to_name(esp_err_t err);
+uint32_t esp_cpu_get_cycle_count(void);
+void *heap_caps_aligned_alloc(size_t alignment, size_t size, uint32_t caps);
+int xTaskCreatePinnedToCore(TaskFunction_t fn, const char *name, uint32_t stack, void *arg, unsigned prio,
+                            void *handle, int core);
+void vTaskDelay(uint32_t ticks);
+}
+"""
+ESP_IDF_STUB_CC = """#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "esp_stub.h"
+
+static int16_t pcm_s16[STUB_SAMPLES];
+static size_t given;
+static volatile int done;
+static uint32_t cycles;
+
+esp_err_t i2s_new_channel(const i2s_chan_config_t *, i2s_chan_handle_t *, i2s_chan_handle_t *rx) {
+  FILE *f = fopen(getenv("W2S_STUB_PCM"), "rb");
+  if (f == nullptr || fread(pcm_s16, sizeof pcm_s16[0], STUB_SAMPLES, f) != STUB_SAMPLES) return 1;
+  fclose(f);
+  *rx = nullptr;
+  return ESP_OK;
+}
+esp_err_t i2s_channel_init_std_mode(i2s_chan_handle_t, const i2s_std_config_t *) { return ESP_OK; }
+esp_err_t i2s_channel_enable(i2s_chan_handle_t) { return ESP_OK; }
+esp_err_t i2s_channel_read(i2s_chan_handle_t, void *dst, size_t size, size_t *bytes, uint32_t) {
+  size_t n = size / 4 < STUB_SAMPLES - given ? size / 4 : STUB_SAMPLES - given;
+  if (n == 0) {  // the last block is in the ring: nothing more arrives
+    done = 1;
+    for (;;) pause();
+  }
+  for (size_t i = 0; i < n; i++) static_cast<int32_t *>(dst)[i] = static_cast<int32_t>(pcm_s16[given + i]) * 65536;
+  given += n;
+  *bytes = n * 4;
+  return ESP_OK;
+}
+const char *esp_err_to_name(esp_err_t) { return "ESP_FAIL"; }
+uint32_t esp_cpu_get_cycle_count(void) { return cycles += 1000u; }
+void *heap_caps_aligned_alloc(size_t alignment, size_t size, uint32_t) { return aligned_alloc(alignment, size); }
+static void *run(void *task) {
+  reinterpret_cast<TaskFunction_t>(task)(nullptr);
+  return nullptr;
+}
+int xTaskCreatePinnedToCore(TaskFunction_t fn, const char *, uint32_t, void *, unsigned, void *, int) {
+  pthread_t t;
+  return pthread_create(&t, nullptr, run, reinterpret_cast<void *>(fn)) == 0 ? pdPASS : 0;
+}
+void vTaskDelay(uint32_t) {
+  if (done) exit(0);
+  usleep(100);
+}
+extern "C" void app_main(void);
+int main() { app_main(); }  // ESP-IDF's start-up calls app_main
+"""
+
+
+def test_esp32_main_runs_against_a_stand_in_for_esp_idf(sources, stubs, tmp_path):
+    """esp32/main/main.cc, unrendered: board.h's five functions with ESP-IDF (a stand-in), app_main and the capture
+    task around w2s_app and TFLM (a stand-in): the window the microphone gave is the window's line."""
+    idf = tmp_path / "idf"
+    for h in ("driver/i2s_std.h", "esp_cpu.h", "esp_err.h", "esp_heap_caps.h", "freertos/FreeRTOS.h",
+              "freertos/task.h", "sdkconfig.h"):
+        (idf / h).parent.mkdir(parents=True, exist_ok=True)
+        (idf / h).write_text('#include "esp_stub.h"\n')
+    (idf / "esp_stub.h").write_text(ESP_IDF_STUB_H)
+    (tmp_path / "esp_stub.cc").write_text(ESP_IDF_STUB_CC)
+    pcm = np.random.default_rng(7).normal(0, 3000, WINDOW).clip(-32768, 32767).astype(np.int16)
+    pcm.tofile(tmp_path / "in.s16")
+    shutil.copy(TEMPLATES / "common" / "w2s_model.cc", sources / "w2s_model.cc")
+    main_cc = TEMPLATES / "esp32" / "main" / "main.cc"
+    exe = compile_and_link(toolchain("host"), sources, None, [*MAIN_C_FILES[:-1], "model_data.c", "w2s_app.c"],
+                           tmp_path / "build", cxx_files=(sources / "w2s_model.cc", main_cc, tmp_path / "esp_stub.cc"),
+                           includes=(stubs, idf), defines=(f"STUB_INPUT_BYTES={FRAMES * 26}", f"STUB_SAMPLES={WINDOW}"))
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30,
+                       env={"W2S_STUB_PCM": str(tmp_path / "in.s16")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [_stand_in_line(pcm)], r.stdout
 
 
 @pytest.mark.parametrize("part", sorted(STM32_PARTS))
@@ -396,7 +557,7 @@ def test_board_stm32_compiles_as_a_file(sources, stubs, tmp_path, part):
     assert r.returncode != 0 and "define the STM32 part" in r.stderr, r.stderr
     core = {"STM32F411xE": "cortex-m4f", "STM32H743xx": "cortex-m7"}[part]
     if shutil.which("arm-none-eabi-gcc"):  # and for the part's own core
-        _compile(["arm-none-eabi-gcc", *CORES[core], *C_FLAGS, f"-I{sources}", f"-I{stubs}", f"-D{part}", "-c",
+        _compile(["arm-none-eabi-gcc", *CORES[core].flags, *C_FLAGS, f"-I{sources}", f"-I{stubs}", f"-D{part}", "-c",
                   str(board_c), "-o", str(tmp_path / "b_arm.o")], board_c.name)
 
 

@@ -96,7 +96,7 @@ def test_dsp_block_requantisation_on_a_cortex_m4_equals_tflms_arithmetic(tmp_pat
         pytest.skip("no arm-none-eabi-gcc / qemu-system-arm")
     (tmp_path / "w2s_engine_model.h").write_text(FAKE_MODEL_H)
     elf = tmp_path / "requant_m4.elf"
-    subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"], "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2",
+    subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"].flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2",
                     "--specs=rdimon.specs", "-T", str(ROOT / "tests/c/m4.ld"), "-I", str(tmp_path),
                     "-I", str(ROOT / "mcu_toolkit/engine/c"), str(ROOT / "tests/c/m4_startup.c"),
                     str(ROOT / "tests/c/requant_m4_harness.c"), "-o", str(elf)], check=True)

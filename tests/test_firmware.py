@@ -27,14 +27,14 @@ from mcu_toolkit.verify.deployed import engine_window
 from helpers import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
-CPUS = {name: CORES[name] for name in ("cortex-m4f", "cortex-m7", "cortex-m33")}  # the boards' FPU cores
+CPUS = {name: CORES[name].flags for name in ("cortex-m4f", "cortex-m7", "cortex-m33")}  # the boards' FPU cores
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                                reason="needs gcc-arm-none-eabi and qemu-system-arm (.ci/run installs them)")
 needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("arm-none-eabi-g++") is None,
                                  reason="needs cmake and g++-arm-none-eabi")
 CLIP = resources.default_eval_dir() / "syn_003_en_f1_s135_p26_g4.flac"  # two 2 s windows
 REAL_CLIP = resources.default_eval_dir() / "real_arctic_a0009_6dB.flac"  # a recording: one 2 s window
-BOARD_PROJECTS = ("host", "nucleo-f411re", "stm32h743", "esp32-s3")  # the boards with both engines
+BOARD_PROJECTS = tuple(name for name, b in BOARDS.items() if "tflm" in b.engines)  # the boards with both engines
 TFLM_FILES = ("model_data.h", "model_data.c", "model_ops.h", "w2s_model.h", "w2s_model.cc")
 ENGINE_FILES = ("w2s_engine.h", "w2s_engine.c", "w2s_engine_layer.h", "w2s_engine_model.h", "w2s_engine_model.c",
                 "w2s_infer.h", "w2s_infer.c")
@@ -127,7 +127,7 @@ def projects(bundle, small, tmp_path_factory):
     out = {(b, "w2s"): firmware(b, root / b, bundle=bundle.out, allow_dropped_audio=True)[0] for b in BOARD_PROJECTS}
     for b in ("host", "stm32h743", "esp32-s3"):
         out[b, "tflm"] = firmware(b, root / (b + "-tflm"), bundle=(small if b == "stm32h743" else bundle).out,
-                                  psram=(b == "esp32-s3"), engine="tflm")[0]
+                                  psram=bool(BOARDS[b].psram), engine="tflm")[0]
     return out
 
 
@@ -140,9 +140,9 @@ def _rendered_text(board, project):
 
 def test_generated_projects_have_what_they_promise(projects):
     h7 = projects["stm32h743", "tflm"]
-    for f in ("CMakeLists.txt", "cmake/arm-none-eabi.cmake", "src/main.cc", "src/board_stm32.c", "README.md",
-              "w2s/w2s_budget.h", "w2s/model_data.c", "w2s/w2s_pipeline.c", "w2s/w2s_status.h", "w2s/w2s_model.h",
-              "w2s/w2s_model.cc"):
+    for f in ("CMakeLists.txt", "cmake/arm-none-eabi.cmake", "w2s/w2s_main.c", "w2s/w2s_app.c", "w2s/board.h",
+              "src/board_stm32.c", "README.md", "w2s/w2s_budget.h", "w2s/model_data.c", "w2s/w2s_pipeline.c",
+              "w2s/w2s_status.h", "w2s/w2s_model.h", "w2s/w2s_model.cc"):
         assert (h7 / f).is_file(), f
     assert "#define W2S_USE_TFLM 1" in (h7 / "w2s/w2s_budget.h").read_text()
     assert not any((h7 / "w2s" / f).exists() for f in ENGINE_FILES)
@@ -155,11 +155,12 @@ def test_generated_projects_have_what_they_promise(projects):
     assert 'if("tflm" STREQUAL "tflm")' in (esp / "CMakeLists.txt").read_text()  # adds w2s_tflm/ to the build
     esp_main = (esp / "main/main.cc").read_text()
     assert "esp_cpu_get_cycle_count" in esp_main
-    # every board: microphone DMA -> ring buffer -> pipeline; the ring keeps filling during Invoke
-    assert "w2s_ring_write" in esp_main and "w2s_ring_read" in esp_main and "xTaskCreatePinnedToCore" in esp_main
-    assert "w2s_ring_write" in (h7 / "src/board_stm32.c").read_text()
-    assert "256 ms" in (esp / "README.md").read_text() and "w2s_format_dropped" in (h7 / "src/main.cc").read_text()
-    assert "w2s_model_invoke_s8" in esp_main and "w2s_model_init" in (h7 / "src/main.cc").read_text()
+    # every microphone board: its DMA -> ring buffer; w2s_app: ring -> pipeline -> model; the ring keeps filling
+    # during Invoke
+    assert "w2s_ring_write" in esp_main and "xTaskCreatePinnedToCore" in esp_main and "w2s_app_poll" in esp_main
+    assert "w2s_ring_write" in (h7 / "src/board_stm32.c").read_text() and not (h7 / "src/main.cc").exists()
+    assert "256 ms" in (esp / "README.md").read_text() and "w2s_app_poll" in (h7 / "w2s/w2s_main.c").read_text()
+    assert not (esp / "w2s/w2s_main.c").exists()  # ESP-IDF's app_main is the ESP32-S3's (main/main.cc)
     assert "{{" not in "".join(p.read_text() for p in esp.rglob("*") if p.is_file() and p.suffix in (".md", ".cc"))
     assert "CONFIG_SPIRAM=y" in (esp / "sdkconfig.defaults").read_text()
     assert "| SD | PC2 (I2S2_SDI) |" in (h7 / "README.md").read_text()  # the H7 receives on SDI (MISO)
@@ -179,12 +180,10 @@ def test_default_engine_projects_need_no_tflm(projects, board):
         assert "esp-tflite-micro" not in (project / "main/idf_component.yml").read_text()
         assert 'if("w2s" STREQUAL "tflm")' in (project / "CMakeLists.txt").read_text()  # w2s_tflm/ stays out
         assert "-ffp-contract=off" in (project / "main/CMakeLists.txt").read_text()
-        assert "w2s_infer_window_f32" in (project / "main/main.cc").read_text()
     elif board == "host":
         assert "ENGINE = w2s" in (project / "Makefile").read_text()
     else:
         assert 'set(W2S_ENGINE "w2s")' in (project / "CMakeLists.txt").read_text()
-        assert "w2s_infer_window_f32" in (project / "src/main.cc").read_text()
 
 
 @needs_arm
@@ -233,7 +232,7 @@ def test_stm32_project_compiles_without_tflm(projects, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     commands = json.loads((tmp_path / "build" / "compile_commands.json").read_text())
     compiled = sorted(Path(c["file"]).name for c in commands)
-    assert "main.cc" in compiled and "w2s_infer.c" in compiled and "w2s_engine.c" in compiled
+    assert {"w2s_main.c", "w2s_app.c", "board_stm32.c", "w2s_infer.c", "w2s_engine.c"} <= set(compiled), compiled
     assert {"stm32h7xx_hal.c", "stm32h7xx_hal_i2s.c", "system_stm32h7xx.c", "startup_stm32h743xx.s",
             "clock.c"} <= set(compiled) and "stm32h7xx_hal_msp_template.c" not in compiled, compiled
     assert not any(n.startswith(("model_data", "w2s_model")) for n in compiled), compiled
@@ -279,7 +278,7 @@ def test_h7_board_layer_is_the_h7s(projects, tmp_path):
                     "__attribute__((section(\".isr_vector\"), used)) const void *vectors[2] = "
                     "{ &_estack, (const void *)Reset_Handler };\n")
     elf = tmp_path / "stub.elf"
-    r = subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m7"], "-O2", "-nostartfiles", "-nostdlib",
+    r = subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m7"].flags, "-O2", "-nostartfiles", "-nostdlib",
                         "-T", str(project / "ld/STM32H743ZITx_FLASH.ld"), str(stub), "-o", str(elf)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -341,6 +340,92 @@ def test_host_engine_matches_the_mirror_bit_for_bit(projects, bundle, tmp_path):
             assert np.array_equal(got_s8, _python_windows(bundle, pcm))
         total += len(want)
     assert total == 3
+
+
+# board.h on the host: the "DMA" is a thread that writes a raw PCM file into the ring in 512-sample blocks as
+# room frees up (nothing is dropped); board_print prints, and stops the program after the file's last window.
+HOST_BOARD_C = """#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "board.h"
+#include "model_config.h"
+#include "w2s_budget.h"
+
+static int16_t g_pcm[1u << 20];
+static uint32_t g_samples, g_windows, g_cycles;
+static w2s_ring_t *g_ring;
+static pthread_t g_dma;
+
+static void *dma(void *unused)
+{
+    (void)unused;
+    for (uint32_t off = 0, n; off < g_samples; off += n) {
+        n = g_samples - off < 512u ? g_samples - off : 512u;
+        while (W2S_RING_SAMPLES - w2s_ring_count(g_ring) < n) {
+            sched_yield();
+        }
+        (void)w2s_ring_write(g_ring, g_pcm + off, n);
+    }
+    return NULL;
+}
+
+w2s_status_t board_init(void)
+{
+    FILE *f = fopen(getenv("W2S_PCM"), "rb");
+    if (f == NULL) {
+        return W2S_ERR_OPEN;
+    }
+    g_samples = (uint32_t)fread(g_pcm, sizeof g_pcm[0], sizeof g_pcm / sizeof g_pcm[0], f);
+    g_windows = g_samples / W2S_WINDOW_SAMPLES;
+    fclose(f);
+    return g_windows > 0u ? W2S_OK : W2S_ERR_SIZE;
+}
+
+w2s_status_t board_start_audio(w2s_ring_t *ring)
+{
+    g_ring = ring;
+    return pthread_create(&g_dma, NULL, dma, NULL) == 0 ? W2S_OK : W2S_ERR_DEVICE;
+}
+
+uint32_t board_cycles(void) { return g_cycles += 1000u; }
+uint32_t board_cpu_hz(void) { return 1000000u; }
+
+void board_print(const char *line)
+{
+    puts(line);
+    fflush(stdout);
+    if (line[0] != 'A' || --g_windows == 0u) {
+        exit(line[0] == 'A' ? 0 : 1);
+    }
+}
+"""
+
+
+def test_bare_metal_main_matches_the_mirror_bit_for_bit(projects, bundle, tmp_path):
+    """The main every bare-metal board runs (w2s/w2s_main.c, w2s_app.c) on the host, the microphone a thread
+    writing a clip into the ring: each window's line is the mirror's A/D/V, and the model step's time."""
+    w2s = projects["stm32h743", "w2s"] / "w2s"
+    (tmp_path / "board_host.c").write_text(HOST_BOARD_C)
+    exe = tmp_path / "main"
+    r = subprocess.run(["gcc", *STRICT_C, "-O2", "-ffp-contract=off", "-pthread", "-I", str(w2s),
+                        *map(str, sorted(w2s.glob("*.c"))), str(tmp_path / "board_host.c"), "-o", str(exe)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    engine = Engine.from_tflite((bundle.out / "model_int8.tflite").read_bytes(),
+                                Head.from_json((bundle.out / "engine_head.json").read_text(), "head"))
+    for clip in (CLIP, REAL_CLIP):
+        pcm, _ = sf.read(clip, dtype="int16")
+        pcm.tofile(tmp_path / "in.s16")
+        r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120,
+                           env={"W2S_PCM": str(tmp_path / "in.s16")})
+        assert r.returncode == 0, r.stdout + r.stderr
+        sf.write(tmp_path / "clip.wav", pcm, 16000, subtype="PCM_16")
+        windows, _ = cut_windows(load_audio(tmp_path / "clip.wav"), bundle.report.window_samples)
+        want = [engine_window(engine, w, "fixed", bundle.report.n_mels) for w in windows]
+        assert r.stdout.splitlines() == ["A={} D={} V={} t=1000us".format(*map(_milli, w)) for w in want], r.stdout
 
 
 def _python_windows(bundle, pcm):
@@ -448,14 +533,12 @@ def test_firmware_refuses_a_slow_board_before_converting(tmp_path):
 
 
 def test_real_time_estimate_follows_the_measured_rate(bundle):
-    from mcu_toolkit.firmware.speed import (M4_ENGINE_INSTR_PER_MAC, M4_ENGINE_INSTR_PER_OUTPUT,
-                                            M4_FRONTEND_INSTR_PER_S, speed)
+    from mcu_toolkit.firmware.speed import speed
 
-    r = bundle.report
+    r, m4 = bundle.report, CORES["cortex-m4f"].rates
     s = speed(BOARDS["stm32h743"], r, "w2s")
-    assert s.instr_per_audio_s == pytest.approx((r.macs * M4_ENGINE_INSTR_PER_MAC + r.engine["int8_outputs_per_window"]
-                                                 * M4_ENGINE_INSTR_PER_OUTPUT) / r.window_seconds
-                                                + M4_FRONTEND_INSTR_PER_S)
+    assert s.instr_per_audio_s == pytest.approx((r.macs * m4.engine_per_mac + r.engine["int8_outputs_per_window"]
+                                                 * m4.engine_per_output) / r.window_seconds + m4.frontend_per_s)
     assert s.real_time is True and speed(BOARDS["nucleo-f411re"], r, "w2s").real_time is False
     assert speed(BOARDS["esp32-s3"], r, "w2s").real_time is None        # Xtensa: not measured
     assert speed(BOARDS["stm32h743"], r, "tflm").real_time is None      # TFLM: not measured

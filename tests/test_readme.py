@@ -132,12 +132,12 @@ def test_device_speed_figures_are_device_speed_json():
 
 
 def test_real_time_check_uses_the_measured_rates():
-    """speed.py's constants are the figures of device_speed.json and speed_model.json, and the README's."""
-    from mcu_toolkit.firmware import speed
+    """The Cortex-M4's rates (cores.py) are the figures of device_speed.json and speed_model.json, and the README's."""
+    from mcu_toolkit.cores import CORES
 
-    ds, sm = _json("device_speed.json"), _json("speed_model.json")
-    assert speed.M4_FRONTEND_INSTR_PER_S == pytest.approx(ds["m4_instructions_per_audio_second"]["frontend"], rel=0.01)
-    assert (speed.M4_ENGINE_INSTR_PER_MAC, speed.M4_ENGINE_INSTR_PER_OUTPUT) == (sm["per_mac"], sm["per_output"])
+    ds, sm, m4 = _json("device_speed.json"), _json("speed_model.json"), CORES["cortex-m4f"].rates
+    assert m4.frontend_per_s == pytest.approx(ds["m4_instructions_per_audio_second"]["frontend"], rel=0.01)
+    assert (m4.engine_per_mac, m4.engine_per_output) == (sm["per_mac"], sm["per_output"])
     check(_find(FLAT, rf"the w2s engine needs about {NUMBER} instructions per MAC plus {NUMBER} per int8 value"),
           [sm["per_mac"], sm["per_output"]], what="the engine's rates")
     worst = max(abs(m["fit_error"]) for m in sm["models"].values())

@@ -1,7 +1,10 @@
 """Guards on the code's shape that a review asked for: short functions, facts defined once."""
 
 import ast
+import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "mcu_toolkit"
@@ -57,3 +60,31 @@ def test_the_package_validate_has_the_real_signature():
     public, real = inspect.signature(mcu_toolkit.validate), inspect.signature(validation.validate)
     assert list(public.parameters) == list(real.parameters)
     assert all(public.parameters[k].default == real.parameters[k].default for k in real.parameters)
+
+
+def test_a_board_with_an_unknown_core_fails_when_boards_are_defined():
+    """A board's core is a key of cores.CORES, which gives its flags and speed data: a misspelt core (the CPU's
+    name, say) fails at import instead of silently skipping the real-time check."""
+    from mcu_toolkit.cores import CORES
+    from mcu_toolkit.firmware.boards import BOARDS, Board
+
+    with pytest.raises(ValueError, match="unknown core 'Cortex-M4F'"):
+        Board("nrf52840", "Cortex-M4F", 1024 * 1024, 256 * 1024, "nrf52", "nRF52840, 64 MHz", mhz=64)
+    assert {b.core for b in BOARDS.values()} <= set(CORES)
+
+
+def test_every_board_has_its_template_and_implements_board_h():
+    """Each board's template and common/ files exist, and a board that takes board.h defines its five functions
+    in its own sources (w2s_app.c calls them; a missing one is a link error only on the real target)."""
+    from mcu_toolkit import resources
+    from mcu_toolkit.firmware.boards import BOARDS
+
+    templates = resources.firmware_templates_root()
+    api = re.findall(r"^\w[\w ]*?\b(board_\w+)\(", (templates / "common" / "board.h").read_text(), re.M)
+    assert len(api) == 5, api
+    for b in BOARDS.values():
+        assert (templates / b.template).is_dir(), b.name
+        assert all((templates / "common" / f).is_file() for f in b.common), b.name
+        if "board.h" in b.common:
+            own = "".join(p.read_text() for p in (templates / b.template).rglob("*") if p.suffix in (".c", ".cc"))
+            assert [f for f in api if not re.search(rf"^\w[\w *]*\b{f}\([^)]*\)\s*\{{", own, re.M)] == [], b.name

@@ -19,51 +19,76 @@ from ..cores import CORES
 from ..errors import ToolkitError
 
 KIB = 1024
+# The common/ files a board's project takes besides the portable ones (generate.py): a microphone board
+# implements board.h's five functions and runs w2s_app; a bare-metal one also takes its main, w2s_main.c.
+MICROPHONE = ("board.h", "w2s_app.h", "w2s_app.c")
+BARE_METAL = MICROPHONE + ("w2s_main.c",)
+WAV_READER = ("w2s_wav.h", "w2s_wav.c")  # the boards that read a WAV file instead
 
 
 @dataclass(frozen=True)
 class Board:
     name: str
-    cpu: str
-    flash: int | None   # None: not a constraint (host)
+    core: str            # a key of cores.CORES: the CPU's name, its compiler flags and its speed data
+    flash: int | None    # None: not a constraint (host)
     ram: int | None
     template: str
-    gcc_flags: tuple[str, ...]
     note: str
     template_values: dict = field(default_factory=dict)  # the template's {{KEYS}} only this board fills
     engines: tuple[str, ...] = ("w2s", "tflm")          # the first is the default
     mhz: int | None = None                              # CPU clock; None: no real-time check (host, emulator)
+    psram: int = 0                                      # bytes of PSRAM --psram may give TFLM's arena
+    common: tuple[str, ...] = BARE_METAL                # see MICROPHONE
+
+    def __post_init__(self):
+        if self.core not in CORES:  # a misspelt core would silently skip the flags and the real-time check
+            raise ValueError(f"board {self.name}: unknown core {self.core!r}; cores.CORES has {', '.join(CORES)}")
 
 
-BOARDS = {
-    "nucleo-f411re": Board("nucleo-f411re", "Cortex-M4F", 512 * KIB, 128 * KIB, "stm32", CORES["cortex-m4f"],
-                           "STM32F411RE, 100 MHz",
-                           {"FAMILY": "STM32F4", "FAMILY_LC": "stm32f4", "FAMILY_SHORT": "F4",
-                            "HAL_DEFINE": "STM32F411xE", "STARTUP": "startup_stm32f411xe.s",
-                            "LINKER_SCRIPT": "STM32F411RETx_FLASH.ld", "TFLM_ARCH": "cortex-m4+fp",
-                            "DMA_WIDTH": "Half Word", "PIN_SD": "PC3 (I2S2_SD)"}, mhz=100),
+def stm32(hal_define: str, linker_script: str, dma_width: str, pin_sd: str) -> dict:
+    """The stm32 template's {{KEYS}} for a part: its family and start-up file follow from its HAL define."""
+    family = hal_define[:7]  # STM32F411xE -> STM32F4
+    return {"FAMILY": family, "FAMILY_LC": family.lower(), "FAMILY_SHORT": family[5:], "HAL_DEFINE": hal_define,
+            "STARTUP": f"startup_{hal_define.lower()}.s", "LINKER_SCRIPT": linker_script, "DMA_WIDTH": dma_width,
+            "PIN_SD": pin_sd}
+
+
+BOARDS = {b.name: b for b in (
+    Board("nucleo-f411re", "cortex-m4f", 512 * KIB, 128 * KIB, "stm32", "STM32F411RE, 100 MHz",
+          stm32("STM32F411xE", "STM32F411RETx_FLASH.ld", "Half Word", "PC3 (I2S2_SD)"), mhz=100),
     # RAM: the 512 KiB AXI SRAM, where the project's linker script puts .data/.bss (the largest block the DMA
     # reaches; a buffer cannot span SRAM1-3 and it, and the DMA cannot reach the DTCM that holds the stack).
-    "stm32h743": Board("stm32h743", "Cortex-M7", 2048 * KIB, 512 * KIB, "stm32", CORES["cortex-m7"],
-                       "STM32H743, 480 MHz; RAM: the 512 KiB AXI SRAM (stack and heap in the 128 KiB DTCM)",
-                       {"FAMILY": "STM32H7", "FAMILY_LC": "stm32h7", "FAMILY_SHORT": "H7",
-                        "HAL_DEFINE": "STM32H743xx", "STARTUP": "startup_stm32h743xx.s",
-                        "LINKER_SCRIPT": "STM32H743ZITx_FLASH.ld", "TFLM_ARCH": "cortex-m7+fpu",
-                        "DMA_WIDTH": "Word", "PIN_SD": "PC2 (I2S2_SDI)"}, mhz=480),
-    "esp32-s3": Board("esp32-s3", "Xtensa LX7", 8192 * KIB, 512 * KIB, "esp32",
-                      (), "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM", mhz=240),
-    "host": Board("host", "Linux", None, None, "host", (), "reads a WAV file"),
-    "qemu-f411": Board("qemu-f411", "Cortex-M4F", 512 * KIB, 128 * KIB, "qemu-f411", CORES["cortex-m4f"],
-                       "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for "
-                       "the F411's memory map, run on QEMU's netduinoplus2", engines=("w2s",)),
-}
+    Board("stm32h743", "cortex-m7", 2048 * KIB, 512 * KIB, "stm32",
+          "STM32H743, 480 MHz; RAM: the 512 KiB AXI SRAM (stack and heap in the 128 KiB DTCM)",
+          stm32("STM32H743xx", "STM32H743ZITx_FLASH.ld", "Word", "PC2 (I2S2_SDI)"), mhz=480),
+    Board("esp32-s3", "xtensa-lx7", 8192 * KIB, 512 * KIB, "esp32",
+          "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM", mhz=240,
+          psram=8192 * KIB, common=MICROPHONE),
+    Board("host", "host", None, None, "host", "reads a WAV file", common=WAV_READER),
+    Board("qemu-f411", "cortex-m4f", 512 * KIB, 128 * KIB, "qemu-f411",
+          "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for the F411's "
+          "memory map, run on QEMU's netduinoplus2 (cd OUT && make run WAV=clip.wav)", engines=("w2s",),
+          common=WAV_READER),
+)}
+
+
+def summary(b: Board) -> str:
+    """The board in one line, for the firmware help: its core, limits and engines, then its note."""
+    facts = [CORES[b.core].cpu]
+    if b.flash is not None:
+        facts.append(f"{b.flash // KIB} KiB flash, {b.ram // KIB} KiB RAM")
+    if b.psram:
+        facts.append(f"--psram: {b.psram // KIB} KiB PSRAM")
+    if len(b.engines) == 1:
+        facts.append(f"{b.engines[0]} engine only")
+    return f"{b.name} ({', '.join(facts)}): {b.note}"
+
 
 TFLM_FLASH_ESTIMATE = 120 * KIB   # TFLM core + ~14 int8 kernels (CMSIS-NN/ESP-NN), -Os; an estimate
 APP_FLASH_ESTIMATE = 40 * KIB     # HAL/IDF drivers, printf, start-up; an estimate
 RAM_ALLOWANCE = 24 * KIB          # stacks, TFLM interpreter objects, HAL state; an estimate
 RING_SAMPLES = 4096               # audio ring: 256 ms at 16 kHz
 DMA_SAMPLES = 512                 # double-buffered DMA halves
-PSRAM = 8192 * KIB
 
 
 @dataclass(frozen=True)
@@ -114,13 +139,14 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
     flash = sum(v for k, v in parts.items() if k.endswith(("_flash", "_flash_estimate")))
     ram = sum(v for k, v in parts.items() if not k.endswith(("_flash", "_flash_estimate")))
     ram_limit = board.ram
-    if psram and board.name != "esp32-s3":
-        raise ToolkitError(f"--psram applies to esp32-s3 only, not {board.name}")
+    if psram and not board.psram:
+        with_psram = ", ".join(b.name for b in BOARDS.values() if b.psram)
+        raise ToolkitError(f"--psram applies to {with_psram} only, not {board.name}")
     if psram and engine == "w2s":
         raise ToolkitError("--psram puts the TFLM arena in PSRAM and applies to --engine tflm; the w2s engine "
                            "needs no arena, and its window store stays in internal SRAM")
     if psram:
-        ram_limit = board.ram + PSRAM
+        ram_limit = board.ram + board.psram
     return Budget(board, flash, ram, board.flash, ram_limit, parts, engine_ccc(report, engine))
 
 
@@ -189,7 +215,7 @@ def check(board: Board, report: Report, psram: bool = False, bundle: str | None 
                   "(estimated), then --bundle DIR")
     else:
         advice = f"; try --window-seconds {hint:g} (estimated)"
-    if board.name == "esp32-s3" and not psram and engine == "tflm":
+    if board.psram and not psram and engine == "tflm":
         advice += ", or --psram"
     raise ToolkitError(f"{board.name} cannot hold this model with a {report.window_seconds:g} s window: "
                        + ", ".join(problems) + advice)

@@ -1,7 +1,7 @@
 """Can a board keep up with the audio? The pipeline's instructions per second of audio against its clock.
 
-The figures are instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount
-(benchmarks/bench_device_speed.py, -O2, the SMLAD kernels), not cycles: a real core needs more cycles
+A board's core (cores.py) gives the rates: instruction counts of the qemu-f411 image on QEMU's Cortex-M4
+with -icount (benchmarks/bench_device_speed.py, -O2, the SMLAD kernels), not cycles: a real core needs more cycles
 than instructions (flash wait states, multi-cycle loads and multiplies), so the check asks for HEADROOM
 and stays an estimate. The generated projects print the cycles each window really takes.
 """
@@ -11,23 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..bundle import Report
+from ..cores import CORES, InstrRates
 from ..errors import ToolkitError
 from .boards import Board
 
-# The engine's instructions per second of audio: per MAC, plus per int8 output (its requantisation, the next
-# layer's widening, the block loops), fitted on six models of 8 to 16 channels and 20 to 32 mels, each within
-# 9% (bench_speed_model.py; the default model: 94.7 M measured, 102.6 M estimated). Bundles converted before
-# the outputs were reported get the default model's overall rate per MAC. The front end does not depend on
-# the model (bench_device_speed.py).
-M4_ENGINE_INSTR_PER_MAC = 1.216
-M4_ENGINE_INSTR_PER_OUTPUT = 34.0
-M4_ENGINE_INSTR_PER_MAC_OVERALL = 1.53
-M4_FRONTEND_INSTR_PER_S = 4.56e6
 # A board keeps up if the instruction count fits in half its clock. QEMU counts instructions; a real core
 # spends more cycles on them (flash wait states: 3 on an F411 at 100 MHz; two-cycle loads), and the audio
 # DMA and its interrupts share the bus: issue 12's budget is 50 M instructions per second for a 100 MHz F411.
 HEADROOM = 2.0
-MEASURED_ON = ("Cortex-M4F", "Cortex-M7")  # the M7 runs the same Thumb-2 + DSP code
 
 
 @dataclass(frozen=True)
@@ -43,30 +34,30 @@ class Speed:
         return self.instr_per_audio_s * HEADROOM <= self.clock_hz
 
 
-def engine_instructions_per_s(report: Report) -> float:
-    """The w2s engine's Cortex-M4 instructions per second of audio, estimated from the model's shape."""
+def engine_instructions_per_s(report: Report, rates: InstrRates = CORES["cortex-m4f"].rates) -> float:
+    """The w2s engine's instructions per second of audio at `rates`, estimated from the model's shape."""
     macs = report.macs / report.window_seconds
     outputs = (report.engine or {}).get("int8_outputs_per_window")
     if outputs is None:
-        return macs * M4_ENGINE_INSTR_PER_MAC_OVERALL
-    return macs * M4_ENGINE_INSTR_PER_MAC + outputs / report.window_seconds * M4_ENGINE_INSTR_PER_OUTPUT
+        return macs * rates.engine_per_mac_overall
+    return macs * rates.engine_per_mac + outputs / report.window_seconds * rates.engine_per_output
 
 
 def speed(board: Board, report: Report, engine: str) -> Speed:
-    return _speed(board, engine, lambda: engine_instructions_per_s(report))
+    return _speed(board, engine, lambda rates: engine_instructions_per_s(report, rates))
 
 
 def default_model_speed(board: Board, engine: str, window_seconds: float) -> Speed:
     """The embedded model's estimate before converting it (firmware without --bundle): its MACs from the
     checkpoint's shapes at the default model's overall rate per MAC (measured on that model)."""
-    def engine_instr() -> float:
+    def engine_instr(rates: InstrRates) -> float:
         from .. import resources
         from ..model import load_checkpoint
         from ..model.wav2small import trunk_macs
 
         cfg = load_checkpoint(resources.default_checkpoint()).config
         return trunk_macs(cfg, cfg.frames(round(window_seconds * cfg.sample_rate))) / window_seconds \
-            * M4_ENGINE_INSTR_PER_MAC_OVERALL
+            * rates.engine_per_mac_overall
 
     return _speed(board, engine, engine_instr)
 
@@ -76,9 +67,10 @@ def _speed(board: Board, engine: str, engine_instr) -> Speed:
     if engine != "w2s":
         return Speed(None, clock, "TFLM's speed is not measured here (TFLM cannot be built here): measure the "
                                   "cycles the project prints")
-    if board.cpu not in MEASURED_ON:
-        return Speed(None, clock, f"no instruction count for {board.cpu}: measure the cycles the project prints")
-    need = engine_instr() + M4_FRONTEND_INSTR_PER_S
+    core = CORES[board.core]
+    if core.rates is None:
+        return Speed(None, clock, f"no instruction count for {core.cpu}: measure the cycles the project prints")
+    need = engine_instr(core.rates) + core.rates.frontend_per_s
     where = "" if clock is None else (f"; {need / clock:.2f} of {board.mhz} MHz at one instruction per cycle, "
                                       f"against at most 1/{HEADROOM:g}")
     return Speed(need, clock, f"about {need / 1e6:.0f} M instructions per second of audio{where} (an instruction "

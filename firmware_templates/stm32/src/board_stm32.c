@@ -23,7 +23,7 @@ void MX_DMA_Init(void);
 void MX_I2S2_Init(void);
 void MX_USART2_UART_Init(void);
 
-extern w2s_ring_t g_audio_ring;
+static w2s_ring_t *g_ring; /* board_start_audio's; the DMA interrupt writes it */
 
 #define HALF_SAMPLES 256u /* left-channel samples per DMA half */
 #if defined(STM32H743xx)
@@ -62,8 +62,9 @@ w2s_status_t board_init(void)
     return W2S_OK;
 }
 
-w2s_status_t board_start_audio(void)
+w2s_status_t board_start_audio(w2s_ring_t *ring)
 {
+    g_ring = ring; /* before the DMA starts: its first interrupt writes here */
 #if defined(STM32H743xx)
     /* No line of the buffer may be dirty (an eviction would overwrite what the DMA wrote). */
     SCB_CleanInvalidateDCache_by_Addr((uint32_t *)dma_buf, (int32_t)sizeof dma_buf);
@@ -73,7 +74,7 @@ w2s_status_t board_start_audio(void)
         return W2S_ERR_DEVICE;
     }
     /* A HAL that counts otherwise, or a DMA not set to words, would fill the halves in another layout than
-       push_half reads (the transfer stays inside the buffer either way): refuse it, and main stops. */
+       push_half reads (the transfer stays inside the buffer either way): refuse it, and the board stops. */
     if (__HAL_DMA_GET_COUNTER(hi2s2.hdmarx) <= DMA_WORDS / 2u ||
         hi2s2.hdmarx->Init.MemDataAlignment != DMA_MDATAALIGN_WORD) {
         return W2S_ERR_DEVICE;
@@ -99,7 +100,7 @@ static void push_half(const uint32_t *words)
     for (i = 0; i < HALF_SAMPLES; i++) {
         pcm[i] = (int16_t)(uint16_t)(words[2u * i] >> 8);
     }
-    (void)w2s_ring_write(&g_audio_ring, pcm, HALF_SAMPLES); /* a full ring counts the drop; main reports it */
+    (void)w2s_ring_write(g_ring, pcm, HALF_SAMPLES); /* a full ring counts the drop; w2s_app reports it */
 }
 #else
 /* F4: half-words high, low for the left slot, then the right slot's: the high half-word is the sample. */
@@ -110,7 +111,7 @@ static void push_half(const uint16_t *words)
     for (i = 0; i < HALF_SAMPLES; i++) {
         pcm[i] = (int16_t)words[4u * i];
     }
-    (void)w2s_ring_write(&g_audio_ring, pcm, HALF_SAMPLES); /* a full ring counts the drop; main reports it */
+    (void)w2s_ring_write(g_ring, pcm, HALF_SAMPLES); /* a full ring counts the drop; w2s_app reports it */
 }
 #endif
 

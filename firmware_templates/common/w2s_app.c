@@ -1,0 +1,102 @@
+/* w2s_app.c: see w2s_app.h. */
+#include "w2s_app.h"
+
+#include "board.h"
+#include "w2s_format.h"
+#if W2S_USE_TFLM
+#include "w2s_model.h"
+#endif
+
+#define CHUNK_SAMPLES 256u /* read from the ring per poll */
+#define LINE_BYTES 96u
+
+/* The status, and the call it came from if it is a failure. */
+static w2s_status_t named(w2s_status_t status, const char *name, const char **call)
+{
+    if (status != W2S_OK) {
+        *call = name;
+    }
+    return status;
+}
+
+w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, const char **call)
+{
+    int8_t *input_s8 = NULL; /* w2s: stays NULL, the engine reads the window row by row */
+    w2s_status_t st;
+    app->dropped_reported = 0u;
+    if ((st = named(board_init(), "board_init", call)) != W2S_OK ||
+        (st = named(w2s_ring_init(&app->ring, app->ring_s16, W2S_RING_SAMPLES), "w2s_ring_init", call)) != W2S_OK) {
+        return st;
+    }
+#if W2S_USE_TFLM
+    if ((st = named(w2s_model_init(arena, arena_bytes, &input_s8), "w2s_model_init", call)) != W2S_OK) {
+        return st;
+    }
+#else
+    (void)arena;
+    (void)arena_bytes;
+#endif
+    st = w2s_pipeline_init(&app->pipe, &g_w2s_frontend_config, app->frames_db_q7, app->dc_bins_q7, input_s8,
+                           W2S_FRAMES_PER_WINDOW);
+    if (named(st, "w2s_pipeline_init", call) != W2S_OK) {
+        return st;
+    }
+    return named(board_start_audio(&app->ring), "board_start_audio", call);
+}
+
+/* The model step on the window the pipeline completed, timed, and its line. */
+static w2s_status_t window_line(w2s_app_t *app, char *line, const char **call)
+{
+    w2s_status_t st;
+    const uint32_t t0 = board_cycles();
+#if W2S_USE_TFLM
+    int8_t adv_s8[W2S_OUTPUT_COUNT];
+    (void)app; /* TFLM reads the window from its input tensor, where the pipeline wrote it */
+    if ((st = named(w2s_model_invoke_s8(adv_s8), "w2s_model_invoke_s8", call)) != W2S_OK) {
+        return st;
+    }
+#else
+    float adv_f32[W2S_ENGINE_OUTPUTS];
+    if ((st = named(w2s_infer_window_f32(&app->pipe, &app->engine, adv_f32), "w2s_infer_window_f32", call)) !=
+        W2S_OK) {
+        return st;
+    }
+#endif
+    const uint32_t us = (uint32_t)((uint64_t)(board_cycles() - t0) * 1000000u / board_cpu_hz());
+#if W2S_USE_TFLM
+    st = w2s_format_adv(line, LINE_BYTES, adv_s8, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, us);
+    return named(st, "w2s_format_adv", call);
+#else
+    return named(w2s_format_adv_f32(line, LINE_BYTES, adv_f32, us), "w2s_format_adv_f32", call);
+#endif
+}
+
+w2s_status_t w2s_app_poll(w2s_app_t *app, uint32_t *samples, const char **call)
+{
+    int16_t chunk[CHUNK_SAMPLES];
+    char line[LINE_BYTES];
+    w2s_status_t st;
+    const uint32_t got = w2s_ring_read(&app->ring, chunk, CHUNK_SAMPLES);
+    if (samples != NULL) {
+        *samples = got;
+    }
+    for (size_t off = 0, used = 0; off < got; off += used) {
+        if (!w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used)) {
+            continue;
+        }
+        if ((st = window_line(app, line, call)) != W2S_OK) {
+            return st;
+        }
+        board_print(line);
+        const uint32_t dropped = w2s_ring_dropped(&app->ring);
+        if (dropped != app->dropped_reported) { /* inference outlasted the ring: the next window has a gap */
+            st = w2s_format_dropped(line, sizeof line, dropped - app->dropped_reported);
+            if (named(st, "w2s_format_dropped", call) != W2S_OK) {
+                return st;
+            }
+            board_print(line);
+            app->dropped_reported = dropped;
+        }
+    }
+    return W2S_OK;
+}

@@ -1,0 +1,63 @@
+/* w2s_app: the main loop's work on every microphone board (C99, includable from C++): the ring the board's
+ * audio fills -> the pipeline -> the model step -> one line per window -> a line when the ring dropped
+ * samples. The model step is w2s_budget.h's: W2S_USE_TFLM 0, the w2s streaming engine (w2s_infer.h); 1,
+ * TFLM (w2s_model.h). The board's part is board.h's five functions. */
+#ifndef W2S_APP_H
+#define W2S_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model_config.h"
+#include "w2s_budget.h"
+#include "w2s_pipeline.h"
+#include "w2s_ring.h"
+#include "w2s_status.h"
+#if !W2S_USE_TFLM
+#include "w2s_infer.h"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    w2s_ring_t ring;                                          /**< the board's audio writes, w2s_app_poll reads */
+    w2s_pipeline_t pipe;                                      /**< PCM -> the window's model input */
+    int16_t ring_s16[W2S_RING_SAMPLES];                       /**< the ring's storage, PCM */
+    int16_t frames_db_q7[W2S_FRAMES_PER_WINDOW * W2S_N_MELS]; /**< the window's frames, dB Q7 */
+    int32_t dc_bins_q7[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS]; /**< the window's DC bins, Q7 */
+#if !W2S_USE_TFLM
+    w2s_engine_t engine;                                      /**< the engine's state: one size for any window */
+#endif
+    uint32_t dropped_reported;                                /**< samples dropped as of the last warning line */
+} w2s_app_t;
+
+/**
+ * @brief         Once: board_init, the ring, the model step, the pipeline, then board_start_audio.
+ * @param[out]    app          the app (any storage; a static: it is large)
+ * @param[in,out] arena        TFLM: 16-byte aligned, arena_bytes (model_config.h: W2S_ARENA_BYTES), kept;
+ *                             w2s: unused, NULL
+ * @param[in]     arena_bytes  bytes in arena
+ * @param[out]    call         on a failure, the call that failed (for the line the board prints)
+ * @return        W2S_OK, or the status of the call that failed
+ */
+w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, const char **call);
+
+/**
+ * @brief         Once round the main loop: the samples waiting in the ring (at most a chunk) through the
+ *                pipeline; each window it completes through the model step, and its line printed
+ *                ("A=0.512 D=-0.031 V=0.877 t=12345us", the model step's time from board_cycles), then
+ *                "warning: N samples dropped" if the ring dropped any since the last such line.
+ * @param[in,out] app      a started app
+ * @param[out]    samples  samples read from the ring (0: none were waiting); may be NULL
+ * @param[out]    call     on a failure, the call that failed
+ * @return        W2S_OK, or the status of the call that failed
+ */
+w2s_status_t w2s_app_poll(w2s_app_t *app, uint32_t *samples, const char **call);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* W2S_APP_H */
