@@ -6,6 +6,7 @@ tensor shapes, so the 13-channel card model and wider variants share one class.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -229,14 +230,17 @@ def balanced_gram_scale(model: Wav2Small, logmels: torch.Tensor) -> float:
     return float(2.0 ** int(np.clip(np.round(np.log2(y_max / g_max)), -8, 8)))
 
 
-def trunk_macs(cfg: Wav2SmallConfig, frames: int) -> int:
-    """Multiply-accumulates of the trunk for one window (convs, pooling, head)."""
-    c, m, f = cfg.channels, cfg.n_mels, cfg.pooled_mels
-    t2 = (frames + 2 - 3) // 2 + 1
-    macs = frames * m * c * 9                 # l1
-    macs += 2 * frames * m * c * c * 9        # l2, l3
-    macs += 4 * t2 * f * c * c * 9            # l4..l7
-    macs += 2 * t2 * f * c * c + t2 * f * c   # lin, sof, weighting
-    macs += c * f * c                         # gram
-    macs += cfg.head_features * 3
-    return macs
+def float_macs(model: Wav2Small, frames: int) -> int:
+    """Multiply-accumulates of the exported trunk for one window of `frames` rows, counted while it runs: every
+    convolution, matmul and linear layer by its shapes, and every product of two tensors (the pooling's
+    weighting), so a new layer is counted without a formula. The same count as the engine's graph.macs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def products(a, b, *_, out_shape=None, **__) -> int:  # tensor * tensor, not by a number: one per output
+        tensors = all(isinstance(s, torch.Size) and len(s) > 0 for s in (a, b))
+        return 2 * int(np.prod(out_shape)) if tensors else 0
+
+    trunk = Trunk(copy.deepcopy(model).eval().to("meta"))  # shapes only: no arithmetic, the caller's model kept
+    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.mul: products}) as count:
+        trunk(torch.zeros(1, 1, frames, model.config.n_mels, device="meta"))
+    return count.get_total_flops() // 2
