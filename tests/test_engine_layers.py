@@ -106,7 +106,8 @@ def test_cwrite_writes_c_literals():
     assert cwrite.define("N", 5, "count", unsigned=True) == "#define N 5u /* count */"
     assert cwrite.define("Z", -3, "zero", width=12) == "#define Z (-3) /* zero */"
     assert cwrite.define("Z", -3, "zero", width=16) == "#define Z (-3)   /* zero */"
-    assert cwrite.array("int8_t", "a", np.arange(5), 2) == "static const int8_t a[5] = {\n    0, 1,\n    2, 3,\n    4,\n};\n"
+    assert cwrite.array("int8_t", "a", np.arange(5), 2) == \
+        "static const int8_t a[5] = {\n    0, 1,\n    2, 3,\n    4,\n};\n"
     assert cwrite.array("uint8_t", "b", np.eye(2, dtype=np.uint8), static=False) == \
         "const uint8_t b[2][2] = {\n    {1, 0},\n    {0, 1},\n};\n"
     assert cwrite.struct_init({"a": "1u", "s": cwrite.struct_init({"b": "x"})}) == \

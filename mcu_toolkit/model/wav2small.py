@@ -6,12 +6,13 @@ tensor shapes, so the 13-channel card model and wider variants share one class.
 
 from __future__ import annotations
 
-import copy
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..dsp.mel import dft_kernels, periodic_hann, slaney_mel_matrix  # noqa: F401  (re-exported)
 from .. import spec
@@ -230,17 +231,38 @@ def balanced_gram_scale(model: Wav2Small, logmels: torch.Tensor) -> float:
     return float(2.0 ** int(np.clip(np.round(np.log2(y_max / g_max)), -8, 8)))
 
 
+def _op_macs(name: str, args: tuple, out) -> int:
+    """Multiply-accumulates of one op by its shapes: a convolution (any size; groups are in the weight's
+    shape), a linear layer, a matrix product, or a product of two tensors (one per output); others 0."""
+    if name in ("conv1d", "conv2d", "conv3d"):
+        return out.numel() * math.prod(args[1].shape[1:])
+    if name in ("linear", "matmul", "bmm", "mm"):
+        return out.numel() * args[1 if name == "linear" else 0].shape[-1]
+    if name in ("mul", "__mul__", "__rmul__") and all(isinstance(a, torch.Tensor) and a.ndim for a in args[:2]):
+        return out.numel()
+    return 0
+
+
+class _MacCount(TorchFunctionMode):
+    # A function mode, not a dispatch mode (FlopCounterMode): those import torch._dynamo, ~1.5 s.
+    macs = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.macs += _op_macs(getattr(func, "__name__", ""), args, out)
+        return out
+
+
 def float_macs(model: Wav2Small, frames: int) -> int:
     """Multiply-accumulates of the exported trunk for one window of `frames` rows, counted while it runs: every
-    convolution, matmul and linear layer by its shapes, and every product of two tensors (the pooling's
-    weighting), so a new layer is counted without a formula. The same count as the engine's graph.macs."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    def products(a, b, *_, out_shape=None, **__) -> int:  # tensor * tensor, not by a number: one per output
-        tensors = all(isinstance(s, torch.Size) and len(s) > 0 for s in (a, b))
-        return 2 * int(np.prod(out_shape)) if tensors else 0
-
-    trunk = Trunk(copy.deepcopy(model).eval().to("meta"))  # shapes only: no arithmetic, the caller's model kept
-    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.mul: products}) as count:
-        trunk(torch.zeros(1, 1, frames, model.config.n_mels, device="meta"))
-    return count.get_total_flops() // 2
+    convolution, linear layer and matrix product by its shapes, and every product of two tensors (the
+    pooling's weighting), so a new layer is counted without a formula. The same count as the engine's
+    graph.macs."""
+    count = _MacCount()
+    training = model.training
+    try:
+        with count, torch.no_grad():
+            Trunk(model.eval())(torch.zeros(1, 1, frames, model.config.n_mels))
+    finally:
+        model.train(training)
+    return count.macs
