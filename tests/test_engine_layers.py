@@ -113,3 +113,17 @@ def test_cwrite_writes_c_literals():
     assert cwrite.struct_init({"a": "1u", "s": cwrite.struct_init({"b": "x"})}) == \
         "{\n    .a = 1u,\n    .s = {\n        .b = x,\n    },\n}"
     assert [cwrite.sizeof(t) for t in ("int8_t", "uint16_t", "int32_t", "float")] == [1, 2, 4, 4]
+
+
+def test_the_layer_fields_are_the_c_structs():
+    """c_engine.LAYER_FIELDS (names, order, which are unsigned) is read from w2s_engine_layer.h's w2s_layer_s8_t."""
+    import re
+    from importlib import resources
+
+    header = (resources.files("mcu_toolkit.engine") / "c" / "w2s_engine_layer.h").read_text()
+    body = re.search(r"typedef struct \{(.*?)\} w2s_layer_s8_t;", header, re.S).group(1)
+    fields = {}
+    for decl in re.sub(r"/\*.*?\*/", "", body, flags=re.S).split(";")[:-1]:
+        ctype, names = re.match(r"\s*((?:const )?\w+ \**)(.*)", decl).groups()
+        fields.update((n.strip().lstrip("*"), ctype.startswith("uint")) for n in names.split(","))
+    assert fields == LAYER_FIELDS and list(fields) == list(LAYER_FIELDS)
