@@ -439,7 +439,7 @@ def _errors(a: np.ndarray, b: np.ndarray, fn) -> dict:
 
 def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_ccc, timings: dict) -> Report:
     from .emit.c_frontend import frontend_report
-    from .model.wav2small import trunk_macs
+    from .model.wav2small import float_macs
     from .verify.deployed import fixed_tables
 
     m, dev = inp.model, pr.dev
@@ -451,7 +451,8 @@ def make_report(inp: Inputs, feats, ex: Exported, q: Quantized, pr: Proof, min_c
         checkpoint=inp.label,
         model={**m.config.to_dict(), "params": m.trainable_parameters(),
                "params_with_frozen_frontend": sum(x.numel() for x in m.parameters())},
-        macs=trunk_macs(m.config, inp.frames), gram_scale=ex.gram_scale,
+        macs=pr.engine.graph.macs(inp.frames) if pr.engine else float_macs(m, inp.frames),
+        gram_scale=ex.gram_scale,
         window_seconds=inp.window / SAMPLE_RATE, window_samples=inp.window, frames_per_window=inp.frames,
         input_shape=list(dev.input["shape"].tolist()),
         input_quant={"scale": dev.in_scale, "zero_point": dev.in_zero},

@@ -179,6 +179,15 @@ def test_int8_outputs_count_what_the_trunk_writes(engine):
         assert engine.int8_outputs(frames) == sum(v.size for v in written.values())
 
 
+def test_report_macs_are_the_graphs_and_the_float_models(engine, bundle, default_model):
+    """report.macs (the real-time estimate's first term) is the engine graph's count, and the float model's
+    (firmware's estimate before any convert) is the same number."""
+    from mcu_toolkit.model.wav2small import float_macs
+
+    frames = bundle.report.frames_per_window
+    assert bundle.report.macs == engine.graph.macs(frames) == float_macs(default_model, frames) == 123_882_577
+
+
 def test_state_is_the_same_for_any_window_length(engine, tmp_path):
     """One compiled engine runs 0.5 s and 60 s windows (30,000 frames) with the same state: the sums of the
     long window still match the mirror (no overflow), and sizeof(w2s_engine_t) is a constant of the model."""

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from mcu_toolkit.model import Wav2Small, Wav2SmallConfig
-from mcu_toolkit.model.wav2small import (Trunk, balanced_gram_scale, dft_kernels, prenorm, slaney_mel_matrix,
-                                         trunk_macs)
+from mcu_toolkit.model.wav2small import (Trunk, balanced_gram_scale, dft_kernels, float_macs, prenorm,
+                                         slaney_mel_matrix)
 
 
 def test_card_model_parameter_count():
@@ -103,6 +103,5 @@ def test_widths_come_from_the_checkpoint():
 
 
 def test_macs_per_second_near_reference():
-    # About 61 M MACs per second of audio for the card model (counted from the card architecture).
-    macs = trunk_macs(Wav2SmallConfig(), 499)
-    assert 55e6 < macs < 65e6
+    # About 61 M MACs per second of audio for the card model, counted on the float model as it runs.
+    assert float_macs(Wav2Small(), 499) == 61_901_827

@@ -51,6 +51,16 @@ def test_the_engine_package_never_imports_the_emitters():
                 assert "emit" not in (n.module or "").split("."), f"{p.relative_to(PKG)} imports {n.module}"
 
 
+def test_no_dispatch_on_layer_kinds_outside_the_layers():
+    """A layer kind answers for itself (engine/layers.py): nothing in engine/ or emit/ asks which kind it has."""
+    kinds = ("Conv", "MaxPool", "Layer")
+    for p in [*(PKG / "engine").rglob("*.py"), *(PKG / "emit").rglob("*.py")]:
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) in ("isinstance", "type"):
+                names = {getattr(a, "id", None) for a in ast.walk(ast.Tuple(elts=n.args[1:]))}
+                assert not names & set(kinds), f"{p.relative_to(PKG)}:{n.lineno} dispatches on a layer kind"
+
+
 def test_the_package_validate_has_the_real_signature():
     import inspect
 

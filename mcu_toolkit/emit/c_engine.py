@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from importlib import resources as ilr
 
-import numpy as np
-
-from ..engine.graph import Conv, EngineGraph, MaxPool
-from ..engine.layout import macros, ring_layout, tap_run, weights_s16
+from ..engine.graph import EngineGraph
+from ..engine.layers import Layer
+from ..engine.layout import macros, ring_layout
 from ..engine.mirror import Engine
 from ..engine.tail import Head
 from .c_model import GENERATED
+from .cwrite import array, braced, define, f32, sizeof, struct_init
 
 SOURCES = ("w2s_engine_layer.h", "w2s_engine.h", "w2s_engine.c")
 MODEL_FILES = ("w2s_engine_model.h", "w2s_engine_model.c")
@@ -24,17 +24,6 @@ MODEL_FILES = ("w2s_engine_model.h", "w2s_engine_model.c")
 def engine_sources() -> dict[str, str]:
     base = ilr.files("mcu_toolkit.engine") / "c"
     return {name: (base / name).read_text() for name in SOURCES}
-
-
-def _f32(x) -> str:
-    s = f"{float(np.float32(x)):.9g}"
-    return s + ("f" if ("." in s or "e" in s) else ".0f")
-
-
-def _array(ctype: str, name: str, values, per_line: int = 16, fmt=str) -> str:
-    vals = [fmt(v) for v in np.asarray(values).reshape(-1)]
-    rows = ["    " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line)]
-    return f"static const {ctype} {name}[{len(vals)}] = {{\n" + "\n".join(rows) + "\n};\n"
 
 
 def model_h(g: EngineGraph, head: Head | None = None) -> str:
@@ -53,7 +42,7 @@ def model_h(g: EngineGraph, head: Head | None = None) -> str:
         "W2S_ENGINE_HOT_STRIDE": "and the int16 step from one of their pixels to the next (kh * cin)",
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
-    defines = "\n".join(f"#define {k} {v}u /* {comments[k]} */" for k, v in macros(g).items())
+    defines = "\n".join(define(k, v, comments[k], unsigned=True) for k, v in macros(g).items())
     silence_define = silence_extern = ""
     if head is not None and head.silence is not None:
         silence_define = ("\n\n/* A window with no variance reaches the model as this code in every value; its\n"
@@ -83,70 +72,59 @@ extern const w2s_engine_model_t g_w2s_engine_model;
 """
 
 
-def _layer_init(name: str, layer, ring_offset: int) -> str:
-    if isinstance(layer, Conv):
-        return (f"{{W2S_LAYER_CONV, {layer.kh}u, {layer.kw}u, 1u, 1u, {layer.cin}u, {layer.cout}u, "
-                f"{layer.width}u, {layer.width}u, {layer.pad_top}u, {layer.pad_bottom}u, {layer.pad_left}u, "
-                f"{layer.in_zero}, {layer.out_zero}, {layer.act_min}, {layer.act_max}, "
-                f"{name}_weights_s16, {tap_run(layer)}u, {name}_bias_s32, {name}_mult_q31, {name}_shift, "
-                f"{ring_offset}u}}")
-    p: MaxPool = layer
-    return (f"{{W2S_LAYER_MAXPOOL, {p.kh}u, {p.kw}u, {p.sh}u, {p.sw}u, {p.channels}u, {p.channels}u, "
-            f"{p.width}u, {p.out_width}u, {p.pad_top}u, {p.pad_bottom}u, {p.pad_left}u, "
-            f"{p.pad_value}, 0, {p.act_min}, {p.act_max}, NULL, 0u, NULL, NULL, NULL, {ring_offset}u}}")
+# w2s_layer_s8_t's fields (w2s_engine_layer.h), in order: the unsigned ones get a u suffix.
+LAYER_FIELDS = {"kind": False, "kh": True, "kw": True, "sh": True, "sw": True, "cin": True, "cout": True,
+                "width": True, "out_width": True, "pad_top": True, "pad_bottom": True, "pad_left": True,
+                "in_zero": False, "out_zero": False, "act_min": False, "act_max": False, "weights_s16": False,
+                "run": True, "bias_s32": False, "mult_q31": False, "shift": False, "ring_offset": True}
 
 
-def _conv_arrays(name: str, c: Conv) -> str:
-    weights = _array("int16_t", f"{name}_weights_s16", weights_s16(c), 20)
-    return (f"/* {name}: {c.kh}x{c.kw} conv, {c.cin} -> {c.cout} channels (TFLite tensor {c.tensor}) */\n"
-            + weights
-            + _array("int32_t", f"{name}_bias_s32", c.bias, 8)
-            + _array("int32_t", f"{name}_mult_q31", c.mult, 6)
-            + _array("int8_t", f"{name}_shift", c.shift, 16) + "\n")
+def _layer_init(name: str, layer: Layer, ring_offset: int) -> str:
+    fields = layer.c_fields(name, ring_offset)
+    unknown = set(fields) - set(LAYER_FIELDS)
+    assert not unknown, f"not in w2s_layer_s8_t: {unknown}"
+    return struct_init({k: f"{fields[k]}u" if unsigned else str(fields[k])
+                        for k, unsigned in LAYER_FIELDS.items() if k in fields})
+
+
+def _layer_arrays(name: str, layer: Layer) -> str:
+    arrays = layer.c_arrays(name)
+    if not arrays:
+        return ""
+    return (f"/* {name}: {layer.describe()} (TFLite tensor {layer.tensor}) */\n"
+            + "".join(array(*a) for a in arrays) + "\n")
 
 
 def model_c(engine: Engine) -> str:
     g, head, table = engine.graph, engine.head, engine.table
-    offsets = ring_layout(g)
-    parts = [GENERATED, '#include "w2s_engine_model.h"\n\n#include <stddef.h>\n\n']
-    names = [f"layer{k}" for k in range(len(g.layers))]
-    for name, layer in zip(names, g.layers):
-        if isinstance(layer, Conv):
-            parts.append(_conv_arrays(name, layer))
-    parts += [_conv_arrays("lin", g.lin), _conv_arrays("sof", g.sof)]
+    named = [(f"layer{k}", layer) for k, layer in enumerate(g.layers)] + [("lin", g.lin), ("sof", g.sof)]
+    parts = [GENERATED, '#include "w2s_engine_model.h"\n\n']
+    parts += [_layer_arrays(name, layer) for name, layer in named]
     parts.append(f"/* e^(logit) for int8 logits q = -128..127: scale {g.sof_quant.scale:.9g}, zero point "
                  f"{g.sof_quant.zero} */\n")
-    parts.append(_array("int32_t", "exp_mant_q29", table.mant_q29, 6))
-    parts.append(_array("int16_t", "exp_exp", table.exp, 16) + "\n")
+    parts.append(array("int32_t", "exp_mant_q29", table.mant_q29, 6))
+    parts.append(array("int16_t", "exp_exp", table.exp, 16) + "\n")
     parts.append("/* the head, float32 from the float model: features [y | y y^T] per channel */\n")
-    parts.append(_array("float", "head_weight_f32", head.weight, 6, _f32))
-    parts.append(_array("float", "head_bias_f32", head.bias, 3, _f32) + "\n")
+    parts.append(array("float", "head_weight_f32", head.weight.reshape(-1), 6, f32))
+    parts.append(array("float", "head_bias_f32", head.bias, 3, f32) + "\n")
     if head.silence is not None:
-        values = ", ".join(_f32(v) for v in head.silence)
+        values = ", ".join(f32(v) for v in head.silence)
         parts.append(f"const float g_w2s_engine_silence_f32[W2S_ENGINE_OUTPUTS] = {{{values}}};\n\n")
-    inits = ",\n    ".join(_layer_init(n, layer, o) for n, layer, o in zip(names, g.layers, offsets))
-    parts.append(f"static const w2s_layer_s8_t layers[{len(g.layers)}] = {{\n    {inits},\n}};\n\n")
-    parts.append(f"""const w2s_engine_model_t g_w2s_engine_model = {{
-    layers,
-    {len(g.layers)}u,
-    {_layer_init("lin", g.lin, 0)},
-    {_layer_init("sof", g.sof, 0)},
-    exp_mant_q29,
-    exp_exp,
-    {_f32(g.lin_quant.scale)},
-    head_weight_f32,
-    head_bias_f32,
-}};
-""")
+    inits = [_layer_init(name, layer, at) for (name, layer), at in zip(named[:len(g.layers)], ring_layout(g))]
+    parts.append(f"static const w2s_layer_s8_t layers[{len(g.layers)}] = {braced(inits)};\n\n")
+    model = struct_init({"layers": "layers", "n_layers": f"{len(g.layers)}u", "lin": _layer_init("lin", g.lin, 0),
+                         "sof": _layer_init("sof", g.sof, 0), "exp_mant_q29": "exp_mant_q29",
+                         "exp_exp": "exp_exp", "lin_scale": f32(g.lin_quant.scale),
+                         "head_weight_f32": "head_weight_f32", "head_bias_f32": "head_bias_f32"})
+    parts.append(f"const w2s_engine_model_t g_w2s_engine_model = {model};\n")
     return "".join(parts)
 
 
 def data_bytes(engine: Engine) -> int:
     """Flash of the generated model: weights, biases, multipliers, shifts, exp table, head, layer structs."""
     g = engine.graph
-    convs = [c for c in (*g.layers, g.lin, g.sof) if isinstance(c, Conv)]
-    weights = sum(2 * weights_s16(c).size for c in convs)
-    arrays = weights + sum(4 * c.bias.size + 4 * c.mult.size + c.shift.size for c in convs)
+    arrays = sum(sizeof(ctype) * values.size for layer in (*g.layers, g.lin, g.sof)
+                 for ctype, _, values, _ in layer.c_arrays(""))
     layer_struct = 56  # w2s_layer_s8_t on a 32-bit core
     return arrays + 256 * 6 + 4 * (engine.head.weight.size + 3) + layer_struct * (len(g.layers) + 2) + 40
 

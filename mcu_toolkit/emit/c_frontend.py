@@ -15,6 +15,7 @@ from .. import spec
 from ..dsp import fixed
 from ..dsp.fixed import InputQuant, Tables
 from .c_model import GENERATED
+from .cwrite import array, define, sizeof
 
 SOURCES = ("w2s_frontend.h", "w2s_frontend.c")
 
@@ -30,10 +31,8 @@ class CConst(NamedTuple):
     comment: str
     unsigned: bool = False  # a count or size: rendered with a u suffix
 
-    def literal(self) -> str:
-        if self.unsigned:
-            return f"{self.value}u"
-        return f"({self.value})" if self.value < 0 else str(self.value)
+    def define(self, width: int = 0, comment: bool = True) -> str:
+        return define(self.name, self.value, self.comment if comment else "", self.unsigned, width)
 
 
 def constants(t: Tables) -> list[CConst]:
@@ -77,7 +76,7 @@ class CTable(NamedTuple):
     comment: str
 
     def c_bytes(self) -> int:
-        return int(self.values.size) * np.dtype(self.ctype.removesuffix("_t")).itemsize  # uint16_t -> 2
+        return int(self.values.size) * sizeof(self.ctype)
 
 
 def tables(t: Tables) -> list[CTable]:
@@ -105,9 +104,8 @@ def tables(t: Tables) -> list[CTable]:
 
 
 def _define_lines(consts: list[CConst]) -> str:
-    heads = [f"#define {c.name} {c.literal()}" for c in consts]
-    width = max(map(len, heads))
-    return "\n".join(f"{h:<{width}}  /* {c.comment} */" for h, c in zip(heads, consts))
+    width = 1 + max(len(c.define(comment=False)) for c in consts)  # the comments in one column
+    return "\n".join(c.define(width) for c in consts)
 
 
 def tables_h(t: Tables, has_config: bool = False) -> str:
@@ -137,17 +135,9 @@ extern "C" {{
 """
 
 
-def _array(values: np.ndarray, per_line: int, indent: str = "    ") -> str:
-    if values.ndim == 2:  # one row a line, braced
-        return "\n".join(indent + "{" + ", ".join(str(int(v)) for v in row) + "}," for row in values)
-    vals = [str(int(v)) for v in values.ravel()]
-    return "\n".join(indent + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
-
-
 def _definition(a: CTable) -> str:
     comment = f"/* {a.comment} */\n" if a.comment else ""
-    shape = "".join(f"[{n}]" for n in a.values.shape)
-    return f"{comment}const {a.ctype} {a.name}{shape} = {{\n{_array(a.values, a.per_line)}\n}};\n"
+    return comment + array(a.ctype, a.name, a.values, a.per_line, static=False)
 
 
 def tables_c(t: Tables, quant: InputQuant | None, window_samples: int) -> str:

@@ -15,59 +15,7 @@ import numpy as np
 
 from ..errors import CheckFailed
 from .arith import quantize_multiplier
-
-
-@dataclass(frozen=True)
-class Conv:
-    """int8 2D convolution, stride 1, SAME padding (out-of-image taps = the input zero point)."""
-
-    tensor: int                 # output tensor index in the TFLite (for the TFLM comparison)
-    kh: int
-    kw: int
-    cin: int
-    cout: int
-    width: int                  # input and output width (mel bins)
-    weights: np.ndarray         # (cout, kh, kw, cin) int8
-    bias: np.ndarray            # (cout,) int32
-    mult: np.ndarray            # (cout,) Q31
-    shift: np.ndarray           # (cout,)
-    in_zero: int
-    out_zero: int
-    act_min: int
-    act_max: int
-
-    @property
-    def pad_top(self) -> int:
-        return (self.kh - 1) // 2
-
-    @property
-    def pad_bottom(self) -> int:
-        return self.kh - 1 - self.pad_top
-
-    @property
-    def pad_left(self) -> int:
-        return (self.kw - 1) // 2
-
-
-@dataclass(frozen=True)
-class MaxPool:
-    """PAD (with pad_value) then a VALID int8 max pool."""
-
-    tensor: int
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    channels: int
-    width: int                  # input width, before padding
-    out_width: int
-    pad_top: int
-    pad_bottom: int
-    pad_left: int
-    pad_right: int
-    pad_value: int
-    act_min: int
-    act_max: int
+from .layers import Conv, Layer, MaxPool
 
 
 @dataclass(frozen=True)
@@ -79,7 +27,7 @@ class Quant:
 @dataclass(frozen=True)
 class EngineGraph:
     input: Quant
-    layers: tuple               # Conv | MaxPool, in order
+    layers: tuple[Layer, ...]   # in order
     lin: Conv                   # 1x1: the pooled values
     sof: Conv                   # 1x1: the attention logits
     lin_quant: Quant
@@ -93,6 +41,25 @@ class EngineGraph:
     @property
     def trunk_tensors(self) -> list[int]:
         return [layer.tensor for layer in self.layers] + [self.lin.tensor, self.sof.tensor]
+
+    def _per_layer(self, frames: int, count) -> tuple[int, int]:
+        """(sum of count(layer, its input rows) over the trunk, lin and sof; the rows lin and sof read)."""
+        rows, total = frames, 0
+        for layer in self.layers:
+            total += count(layer, rows)
+            rows = layer.out_rows(rows)
+        return total + count(self.lin, rows) + count(self.sof, rows), rows
+
+    def int8_outputs(self, frames: int) -> int:
+        """int8 values the trunk writes for a window of `frames` rows, lin and sof included."""
+        return self._per_layer(frames, lambda layer, rows: layer.int8_outputs(rows))[0]
+
+    def macs(self, frames: int) -> int:
+        """Multiply-accumulates per window: the layers, lin and sof, then the tail's weighting (one per pooled
+        value and row), Gram (C x F x C) and head (3 x C(F + C))."""
+        macs, rows = self._per_layer(frames, lambda layer, rows: layer.macs(rows))
+        c, f = self.channels, self.pooled_mels
+        return macs + rows * c * f + c * f * c + 3 * c * (f + c)
 
 
 class _Reader:
@@ -212,6 +179,25 @@ def _checked(p: MaxPool) -> MaxPool:
     return p
 
 
+def _read_conv(r: _Reader, op) -> tuple[Conv, object]:
+    return _conv(r, op), op
+
+
+def _read_pad(r: _Reader, op) -> tuple[MaxPool, object]:
+    nxt = r.consumers(int(op.outputs[0]))
+    if len(nxt) != 1 or nxt[0][0] != "MAX_POOL_2D":
+        raise CheckFailed("PAD is supported only before MAX_POOL_2D")
+    return _pool(r, op, nxt[0][1]), nxt[0][1]
+
+
+def _read_pool(r: _Reader, op) -> tuple[MaxPool, object]:
+    return _pool(r, None, op), op
+
+
+# A trunk op's name -> its reader: (the layer, the last op it takes, whose output the next layer reads).
+READERS = {"CONV_2D": _read_conv, "PAD": _read_pad, "MAX_POOL_2D": _read_pool}
+
+
 def read_graph(tflite: bytes) -> EngineGraph:
     """The engine's layers from the int8 TFLite; one line naming what is not supported otherwise."""
     r = _Reader(tflite)
@@ -229,18 +215,10 @@ def read_graph(tflite: bytes) -> EngineGraph:
         if len(users) != 1:
             raise CheckFailed(f"tensor {t} feeds {len(users)} ops; the engine cannot follow the trunk")
         name, op = users[0]
-        if name == "CONV_2D":
-            layers.append(_conv(r, op))
-        elif name == "PAD":
-            nxt = r.consumers(int(op.outputs[0]))
-            if len(nxt) != 1 or nxt[0][0] != "MAX_POOL_2D":
-                raise CheckFailed("PAD is supported only before MAX_POOL_2D")
-            layers.append(_pool(r, op, nxt[0][1]))
-            op = nxt[0][1]
-        elif name == "MAX_POOL_2D":
-            layers.append(_pool(r, None, op))
-        else:
+        if name not in READERS:
             raise CheckFailed(f"the engine does not support {name} in the trunk")
+        layer, op = READERS[name](r, op)
+        layers.append(layer)
         t = int(op.outputs[0])
     a, b = (_conv(r, op) for _, op in users)
     if (a.kh, a.kw, b.kh, b.kw) != (1, 1, 1, 1):

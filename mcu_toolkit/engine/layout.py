@@ -6,9 +6,13 @@ state's size) need, so that engine/ never imports emit/.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .graph import Conv, EngineGraph, MaxPool
+if TYPE_CHECKING:  # layers.py reads its per-conv facts here
+    from .graph import EngineGraph
+    from .layers import Conv
 
 
 def tap_run(c: Conv) -> int:
@@ -53,8 +57,7 @@ def ring_layout(g: EngineGraph) -> list[int]:
     offsets, at = [], 0
     for layer in g.layers:
         offsets.append(at)
-        cin = layer.cin if isinstance(layer, Conv) else layer.channels
-        at += layer.kh * layer.width * cin
+        at += layer.ring_bytes
     return offsets + [at]
 
 
@@ -72,9 +75,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_TAIL_ROW": g.pooled_mels * g.lin.cin,
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
         **hot_shape(g),
-        "W2S_ENGINE_WIDE": max([wide_len(c) for c in g.layers if isinstance(c, Conv)]
-                               + [p.width * p.channels for p in g.layers if isinstance(p, MaxPool)]
-                               + [g.pooled_mels * g.lin.cin + 1]),
+        "W2S_ENGINE_WIDE": max([layer.scratch for layer in g.layers] + [g.pooled_mels * g.lin.cin + 1]),
     }
 
 
@@ -85,10 +86,9 @@ def hot_shape(g: EngineGraph) -> dict[str, int]:
     """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine.c compiles its
     kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long."""
     macs: dict[tuple[int, int], int] = {}
-    for c in g.layers:
-        if isinstance(c, Conv):
-            key = (tap_run(c) // 2, c.kh * c.cin)
-            macs[key] = macs.get(key, 0) + c.width * c.cout * c.kh * c.kw * c.cin
+    for layer in g.layers:
+        if (key := layer.unrolled_shape) is not None:
+            macs[key] = macs.get(key, 0) + layer.macs(1)
     if not macs:
         return {}
     pairs, stride = max(macs, key=lambda k: (macs[k], k))

@@ -48,16 +48,16 @@ def speed(board: Board, report: Report, engine: str) -> Speed:
 
 
 def default_model_speed(board: Board, engine: str, window_seconds: float) -> Speed:
-    """The embedded model's estimate before converting it (firmware without --bundle): its MACs from the
-    checkpoint's shapes at the default model's overall rate per MAC (measured on that model)."""
+    """The embedded model's estimate before converting it (firmware without --bundle): its MACs counted on the
+    float model (the number convert reports) at the default model's overall rate per MAC (measured on it)."""
     def engine_instr(rates: InstrRates) -> float:
         from .. import resources
         from ..model import load_checkpoint
-        from ..model.wav2small import trunk_macs
+        from ..model.wav2small import float_macs
 
-        cfg = load_checkpoint(resources.default_checkpoint()).config
-        return trunk_macs(cfg, cfg.frames(round(window_seconds * cfg.sample_rate))) / window_seconds \
-            * rates.engine_per_mac_overall
+        model = load_checkpoint(resources.default_checkpoint())
+        frames = model.config.frames(round(window_seconds * model.config.sample_rate))
+        return float_macs(model, frames) / window_seconds * rates.engine_per_mac_overall
 
     return _speed(board, engine, engine_instr)
 
