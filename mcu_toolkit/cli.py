@@ -150,7 +150,8 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
                       and --min-ccc applies to CCC(deployed, labels).
     A CCC that is undefined (outputs that do not vary) fails any gate set on it.
     """
-    from .verify.validation import check_outputs, layer_errors, plot, table, validate as run
+    from .verify import layers as layers_mod
+    from .verify.validation import check_outputs, plot, table, validate as run
 
     check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers, audio=audio, labels=labels)
     res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,
@@ -160,10 +161,8 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
     click.echo(table(res))
     layer_rows = None
     if layers:
-        layer_rows = layer_errors(target, audio)
-        click.echo("\nper-layer SNR, int8 vs float TFLite (LiteRT), lowest first:")
-        for r in sorted(layer_rows, key=lambda r: r["snr_db"])[:12]:
-            click.echo(f"  {r['snr_db']:7.1f} dB  {r['tensor'][:70]}  {tuple(r['shape'])}")
+        layer_rows = layers_mod.layer_errors(target, audio)
+        click.echo("\n" + layers_mod.table(layer_rows))
     if json_path:
         from .outputs import atomic_write
 
