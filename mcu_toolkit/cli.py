@@ -82,16 +82,16 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
     r = result.report
     click.echo(f"wrote {result.out}/  tflite {r.tflite_bytes:,} B  arena {r.arena_bytes:,} B  "
                f"ops {len(r.ops)}  {r.timings_s['total']:.1f} s")
-    no_engine = bool(r.engine) and not r.engine.get("available", True)
+    no_engine = r.engine is not None and not r.engine.available
     if no_engine:
-        click.echo(f"warning: no w2s engine for this model ({r.engine.get('reason')}); TFLM path only", err=True)
+        click.echo(f"warning: no w2s engine for this model ({r.engine.reason}); TFLM path only", err=True)
     else:
         click.echo("w2s engine vs float CCC on %d held-out files: %s" % (
             r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.ccc.items())))
-    if r.tflm:
+    if r.tflm is not None:
         click.echo("TFLM int8  vs float CCC on %d held-out files: %s" % (
-            r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm["ccc"].items())))
-    paths = ([] if no_engine else [("w2s engine", r.ccc)]) + ([("TFLM path", r.tflm["ccc"])] if r.tflm else [])
+            r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm.ccc.items())))
+    paths = ([] if no_engine else [("w2s engine", r.ccc)]) + ([("TFLM path", r.tflm.ccc)] if r.tflm else [])
     for name, ccc in paths:  # one line per path: either can be the one a project is built on
         warning = low_ccc_warning(name, ccc)
         if warning:

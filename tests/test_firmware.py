@@ -453,7 +453,7 @@ def test_real_time_estimate_follows_the_measured_rate(bundle):
 
     r = bundle.report
     s = speed(BOARDS["stm32h743"], r, "w2s")
-    assert s.instr_per_audio_s == pytest.approx((r.macs * M4_ENGINE_INSTR_PER_MAC + r.engine["int8_outputs_per_window"]
+    assert s.instr_per_audio_s == pytest.approx((r.macs * M4_ENGINE_INSTR_PER_MAC + r.engine.int8_outputs_per_window
                                                  * M4_ENGINE_INSTR_PER_OUTPUT) / r.window_seconds
                                                 + M4_FRONTEND_INSTR_PER_S)
     assert s.real_time is True and speed(BOARDS["nucleo-f411re"], r, "w2s").real_time is False

@@ -46,7 +46,7 @@ class Speed:
 def engine_instructions_per_s(report: Report) -> float:
     """The w2s engine's Cortex-M4 instructions per second of audio, estimated from the model's shape."""
     macs = report.macs / report.window_seconds
-    outputs = (report.engine or {}).get("int8_outputs_per_window")
+    outputs = report.engine.int8_outputs_per_window if report.engine is not None else None
     if outputs is None:
         return macs * M4_ENGINE_INSTR_PER_MAC_OVERALL
     return macs * M4_ENGINE_INSTR_PER_MAC + outputs / report.window_seconds * M4_ENGINE_INSTR_PER_OUTPUT

@@ -317,8 +317,8 @@ def _given_bundle(target, engine: str, device: str, notes: list[str]) -> Path | 
         return None
     b = bundle_mod.Bundle.open(target, VALIDATE_NEEDS)  # a broken report, or a file from elsewhere, is bad input
     notes += b.notes
-    if engine == "w2s" and b.report.engine and not b.report.engine.get("available", True):
-        raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.get('reason')}); use --engine tflm")
+    if engine == "w2s" and b.report.engine is not None and not b.report.engine.available:
+        raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.reason}); use --engine tflm")
     if device == "qemu-m4" and b.report.frontend_kind != "fixed":
         raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
                            "converted with --frontend float)")
