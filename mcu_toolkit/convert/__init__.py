@@ -20,7 +20,8 @@ the report and the bundle's files. What runs where, in order (steps as the progr
         ops, arena, trunk check; then
         the clips no worker started
         take the float TFLite       <-  written, exits
-        leave the run's group: wait for the gcc threads; the sentinel kills what is left
+        close the pool and the work folder; the run's group waits for the gcc threads, then its
+        sentinel kills whatever is left
     [5] report (with the code bytes), bundle written atomically
 
 The calibration's split is export/calibration.py; the child is export/tf_worker.py, started by export/tflite.py
