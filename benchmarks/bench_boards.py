@@ -76,7 +76,7 @@ def main() -> None:
                         "ram_kib": round(b.ram_used / KIB, 1),
                         "ram_limit_kib": None if b.ram_limit is None else round(b.ram_limit / KIB),
                         "fits": b.fits, "gram_scale": rep.gram_scale,
-                        "ccc": rep.ccc if engine == "w2s" else rep.tflm["ccc"],
+                        "ccc": rep.ccc if engine == "w2s" else rep.tflm.ccc,
                     })
         # Does the window a refusal suggests (an estimate) really fit once converted?
         first = report(args.windows[0])
@@ -89,7 +89,7 @@ def main() -> None:
                 again = budget(board, report(hint), engine="tflm")
                 hints.append({"board": name, "refused_window_s": args.windows[0], "suggested_window_s": hint,
                               "ram_kib_there": round(again.ram_used / KIB, 1), "fits_there": again.fits,
-                              "ccc_there": reports[hint].tflm["ccc"]})
+                              "ccc_there": reports[hint].tflm.ccc})
     emit({"rows": rows, "suggested_windows": hints,
           f"float_model_ccc_vs_{args.windows[0]:g}s_windows": float_window_agreement(args.windows)}, args.json)
 

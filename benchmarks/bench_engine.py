@@ -43,9 +43,9 @@ def accuracy(checkpoint: Path | None, window_s: float, work: Path) -> dict:
     r = convert(checkpoint, out=out, window_seconds=window_s, progress=False, jobs=2).report
     r4 = lambda d: {k: round(v, 4) for k, v in d.items()}  # noqa: E731
     return {"checkpoint": checkpoint.name if checkpoint else "default", "window_s": window_s,
-            "channels": r.model["channels"], "ccc_w2s": r4(r.ccc), "ccc_tflm": r4(r.tflm["ccc"]),
-            "min_ccc_w2s": round(min(r.ccc.values()), 4), "min_ccc_tflm": round(min(r.tflm["ccc"].values()), 4),
-            "engine_state_bytes": r.engine["state_bytes"], "tflm_arena_bytes": r.arena_bytes,
+            "channels": r.model["channels"], "ccc_w2s": r4(r.ccc), "ccc_tflm": r4(r.tflm.ccc),
+            "min_ccc_w2s": round(min(r.ccc.values()), 4), "min_ccc_tflm": round(min(r.tflm.ccc.values()), 4),
+            "engine_state_bytes": r.engine.state_bytes, "tflm_arena_bytes": r.arena_bytes,
             "bundle": str(out)}
 
 

@@ -52,7 +52,7 @@ def _measure(checkpoint: Path | None, work: Path, wav: Path, seconds: float) -> 
     run = run_image(build_image(work / "bundle", work / "img"), wav)
     return {"channels": r.model["channels"], "n_mels": r.model["n_mels"],
             "macs_per_s": r.macs / r.window_seconds,
-            "int8_outputs_per_s": r.engine["int8_outputs_per_window"] / r.window_seconds,
+            "int8_outputs_per_s": r.engine.int8_outputs_per_window / r.window_seconds,
             "engine_instructions_per_s": 1000 * sum(run.engine_kinstr) / seconds}
 
 

@@ -124,6 +124,76 @@ def is_earlier_bundle(p: Path) -> bool:
 earlier_bundle_or_empty = empty_or(is_earlier_bundle)
 
 
+def _from_dict(cls, d: dict):
+    """A nested figure of report.json: the keys it knows (an older or newer report may hold others, or fewer)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class FrontendFigures:
+    """report.json's `frontend`: the fixed-point front end's formats, flash and RAM (kind "fixed"), or kind
+    "float": no front end on the device. Field names are the JSON keys; a figure missing in an older report
+    is None."""
+
+    kind: str                                   # "fixed" or "float"
+    note: str | None = None                     # float: what calibration and drift used instead
+    format: dict | None = None                  # each stage's number format
+    prenorm: str | None = None
+    table_bytes: int | None = None              # flash
+    code_bytes_cortex_m4_Os: int | None = None  # None: measured without arm-none-eabi-gcc
+    flash_bytes: int | None = None
+    state_bytes: int | None = None              # RAM, any window length
+    window_buffer_bytes: int | None = None      # RAM, grows with the window
+    ram_bytes: int | None = None
+    window_samples: int | None = None
+
+    def to_dict(self) -> dict:
+        keep = (("kind", "note") if self.kind == "float" else
+                [f.name for f in dataclasses.fields(self) if f.name != "note"])
+        return {k: getattr(self, k) for k in keep}
+
+
+@dataclass
+class EngineFigures:
+    """report.json's `engine`: the w2s engine's sizes and its trunk against TFLM, or (available false) why
+    convert could not generate one."""
+
+    name: str = "w2s"
+    available: bool = True
+    reason: str | None = None                   # why there is no engine
+    state_bytes: int | None = None              # sizeof(w2s_engine_t): the same for every window length
+    data_bytes: int | None = None               # its generated model, flash
+    code_bytes_cortex_m4_Os: int | None = None  # None: measured without arm-none-eabi-gcc
+    state_note: str | None = None
+    int8_outputs_per_window: int | None = None  # the real-time estimate's second term (firmware/speed.py)
+    frontend_store_bytes_per_frame: int | None = None
+    frontend_store_bytes: int | None = None     # the front end's window store, RAM
+    trunk_vs_tflm: dict | None = None           # windows, tensors, values, differing (int8 values)
+    tail: str | None = None
+
+    def to_dict(self) -> dict:
+        keep = (("name", "available", "reason") if not self.available else
+                [f.name for f in dataclasses.fields(self) if f.name != "reason"])
+        return {k: getattr(self, k) for k in keep}
+
+
+@dataclass
+class TflmFigures:
+    """report.json's `tflm`: the TFLM path's drift from the float model, beside the engine's (the report's own
+    `ccc`, `drift`, ...)."""
+
+    ccc: dict
+    drift: dict | None = None
+    mean_abs_err: dict | None = None
+    max_abs_err: dict | None = None
+    arena_bytes: int | None = None
+    evaluated_as: str | None = None             # the whole model on TFLM, or its tail on the engine's features
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 @dataclass
 class Report:
     """report.json, typed: every figure convert measured. Field names are the JSON keys."""
@@ -145,7 +215,7 @@ class Report:
     arena_bytes: int             # with margin: what firmware allocates
     arena_bytes_measured: int
     ops: list
-    frontend: dict               # kind "fixed" (sizes, formats) or "float"
+    frontend: FrontendFigures
     calibration: dict
     eval_files: int
     eval_file_names: list
@@ -157,8 +227,8 @@ class Report:
     min_ccc: float | None
     passed: bool
     versions: dict
-    engine: dict = field(default_factory=dict)  # the w2s engine: state bytes, trunk check against TFLM
-    tflm: dict = field(default_factory=dict)    # the TFLM path's CCC and errors, side by side
+    engine: EngineFigures | None = None  # None: a report from before the engine
+    tflm: TflmFigures | None = None      # None: a report from before the TFLM path's figures
     messages: list = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)  # differs run to run; everything else is reproducible
     sha256: dict = field(default_factory=dict)     # every bundle file but the reports (HASHED): its sha256
@@ -169,10 +239,13 @@ class Report:
 
     @property
     def frontend_kind(self) -> str:
-        return self.frontend["kind"]
+        return self.frontend.kind
 
     def to_json(self) -> str:
-        return json_text(dataclasses.asdict(self))
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d.update(frontend=self.frontend.to_dict(), engine=self.engine.to_dict() if self.engine else {},
+                 tflm=self.tflm.to_dict() if self.tflm else {})
+        return json_text(d)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "report.json") -> "Report":
@@ -188,7 +261,11 @@ class Report:
             if not isinstance(d[key], dict) or (inner and not isinstance(d[key].get(inner), kind)):
                 raise ToolkitError(f"{where}: {key} is malformed; re-run mcu-toolkit convert")
         _check_figures(d, where)
-        return cls(**{k: d[k] for k in names if k in d})
+        kw = {k: d[k] for k in names if k in d}
+        kw["frontend"] = _from_dict(FrontendFigures, d["frontend"])
+        for key, figures in (("engine", EngineFigures), ("tflm", TflmFigures)):
+            kw[key] = _from_dict(figures, d[key]) if d.get(key) else None  # {}: from before those figures
+        return cls(**kw)
 
 
 BYTES = (0, 2**31)  # a size in bytes that any of our targets could hold
@@ -239,6 +316,9 @@ def _check_figures(d: dict, where: str) -> None:
             number(engine, key, *BYTES, name=f"engine.{key}")
         for key in ("code_bytes_cortex_m4_Os", "int8_outputs_per_window"):
             number(engine, key, 0, 2**53, optional=True, name=f"engine.{key}")
+    tflm = d.get("tflm", {})
+    if not isinstance(tflm, dict) or (tflm and not isinstance(tflm.get("ccc"), dict)):
+        bad("tflm", tflm, "an object with a ccc object")
     hashes = d.get("sha256", {})
     if not isinstance(hashes, dict) or any(k not in HASHED or not isinstance(v, str)
                                            or not re.fullmatch("[0-9a-f]{64}", v) for k, v in hashes.items()):

@@ -82,16 +82,16 @@ def convert(checkpoint, calibration, eval_audio, out, window_seconds, frontend, 
     r = result.report
     click.echo(f"wrote {result.out}/  tflite {r.tflite_bytes:,} B  arena {r.arena_bytes:,} B  "
                f"ops {len(r.ops)}  {r.timings_s['total']:.1f} s")
-    no_engine = bool(r.engine) and not r.engine.get("available", True)
+    no_engine = r.engine is not None and not r.engine.available
     if no_engine:
-        click.echo(f"warning: no w2s engine for this model ({r.engine.get('reason')}); TFLM path only", err=True)
+        click.echo(f"warning: no w2s engine for this model ({r.engine.reason}); TFLM path only", err=True)
     else:
         click.echo("w2s engine vs float CCC on %d held-out files: %s" % (
             r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.ccc.items())))
-    if r.tflm:
+    if r.tflm is not None:
         click.echo("TFLM int8  vs float CCC on %d held-out files: %s" % (
-            r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm["ccc"].items())))
-    paths = ([] if no_engine else [("w2s engine", r.ccc)]) + ([("TFLM path", r.tflm["ccc"])] if r.tflm else [])
+            r.eval_files, "  ".join(f"{k} {v:.4f}" for k, v in r.tflm.ccc.items())))
+    paths = ([] if no_engine else [("w2s engine", r.ccc)]) + ([("TFLM path", r.tflm.ccc)] if r.tflm else [])
     for name, ccc in paths:  # one line per path: either can be the one a project is built on
         warning = low_ccc_warning(name, ccc)
         if warning:
@@ -150,7 +150,8 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
                       and --min-ccc applies to CCC(deployed, labels).
     A CCC that is undefined (outputs that do not vary) fails any gate set on it.
     """
-    from .verify.validation import check_outputs, layer_errors, plot, table, validate as run
+    from .verify import layers as layers_mod
+    from .verify.validation import check_outputs, plot, table, validate as run
 
     check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers, audio=audio, labels=labels)
     res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,
@@ -160,10 +161,8 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
     click.echo(table(res))
     layer_rows = None
     if layers:
-        layer_rows = layer_errors(target, audio)
-        click.echo("\nper-layer SNR, int8 vs float TFLite (LiteRT), lowest first:")
-        for r in sorted(layer_rows, key=lambda r: r["snr_db"])[:12]:
-            click.echo(f"  {r['snr_db']:7.1f} dB  {r['tensor'][:70]}  {tuple(r['shape'])}")
+        layer_rows = layers_mod.layer_errors(target, audio)
+        click.echo("\n" + layers_mod.table(layer_rows))
     if json_path:
         from .outputs import atomic_write
 

@@ -92,7 +92,7 @@ def test_int8_on_tflm_tracks_float_on_heldout(bundle, default_model, heldout):
     c = ccc_per_dim(np.array(q_out), np.array(f_out))
     assert all(v >= 0.95 for v in c.values()), c
     for k, v in c.items():
-        assert v == pytest.approx(bundle.report.tflm["ccc"][k], abs=1e-6)  # the TFLM path's figures
+        assert v == pytest.approx(bundle.report.tflm.ccc[k], abs=1e-6)  # the TFLM path's figures
         assert bundle.report.ccc[k] >= v  # and the w2s engine (report.ccc, the gate's) does at least as well
     assert np.std(np.array(q_out), axis=0).min() >= 0.05  # the int8 model still responds to audio
 

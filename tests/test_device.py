@@ -56,7 +56,7 @@ def test_stack_and_instruction_counts_are_reported(bundle, tmp_path):
     run = run_image(elf, wav)
     assert len(run.outputs) == 1 and np.all(np.isfinite(run.outputs))
     assert 512 < run.stack_high_water < 8 * KIB
-    assert run.engine_state == bundle.report.engine["state_bytes"]
+    assert run.engine_state == bundle.report.engine.state_bytes
     assert len(run.profile_kinstr) == 9 and sum(run.profile_kinstr) <= run.engine_kinstr[0] + 1
     assert run.frontend_kinstr[0] > 1000
     # the rate firmware's real-time check assumes is what this image really executes (within 10%)

@@ -72,8 +72,8 @@ def test_trunk_equals_tflm_on_every_tensor(engine, tflite, heldout, bundle):
     check = compare_trunk(tflite, engine, windows, tail)
     assert check["differing"] == 0 and check["tensors"] == 10 and check["values"] > 10_000_000
     assert check["tail_outputs_differing"] == 0
-    assert bundle.report.engine["trunk_vs_tflm"]["differing"] == 0
-    assert bundle.report.engine["trunk_vs_tflm"]["tail_outputs_differing"] == 0
+    assert bundle.report.engine.trunk_vs_tflm["differing"] == 0
+    assert bundle.report.engine.trunk_vs_tflm["tail_outputs_differing"] == 0
 
 
 def test_a_tail_that_does_not_split_the_model_is_refused(engine, tflite):
@@ -343,8 +343,8 @@ def test_an_odd_mel_count_converts_with_the_engine_bit_exact(tmp_path):
     torch.manual_seed(5)
     save_checkpoint(Wav2Small(Wav2SmallConfig(channels=8, n_mels=25)).eval(), tmp_path / "ck")
     r = convert(tmp_path / "ck", out=tmp_path / "b", window_seconds=0.5, progress=False).report
-    assert r.engine["available"] and r.engine["trunk_vs_tflm"]["differing"] == 0
-    assert r.engine["trunk_vs_tflm"]["values"] > 100_000
+    assert r.engine.available and r.engine.trunk_vs_tflm["differing"] == 0
+    assert r.engine.trunk_vs_tflm["values"] > 100_000
     assert (tmp_path / "b" / "w2s_engine_model.c").exists()
     if any(shutil.which(t) is None for t in M4_TOOLS):
         return
@@ -373,7 +373,7 @@ def test_a_tail_that_differs_from_the_whole_model_falls_back_to_the_whole_model(
 
     monkeypatch.setattr(trunk_check, "compare_trunk", tail_disagrees)
     r = conv.convert(out=tmp_path / "b", progress=False, jobs=2).report
-    assert r.tflm["evaluated_as"] == "the whole int8 model on TFLM"
+    assert r.tflm.evaluated_as == "the whole int8 model on TFLM"
     assert any("TFLM ran the whole model" in m for m in r.messages)
-    assert r.tflm["ccc"] == bundle.report.tflm["ccc"] and r.ccc == bundle.report.ccc
-    assert "tail on TFLM" in bundle.report.tflm["evaluated_as"]
+    assert r.tflm.ccc == bundle.report.tflm.ccc and r.ccc == bundle.report.ccc
+    assert "tail on TFLM" in bundle.report.tflm.evaluated_as

@@ -537,7 +537,7 @@ def test_real_time_estimate_follows_the_measured_rate(bundle):
 
     r, m4 = bundle.report, CORES["cortex-m4f"].rates
     s = speed(BOARDS["stm32h743"], r, "w2s")
-    assert s.instr_per_audio_s == pytest.approx((r.macs * m4.engine_per_mac + r.engine["int8_outputs_per_window"]
+    assert s.instr_per_audio_s == pytest.approx((r.macs * m4.engine_per_mac + r.engine.int8_outputs_per_window
                                                  * m4.engine_per_output) / r.window_seconds + m4.frontend_per_s)
     assert s.real_time is True and speed(BOARDS["nucleo-f411re"], r, "w2s").real_time is False
     assert speed(BOARDS["esp32-s3"], r, "w2s").real_time is None        # Xtensa: not measured

@@ -234,14 +234,14 @@ def test_board_table_is_boards_json():
 def test_readme_states_what_convert_reports(bundle):
     r = bundle.report
     (n,) = _find(FLAT, rf"`convert` checks this on {NUMBER} windows and writes the count of differing values")
-    assert int(n) == r.engine["trunk_vs_tflm"]["windows"]
+    assert int(n) == r.engine.trunk_vs_tflm["windows"]
     fe = _json("frontend.json")["cortex_m4"]
     # frontend.json must be of the front end convert ships: the same -Os object, the same tables
-    assert fe["-Os"]["code_bytes"] == r.frontend["code_bytes_cortex_m4_Os"]
-    assert fe["table_bytes"] == r.frontend["table_bytes"] and fe["state_bytes"] == r.frontend["state_bytes"]
-    check(_find(_measured("w2s engine RAM"), rf"{NUMBER} B state"), [r.engine["state_bytes"]], what="state")
+    assert fe["-Os"]["code_bytes"] == r.frontend.code_bytes_cortex_m4_Os
+    assert fe["table_bytes"] == r.frontend.table_bytes and fe["state_bytes"] == r.frontend.state_bytes
+    check(_find(_measured("w2s engine RAM"), rf"{NUMBER} B state"), [r.engine.state_bytes], what="state")
     check(_find(_measured("w2s engine RAM"), rf"front-end window store {NUMBER} B per frame"),
-          [r.engine["frontend_store_bytes_per_frame"]], what="window store")
+          [r.engine.frontend_store_bytes_per_frame], what="window store")
     c = _json("convert.json")
     assert (c["tflite_bytes"], c["arena_bytes"], c["arena_bytes_measured"]) == \
         (r.tflite_bytes, r.arena_bytes, r.arena_bytes_measured), "convert.json is of another conversion"

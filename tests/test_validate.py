@@ -91,7 +91,7 @@ def test_two_jobs_give_the_same_figures(bundle, labelled):
 
 
 def test_layers_report_every_quantised_stage(bundle, tmp_path):
-    from mcu_toolkit.verify.validation import layer_errors
+    from mcu_toolkit.verify.layers import layer_errors
 
     rows = layer_errors(bundle.out, HELDOUT, max_windows=2)
     assert len(rows) >= 10

@@ -59,7 +59,7 @@ def test_convert_at_the_longest_window_checks_every_trunk_tensor(bundle_60s):
     """The kPreserveAllTensors arena is sized from the model (72.5 MB at 60 s); a fixed 64 MiB failed here."""
     rep = bundle_60s.report
     assert rep.window_seconds == 60 and rep.frames_per_window == 29999
-    check = rep.engine["trunk_vs_tflm"]
+    check = rep.engine.trunk_vs_tflm
     assert check["windows"] == 3 and check["differing"] == 0 and check["tail_outputs_differing"] == 0
     assert check["values"] > 3 * 29999 * 26 * 13 * 3  # the three full-resolution convolutions alone
 

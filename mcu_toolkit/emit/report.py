@@ -9,8 +9,29 @@ def _kb(n: int) -> str:
     return f"{n:,} B ({n / 1024:.1f} KiB)"
 
 
-def _how(tflm: dict) -> str:
-    return f" (evaluated as {tflm['evaluated_as']})" if tflm.get("evaluated_as") else ""
+def _how(tflm) -> str:
+    return f" (evaluated as {tflm.evaluated_as})" if tflm is not None and tflm.evaluated_as else ""
+
+
+def _frontend_rows(fe) -> list[str]:
+    if fe.kind != "fixed":
+        return []
+    code = "not measured (no arm-none-eabi-gcc)" if fe.code_bytes_cortex_m4_Os is None else \
+        f"{fe.code_bytes_cortex_m4_Os:,} B code (Cortex-M4, -Os)"
+    return [f"| front end flash | {code} + {fe.table_bytes:,} B tables |",
+            f"| front end RAM | {fe.state_bytes} B state + {fe.window_buffer_bytes:,} B window buffers |"]
+
+
+def _engine_rows(e) -> list[str]:
+    if e is None:
+        return []
+    if not e.available:
+        return [f"| w2s engine | not available: {e.reason or ''} (TFLM path only) |"]
+    check = e.trunk_vs_tflm
+    return [f"| w2s engine state (any window length) | {_kb(e.state_bytes)} |",
+            f"| front end window store | {e.frontend_store_bytes_per_frame} B/frame = {_kb(e.frontend_store_bytes)} |",
+            f"| engine trunk vs TFLM | {check['differing']} of {check['values']:,} int8 values differ "
+            f"({check['windows']} windows, {check['tensors']} tensors) |"]
 
 
 def markdown(r) -> str:
@@ -30,27 +51,10 @@ def markdown(r) -> str:
         f"| TFLM arena (measured minimum) | {_kb(r.arena_bytes_measured)} |",
         f"| MACs per window | {r.macs:,} |",
         f"| trainable parameters | {r.model['params']:,} |",
-        f"| front end used for calibration and drift | {r.frontend['kind']} |",
+        f"| front end used for calibration and drift | {r.frontend.kind} |",
     ]
-    fe = r.frontend
-    if fe["kind"] == "fixed":
-        code = "not measured (no arm-none-eabi-gcc)" if fe["code_bytes_cortex_m4_Os"] is None else \
-            f"{fe['code_bytes_cortex_m4_Os']:,} B code (Cortex-M4, -Os)"
-        lines += [
-            f"| front end flash | {code} + {fe['table_bytes']:,} B tables |",
-            f"| front end RAM | {fe['state_bytes']} B state + {fe['window_buffer_bytes']:,} B window buffers |",
-        ]
-    e, t = r.engine or {}, r.tflm or {}
-    if e and not e.get("available", True):
-        lines.append(f"| w2s engine | not available: {e.get('reason', '')} (TFLM path only) |")
-    elif e:
-        lines += [
-            f"| w2s engine state (any window length) | {_kb(e['state_bytes'])} |",
-            f"| front end window store | {e['frontend_store_bytes_per_frame']} B/frame = "
-            f"{_kb(e['frontend_store_bytes'])} |",
-            f"| engine trunk vs TFLM | {e['trunk_vs_tflm']['differing']} of {e['trunk_vs_tflm']['values']:,} int8 "
-            f"values differ ({e['trunk_vs_tflm']['windows']} windows, {e['trunk_vs_tflm']['tensors']} tensors) |",
-        ]
+    lines += _frontend_rows(r.frontend) + _engine_rows(r.engine)
+    t = r.tflm
     lines += [
         "",
         f"## Drift against the float model, {r.eval_files} held-out files",
@@ -62,7 +66,7 @@ def markdown(r) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     na = {d: float("nan") for d in dims}
-    tc, tm, tx = t.get("ccc", na), t.get("mean_abs_err", na), t.get("max_abs_err", na)
+    tc, tm, tx = (na, na, na) if t is None else (t.ccc, t.mean_abs_err or na, t.max_abs_err or na)
     for d in dims:
         lines.append(f"| {d} | {r.ccc[d]:.4f} | {tc[d]:.4f} | {r.mean_abs_err[d]:.4f} | {tm[d]:.4f} | "
                      f"{r.max_abs_err[d]:.4f} | {tx[d]:.4f} |")

@@ -113,25 +113,25 @@ def _engine_parts(report: Report, engine: str) -> dict:
     if engine == "tflm":
         return {"model_flash": report.tflite_bytes, "tflm_flash_estimate": TFLM_FLASH_ESTIMATE,
                 "arena": report.arena_bytes,
-                "frontend_window_buffers": report.frontend.get("window_buffer_bytes", 0)}
-    e = report.engine or {}
-    if not e:
+                "frontend_window_buffers": report.frontend.window_buffer_bytes or 0}
+    e = report.engine
+    if e is None:
         raise ToolkitError("this bundle has no w2s engine (converted by an older mcu-toolkit); convert it again, "
                            "or use --engine tflm")
-    if not e.get("available", True):
-        raise ToolkitError(f"this bundle has no w2s engine ({e.get('reason')}); use --engine tflm")
-    return {"engine_data_flash": e["data_bytes"], "engine_code_flash": e.get("code_bytes_cortex_m4_Os") or 8 * KIB,
-            "engine_state": e["state_bytes"], "frontend_window_buffers": e["frontend_store_bytes"]}
+    if not e.available:
+        raise ToolkitError(f"this bundle has no w2s engine ({e.reason}); use --engine tflm")
+    return {"engine_data_flash": e.data_bytes, "engine_code_flash": e.code_bytes_cortex_m4_Os or 8 * KIB,
+            "engine_state": e.state_bytes, "frontend_window_buffers": e.frontend_store_bytes}
 
 
 def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s") -> Budget:
     fe = report.frontend
-    fe_flash = (fe.get("code_bytes_cortex_m4_Os") or 2048) + fe.get("table_bytes", 0)
+    fe_flash = (fe.code_bytes_cortex_m4_Os or 2048) + (fe.table_bytes or 0)
     parts = {
         **_engine_parts(report, engine),
         "frontend_flash": fe_flash,
         "app_flash_estimate": APP_FLASH_ESTIMATE,
-        "frontend_state": fe.get("state_bytes", 0),
+        "frontend_state": fe.state_bytes or 0,
         "audio_ring": RING_SAMPLES * 2,
         "dma_buffers": DMA_SAMPLES * 2 * 2,
         "ram_allowance_estimate": RAM_ALLOWANCE,
@@ -152,7 +152,7 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
 
 def engine_ccc(report: Report, engine: str) -> dict:
     """The CCC against float of the path a project runs: `ccc` is the w2s engine's, `tflm.ccc` TFLM's."""
-    return dict((report.tflm or {}).get("ccc") or {}) if engine == "tflm" else dict(report.ccc or {})
+    return dict(report.tflm.ccc if report.tflm else {}) if engine == "tflm" else dict(report.ccc or {})
 
 
 def largest_window_that_fits(b: Budget, report: Report) -> float | None:
@@ -177,11 +177,13 @@ def at_window(report: Report, seconds: float) -> Report:
     store, arena) per frame as measured. An estimate, as largest_window_that_fits's: a convert measures them."""
     frames = spec.frames(round(seconds * spec.SAMPLE_RATE))
     ratio = frames / report.frames_per_window
-    scale = lambda d, keys: {**d, **{k: round(d[k] * ratio) for k in keys if d.get(k) is not None}}  # noqa: E731
+    scale = lambda x, keys: dataclasses.replace(  # noqa: E731
+        x, **{k: round(getattr(x, k) * ratio) for k in keys if getattr(x, k) is not None})
     return dataclasses.replace(
         report, window_seconds=seconds, frames_per_window=frames, macs=round(report.macs * ratio),
         arena_bytes=round(report.arena_bytes * ratio),
-        engine=scale(report.engine or {}, ("int8_outputs_per_window", "frontend_store_bytes")),
+        engine=None if report.engine is None else scale(report.engine, ("int8_outputs_per_window",
+                                                                        "frontend_store_bytes")),
         frontend=scale(report.frontend, ("window_buffer_bytes",)))
 
 

@@ -37,7 +37,7 @@ class Speed:
 def engine_instructions_per_s(report: Report, rates: InstrRates = CORES["cortex-m4f"].rates) -> float:
     """The w2s engine's instructions per second of audio at `rates`, estimated from the model's shape."""
     macs = report.macs / report.window_seconds
-    outputs = (report.engine or {}).get("int8_outputs_per_window")
+    outputs = report.engine.int8_outputs_per_window if report.engine is not None else None
     if outputs is None:
         return macs * rates.engine_per_mac_overall
     return macs * rates.engine_per_mac + outputs / report.window_seconds * rates.engine_per_output

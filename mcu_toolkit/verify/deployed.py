@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import Windowed, to_pcm16
-from ..environ import environ_set
 from ..errors import ToolkitError
 from ..dsp import fixed, float_ref
 
@@ -126,79 +125,29 @@ def deployed_clip_outputs(dev, engine, dbs: list[list[np.ndarray]], kind: str, p
     return np.array(out).transpose(1, 0, 2)
 
 
-_POOL: dict = {}
-BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def one_blas_thread_per_worker():
-    """While it is open, spawned workers start numpy with one BLAS thread each. Two workers that each run
-    OpenBLAS's own thread pool on two cores mostly contend: 41 evaluation windows took 6.8 s on 2 workers
-    that way, 4.2 s with one thread each. The results are the same (the mirror's matmuls are exact)."""
-    return environ_set(**{k: "1" for k in BLAS_THREAD_VARS})
-
-
 EVAL_ARENA = 64 << 20  # workers may start before the arena is measured; the numbers do not depend on it
 
 
-def _pool_start() -> None:
-    from tflite_micro import runtime  # noqa: F401  (imported while the parent waits for TensorFlow)
+def eval_imports() -> None:
+    """What a pool worker imports as it starts, while convert waits for TensorFlow anyway."""
+    from tflite_micro import runtime  # noqa: F401
 
     from ..engine import mirror  # noqa: F401
     from . import tflm  # noqa: F401
 
 
-def _pool_clip(setup: tuple, dbs: list[np.ndarray]) -> np.ndarray:
-    """One clip on a worker; its models are built on its first clip and kept for the rest."""
+def clip_models(tflite: bytes, head_json: str | None, kind: str, tail: bytes | None) -> tuple:
+    """A pool worker's state for clip_outputs: TFLM on the model (and on its tail alone), the engine, the front end."""
     from ..engine.mirror import Engine
     from ..engine.tail import Head
     from .tflm import TflmModel
 
-    if _POOL.get("setup") != setup:
-        tflite, head_json, kind, tail = setup
-        engine = None if head_json is None else Engine.from_tflite(tflite, Head.from_json(head_json, "head"))
-        _POOL.update(setup=setup, dev=TflmModel(tflite, arena_size=EVAL_ARENA), kind=kind, engine=engine,
-                     tail=None if tail is None else TflmModel(tail, arena_size=EVAL_ARENA))
-    return both_clip_outputs(_POOL["dev"], _POOL["engine"], dbs, _POOL["kind"], _POOL["tail"])
+    engine = None if head_json is None else Engine.from_tflite(tflite, Head.from_json(head_json, "head"))
+    return (TflmModel(tflite, arena_size=EVAL_ARENA), engine, kind,
+            None if tail is None else TflmModel(tail, arena_size=EVAL_ARENA))
 
 
-class EvalPool:
-    """Spawned workers for the two-path evaluation. convert starts them while TensorFlow quantises, so that
-    their start-up is off the critical path; `submit` then runs every clip while the parent proves the
-    model on TFLM. The same numbers as deployed_clip_outputs: both paths are deterministic."""
-
-    def __init__(self, jobs: int):
-        from ..lifetime import WorkerPool
-
-        with one_blas_thread_per_worker():
-            self.pool = WorkerPool(jobs, _pool_start)  # killed, not waited for, if we are stopped
-        self.ex = self.pool.ex
-
-    def __enter__(self) -> "EvalPool":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.pool.__exit__(*exc)
-
-    def submit(self, tflite: bytes, head_json: str | None, dbs: list[list[np.ndarray]], kind: str,
-               tail: bytes | None = None) -> list:
-        setup = (tflite, head_json, kind, tail)
-        return [self.ex.submit(_pool_clip, setup, clip) for clip in dbs]
-
-    @staticmethod
-    def collect(futures: list, progress=None, here=None) -> np.ndarray:
-        """(2, clips, 3), as deployed_clip_outputs. here(i): clip i computed in this process, which takes
-        the clips no worker has started yet, from the last one back, instead of waiting idle."""
-        out: list = [None] * len(futures)
-        if here is not None:
-            for i in reversed(range(len(futures))):
-                if not futures[i].cancel():
-                    break  # the workers have this one and every clip before it
-                out[i] = here(i)
-                if progress is not None:
-                    progress.update(1)
-        for i, f in enumerate(futures):
-            if out[i] is None:
-                out[i] = f.result()
-                if progress is not None:
-                    progress.update(1)
-        return np.array(out).transpose(1, 0, 2)
+def clip_outputs(models: tuple, dbs: list[np.ndarray]) -> np.ndarray:
+    """(2, 3): one clip on a pool worker, as both_clip_outputs; the same numbers: both paths are deterministic."""
+    dev, engine, kind, tail = models
+    return both_clip_outputs(dev, engine, dbs, kind, tail)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,9 +103,6 @@ class ValidationResult:
 
 # ---- the per-file work (also run in worker processes) ----------------------------------------
 
-_WORKER: dict = {}
-
-
 def _float_session(path: Path):
     """The float trunk in onnxruntime. Its telemetry stays off: on, onnxruntime leaves a session file (.ses) in
     $TMPDIR, written when it is imported and when a session is created."""
@@ -122,7 +118,8 @@ def _float_session(path: Path):
             raise ToolkitError(f"bundle {path.parent}: {path.name} cannot be loaded by onnxruntime ({why})")
 
 
-def _init_worker(bundle: str, engine: str = "w2s", elf: str | None = None) -> None:
+def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None) -> dict:
+    """What _run_file needs, built once per process: the report, the deployed model step, the float trunk."""
     b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ()))
     report = b.report
     tflite = (b.path / "model_int8.tflite").read_bytes()
@@ -136,11 +133,10 @@ def _init_worker(bundle: str, engine: str = "w2s", elf: str | None = None) -> No
         from .tflm import TflmModel
 
         dev = TflmModel(tflite, arena_size=report.arena_bytes)
-    _WORKER.clear()
-    _WORKER.update(report=report, engine=engine, dev=dev, elf=elf, ort=_float_session(b.path / "model.onnx"))
+    return dict(report=report, engine=engine, dev=dev, elf=elf, ort=_float_session(b.path / "model.onnx"))
 
 
-def _on_device(windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+def _on_device(elf: str, windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
     """The windows through the qemu-f411 image (as one WAV of exactly those windows); outputs per window,
     and how many differ in any bit from the host engine's."""
     from ..audio import to_pcm16
@@ -149,7 +145,7 @@ def _on_device(windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "clip.wav"
         write_wav(wav, np.concatenate([to_pcm16(w) for w in windows]))
-        run = run_image(Path(_WORKER["elf"]), wav)
+        run = run_image(Path(elf), wav)
     if len(run.outputs) != len(windows):
         raise CheckFailed(f"the device returned {len(run.outputs)} windows for {len(windows)}")
     differing = sum(int(np.any(d.view(np.uint32) != np.asarray(h, dtype=np.float32).view(np.uint32)))
@@ -157,25 +153,25 @@ def _on_device(windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[
     return list(run.outputs), differing
 
 
-def _run_file(path: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _run_file(m: dict, path: str) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(float, deployed) means over the file's windows, the device's differing windows (qemu-m4), windows."""
     from ..dsp import float_ref
     from .deployed import deployed_window, engine_window
 
-    report, sess, dev = _WORKER["report"], _WORKER["ort"], _WORKER["dev"]
+    report, sess, dev = m["report"], m["ort"], m["dev"]
     n_mels = report.n_mels
     windows, _ = cut_windows(load_audio(path), report.window_samples)
     f_out, d_out = [], []
     for w in windows:
         logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
         f_out.append(sess.run(None, {"logmel": logmel[None, None]})[0][0])
-        if _WORKER["engine"] == "w2s":
+        if m["engine"] == "w2s":
             d_out.append(engine_window(dev, w, report.frontend_kind, n_mels))
         else:
             d_out.append(deployed_window(dev, w, report.frontend_kind, n_mels))
     differing = 0
-    if _WORKER["elf"] is not None:
-        d_out, differing = _on_device(windows, d_out)
+    if m["elf"] is not None:
+        d_out, differing = _on_device(m["elf"], windows, d_out)
     return np.mean(f_out, axis=0), np.mean(np.array(d_out, dtype=np.float64), axis=0), differing, len(windows)
 
 
@@ -220,29 +216,21 @@ def _convert_checkpoint(target: str | os.PathLike, tmp: Path, progress: bool) ->
 
 def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engine: str = "w2s",
                elf: Path | None = None) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
-    """(float, deployed, device differing) per file, in this process or on `jobs` spawned workers."""
-    from tqdm import tqdm
+    """(float, deployed, device differing, windows) per file, in this process or on `jobs` spawned workers."""
+    from ..progress import bar
 
-    bar = tqdm(total=len(files), desc="validate", unit="file", leave=False,
-               disable=not (progress and sys.stderr.isatty()))  # no carriage-return spam in CI logs
-    results = []
-    if jobs == 1:
-        _init_worker(str(bundle), engine, None if elf is None else str(elf))
-        for f in files:
-            results.append(_run_file(str(f)))
-            bar.update(1)
-    else:
-        from ..lifetime import WorkerPool
-        from .deployed import one_blas_thread_per_worker
+    setup, paths = (str(bundle), engine, None if elf is None else str(elf)), [str(f) for f in files]
+    with bar(len(files), "validate", progress) as b:
+        if jobs == 1:
+            m, out = _file_models(*setup), []
+            for p in paths:
+                out.append(_run_file(m, p))
+                b.update(1)
+            return out
+        from .pool import EvalPool
 
-        with one_blas_thread_per_worker():  # stopped, the workers are killed: no waiting for files in flight
-            pool = WorkerPool(jobs, _init_worker, (str(bundle), engine, None if elf is None else str(elf)))
-        with pool:
-            for r in pool.ex.map(_run_file, [str(f) for f in files]):
-                results.append(r)
-                bar.update(1)
-    bar.close()
-    return results
+        with EvalPool(jobs) as pool:  # stopped, the workers are killed: no waiting for files in flight
+            return pool.collect(pool.submit(_file_models, setup, _run_file, paths), b)
 
 
 def _is_earlier_json(p: Path) -> bool:
@@ -329,8 +317,8 @@ def _given_bundle(target, engine: str, device: str, notes: list[str]) -> Path | 
         return None
     b = bundle_mod.Bundle.open(target, VALIDATE_NEEDS)  # a broken report, or a file from elsewhere, is bad input
     notes += b.notes
-    if engine == "w2s" and b.report.engine and not b.report.engine.get("available", True):
-        raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.get('reason')}); use --engine tflm")
+    if engine == "w2s" and b.report.engine is not None and not b.report.engine.available:
+        raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.reason}); use --engine tflm")
     if device == "qemu-m4" and b.report.frontend_kind != "fixed":
         raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
                            "converted with --frontend float)")
@@ -468,79 +456,3 @@ def plot(res: ValidationResult, folder: str | os.PathLike) -> list[Path]:
         plt.close(fig)
         out.append(atomic_write(buf.getvalue(), folder / f"{d}.png"))
     return out
-
-
-def _preserving_interpreters(b: Path):
-    """The int8 and float TFLite in LiteRT, every intermediate tensor kept."""
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    from .tflm import captured_native_stderr
-
-    with captured_native_stderr(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # LiteRT warns that preserving all tensors is for debugging: it is
-        pair = [Interpreter(model_path=str(b / name), experimental_preserve_all_tensors=True)
-                for name in ("model_int8.tflite", "model_float32.tflite")]
-        for it in pair:
-            it.allocate_tensors()
-    return pair
-
-
-def _first_windows(audio, window_samples: int, n: int) -> list[np.ndarray]:
-    windows: list[np.ndarray] = []
-    for f in list_audio(audio):
-        windows += cut_windows(load_audio(f), window_samples)[0]
-        if len(windows) >= n:
-            break
-    return windows[:n]
-
-
-def _add_tensor_errors(qi, fi, acc: dict) -> None:
-    """acc[name] = [index, shape, scale, signal energy, error energy], summed over invocations."""
-    f_by_name = {d["name"]: d for d in fi.get_tensor_details()}
-    for d in qi.get_tensor_details():
-        fd = f_by_name.get(d["name"])
-        s_, z_ = d["quantization"]
-        if fd is None or s_ == 0 or d["dtype"] != np.int8:
-            continue
-        try:
-            a, qv = fi.get_tensor(fd["index"]), qi.get_tensor(d["index"])
-        except ValueError:
-            continue
-        if a.shape != qv.shape or a.dtype != np.float32:
-            continue
-        deq = (qv.astype(np.float64) - z_) * s_
-        row = acc.setdefault(d["name"], [d["index"], [int(v) for v in qv.shape], float(s_), 0.0, 0.0])
-        row[3] += float(np.sum(a.astype(np.float64) ** 2))
-        row[4] += float(np.sum((a - deq) ** 2))
-
-
-def layer_errors(bundle: str | os.PathLike, audio: str | os.PathLike, max_windows: int = 8) -> list[dict]:
-    """SNR of every int8 tensor against the same tensor of the float TFLite, over a few windows.
-
-    Both run in LiteRT, which can keep intermediate tensors (TFLM reuses its arena); its int8
-    kernels differ from TFLM's by a few LSB at most. Tensors are matched by name and shape.
-    """
-    from ..dsp import float_ref
-    from .deployed import device_input_s8
-
-    b = bundle_mod.Bundle.open(bundle, ("model_int8.tflite", "model_float32.tflite", "report.json"))
-    report = b.report
-    qi, fi = _preserving_interpreters(b.path)
-    q_in, f_in = qi.get_input_details()[0], fi.get_input_details()[0]
-    scale, zero = q_in["quantization"]
-    acc: dict[str, list] = {}
-    for w in _first_windows(audio, report.window_samples, max_windows):
-        db = float_ref.logmel_float(w, report.n_mels).astype(np.float32)
-        fi.set_tensor(f_in["index"], db[None, :, :, None])
-        fi.invoke()
-        x = device_input_s8(w, report.frontend_kind, report.n_mels, scale, zero)
-        qi.set_tensor(q_in["index"], x.reshape(q_in["shape"]))
-        qi.invoke()
-        _add_tensor_errors(qi, fi, acc)
-    rows = []
-    for name, (_, shape, s_, sig, err) in sorted(acc.items(), key=lambda kv: kv[1][0]):
-        snr = 10 * np.log10(sig / err) if err > 0 else float("inf")
-        rows.append({"tensor": name, "shape": shape, "scale": s_, "snr_db": round(float(snr), 2)})
-    return rows
