@@ -2,7 +2,7 @@
  * "acc mult shift out_zero act_min act_max" on stdin, the int8 result of each on stdout. */
 #include <stdio.h>
 
-#include "../../mcu_toolkit/engine/c/w2s_engine.c"
+#include "w2s_engine.c" /* the emitted copy (-I its folder), with its model header */
 
 int main(void)
 {

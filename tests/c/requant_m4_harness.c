@@ -4,7 +4,7 @@
  * the same sum: both must agree. */
 #include <stdio.h>
 
-#include "../../mcu_toolkit/engine/c/w2s_engine.c"
+#include "w2s_engine.c" /* the emitted copy (-I its folder), with its model header */
 
 int main(int argc, char **argv)
 {
