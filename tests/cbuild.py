@@ -57,11 +57,14 @@ def _run(cmd: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def build(sources: Iterable[Path], out: Path, target: str = HOST, *, opt: str = "-O2", flags: Sequence[str] = (),
-          includes: Iterable[Path] = ()) -> Path:
-    """Compile and link sources into out: an executable for the host, or an ELF for QEMU for a core of CORES.
-    Strict C99 (-Wall -Wextra -Werror) plus flags."""
+          includes: Iterable[Path] = (), ld_script: Path | None = None) -> Path:
+    """Compile and link sources into out: an executable for the host, or for a core of CORES an ELF for QEMU
+    (or, with a board's ld_script, a bare link: no start-up code, no C library). Strict C99 (-Wall -Wextra
+    -Werror) plus flags."""
     cmd = [*_cc(target), *STRICT_C, opt, *flags, *(f"-I{d}" for d in includes)]
-    if target != HOST:
+    if ld_script is not None:
+        cmd += ["-nostartfiles", "-nostdlib", "-T", str(ld_script)]
+    elif target != HOST:
         cmd += ["--specs=rdimon.specs", "-T", str(C_DIR / "m4.ld"), str(C_DIR / "m4_startup.c")]
     _run([*cmd, *map(str, sources), "-o", str(out)], f"building {out.name}")
     return out
