@@ -45,15 +45,15 @@ def c_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.c"))
 
 
-def _cc(target: str) -> list[str]:
-    return ["gcc"] if target == HOST else ["arm-none-eabi-gcc", *CORES[target]]
+def _cc(target: str, opt: str, flags: Sequence[str], includes: Iterable[Path]) -> list[str]:
+    cc = ["gcc"] if target == HOST else ["arm-none-eabi-gcc", *CORES[target]]
+    return [*cc, *STRICT_C, opt, *flags, *(f"-I{d}" for d in includes)]
 
 
-def _run(cmd: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
-    r = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+def _run(cmd: list[str], what: str) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise CFailed(f"{what} failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-4000:]}")
-    return r
 
 
 def build(sources: Iterable[Path], out: Path, target: str = HOST, *, opt: str = "-O2", flags: Sequence[str] = (),
@@ -61,7 +61,7 @@ def build(sources: Iterable[Path], out: Path, target: str = HOST, *, opt: str = 
     """Compile and link sources into out: an executable for the host, or for a core of CORES an ELF for QEMU
     (or, with a board's ld_script, a bare link: no start-up code, no C library). Strict C99 (-Wall -Wextra
     -Werror) plus flags."""
-    cmd = [*_cc(target), *STRICT_C, opt, *flags, *(f"-I{d}" for d in includes)]
+    cmd = _cc(target, opt, flags, includes)
     if ld_script is not None:
         cmd += ["-nostartfiles", "-nostdlib", "-T", str(ld_script)]
     elif target != HOST:
@@ -74,17 +74,19 @@ def objects(sources: Iterable[Path], out_dir: Path, target: str = HOST, *, opt: 
             flags: Sequence[str] = (), includes: Iterable[Path] = ()) -> list[Path]:
     """Compile each source alone (-c) into out_dir/<stem>.o; returns the objects."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    includes, objs = list(includes), []
+    cmd, objs = _cc(target, opt, flags, includes), []
     for src in sources:
         objs.append(out_dir / (Path(src).stem + ".o"))
-        _run([*_cc(target), *STRICT_C, opt, *flags, *(f"-I{d}" for d in includes), "-c", str(src),
-              "-o", str(objs[-1])], f"compiling {Path(src).name} for {target}")
+        _run([*cmd, "-c", str(src), "-o", str(objs[-1])], f"compiling {Path(src).name} for {target}")
     return objs
 
 
 def semihosting(args: Sequence[str] | None, argv0: str) -> str:
-    """QEMU's -semihosting-config value: argv as arg= entries, each comma doubled (QEMU ends a value at one)."""
+    """QEMU's -semihosting-config value: argv as arg= entries, each comma doubled (QEMU ends a value at one).
+    The program gets them as one command line that newlib splits at spaces: an argument with one is refused."""
     argv = [] if args is None else [argv0, *map(str, args)]
+    if any(" " in a for a in argv):
+        raise ValueError(f"newlib splits the semihosting command line at spaces: {argv}")
     return ",".join(["enable=on", "target=native", *(f"arg={a.replace(',', ',,')}" for a in argv)])
 
 
