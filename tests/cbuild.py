@@ -45,6 +45,12 @@ def c_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.c"))
 
 
+def unity(folder: Path, *harness: Path) -> str:
+    """C text of one translation unit: every .c of folder, then harness: a harness reaches their static
+    functions however the generator splits the C into files."""
+    return "".join(f'#include "{p}"\n' for p in [*c_files(folder), *harness])
+
+
 def _cc(target: str, opt: str, flags: Sequence[str], includes: Iterable[Path]) -> list[str]:
     cc = ["gcc"] if target == HOST else ["arm-none-eabi-gcc", *CORES[target]]
     return [*cc, *STRICT_C, opt, *flags, *(f"-I{d}" for d in includes)]

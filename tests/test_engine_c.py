@@ -89,7 +89,7 @@ def test_weight_groups_are_the_same_in_c_and_python(tmp_path):
     channel count a checkpoint may bring (13 = 4 + 3 + 3 + 3; 16 = four fours; 5 = 4 + 1)."""
     src = cbuild.write(engine_files(synthetic_engine("5ch_8mels")), tmp_path / "engine")
     (tmp_path / "groups.c").write_text(
-        '#include <stdio.h>\n#include "w2s_engine.c"\n'
+        cbuild.unity(src) + '#include <stdio.h>\n'
         "int main(void) { for (size_t n = 1; n <= 64; n++) { for (size_t g = 0, r; g < n; g += r) {\n"
         '  r = group_size(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
     exe = cbuild.build([tmp_path / "groups.c"], tmp_path / "groups", includes=[src])

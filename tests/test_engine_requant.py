@@ -18,7 +18,7 @@ from synthetic_engine import synthetic_engine
 
 @pytest.fixture(scope="module")
 def engine_src(tmp_path_factory) -> Path:
-    """A synthetic engine's emitted files: the harnesses include its w2s_engine.c, model header and all."""
+    """A synthetic engine's emitted files: the harnesses are built on all of its C (cbuild.unity)."""
     return cbuild.write(engine_files(synthetic_engine("5ch_8mels")), tmp_path_factory.mktemp("engine"))
 
 
@@ -38,7 +38,8 @@ def _cases(n: int = 20000) -> np.ndarray:
 def test_c_requantisation_equals_tflms_arithmetic(engine_src, tmp_path, rounding):
     flags = ["-fsanitize=undefined", "-fno-sanitize-recover=all"]
     flags += ["-DW2S_SINGLE_ROUNDING=1"] if rounding == "single" else []
-    exe = cbuild.build([cbuild.C_DIR / "requant_harness.c"], tmp_path / "requant", flags=flags, includes=[engine_src])
+    (tmp_path / "requant.c").write_text(cbuild.unity(engine_src, cbuild.C_DIR / "requant_harness.c"))
+    exe = cbuild.build([tmp_path / "requant.c"], tmp_path / "requant", flags=flags, includes=[engine_src])
     cases = _cases()
     if rounding == "single":  # TFLM's single rounding takes shifts -31..30 and no left-shift wrap
         cases = cases[(cases[:, 2] <= 0)]
@@ -78,7 +79,8 @@ def _fast_cases(n: int = 30000) -> np.ndarray:
 def test_dsp_block_requantisation_on_a_cortex_m4_equals_tflms_arithmetic(engine_src, tmp_path):
     """requant_2xr as a Cortex-M4 runs it (QEMU): SMMULR's rounding of negative products, the half-away
     rounding shift and the USAT/SSAT clamps give TFLM's integers, on both pixels of a block."""
-    elf = cbuild.build([cbuild.C_DIR / "requant_m4_harness.c"], tmp_path / "requant_m4.elf", cbuild.QEMU_CORE,
+    (tmp_path / "requant_m4.c").write_text(cbuild.unity(engine_src, cbuild.C_DIR / "requant_m4_harness.c"))
+    elf = cbuild.build([tmp_path / "requant_m4.c"], tmp_path / "requant_m4.elf", cbuild.QEMU_CORE,
                        includes=[engine_src])
     cases = _fast_cases()
     (tmp_path / "in.txt").write_text("\n".join(" ".join(str(int(v)) for v in row) for row in cases) + "\n")
