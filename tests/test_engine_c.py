@@ -4,6 +4,7 @@ this runs in the fast lane; test_engine.py holds the real bundle against TFLM.""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import numpy as np
@@ -13,10 +14,11 @@ from hypothesis import strategies as st
 
 import cbuild
 import engine_build as eb
+import fe_build
 from mcu_toolkit.cores import CORES
 from mcu_toolkit.emit.c_engine import engine_files
 from mcu_toolkit.engine.layout import channel_groups
-from helpers import needs_arm, needs_arm_gcc
+from helpers import ROOT, needs_arm, needs_arm_gcc
 from synthetic_engine import SHAPES, synthetic_engine
 
 
@@ -112,3 +114,41 @@ def test_engine_compiles_clean_for_every_cortex_m(tmp_path, core):
                                      "int w2s_size_probe;\n")
     cbuild.objects([*cbuild.c_files(src), tmp_path / "size.c"], tmp_path / "obj", core, opt="-Os",
                    flags=eb.FLAGS, includes=[src])
+
+
+CXX_MAIN = """// Every engine header from C++: a missing extern "C" guard is a link error (functions) or a compile
+// error (the model object, redeclared here with C linkage).
+#include "w2s_engine.h"
+#include "w2s_engine_layer.h"
+#include "w2s_engine_model.h"
+#include "w2s_infer.h"
+
+extern "C" {
+extern const w2s_engine_model_t g_w2s_engine_model;
+}
+
+static w2s_engine_t engine;
+
+int main() {
+  int8_t row[W2S_ENGINE_N_MELS] = {0};
+  float out[W2S_ENGINE_OUTPUTS];
+  w2s_engine_window_start(&engine, &g_w2s_engine_model);
+  for (int t = 0; t < 5; t++) w2s_engine_push_s8(&engine, row);
+  if (w2s_engine_window_end_f32(&engine, out) != 3u) return 1;
+  w2s_pipeline_t pipe = {};
+  return w2s_infer_window_f32(&pipe, &engine, out) == W2S_ERR_ARG ? 0 : 2;
+}
+"""
+
+
+def test_engine_headers_link_from_cpp(tmp_path):
+    common = ROOT / "firmware_templates" / "common"
+    for f in ("w2s_infer.h", "w2s_infer.c", "w2s_pipeline.h", "w2s_pipeline.c", "w2s_status.h"):
+        shutil.copy(common / f, tmp_path / f)
+    cbuild.write(engine_files(synthetic_engine("13ch_9mels")), tmp_path)
+    fe_build.write_sources(tmp_path)
+    (tmp_path / "main.cc").write_text(CXX_MAIN)
+    objs = cbuild.objects(cbuild.c_files(tmp_path), tmp_path / "obj", flags=eb.FLAGS, includes=[tmp_path])
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), str(tmp_path / "main.cc"),
+                    *objs, "-o", str(tmp_path / "main")], check=True)
+    assert subprocess.run([str(tmp_path / "main")]).returncode == 0
