@@ -66,8 +66,10 @@ def _act(rng, act: str) -> tuple[int, int, int]:
 def _conv(rng, tensor: int, k: int, cin: int, cout: int, width: int, in_zero: int, act: str, loud=False) -> Conv:
     mult, shift = _multipliers(rng, cout, k * k * cin, loud)
     zero, lo, hi = _act(rng, act)
-    return Conv(tensor, k, k, cin, cout, width, rng.integers(-127, 128, (cout, k, k, cin), dtype=np.int8),
-                rng.normal(0, 800, cout).astype(np.int32), mult, shift, in_zero, zero, lo, hi)
+    return Conv(tensor=tensor, kh=k, kw=k, cin=cin, cout=cout, width=width,
+                weights=rng.integers(-127, 128, (cout, k, k, cin), dtype=np.int8),
+                bias=rng.normal(0, 800, cout).astype(np.int32), mult=mult, shift=shift, in_zero=in_zero,
+                out_zero=zero, act_min=lo, act_max=hi)
 
 
 def synthetic_graph(shape: Shape, seed: int = 0) -> EngineGraph:
@@ -76,16 +78,18 @@ def synthetic_graph(shape: Shape, seed: int = 0) -> EngineGraph:
     for i, spec in enumerate(shape.layers):
         if isinstance(spec, PoolSpec):
             out_width = (width + 2 * spec.pad - spec.k) // spec.stride + 1
-            layers.append(MaxPool(10 + i, spec.k, spec.k, spec.stride, spec.stride, cin, width, out_width,
-                                  spec.pad, spec.pad, spec.pad, spec.pad, zero, -128, 127))
+            layers.append(MaxPool(tensor=10 + i, kh=spec.k, kw=spec.k, sh=spec.stride, sw=spec.stride, channels=cin,
+                                  width=width, out_width=out_width, pad_top=spec.pad, pad_bottom=spec.pad,
+                                  pad_left=spec.pad, pad_right=spec.pad, pad_value=zero, act_min=-128, act_max=127))
             width = out_width
         else:
             layers.append(_conv(rng, 10 + i, 3, cin, spec.cout, width, zero, spec.act, spec.loud))
             cin, zero = spec.cout, layers[-1].out_zero
     lin = _conv(rng, 100, 1, cin, cin, width, zero, "none")
     sof = _conv(rng, 101, 1, cin, cin, width, zero, "none")
-    return EngineGraph(INPUT, tuple(layers), lin, sof, Quant(0.05, lin.out_zero), Quant(0.11, sof.out_zero),
-                       shape.n_mels, cin, width, layers[-1].tensor)
+    return EngineGraph(input=INPUT, layers=tuple(layers), lin=lin, sof=sof, lin_quant=Quant(0.05, lin.out_zero),
+                       sof_quant=Quant(0.11, sof.out_zero), n_mels=shape.n_mels, channels=cin, pooled_mels=width,
+                       features_tensor=layers[-1].tensor)
 
 
 def synthetic_engine(name: str, rounding: str = "double", seed: int = 0) -> Engine:
