@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # cbuild: the tests' compiler command lines
 
 from _report import emit  # noqa: E402
 
@@ -52,7 +53,7 @@ def accuracy(checkpoint: Path | None, window_s: float, work: Path) -> dict:
 def ram(bundle: Path) -> dict:
     """The engine's state for each window length: the generated engine has no window in it at all, so one
     compile gives every length's figure; the compiler's sizeof is checked against the Python layout."""
-    from mcu_toolkit.cores import M4F
+    import cbuild
     from mcu_toolkit.engine.mirror import Engine
     from mcu_toolkit.engine.tail import Head
 
@@ -61,9 +62,8 @@ def ram(bundle: Path) -> dict:
     with tempfile.TemporaryDirectory() as d:
         probe = Path(d) / "probe.c"
         probe.write_text('#include "w2s_engine.h"\nconst unsigned w2s_state_bytes = sizeof(w2s_engine_t);\n')
-        subprocess.run(["arm-none-eabi-gcc", *M4F, "-std=c99", "-c", str(probe), "-I", str(bundle),
-                        "-o", str(Path(d) / "probe.o")], check=True)
-        nm = subprocess.run(["arm-none-eabi-objdump", "-s", "-j", ".rodata", str(Path(d) / "probe.o")],
+        obj, = cbuild.objects([probe], Path(d), "cortex-m4f", opt="-O0", includes=[bundle])
+        nm = subprocess.run(["arm-none-eabi-objdump", "-s", "-j", ".rodata", str(obj)],
                             capture_output=True, text=True, check=True).stdout
         word = nm.strip().splitlines()[-1].split()[1]
         compiled = int.from_bytes(bytes.fromhex(word), "little")

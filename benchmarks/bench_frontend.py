@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,10 +35,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import cbuild  # noqa: E402
 from _report import emit  # noqa: E402
 from mcu_toolkit import resources  # noqa: E402
 from mcu_toolkit.audio import at_peak_dbfs, cut_windows, list_audio, load_audio, load_windows, to_pcm16  # noqa: E402,E501
-from mcu_toolkit.cores import M4F  # noqa: E402
+from mcu_toolkit.cores import code_bytes  # noqa: E402
 from mcu_toolkit.dsp import fixed, float_ref  # noqa: E402
 from mcu_toolkit.verify.ccc import ccc_per_dim  # noqa: E402
 
@@ -112,24 +110,21 @@ def m4_cost(work: Path) -> dict:
     import fe_build
 
     srcs = fe_build.write_sources(work)
+    files = {p.name: p.read_text() for p in work.iterdir() if p.suffix in (".c", ".h")}
     pcm = np.concatenate([to_pcm16(load_audio(f)) for f in list_audio(resources.default_eval_dir())])
     (work / "in.s16").write_bytes(pcm.tobytes())
     out = {}
     for opt in ("-O2", "-Os"):
-        v = run_m4(work / f"bench{opt}.elf", [srcs[0], srcs[1], ROOT / "benchmarks/c/fe_bench.c"], opt,
-                   f",arg=b,arg={work / 'in.s16'},arg=32000")
+        v = run_m4(work / f"bench{opt}.elf", [*srcs, ROOT / "benchmarks/c/fe_bench.c"], opt,
+                   [str(work / "in.s16"), "32000"])
         seconds = v["samples"] / 16000
-        obj = work / f"fe{opt}.o"
-        subprocess.run(["arm-none-eabi-gcc", *M4F, "-std=c99", opt, "-I", str(work), "-c", str(srcs[0]), "-o",
-                        str(obj)], check=True)
-        size = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True).stdout
         out[opt] = {
             "audio_seconds": seconds,
             "instructions_per_audio_second": round(v["ticks"] * 40 / seconds),
             "share_push_frames": round(v["push_ticks"] / v["ticks"], 3),
             "share_finish": round((v["finish_cum_ticks"] - v["push_ticks"]) / v["ticks"], 3),
             "share_quantize": round(1 - v["finish_cum_ticks"] / v["ticks"], 3),
-            "code_bytes": int(re.search(r"^\.text\s+(\d+)", size, re.M).group(1)),
+            "code_bytes": code_bytes(files, "w2s_frontend.c", "cortex-m4f", opt),
         }
     out["frame_stages_O2"] = frame_stages(work)
     from mcu_toolkit.emit.c_frontend import STATE_BYTES, table_bytes, window_buffer_bytes
@@ -141,16 +136,11 @@ def m4_cost(work: Path) -> dict:
     return out
 
 
-def run_m4(elf: Path, sources: list[Path], opt: str, semihosting_args: str = "") -> dict[str, int]:
-    """Build sources (+ start-up, with the front end's headers from elf's folder) for the Cortex-M4, run
-    them in QEMU with -icount, and parse the "name value ..." line they print."""
-    subprocess.run(["arm-none-eabi-gcc", *M4F, "-std=c99", opt, "--specs=rdimon.specs", "-T",
-                    str(ROOT / "tests/c/m4.ld"), "-I", str(elf.parent), str(ROOT / "tests/c/m4_startup.c"),
-                    *map(str, sources), "-o", str(elf)], check=True, capture_output=True)
-    r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-                        "-icount", "shift=0,align=off,sleep=off", "-semihosting-config",
-                        f"enable=on,target=native{semihosting_args}", "-kernel", str(elf)],
-                       capture_output=True, text=True, timeout=600, check=True)
+def run_m4(elf: Path, sources: list[Path], opt: str, args: list[str] | None = None) -> dict[str, int]:
+    """Build sources (with the front end's headers from elf's folder) for the Cortex-M4, run them in QEMU
+    with -icount, and parse the "name value ..." line they print."""
+    cbuild.build(sources, elf, cbuild.QEMU_CORE, opt=opt, includes=[elf.parent])
+    r = cbuild.run_qemu(elf, args, icount=True, timeout=600)
     return dict(zip(r.stdout.split()[0::2], map(int, r.stdout.split()[1::2])))
 
 
@@ -208,7 +198,7 @@ def main() -> None:
     args = ap.parse_args()
     result = {"accuracy": accuracy(), "levels": level_accuracy()}
     with tempfile.TemporaryDirectory() as tmp:
-        if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        if cbuild.missing(*cbuild.ARM_TOOLS) is None:
             result["cortex_m4"] = m4_cost(Path(tmp) / "m4")
         bundle = args.bundle
         if bundle is None:

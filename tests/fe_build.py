@@ -2,56 +2,45 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from mcu_toolkit.cores import M4F, STRICT_C
+import cbuild
 from mcu_toolkit.dsp import fixed
 from mcu_toolkit.emit.c_frontend import frontend_files
 
-HERE = Path(__file__).resolve().parent / "c"
-STRICT = [*STRICT_C, "-Wconversion", "-Wshadow"]
+HARNESS = cbuild.C_DIR / "fe_harness.c"
+WARN = ("-Wconversion", "-Wshadow")  # stricter than the engine's: the front end is all integer arithmetic
 QUANT = fixed.InputQuant.from_scale(0.4702, 85)  # a realistic model input quantisation
 
 
 def write_sources(d: Path) -> list[Path]:
-    d.mkdir(parents=True, exist_ok=True)
-    for name, text in frontend_files(fixed.tables(), None, 32000).items():
-        (d / name).write_text(text)
-    shutil.copy(HERE / "fe_harness.c", d / "fe_harness.c")
-    return [d / "w2s_frontend.c", d / "w2s_frontend_tables.c", d / "fe_harness.c"]
+    """The emitted front end in d; its .c files."""
+    return cbuild.c_files(cbuild.write(frontend_files(fixed.tables(), None, 32000), d))
 
 
 def build_host(d: Path, extra: list[str] = (), name: str = "fe_host") -> Path:
-    srcs = write_sources(d)
-    exe = d / name
-    subprocess.run(["gcc", *STRICT, "-O2", *extra, "-I", str(d), *map(str, srcs), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
-    return exe
+    return cbuild.build([*write_sources(d), HARNESS], d / name, flags=[*WARN, *extra], includes=[d])
 
 
 def build_m4(d: Path) -> Path:
-    srcs = write_sources(d)
-    elf = d / "fe_m4.elf"
-    subprocess.run(["arm-none-eabi-gcc", *M4F, *STRICT, "-O2", "--specs=rdimon.specs", "-T", str(HERE / "m4.ld"),
-                    "-I", str(d), str(HERE / "m4_startup.c"), *map(str, srcs), "-o", str(elf)],
-                   check=True, capture_output=True, text=True)
-    return elf
+    return cbuild.build([*write_sources(d), HARNESS], d / "fe_m4.elf", cbuild.QEMU_CORE, flags=WARN, includes=[d])
 
 
-def run(cmd_prefix: list[str], pcm: np.ndarray, work: Path, seed: int = 1, timeout: float = 120):
-    """Run a harness on pcm; return (db_q7 (frames, mels) int16, int8, offset)."""
+def run(exe: Path, pcm: np.ndarray, work: Path, seed: int = 1, timeout: float = 120):
+    """Run a harness (an .elf: on QEMU) on pcm; return (db_q7 (frames, mels) int16, int8, offset, stderr)."""
     work.mkdir(parents=True, exist_ok=True)
     inp, out = work / "in.s16", work / "out.bin"
     np.asarray(pcm, dtype=np.int16).tofile(inp)
     args = [str(inp), str(out), str(QUANT.mult), str(QUANT.zero_point), str(seed)]
-    r = subprocess.run(cmd_prefix(args) if callable(cmd_prefix) else [*cmd_prefix, *args],
-                       capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError(f"harness failed ({r.returncode}): {r.stderr[-2000:]}")
+    if exe.suffix == ".elf":
+        r = cbuild.run_qemu(exe, args, timeout=timeout)
+    else:
+        r = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise cbuild.CFailed(f"harness failed ({r.returncode}): {r.stderr[-2000:]}")
     raw = out.read_bytes()
     frames = int(np.frombuffer(raw[:4], np.uint32)[0])
     offset = int(np.frombuffer(raw[4:8], np.int32)[0])
@@ -59,14 +48,6 @@ def run(cmd_prefix: list[str], pcm: np.ndarray, work: Path, seed: int = 1, timeo
     db = np.frombuffer(raw[8:8 + frames * mels * 2], np.int16).reshape(frames, mels)
     q = np.frombuffer(raw[8 + frames * mels * 2:], np.int8).reshape(frames, mels)
     return db, q, offset, r.stderr
-
-
-def qemu_prefix(elf: Path):
-    def prefix(args):
-        return ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
-                "-semihosting-config", "enable=on,target=native,arg=fe_m4," + ",".join(f"arg={a}" for a in args),
-                "-kernel", str(elf)]
-    return prefix
 
 
 def python_reference(pcm: np.ndarray):

@@ -10,9 +10,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+import cbuild
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+needs_arm = pytest.mark.skipif(cbuild.missing(*cbuild.ARM_TOOLS) is not None,
+                               reason=str(cbuild.missing(*cbuild.ARM_TOOLS)))  # builds for and boots a Cortex-M4
+needs_arm_gcc = pytest.mark.skipif(cbuild.missing("arm-none-eabi-gcc") is not None,
+                                   reason=str(cbuild.missing("arm-none-eabi-gcc")))  # compiles for Cortex-M only
 
 
 def run_cli(*args, cwd=None, timeout=600, env=None):

@@ -10,21 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+import cbuild
+from helpers import needs_arm_gcc
 from mcu_toolkit.audio import cut_windows
-from mcu_toolkit.cores import M4F, STRICT_C
 from mcu_toolkit.verify import tflm
 from mcu_toolkit.verify.ccc import ccc_per_dim
 
 pytestmark = pytest.mark.slow
 
-C_FLAGS = list(STRICT_C)
-M4_FLAGS = list(M4F)
-
 EXPECTED_FILES = {"model_int8.tflite", "model_float32.tflite", "model.onnx", "model_data.h", "model_data.c",
                   "model_ops.h", "model_config.h", "report.json", "report.md", "w2s_frontend.h", "w2s_frontend.c",
                   "w2s_frontend_tables.h", "w2s_frontend_tables.c", "w2s_engine.h", "w2s_engine.c",
                   "w2s_engine_layer.h", "w2s_engine_model.h", "w2s_engine_model.c", "engine_head.json"}
-C_SOURCES = ("model_data.c", "w2s_frontend.c", "w2s_frontend_tables.c")
 
 
 def test_bundle_contents(bundle):
@@ -167,21 +164,18 @@ int main(void) {
 def test_emitted_c_compiles_and_runs_on_host(bundle, tmp_path):
     (tmp_path / "check.c").write_text(CHECK_PROGRAM)
     exe = tmp_path / "check"
-    subprocess.run(["gcc", *C_FLAGS, "-DHOST_MAIN", "-I", str(bundle.out), str(tmp_path / "check.c"),
-                    *[str(bundle.out / c) for c in C_SOURCES], "-o", str(exe)], check=True, capture_output=True)
+    cbuild.build([tmp_path / "check.c", *cbuild.c_files(bundle.out)], exe, opt="-O0", flags=["-DHOST_MAIN"],
+                 includes=[bundle.out])
     r = subprocess.run([str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
     assert f"len={bundle.report.tflite_bytes}" in r.stdout
 
 
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs gcc-arm-none-eabi (.ci/run installs it)")
+@needs_arm_gcc
 def test_emitted_c_compiles_for_cortex_m4(bundle, tmp_path):
     (tmp_path / "check.c").write_text(CHECK_PROGRAM)
-    for src in (*[bundle.out / c for c in C_SOURCES], tmp_path / "check.c"):
-        obj = tmp_path / (src.stem + ".o")
-        r = subprocess.run(["arm-none-eabi-gcc", *M4_FLAGS, *C_FLAGS, "-I", str(bundle.out), "-c", str(src),
-                            "-o", str(obj)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+    cbuild.objects([*cbuild.c_files(bundle.out), tmp_path / "check.c"], tmp_path, "cortex-m4f", opt="-O0",
+                   includes=[bundle.out])
     size = subprocess.run(["arm-none-eabi-size", "-A", str(tmp_path / "model_data.o")],
                           capture_output=True, text=True, check=True).stdout
     rodata = int(re.search(r"^\.rodata\s+(\d+)", size, re.M).group(1))

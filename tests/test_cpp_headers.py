@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cbuild
 from mcu_toolkit.cores import CORES, M4F, STRICT_C
 from mcu_toolkit.dsp import fixed
 from mcu_toolkit.emit import c_frontend, c_model
@@ -572,6 +573,6 @@ def test_ring_orders_samples_across_threads(sources, tmp_path, std):
     r = subprocess.run([str(exe), "200000"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "ThreadSanitizer" not in r.stderr, r.stderr[-3000:]
     assert r.stdout.strip() == "ok 200000 dropped 10"
-    if shutil.which("arm-none-eabi-gcc"):  # the C11 path for the target too (C99 is in test_firmware)
-        _compile(["arm-none-eabi-gcc", *M4F, f"-std={std}", *WARN_FLAGS, "-pedantic", f"-I{sources}", "-c",
-                  str(sources / "w2s_ring.c"), "-o", str(tmp_path / "ring_m4.o")], "w2s_ring.c")
+    if cbuild.missing("arm-none-eabi-gcc") is None:  # the C11 path for the target too (C99 is in test_firmware)
+        cbuild.objects([sources / "w2s_ring.c"], tmp_path / "m4", "cortex-m4f", opt="-O1",
+                       flags=[f"-std={std}", "-pedantic"], includes=[sources])  # the later -std wins

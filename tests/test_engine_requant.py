@@ -9,25 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cbuild
+from helpers import needs_arm
+from mcu_toolkit.emit.c_engine import engine_files
 from mcu_toolkit.engine.arith import multiply_by_quantized_multiplier
+from synthetic_engine import synthetic_engine
 
-ROOT = Path(__file__).resolve().parent.parent
-FAKE_MODEL_H = """#ifndef W2S_ENGINE_MODEL_H
-#define W2S_ENGINE_MODEL_H
-#include "w2s_engine_layer.h"
-#define W2S_ENGINE_LAYERS 1u
-#define W2S_ENGINE_N_MELS 4u
-#define W2S_ENGINE_CHANNELS 2u
-#define W2S_ENGINE_POOLED_MELS 2u
-#define W2S_ENGINE_COLUMNS 4u
-#define W2S_ENGINE_HEAD_FEATURES 8u
-#define W2S_ENGINE_OUTPUTS 3u
-#define W2S_ENGINE_RING_BYTES 12u
-#define W2S_ENGINE_TAIL_ROW 4u
-#define W2S_ENGINE_MAX_KH 3u
-#define W2S_ENGINE_WIDE 32u
-#endif
-"""
+
+@pytest.fixture(scope="module")
+def engine_src(tmp_path_factory) -> Path:
+    """A synthetic engine's emitted files: the harnesses are built on all of its C (cbuild.unity)."""
+    return cbuild.write(engine_files(synthetic_engine("5ch_8mels")), tmp_path_factory.mktemp("engine"))
 
 
 def _cases(n: int = 20000) -> np.ndarray:
@@ -43,13 +35,11 @@ def _cases(n: int = 20000) -> np.ndarray:
 
 
 @pytest.mark.parametrize("rounding", ["double", "single"])
-def test_c_requantisation_equals_tflms_arithmetic(tmp_path, rounding):
-    (tmp_path / "w2s_engine_model.h").write_text(FAKE_MODEL_H)
-    exe = tmp_path / "requant"
-    flags = ["-DW2S_SINGLE_ROUNDING=1"] if rounding == "single" else []
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-fsanitize=undefined",
-                    "-fno-sanitize-recover=all", *flags, "-I", str(tmp_path), "-I", str(ROOT / "mcu_toolkit/engine/c"),
-                    str(ROOT / "tests/c/requant_harness.c"), "-o", str(exe)], check=True)
+def test_c_requantisation_equals_tflms_arithmetic(engine_src, tmp_path, rounding):
+    flags = ["-fsanitize=undefined", "-fno-sanitize-recover=all"]
+    flags += ["-DW2S_SINGLE_ROUNDING=1"] if rounding == "single" else []
+    (tmp_path / "requant.c").write_text(cbuild.unity(engine_src, cbuild.C_DIR / "requant_harness.c"))
+    exe = cbuild.build([tmp_path / "requant.c"], tmp_path / "requant", flags=flags, includes=[engine_src])
     cases = _cases()
     if rounding == "single":  # TFLM's single rounding takes shifts -31..30 and no left-shift wrap
         cases = cases[(cases[:, 2] <= 0)]
@@ -85,27 +75,16 @@ def _fast_cases(n: int = 30000) -> np.ndarray:
     return np.stack([acc, mult, shift, zero, lo, np.full(n, 127), bias, run], axis=1)
 
 
-def test_dsp_block_requantisation_on_a_cortex_m4_equals_tflms_arithmetic(tmp_path):
+@needs_arm
+def test_dsp_block_requantisation_on_a_cortex_m4_equals_tflms_arithmetic(engine_src, tmp_path):
     """requant_2xr as a Cortex-M4 runs it (QEMU): SMMULR's rounding of negative products, the half-away
     rounding shift and the USAT/SSAT clamps give TFLM's integers, on both pixels of a block."""
-    import shutil
-
-    from mcu_toolkit.cores import CORES
-
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("no arm-none-eabi-gcc / qemu-system-arm")
-    (tmp_path / "w2s_engine_model.h").write_text(FAKE_MODEL_H)
-    elf = tmp_path / "requant_m4.elf"
-    subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"].flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2",
-                    "--specs=rdimon.specs", "-T", str(ROOT / "tests/c/m4.ld"), "-I", str(tmp_path),
-                    "-I", str(ROOT / "mcu_toolkit/engine/c"), str(ROOT / "tests/c/m4_startup.c"),
-                    str(ROOT / "tests/c/requant_m4_harness.c"), "-o", str(elf)], check=True)
+    (tmp_path / "requant_m4.c").write_text(cbuild.unity(engine_src, cbuild.C_DIR / "requant_m4_harness.c"))
+    elf = cbuild.build([tmp_path / "requant_m4.c"], tmp_path / "requant_m4.elf", cbuild.QEMU_CORE,
+                       includes=[engine_src])
     cases = _fast_cases()
     (tmp_path / "in.txt").write_text("\n".join(" ".join(str(int(v)) for v in row) for row in cases) + "\n")
-    subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
-                    "-semihosting-config",
-                    f"enable=on,target=native,arg=h,arg={tmp_path / 'in.txt'},arg={tmp_path / 'out.txt'}",
-                    "-kernel", str(elf)], check=True, timeout=300)
+    cbuild.run_qemu(elf, [str(tmp_path / "in.txt"), str(tmp_path / "out.txt")])
     got = np.array([[int(v) for v in line.split()] for line in (tmp_path / "out.txt").read_text().splitlines()])
     acc, mult, shift, zero, lo, hi, bias, run = cases.T
     want = np.clip(multiply_by_quantized_multiplier(acc, mult, shift, "double") + zero, lo, hi)

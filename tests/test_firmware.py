@@ -14,7 +14,7 @@ import soundfile as sf
 import mcu_toolkit
 from mcu_toolkit import resources
 from mcu_toolkit.audio import cut_windows, load_audio
-from mcu_toolkit.cores import CORES, STRICT_C
+from mcu_toolkit.cores import CORES
 from mcu_toolkit.engine.mirror import Engine
 from mcu_toolkit.engine.tail import Head
 from mcu_toolkit.errors import ToolkitError
@@ -24,12 +24,11 @@ from mcu_toolkit.dsp import fixed
 from mcu_toolkit.verify import tflm
 from mcu_toolkit.verify.deployed import engine_window
 
-from helpers import ROOT, run_cli
+import cbuild
+from helpers import ROOT, needs_arm, run_cli
 
 pytestmark = pytest.mark.slow
 CPUS = {name: CORES[name].flags for name in ("cortex-m4f", "cortex-m7", "cortex-m33")}  # the boards' FPU cores
-needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-                               reason="needs gcc-arm-none-eabi and qemu-system-arm (.ci/run installs them)")
 needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("arm-none-eabi-g++") is None,
                                  reason="needs cmake and g++-arm-none-eabi")
 CLIP = resources.default_eval_dir() / "syn_003_en_f1_s135_p26_g4.flac"  # two 2 s windows
@@ -192,10 +191,7 @@ def test_default_engine_projects_need_no_tflm(projects, board):
 def test_portable_c_compiles_for_cortex_m(projects, cpu, engine, tmp_path):
     w2s = projects["stm32h743", engine] / "w2s"
     (tmp_path / "budget.c").write_text('#include "w2s_budget.h"\nint w2s_budget_ok;\n')
-    for src in [*sorted(w2s.glob("*.c")), tmp_path / "budget.c"]:
-        r = subprocess.run(["arm-none-eabi-gcc", *CPUS[cpu], *STRICT_C, "-O2", "-I", str(w2s), "-c", str(src),
-                            "-o", str(tmp_path / (src.stem + ".o"))], capture_output=True, text=True)
-        assert r.returncode == 0, f"{src.name} for {cpu}: {r.stderr}"
+    cbuild.objects([*cbuild.c_files(w2s), tmp_path / "budget.c"], tmp_path, cpu, includes=[w2s])
 
 
 H7_CUBE = ("Drivers/CMSIS/Device/ST/STM32H7xx/Source/Templates/gcc/startup_stm32h743xx.s",
@@ -277,11 +273,7 @@ def test_h7_board_layer_is_the_h7s(projects, tmp_path):
                     "void Reset_Handler(void) { big_bss[0] = (uint8_t)dma_buf[0] + (uint8_t)data_word; for (;;) {} }\n"
                     "__attribute__((section(\".isr_vector\"), used)) const void *vectors[2] = "
                     "{ &_estack, (const void *)Reset_Handler };\n")
-    elf = tmp_path / "stub.elf"
-    r = subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m7"].flags, "-O2", "-nostartfiles", "-nostdlib",
-                        "-T", str(project / "ld/STM32H743ZITx_FLASH.ld"), str(stub), "-o", str(elf)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    elf = cbuild.build([stub], tmp_path / "stub.elf", "cortex-m7", ld_script=project / "ld/STM32H743ZITx_FLASH.ld")
     nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True).stdout
     at = {name: int(addr, 16) for addr, _, name in (line.split() for line in nm.splitlines() if len(line.split()) == 3)}
     axi = range(0x24000000, 0x24000000 + 512 * 1024)
@@ -409,11 +401,8 @@ def test_bare_metal_main_matches_the_mirror_bit_for_bit(projects, bundle, tmp_pa
     writing a clip into the ring: each window's line is the mirror's A/D/V, and the model step's time."""
     w2s = projects["stm32h743", "w2s"] / "w2s"
     (tmp_path / "board_host.c").write_text(HOST_BOARD_C)
-    exe = tmp_path / "main"
-    r = subprocess.run(["gcc", *STRICT_C, "-O2", "-ffp-contract=off", "-pthread", "-I", str(w2s),
-                        *map(str, sorted(w2s.glob("*.c"))), str(tmp_path / "board_host.c"), "-o", str(exe)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    exe = cbuild.build([*cbuild.c_files(w2s), tmp_path / "board_host.c"], tmp_path / "main",
+                       flags=["-ffp-contract=off", "-pthread"], includes=[w2s])
     engine = Engine.from_tflite((bundle.out / "model_int8.tflite").read_bytes(),
                                 Head.from_json((bundle.out / "engine_head.json").read_text(), "head"))
     for clip in (CLIP, REAL_CLIP):
@@ -437,13 +426,8 @@ def _python_windows(bundle, pcm):
 @needs_arm
 def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bundle, tmp_path):
     w2s = projects["host", "tflm"] / "w2s"  # the portable C every board shares, from the 2 s bundle
-    elf = tmp_path / "pipe.elf"
-    here = resources.calibration_audio_root().parent / "tests" / "c"
-    r = subprocess.run(["arm-none-eabi-gcc", *CPUS["cortex-m4f"], *STRICT_C, "-O2", "--specs=rdimon.specs",
-                        "-T", str(here / "m4.ld"), "-I", str(w2s), str(here / "m4_startup.c"),
-                        str(here / "pipeline_harness.c"), *map(str, sorted(w2s.glob("*.c"))), "-o", str(elf)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    elf = cbuild.build([cbuild.C_DIR / "pipeline_harness.c", *cbuild.c_files(w2s)], tmp_path / "pipe.elf",
+                       cbuild.QEMU_CORE, includes=[w2s])
     pcm, _ = sf.read(CLIP, dtype="int16")
     pcm.tofile(tmp_path / "in.s16")
 
@@ -452,10 +436,7 @@ def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bun
     outs = [dev.run_int8(w.reshape(1, 999, 26, 1)) for w in want]
     first = [str(int(v)) for v in outs[0]]
     args = [str(tmp_path / "in.s16"), str(tmp_path / "out.s8"), "512", "97", *first]
-    r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-                        "-semihosting-config", "enable=on,target=native,arg=pipe," + ",".join(f"arg={a}" for a in args),
-                        "-kernel", str(elf)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
+    r = cbuild.run_qemu(elf, args)
     assert "windows 2 dropped 0" in r.stdout
     got = np.fromfile(tmp_path / "out.s8", np.int8).reshape(-1, 999, 26)
     assert np.array_equal(got, want)  # ring buffer + pipeline on the M4 == Python, bit for bit

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import cbuild
+
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = r"""
 #include <stdio.h>
@@ -27,9 +29,7 @@ int main(void) {
 def test_float_line_rounds_in_double(tmp_path):
     common = ROOT / "firmware_templates" / "common"
     (tmp_path / "h.c").write_text(HARNESS)
-    exe = tmp_path / "h"
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(common), str(tmp_path / "h.c"),
-                    str(common / "w2s_format.c"), "-o", str(exe)], check=True)
+    exe = cbuild.build([tmp_path / "h.c", common / "w2s_format.c"], tmp_path / "h", opt="-O0", includes=[common])
     r = subprocess.run([str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
     assert r.stdout.splitlines() == ["A=0.000 D=0.001 V=-0.001 t=7us", "A=8388.609 D=-1.235 V=0.000 t=7us"]

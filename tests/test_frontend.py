@@ -2,7 +2,6 @@
 no UB; accurate against the float front end."""
 
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -11,13 +10,11 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mcu_toolkit.audio import at_peak_dbfs, cut_windows, to_pcm16
-from mcu_toolkit.cores import M4F
 from mcu_toolkit.dsp import fixed, float_ref
 
+import cbuild
 import fe_build
-
-needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-                               reason="needs gcc-arm-none-eabi and qemu-system-arm (.ci/run installs them)")
+from helpers import needs_arm
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +46,19 @@ def _assert_same(name, got, want):
 
 def test_host_c_is_bit_exact(host_exe, signals, tmp_path):
     for i, (name, pcm) in enumerate(signals.items()):
-        _assert_same(name, fe_build.run([str(host_exe)], pcm, tmp_path, seed=i), fe_build.python_reference(pcm))
+        _assert_same(name, fe_build.run(host_exe, pcm, tmp_path, seed=i), fe_build.python_reference(pcm))
 
 
 @settings(max_examples=60, deadline=None)
 @given(pcm=arrays(np.int16, st.integers(0, 4000)), seed=st.integers(0, 2 ** 31))
 def test_host_c_is_bit_exact_on_random_input(host_exe, tmp_path_factory, pcm, seed):
     work = tmp_path_factory.mktemp("hyp")
-    _assert_same("random", fe_build.run([str(host_exe)], pcm, work, seed=seed), fe_build.python_reference(pcm))
+    _assert_same("random", fe_build.run(host_exe, pcm, work, seed=seed), fe_build.python_reference(pcm))
 
 
 def test_chunking_does_not_matter(host_exe, speech, tmp_path):
-    a = fe_build.run([str(host_exe)], speech[3], tmp_path, seed=1)
-    b = fe_build.run([str(host_exe)], speech[3], tmp_path, seed=99)
+    a = fe_build.run(host_exe, speech[3], tmp_path, seed=1)
+    b = fe_build.run(host_exe, speech[3], tmp_path, seed=99)
     assert np.array_equal(a[0], b[0])
 
 
@@ -69,9 +66,8 @@ def test_chunking_does_not_matter(host_exe, speech, tmp_path):
 @pytest.mark.slow  # one QEMU boot per signal
 def test_cortex_m4_qemu_is_bit_exact(signals, tmp_path):
     elf = fe_build.build_m4(tmp_path / "m4")
-    prefix = fe_build.qemu_prefix(elf)
     for i, (name, pcm) in enumerate(signals.items()):
-        _assert_same(name, fe_build.run(prefix, pcm, tmp_path / "run", seed=i), fe_build.python_reference(pcm))
+        _assert_same(name, fe_build.run(elf, pcm, tmp_path / "run", seed=i), fe_build.python_reference(pcm))
 
 
 FLOAT_INSN = re.compile(r"\bv(add|sub|mul|div|mla|mls|nmul|neg|abs|sqrt|cvt|cmp|cmpe|mov|ldr|str|push|pop|fma|fms)"
@@ -81,12 +77,9 @@ FLOAT_INSN = re.compile(r"\bv(add|sub|mul|div|mla|mls|nmul|neg|abs|sqrt|cvt|cmp|
 @needs_arm
 def test_no_floating_point_in_the_m4_object(tmp_path):
     srcs = fe_build.write_sources(tmp_path)
-    soft = [f for f in M4F if not f.startswith(("-mfloat-abi=", "-mfpu="))] + ["-mfloat-abi=soft"]
-    for abi, flags in (("hard", M4F), ("soft", soft)):
-        for src in srcs[:2]:
-            obj = tmp_path / f"{src.stem}_{abi}.o"
-            subprocess.run(["arm-none-eabi-gcc", *flags, *fe_build.STRICT, "-O2", "-I", str(tmp_path), "-c", str(src),
-                            "-o", str(obj)], check=True, capture_output=True, text=True)
+    for abi, flags in (("hard", ()), ("soft", ("-mfloat-abi=soft",))):  # the last -mfloat-abi wins
+        for src, obj in zip(srcs, cbuild.objects(srcs, tmp_path / abi, cbuild.QEMU_CORE, flags=[*fe_build.WARN, *flags],
+                                                 includes=[tmp_path])):
             dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], check=True, capture_output=True,
                                  text=True).stdout
             insns = [ln for ln in dis.splitlines() if FLOAT_INSN.search(ln.split(";")[0])]
@@ -106,7 +99,7 @@ def test_no_undefined_behaviour_under_sanitizers(signals, tmp_path):
     cases.update({f"random_{i}": rng.integers(-32768, 32768, int(rng.integers(0, 40000))).astype(np.int16)
                   for i in range(6)})
     for i, (name, pcm) in enumerate(cases.items()):
-        db, q, _, err = fe_build.run([str(exe)], pcm, tmp_path / "run", seed=i)
+        db, q, _, err = fe_build.run(exe, pcm, tmp_path / "run", seed=i)
         assert "runtime error" not in err and "AddressSanitizer" not in err, f"{name}: {err}"
         _assert_same(name, (db, q, 0, err), fe_build.python_reference(pcm))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcu_toolkit.cores import STRICT_C
+import cbuild
 from mcu_toolkit.dsp import fixed
 from mcu_toolkit.emit import c_frontend, c_model
 from mcu_toolkit.errors import ToolkitError
@@ -105,12 +105,7 @@ def host_exe(tmp_path_factory) -> Path:
         n_mels=26, input_shape=(1, FRAMES, 26, 1), input_scale=0.4702, input_zero_point=85,
         output_scale=0.01, output_zero_point=0)))
     (d / "w2s_budget.h").write_text(budget_h(Budget(BOARDS["host"], 1, 1, None, None, {}), False, "tflm"))
-    srcs = [str(d / n) for n in ("main.c", "w2s_frontend.c", "w2s_frontend_tables.c", "w2s_pipeline.c", "w2s_ring.c",
-                                 "w2s_format.c", "w2s_wav.c")]
-    r = subprocess.run(["gcc", *STRICT_C, "-O2", "-I", str(d), *srcs, "-o", str(d / "w2s_host")],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return d / "w2s_host"
+    return cbuild.build(cbuild.c_files(d), d / "w2s_host", includes=[d])
 
 
 def test_host_reads_every_accepted_wav_variant_like_plain_pcm(host_exe, tmp_path):

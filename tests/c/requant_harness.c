@@ -1,8 +1,10 @@
 /* The engine's requantisation under test, static functions included: lines of
  * "acc mult shift out_zero act_min act_max" on stdin, the int8 result of each on stdout. */
 #include <stdio.h>
+#include <string.h>
 
-#include "../../mcu_toolkit/engine/c/w2s_engine.c"
+/* Included after every emitted engine .c (tests/cbuild.py unity): their static functions are in scope. */
+#include "w2s_engine_layer.h"
 
 int main(void)
 {

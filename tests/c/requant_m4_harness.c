@@ -3,8 +3,10 @@
  * int8 result of each and the path requant_of chose. Each case is a one-channel block of two pixels with
  * the same sum: both must agree. */
 #include <stdio.h>
+#include <string.h>
 
-#include "../../mcu_toolkit/engine/c/w2s_engine.c"
+/* Included after every emitted engine .c (tests/cbuild.py unity): their static functions are in scope. */
+#include "w2s_engine_layer.h"
 
 int main(int argc, char **argv)
 {

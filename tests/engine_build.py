@@ -1,0 +1,79 @@
+"""Build and run the engine's C harness (tests/c/engine_harness.c: host, or a Cortex-M4 in QEMU) and hold its
+outputs against the numpy mirror, for the synthetic engines and the real bundle's alike."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+import cbuild
+from mcu_toolkit.emit.c_engine import engine_files
+from mcu_toolkit.engine.mirror import Engine
+
+HARNESS = cbuild.C_DIR / "engine_harness.c"
+FLAGS = ("-ffp-contract=off",)  # the head's float sums in index order, as the mirror's
+BUILDS = {"dsp": (), "portable": ("-DW2S_ENGINE_PORTABLE",)}  # the Cortex-M4 kernels a core selects, and the C
+
+
+def rounding_flags(engine: Engine) -> tuple[str, ...]:
+    return ("-DW2S_SINGLE_ROUNDING=1",) if engine.rounding == "single" else ()
+
+
+def build(engine: Engine, folder: Path, target: str = cbuild.HOST, *flags: str) -> Path:
+    """The harness around every emitted engine file, for the host (stdin/stdout) or QEMU (files)."""
+    cbuild.write(engine_files(engine), folder)
+    out = folder / ("harness" if target == cbuild.HOST else "engine_m4.elf")
+    return cbuild.build([*cbuild.c_files(folder), HARNESS], out, target,
+                        flags=[*FLAGS, *rounding_flags(engine), *flags], includes=[folder])
+
+
+def pack(windows: list[np.ndarray]) -> bytes:
+    return b"".join(struct.pack("<I", len(w)) + w.tobytes() for w in windows)
+
+
+def run_host(exe: Path, windows: list[np.ndarray], columns: int):
+    """((rows, output bits, per-column sums) per window, sizeof(w2s_engine_t))."""
+    lines = subprocess.run([str(exe)], input=pack(windows), capture_output=True, check=True).stdout.decode()
+    return parse(lines.splitlines(), windows, columns)
+
+
+def run_m4(elf: Path, windows: list[np.ndarray], columns: int, work: Path):
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "in.bin").write_bytes(pack(windows))
+    cbuild.run_qemu(elf, [str(work / "in.bin"), str(work / "out.txt")])
+    return parse((work / "out.txt").read_text().splitlines(), windows, columns)
+
+
+def parse(lines: list[str], windows: list[np.ndarray], columns: int):
+    out, i = [], 0
+    for _ in windows:
+        head = lines[i].split()
+        sums = np.array([[int(v) for v in ln.split()] for ln in lines[i + 1:i + 1 + columns]])
+        out.append((int(head[0]), np.array([int(h, 16) for h in head[1:]], dtype=np.uint32), sums))
+        i += 1 + columns
+    return out, int(lines[i].split()[1])
+
+
+def columns(engine: Engine) -> int:
+    return engine.graph.channels * engine.graph.pooled_mels
+
+
+def check_against_mirror(engine: Engine, windows: list[np.ndarray], got) -> None:
+    """The C's pooled rows, per-column sums and block exponents, and its three float32 outputs, bit for bit."""
+    for w, (rows, bits, sums) in zip(windows, got, strict=True):
+        s0, s1, b = engine.sums(w)
+        features = engine.features(w)
+        assert rows == len(features)
+        np.testing.assert_array_equal(sums[:, 0], s0)
+        np.testing.assert_array_equal(sums[:, 1], s1)
+        np.testing.assert_array_equal(sums[:, 2], b)
+        np.testing.assert_array_equal(bits, engine.run_features(features).view(np.uint32))  # = engine.run(w)
+
+
+def extremes(frames: int, mels: int) -> list[np.ndarray]:
+    """Saturating windows: all -128, all 127, and a checkerboard of both."""
+    alt = np.where((np.arange(frames)[:, None] + np.arange(mels)[None]) % 2 == 0, 127, -128).astype(np.int8)
+    return [np.full((frames, mels), -128, np.int8), np.full((frames, mels), 127, np.int8), alt]
