@@ -16,6 +16,7 @@ import click
 
 from . import bundle as bundle_mod
 from . import options as opt
+from . import spec
 from .errors import ExitCode, Terminated, ToolkitError
 from .firmware.boards import BOARDS, summary
 from .verify.ccc import low_ccc_warning
@@ -52,7 +53,7 @@ def cli() -> None:
          default="mcu_out")
 @opt.window_seconds(f"Audio per inference. The TFLM arena grows linearly with it (about "
                     f"{opt.ARENA_KIB_PER_SECOND} KiB per second); the fixed front end takes up to 60 s.")
-@click.option("--frontend", type=click.Choice(["fixed", "float"]), default="fixed", show_default=True,
+@click.option("--frontend", type=click.Choice(spec.FRONTENDS), default=spec.FRONTENDS[0], show_default=True,
               help="Front end for calibration and the drift check: 'fixed' is the integer C front end the "
                    "device runs (emitted as w2s_frontend.*); 'float' is the model's own log-mel.")
 @opt.min_ccc
@@ -121,10 +122,10 @@ convert.help = inspect.cleandoc(convert.help) + "\n\n\b\n" + "\n".join(
 @click.option("--plot", "plot_dir", type=click.Path(path_type=str), metavar="DIR",
               help="PNG scatter of deployed vs float per dimension (arousal.png, dominance.png, valence.png).")
 @opt.jobs()
-@click.option("--engine", type=click.Choice(["w2s", "tflm"]), default="w2s", show_default=True,
+@click.option("--engine", type=click.Choice(spec.ENGINES), default=spec.ENGINES[0], show_default=True,
               help="The deployed model step: w2s (our streaming engine, as firmware --engine w2s) or tflm "
                    "(model_int8.tflite on the TFLM interpreter).")
-@click.option("--device", type=click.Choice(["host", "qemu-m4"]), default="host", show_default=True,
+@click.option("--device", type=click.Choice(spec.DEVICES), default=spec.DEVICES[0], show_default=True,
               help="Where the w2s engine runs: host (its numpy mirror, bit-exact with the C) or qemu-m4 (the "
                    "qemu-f411 firmware image on an emulated Cortex-M4; needs arm-none-eabi-gcc and "
                    "qemu-system-arm, and checks every output bit for bit against the host).")
@@ -193,7 +194,7 @@ Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-a
 @cli.command(name="firmware", epilog=opt.epilog(),
              help=FIRMWARE_HELP.format(boards="\n".join("  " + summary(b) for b in BOARDS.values())))
 @click.option("--board", required=True, type=click.Choice(list(BOARDS)), help="Target board.")
-@click.option("--engine", type=click.Choice(["w2s", "tflm"]), default="w2s", show_default=True,
+@click.option("--engine", type=click.Choice(spec.ENGINES), default=spec.ENGINES[0], show_default=True,
               help="w2s: our streaming int8 engine (no TFLM; RAM independent of the window). "
                    "tflm: the int8 TFLite on TensorFlow Lite Micro (you build TFLM for the board).")
 @click.option("--bundle", type=click.Path(path_type=str), metavar="DIR",

@@ -312,13 +312,13 @@ def test_sigterm_during_onnx2tf_leaves_no_debris_and_no_orphan(tmp_path):
 def _quantize_alone(bundle, work: Path, helping: bool) -> tuple[bytes, set[str], list[str]]:
     """The bundle's ONNX through a TfWorker of our own, the parent helping with the calibration or not."""
     from mcu_toolkit.convert import calibration_features, check_inputs
-    from mcu_toolkit.export.onnx_export import INPUT_NAME
+    from mcu_toolkit.spec import ONNX_INPUT_NAME
     from mcu_toolkit.export.tflite import TfWorker
 
     feats = calibration_features(check_inputs(None, None, None, 2.0, "fixed"))
     work.mkdir()
     with TfWorker(work) as w:
-        w.submit((bundle.out / "model.onnx").read_bytes(), feats.transpose(0, 2, 3, 1).copy(), INPUT_NAME)
+        w.submit((bundle.out / "model.onnx").read_bytes(), feats.transpose(0, 2, 3, 1).copy(), ONNX_INPUT_NAME)
         if not helping:
             w.calibration = None
         int8 = w.int8()

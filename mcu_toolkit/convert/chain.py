@@ -17,6 +17,7 @@ from ..export.tflite import TfWorker
 from ..lifetime import child_group
 from ..outputs import check_dir_target
 from ..progress import Progress
+from .. import spec
 from ..spec import SAMPLE_RATE, WINDOW_DEFAULT_S
 from ..verify.deployed import eval_imports
 from ..verify.pool import EvalPool
@@ -83,7 +84,6 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
         stack.enter_context(environ_set(TMPDIR=work))
         import torch
 
-        from ..export.onnx_export import INPUT_NAME
         from ..export.tflite import check_float_tflite
 
         torch.set_num_threads(1)  # a 10 k-parameter model: more threads only spin against the TensorFlow child
@@ -103,7 +103,7 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
         p.step(f"onnx2tf + one int8 conversion, calibrated on {len(feats)} windows "
                f"(~{quantize_eta_s(len(feats), inp.frames):.0f} s)")
         with t.stage("onnx2tf"):
-            worker.submit(ex.onnx, feats.transpose(0, 2, 3, 1).copy(), INPUT_NAME)
+            worker.submit(ex.onnx, feats.transpose(0, 2, 3, 1).copy(), spec.ONNX_INPUT_NAME)
             # the evaluation's workers start now, while this process waits for TensorFlow anyway
             pool = stack.enter_context(EvalPool(jobs, eval_imports)) if jobs > 1 else None
             while_quantizing(inp, ex, feats)

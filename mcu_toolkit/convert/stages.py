@@ -12,8 +12,8 @@ from .. import resources
 from ..audio import Windowed, list_audio, load_windows, peak_dbfs
 from ..dsp.fixed import MAX_WINDOW_SAMPLES
 from ..errors import ToolkitError
+from .. import spec
 from ..spec import SAMPLE_RATE, check_window
-from ..verify.deployed import FRONTENDS
 
 
 @dataclass
@@ -49,8 +49,8 @@ class Quantized:
 
 def check_options(window_seconds: float, frontend: str) -> None:
     check_window(window_seconds)
-    if frontend not in FRONTENDS:
-        raise ToolkitError(f"--frontend must be one of {', '.join(FRONTENDS)}, got {frontend}")
+    if frontend not in spec.FRONTENDS:
+        raise ToolkitError(f"--frontend must be one of {', '.join(spec.FRONTENDS)}, got {frontend}")
     if frontend == "fixed" and window_seconds * SAMPLE_RATE > MAX_WINDOW_SAMPLES:
         raise ToolkitError(f"the fixed-point front end handles windows up to {MAX_WINDOW_SAMPLES / SAMPLE_RATE:g} s; "
                            "use a shorter --window-seconds or --frontend float")

@@ -10,8 +10,8 @@ import torch
 
 from ..errors import CheckFailed
 from ..model import Trunk, Wav2Small
+from ..spec import ONNX_INPUT_NAME
 
-INPUT_NAME = "logmel"
 OUTPUT_NAME = "adv"
 OPSET = 17
 
@@ -22,7 +22,7 @@ def export_trunk_onnx(model: Wav2Small, frames: int, gram_scale: float = 1.0) ->
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Trunk(model, gram_scale).eval(), (dummy,), buf, input_names=[INPUT_NAME],
+        torch.onnx.export(Trunk(model, gram_scale).eval(), (dummy,), buf, input_names=[ONNX_INPUT_NAME],
                           output_names=[OUTPUT_NAME], opset_version=OPSET, dynamo=False,
                           do_constant_folding=True)
     return buf.getvalue()
@@ -39,7 +39,7 @@ def check_onnx_parity(onnx_bytes: bytes, model: Wav2Small, logmels: np.ndarray, 
     with torch.no_grad():
         for x in logmels:
             ref = model.trunk(torch.from_numpy(x[None]))[0].numpy()
-            got = sess.run(None, {INPUT_NAME: x[None].astype(np.float32)})[0][0]
+            got = sess.run(None, {ONNX_INPUT_NAME: x[None].astype(np.float32)})[0][0]
             worst = max(worst, float(np.max(np.abs(ref - got))))
     if worst > atol:
         raise CheckFailed(f"ONNX export disagrees with torch: max abs error {worst:.3g} > {atol}")

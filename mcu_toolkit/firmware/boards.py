@@ -35,7 +35,7 @@ class Board:
     template: str
     note: str
     template_values: dict = field(default_factory=dict)  # the template's {{KEYS}} only this board fills
-    engines: tuple[str, ...] = ("w2s", "tflm")          # the first is the default
+    engines: tuple[str, ...] = spec.ENGINES              # the first is the default
     mhz: int | None = None                              # CPU clock; None: no real-time check (host, emulator)
     psram: int = 0                                      # bytes of PSRAM --psram may give TFLM's arena
     common: tuple[str, ...] = BARE_METAL                # see MICROPHONE

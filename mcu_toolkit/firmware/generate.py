@@ -17,7 +17,6 @@ from ..spec import WINDOW_DEFAULT_S
 from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
 from .speed import check_real_time, default_model_speed, refuse_if_slow
 
-ENGINES = ("w2s", "tflm")
 ENGINE_C = tuple(n for n in bundle_mod.C_FILES if n.startswith("w2s_engine"))
 TFLM_C = ("model_data.h", "model_data.c", "model_ops.h")
 BUNDLE_C = tuple(n for n in bundle_mod.C_FILES if n not in ENGINE_C and n not in TFLM_C)  # both engines

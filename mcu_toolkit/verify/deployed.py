@@ -9,7 +9,6 @@ from ..audio import Windowed, to_pcm16
 from ..errors import ToolkitError
 from ..dsp import fixed, float_ref
 
-FRONTENDS = ("fixed", "float")
 
 
 def fixed_tables(n_mels: int) -> fixed.Tables:

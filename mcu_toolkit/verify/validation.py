@@ -25,12 +25,11 @@ from ..errors import CheckFailed, ToolkitError
 from ..lifetime import child_group
 from ..outputs import atomic_write, check_file_target, check_folder_target, starts_with, within
 from .ccc import ccc_or_nan, negligible_spread
+from .. import spec
 from ..spec import OUTPUT_NAMES
 
 DIMS = OUTPUT_NAMES
 VALIDATE_NEEDS = ("model_int8.tflite", "model.onnx", "report.json")
-ENGINES = ("w2s", "tflm")
-DEVICES = ("host", "qemu-m4")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -301,8 +300,9 @@ def level_warnings(files: list[Path], peaks: list[float], calibration: dict) -> 
 
 
 def _check_engine_device(engine: str, device: str) -> None:
-    if engine not in ENGINES or device not in DEVICES:
-        raise ToolkitError(f"--engine must be one of {', '.join(ENGINES)} and --device one of {', '.join(DEVICES)}")
+    if engine not in spec.ENGINES or device not in spec.DEVICES:
+        raise ToolkitError(f"--engine must be one of {', '.join(spec.ENGINES)} and --device one of "
+                           f"{', '.join(spec.DEVICES)}")
     if device == "qemu-m4" and engine != "w2s":
         raise ToolkitError("--device qemu-m4 runs the w2s engine; TFLM cannot be built here (--engine w2s)")
     if device == "qemu-m4":
