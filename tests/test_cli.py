@@ -143,10 +143,15 @@ def test_help_and_readme_state_the_same_facts():
     for b in BOARDS.values():  # the help's board list is BOARDS, and the README names each board
         assert " ".join(summary(b).split()) in firmware_help, b.name
         assert f"`{b.name}`" in readme, b.name
+    from mcu_toolkit.spec import WINDOW_DEFAULT_S, WINDOW_MAX_S, WINDOW_MIN_S
+
+    window = f"From {WINDOW_MIN_S:g} to {WINDOW_MAX_S:g} s"  # every command's range is spec.py's
+    assert f"(default {WINDOW_DEFAULT_S:g}, from {WINDOW_MIN_S:g} to {WINDOW_MAX_S:g}," in " ".join(readme.split())
     for cmd in ("convert", "validate", "features", "firmware"):
         text = " ".join(run_cli(cmd, "--help").stdout.split())
         for code, what in EXIT_CODE_HELP.items():
             assert f"{int(code)} {what}" in text, (cmd, code)
+        assert (window in text) == (cmd != "validate"), cmd  # validate takes the bundle's window
 
 
 def test_readme_usage_lines_list_every_option_of_the_command():
