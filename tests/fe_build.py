@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import cbuild
+from helpers import WINDOW
 from mcu_toolkit.dsp import fixed
 from mcu_toolkit.emit.c_frontend import frontend_files
 
@@ -18,7 +19,7 @@ QUANT = fixed.InputQuant.from_scale(0.4702, 85)  # a realistic model input quant
 
 def write_sources(d: Path) -> list[Path]:
     """The emitted front end in d; its .c files."""
-    return cbuild.c_files(cbuild.write(frontend_files(fixed.tables(), None, 32000), d))
+    return cbuild.c_files(cbuild.write(frontend_files(fixed.tables(), None, WINDOW), d))
 
 
 def build_host(d: Path, extra: list[str] = (), name: str = "fe_host") -> Path:
@@ -57,7 +58,7 @@ def python_reference(pcm: np.ndarray):
 
 def adversarial_signals(speech: np.ndarray) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1234)
-    n = 32000
+    n = WINDOW
     t = np.arange(n)
     quiet = speech[:n].astype(np.float64)
     quiet = quiet / max(np.abs(quiet).max(), 1) * 32767 * 10 ** (-60 / 20)

@@ -10,11 +10,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from mcu_toolkit import spec
 import pytest
 
 import cbuild
 
 ROOT = Path(__file__).resolve().parent.parent
+# The default window, from spec.py: a test that changes with the default reads these, never 32000 or 999.
+WINDOW = spec.check_window(spec.WINDOW_DEFAULT_S)   # samples
+FRAMES = spec.frames(WINDOW)                        # log-mel frames per window
+MELS = spec.N_MELS
 DATA = Path(__file__).resolve().parent / "data"
 needs_arm = pytest.mark.skipif(cbuild.missing(*cbuild.ARM_TOOLS) is not None,
                                reason=str(cbuild.missing(*cbuild.ARM_TOOLS)))  # builds for and boots a Cortex-M4

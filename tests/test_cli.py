@@ -5,7 +5,7 @@ import soundfile as sf
 
 from mcu_toolkit import resources
 
-from helpers import run_cli
+from helpers import FRAMES, MELS, WINDOW, run_cli
 
 
 def _assert_one_line_error(r, fragment):
@@ -76,8 +76,8 @@ def test_features_fixed_and_float(tmp_path):
     assert r.returncode == 0, r.stderr
     q = np.load(tmp_path / "q.npy")
     pcm, _ = sf.read(clip, dtype="int16")
-    assert q.dtype == np.int16 and q.shape == (1, 999, 26)
-    assert np.array_equal(q[0], fixed.window_logmel_q7(pcm[:32000]))
+    assert q.dtype == np.int16 and q.shape == (1, FRAMES, MELS)
+    assert np.array_equal(q[0], fixed.window_logmel_q7(pcm[:WINDOW]))
     r = run_cli("features", str(clip), "--out", str(tmp_path / "f.npy"), "--float")
     f = np.load(tmp_path / "f.npy")
     assert f.dtype == np.float32 and np.mean(np.abs(q / 128.0 - f)) < 0.25

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import cbuild
-from helpers import needs_arm_gcc
+from helpers import FRAMES, MELS, WINDOW, needs_arm_gcc
 from mcu_toolkit.audio import cut_windows
 from mcu_toolkit.verify import tflm
 from mcu_toolkit.verify.ccc import ccc_per_dim
@@ -31,7 +31,7 @@ def test_bundle_contents(bundle):
                 "versions", "ccc"):
         assert key in r
     assert "params" not in r and r["model"]["params"] == 10806  # one key per fact
-    assert r["input_shape"] == [1, 999, 26, 1]
+    assert r["input_shape"] == [1, FRAMES, MELS, 1]
     assert r["tflite_bytes"] == (bundle.out / "model_int8.tflite").stat().st_size
     assert r["versions"]["onnx2tf"] == "1.28.8" and r["versions"]["tensorflow"] == "2.21.0"
     assert set(r["ccc"]) == {"arousal", "dominance", "valence"}
@@ -56,7 +56,7 @@ def test_int8_input_output_and_ops(bundle):
 def test_arena_is_the_smallest_that_works(bundle):
     tfl = (bundle.out / "model_int8.tflite").read_bytes()
     measured, recorded = bundle.report.arena_bytes_measured, bundle.report.arena_bytes
-    q = np.zeros((1, 999, 26, 1), np.int8)
+    q = np.zeros((1, FRAMES, MELS, 1), np.int8)
     assert tflm._loads_and_runs(tfl, measured, q)
     assert not tflm._loads_and_runs(tfl, measured - 256, q)
     assert measured < recorded <= measured * 1.1 + 1024
@@ -79,11 +79,11 @@ def test_int8_on_tflm_tracks_float_on_heldout(bundle, default_model, heldout):
     f_out, q_out = [], []
     with torch.no_grad():
         for w in wavs:
-            wins, _ = cut_windows(w, 32000)
+            wins, _ = cut_windows(w, WINDOW)
             f_out.append(default_model(torch.from_numpy(np.stack(wins))).numpy().mean(axis=0))
             outs = []
             for win in wins:
-                q = fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(win)), quant).reshape(1, 999, 26, 1)
+                q = fixed.quantize_s8(fixed.window_logmel_q7(to_pcm16(win)), quant).reshape(1, FRAMES, MELS, 1)
                 outs.append(dev.dequantize(dev.run_int8(q)))
             q_out.append(np.mean(outs, axis=0))
     c = ccc_per_dim(np.array(q_out), np.array(f_out))
@@ -104,7 +104,7 @@ def test_litert_agrees_with_tflm_within_a_few_lsb(bundle):
     rng = np.random.default_rng(0)
     worst = 0
     for _ in range(3):
-        q = rng.integers(-128, 128, size=(1, 999, 26, 1), dtype=np.int8)
+        q = rng.integers(-128, 128, size=(1, FRAMES, MELS, 1), dtype=np.int8)
         lrt.set_tensor(lrt.get_input_details()[0]["index"], q)
         lrt.invoke()
         a = lrt.get_tensor(lrt.get_output_details()[0]["index"]).astype(int).ravel()
@@ -125,7 +125,7 @@ def test_model_config_matches_the_model(bundle):
     h = (bundle.out / "model_config.h").read_text()
     r = json.loads((bundle.out / "report.json").read_text())
     assert f"#define W2S_ARENA_BYTES {r['arena_bytes']}u" in h
-    assert "#define W2S_FRAMES_PER_WINDOW 999u" in h and "#define W2S_WINDOW_SAMPLES 32000u" in h
+    assert f"#define W2S_FRAMES_PER_WINDOW {FRAMES}u" in h and f"#define W2S_WINDOW_SAMPLES {WINDOW}u" in h
     assert f"#define W2S_INPUT_ZERO_POINT ({r['input_quant']['zero_point']})" in h
     scale = float(re.search(r"W2S_INPUT_SCALE ([0-9.e-]+)f", h).group(1))
     assert scale == pytest.approx(r["input_quant"]["scale"], rel=1e-7)

@@ -12,6 +12,8 @@ import pytest
 from mcu_toolkit import resources
 from mcu_toolkit.verify.device import TOOLS, build_image, run_image, write_wav
 
+from helpers import WINDOW
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="no arm-none-eabi-gcc/QEMU")]
 KIB = 1024
@@ -92,4 +94,4 @@ def test_make_run_takes_a_wav_path_with_commas_and_spaces(bundle, tmp_path):
     r = subprocess.run(["make", "-s", "run", f"WAV={wav}"], cwd=tmp_path / "qemu-f411", capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "summary: windows 1 samples 32000 " in r.stdout
+    assert f"summary: windows 1 samples {WINDOW} " in r.stdout

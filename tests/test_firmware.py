@@ -25,7 +25,7 @@ from mcu_toolkit.verify import tflm
 from mcu_toolkit.verify.deployed import engine_window
 
 import cbuild
-from helpers import ROOT, needs_arm, run_cli
+from helpers import FRAMES, MELS, ROOT, WINDOW, needs_arm, run_cli
 
 pytestmark = pytest.mark.slow
 CPUS = {name: CORES[name].flags for name in ("cortex-m4f", "cortex-m7", "cortex-m33")}  # the boards' FPU cores
@@ -293,7 +293,8 @@ def test_host_template_builds_and_matches_python(projects, bundle, tmp_path):
     r = subprocess.run([str(host / "w2s_host"), str(tmp_path / "clip.wav"), str(tmp_path / "f.s8")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "2 window(s)" in r.stdout, r.stdout + r.stderr
-    assert np.array_equal(np.fromfile(tmp_path / "f.s8", np.int8).reshape(-1, 999, 26), _python_windows(bundle, pcm))
+    got = np.fromfile(tmp_path / "f.s8", np.int8).reshape(-1, FRAMES, MELS)
+    assert np.array_equal(got, _python_windows(bundle, pcm))
 
 
 def _milli(x: np.float32) -> str:
@@ -328,7 +329,7 @@ def test_host_engine_matches_the_mirror_bit_for_bit(projects, bundle, tmp_path):
         lines = re.findall(r"^window (\d+): A=(\S+) D=(\S+) V=(\S+) t=\d+us$", r.stdout, re.M)
         assert lines == [(str(i + 1), *map(_milli, w)) for i, w in enumerate(want)], (clip.name, r.stdout)
         if clip == CLIP:  # FEATURES.s8: the rows the engine received, the same as TFLM's input
-            got_s8 = np.fromfile(tmp_path / "f.s8", np.int8).reshape(-1, 999, 26)
+            got_s8 = np.fromfile(tmp_path / "f.s8", np.int8).reshape(-1, FRAMES, MELS)
             assert np.array_equal(got_s8, _python_windows(bundle, pcm))
         total += len(want)
     assert total == 3
@@ -419,8 +420,8 @@ def test_bare_metal_main_matches_the_mirror_bit_for_bit(projects, bundle, tmp_pa
 
 def _python_windows(bundle, pcm):
     q = fixed.InputQuant.from_scale(bundle.report.input_quant["scale"], bundle.report.input_quant["zero_point"])
-    return np.stack([fixed.quantize_s8(fixed.window_logmel_q7(pcm[i:i + 32000]), q)
-                     for i in range(0, len(pcm) - 31999, 32000)])
+    return np.stack([fixed.quantize_s8(fixed.window_logmel_q7(pcm[i:i + WINDOW]), q)
+                     for i in range(0, len(pcm) - WINDOW + 1, WINDOW)])
 
 
 @needs_arm
@@ -433,12 +434,12 @@ def test_pipeline_on_cortex_m4_in_qemu_matches_python_and_validate(projects, bun
 
     dev = tflm.TflmModel((bundle.out / "model_int8.tflite").read_bytes(), bundle.report.arena_bytes)
     want = _python_windows(bundle, pcm)
-    outs = [dev.run_int8(w.reshape(1, 999, 26, 1)) for w in want]
+    outs = [dev.run_int8(w.reshape(1, FRAMES, MELS, 1)) for w in want]
     first = [str(int(v)) for v in outs[0]]
     args = [str(tmp_path / "in.s16"), str(tmp_path / "out.s8"), "512", "97", *first]
     r = cbuild.run_qemu(elf, args)
     assert "windows 2 dropped 0" in r.stdout
-    got = np.fromfile(tmp_path / "out.s8", np.int8).reshape(-1, 999, 26)
+    got = np.fromfile(tmp_path / "out.s8", np.int8).reshape(-1, FRAMES, MELS)
     assert np.array_equal(got, want)  # ring buffer + pipeline on the M4 == Python, bit for bit
 
     # The model step on those features (TFLM, as the device runs it) gives what validate reports.

@@ -14,7 +14,7 @@ from mcu_toolkit.dsp import fixed, float_ref
 
 import cbuild
 import fe_build
-from helpers import needs_arm
+from helpers import MELS, WINDOW, needs_arm
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +107,8 @@ def test_no_undefined_behaviour_under_sanitizers(signals, tmp_path):
 def test_accuracy_against_the_float_front_end(speech):
     errs = []
     for pcm in speech:
-        for start in range(0, max(len(pcm) - 32000, 0) + 1, 32000):
-            w = pcm[start:start + 32000]
+        for start in range(0, max(len(pcm) - WINDOW, 0) + 1, WINDOW):
+            w = pcm[start:start + WINDOW]
             fixed_db = fixed.window_logmel_q7(w) / 128.0
             float_db = float_ref.logmel_float(w / 32768.0)
             speech_frames = float_db.max(axis=1) > float_db.max() - 60
@@ -128,7 +128,7 @@ def _errors_db(pcm_windows) -> np.ndarray:
 def test_accuracy_does_not_depend_on_the_level(heldout, peak_dbfs):
     # issue 19: at -50 dBFS (a MEMS microphone at a metre) the error was 0.13 dB MAE, 0.77 dB p99
     _, wavs, _ = heldout
-    windows = [to_pcm16(w) for x in wavs for w in cut_windows(at_peak_dbfs(x, peak_dbfs), 32000)[0]]
+    windows = [to_pcm16(w) for x in wavs for w in cut_windows(at_peak_dbfs(x, peak_dbfs), WINDOW)[0]]
     e = _errors_db(windows)
     assert e.mean() <= 0.02, e.mean()
     assert np.percentile(e, 99) <= 0.1, np.percentile(e, 99)
@@ -137,7 +137,7 @@ def test_accuracy_does_not_depend_on_the_level(heldout, peak_dbfs):
 def test_a_constant_input_is_the_floor_exactly():
     # a stuck ADC: float prenorm leaves zeros (-100 dB everywhere); Hann rounding used to leak -30 dB
     for c in (-32768, -20000, -1, 0, 1, 1000, 32767):
-        pcm = np.full(32000, c, dtype=np.int16)
+        pcm = np.full(WINDOW, c, dtype=np.int16)
         got = fixed.window_logmel_q7(pcm)
         assert np.all(got == fixed.FLOOR_DB_Q7), (c, got.max() / 128.0)
         assert np.array_equal(got / 128.0, float_ref.logmel_float(pcm / 32768.0)), c
@@ -145,8 +145,8 @@ def test_a_constant_input_is_the_floor_exactly():
 
 def test_one_lsb_noise_and_a_dc_step_match_the_float_front_end():
     rng = np.random.default_rng(5)
-    lsb = rng.integers(-1, 2, 32000)
-    t = np.arange(32000)
+    lsb = rng.integers(-1, 2, WINDOW)
+    t = np.arange(WINDOW)
     for name, pcm in (("lsb", lsb), ("dc_plus_lsb", lsb + 12000), ("dc_step", np.where(t < 16000, 900, -900)),
                       ("lsb_bursts", np.where((t // 640) % 2 == 0, lsb, 0))):
         e = _errors_db([pcm.astype(np.int16)])
@@ -187,10 +187,10 @@ def test_deployed_ccc_against_float_holds_at_every_level(engine, default_model, 
     _, wavs, _ = heldout
     f_out, d_out = [], []
     for x in wavs:
-        windows = cut_windows(at_peak_dbfs(x, peak_dbfs), 32000)[0]
+        windows = cut_windows(at_peak_dbfs(x, peak_dbfs), WINDOW)[0]
         with torch.no_grad():
             f_out.append(default_model(torch.from_numpy(np.stack(windows))).numpy().mean(axis=0))
-        d_out.append(np.mean([engine_window(engine, w, "fixed", 26) for w in windows], axis=0))
+        d_out.append(np.mean([engine_window(engine, w, "fixed", MELS) for w in windows], axis=0))
     ccc = ccc_per_dim(np.array(d_out), np.array(f_out))
     assert min(ccc.values()) >= 0.995, ccc
 
@@ -203,10 +203,10 @@ def test_deployed_output_of_one_lsb_noise_is_the_float_models(engine, default_mo
 
     rng = np.random.default_rng(3)
     for offset in (0, 300, -12000):
-        w = (rng.integers(-1, 2, 32000) + offset).astype(np.float32) / 32768.0
+        w = (rng.integers(-1, 2, WINDOW) + offset).astype(np.float32) / 32768.0
         with torch.no_grad():
             want = default_model(torch.from_numpy(w)[None]).numpy()[0]
-        got = engine_window(engine, w, "fixed", 26)
+        got = engine_window(engine, w, "fixed", MELS)
         assert np.max(np.abs(got - want)) <= 0.02, (offset, got, want)
 
 
@@ -218,8 +218,8 @@ def test_a_silent_calibration_clip_has_no_level_and_breaks_no_warning():
     from mcu_toolkit.convert import calibrated_levels
     from mcu_toolkit.verify.validation import level_warnings
 
-    loud = at_peak_dbfs(np.sin(np.arange(32000) / 7.0).astype(np.float32), -20)
-    silent = Windowed(Path("s.wav"), [np.zeros(32000, np.float32)], False)
+    loud = at_peak_dbfs(np.sin(np.arange(WINDOW) / 7.0).astype(np.float32), -20)
+    silent = Windowed(Path("s.wav"), [np.zeros(WINDOW, np.float32)], False)
     assert calibrated_levels([silent, Windowed(Path("l.wav"), [loud], False)]) == [-20.0, -20.0]
     assert calibrated_levels([silent]) == []
     for recorded in ([], [None, -3.0], "x"):
