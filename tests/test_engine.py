@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from mcu_toolkit.audio import cut_windows
 from mcu_toolkit.cores import CORES
-from mcu_toolkit.emit.c_engine import engine_files
+from mcu_toolkit.emit.c_engine import CODE, engine_files
 from mcu_toolkit.engine import arith
 from mcu_toolkit.engine.mirror import Engine
 from mcu_toolkit.engine.tail import Head
@@ -110,7 +110,7 @@ def test_weight_groups_are_the_same_in_c_and_python(engine, tmp_path):
     for name, text in engine_files(engine).items():
         (tmp_path / name).write_text(text)
     (tmp_path / "groups.c").write_text(
-        '#include <stdio.h>\n#include "w2s_engine.c"\n'
+        '#include <stdio.h>\n#include "w2s_engine_conv.c"\n'
         "int main(void) { for (size_t n = 1; n <= 64; n++) { for (size_t g = 0, r; g < n; g += r) {\n"
         '  r = group_size(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
     exe = tmp_path / "groups"
@@ -127,7 +127,7 @@ def _build_harness(engine: Engine, tmp: Path, *defines: str) -> Path:
     for name, text in engine_files(engine).items():
         (tmp / name).write_text(text)
     exe = tmp / "harness"
-    subprocess.run(["gcc", *STRICT, "-O2", *defines, "-I", str(tmp), str(tmp / "w2s_engine.c"),
+    subprocess.run(["gcc", *STRICT, "-O2", *defines, "-I", str(tmp), *[str(tmp / n) for n in CODE],
                     str(tmp / "w2s_engine_model.c"), str(HARNESS), "-o", str(exe)], check=True)
     return exe
 
@@ -204,7 +204,7 @@ def _build_m4(engine: Engine, tmp: Path, *defines: str) -> Path:
     elf = tmp / "engine_m4.elf"
     subprocess.run(["arm-none-eabi-gcc", *CORES["cortex-m4f"], *STRICT, "-O2", *defines, "--specs=rdimon.specs",
                     "-T", str(ROOT / "tests/c/m4.ld"), "-I", str(tmp), str(ROOT / "tests/c/m4_startup.c"),
-                    str(tmp / "w2s_engine.c"), str(tmp / "w2s_engine_model.c"), str(HARNESS), "-o", str(elf)],
+                    *[str(tmp / n) for n in CODE], str(tmp / "w2s_engine_model.c"), str(HARNESS), "-o", str(elf)],
                    check=True)
     return elf
 
@@ -266,7 +266,7 @@ def test_cortex_m4_dsp_equals_the_mirror_on_generated_inputs(engine, m4_builds, 
 def test_engine_compiles_clean_for_every_cortex_m(engine, tmp_path, core):
     for name, text in engine_files(engine).items():
         (tmp_path / name).write_text(text)
-    for src in ("w2s_engine.c", "w2s_engine_model.c"):
+    for src in (*CODE, "w2s_engine_model.c"):
         subprocess.run(["arm-none-eabi-gcc", *CORES[core], *STRICT, "-Os", "-c", str(tmp_path / src), "-o",
                         str(tmp_path / (src + ".o"))], check=True)
     # the state's size on a 32-bit core, from the compiler itself
@@ -311,7 +311,7 @@ def test_engine_headers_link_from_cpp(bundle, tmp_path):
             shutil.copy(f, tmp_path / f.name)
     (tmp_path / "main.cc").write_text(CXX_MAIN)
     objs = []
-    for src in ("w2s_engine.c", "w2s_engine_model.c", "w2s_infer.c", "w2s_pipeline.c", "w2s_frontend.c",
+    for src in (*CODE, "w2s_engine_model.c", "w2s_infer.c", "w2s_pipeline.c", "w2s_frontend.c",
                 "w2s_frontend_tables.c"):
         objs.append(str(tmp_path / (src + ".o")))
         subprocess.run(["gcc", *STRICT, "-c", str(tmp_path / src), "-o", objs[-1]], check=True)

@@ -4,7 +4,7 @@
  * the same sum: both must agree. */
 #include <stdio.h>
 
-#include "../../mcu_toolkit/engine/c/w2s_engine.c"
+#include "../../mcu_toolkit/engine/c/w2s_engine_conv.c"
 
 int main(int argc, char **argv)
 {
