@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "w2s_engine_kernels.h"
-#include "w2s_engine_requant.h"
 
 #ifdef W2S_ENGINE_PROFILE
 /* Per-layer time, for a board that provides the clock (qemu-f411: SysTick under QEMU -icount). */
@@ -17,11 +16,6 @@ uint64_t g_w2s_engine_layer_ticks[W2S_ENGINE_LAYERS + 1]; /* the trunk's layers,
 #define PROFILE_START(t)
 #define PROFILE_END(t, k)
 #endif
-
-int32_t w2s_engine_requantize_q31(int32_t acc, int32_t mult_q31, int shift)
-{
-    return w2s_requantize_q31(acc, mult_q31, shift);
-}
 
 static size_t row_bytes(const w2s_layer_s8_t *layer)
 {

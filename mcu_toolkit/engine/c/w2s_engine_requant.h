@@ -1,35 +1,16 @@
 /* w2s_engine_requant: TFLM's int8 requantisation for the conv kernels (w2s_engine_conv.c), static inline
  * (private to the engine's .c files): a layer's constants (requant_of), then one value at a time
- * (requantize_s8), with SMMULR shortcuts on the DSP cores that give the same integers. */
+ * (requantize_s8), with SMMULR shortcuts on the DSP cores that give the same integers. The general path,
+ * w2s_engine_requantize_q31, is a function of w2s_engine_conv.c. */
 #ifndef W2S_ENGINE_REQUANT_H
 #define W2S_ENGINE_REQUANT_H
 
+#include "w2s_engine.h"
 #include "w2s_engine_kernels.h"
 
 #ifndef W2S_SINGLE_ROUNDING
 #define W2S_SINGLE_ROUNDING 0
 #endif
-
-/* TFLM's requantisation before the zero point: acc * mult_q31 * 2^(shift - 31), rounded as the build selects */
-static inline int32_t w2s_requantize_q31(int32_t acc, int32_t mult_q31, int shift)
-{
-#if W2S_SINGLE_ROUNDING
-    const int total = 31 - shift;
-    return (int32_t)(((int64_t)acc * mult_q31 + ((int64_t)1 << (total - 1))) >> total);
-#else
-    /* gemmlowp: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT */
-    const int left = shift > 0 ? shift : 0;
-    const int right = shift > 0 ? 0 : -shift;
-    const int32_t a = (int32_t)((uint32_t)acc << left);
-    const int64_t ab = (int64_t)a * mult_q31;
-    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);
-    const int32_t high = (a == INT32_MIN && mult_q31 == INT32_MIN) ? INT32_MAX : (int32_t)((ab + nudge) / ((int64_t)1 << 31));
-    const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
-    const int32_t remainder = high & mask;
-    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-    return (high >> right) + (remainder > threshold ? 1 : 0);
-#endif
-}
 
 #if W2S_ENGINE_DSP && !W2S_SINGLE_ROUNDING && defined(__GNUC__)
 #define W2S_SMMULR 1
@@ -99,7 +80,7 @@ static inline int8_t requantize_s8(requant_t q, int32_t acc, int32_t mult, int s
             return (int8_t)q.act_min;
         }
     }
-    return clamp_s8(w2s_requantize_q31(acc, mult, shift) + q.out_zero, q.act_min, q.act_max);
+    return clamp_s8(w2s_engine_requantize_q31(acc, mult, shift) + q.out_zero, q.act_min, q.act_max);
 }
 
 #ifdef W2S_SMMULR
