@@ -175,8 +175,8 @@ static uint32_t pair(const int16_t *p)
 }
 
 /* One pair of taps of two pixels (x0, x1: loaded pairs) into a group's sums a0.. (channel-major, pixel
- * minor), with the group's weights for that pair at w: each weight pair is loaded once for both pixels. */
-#define W2S_MAC_2X3(x0, x1, w)                           \
+ * minor), with the group's r weights for that pair at w: each weight pair is loaded once for both pixels. */
+#define W2S_MAC_2XR(x0, x1, w, r)                        \
     do {                                                 \
         uint32_t wv_ = pair(w);                          \
         a0 = __smlad((x0), wv_, a0);                     \
@@ -187,46 +187,58 @@ static uint32_t pair(const int16_t *p)
         wv_ = pair((w) + 4);                             \
         a4 = __smlad((x0), wv_, a4);                     \
         a5 = __smlad((x1), wv_, a5);                     \
-    } while (0)
-#define W2S_MAC_2X4(x0, x1, w)                           \
-    do {                                                 \
-        W2S_MAC_2X3(x0, x1, w);                          \
-        const uint32_t w3_ = pair((w) + 6);              \
-        a6 = __smlad((x0), w3_, a6);                     \
-        a7 = __smlad((x1), w3_, a7);                     \
+        if ((r) == 4u) {                                 \
+            wv_ = pair((w) + 6);                         \
+            a6 = __smlad((x0), wv_, a6);                 \
+            a7 = __smlad((x1), wv_, a7);                 \
+        }                                                \
     } while (0)
 /* the sums live in registers for the whole dot product, starting from the group's biases (acc[2c + p]:
  * channel c, pixel p) */
-#define W2S_SUMS6_IN int32_t a0 = bias[0], a1 = bias[0], a2 = bias[1], a3 = bias[1], a4 = bias[2], a5 = bias[2]
-#define W2S_SUMS6_OUT (acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5)
-#define W2S_SUMS8_IN W2S_SUMS6_IN; int32_t a6 = bias[3], a7 = bias[3]
-#define W2S_SUMS8_OUT (W2S_SUMS6_OUT, acc[6] = a6, acc[7] = a7)
+#define W2S_SUMS_IN(r)                                                                                    \
+    int32_t a0 = bias[0], a1 = bias[0], a2 = bias[1], a3 = bias[1], a4 = bias[2], a5 = bias[2];          \
+    int32_t a6 = (r) == 4u ? bias[3] : 0, a7 = a6
+#define W2S_SUMS_OUT(r)                                                                                   \
+    do {                                                                                                  \
+        acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5;                     \
+        if ((r) == 4u) {                                                                                  \
+            acc[6] = a6, acc[7] = a7;                                                                     \
+        }                                                                                                 \
+    } while (0)
 
-/* acc[2c + p] += pixels p (x, x + stride) by a full group's channels c: eight sums in registers. The
- * block kernels stay calls: inlined, they leave the requantisation around them short of registers. */
+/* The block kernels are one body each, for a group of r = 4 or 3 channels: r is a constant where the body is
+ * inlined (dot_2x4, dot_2x3), so each compiles to the code of its own width. */
+#if defined(__GNUC__)
+#define W2S_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define W2S_ALWAYS_INLINE inline
+#endif
+
+/* acc[2c + p] += pixels p (x, x + stride) by a group's channels c: 2r sums in registers (with r = 3, no
+ * register to spare). */
+static W2S_ALWAYS_INLINE void dot_2xr(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
+                                      const int32_t *bias, int32_t *acc, const size_t r)
+{
+    W2S_SUMS_IN(r);
+    const int16_t *xa = x, *xb = x + stride;
+    for (const int16_t *const end = w + 2u * r * pairs; w < end; w += 2u * r, xa += 2, xb += 2) {
+        const uint32_t x0 = pair(xa), x1 = pair(xb);
+        W2S_MAC_2XR(x0, x1, w, r);
+    }
+    W2S_SUMS_OUT(r);
+}
+
+/* The block kernels stay calls: inlined, they leave the requantisation around them short of registers. */
 W2S_NOINLINE static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
                                  const int32_t *bias, int32_t acc[8])
 {
-    W2S_SUMS8_IN;
-    const int16_t *xa = x, *xb = x + stride;
-    for (const int16_t *const end = w + 8u * pairs; w < end; w += 8, xa += 2, xb += 2) {
-        const uint32_t x0 = pair(xa), x1 = pair(xb);
-        W2S_MAC_2X4(x0, x1, w);
-    }
-    W2S_SUMS8_OUT;
+    dot_2xr(x, stride, w, pairs, bias, acc, 4u);
 }
 
-/* the same for a group of three: six sums, and no register to spare */
 W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
                                  const int32_t *bias, int32_t acc[6])
 {
-    W2S_SUMS6_IN;
-    const int16_t *xa = x, *xb = x + stride;
-    for (const int16_t *const end = w + 6u * pairs; w < end; w += 6, xa += 2, xb += 2) {
-        const uint32_t x0 = pair(xa), x1 = pair(xb);
-        W2S_MAC_2X3(x0, x1, w);
-    }
-    W2S_SUMS6_OUT;
+    dot_2xr(x, stride, w, pairs, bias, acc, 3u);
 }
 
 #if defined(W2S_ENGINE_HOT_PAIRS) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
@@ -234,26 +246,26 @@ W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t 
 /* The convs that do most of the MACs (W2S_ENGINE_HOT_PAIRS, _STRIDE), fully unrolled: with the trip
  * count and the pixel step known, the second pixel and every weight are immediate offsets, and the loop
  * needs no pointer, counter or compare: 0.9 instructions per MAC instead of 1.1. Same sums. */
-W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[8])
+static W2S_ALWAYS_INLINE void dot_2xr_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t *acc,
+                                          const size_t r)
 {
-    W2S_SUMS8_IN;
+    W2S_SUMS_IN(r);
 #pragma GCC unroll 128
     for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
         const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
-        W2S_MAC_2X4(x0, x1, w + 8u * i);
+        W2S_MAC_2XR(x0, x1, w + 2u * r * i, r);
     }
-    W2S_SUMS8_OUT;
+    W2S_SUMS_OUT(r);
+}
+
+W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[8])
+{
+    dot_2xr_hot(x, w, bias, acc, 4u);
 }
 
 W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[6])
 {
-    W2S_SUMS6_IN;
-#pragma GCC unroll 128
-    for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
-        const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
-        W2S_MAC_2X3(x0, x1, w + 6u * i);
-    }
-    W2S_SUMS6_OUT;
+    dot_2xr_hot(x, w, bias, acc, 3u);
 }
 #endif
 
