@@ -277,6 +277,23 @@ def test_engine_compiles_clean_for_every_cortex_m(engine, tmp_path, core):
                     "-o", str(tmp_path / "size.o")], check=True)
 
 
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+def test_reported_code_size_counts_every_engine_file(engine, bundle):
+    """report.engine's code size (the board budgets' engine flash) is the .text of every hand-written engine .c,
+    summed: the streaming and tail, and each layer kind's kernels."""
+    import json
+
+    from mcu_toolkit.cores import code_bytes
+    from mcu_toolkit.emit.c_engine import engine_code_sources
+
+    files, sources = engine_code_sources(engine)
+    each = [code_bytes(files, s) for s in sources]
+    assert sources == ("w2s_engine.c", "w2s_engine_conv.c", "w2s_engine_maxpool.c")
+    assert all(n > 500 for n in each), each
+    reported = json.loads((bundle.out / "report.json").read_text())["engine"]["code_bytes_cortex_m4_Os"]
+    assert code_bytes(files, sources) == sum(each) == reported
+
+
 CXX_MAIN = """// Every engine header from C++: a missing extern "C" guard is a link error (functions) or a compile
 // error (the model object, redeclared here with C linkage).
 #include "w2s_engine.h"
