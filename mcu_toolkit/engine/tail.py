@@ -26,7 +26,7 @@ from ..errors import CheckFailed, ToolkitError
 MANT_BITS = 29          # mantissa in [2^29, 2^30): 30 significant bits
 MAX_SHIFT = 63          # the int64 sums' shift stays defined; by 63 they are 0 or -1 already
 MANT_MAX_SHIFT = 31     # the int32 mantissa's shift stays defined; by 30 or more it is 0 already
-EXP_SENTINEL = -32768   # B (int16) before the first frame of a window: that frame's shift of 0 sums is capped
+EXP_SENTINEL = -32768   # B (int16) before a window's first frame, whose shift of the (still 0) sums is capped
 
 
 def tail_macros() -> dict[str, tuple[int, str]]:

@@ -1,7 +1,7 @@
 /* w2s_engine_conv: the conv row kernels (see w2s_engine_kernels.h). */
 #include <string.h>
 
-#include "w2s_engine_model.h"
+#include "w2s_engine_model.h" /* W2S_ENGINE_HOT_PAIRS, _STRIDE: the unrolled kernels' shape */
 #include "w2s_engine_requant.h"
 
 /* The general path of requantize_s8, in the file of its callers and not inline: inlined into each call, the
