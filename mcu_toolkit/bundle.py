@@ -34,6 +34,10 @@ FILES = {
     "w2s_frontend_tables.c": "",
     "w2s_engine.h": "the streaming int8 engine (C99, no TFLM): bit-exact with TFLM through the trunk",
     "w2s_engine.c": "",
+    "w2s_engine_kernels.h": "its row kernels, one file per layer kind (private to the engine's .c files)",
+    "w2s_engine_requant.h": "",
+    "w2s_engine_conv.c": "",
+    "w2s_engine_maxpool.c": "",
     "w2s_engine_layer.h": "the plain structs of its generated model",
     "w2s_engine_model.h": "the model for the engine: layers from model_int8.tflite, exp table, head",
     "w2s_engine_model.c": "",
@@ -52,7 +56,7 @@ LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # what a clone withou
 def files_help() -> str:
     """The bundle's file list for --help, grouped as .h/.c pairs."""
     names = [n for n in FILES if not (n.endswith(".c") and n[:-2] + ".h" in FILES)]
-    return ", ".join(n[:-2] + ".{h,c}" if n[:-2] + ".c" in FILES else n for n in names)
+    return ", ".join(n[:-2] + ".{h,c}" if n.endswith(".h") and n[:-2] + ".c" in FILES else n for n in names)
 
 
 def is_bundle_dir(p: Path) -> bool:

@@ -60,29 +60,34 @@ CORTEX_M = tuple(name for name, c in CORES.items() if c.flags)  # the cores arm-
 M4F = CORES["cortex-m4f"].flags
 
 
-def code_bytes(files: dict[str, str], source: str, core: str = "cortex-m4f", opt: str = "-Os") -> int | None:
-    """.text bytes of `source` (one of `files`, name -> text) compiled for `core`; None without arm-none-eabi-gcc."""
+def code_bytes(files: dict[str, str], sources: str | tuple[str, ...], core: str = "cortex-m4f",
+               opt: str = "-Os") -> int | None:
+    """.text bytes of `sources` (some of `files`, name -> text) compiled for `core`, summed; None without
+    arm-none-eabi-gcc or if one fails to compile."""
     gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
     if not gcc or not size:
         return None
+    names = (sources,) if isinstance(sources, str) else sources
     with tempfile.TemporaryDirectory() as d:
         for name, text in files.items():
             (Path(d) / name).write_text(text)
-        obj = Path(d) / "out.o"
-        # gcc's own temporary files go in d too: the caller's TMPDIR may be a folder about to be removed
-        r = subprocess.run([gcc, *CORES[core].flags, opt, "-std=c99", "-c", str(Path(d) / source), "-o", str(obj)],
-                           capture_output=True, env={**os.environ, "TMPDIR": d}, **in_group())
+        # gcc -c writes each object into the working directory, d; gcc's own temporary files go in d too:
+        # the caller's TMPDIR may be a folder about to be removed
+        r = subprocess.run([gcc, *CORES[core].flags, opt, "-std=c99", "-c", *names], cwd=d, capture_output=True,
+                           env={**os.environ, "TMPDIR": d}, **in_group())
         if r.returncode != 0:
             return None
-        out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True, **in_group()).stdout
-        m = re.search(r"^\.text\s+(\d+)", out, re.M)
-        return int(m.group(1)) if m else None
+        objs = [str(Path(n).with_suffix(".o")) for n in names]
+        out = subprocess.run([size, "-A", *objs], cwd=d, capture_output=True, text=True, **in_group()).stdout
+        text = [int(t) for t in re.findall(r"^\.text\s+(\d+)", out, re.M)]
+        return sum(text) if len(text) == len(names) else None
 
 
 # Compiles on threads: gcc is a process of its own, so the caller goes on meanwhile.
 _COMPILES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="code_bytes")
 
 
-def code_bytes_soon(files: dict[str, str], source: str, core: str = "cortex-m4f", opt: str = "-Os") -> Future:
+def code_bytes_soon(files: dict[str, str], sources: str | tuple[str, ...], core: str = "cortex-m4f",
+                    opt: str = "-Os") -> Future:
     """code_bytes, as a Future; a run's group (lifetime.child_group) waits for it, and kills its gcc on a stop."""
-    return track(_COMPILES.submit(code_bytes, files, source, core, opt))
+    return track(_COMPILES.submit(code_bytes, files, sources, core, opt))

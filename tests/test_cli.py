@@ -102,6 +102,8 @@ def test_installed_wheel_carries_the_data():
     import site
     import sysconfig
 
+    from mcu_toolkit.emit.c_engine import SOURCES
+
     # Only an installed .dist-info counts, not the egg-info a build leaves in the checkout.
     paths = [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]
     found = [d for d in metadata.distributions(name="mcu-toolkit", path=paths)]
@@ -116,7 +118,7 @@ def test_installed_wheel_carries_the_data():
     assert "mcu_toolkit/calibration_audio/SOURCES.md" in files
     assert "mcu_toolkit/assets/wav2small_reference/model.safetensors" in files
     assert {"mcu_toolkit/dsp/c/w2s_frontend.c", "mcu_toolkit/dsp/c/w2s_frontend.h"} <= files
-    assert {f"mcu_toolkit/engine/c/{n}" for n in ("w2s_engine.c", "w2s_engine.h", "w2s_engine_layer.h")} <= files
+    assert {f"mcu_toolkit/engine/c/{n}" for n in SOURCES} <= files
     flacs = [f for f in files if f.startswith("mcu_toolkit/calibration_audio/calibration/") and f.endswith(".flac")]
     assert len(flacs) >= 60
 

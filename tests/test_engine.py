@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import cbuild
 import engine_build as eb
+from helpers import needs_arm_gcc
 from mcu_toolkit.audio import cut_windows
 from mcu_toolkit.engine import arith
 from mcu_toolkit.engine.mirror import Engine
@@ -138,6 +139,23 @@ def test_cortex_m4_dsp_and_portable_equal_the_mirror(engine, m4_builds, heldout,
     for kind, elf in m4_builds.items():
         got, _ = eb.run_m4(elf, windows, eb.columns(engine), tmp_path / kind)
         eb.check_against_mirror(engine, windows, got)
+
+
+@needs_arm_gcc
+def test_reported_code_size_counts_every_engine_file(engine, bundle):
+    """report.engine's code size (the board budgets' engine flash) is the .text of every hand-written engine .c,
+    summed: the streaming and tail, and each layer kind's kernels."""
+    import json
+
+    from mcu_toolkit.cores import code_bytes
+    from mcu_toolkit.emit.c_engine import engine_code_sources
+
+    files, sources = engine_code_sources(engine)
+    each = [code_bytes(files, s) for s in sources]
+    assert sources == ("w2s_engine.c", "w2s_engine_conv.c", "w2s_engine_maxpool.c")
+    assert all(n > 100 for n in each), each  # each file holds code: 1124, 7912, 374 B today
+    reported = json.loads((bundle.out / "report.json").read_text())["engine"]["code_bytes_cortex_m4_Os"]
+    assert code_bytes(files, sources) == sum(each) == reported
 
 
 def test_an_odd_mel_count_converts_with_the_engine_bit_exact(tmp_path):

@@ -15,6 +15,7 @@ import mcu_toolkit
 from mcu_toolkit import resources
 from mcu_toolkit.audio import cut_windows, load_audio
 from mcu_toolkit.cores import CORES
+from mcu_toolkit.emit import c_engine
 from mcu_toolkit.engine.mirror import Engine
 from mcu_toolkit.engine.tail import Head
 from mcu_toolkit.errors import ToolkitError
@@ -35,8 +36,7 @@ CLIP = resources.default_eval_dir() / "syn_003_en_f1_s135_p26_g4.flac"  # two 2 
 REAL_CLIP = resources.default_eval_dir() / "real_arctic_a0009_6dB.flac"  # a recording: one 2 s window
 BOARD_PROJECTS = tuple(name for name, b in BOARDS.items() if "tflm" in b.engines)  # the boards with both engines
 TFLM_FILES = ("model_data.h", "model_data.c", "model_ops.h", "w2s_model.h", "w2s_model.cc")
-ENGINE_FILES = ("w2s_engine.h", "w2s_engine.c", "w2s_engine_layer.h", "w2s_engine_model.h", "w2s_engine_model.c",
-                "w2s_infer.h", "w2s_infer.c")
+ENGINE_FILES = (*c_engine.SOURCES, *c_engine.MODEL_FILES, "w2s_infer.h", "w2s_infer.c")
 RENDERED = (".txt", ".md", ".cc", ".c", ".h", ".yml", "", ".defaults", ".cmake")  # generate.py fills these
 
 

@@ -133,14 +133,14 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
     from ..verify import tflm
     from ..cores import code_bytes_soon
     from ..verify.deployed import both_clip_outputs, db_to_s8, deployed_clip_outputs
-    from ..emit.c_engine import engine_files
+    from ..emit.c_engine import engine_code_sources
 
     head = model_head(inp.model)
     engine, tail, why = _engine_and_tail(tflite, head, inp)
     if engine is not None:
         engine = with_silence(engine, inp)
         head = engine.head
-    engine_code = code_bytes_soon(engine_files(engine), "w2s_engine.c") if engine is not None else None
+    engine_code = code_bytes_soon(*engine_code_sources(engine)) if engine is not None else None
     frontend_code = frontend_code_soon(inp)
     head_json = head.to_json()
     engine_json = head_json if engine is not None else None

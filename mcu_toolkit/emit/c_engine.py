@@ -13,11 +13,13 @@ from ..engine.graph import EngineGraph
 from ..engine.layers import Layer
 from ..engine.layout import macros, ring_layout
 from ..engine.mirror import Engine
-from ..engine.tail import Head
+from ..engine.tail import Head, tail_macros
 from .c_model import GENERATED
 from .cwrite import array, braced, define, f32, sizeof, struct_init
 
-SOURCES = ("w2s_engine_layer.h", "w2s_engine.h", "w2s_engine.c")
+SOURCES = ("w2s_engine_layer.h", "w2s_engine.h", "w2s_engine.c", "w2s_engine_kernels.h", "w2s_engine_requant.h",
+           "w2s_engine_conv.c", "w2s_engine_maxpool.c")
+CODE = tuple(n for n in SOURCES if n.endswith(".c"))  # the hand-written .c files: the engine's code
 MODEL_FILES = ("w2s_engine_model.h", "w2s_engine_model.c")
 
 
@@ -43,6 +45,8 @@ def model_h(g: EngineGraph, head: Head | None = None) -> str:
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(define(k, v, comments[k], unsigned=True) for k, v in macros(g).items())
+    defines += "\n\n/* The exact tail's constants (engine/tail.py). */" + "".join(
+        "\n" + define(k, v, c) for k, (v, c) in tail_macros().items())
     silence_define = silence_extern = ""
     if head is not None and head.silence is not None:
         silence_define = ("\n\n/* A window with no variance reaches the model as this code in every value; its\n"
@@ -132,3 +136,8 @@ def data_bytes(engine: Engine) -> int:
 def engine_files(engine: Engine) -> dict[str, str]:
     return {**engine_sources(), "w2s_engine_model.h": model_h(engine.graph, engine.head),
             "w2s_engine_model.c": model_c(engine)}
+
+
+def engine_code_sources(engine: Engine) -> tuple[dict[str, str], tuple[str, ...]]:
+    """What the engine's code size is measured on: its files, and the hand-written .c among them."""
+    return engine_files(engine), CODE

@@ -23,13 +23,13 @@ def tap_run(c: Conv) -> int:
 
 
 def wide_len(c: Conv) -> int:
-    """int16 values of a conv's widened input (w2s_engine.c widen_rows): its kh rows interleaved by padded
+    """int16 values of a conv's widened input (w2s_conv_widen_s16): its kh rows interleaved by padded
     column, kh * cin values each, plus one zero that the last pair may read."""
     return (c.width + c.kw - 1) * c.kh * c.cin + 1
 
 
 def channel_groups(cout: int) -> list[int]:
-    """Output channels per weight group, as w2s_engine.c's group_size: fours, then threes (13 = 4 + 3 + 3 + 3),
+    """Output channels per weight group, as w2s_engine_conv.c's group_size: fours, then threes (13 = 4 + 3 + 3 + 3),
     then what cannot be split so (1, 2, 5: fours and the rest)."""
     threes = (4 - cout % 4) % 4
     threes = 0 if 3 * threes > cout else threes
@@ -83,7 +83,7 @@ HOT_MAX_PAIRS = 128  # beyond this an unrolled kernel costs more flash than it s
 
 
 def hot_shape(g: EngineGraph) -> dict[str, int]:
-    """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine.c compiles its
+    """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine_conv.c compiles its
     kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long."""
     macs: dict[tuple[int, int], int] = {}
     for layer in g.layers:

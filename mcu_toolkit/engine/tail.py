@@ -5,7 +5,7 @@ int8, so e^d has 256 values: a table of (Q29 mantissa, binary exponent) per int8
 column (time series of one mel x channel) keeps two int64 sums on one block exponent B, the
 largest exponent seen so far (an online softmax in integers):
 
-    x = EXP[q]; if x > B: both sums >>= x - B, B = x     (arithmetic shifts, at most 63)
+    x = EXP[q]; if x > B: both sums >>= min(x - B, 63), B = x     (arithmetic shifts)
     m = MANT[q] >> min(B - x, 31);  S0 += m;  S1 += m * (lin_q - lin_zero)
 
 Plain integer arithmetic in a fixed frame order: the same sums in numpy, host C and on a Cortex-M,
@@ -22,9 +22,21 @@ import numpy as np
 
 from ..errors import CheckFailed, ToolkitError
 
+# The tail's constants, here and (tail_macros) in the engine's generated header: the C uses the same names.
 MANT_BITS = 29          # mantissa in [2^29, 2^30): 30 significant bits
-MAX_SHIFT = 63
-EXP_SENTINEL = -32768   # B before the first frame of a window
+MAX_SHIFT = 63          # the int64 sums' shift stays defined; by 63 they are 0 or -1 already
+MANT_MAX_SHIFT = 31     # the int32 mantissa's shift stays defined; by 30 or more it is 0 already
+EXP_SENTINEL = -32768   # B (int16) before a window's first frame, whose shift of the (still 0) sums is capped
+
+
+def tail_macros() -> dict[str, tuple[int, str]]:
+    """The tail's constants as the engine's model header defines them: C name -> (value, comment)."""
+    return {
+        "W2S_ENGINE_MANT_BITS": (MANT_BITS, f"exp_mant_q29: e^logit = mant * 2^(exp - {MANT_BITS})"),
+        "W2S_ENGINE_MAX_SHIFT": (MAX_SHIFT, "the longest shift of a column's int64 sums"),
+        "W2S_ENGINE_MANT_MAX_SHIFT": (MANT_MAX_SHIFT, "the longest shift of an int32 mantissa"),
+        "W2S_ENGINE_EXP_SENTINEL": (EXP_SENTINEL, "a column's block exponent before its first row"),
+    }
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,7 @@ def pooled_sums(lin_q: np.ndarray, sof_q: np.ndarray, lin_zero: int, table: ExpT
     q = sof_q.astype(np.int64) + 128
     x = table.exp[q]
     b = np.maximum.accumulate(x, axis=0)
-    m = table.mant_q29[q] >> np.minimum(b - x, 31)
+    m = table.mant_q29[q] >> np.minimum(b - x, MANT_MAX_SHIFT)
     a0, a1 = m, m * (lin_q.astype(np.int64) - lin_zero)
     grow = np.zeros_like(b)
     grow[1:] = b[1:] - b[:-1]

@@ -1,0 +1,470 @@
+/* w2s_engine_conv: the conv row kernels (see w2s_engine_kernels.h). */
+#include <string.h>
+
+#include "w2s_engine_model.h" /* W2S_ENGINE_HOT_PAIRS, _STRIDE: the unrolled kernels' shape */
+#include "w2s_engine_requant.h"
+
+/* The general path of requantize_s8, in the file of its callers and not inline: inlined into each call, the
+ * portable build ran 0.7% more instructions; from another file, 0.9% (bench_device_speed). */
+int32_t w2s_engine_requantize_q31(int32_t acc, int32_t mult_q31, int shift)
+{
+#if W2S_SINGLE_ROUNDING
+    const int total = 31 - shift;
+    return (int32_t)(((int64_t)acc * mult_q31 + ((int64_t)1 << (total - 1))) >> total);
+#else
+    /* gemmlowp: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT */
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    const int32_t a = (int32_t)((uint32_t)acc << left);
+    const int64_t ab = (int64_t)a * mult_q31;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);
+    const int32_t high = (a == INT32_MIN && mult_q31 == INT32_MIN) ? INT32_MAX : (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+    const int32_t remainder = high & mask;
+    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+#endif
+}
+
+/* A block's sums acc[2c + p] (pixel p, output channel g + c, c < r) into o[p * cout + g + c]: a call of its
+ * own, so that the requantisation has the registers to itself. */
+W2S_NOINLINE static void requant_2xr(const requant_t *qp, const int32_t *acc, size_t g, size_t r, int8_t *o)
+{
+#ifdef W2S_SMMULR
+    if (qp->fast != FAST_NONE) {
+        const int32_t *mult = qp->mult + g;
+        const int8_t *shift = qp->shift + g;
+        const int32_t zero = qp->out_zero;
+        const size_t cout = qp->cout;
+        const int32_t *const end = acc + 2u * r;
+        o += g;
+/* one loop per kind: a test of the kind inside the loop costs the loop its registers */
+#define W2S_REQUANT_BLOCK(requant)                                          \
+    for (; acc < end; acc += 2, o++, mult++, shift++) {                     \
+        const int32_t m = *mult;                                            \
+        const int right1 = -*shift - 1;                                     \
+        const int8_t v0 = requant(acc[0], m, right1, zero);                 \
+        const int8_t v1 = requant(acc[1], m, right1, zero);                 \
+        o[0] = v0;                                                          \
+        o[cout] = v1;                                                       \
+    }
+        if (qp->fast == FAST_RELU) {
+            W2S_REQUANT_BLOCK(relu_requant_s8)
+        } else {
+            W2S_REQUANT_BLOCK(full_requant_s8)
+        }
+#undef W2S_REQUANT_BLOCK
+        return;
+    }
+#endif
+    const requant_t q = *qp; /* a copy: the int8 stores may alias anything */
+    for (size_t c = g; c < g + r; c++, acc += 2) {
+        const int32_t m = q.mult[c];
+        const int sh = q.shift[c];
+        const int8_t v0 = requantize_s8(q, acc[0], m, sh);
+        const int8_t v1 = requantize_s8(q, acc[1], m, sh);
+        o[c] = v0;
+        o[q.cout + c] = v1;
+    }
+}
+
+#if W2S_ENGINE_DSP && defined(__GNUC__)
+/* the DSP instructions GCC does not form from C: a byte-lane sign extension after a rotation, and the
+ * two half-word packs */
+static inline uint32_t sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+static inline uint32_t pkhbt_lsl16(uint32_t lo, uint32_t hi) /* lo's low half, then hi's low half */
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+static inline uint32_t pkhtb_asr16(uint32_t hi, uint32_t lo) /* lo's high half, then hi's high half */
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+#define W2S_WIDEN_ASM 1
+#endif
+
+/* n int8 values -> int16 with the zero point taken out */
+static inline void widen_run(const int8_t *src, size_t n, int32_t zero, int16_t *out)
+{
+    size_t i = 0;
+#if W2S_ENGINE_DSP
+    /* four values a turn: sign-extend the even and the odd bytes, take the zero point out of both halves
+     * (|x - zero| <= 255: no wrap), and interleave them back into order */
+    const int32_t zz = (int32_t)((uint32_t)(uint16_t)zero * 0x00010001u);
+    for (; i + 4u <= n; i += 4u) {
+        uint32_t v;
+        memcpy(&v, src + i, sizeof v);
+#ifdef W2S_WIDEN_ASM
+        const uint32_t even = (uint32_t)__ssub16(__sxtb16((int32_t)v), zz);
+        const uint32_t odd = (uint32_t)__ssub16((int32_t)sxtb16_ror8(v), zz);
+        const uint32_t lo = pkhbt_lsl16(even, odd), hi = pkhtb_asr16(odd, even);
+#else
+        const uint32_t even = (uint32_t)__ssub16(__sxtb16((int32_t)v), zz);
+        const uint32_t odd = (uint32_t)__ssub16(__sxtb16((int32_t)((v >> 8) | (v << 24))), zz);
+        const uint32_t lo = (even & 0xFFFFu) | (odd << 16), hi = (odd & 0xFFFF0000u) | (even >> 16);
+#endif
+        memcpy(out + i, &lo, sizeof lo);
+        memcpy(out + i + 2u, &hi, sizeof hi);
+    }
+#endif
+    for (; i < n; i++) {
+        out[i] = (int16_t)(src[i] - zero);
+    }
+}
+
+/* A conv's kh input rows as int16, zero point out, interleaved by column: padded column xp holds kh * cin
+ * values (row 0's channels, then row 1's, ...). An output pixel's whole receptive field, columns x to
+ * x + kw - 1, is then one contiguous run that a kernel reads in one loop. Padding columns are zeros (the
+ * same sums as TFLM skipping out-of-image taps), and one more zero follows for a pair read past the end. */
+void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin;
+    const int32_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
+    for (size_t xp = 0; xp < cols; xp++) {
+        if (xp < left || xp - left >= width) {
+            memset(out + xp * step, 0, step * sizeof *out);
+        }
+    }
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int8_t *src = rows[ky];
+        int16_t *dst = out + left * step + ky * cin;
+        for (size_t x = 0; x < width; x++, src += cin, dst += step) {
+            widen_run(src, cin, zero, dst);
+        }
+    }
+    out[cols * step] = 0;
+}
+
+/* The weights come in groups of output channels: fours, then threes (13 = 4 + 3 + 3 + 3, so that no
+ * channel is left to a slow kernel), then whatever cannot be split so (1, 2 or 5 channels: a four and
+ * the rest). Within a group: by tap pair over the receptive field (kernel column, row, channel: the
+ * widened rows' order), then by channel. A kernel reads its group's weights straight through, and each
+ * pair of input taps meets the whole group's weights in a row. */
+#define W2S_GROUP 4u
+
+/* channels in the group that starts at output channel g (engine/layout.py channel_groups) */
+static size_t group_size(size_t cout, size_t g)
+{
+    size_t threes = (4u - cout % 4u) % 4u;
+    threes = 3u * threes > cout ? 0u : threes;
+    const size_t fours = (cout - 3u * threes) / 4u;
+    if (g < 4u * fours) {
+        return 4u;
+    }
+    return g < 4u * fours + 3u * threes ? 3u : cout - g;
+}
+
+#if W2S_ENGINE_DSP
+static uint32_t pair(const int16_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v); /* LDR: the DSP cores allow unaligned word loads */
+    return v;
+}
+
+/* One pair of taps of two pixels (x0, x1: loaded pairs) into a group's sums a0.. (channel-major, pixel
+ * minor), with the group's r weights for that pair at w: each weight pair is loaded once for both pixels. */
+#define W2S_MAC_2XR(x0, x1, w, r)                        \
+    do {                                                 \
+        uint32_t wv_ = pair(w);                          \
+        a0 = __smlad((x0), wv_, a0);                     \
+        a1 = __smlad((x1), wv_, a1);                     \
+        wv_ = pair((w) + 2);                             \
+        a2 = __smlad((x0), wv_, a2);                     \
+        a3 = __smlad((x1), wv_, a3);                     \
+        wv_ = pair((w) + 4);                             \
+        a4 = __smlad((x0), wv_, a4);                     \
+        a5 = __smlad((x1), wv_, a5);                     \
+        if ((r) == 4u) {                                 \
+            wv_ = pair((w) + 6);                         \
+            a6 = __smlad((x0), wv_, a6);                 \
+            a7 = __smlad((x1), wv_, a7);                 \
+        }                                                \
+    } while (0)
+/* the sums live in registers for the whole dot product, starting from the group's biases (acc[2c + p]:
+ * channel c, pixel p) */
+#define W2S_SUMS_IN(r)                                                                                    \
+    int32_t a0 = bias[0], a1 = bias[0], a2 = bias[1], a3 = bias[1], a4 = bias[2], a5 = bias[2];          \
+    int32_t a6 = (r) == 4u ? bias[3] : 0, a7 = a6
+#define W2S_SUMS_OUT(r)                                                                                   \
+    do {                                                                                                  \
+        acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5;                     \
+        if ((r) == 4u) {                                                                                  \
+            acc[6] = a6, acc[7] = a7;                                                                     \
+        }                                                                                                 \
+    } while (0)
+
+/* The block kernels are one body each, for a group of r = 4 or 3 channels: r is a constant where the body is
+ * inlined (dot_2x4, dot_2x3), so each compiles to the code of its own width. */
+#if defined(__GNUC__)
+#define W2S_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define W2S_ALWAYS_INLINE inline
+#endif
+
+/* acc[2c + p] += pixels p (x, x + stride) by a group's channels c: 2r sums in registers (with r = 3, no
+ * register to spare). */
+static W2S_ALWAYS_INLINE void dot_2xr(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
+                                      const int32_t *bias, int32_t *acc, const size_t r)
+{
+    W2S_SUMS_IN(r);
+    const int16_t *xa = x, *xb = x + stride;
+    for (const int16_t *const end = w + 2u * r * pairs; w < end; w += 2u * r, xa += 2, xb += 2) {
+        const uint32_t x0 = pair(xa), x1 = pair(xb);
+        W2S_MAC_2XR(x0, x1, w, r);
+    }
+    W2S_SUMS_OUT(r);
+}
+
+/* The block kernels stay calls: inlined, they leave the requantisation around them short of registers. */
+W2S_NOINLINE static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
+                                 const int32_t *bias, int32_t acc[8])
+{
+    dot_2xr(x, stride, w, pairs, bias, acc, 4u);
+}
+
+W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
+                                 const int32_t *bias, int32_t acc[6])
+{
+    dot_2xr(x, stride, w, pairs, bias, acc, 3u);
+}
+
+#if defined(W2S_ENGINE_HOT_PAIRS) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define W2S_HOT 1
+/* The convs that do most of the MACs (W2S_ENGINE_HOT_PAIRS, _STRIDE), fully unrolled: with the trip
+ * count and the pixel step known, the second pixel and every weight are immediate offsets, and the loop
+ * needs no pointer, counter or compare: 0.9 instructions per MAC instead of 1.1. Same sums. */
+static W2S_ALWAYS_INLINE void dot_2xr_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t *acc,
+                                          const size_t r)
+{
+    W2S_SUMS_IN(r);
+#pragma GCC unroll 128
+    for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
+        const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
+        W2S_MAC_2XR(x0, x1, w + 2u * r * i, r);
+    }
+    W2S_SUMS_OUT(r);
+}
+
+W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[8])
+{
+    dot_2xr_hot(x, w, bias, acc, 4u);
+}
+
+W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[6])
+{
+    dot_2xr_hot(x, w, bias, acc, 3u);
+}
+#endif
+
+/* acc[c] = bias[c] + one pixel by a full group (an odd last pixel) */
+static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[4])
+{
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    const int16_t *const end = w + 2u * W2S_GROUP * pairs;
+    while (w < end) {
+        const uint32_t x0 = pair(x);
+        a0 = __smlad(x0, pair(w), a0);
+        a1 = __smlad(x0, pair(w + 2), a1);
+        a2 = __smlad(x0, pair(w + 4), a2);
+        a3 = __smlad(x0, pair(w + 6), a3);
+        x += 2;
+        w += 2u * W2S_GROUP;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* acc[c] = bias[c] + one pixel by a group of three */
+static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[3])
+{
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2];
+    for (const int16_t *const end = w + 6u * pairs; w < end; w += 6, x += 2) {
+        const uint32_t x0 = pair(x);
+        a0 = __smlad(x0, pair(w), a0);
+        a1 = __smlad(x0, pair(w + 2), a1);
+        a2 = __smlad(x0, pair(w + 4), a2);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+}
+
+/* acc[p] += two pixels by one channel of another group, its pairs `wstride` int16 apart */
+static void dot_2x1(const int16_t *x, size_t stride, const int16_t *w, size_t wstride, size_t pairs,
+                    int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const int16_t *xa = x, *xb = x + stride;
+    for (size_t i = 0; i < pairs; i++) {
+        const uint32_t wv = pair(w);
+        a0 = __smlad(pair(xa), wv, a0);
+        a1 = __smlad(pair(xb), wv, a1);
+        xa += 2;
+        xb += 2;
+        w += wstride;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t wstride, size_t pairs, int32_t acc)
+{
+    for (size_t i = 0; i < pairs; i++) {
+        acc = __smlad(pair(x), pair(w), acc);
+        x += 2;
+        w += wstride;
+    }
+    return acc;
+}
+#else
+/* Plain C (M0+, the host): two channels of a group at a time, their pairs `wstride` int16 apart; more sums
+ * at once only spill registers without dual MACs */
+static void dot_2x2(const int16_t *x, size_t stride, const int16_t *w, size_t wstride, size_t pairs, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int16_t *xa = x, *xb = x + stride;
+    for (size_t i = 0; i < pairs; i++, xa += 2, xb += 2, w += wstride) {
+        a0 += xa[0] * w[0] + xa[1] * w[1];
+        a1 += xb[0] * w[0] + xb[1] * w[1];
+        a2 += xa[0] * w[2] + xa[1] * w[3];
+        a3 += xb[0] * w[2] + xb[1] * w[3];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+static void dot_2x1(const int16_t *x, size_t stride, const int16_t *w, size_t wstride, size_t pairs,
+                    int32_t acc[2])
+{
+    const int16_t *xa = x, *xb = x + stride;
+    for (size_t i = 0; i < pairs; i++, xa += 2, xb += 2, w += wstride) {
+        acc[0] += xa[0] * w[0] + xa[1] * w[1];
+        acc[1] += xb[0] * w[0] + xb[1] * w[1];
+    }
+}
+
+static void sums_from_bias(const int32_t *bias, size_t r, int32_t *acc)
+{
+    for (size_t c = 0; c < r; c++) {
+        acc[2u * c] = acc[2u * c + 1u] = bias[c];
+    }
+}
+
+static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, const int32_t *bias,
+                    int32_t acc[8])
+{
+    sums_from_bias(bias, 4u, acc);
+    dot_2x2(x, stride, w, 8u, pairs, acc);
+    dot_2x2(x, stride, w + 4, 8u, pairs, acc + 4);
+}
+
+static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, const int32_t *bias,
+                    int32_t acc[6])
+{
+    sums_from_bias(bias, 3u, acc);
+    dot_2x2(x, stride, w, 6u, pairs, acc);
+    dot_2x1(x, stride, w + 4, 6u, pairs, acc + 4);
+}
+
+static int32_t dot_1x1(const int16_t *x, const int16_t *w, size_t wstride, size_t pairs, int32_t acc)
+{
+    for (size_t i = 0; i < pairs; i++, x += 2, w += wstride) {
+        acc += x[0] * w[0] + x[1] * w[1];
+    }
+    return acc;
+}
+
+static void dot_1x4(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[4])
+{
+    for (size_t c = 0; c < W2S_GROUP; c++) {
+        acc[c] = dot_1x1(x, w + 2u * c, 2u * W2S_GROUP, pairs, bias[c]);
+    }
+}
+
+static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, const int32_t *bias, int32_t acc[3])
+{
+    for (size_t c = 0; c < 3u; c++) {
+        acc[c] = dot_1x1(x, w + 2u * c, 6u, pairs, bias[c]);
+    }
+}
+#endif
+
+/* The widened rows (w2s_conv_widen_s16) -> one output row, in blocks of two pixels by a group of output channels
+ * that share every load. Integer sums: any order gives the same int32 as TFLM's. */
+void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out)
+{
+    const size_t cout = layer->cout, pairs = layer->run / 2u;
+    const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
+    const requant_t q = requant_of(layer);
+#ifdef W2S_HOT
+    const int hot = pairs == W2S_ENGINE_HOT_PAIRS && stride == W2S_ENGINE_HOT_STRIDE;
+#endif
+    for (size_t x = 0; x < layer->width; x += 2u) {
+        const int16_t *px = wide + x * stride;
+        const int two = x + 1u < layer->width; /* an odd last pixel goes alone */
+        int8_t *o = out + x * cout;
+        for (size_t g = 0, r; g < cout; g += r) {
+            const int16_t *w = layer->weights_s16 + g * layer->run;
+            r = group_size(cout, g);
+            if ((r == 4u || r == 3u) && two) {
+                int32_t acc[8];
+                const int32_t *const bias = layer->bias_s32 + g;
+#ifdef W2S_HOT
+                if (hot && r == 4u) {
+                    dot_2x4_hot(px, w, bias, acc);
+                } else if (hot) {
+                    dot_2x3_hot(px, w, bias, acc);
+                } else
+#endif
+                    if (r == 4u) {
+                    dot_2x4(px, stride, w, pairs, bias, acc);
+                } else {
+                    dot_2x3(px, stride, w, pairs, bias, acc);
+                }
+                requant_2xr(&q, acc, g, r, o);
+            } else if (r == 4u || r == 3u) {
+                int32_t acc[4];
+                if (r == 4u) {
+                    dot_1x4(px, w, pairs, layer->bias_s32 + g, acc);
+                } else {
+                    dot_1x3(px, w, pairs, layer->bias_s32 + g, acc);
+                }
+                for (size_t c = 0; c < r; c++) {
+                    o[g + c] = requantize_s8(q, acc[c], q.mult[g + c], q.shift[g + c]);
+                }
+            } else {
+                for (size_t c = 0; c < r; c++) {
+                    const uint32_t oc = (uint32_t)(g + c);
+                    if (two) {
+                        int32_t acc[2] = {layer->bias_s32[oc], layer->bias_s32[oc]};
+                        dot_2x1(px, stride, w + 2u * c, 2u * r, pairs, acc);
+                        const int8_t v0 = requantize_s8(q, acc[0], q.mult[oc], q.shift[oc]);
+                        const int8_t v1 = requantize_s8(q, acc[1], q.mult[oc], q.shift[oc]);
+                        o[oc] = v0;
+                        o[cout + oc] = v1;
+                    } else {
+                        o[oc] = requantize_s8(q, dot_1x1(px, w + 2u * c, 2u * r, pairs, layer->bias_s32[oc]),
+                                              q.mult[oc], q.shift[oc]);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+/* w2s_engine_kernels: the row kernels w2s_engine.c streams through, one file per layer kind (private to the
+ * engine's .c files):
+ *   w2s_engine_conv.c     conv rows: the kh input rows widened to int16, then int16 dot products
+ *   w2s_engine_maxpool.c  max-pool rows
+ *   w2s_engine_requant.h  the convs' requantisation, static inline */
+#ifndef W2S_ENGINE_KERNELS_H
+#define W2S_ENGINE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "w2s_engine_layer.h"
+
+/* Dual 16-bit MACs (SMLAD) where the core has the DSP extension (M4, M7, M33 with DSP), unless
+ * W2S_ENGINE_PORTABLE asks for the plain C; the arithmetic is the same, only the schedule changes. */
+#if defined(__ARM_FEATURE_DSP) && !defined(W2S_ENGINE_PORTABLE)
+#define W2S_ENGINE_DSP 1
+#include <arm_acle.h>
+#else
+#define W2S_ENGINE_DSP 0
+#endif
+
+/* Each row kernel compiled on its own: inlined into one big function, their register allocation
+ * depends on each other, and a change in one moves the others' instruction counts. */
+#if defined(__GNUC__)
+#define W2S_NOINLINE __attribute__((noinline))
+#else
+#define W2S_NOINLINE
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+static inline int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/**
+ * @brief         A conv's kh input rows as int16, zero point out, interleaved by padded column.
+ * @param[in]     layer     a W2S_LAYER_CONV layer
+ * @param[in]     rows      its kh input rows, top first, width * cin int8 values each
+ * @param[out]    out       (width + kw - 1) * kh * cin + 1 values (W2S_ENGINE_WIDE covers every conv)
+ */
+void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
+
+/**
+ * @brief         One conv output row from the widened input rows: TFLM's int8 sums and requantisation.
+ * @param[in]     layer     a W2S_LAYER_CONV layer
+ * @param[in]     wide      its input rows from w2s_conv_widen_s16
+ * @param[out]    out       width * cout values
+ */
+void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
+
+/**
+ * @brief         One max-pool output row from kh input rows.
+ * @param[in]     layer     a W2S_LAYER_MAXPOOL layer
+ * @param[in]     rows      its kh input rows, width * cin int8 values each
+ * @param[out]    colmax    scratch: width * cin int16 of room for the column maxima
+ * @param[out]    out       out_width * cin values
+ */
+void w2s_maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* W2S_ENGINE_KERNELS_H */
