@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import emit  # noqa: E402
 
 from mcu_toolkit.bundle import FILES  # noqa: E402
+from mcu_toolkit.spec import WINDOW_DEFAULT_S  # noqa: E402
 
 ARTIFACTS = tuple(n for n in FILES if not n.startswith("report."))
 
@@ -62,7 +63,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--window-seconds", type=float, default=2.0)
+    ap.add_argument("--window-seconds", type=float, default=WINDOW_DEFAULT_S)
     ap.add_argument("--litert-python", default=None, help="a Python with litert-torch, for the side-by-side figure")
     args = ap.parse_args()
 

@@ -32,6 +32,7 @@ from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e  
 from mcu_toolkit.convert import _spread, calibration_features, check_inputs  # noqa: E402
 from mcu_toolkit.model import Trunk  # noqa: E402
 from mcu_toolkit.model.wav2small import balanced_gram_scale  # noqa: E402
+from mcu_toolkit.spec import WINDOW_DEFAULT_S  # noqa: E402
 
 
 def tflite_ops(buf: bytes) -> list[str]:
@@ -48,7 +49,7 @@ def tflite_ops(buf: bytes) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="where to write the int8 .tflite")
-    ap.add_argument("--window-seconds", type=float, default=2.0)
+    ap.add_argument("--window-seconds", type=float, default=WINDOW_DEFAULT_S)
     args = ap.parse_args()
     steps = {"imports": time.perf_counter() - T0}
 

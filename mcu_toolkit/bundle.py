@@ -14,11 +14,18 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .engine import c_source_names
 from .errors import ToolkitError
 from .spec import WINDOW_MAX_S
 from .outputs import empty_or, staged_dir
 from .spec import HOP, N_FFT, SAMPLE_RATE, frames
 
+# The engine's hand-written C is whatever engine/c holds; these say what the main files are.
+ENGINE_HELP = {
+    "w2s_engine.h": "the streaming int8 engine (C99, no TFLM): bit-exact with TFLM through the trunk",
+    "w2s_engine_kernels.h": "its row kernels, one file per layer kind (private to the engine's .c files)",
+    "w2s_engine_layer.h": "the plain structs of its generated model",
+}
 # name -> what it holds; --help and the README's table are made from the same facts
 FILES = {
     "model_int8.tflite": "the int8 model (int8 in, int8 out), proven on TFLM",
@@ -32,13 +39,7 @@ FILES = {
     "w2s_frontend.c": "",
     "w2s_frontend_tables.h": "its tables and the int8 input quantiser",
     "w2s_frontend_tables.c": "",
-    "w2s_engine.h": "the streaming int8 engine (C99, no TFLM): bit-exact with TFLM through the trunk",
-    "w2s_engine.c": "",
-    "w2s_engine_kernels.h": "its row kernels, one file per layer kind (private to the engine's .c files)",
-    "w2s_engine_requant.h": "",
-    "w2s_engine_conv.c": "",
-    "w2s_engine_maxpool.c": "",
-    "w2s_engine_layer.h": "the plain structs of its generated model",
+    **{name: ENGINE_HELP.get(name, "") for name in c_source_names()},
     "w2s_engine_model.h": "the model for the engine: layers from model_int8.tflite, exp table, head",
     "w2s_engine_model.c": "",
     "engine_head.json": "the float head of the engine's exact tail (validate rebuilds the engine from it)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import resources as ilr
 
+from ..engine import c_source_names
 from ..engine.graph import EngineGraph
 from ..engine.layers import Layer
 from ..engine.layout import macros, ring_layout
@@ -17,8 +18,7 @@ from ..engine.tail import Head, tail_macros
 from .c_model import GENERATED
 from .cwrite import array, braced, define, f32, sizeof, struct_init
 
-SOURCES = ("w2s_engine_layer.h", "w2s_engine.h", "w2s_engine.c", "w2s_engine_kernels.h", "w2s_engine_requant.h",
-           "w2s_engine_conv.c", "w2s_engine_maxpool.c")
+SOURCES = c_source_names()
 CODE = tuple(n for n in SOURCES if n.endswith(".c"))  # the hand-written .c files: the engine's code
 MODEL_FILES = ("w2s_engine_model.h", "w2s_engine_model.c")
 
