@@ -2,13 +2,16 @@
 """The firmware on an emulated Cortex-M4: instructions per second of audio (front end, engine, per layer),
 and the qemu-f411 image's flash, RAM and stack from the linked ELF.
 
-    python benchmarks/bench_device_speed.py [--bundle DIR] [--json benchmarks/results/device_speed.json]
+    python benchmarks/bench_device_speed.py [--bundle DIR] [--cycles] [--json benchmarks/results/device_speed.json]
 
 Runs the qemu-f411 image (firmware --board qemu-f411) under qemu-system-arm -M netduinoplus2 -icount shift=0
 on four held-out clips, built -O2 (what the project's Makefile uses) and -Os, each with the DSP kernels
 (SMLAD, what a Cortex-M4 build selects) and the portable C (-DW2S_ENGINE_PORTABLE). Counts are instructions,
-not cycles: a real F411 adds flash wait states and multi-cycle loads. Without --bundle the embedded
-default is converted at 2 s first.
+not cycles: a real F411 adds flash wait states and multi-cycle loads. With --cycles, each build also runs
+without -icount on the first window under a trace that is costed with the Cortex-M4 TRM's timings
+(mcu_toolkit/verify/cycles.py): cycles per instruction and per second of audio; the -O2 DSP build also on two
+windows, to show the figure does not depend on the clip's length. Without --bundle the embedded default is
+converted at 2 s first.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +50,18 @@ def elf_budget(elf: Path) -> dict:
             "ram_free_bytes": int(sym["__ram_free"][0], 16), "static_buffers": biggest}
 
 
-def measure(bundle: Path, opt: str, wav: Path, seconds: float, work: Path, portable: bool = False) -> dict:
+def traced_cycles(elf: Path, wav: Path, seconds: float) -> dict:
+    """Cycles per instruction and per second of audio, by part, from a trace of the image on `wav`."""
+    from mcu_toolkit.verify.cycles import cost, pipeline, trace_image
+
+    parts = pipeline(cost(trace_image(elf, wav)))
+    return {"cycles_per_instruction": {k: round(p.per_instruction, 4) for k, p in parts.items()},
+            "cycles_per_audio_second": {k: round(p.cycles / seconds) for k, p in parts.items()},
+            "traced_audio_seconds": seconds}
+
+
+def measure(bundle: Path, opt: str, wav: Path, seconds: float, work: Path, portable: bool = False,
+            trace: tuple[Path, float] | None = None) -> dict:
     from mcu_toolkit.verify.device import build_image, run_image
 
     elf = build_image(bundle, work / (opt.strip("-") + ("_portable" if portable else "")), opt=opt,
@@ -59,13 +74,29 @@ def measure(bundle: Path, opt: str, wav: Path, seconds: float, work: Path, porta
     return {"instructions_per_audio_second": {"frontend": per_s(fe), "engine": per_s(en), "total": per_s(fe + en)},
             "engine_per_layer": layers, "stack_high_water_bytes": run.stack_high_water,
             "engine_state_bytes": run.engine_state, "elf": elf_budget(elf),
-            "real_time_factor_at_100MHz_1IPC": round(100e6 / per_s(fe + en), 3)}
+            "real_time_factor_at_100MHz_1IPC": round(100e6 / per_s(fe + en), 3),
+            **(traced_cycles(elf, *trace) if trace else {})}
+
+
+def cycle_model(elf: Path, two_windows: tuple[Path, float], one_window: tuple[float, float]) -> dict:
+    """The model's timings, and how the -O2 DSP pipeline's figure moves with the clip's length (one window's
+    (seconds, figure) against two windows') and with the pipeline refill P (1..3, on two windows)."""
+    from dataclasses import asdict
+
+    from mcu_toolkit.verify.cycles import M4, Timing, cost, pipeline, trace_image
+
+    trace = trace_image(elf, two_windows[0])
+    by_refill = {p: round(pipeline(cost(trace, Timing(refill=p)))["pipeline"].per_instruction, 4) for p in (1, 2, 3)}
+    return {"timing": asdict(M4), "pipeline_cycles_per_instruction_by_refill": by_refill,
+            "pipeline_cycles_per_instruction_by_clip_seconds": {one_window[0]: one_window[1],
+                                                                two_windows[1]: by_refill[M4.refill]}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--cycles", action="store_true", help="also cost a trace of each build (several minutes)")
     args = ap.parse_args()
     from mcu_toolkit import resources
     from mcu_toolkit.audio import cut_windows, list_audio, load_audio, to_pcm16
@@ -83,16 +114,25 @@ def main() -> None:
         windows = []
         for f in list_audio(resources.default_eval_dir())[-CLIPS:]:
             windows += cut_windows(load_audio(f), report.window_samples)[0]
-        wav = work / "clips.wav"
-        write_wav(wav, np.concatenate([to_pcm16(w) for w in windows]))
-        seconds = len(windows) * report.window_samples / 16000
-        builds = {f"{opt.strip('-')}_{kind}": measure(bundle, opt, wav, seconds, work, kind == "portable")
+        wavs = {}
+        for n in (len(windows), 1, 2):
+            wavs[n] = (work / f"clips{n}.wav", n * report.window_samples / 16000)
+            write_wav(wavs[n][0], np.concatenate([to_pcm16(w) for w in windows[:n]]))
+        wav, seconds = wavs[len(windows)]
+        start = time.perf_counter()
+        builds = {f"{opt.strip('-')}_{kind}": measure(bundle, opt, wav, seconds, work, kind == "portable",
+                                                      wavs[1] if args.cycles else None)
                   for opt in ("-O2", "-Os") for kind in ("dsp", "portable")}
+        if args.cycles:
+            one = (wavs[1][1], builds["O2_dsp"]["cycles_per_instruction"]["pipeline"])
+            model = {**cycle_model(work / "O2" / "qemu-f411" / "w2s.elf", wavs[2], one),
+                     "benchmark_wall_s": round(time.perf_counter() - start)}
     result = {"window_s": report.window_seconds, "audio_seconds": seconds, "windows": len(windows),
               "note": "QEMU -icount instruction counts (not cycles), Cortex-M4F; dsp = the SMLAD kernels the "
-                      "firmware uses, portable = -DW2S_ENGINE_PORTABLE",
+                      "firmware uses, portable = -DW2S_ENGINE_PORTABLE; cycles_*: a trace of the first window "
+                      "costed with the Cortex-M4 TRM's timings (mcu_toolkit/verify/cycles.py)",
               "m4_instructions_per_audio_second": builds["O2_dsp"]["instructions_per_audio_second"],
-              "builds": builds}
+              "builds": builds, **({"cycle_model": model} if args.cycles else {})}
     emit(result, args.json)
 
 
