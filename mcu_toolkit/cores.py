@@ -26,14 +26,16 @@ class InstrRates:
     engine_per_output: float       # ... plus per int8 output (requantisation, the next layer's widening, loops)
     engine_per_mac_overall: float  # for a bundle that does not report its outputs: the default model's rate
     frontend_per_s: float          # the front end, per second of audio (does not depend on the model)
+    cycles_per_instruction: float  # the pipeline's, from a QEMU trace costed with the core's TRM timings
 
 
 # Instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount (-O2, the SMLAD kernels): the
 # engine's two rates fitted on six models of 8 to 16 channels and 20 to 32 mels, each within 9%
 # (bench_speed_model.py; the default model: 94.7 M measured, 102.6 M estimated); the front end from
-# bench_device_speed.py.
+# bench_device_speed.py; the cycles per instruction from bench_device_speed.py --cycles (the Cortex-M4's TRM
+# timings; for the M7, which can dual-issue, an estimate).
 QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_mac_overall=1.53,
-                     frontend_per_s=4.56e6)
+                     frontend_per_s=4.56e6, cycles_per_instruction=1.35)
 
 
 @dataclass(frozen=True)

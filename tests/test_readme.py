@@ -131,12 +131,33 @@ def test_device_speed_figures_are_device_speed_json():
            elf["ram_free_bytes"], b["O2_dsp"]["stack_high_water_bytes"]], what="the qemu-f411 ELF")
 
 
+def test_cycle_figures_are_device_speed_json():
+    ds = _json("device_speed.json")
+    b, model = ds["builds"], ds["cycle_model"]
+    row = _measured("w2s on Cortex-M4 in cycles")
+    o2 = b["O2_dsp"]
+    check(_find(row, rf"^{NUMBER} cycles per instruction \(front end {NUMBER}, engine {NUMBER}\)"),
+          [o2["cycles_per_instruction"][k] for k in ("pipeline", "frontend", "engine")], what="cycles per instruction")
+    check(_find(row, rf"-Os {NUMBER}, portable C {NUMBER}\)"),
+          [b["Os_dsp"]["cycles_per_instruction"]["pipeline"], b["O2_portable"]["cycles_per_instruction"]["pipeline"]],
+          what="other builds")
+    check(_find(row, rf"= {NUMBER} M cycles per second of audio"), [o2["cycles_per_audio_second"]["pipeline"]], 1e6,
+          "cycles per second of audio")
+    by_clip = list(model["pipeline_cycles_per_instruction_by_clip_seconds"].values())
+    check(_find(row, rf"{NUMBER} on one window, {NUMBER} on two"), by_clip, what="clip lengths")
+    by_p = model["pipeline_cycles_per_instruction_by_refill"]
+    check(_find(row, rf"P = 1, 2, 3 gives {NUMBER}, {NUMBER}, {NUMBER}"), [by_p[k] for k in ("1", "2", "3")],
+          what="refill")
+    assert str(model["timing"]["refill"]) == "2" and model["timing"]["divide"] == 12
+
+
 def test_real_time_check_uses_the_measured_rates():
     """The Cortex-M4's rates (cores.py) are the figures of device_speed.json and speed_model.json, and the README's."""
     from mcu_toolkit.cores import CORES
 
     ds, sm, m4 = _json("device_speed.json"), _json("speed_model.json"), CORES["cortex-m4f"].rates
     assert m4.frontend_per_s == pytest.approx(ds["m4_instructions_per_audio_second"]["frontend"], rel=0.01)
+    assert m4.cycles_per_instruction == round(ds["builds"]["O2_dsp"]["cycles_per_instruction"]["pipeline"], 2)
     assert (m4.engine_per_mac, m4.engine_per_output) == (sm["per_mac"], sm["per_output"])
     check(_find(FLAT, rf"the w2s engine needs about {NUMBER} instructions per MAC plus {NUMBER} per int8 value"),
           [sm["per_mac"], sm["per_output"]], what="the engine's rates")
