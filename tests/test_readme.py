@@ -134,9 +134,9 @@ def test_device_speed_figures_are_device_speed_json():
 def test_cycle_figures_are_device_speed_json():
     ds = _json("device_speed.json")
     b, model = ds["builds"], ds["cycle_model"]
-    row = _measured("w2s on Cortex-M4 in cycles")
+    row = _measured("cycles of w2s on Cortex-M4")
     o2 = b["O2_dsp"]
-    check(_find(row, rf"^{NUMBER} cycles per instruction \(front end {NUMBER}, engine {NUMBER}\)"),
+    check(_find(row, rf"^{NUMBER} cycles per instruction \(front end {NUMBER}, engine {NUMBER};"),
           [o2["cycles_per_instruction"][k] for k in ("pipeline", "frontend", "engine")], what="cycles per instruction")
     check(_find(row, rf"-Os {NUMBER}, portable C {NUMBER}\)"),
           [b["Os_dsp"]["cycles_per_instruction"]["pipeline"], b["O2_portable"]["cycles_per_instruction"]["pipeline"]],
