@@ -318,6 +318,15 @@ def level_warnings(files: list[Path], peaks: list[float], calibration: dict) -> 
             f"e.g. {name} at {p:.1f} dBFS: the int8 ranges never saw them; add such clips to the calibration audio"]
 
 
+def _live_clock(clock_mhz: float | None, cpi: float | None):
+    """The board a live run stands for (device.Clock), or None: not live."""
+    from .device import Clock
+
+    if cpi is not None and clock_mhz is None:
+        raise ToolkitError("--cpi is the live run's cycles per instruction: it needs --clock-mhz")
+    return None if clock_mhz is None else Clock(clock_mhz, 1.0 if cpi is None else cpi)
+
+
 def _check_engine_device(engine: str, device: str, clock=None) -> None:
     if engine not in spec.ENGINES or device not in spec.DEVICES:
         raise ToolkitError(f"--engine must be one of {', '.join(spec.ENGINES)} and --device one of "
@@ -372,11 +381,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host).
     clock_mhz (qemu-m4 only): the image runs live, its samples arriving at 16 kHz of a board at that clock
     and cycles per instruction (cpi, default 1); the result's `live` says what it dropped and analysed."""
-    from .device import Clock
-
-    if cpi is not None and clock_mhz is None:
-        raise ToolkitError("--cpi is the live run's cycles per instruction: it needs --clock-mhz")
-    clock = None if clock_mhz is None else Clock(clock_mhz, 1.0 if cpi is None else cpi)
+    clock = _live_clock(clock_mhz, cpi)
     _check_engine_device(engine, device, clock)
     notes: list[str] = []
     files = list_audio(audio, notes)
