@@ -129,10 +129,13 @@ convert.help = inspect.cleandoc(convert.help) + "\n\n\b\n" + "\n".join(
               help="Where the w2s engine runs: host (its numpy mirror, bit-exact with the C) or qemu-m4 (the "
                    "qemu-f411 firmware image on an emulated Cortex-M4; needs arm-none-eabi-gcc and "
                    "qemu-system-arm, and checks every output bit for bit against the host).")
+@opt.clock_mhz
+@opt.cpi
 @click.option("--layers", is_flag=True,
               help="Also print each int8 tensor's SNR against the float TFLite (where quantisation hurts).")
 @opt.quiet
-def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, jobs, engine, device, layers, quiet):
+def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, jobs, engine, device, clock_mhz, cpi,
+             layers, quiet):
     """Gate quantisation drift: the deployed pipeline against the float model, by CCC.
 
     \b
@@ -142,6 +145,9 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
                       firmware image in QEMU) or model_int8.tflite on TFLM (--engine tflm).
     Clips are cut into the bundle's windows as the device runs them (short clips zero-padded,
     a partial last window dropped); a clip's value is the mean over its windows.
+    --clock-mhz (with --device qemu-m4): the image hears each clip live, 16 kHz of a board at that
+    clock and --cpi; it reports dropped samples, partial windows (not analysed), coverage, CPU load
+    and latency, and a clip's value is the mean over the windows it analysed.
     BUNDLE_OR_CHECKPOINT: a convert output folder, or a checkpoint (converted first).
 
     \b
@@ -156,7 +162,7 @@ def validate(target, audio, labels, min_ccc, max_drift, json_path, plot_dir, job
 
     check_outputs(target, json_path=json_path, plot_dir=plot_dir, layers=layers, audio=audio, labels=labels)
     res = run(target, audio, labels=labels, min_ccc=min_ccc, max_drift=max_drift, jobs=jobs,
-              progress=not quiet, engine=engine, device=device)
+              progress=not quiet, engine=engine, device=device, clock_mhz=clock_mhz, cpi=cpi)
     for w in res.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(table(res))

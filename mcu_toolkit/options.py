@@ -69,6 +69,12 @@ def jobs(default: int = 1, what: str = "Worker processes."):
                         callback=_cap_jobs, help=f"{what} At most the usable cores.")
 min_ccc = click.option("--min-ccc", type=FiniteFloat(-1.0, 1.0), default=None, metavar="X",
                        help="Fail (exit 1) if any dimension's CCC is below X, in [-1, 1].")
+# the live qemu-f411 image's SysTick holds a 256-sample block of up to 2^24 ticks: clock / CPI <= 6241 MHz
+clock_mhz = click.option("--clock-mhz", type=FiniteFloat(1.0, 3000.0), default=None, metavar="MHZ",
+                         help="Run the device live: its samples arrive at 16 kHz of a board at this clock "
+                              "(--device qemu-m4 only; 1 to 3000).")
+cpi = click.option("--cpi", type=FiniteFloat(0.5, 10.0), default=None, metavar="X",
+                   help="The live board's cycles per instruction (with --clock-mhz; 0.5 to 10, default 1).")
 max_drift = click.option("--max-drift", type=FiniteFloat(0.0, None), default=None, metavar="X",
                          help="Fail (exit 1) if any dimension drifts more than X (>= 0).")
 

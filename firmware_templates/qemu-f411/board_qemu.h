@@ -16,6 +16,12 @@ uint32_t board_stack_high_water(void);
 
 #define BOARD_TICKS_PER_KINSTR 168u
 
+#ifdef W2S_LIVE
+/** Live builds: SysTick wraps every period_ticks (1 .. 2^24) from now on, and its handler calls mic_tick();
+ *  board_ticks() keeps counting. */
+void board_timer_start(uint32_t period_ticks);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 
 #include "board_qemu.h"
+#ifdef W2S_LIVE
+#include "mic_qemu.h"
+#endif
 
 extern uint32_t __data_load, __data_start, __data_end, __bss_start__, __bss_end__, __stack_bottom, __stack;
 extern void initialise_monitor_handles(void);
@@ -19,6 +22,9 @@ extern int main(void);
 #define ICSR_PENDSTSET (1u << 26)
 
 static volatile uint32_t g_systick_wraps;
+#ifdef W2S_LIVE
+static uint32_t g_systick_period = 0x1000000u; /* ticks per wrap: the microphone's block once it starts */
+#endif
 
 void _init(void) {}
 void _fini(void) {}
@@ -46,6 +52,9 @@ uint32_t board_stack_high_water(void)
 void w2s_systick_handler(void)
 {
     g_systick_wraps++;
+#ifdef W2S_LIVE
+    mic_tick();
+#endif
 }
 
 uint64_t board_ticks(void)
@@ -59,8 +68,27 @@ uint64_t board_ticks(void)
         value = SYST_CVR; /* read after the reload, so the two agree */
     }
     __asm volatile("msr primask, %0" ::"r"(primask) : "memory");
-    return ((uint64_t)wraps << 24) + (0xFFFFFFu - value);
+#ifdef W2S_LIVE
+    return (uint64_t)wraps * g_systick_period + (g_systick_period - 1u - value);
+#else
+    return ((uint64_t)wraps << 24) + (0xFFFFFFu - value); /* a shift: the engine's profile calls this */
+#endif
 }
+
+#ifdef W2S_LIVE
+void board_timer_start(uint32_t period_ticks)
+{
+    const uint64_t now = board_ticks();
+    SYST_CSR = 0u;
+    /* board_ticks() runs on from now: whole periods of the new length, then the new count */
+    g_systick_period = period_ticks;
+    g_systick_wraps = (uint32_t)(now / period_ticks) + 1u;
+    SYST_RVR = period_ticks - 1u;
+    SYST_CVR = 0u;
+    SCB_ICSR = 1u << 25; /* PENDSTCLR: a wrap of the old period is not a block */
+    SYST_CSR = 7u;
+}
+#endif
 
 void w2s_reset_handler(void)
 {

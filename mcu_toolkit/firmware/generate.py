@@ -53,7 +53,9 @@ def budget_h(b: Budget, psram: bool, engine: str = "w2s") -> str:
     lines += [
         f"#define W2S_FLASH_USED {b.flash_used}u",
         f"#define W2S_RAM_USED {b.ram_used}u",
+        "#ifndef W2S_RING_SAMPLES /* a test build may pass a smaller ring (-DW2S_RING_SAMPLES=...) */",
         f"#define W2S_RING_SAMPLES {RING_SAMPLES}u",
+        "#endif",
         "/* ESP32-S3: where the arena is allocated from. */",
         "#define W2S_ARENA_CAPS " + ("(MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT)" if psram else
                                      "(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT)"),

@@ -3,6 +3,10 @@
 The image is the one `firmware --board qemu-f411` generates, built with arm-none-eabi-gcc and run on
 qemu-system-arm -M netduinoplus2 (a Cortex-M4F) with -icount shift=0. It prints each window's three
 float32 outputs as bit patterns, so the host can check them bit for bit.
+
+Live (`make live`, w2s_live.elf): the samples arrive from SysTick at 16 kHz of the emulated board's time for a
+clock and cycles per instruction, and the image reports what a board would: dropped samples, windows with a
+gap inside (not analysed), its CPU load and each window's latency.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ _BITS = re.compile(r"^\s*bits ([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8})\s+kinstr
 _SUMMARY = re.compile(r"^summary: windows (\d+) samples (\d+) kinstr frontend (\d+) engine (\d+) "
                       r"stack_high_water (\d+) B engine_state (\d+) B", re.M)
 _PROFILE = re.compile(r"^profile: (layer|pool) (\d+) kinstr (\d+)", re.M)
+_START = re.compile(r"^\s*bits .* start (\d+) latency_us (\d+)$", re.M)
+_LIVE = re.compile(r"^live: windows_total (\d+) windows_analysed (\d+) partial_windows (\d+) dropped_samples (\d+) "
+                   r"busy_us (\d+) span_us (\d+) latency_us_max (\d+)", re.M)
 
 
 def check_tools() -> None:
@@ -42,6 +49,42 @@ class DeviceRun:
     stack_high_water: int
     engine_state: int
     profile_kinstr: list[int]     # per trunk layer, then the pooling
+    live: LiveRun | None = None   # a live run's bookkeeping
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The emulated board a live run stands for: its clock and cycles per instruction."""
+    mhz: float
+    cpi: float = 1.0
+
+
+@dataclass
+class LiveRun:
+    clock: Clock
+    starts: list[int]             # each analysed window's first sample in the WAV
+    windows_total: int            # whole windows the audio held
+    windows_analysed: int
+    partial_windows: int          # windows with a gap inside: reported, not analysed
+    dropped_samples: int
+    busy_us: int                  # emulated time not asleep waiting for the microphone
+    span_us: int                  # emulated time from the microphone's start to the end
+    latency_ms_max: float         # end of a window's audio to its output line
+
+    def figures(self) -> dict:
+        return live_figures(self.clock, [self])
+
+
+def live_figures(clock: Clock, runs: list[LiveRun]) -> dict:
+    """validate's `live` object: the runs of every file, summed (latency: the worst)."""
+    total, analysed = sum(r.windows_total for r in runs), sum(r.windows_analysed for r in runs)
+    span = sum(r.span_us for r in runs)
+    return {"clock_mhz": clock.mhz, "cycles_per_instruction": clock.cpi,
+            "dropped_samples": sum(r.dropped_samples for r in runs),
+            "partial_windows": sum(r.partial_windows for r in runs), "windows_total": total,
+            "windows_analysed": analysed, "coverage": analysed / total if total else None,
+            "cpu_load": sum(r.busy_us for r in runs) / span if span else None,
+            "latency_ms_max": max((r.latency_ms_max for r in runs), default=None)}
 
 
 def check_fits(bundle) -> None:
@@ -72,8 +115,8 @@ def _build_failure(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = "") -> Path:
-    """Generate the qemu-f411 project for the bundle in work/ and build it; the ELF's path."""
+def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = "", live: bool = False) -> Path:
+    """Generate the qemu-f411 project for the bundle in work/ and build it (live: w2s_live.elf); the ELF's path."""
     from ..firmware.boards import BOARDS, budget
     from ..firmware.generate import _open_fixed_bundle, _write_project
 
@@ -83,12 +126,13 @@ def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = 
     proj = work / "qemu-f411"
     proj.mkdir(parents=True)
     _write_project(proj, BOARDS["qemu-f411"], b.path, b.report, budget(BOARDS["qemu-f411"], b.report), False)
-    r = subprocess.run(["make", "-s", f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}", "w2s.elf"], cwd=proj,
+    target = "w2s_live.elf" if live else "w2s.elf"
+    r = subprocess.run(["make", "-s", f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}", target], cwd=proj,
                        capture_output=True, text=True, **in_group())
     if r.returncode != 0:
         raise ToolkitError(f"building the qemu-f411 image failed: {_build_failure(r.stderr + r.stdout)[:200]}",
                            exit_code=ExitCode.TOOLCHAIN)
-    return proj / "w2s.elf"
+    return proj / target
 
 
 def write_wav(path: Path, pcm: np.ndarray) -> None:
@@ -104,12 +148,16 @@ def qemu_opt_value(text: str) -> str:
     return text.replace(",", ",,")
 
 
-def run_image(elf: Path, wav: Path) -> DeviceRun:
+def run_image(elf: Path, wav: Path, clock: Clock | None = None) -> DeviceRun:
     """Run the image on one WAV file in QEMU; what it printed, parsed. The firmware takes the WAV path as
-    everything after the first space of the semihosting command line, so spaces need no escape."""
+    everything after the first space of the semihosting command line (live: after the clock and CPI), so
+    spaces need no escape. A live image (clock given) sleeps in WFI between blocks: sleep=off makes QEMU's
+    clock jump to the next SysTick instead of waiting in real time."""
+    words = ["w2s.elf"] if clock is None else [elf.name, f"{clock.mhz:g}", f"{clock.cpi:g}"]
     cmd = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none", "-serial", "none",
-           "-icount", "shift=0", "-semihosting-config",
-           f"enable=on,target=native,arg=w2s.elf,arg={qemu_opt_value(str(wav))}", "-kernel", str(elf)]
+           "-icount", "shift=0" if clock is None else "shift=0,sleep=off", "-semihosting-config",
+           "enable=on,target=native," + ",".join(f"arg={w}" for w in words) + f",arg={qemu_opt_value(str(wav))}",
+           "-kernel", str(elf)]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S, stdin=subprocess.DEVNULL,
                            **in_group())
@@ -122,6 +170,19 @@ def run_image(elf: Path, wav: Path) -> DeviceRun:
                            exit_code=ExitCode.CHECK_FAILED)
     rows = _BITS.findall(r.stdout)
     bits = np.array([[int(h, 16) for h in row[:3]] for row in rows], dtype=np.uint32).reshape(-1, 3)
-    return DeviceRun(bits.view(np.float32), [int(row[3]) for row in rows], [int(row[4]) for row in rows],
-                     int(summary.group(5)), int(summary.group(6)),
-                     [int(k) for _, _, k in _PROFILE.findall(r.stdout)])
+    run = DeviceRun(bits.view(np.float32), [int(row[3]) for row in rows], [int(row[4]) for row in rows],
+                    int(summary.group(5)), int(summary.group(6)),
+                    [int(k) for _, _, k in _PROFILE.findall(r.stdout)])
+    if clock is not None:
+        run.live = _live_run(clock, r.stdout, len(rows), wav)
+    return run
+
+
+def _live_run(clock: Clock, stdout: str, rows: int, wav: Path) -> LiveRun:
+    live, starts = _LIVE.search(stdout), _START.findall(stdout)
+    if live is None or len(starts) != rows:
+        raise ToolkitError(f"the live qemu-f411 image printed no live summary on {wav.name} (is it w2s_live.elf?)",
+                           exit_code=ExitCode.CHECK_FAILED)
+    total, analysed, partial, dropped, busy, span, latency = map(int, live.groups())
+    return LiveRun(clock, [int(s) for s, _ in starts], total, analysed, partial, dropped, busy, span,
+                   latency / 1000)

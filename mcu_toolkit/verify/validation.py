@@ -4,7 +4,9 @@ The float model is the bundle's float trunk (model.onnx, onnxruntime) after the 
 the deployed pipeline is the bundle's front end (fixed-point, bit-exact with the C) and then either
 the w2s engine (its numpy mirror on the host, or the real firmware image on an emulated Cortex-M4)
 or the int8 model on the TFLM interpreter. Clips are cut into the bundle's windows as the device runs
-them; a clip's value is the mean over its windows.
+them; a clip's value is the mean over its windows. Live on the emulated Cortex-M4 (a clock given), the
+image hears each clip as a microphone at that clock would deliver it, and a clip's value is the mean over
+the windows it analysed (both models run on exactly those samples).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ValidationResult:
     device_windows: int | None = None     # qemu-m4: window outputs compared with the host engine
     device_differing: int | None = None   # ... and how many of them differ in any bit
     frontend: str = "fixed"               # the bundle's front end: "fixed", or "float" (--frontend float)
+    live: dict | None = None              # qemu-m4 with a clock: device.live_figures
 
     @property
     def ccc(self) -> dict[str, float]:
@@ -96,6 +99,7 @@ class ValidationResult:
             "frontend": self.frontend,
             "device_windows": self.device_windows,
             "device_differing_from_host": self.device_differing,
+            "live": self.live,
             "per_file": per_file,
         }
 
@@ -117,7 +121,7 @@ def _float_session(path: Path):
             raise ToolkitError(f"bundle {path.parent}: {path.name} cannot be loaded by onnxruntime ({why})")
 
 
-def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None) -> dict:
+def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock=None) -> dict:
     """What _run_file needs, built once per process: the report, the deployed model step, the float trunk."""
     b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ()))
     report = b.report
@@ -132,34 +136,47 @@ def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None) -> di
         from .tflm import TflmModel
 
         dev = TflmModel(tflite, arena_size=report.arena_bytes)
-    return dict(report=report, engine=engine, dev=dev, elf=elf, ort=_float_session(b.path / "model.onnx"))
+    return dict(report=report, engine=engine, dev=dev, elf=elf, clock=clock, ort=_float_session(b.path / "model.onnx"))
 
 
-def _on_device(elf: str, windows: list[np.ndarray], host: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
-    """The windows through the qemu-f411 image (as one WAV of exactly those windows); outputs per window,
-    and how many differ in any bit from the host engine's."""
+def _on_device(elf: str, windows: list[np.ndarray], clock=None):
+    """The windows through the qemu-f411 image, as one WAV of exactly those windows (live: heard at `clock`)."""
     from ..audio import to_pcm16
     from .device import run_image, write_wav
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "clip.wav"
         write_wav(wav, np.concatenate([to_pcm16(w) for w in windows]))
-        run = run_image(Path(elf), wav)
-    if len(run.outputs) != len(windows):
-        raise CheckFailed(f"the device returned {len(run.outputs)} windows for {len(windows)}")
-    differing = sum(int(np.any(d.view(np.uint32) != np.asarray(h, dtype=np.float32).view(np.uint32)))
-                    for d, h in zip(run.outputs, host))
-    return list(run.outputs), differing
+        return run_image(Path(elf), wav, clock)
 
 
-def _run_file(m: dict, path: str) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """(float, deployed) means over the file's windows, the device's differing windows (qemu-m4), windows."""
+def _differing(device: np.ndarray, host: list[np.ndarray]) -> int:
+    """Windows whose outputs differ in any bit between the device and the host engine."""
+    return sum(int(np.any(d.view(np.uint32) != np.asarray(h, dtype=np.float32).view(np.uint32)))
+               for d, h in zip(device, host))
+
+
+def _run_file(m: dict, path: str) -> tuple[np.ndarray, np.ndarray, int, int, object]:
+    """(float, deployed) means over the file's windows, the device's differing windows (qemu-m4), windows,
+    and the live run's bookkeeping (qemu-m4 with a clock; else None). Live, the windows are the ones the
+    device analysed, wherever in the clip a gap put them."""
     from ..dsp import float_ref
     from .deployed import deployed_window, engine_window
 
     report, sess, dev = m["report"], m["ort"], m["dev"]
     n_mels = report.n_mels
     windows, _ = cut_windows(load_audio(path), report.window_samples)
+    run = None
+    if m["elf"] is not None:
+        run = _on_device(m["elf"], windows, m["clock"])
+        if run.live is not None:
+            clip, n = np.concatenate(windows), report.window_samples
+            windows = [clip[s:s + n] for s in run.live.starts]
+            if not windows:
+                raise CheckFailed(f"{Path(path).name}: the device analysed no whole window at "
+                                  f"{m['clock'].mhz:g} MHz (every window had a gap)")
+        if len(run.outputs) != len(windows):
+            raise CheckFailed(f"the device returned {len(run.outputs)} windows for {len(windows)}")
     f_out, d_out = [], []
     for w in windows:
         logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
@@ -169,9 +186,10 @@ def _run_file(m: dict, path: str) -> tuple[np.ndarray, np.ndarray, int, int]:
         else:
             d_out.append(deployed_window(dev, w, report.frontend_kind, n_mels))
     differing = 0
-    if m["elf"] is not None:
-        d_out, differing = _on_device(m["elf"], windows, d_out)
-    return np.mean(f_out, axis=0), np.mean(np.array(d_out, dtype=np.float64), axis=0), differing, len(windows)
+    if run is not None:
+        differing, d_out = _differing(run.outputs, d_out), list(run.outputs)
+    return (np.mean(f_out, axis=0), np.mean(np.array(d_out, dtype=np.float64), axis=0), differing, len(windows),
+            None if run is None else run.live)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -214,11 +232,12 @@ def _convert_checkpoint(target: str | os.PathLike, tmp: Path, progress: bool) ->
 
 
 def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engine: str = "w2s",
-               elf: Path | None = None) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
-    """(float, deployed, device differing, windows) per file, in this process or on `jobs` spawned workers."""
+               elf: Path | None = None, clock=None) -> list[tuple]:
+    """(float, deployed, device differing, windows, live run) per file, in this process or on `jobs` spawned
+    workers."""
     from ..progress import bar
 
-    setup, paths = (str(bundle), engine, None if elf is None else str(elf)), [str(f) for f in files]
+    setup, paths = (str(bundle), engine, None if elf is None else str(elf), clock), [str(f) for f in files]
     with bar(len(files), "validate", progress) as b:
         if jobs == 1:
             m, out = _file_models(*setup), []
@@ -299,10 +318,21 @@ def level_warnings(files: list[Path], peaks: list[float], calibration: dict) -> 
             f"e.g. {name} at {p:.1f} dBFS: the int8 ranges never saw them; add such clips to the calibration audio"]
 
 
-def _check_engine_device(engine: str, device: str) -> None:
+def _live_clock(clock_mhz: float | None, cpi: float | None):
+    """The board a live run stands for (device.Clock), or None: not live."""
+    from .device import Clock
+
+    if cpi is not None and clock_mhz is None:
+        raise ToolkitError("--cpi is the live run's cycles per instruction: it needs --clock-mhz")
+    return None if clock_mhz is None else Clock(clock_mhz, 1.0 if cpi is None else cpi)
+
+
+def _check_engine_device(engine: str, device: str, clock=None) -> None:
     if engine not in spec.ENGINES or device not in spec.DEVICES:
         raise ToolkitError(f"--engine must be one of {', '.join(spec.ENGINES)} and --device one of "
                            f"{', '.join(spec.DEVICES)}")
+    if clock is not None and device != "qemu-m4":
+        raise ToolkitError("--clock-mhz runs the firmware live on the emulated board: it needs --device qemu-m4")
     if device == "qemu-m4" and engine != "w2s":
         raise ToolkitError("--device qemu-m4 runs the w2s engine; TFLM cannot be built here (--engine w2s)")
     if device == "qemu-m4":
@@ -329,7 +359,11 @@ def _given_bundle(target, engine: str, device: str, notes: list[str]) -> Path | 
     return bundle_mod.open_bundle(b.path, ("engine_head.json",) if engine == "w2s" else ())  # report read once
 
 
-def _device_figures(res: ValidationResult, results: list) -> None:
+def _device_figures(res: ValidationResult, results: list, clock=None) -> None:
+    if clock is not None:
+        from .device import live_figures
+
+        res.live = live_figures(clock, [r[4] for r in results])
     res.device_windows = sum(r[3] for r in results)
     res.device_differing = sum(r[2] for r in results)
     if res.device_differing:
@@ -340,12 +374,15 @@ def _device_figures(res: ValidationResult, results: list) -> None:
 def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
              labels: str | os.PathLike | None = None, min_ccc: float | None = None,
              max_drift: float | None = None, jobs: int = 1, progress: bool = False, engine: str = "w2s",
-             device: str = "host") -> ValidationResult:
+             device: str = "host", clock_mhz: float | None = None, cpi: float | None = None) -> ValidationResult:
     """Compare the deployed pipeline with the float model on every file in `audio`.
 
     engine "w2s" (our streaming engine) or "tflm"; device "host" (the engine's numpy mirror, bit-exact
-    with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host)."""
-    _check_engine_device(engine, device)
+    with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host).
+    clock_mhz (qemu-m4 only): the image runs live, its samples arriving at 16 kHz of a board at that clock
+    and cycles per instruction (cpi, default 1); the result's `live` says what it dropped and analysed."""
+    clock = _live_clock(clock_mhz, cpi)
+    _check_engine_device(engine, device, clock)
     notes: list[str] = []
     files = list_audio(audio, notes)
     if len(files) < 2:
@@ -366,8 +403,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         if device == "qemu-m4":
             from .device import build_image
 
-            elf = build_image(bundle, Path(tmp) / "device")
-        results = _run_files(bundle, files, jobs, progress, engine, elf)
+            elf = build_image(bundle, Path(tmp) / "device", live=clock is not None)
+        results = _run_files(bundle, files, jobs, progress, engine, elf, clock)
         report = bundle_mod.read_report(bundle)  # read here: a bundle converted from a checkpoint goes with tmp
     f_out = np.array([r[0] for r in results], dtype=np.float64)
     d_out = np.array([r[1] for r in results], dtype=np.float64)
@@ -381,7 +418,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         engine=engine, device=device, frontend=report.frontend_kind,
     )
     if device == "qemu-m4":
-        _device_figures(res, results)
+        _device_figures(res, results, clock)
     if label_map is not None:
         res.labels = np.array([label_map[f] for f in res.files])
         res.warnings += constant_label_warnings(res.labels)
@@ -419,6 +456,12 @@ def table(res: ValidationResult) -> str:
     front = ("fixed-point front end" if res.frontend == "fixed" else
              "float log-mel (a --frontend float bundle: no device front end)")
     lines.append(f"deployed = {front} -> {where}")
+    if res.live is not None:
+        lv = res.live
+        lines.append(f"live at {lv['clock_mhz']:g} MHz, {lv['cycles_per_instruction']:g} cycles per instruction: "
+                     f"{lv['windows_analysed']} of {lv['windows_total']} windows analysed "
+                     f"({lv['partial_windows']} partial), {lv['dropped_samples']} samples dropped, "
+                     f"CPU load {lv['cpu_load']:.2f}, latency up to {lv['latency_ms_max']:.0f} ms")
     if res.device_windows is not None:
         lines.append(f"device vs host engine: {res.device_differing} of {res.device_windows} window outputs differ")
     lines.append(f"{len(res.files)} files; gate {' '.join(gates) if gates else 'not set'}: {verdict}")
