@@ -415,7 +415,10 @@ def test_bare_metal_main_matches_the_mirror_bit_for_bit(projects, bundle, tmp_pa
         sf.write(tmp_path / "clip.wav", pcm, 16000, subtype="PCM_16")
         windows, _ = cut_windows(load_audio(tmp_path / "clip.wav"), bundle.report.window_samples)
         want = [engine_window(engine, w, "fixed", bundle.report.n_mels) for w in windows]
-        assert r.stdout.splitlines() == ["A={} D={} V={} t=1000us".format(*map(_milli, w)) for w in want], r.stdout
+        got = [line.rsplit(" t=", 1) for line in r.stdout.splitlines()]
+        assert [a for a, _ in got] == ["A={} D={} V={}".format(*map(_milli, w)) for w in want], r.stdout
+        # the engine's time, summed over the steps the pipelined schedule spread the window over
+        assert all(int(t.removesuffix("us")) >= 1000 for _, t in got), r.stdout
 
 
 def _python_windows(bundle, pcm):

@@ -24,6 +24,9 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
     int8_t *input_s8 = NULL; /* w2s: stays NULL, the engine reads the window row by row */
     w2s_status_t st;
     app->dropped_reported = 0u;
+#if !W2S_USE_TFLM
+    app->engine_cycles = 0u;
+#endif
     if ((st = named(board_init(), "board_init", call)) != W2S_OK ||
         (st = named(w2s_ring_init(&app->ring, app->ring_s16, W2S_RING_SAMPLES), "w2s_ring_init", call)) != W2S_OK) {
         return st;
@@ -44,32 +47,74 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
     return named(board_start_audio(&app->ring), "board_start_audio", call);
 }
 
-/* The model step on the window the pipeline completed, timed, and its line. */
-static w2s_status_t window_line(w2s_app_t *app, char *line, const char **call)
+/* "warning: N samples dropped" if the ring dropped any since the last such line. */
+static w2s_status_t dropped_line(w2s_app_t *app, char *line, const char **call)
 {
+    const uint32_t dropped = w2s_ring_dropped(&app->ring);
+    if (dropped != app->dropped_reported) { /* the model step outlasted the ring: a window has a gap */
+        w2s_status_t st = w2s_format_dropped(line, LINE_BYTES, dropped - app->dropped_reported);
+        if (named(st, "w2s_format_dropped", call) != W2S_OK) {
+            return st;
+        }
+        board_print(line);
+        app->dropped_reported = dropped;
+    }
+    return W2S_OK;
+}
+
+#if W2S_USE_TFLM
+/* The model step on the window the pipeline completed, timed, and its line. */
+static w2s_status_t window_done(w2s_app_t *app, char *line, const char **call)
+{
+    int8_t adv_s8[W2S_OUTPUT_COUNT];
     w2s_status_t st;
     const uint32_t t0 = board_cycles();
-#if W2S_USE_TFLM
-    int8_t adv_s8[W2S_OUTPUT_COUNT];
     (void)app; /* TFLM reads the window from its input tensor, where the pipeline wrote it */
     if ((st = named(w2s_model_invoke_s8(adv_s8), "w2s_model_invoke_s8", call)) != W2S_OK) {
         return st;
     }
-#else
-    float adv_f32[W2S_ENGINE_OUTPUTS];
-    if ((st = named(w2s_infer_window_f32(&app->pipe, &app->engine, adv_f32), "w2s_infer_window_f32", call)) !=
-        W2S_OK) {
+    const uint32_t us = (uint32_t)((uint64_t)(board_cycles() - t0) * 1000000u / board_cpu_hz());
+    st = w2s_format_adv(line, LINE_BYTES, adv_s8, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, us);
+    if (named(st, "w2s_format_adv", call) != W2S_OK) {
         return st;
     }
-#endif
-    const uint32_t us = (uint32_t)((uint64_t)(board_cycles() - t0) * 1000000u / board_cpu_hz());
-#if W2S_USE_TFLM
-    st = w2s_format_adv(line, LINE_BYTES, adv_s8, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, us);
-    return named(st, "w2s_format_adv", call);
-#else
-    return named(w2s_format_adv_f32(line, LINE_BYTES, adv_f32, us), "w2s_format_adv_f32", call);
-#endif
+    board_print(line);
+    return dropped_line(app, line, call);
 }
+#else
+/* A window's answer: its line, with the engine's time over all its steps. */
+static w2s_status_t answer_line(w2s_app_t *app, const float *adv_f32, char *line, const char **call)
+{
+    const uint32_t us = (uint32_t)((uint64_t)app->engine_cycles * 1000000u / board_cpu_hz());
+    w2s_status_t st = w2s_format_adv_f32(line, LINE_BYTES, adv_f32, us);
+    app->engine_cycles = 0u;
+    if (named(st, "w2s_format_adv_f32", call) != W2S_OK) {
+        return st;
+    }
+    board_print(line);
+    return dropped_line(app, line, call);
+}
+
+/* Up to max_rows of the queued window through the engine, timed; its line if that finished it. */
+static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, char *line, const char **call)
+{
+    float adv_f32[W2S_ENGINE_OUTPUTS];
+    const uint32_t t0 = board_cycles();
+    const int done = w2s_infer_step(&app->pipe, &app->engine, max_rows, adv_f32);
+    app->engine_cycles += board_cycles() - t0;
+    return done ? answer_line(app, adv_f32, line, call) : W2S_OK;
+}
+
+/* The window the pipeline completed: queued for the engine (its predecessor is finished by now). */
+static w2s_status_t window_done(w2s_app_t *app, char *line, const char **call)
+{
+    float adv_f32[W2S_ENGINE_OUTPUTS];
+    const uint32_t t0 = board_cycles();
+    const int known = w2s_infer_begin(&app->pipe, &app->engine, adv_f32);
+    app->engine_cycles = board_cycles() - t0;
+    return known ? answer_line(app, adv_f32, line, call) : W2S_OK;
+}
+#endif
 
 w2s_status_t w2s_app_poll(w2s_app_t *app, uint32_t *samples, const char **call)
 {
@@ -81,22 +126,24 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, uint32_t *samples, const char **call)
         *samples = got;
     }
     for (size_t off = 0, used = 0; off < got; off += used) {
-        if (!w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used)) {
-            continue;
-        }
-        if ((st = window_line(app, line, call)) != W2S_OK) {
-            return st;
-        }
-        board_print(line);
-        const uint32_t dropped = w2s_ring_dropped(&app->ring);
-        if (dropped != app->dropped_reported) { /* inference outlasted the ring: the next window has a gap */
-            st = w2s_format_dropped(line, sizeof line, dropped - app->dropped_reported);
-            if (named(st, "w2s_format_dropped", call) != W2S_OK) {
+        if (w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used)) {
+            if ((st = window_done(app, line, call)) != W2S_OK) {
                 return st;
             }
-            board_print(line);
-            app->dropped_reported = dropped;
+        }
+#if !W2S_USE_TFLM
+        else if (used == 0u && (st = engine_rows(app, 1u, line, call)) != W2S_OK) {
+            return st; /* the next frame needs the room of the queue's oldest row */
+        }
+#endif
+    }
+#if !W2S_USE_TFLM
+    /* Between chunks, rows while the ring has room to spare: one row is far shorter than half the ring. */
+    while (app->pipe.taken < app->pipe.queued && w2s_ring_count(&app->ring) < W2S_RING_SAMPLES / 2u) {
+        if ((st = engine_rows(app, 1u, line, call)) != W2S_OK) {
+            return st;
         }
     }
+#endif
     return W2S_OK;
 }

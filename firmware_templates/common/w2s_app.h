@@ -29,6 +29,7 @@ typedef struct {
     int32_t dc_bins_q7[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS]; /**< the window's DC bins, Q7 */
 #if !W2S_USE_TFLM
     w2s_engine_t engine;                                      /**< the engine's state: one size for any window */
+    uint32_t engine_cycles;                                   /**< board_cycles the queued window has taken so far */
 #endif
     uint32_t dropped_reported;                                /**< samples dropped as of the last warning line */
 } w2s_app_t;
@@ -49,6 +50,10 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
  *                pipeline; each window it completes through the model step, and its line printed
  *                ("A=0.512 D=-0.031 V=0.877 t=12345us", the model step's time from board_cycles), then
  *                "warning: N samples dropped" if the ring dropped any since the last such line.
+ *                w2s: the schedule is pipelined. A completed window is queued (w2s_infer_begin), and its rows
+ *                go through the engine between chunks, while the ring is less than half full, or when the
+ *                next window's frames need their room; its line comes during the next window, with the
+ *                engine's time summed over its steps. TFLM: the model step runs when the window completes.
  * @param[in,out] app      a started app
  * @param[out]    samples  samples read from the ring (0: none were waiting); may be NULL
  * @param[out]    call     on a failure, the call that failed

@@ -43,3 +43,36 @@ w2s_status_t w2s_infer_window_f32(const w2s_pipeline_t *p, w2s_engine_t *engine,
     }
     return w2s_engine_window_end_f32(engine, adv_f32) > 0u ? W2S_OK : W2S_ERR_ARG;
 }
+
+int w2s_infer_begin(w2s_pipeline_t *p, w2s_engine_t *engine, float *adv_f32)
+{
+#ifdef W2S_ENGINE_HAS_SILENCE
+    const int silent = window_is_silent(p);
+#endif
+    (void)w2s_pipeline_queue(p);
+#ifdef W2S_ENGINE_HAS_SILENCE
+    if (silent) {
+        p->taken = p->queued; /* nothing for the engine: the next window may fill the whole store */
+        for (uint32_t k = 0; k < W2S_ENGINE_OUTPUTS; k++) {
+            adv_f32[k] = g_w2s_engine_silence_f32[k];
+        }
+        return 1;
+    }
+#else
+    (void)adv_f32;
+#endif
+    w2s_engine_window_start(engine, &g_w2s_engine_model);
+    return 0;
+}
+
+int w2s_infer_step(w2s_pipeline_t *p, w2s_engine_t *engine, uint32_t max_rows, float *adv_f32)
+{
+    const int8_t *row_s8;
+    if (p->taken >= p->queued) {
+        return 0; /* no window in the engine */
+    }
+    for (uint32_t k = 0; k < max_rows && (row_s8 = w2s_pipeline_take_row(p)) != NULL; k++) {
+        w2s_engine_push_s8(engine, row_s8);
+    }
+    return p->taken == p->queued && w2s_engine_window_end_f32(engine, adv_f32) > 0u;
+}

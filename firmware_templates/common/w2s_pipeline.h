@@ -3,7 +3,10 @@
  * anywhere. The caller owns every buffer; sizes come from model_config.h.
  * Two ways out of a completed window: input_s8 given, the whole int8 window for TFLM's input tensor;
  * input_s8 NULL, the finished dB rows stay in frames_db_q7 and w2s_pipeline_row_s8 quantises them one
- * at a time for the streaming engine (see w2s_infer.h), with no window-sized int8 buffer. */
+ * at a time for the streaming engine (see w2s_infer.h), with no window-sized int8 buffer.
+ * Or w2s_pipeline_queue turns them into an int8 queue at the far end of frames_db_q7 (half its bytes), which
+ * the engine drains while the next window's frames fill the store from the front: the feed never lets a frame
+ * overwrite a row still queued, so the engine's work spreads over the next window with no extra RAM. */
 #ifndef W2S_PIPELINE_H
 #define W2S_PIPELINE_H
 
@@ -26,6 +29,9 @@ typedef struct {
     uint32_t frames_per_window;           /**< frames the buffers hold */
     uint32_t frames;                      /**< frames of the current window so far */
     uint32_t window_frames;               /**< frames of the last completed window */
+    const int8_t *queue_s8;               /**< w2s_pipeline_queue: the completed window's rows, int8, in frames_db_q7 */
+    uint32_t queued;                      /**< rows queued */
+    uint32_t taken;                       /**< rows taken (w2s_pipeline_take_row) */
 } w2s_pipeline_t;
 
 /**
@@ -54,6 +60,33 @@ w2s_status_t w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *c
  * @return        1 when input_s8 holds a complete window, else 0 (a flag, not a status: feeding cannot fail)
  */
 int w2s_pipeline_feed(w2s_pipeline_t *p, const int16_t *pcm_s16, size_t n, size_t *consumed);
+
+/**
+ * @brief         Queue the window w2s_pipeline_feed just completed as int8 rows (input_s8 NULL): they stay
+ *                valid, whatever is fed next, until taken. Feeding then stops short (consumed < n, maybe 0)
+ *                wherever the next frame would overwrite a row not yet taken, and before the next window
+ *                completes while any row is left: take one and feed again.
+ * @param[in,out] p  a pipeline whose feed returned 1, made with input_s8 NULL
+ * @return        rows queued (the window's frames)
+ */
+uint32_t w2s_pipeline_queue(w2s_pipeline_t *p);
+
+/**
+ * @brief         The oldest queued row not yet taken, and take it.
+ * @param[in,out] p  a pipeline
+ * @return        W2S_FE_N_MELS int8 values, valid until the next w2s_pipeline_feed; NULL when none is left
+ */
+const int8_t *w2s_pipeline_take_row(w2s_pipeline_t *p);
+
+/**
+ * @brief         Frames of the next window the store can hold before the queue's oldest untaken row: a pure
+ *                function of the sizes, so the schedule can be checked off the board.
+ * @param[in]     frames_per_window  frames the store holds
+ * @param[in]     queued             rows queued at the store's far end (each W2S_FE_N_MELS bytes)
+ * @param[in]     taken              rows taken
+ * @return        frames, at most frames_per_window
+ */
+uint32_t w2s_pipeline_frame_room(uint32_t frames_per_window, uint32_t queued, uint32_t taken);
 
 /**
  * @brief         Row t of the window w2s_pipeline_feed just completed, as the model's int8 input. Valid
