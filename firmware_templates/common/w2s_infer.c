@@ -47,12 +47,7 @@ w2s_status_t w2s_infer_window_f32(const w2s_pipeline_t *p, w2s_engine_t *engine,
 int w2s_infer_begin(w2s_pipeline_t *p, w2s_engine_t *engine, float *adv_f32)
 {
 #ifdef W2S_ENGINE_HAS_SILENCE
-    const int silent = window_is_silent(p);
-#endif
-    (void)w2s_pipeline_queue(p);
-#ifdef W2S_ENGINE_HAS_SILENCE
-    if (silent) {
-        p->taken = p->queued; /* nothing for the engine: the next window may fill the whole store */
+    if (window_is_silent(p)) { /* nothing to queue: the next window may fill the whole store */
         for (uint32_t k = 0; k < W2S_ENGINE_OUTPUTS; k++) {
             adv_f32[k] = g_w2s_engine_silence_f32[k];
         }
@@ -61,6 +56,7 @@ int w2s_infer_begin(w2s_pipeline_t *p, w2s_engine_t *engine, float *adv_f32)
 #else
     (void)adv_f32;
 #endif
+    (void)w2s_pipeline_queue(p);
     w2s_engine_window_start(engine, &g_w2s_engine_model);
     return 0;
 }

@@ -83,7 +83,7 @@ uint32_t w2s_pipeline_queue(w2s_pipeline_t *p)
     /* Last row first: row t's int8 lands past the int16 rows 0..t-1 still to be read (the offset is at least
        N * frames), and a row goes through a copy so that it never reads what it has just written. */
     for (uint32_t t = p->window_frames; t-- > 0u;) {
-        w2s_frontend_quantize_s8(p->frames_db_q7 + (size_t)t * W2S_FE_N_MELS, W2S_FE_N_MELS, p->config, row_s8);
+        w2s_pipeline_row_s8(p, t, row_s8);
         memcpy(queue_s8 + (size_t)t * W2S_FE_N_MELS, row_s8, sizeof row_s8);
     }
     p->queue_s8 = queue_s8;
