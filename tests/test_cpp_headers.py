@@ -380,9 +380,11 @@ def test_host_main_runs_the_model_step_on_each_window(sources, stubs, tmp_path):
     assert r.stdout.splitlines() == [*lines, f"2 window(s) of {FRAMES} frames x 26 mels"], (r.stdout, sums)
 
 
-# A board whose microphone gives one window and 100 samples more than the ring holds, then stops the program
-# at the second line: the window's, then the warning about the dropped samples.
-BOARD_WINDOW_STUB_C = """#include <stdio.h>
+# A board whose microphone (a thread) gives one window, a block at a time, then floods the ring (100 samples more
+# than it holds) and stops the program at the third line: the schedule's note, the window's, then the warning
+# about the dropped samples.
+BOARD_WINDOW_STUB_C = """#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "board.h"
@@ -390,30 +392,46 @@ BOARD_WINDOW_STUB_C = """#include <stdio.h>
 #include "w2s_budget.h"
 
 static uint32_t cycles, lines;
+static int16_t pcm[W2S_WINDOW_SAMPLES], flood[W2S_RING_SAMPLES + 100u];
+static pthread_t dma;
+
+/* The DMA: the window in blocks as the ring has room, then, once the app has read it all, the flood. */
+static void *capture(void *arg)
+{
+    w2s_ring_t *ring = arg;
+    for (uint32_t sent = 0; sent < W2S_WINDOW_SAMPLES;) {
+        uint32_t n = W2S_WINDOW_SAMPLES - sent < 256u ? W2S_WINDOW_SAMPLES - sent : 256u;
+        if (w2s_ring_count(ring) + n <= W2S_RING_SAMPLES) sent += w2s_ring_write(ring, pcm + sent, n);
+    }
+    while (w2s_ring_count(ring) > 0u) {
+    }
+    (void)w2s_ring_write(ring, flood, W2S_RING_SAMPLES + 100u);
+    return NULL;
+}
 w2s_status_t board_init(void) { return W2S_OK; }
 w2s_status_t board_start_audio(w2s_ring_t *ring)
 {
-    static int16_t pcm[W2S_RING_SAMPLES + 100u];
     FILE *f = fopen(getenv("W2S_STUB_PCM"), "rb");
     size_t n = f == NULL ? 0u : fread(pcm, sizeof pcm[0], W2S_WINDOW_SAMPLES, f);
     if (n != W2S_WINDOW_SAMPLES) return W2S_ERR_DEVICE;
     fclose(f);
-    (void)w2s_ring_write(ring, pcm, W2S_RING_SAMPLES + 100u);
-    return W2S_OK;
+    return pthread_create(&dma, NULL, capture, ring) == 0 ? W2S_OK : W2S_ERR_DEVICE;
 }
 uint32_t board_cycles(void) { return cycles += 1000u; }
 uint32_t board_cpu_hz(void) { return 1000000u; }
 void board_print(const char *line)
 {
     puts(line);
-    if (++lines == 2u) exit(0);
+    fflush(stdout);
+    if (++lines == 3u) exit(0);
 }
 """
 
 
 def test_bare_metal_main_prints_each_window_and_the_dropped_samples(sources, stubs, tmp_path):
-    """common/w2s_main.c and w2s_app.c with TFLM (a stand-in) on a board: the window the microphone gave goes
-    through the pipeline into the model, its line is printed with the model's time, then the ring's drop."""
+    """common/w2s_main.c and w2s_app.c with TFLM (a stand-in) on a board: the schedule's note at start-up; the
+    window the microphone gave goes through the pipeline into the model, its line is printed with the model's
+    time and latency, then the ring's drop."""
     (sources / "board_window_stub.c").write_text(BOARD_WINDOW_STUB_C)
     exe = _tflm_build(sources, stubs, tmp_path, [], [*MAIN_C_FILES[:-1], "model_data.c", "w2s_app.c", "w2s_main.c",
                                                       "board_window_stub.c"])
@@ -422,7 +440,13 @@ def test_bare_metal_main_prints_each_window_and_the_dropped_samples(sources, stu
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30,
                        env={"W2S_STUB_PCM": str(tmp_path / "in.s16")})
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines() == [_stand_in_line(pcm), "warning: 100 samples dropped"], r.stdout
+    assert r.stdout.splitlines() == [_schedule_note(sources), _stand_in_line(pcm) + " latency=1ms", "warning: 100 samples dropped"], \
+        r.stdout
+
+
+def _schedule_note(sources: Path) -> str:
+    """The line every board prints at start-up: the schedule firmware stated (w2s_budget.h)."""
+    return re.search(r'#define W2S_SCHEDULE_NOTE "(.*)"', (sources / "w2s_budget.h").read_text()).group(1)
 
 
 def _stand_in_line(pcm: np.ndarray) -> str:
@@ -545,7 +569,7 @@ def test_esp32_main_runs_against_a_stand_in_for_esp_idf(sources, stubs, tmp_path
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30,
                        env={"W2S_STUB_PCM": str(tmp_path / "in.s16")})
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines() == [_stand_in_line(pcm)], r.stdout
+    assert r.stdout.splitlines() == [_schedule_note(sources), _stand_in_line(pcm) + " latency=1ms"], r.stdout
 
 
 @pytest.mark.parametrize("part", sorted(STM32_PARTS))

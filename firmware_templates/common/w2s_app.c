@@ -1,6 +1,9 @@
 /* w2s_app.c: see w2s_app.h. */
 #include "w2s_app.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "board.h"
 #include "w2s_format.h"
 #if W2S_USE_TFLM
@@ -23,14 +26,17 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
 {
     int8_t *input_s8 = NULL; /* w2s: stays NULL, the engine reads the window row by row */
     w2s_status_t st;
-    app->dropped_reported = 0u;
+    memset(app, 0, sizeof *app);
+    app->collecting = 1;
+    app->frontend_est = W2S_FRONTEND_CYCLES_EST;
 #if !W2S_USE_TFLM
-    app->engine_cycles = 0u;
+    app->engine_est = W2S_ENGINE_CYCLES_EST;
 #endif
     if ((st = named(board_init(), "board_init", call)) != W2S_OK ||
         (st = named(w2s_ring_init(&app->ring, app->ring_s16, W2S_RING_SAMPLES), "w2s_ring_init", call)) != W2S_OK) {
         return st;
     }
+    board_print(W2S_SCHEDULE_NOTE);
 #if W2S_USE_TFLM
     if ((st = named(w2s_model_init(arena, arena_bytes, &input_s8), "w2s_model_init", call)) != W2S_OK) {
         return st;
@@ -47,92 +53,173 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
     return named(board_start_audio(&app->ring), "board_start_audio", call);
 }
 
-/* "warning: N samples dropped" if the ring dropped any since the last such line. */
-static w2s_status_t dropped_line(w2s_app_t *app, char *line, const char **call)
+/* A window's answer: its line ("... t=..us latency=..ms"), and the event. */
+static w2s_status_t answer(w2s_app_t *app, w2s_app_event_t *ev, uint32_t engine_cycles, uint32_t latency_cycles,
+                           char *line, const char **call)
 {
-    const uint32_t dropped = w2s_ring_dropped(&app->ring);
-    if (dropped != app->dropped_reported) { /* the model step outlasted the ring: a window has a gap */
-        w2s_status_t st = w2s_format_dropped(line, LINE_BYTES, dropped - app->dropped_reported);
-        if (named(st, "w2s_format_dropped", call) != W2S_OK) {
-            return st;
-        }
-        board_print(line);
-        app->dropped_reported = dropped;
+    const uint32_t hz = board_cpu_hz();
+    const uint32_t us = (uint32_t)((uint64_t)engine_cycles * 1000000u / hz);
+    w2s_status_t st = w2s_format_adv_f32(line, LINE_BYTES, ev->adv_f32, us);
+    if (named(st, "w2s_format_adv_f32", call) != W2S_OK) {
+        return st;
     }
+    const size_t len = strlen(line);
+    snprintf(line + len, LINE_BYTES - len, " latency=%lums",
+             (unsigned long)((uint64_t)latency_cycles * 1000u / hz));
+    board_print(line);
+    ev->answered = 1;
+    ev->engine_cycles = engine_cycles;
+    ev->latency_cycles = latency_cycles;
+    (void)app;
     return W2S_OK;
+}
+
+/* 1 if the next window may start now: the engine's remaining work and a window's front end fit in the margin's
+   share of a window's cycles. The engine keeps pace from here (rows between chunks, or when the store needs
+   their room), so the window completes without its frames waiting for the queue. */
+static int next_window_fits(const w2s_app_t *app)
+{
+#if W2S_USE_TFLM
+    (void)app;
+    return 1;
+#else
+    const w2s_pipeline_t *p = &app->pipe;
+    if (p->taken >= p->queued) {
+        return 1;
+    }
+    const uint64_t window = (uint64_t)p->config->window_samples * board_cpu_hz() / W2S_SAMPLE_RATE_HZ;
+    const uint64_t left = (uint64_t)app->engine_est * (p->queued - p->taken) / p->queued;
+    return left + app->frontend_est <= window * W2S_SCHEDULE_MARGIN_Q8 / 256u;
+#endif
 }
 
 #if W2S_USE_TFLM
 /* The model step on the window the pipeline completed, timed, and its line. */
-static w2s_status_t window_done(w2s_app_t *app, char *line, const char **call)
+static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *ev, char *line, const char **call)
 {
     int8_t adv_s8[W2S_OUTPUT_COUNT];
     w2s_status_t st;
     const uint32_t t0 = board_cycles();
-    (void)app; /* TFLM reads the window from its input tensor, where the pipeline wrote it */
+    /* TFLM reads the window from its input tensor, where the pipeline wrote it */
     if ((st = named(w2s_model_invoke_s8(adv_s8), "w2s_model_invoke_s8", call)) != W2S_OK) {
         return st;
     }
-    const uint32_t us = (uint32_t)((uint64_t)(board_cycles() - t0) * 1000000u / board_cpu_hz());
-    st = w2s_format_adv(line, LINE_BYTES, adv_s8, W2S_OUTPUT_ZERO_POINT, W2S_OUTPUT_MILLI_MULT_Q16, us);
-    if (named(st, "w2s_format_adv", call) != W2S_OK) {
-        return st;
+    const uint32_t cycles = board_cycles() - t0;
+    for (uint32_t k = 0; k < W2S_OUTPUT_COUNT; k++) {
+        ev->adv_f32[k] = (float)(adv_s8[k] - W2S_OUTPUT_ZERO_POINT) * W2S_OUTPUT_SCALE;
     }
-    board_print(line);
-    return dropped_line(app, line, call);
+    ev->first = app->window_first;
+    ev->end = end;
+    app->window_first = end;
+    return answer(app, ev, cycles, cycles, line, call);
 }
 #else
-/* A window's answer: its line, with the engine's time over all its steps. */
-static w2s_status_t answer_line(w2s_app_t *app, const float *adv_f32, char *line, const char **call)
+/* Up to max_rows of the queued window through the engine, timed; its answer if that finished it. */
+static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event_t *ev, char *line,
+                                const char **call)
 {
-    const uint32_t us = (uint32_t)((uint64_t)app->engine_cycles * 1000000u / board_cpu_hz());
-    w2s_status_t st = w2s_format_adv_f32(line, LINE_BYTES, adv_f32, us);
-    app->engine_cycles = 0u;
-    if (named(st, "w2s_format_adv_f32", call) != W2S_OK) {
-        return st;
+    const uint32_t before = app->pipe.taken;
+    const uint32_t t0 = board_cycles();
+    const int done = w2s_infer_step(&app->pipe, &app->engine, max_rows, ev->adv_f32);
+    const uint32_t t1 = board_cycles();
+    app->engine_cycles += t1 - t0;
+    ev->rows += app->pipe.taken - before;
+    if (!done) {
+        return W2S_OK;
     }
-    board_print(line);
-    return dropped_line(app, line, call);
+    app->engine_est = app->engine_cycles;
+    ev->first = app->queued_first;
+    ev->end = app->queued_end;
+    return answer(app, ev, app->engine_cycles, t1 - app->queued_at, line, call);
 }
 
-/* Up to max_rows of the queued window through the engine, timed; its line if that finished it. */
-static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, char *line, const char **call)
+/* The window the pipeline completed (its last sample is the end-th read): queued for the engine (its
+   predecessor is finished by now), or answered at once if silent. */
+static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *ev, char *line, const char **call)
 {
-    float adv_f32[W2S_ENGINE_OUTPUTS];
     const uint32_t t0 = board_cycles();
-    const int done = w2s_infer_step(&app->pipe, &app->engine, max_rows, adv_f32);
-    app->engine_cycles += board_cycles() - t0;
-    return done ? answer_line(app, adv_f32, line, call) : W2S_OK;
-}
-
-/* The window the pipeline completed: queued for the engine (its predecessor is finished by now). */
-static w2s_status_t window_done(w2s_app_t *app, char *line, const char **call)
-{
-    float adv_f32[W2S_ENGINE_OUTPUTS];
-    const uint32_t t0 = board_cycles();
-    const int known = w2s_infer_begin(&app->pipe, &app->engine, adv_f32);
-    app->engine_cycles = board_cycles() - t0;
-    return known ? answer_line(app, adv_f32, line, call) : W2S_OK;
+    const int known = w2s_infer_begin(&app->pipe, &app->engine, ev->adv_f32);
+    const uint32_t t1 = board_cycles();
+    app->engine_cycles = t1 - t0;
+    app->queued_first = app->window_first;
+    app->queued_end = end;
+    app->queued_at = t0;
+    app->window_first = end;
+    if (known) {
+        ev->first = app->queued_first;
+        ev->end = end;
+        return answer(app, ev, app->engine_cycles, t1 - t0, line, call);
+    }
+    app->collecting = next_window_fits(app); /* else the rest of the chunk is skipped */
+    return W2S_OK;
 }
 #endif
 
-w2s_status_t w2s_app_poll(w2s_app_t *app, uint32_t *samples, const char **call)
+/* Samples the ring dropped since the last poll: the warning line, and the current window restarted after
+   everything the ring holds now (the gap lies somewhere before the next sample written). */
+static w2s_status_t after_drops(w2s_app_t *app, int16_t *chunk, w2s_app_event_t *ev, char *line, const char **call)
+{
+    const uint32_t dropped = w2s_ring_dropped(&app->ring);
+    if (dropped == app->dropped_seen) {
+        return W2S_OK;
+    }
+    w2s_status_t st = w2s_format_dropped(line, LINE_BYTES, dropped - app->dropped_seen);
+    if (named(st, "w2s_format_dropped", call) != W2S_OK) {
+        return st;
+    }
+    board_print(line);
+    app->dropped_seen = dropped;
+    for (uint32_t left = w2s_ring_count(&app->ring), got; left > 0u; left -= got) {
+        got = w2s_ring_read(&app->ring, chunk, left < CHUNK_SAMPLES ? left : CHUNK_SAMPLES);
+        app->consumed += got;
+        ev->samples += got;
+        if (got == 0u) {
+            break;
+        }
+    }
+    if (app->pipe.frames > 0u || app->pipe.frontend.count > 0u) {
+        w2s_pipeline_restart(&app->pipe);
+        app->windows_cut++;
+    }
+    app->window_first = app->consumed;
+    app->frontend_cycles = 0u;
+    return W2S_OK;
+}
+
+w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **call)
 {
     int16_t chunk[CHUNK_SAMPLES];
     char line[LINE_BYTES];
+    w2s_app_event_t unused;
+    w2s_app_event_t *ev = event != NULL ? event : &unused;
     w2s_status_t st;
-    const uint32_t got = w2s_ring_read(&app->ring, chunk, CHUNK_SAMPLES);
-    if (samples != NULL) {
-        *samples = got;
+    memset(ev, 0, sizeof *ev);
+    if ((st = after_drops(app, chunk, ev, line, call)) != W2S_OK) {
+        return st;
     }
+    const uint32_t got = w2s_ring_read(&app->ring, chunk, CHUNK_SAMPLES);
+    const uint32_t base = app->consumed;
+    ev->samples += got;
+    app->consumed += got;
     for (size_t off = 0, used = 0; off < got; off += used) {
-        if (w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used)) {
-            if ((st = window_done(app, line, call)) != W2S_OK) {
+        if (!app->collecting && !(app->collecting = next_window_fits(app))) {
+            break; /* skipped: between windows */
+        }
+        if (off == 0u && app->pipe.frames == 0u && app->pipe.frontend.count == 0u) {
+            app->window_first = base; /* a window starting with this chunk (after a skip or a restart) */
+        }
+        const uint32_t t0 = board_cycles();
+        const int done = w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used);
+        app->frontend_cycles += board_cycles() - t0;
+        if (done) {
+            app->frontend_est = app->frontend_cycles;
+            app->frontend_cycles = 0u;
+            if ((st = window_done(app, base + (uint32_t)(off + used), ev, line, call)) != W2S_OK) {
                 return st;
             }
         }
 #if !W2S_USE_TFLM
-        else if (used == 0u && (st = engine_rows(app, 1u, line, call)) != W2S_OK) {
+        else if (used == 0u && (st = engine_rows(app, 1u, ev, line, call)) != W2S_OK) {
             return st; /* the next frame needs the room of the queue's oldest row */
         }
 #endif
@@ -140,7 +227,7 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, uint32_t *samples, const char **call)
 #if !W2S_USE_TFLM
     /* Between chunks, rows while the ring has room to spare: one row is far shorter than half the ring. */
     while (app->pipe.taken < app->pipe.queued && w2s_ring_count(&app->ring) < W2S_RING_SAMPLES / 2u) {
-        if ((st = engine_rows(app, 1u, line, call)) != W2S_OK) {
+        if ((st = engine_rows(app, 1u, ev, line, call)) != W2S_OK) {
             return st;
         }
     }

@@ -21,6 +21,18 @@
 extern "C" {
 #endif
 
+/** What one w2s_app_poll did: for a board's own loop (sleep when nothing happened) and for tests. */
+typedef struct {
+    uint32_t samples;        /**< samples read from the ring (fed, or skipped between windows) */
+    uint32_t rows;           /**< engine rows run */
+    int answered;            /**< 1: a window's answer is below */
+    float adv_f32[3];        /**< arousal, dominance, valence of the answered window */
+    uint32_t first;          /**< its first sample, counted in samples read from the ring since the start */
+    uint32_t end;            /**< one past its last sample, counted alike */
+    uint32_t engine_cycles;  /**< board_cycles its model step took, summed over its steps */
+    uint32_t latency_cycles; /**< board_cycles from reading its last sample to its answer */
+} w2s_app_event_t;
+
 typedef struct {
     w2s_ring_t ring;                                          /**< the board's audio writes, w2s_app_poll reads */
     w2s_pipeline_t pipe;                                      /**< PCM -> the window's model input */
@@ -30,8 +42,19 @@ typedef struct {
 #if !W2S_USE_TFLM
     w2s_engine_t engine;                                      /**< the engine's state: one size for any window */
     uint32_t engine_cycles;                                   /**< board_cycles the queued window has taken so far */
+    uint32_t engine_est;                                      /**< cycles a window's engine work takes: the last
+                                                                   window's, W2S_ENGINE_CYCLES_EST before one */
+    uint32_t queued_first, queued_end;                        /**< the queued window's samples (see the event) */
+    uint32_t queued_at;                                       /**< board_cycles when it was queued */
 #endif
-    uint32_t dropped_reported;                                /**< samples dropped as of the last warning line */
+    uint32_t frontend_cycles;                                 /**< board_cycles the current window's front end took */
+    uint32_t frontend_est;                                    /**< ... a whole window's: the last one's */
+    uint32_t consumed;                                        /**< samples read from the ring since the start */
+    uint32_t window_first;                                    /**< consumed at the current window's first sample */
+    int collecting;                                           /**< 0: skipping audio until the engine is far enough
+                                                                   along to finish before the next window ends */
+    uint32_t dropped_seen;                                    /**< w2s_ring_dropped as of the last poll */
+    uint32_t windows_cut;                                     /**< windows restarted because the ring dropped */
 } w2s_app_t;
 
 /**
@@ -48,18 +71,24 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
 /**
  * @brief         Once round the main loop: the samples waiting in the ring (at most a chunk) through the
  *                pipeline; each window it completes through the model step, and its line printed
- *                ("A=0.512 D=-0.031 V=0.877 t=12345us", the model step's time from board_cycles), then
+ *                ("A=0.512 D=-0.031 V=0.877 t=12345us latency=610ms": the model step's cycles from
+ *                board_cycles, and the time from the window's last sample to its answer), then
  *                "warning: N samples dropped" if the ring dropped any since the last such line.
- *                w2s: the schedule is pipelined. A completed window is queued (w2s_infer_begin), and its rows
- *                go through the engine between chunks, while the ring is less than half full, or when the
- *                next window's frames need their room; its line comes during the next window, with the
- *                engine's time summed over its steps. TFLM: the model step runs when the window completes.
- * @param[in,out] app      a started app
- * @param[out]    samples  samples read from the ring (0: none were waiting); may be NULL
- * @param[out]    call     on a failure, the call that failed
+ *                w2s: a completed window is queued (w2s_infer_begin), and its rows go through the engine
+ *                between chunks, while the ring is less than half full, or when the next window's frames need
+ *                their room; its line comes during the next window. The next window starts at once if the
+ *                engine's remaining cycles and a window's front end fit in W2S_SCHEDULE_MARGIN_Q8/256 of a
+ *                window's cycles (pipelined: no sample lost); else the audio is read and skipped until they do
+ *                (duty-cycled: whole windows with clean gaps between them). The engine's cycles are the last
+ *                window's as measured, W2S_ENGINE_CYCLES_EST (firmware's estimate) before the first.
+ *                A window the ring dropped samples from is restarted after them: never a window with a gap.
+ *                TFLM: the model step runs when the window completes.
+ * @param[in,out] app    a started app
+ * @param[out]    event  what happened; may be NULL
+ * @param[out]    call   on a failure, the call that failed
  * @return        W2S_OK, or the status of the call that failed
  */
-w2s_status_t w2s_app_poll(w2s_app_t *app, uint32_t *samples, const char **call);
+w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **call);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,12 @@ w2s_status_t w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *c
     return W2S_OK;
 }
 
+void w2s_pipeline_restart(w2s_pipeline_t *p)
+{
+    p->frames = 0u;
+    w2s_frontend_window_start(&p->frontend);
+}
+
 /* Bytes before the queue: the store's bytes less the queued rows (one byte a value). */
 static size_t queue_offset(uint32_t frames_per_window, uint32_t queued)
 {

@@ -62,6 +62,13 @@ w2s_status_t w2s_pipeline_init(w2s_pipeline_t *p, const w2s_frontend_config_t *c
 int w2s_pipeline_feed(w2s_pipeline_t *p, const int16_t *pcm_s16, size_t n, size_t *consumed);
 
 /**
+ * @brief         Drop the current window's samples and start it again from the next one fed (the ring dropped
+ *                samples: a window with a gap inside would be a different sound). A queued window is kept.
+ * @param[in,out] p  an initialised pipeline
+ */
+void w2s_pipeline_restart(w2s_pipeline_t *p);
+
+/**
  * @brief         Queue the window w2s_pipeline_feed just completed as int8 rows (input_s8 NULL): they stay
  *                valid, whatever is fed next, until taken. Feeding then stops short (consumed < n, maybe 0)
  *                wherever the next frame would overwrite a row not yet taken, and before the next window

@@ -16,6 +16,16 @@ uint32_t board_stack_high_water(void);
 
 #define BOARD_TICKS_PER_KINSTR 168u
 
+/**
+ * @brief         The semihosting command line: "w2s.elf clip.wav", live "w2s_live.elf MHZ CPI clip.wav".
+ * @param[out]    buf    the line, split in place
+ * @param[in]     cap    bytes in buf
+ * @param[in]     words  words between the program's name and the path
+ * @param[out]    args   those words (words pointers; NULL if words is 0)
+ * @return        the WAV path: the rest of the line, spaces and all; NULL if the line is too short
+ */
+const char *board_wav_path(char *buf, uint32_t cap, unsigned words, char **args);
+
 #ifdef W2S_LIVE
 /** Live builds: SysTick wraps every period_ticks (1 .. 2^24) from now on, and its handler calls mic_tick();
  *  board_ticks() keeps counting. */

@@ -3,6 +3,7 @@
  * does crt0's work itself: FPU on, .data copied, .bss zeroed, the stack painted, stdio, constructors. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "board_qemu.h"
 #ifdef W2S_LIVE
@@ -89,6 +90,36 @@ void board_timer_start(uint32_t period_ticks)
     SYST_CSR = 7u;
 }
 #endif
+
+/* The semihosting command line: "w2s.elf clip.wav", live "w2s.elf MHZ CPI clip.wav". The WAV path is the
+ * rest of the line, spaces and all; *args points to the words before it. */
+const char *board_wav_path(char *buf, uint32_t cap, unsigned words, char **args)
+{
+    struct {
+        char *buf;
+        uint32_t len;
+    } block = {buf, cap - 1u};
+    register uint32_t r0 __asm__("r0") = 0x15u; /* SYS_GET_CMDLINE */
+    register void *r1 __asm__("r1") = &block;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    if (r0 != 0u) {
+        return NULL;
+    }
+    buf[block.len] = '\0';
+    char *rest = buf;
+    for (unsigned k = 0; k <= words; k++) { /* the program's name, then the words */
+        char *space = strchr(rest, ' ');
+        if (space == NULL || space[1] == '\0') {
+            return NULL;
+        }
+        *space = '\0';
+        rest = space + 1;
+        if (k < words) {
+            args[k] = rest;
+        }
+    }
+    return rest;
+}
 
 void w2s_reset_handler(void)
 {

@@ -68,7 +68,7 @@ BOARDS = {b.name: b for b in (
     Board("qemu-f411", "cortex-m4f", 512 * KIB, 128 * KIB, "qemu-f411",
           "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for the F411's "
           "memory map, run on QEMU's netduinoplus2 (cd OUT && make run WAV=clip.wav)", engines=("w2s",),
-          common=WAV_READER),
+          common=WAV_READER + MICROPHONE[:3]),
 )}
 
 

@@ -56,6 +56,8 @@ def budget_h(b: Budget, psram: bool, engine: str = "w2s") -> str:
         "#ifndef W2S_RING_SAMPLES /* a test build may pass a smaller ring (-DW2S_RING_SAMPLES=...) */",
         f"#define W2S_RING_SAMPLES {RING_SAMPLES}u",
         "#endif",
+        "#define W2S_ENGINE_CYCLES_EST 0u", "#define W2S_FRONTEND_CYCLES_EST 0u",
+        "#define W2S_SCHEDULE_MARGIN_Q8 224u", '#define W2S_SCHEDULE_NOTE "schedule: TEMP"',
         "/* ESP32-S3: where the arena is allocated from. */",
         "#define W2S_ARENA_CAPS " + ("(MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT)" if psram else
                                      "(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT)"),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cores import CORES
 from ..errors import ExitCode, ToolkitError
 from ..lifetime import in_group
 
@@ -32,7 +33,7 @@ _SUMMARY = re.compile(r"^summary: windows (\d+) samples (\d+) kinstr frontend (\
 _PROFILE = re.compile(r"^profile: (layer|pool) (\d+) kinstr (\d+)", re.M)
 _START = re.compile(r"^\s*bits .* start (\d+) latency_us (\d+)$", re.M)
 _LIVE = re.compile(r"^live: windows_total (\d+) windows_analysed (\d+) partial_windows (\d+) dropped_samples (\d+) "
-                   r"busy_us (\d+) span_us (\d+) latency_us_max (\d+)", re.M)
+                   r"busy_us (\d+) span_us (\d+) latency_us_max (\d+) windows_cut (\d+)", re.M)
 
 
 def check_tools() -> None:
@@ -54,9 +55,10 @@ class DeviceRun:
 
 @dataclass(frozen=True)
 class Clock:
-    """The emulated board a live run stands for: its clock and cycles per instruction."""
+    """The emulated board a live run stands for: its clock and cycles per instruction (by default the Cortex-M4
+    cycle model's, cores.py)."""
     mhz: float
-    cpi: float = 1.0
+    cpi: float = CORES["cortex-m4f"].rates.cycles_per_instruction
 
 
 @dataclass
@@ -65,8 +67,9 @@ class LiveRun:
     starts: list[int]             # each analysed window's first sample in the WAV
     windows_total: int            # whole windows the audio held
     windows_analysed: int
-    partial_windows: int          # windows with a gap inside: reported, not analysed
+    partial_windows: int          # windows with a gap inside: reported, not analysed (the app restarts them: 0)
     dropped_samples: int
+    windows_cut: int              # windows the app restarted because the ring dropped samples inside them
     busy_us: int                  # emulated time not asleep waiting for the microphone
     span_us: int                  # emulated time from the microphone's start to the end
     latency_ms_max: float         # end of a window's audio to its output line
@@ -81,7 +84,8 @@ def live_figures(clock: Clock, runs: list[LiveRun]) -> dict:
     span = sum(r.span_us for r in runs)
     return {"clock_mhz": clock.mhz, "cycles_per_instruction": clock.cpi,
             "dropped_samples": sum(r.dropped_samples for r in runs),
-            "partial_windows": sum(r.partial_windows for r in runs), "windows_total": total,
+            "partial_windows": sum(r.partial_windows for r in runs),
+            "windows_cut": sum(r.windows_cut for r in runs), "windows_total": total,
             "windows_analysed": analysed, "coverage": analysed / total if total else None,
             "cpu_load": sum(r.busy_us for r in runs) / span if span else None,
             "latency_ms_max": max((r.latency_ms_max for r in runs), default=None)}
@@ -183,6 +187,6 @@ def _live_run(clock: Clock, stdout: str, rows: int, wav: Path) -> LiveRun:
     if live is None or len(starts) != rows:
         raise ToolkitError(f"the live qemu-f411 image printed no live summary on {wav.name} (is it w2s_live.elf?)",
                            exit_code=ExitCode.CHECK_FAILED)
-    total, analysed, partial, dropped, busy, span, latency = map(int, live.groups())
-    return LiveRun(clock, [int(s) for s, _ in starts], total, analysed, partial, dropped, busy, span,
+    total, analysed, partial, dropped, busy, span, latency, cut = map(int, live.groups())
+    return LiveRun(clock, [int(s) for s, _ in starts], total, analysed, partial, dropped, cut, busy, span,
                    latency / 1000)

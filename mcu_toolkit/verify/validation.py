@@ -324,7 +324,7 @@ def _live_clock(clock_mhz: float | None, cpi: float | None):
 
     if cpi is not None and clock_mhz is None:
         raise ToolkitError("--cpi is the live run's cycles per instruction: it needs --clock-mhz")
-    return None if clock_mhz is None else Clock(clock_mhz, 1.0 if cpi is None else cpi)
+    return None if clock_mhz is None else Clock(clock_mhz, Clock.cpi if cpi is None else cpi)
 
 
 def _check_engine_device(engine: str, device: str, clock=None) -> None:
@@ -460,7 +460,8 @@ def table(res: ValidationResult) -> str:
         lv = res.live
         lines.append(f"live at {lv['clock_mhz']:g} MHz, {lv['cycles_per_instruction']:g} cycles per instruction: "
                      f"{lv['windows_analysed']} of {lv['windows_total']} windows analysed "
-                     f"({lv['partial_windows']} partial), {lv['dropped_samples']} samples dropped, "
+                     f"({lv['partial_windows']} partial), {lv['dropped_samples']} samples dropped "
+                     f"({lv['windows_cut']} windows restarted after them), "
                      f"CPU load {lv['cpu_load']:.2f}, latency up to {lv['latency_ms_max']:.0f} ms")
     if res.device_windows is not None:
         lines.append(f"device vs host engine: {res.device_differing} of {res.device_windows} window outputs differ")

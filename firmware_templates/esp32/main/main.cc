@@ -92,9 +92,9 @@ extern "C" void app_main(void) {
   const char* call = "";
   w2s_status_t st = w2s_app_start(&g_app, arena, arena_bytes, &call);
   while (st == W2S_OK) {
-    uint32_t got = 0;
-    st = w2s_app_poll(&g_app, &got, &call);
-    if (got == 0) vTaskDelay(1);  // 16 samples arrive per ms: wait for a DMA block
+    w2s_app_event_t ev;
+    st = w2s_app_poll(&g_app, &ev, &call);
+    if (ev.samples == 0 && ev.rows == 0) vTaskDelay(1);  // nothing to do: wait for a DMA block
   }
   w2s_fail(call, w2s_status_str(st));
 }
