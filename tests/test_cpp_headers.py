@@ -440,8 +440,8 @@ def test_bare_metal_main_prints_each_window_and_the_dropped_samples(sources, stu
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30,
                        env={"W2S_STUB_PCM": str(tmp_path / "in.s16")})
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines() == [_schedule_note(sources), _stand_in_line(pcm) + " latency=1ms", "warning: 100 samples dropped"], \
-        r.stdout
+    want = [_schedule_note(sources), _stand_in_line(pcm) + " latency=1ms", "warning: 100 samples dropped"]
+    assert r.stdout.splitlines() == want, r.stdout
 
 
 def _schedule_note(sources: Path) -> str:
