@@ -28,7 +28,6 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
     w2s_status_t st;
     memset(app, 0, sizeof *app);
     app->collecting = 1;
-    app->frontend_est = W2S_FRONTEND_CYCLES_EST;
 #if !W2S_USE_TFLM
     app->engine_est = W2S_ENGINE_CYCLES_EST;
 #endif
@@ -87,7 +86,10 @@ static int next_window_fits(const w2s_app_t *app)
     if (p->taken >= p->queued) {
         return 1;
     }
-    const uint64_t window = (uint64_t)p->config->window_samples * board_cpu_hz() / W2S_SAMPLE_RATE_HZ;
+    /* the audio waiting in the ring is already late: a window starting now ends that much sooner */
+    const uint32_t backlog = w2s_ring_count(&app->ring);
+    const uint32_t ahead = p->config->window_samples > backlog ? p->config->window_samples - backlog : 0u;
+    const uint64_t window = (uint64_t)ahead * board_cpu_hz() / W2S_SAMPLE_RATE_HZ;
     const uint64_t left = (uint64_t)app->engine_est * (p->queued - p->taken) / p->queued;
     return left + app->frontend_est <= window * W2S_SCHEDULE_MARGIN_Q8 / 256u;
 #endif
@@ -137,15 +139,22 @@ static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event
    predecessor is finished by now), or answered at once if silent. */
 static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *ev, char *line, const char **call)
 {
+    float adv_f32[3];
     const uint32_t t0 = board_cycles();
-    const int known = w2s_infer_begin(&app->pipe, &app->engine, ev->adv_f32);
+    const int known = w2s_infer_begin(&app->pipe, &app->engine, adv_f32);
     const uint32_t t1 = board_cycles();
     app->engine_cycles = t1 - t0;
     app->queued_first = app->window_first;
     app->queued_end = end;
     app->queued_at = t0;
     app->window_first = end;
-    if (known) {
+    if (known && ev->answered) { /* this poll answered the queued window: the event holds one answer */
+        memcpy(app->silent_adv_f32, adv_f32, sizeof adv_f32);
+        app->silent_first = app->queued_first;
+        app->silent_end = end;
+        app->silent_pending = 1;
+    } else if (known) {
+        memcpy(ev->adv_f32, adv_f32, sizeof adv_f32);
         ev->first = app->queued_first;
         ev->end = end;
         return answer(app, ev, app->engine_cycles, t1 - t0, line, call);
@@ -194,6 +203,17 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
     w2s_app_event_t *ev = event != NULL ? event : &unused;
     w2s_status_t st;
     memset(ev, 0, sizeof *ev);
+#if !W2S_USE_TFLM
+    if (app->silent_pending) {
+        app->silent_pending = 0;
+        memcpy(ev->adv_f32, app->silent_adv_f32, sizeof ev->adv_f32);
+        ev->first = app->silent_first;
+        ev->end = app->silent_end;
+        if ((st = answer(app, ev, 0u, 0u, line, call)) != W2S_OK) {
+            return st;
+        }
+    }
+#endif
     if ((st = after_drops(app, chunk, ev, line, call)) != W2S_OK) {
         return st;
     }

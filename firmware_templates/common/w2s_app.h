@@ -46,9 +46,14 @@ typedef struct {
                                                                    window's, W2S_ENGINE_CYCLES_EST before one */
     uint32_t queued_first, queued_end;                        /**< the queued window's samples (see the event) */
     uint32_t queued_at;                                       /**< board_cycles when it was queued */
+    int silent_pending;                                       /**< 1: a silent window's answer waits for the next
+                                                                   poll (the poll that completed it answered one) */
+    float silent_adv_f32[3];                                  /**< its answer */
+    uint32_t silent_first, silent_end;                        /**< its samples */
 #endif
     uint32_t frontend_cycles;                                 /**< board_cycles the current window's front end took */
-    uint32_t frontend_est;                                    /**< ... a whole window's: the last one's */
+    uint32_t frontend_est;                                    /**< ... a whole window's: the last one's (measured
+                                                                   before the first decision) */
     uint32_t consumed;                                        /**< samples read from the ring since the start */
     uint32_t window_first;                                    /**< consumed at the current window's first sample */
     int collecting;                                           /**< 0: skipping audio until the engine is far enough
@@ -77,8 +82,8 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
  *                w2s: a completed window is queued (w2s_infer_begin), and its rows go through the engine
  *                between chunks, while the ring is less than half full, or when the next window's frames need
  *                their room; its line comes during the next window. The next window starts at once if the
- *                engine's remaining cycles and a window's front end fit in W2S_SCHEDULE_MARGIN_Q8/256 of a
- *                window's cycles (pipelined: no sample lost); else the audio is read and skipped until they do
+ *                engine's remaining cycles and a window's front end fit in W2S_SCHEDULE_MARGIN_Q8/256 of the
+ *                cycles until the window ends (a window less the audio already waiting in the ring) (pipelined: no sample lost); else the audio is read and skipped until they do
  *                (duty-cycled: whole windows with clean gaps between them). The engine's cycles are the last
  *                window's as measured, W2S_ENGINE_CYCLES_EST (firmware's estimate) before the first.
  *                A window the ring dropped samples from is restarted after them: never a window with a gap.

@@ -155,7 +155,8 @@ int main(void)
     const uint64_t t_start = board_ticks();
     st = w2s_app_start(&g_app, NULL, 0u, &call);
     /* done first: then the ring's count is final; then the queued window's last rows */
-    while (st == W2S_OK && (!mic_done() || w2s_ring_count(&g_app.ring) > 0u || g_app.pipe.taken < g_app.pipe.queued)) {
+    while (st == W2S_OK && (!mic_done() || w2s_ring_count(&g_app.ring) > 0u || g_app.pipe.taken < g_app.pipe.queued ||
+                            g_app.silent_pending)) {
         w2s_app_event_t ev;
         if ((st = w2s_app_poll(&g_app, &ev, &call)) != W2S_OK) {
             break;
