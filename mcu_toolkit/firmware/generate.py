@@ -150,6 +150,8 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
         "PSRAM_CONFIG": "CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y" if psram else "",
         "ARENA_WHERE": "in PSRAM" if psram else "in internal SRAM",
         "ENGINE": engine,
+        "SCHEDULE_NOTE": budget.verdict.note if budget.verdict else "",
+        "SCHEDULE_MARGIN": str(speed.MARGIN),
         **b.template_values,
     }
     for p in stage.rglob("*"):
