@@ -193,10 +193,11 @@ window store (68 B per frame) + audio ring + an allowance.
 Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
 audio ring + an allowance. A project that cannot fit is refused with the numbers and a
 window length that would fit (or none).
-Then the schedule the firmware runs (w2s): a window's engine work runs while the next window is
-collected when it fits in {margin} of the clock (pipelined: every sample, CPU load and latency
-printed); else the audio after each window is skipped until it does (duty-cycled: whole windows,
-the share of the audio printed). Cycles are estimated: instructions counted on an emulated
+Then the schedule the firmware runs (w2s), printed in one line: a window's engine work runs while
+the next window is collected if it and the front end fit in {margin} of a window's cycles
+(pipelined: every sample; CPU load and latency printed); else the audio after each window is
+skipped until they do (duty-cycled: whole windows; the share of the audio printed). No board is
+refused for speed. Cycles are estimated: instructions counted on an emulated
 Cortex-M4 times its cycles per instruction (the M4 TRM's timings); they leave out flash wait
 states, unaligned loads and bus contention (the DMA), and the project prints the real ones.
 """

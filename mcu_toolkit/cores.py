@@ -43,7 +43,7 @@ QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_ma
 class Core:
     cpu: str                     # the name projects and messages print
     flags: tuple[str, ...]       # arm-none-eabi-gcc's; () where the project's toolchain picks them (ESP-IDF, host)
-    rates: InstrRates | None     # None: no instruction count for this core (the real-time check says so)
+    rates: InstrRates | None     # None: no instruction count for this core (its schedule says so)
     tflm_arch: str | None = None  # TFLM's TARGET_ARCH, for the projects that build TFLM
 
 

@@ -40,7 +40,7 @@ class Board:
     common: tuple[str, ...] = BARE_METAL                # see MICROPHONE
 
     def __post_init__(self):
-        if self.core not in CORES:  # a misspelt core would silently skip the flags and the real-time check
+        if self.core not in CORES:  # a misspelt core would silently skip the flags and the schedule
             raise ValueError(f"board {self.name}: unknown core {self.core!r}; cores.CORES has {', '.join(CORES)}")
 
 
@@ -69,7 +69,7 @@ BOARDS = {b.name: b for b in (
     Board("nrf52840", "cortex-m4f", 1024 * KIB, 256 * KIB, "nrf52",
           "nRF52840 (the Arduino Nano 33 BLE Sense's), 64 MHz; its PDM microphone; nrfx", engines=("w2s",), mhz=64),
     Board("rp2350", "cortex-m33", 4096 * KIB, 520 * KIB, "rp2350",
-          "the Raspberry Pi Pico 2's RP2350, 150 MHz, 4 MiB flash; an INMP441 read by PIO; pico-sdk",
+          "the Raspberry Pi Pico 2's RP2350, 150 MHz; an INMP441 read by PIO; pico-sdk",
           engines=("w2s",), mhz=150),
     Board("host", "host", None, None, "host", "reads a WAV file", common=WAV_READER),
     Board("qemu-f411", "cortex-m4f", 512 * KIB, 128 * KIB, "qemu-f411",
