@@ -170,3 +170,19 @@ def test_schedule_is_a_frozen_value():
     with pytest.raises(AttributeError):
         s.skip_s = 1.0  # type: ignore[misc]
     assert isinstance(s, Schedule)
+
+
+def test_a_project_written_without_a_verdict_gets_one(tmp_path, monkeypatch):
+    """verify/device.py writes the qemu-f411 image's project from a bare budget: its w2s_budget.h still carries
+    the core's cycle estimates (the live build plans its first window with them), not zeros."""
+    from mcu_toolkit.firmware import generate
+
+    monkeypatch.setattr(generate.shutil, "copy", lambda *args: None)  # no bundle files: only what is generated
+    report = _report()
+    report.n_mels, report.arena_bytes = 26, 0
+    generate._write_project(tmp_path, BOARDS["qemu-f411"], tmp_path / "no-bundle", report,
+                            Budget(BOARDS["qemu-f411"], 1, 1, None, None, {}), False)
+    d = _defines((tmp_path / "w2s" / "w2s_budget.h").read_text())
+    want = speed.verdict(BOARDS["qemu-f411"], report, "w2s")
+    assert d["W2S_ENGINE_CYCLES_EST"] == f"{want.engine_cycles}u" and want.engine_cycles > 0
+    assert "no fixed clock" in d["W2S_SCHEDULE_NOTE"]

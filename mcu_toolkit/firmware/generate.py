@@ -125,6 +125,8 @@ def _open_fixed_bundle(path, engine: str = "w2s") -> bundle_mod.Bundle:
 def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budget: Budget, psram: bool,
                    engine: str = "w2s") -> None:
     board, core = b.name, CORES[b.core]
+    if budget.verdict is None:  # a caller that only checked the budget (verify/device.py's qemu-f411 image)
+        budget = dataclasses.replace(budget, verdict=speed.verdict(b, report, engine))
     templates = resources.firmware_templates_root()
     shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
     for ld in stage.glob("ld/*.ld"):  # the stm32 template ships one linker script per part
