@@ -83,7 +83,9 @@ def test_no_cycle_figure_no_clock_or_tflm_says_so_in_one_line():
     assert tflm.schedule is None and tflm.engine_cycles == 0 and tflm.note.startswith("TFLM: not measured here")
     qemu = speed.verdict(BOARDS["qemu-f411"], _report(), "w2s")  # cycles known, the clock is the live build's
     assert qemu.schedule is None and qemu.engine_cycles > 0 and "no fixed clock" in qemu.note
-    assert all("\n" not in v.note for v in (esp, tflm, qemu))
+    host = speed.verdict(BOARDS["host"], None, "w2s")
+    assert host.schedule is None and host.note == "schedule: none: host reads a WAV file, no microphone to keep up with"
+    assert all("\n" not in v.note for v in (esp, tflm, qemu, host))
 
 
 def test_verdict_lines_say_the_schedule_and_what_it_is_estimated_from():

@@ -115,6 +115,8 @@ def verdict(board: Board, report: Report, engine: str) -> Verdict:
         return Verdict(None, 0, 0, "TFLM: not measured here (TFLM cannot be built here); the project prints "
                                    "each window's cycles")
     core = CORES[board.core]
+    if core.rates is None and board.mhz is None:  # the host: a WAV file, as fast as it runs
+        return Verdict(None, 0, 0, f"schedule: none: {board.name} reads a WAV file, no microphone to keep up with")
     if core.rates is None:
         return Verdict(None, 0, 0, f"schedule: not known: no cycle figure for {core.cpu} here; the project "
                                    "prints each window's cycles and latency")
