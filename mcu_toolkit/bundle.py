@@ -171,7 +171,7 @@ class EngineFigures:
     data_bytes: int | None = None               # its generated model, flash
     code_bytes_cortex_m4_Os: int | None = None  # None: measured without arm-none-eabi-gcc
     state_note: str | None = None
-    int8_outputs_per_window: int | None = None  # the real-time estimate's second term (firmware/speed.py)
+    int8_outputs_per_window: int | None = None  # the cycle estimate's second term (firmware/speed.py)
     frontend_store_bytes_per_frame: int | None = None
     frontend_store_bytes: int | None = None     # the front end's window store, RAM
     trunk_vs_tflm: dict | None = None           # windows, tensors, values, differing (int8 values)

@@ -19,6 +19,7 @@ from . import options as opt
 from . import spec
 from .errors import ExitCode, Terminated, ToolkitError
 from .firmware.boards import BOARDS, summary
+from .firmware.speed import MARGIN
 from .verify.ccc import low_ccc_warning
 
 
@@ -191,14 +192,20 @@ Budget, w2s: engine + front end (exact) + HAL estimate; RAM = engine state + the
 window store (68 B per frame) + audio ring + an allowance.
 Budget, tflm: model + front end + TFLM/HAL estimates; RAM = arena + front-end buffers +
 audio ring + an allowance. A project that cannot fit is refused with the numbers and a
-window length that would pass every check (or none). Then the real-time check: a board whose
-clock cannot run the pipeline's instructions per second of audio (measured on an emulated
-Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-audio.
+window length that would fit (or none).
+Then the schedule the firmware runs (w2s), printed in one line: a window's engine work runs while
+the next window is collected if it and the front end fit in {margin} of a window's cycles
+(pipelined: every sample; CPU load and latency printed); else the audio after each window is
+skipped until they do (duty-cycled: whole windows; the share of the audio printed). No board is
+refused for speed. Cycles are estimated: instructions counted on an emulated
+Cortex-M4 times its cycles per instruction (the M4 TRM's timings); they leave out flash wait
+states, unaligned loads and bus contention (the DMA), and the project prints the real ones.
 """
 
 
 @cli.command(name="firmware", epilog=opt.epilog(),
-             help=FIRMWARE_HELP.format(boards="\n".join("  " + summary(b) for b in BOARDS.values())))
+             help=FIRMWARE_HELP.format(boards="\n".join("  " + summary(b) for b in BOARDS.values()),
+                                       margin=MARGIN))
 @click.option("--board", required=True, type=click.Choice(list(BOARDS)), help="Target board.")
 @click.option("--engine", type=click.Choice(spec.ENGINES), default=spec.ENGINES[0], show_default=True,
               help="w2s: our streaming int8 engine (no TFLM; RAM independent of the window). "
@@ -210,9 +217,7 @@ Cortex-M4: an instruction count, not cycles) is refused unless --allow-dropped-a
                     "window is fixed when it is converted).", default=None)
 @click.option("--psram", is_flag=True,
               help=", ".join(n for n, b in BOARDS.items() if b.psram) + ": put the TFLM arena in PSRAM.")
-@click.option("--allow-dropped-audio", is_flag=True,
-              help="Generate the project even if the board cannot process the audio in real time (it will drop "
-                   "audio between windows).")
+@click.option("--allow-dropped-audio", is_flag=True, hidden=True)  # old scripts: accepted, ignored, with a note
 @opt.force
 def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_dropped_audio, force):
     from .firmware.generate import firmware
@@ -220,17 +225,19 @@ def firmware_cmd(board, engine, bundle, out, window_seconds, psram, allow_droppe
     if bundle is not None and window_seconds is not None:
         raise ToolkitError("--window-seconds and --bundle conflict: a bundle's window is fixed when it is "
                            "converted (mcu-toolkit convert --window-seconds S --out DIR)")
+    if allow_dropped_audio:
+        opt.NOTES.append("--allow-dropped-audio is no longer needed: a board too slow for every window gets a "
+                         "duty-cycled schedule (whole windows, clean gaps) instead of a refusal; ignored")
     path, b = firmware(board, out, bundle=bundle, window_seconds=window_seconds or opt.WINDOW_DEFAULT_S,
-                       psram=psram, force=force, progress=True, engine=engine,
-                       allow_dropped_audio=allow_dropped_audio)
+                       psram=psram, force=force, progress=True, engine=engine)
     if bundle is not None:  # what could not be checked (a bundle from before per-file hashes)
         opt.NOTES.extend(bundle_mod.Bundle.open(bundle, ("report.json",)).notes)
     lim = lambda v: "no limit" if v is None else f"{v / 1024:.0f} KiB"  # noqa: E731
     click.echo(f"wrote {path}/ for {board}: flash {b.flash_used / 1024:.0f} KiB of {lim(b.flash_limit)}, "
                f"RAM {b.ram_used / 1024:.0f} KiB of {lim(b.ram_limit)}")
-    if b.speed is not None and b.speed.clock_hz is not None:
-        verdict = {True: "real time", False: "NOT real time", None: "real time not known"}[b.speed.real_time]
-        click.echo(f"{verdict}: {b.speed.note}", err=b.speed.real_time is not True)
+    click.echo(b.verdict.note)
+    if b.verdict.warning:
+        click.echo(b.verdict.warning, err=True)
     warning = low_ccc_warning("w2s engine" if engine == "w2s" else "TFLM path", b.ccc)  # the engine generated
     if warning:
         click.echo(warning + "; the project fits, but check `mcu-toolkit validate`", err=True)

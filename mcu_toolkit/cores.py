@@ -27,6 +27,7 @@ class InstrRates:
     engine_per_mac_overall: float  # for a bundle that does not report its outputs: the default model's rate
     frontend_per_s: float          # the front end, per second of audio (does not depend on the model)
     cycles_per_instruction: float  # the pipeline's, from a QEMU trace costed with the core's TRM timings
+    measured_on: str = "cortex-m4f"  # the core (a key of CORES) they were measured on; others borrow them
 
 
 # Instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount (-O2, the SMLAD kernels): the
@@ -42,7 +43,7 @@ QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_ma
 class Core:
     cpu: str                     # the name projects and messages print
     flags: tuple[str, ...]       # arm-none-eabi-gcc's; () where the project's toolchain picks them (ESP-IDF, host)
-    rates: InstrRates | None     # None: no instruction count for this core (the real-time check says so)
+    rates: InstrRates | None     # None: no instruction count for this core (its schedule says so)
     tflm_arch: str | None = None  # TFLM's TARGET_ARCH, for the projects that build TFLM
 
 
@@ -50,11 +51,12 @@ CORES = {
     "cortex-m0plus": Core("Cortex-M0+", ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"), None),
     "cortex-m4f": Core("Cortex-M4F", ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
                        QEMU_M4, "cortex-m4+fp"),
-    # the M7 runs the same Thumb-2 + DSP code as the M4 the counts come from
+    # the M7 and the M33 run the same Thumb-2 + DSP code as the M4 the counts come from (gcc's cortex-m33
+    # defines __ARM_FEATURE_DSP: the SMLAD kernels); their cycles per instruction are the M4's, an estimate
     "cortex-m7": Core("Cortex-M7", ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
                       QEMU_M4, "cortex-m7+fpu"),
     "cortex-m33": Core("Cortex-M33", ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
-                       None),
+                       QEMU_M4),
     "xtensa-lx7": Core("Xtensa LX7", (), None),
     "host": Core("Linux", (), None),
 }

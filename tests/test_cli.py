@@ -179,7 +179,8 @@ def test_readme_usage_lines_list_every_option_of_the_command():
             usages.append((m.group(1), text))
     assert sorted({c for c, _ in usages}) == sorted(cli.commands), usages
     for name, text in usages:
-        params = [p for p in cli.commands[name].params if isinstance(p, click.Option) and p.opts[0] != "--help"]
+        params = [p for p in cli.commands[name].params  # a hidden option (an old one, still accepted) is not shown
+                  if isinstance(p, click.Option) and p.opts[0] != "--help" and not p.hidden]
         shown = re.findall(r"(--[a-z][a-z0-9-]*)(?: ([^\]\s]+))?", text)
         assert sorted(o for o, _ in shown) == sorted(p.opts[0] for p in params), (name, text)
         for p in params:

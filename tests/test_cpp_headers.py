@@ -323,10 +323,12 @@ HAL_StatusTypeDef HAL_I2S_Receive_DMA(I2S_HandleTypeDef *hi2s, uint16_t *data, u
 HAL_StatusTypeDef HAL_UART_Transmit(UART_HandleTypeDef *huart, const uint8_t *data, uint16_t size, uint32_t timeout);
 uint32_t HAL_RCC_GetHCLKFreq(void);
 """
-STM32_PARTS = {"STM32F411xE": "stm32f4xx_hal.h", "STM32H743xx": "stm32h7xx_hal.h"}  # as in board_stm32.c
-HAL_PART_STUB = {  # what differs: the H7's DMA handle, its counter and the Cortex-M7 cache calls (CMSIS)
-    "STM32F411xE": "typedef struct { int unused; } I2S_HandleTypeDef;",
-    "STM32H743xx": """typedef struct { uint32_t MemDataAlignment; } DMA_InitTypeDef;
+# Every STM32 board's part, its family's HAL header (as board_stm32.c includes it) and its core.
+STM32_BOARDS = {b.template_values["HAL_DEFINE"]: b for b in BOARDS.values() if b.template == "stm32"}
+STM32_PARTS = {part: f"{b.template_values['FAMILY_LC']}xx_hal.h" for part, b in STM32_BOARDS.items()}
+HAL_FAMILY_STUB = {  # what differs: the H7's DMA handle, its counter and the Cortex-M7 cache calls (CMSIS)
+    "STM32F4": "typedef struct { int unused; } I2S_HandleTypeDef;",
+    "STM32H7": """typedef struct { uint32_t MemDataAlignment; } DMA_InitTypeDef;
 typedef struct { DMA_InitTypeDef Init; } DMA_HandleTypeDef;
 typedef struct { DMA_HandleTypeDef *hdmarx; } I2S_HandleTypeDef;
 #define DMA_MDATAALIGN_WORD 0x00004000u
@@ -349,7 +351,8 @@ def stubs(sources, tmp_path_factory) -> Path:
     (micro / "micro_mutable_op_resolver.h").write_text(TFLM_RESOLVER_STUB.replace("@ADDS@", adds))
     (micro / "micro_interpreter.h").write_text(TFLM_INTERPRETER_STUB)
     for part, header in STM32_PARTS.items():
-        (d / header).write_text(HAL_STUB.replace("@PART@", HAL_PART_STUB[part]))
+        family = STM32_BOARDS[part].template_values["FAMILY"]
+        (d / header).write_text(HAL_STUB.replace("@PART@", HAL_FAMILY_STUB[family]))
     (sources / "model_ops.h").write_text(c_model.model_ops_h(TFLM_OPS))
     return d
 
@@ -580,7 +583,7 @@ def test_board_stm32_compiles_as_a_file(sources, stubs, tmp_path, part):
     _compile([*cmd, f"-D{part}"], board_c.name)
     r = subprocess.run(cmd, capture_output=True, text=True)  # no part defined: a clear stop, not a HAL error
     assert r.returncode != 0 and "define the STM32 part" in r.stderr, r.stderr
-    core = {"STM32F411xE": "cortex-m4f", "STM32H743xx": "cortex-m7"}[part]
+    core = STM32_BOARDS[part].core
     if shutil.which("arm-none-eabi-gcc"):  # and for the part's own core
         _compile(["arm-none-eabi-gcc", *CORES[core].flags, *C_FLAGS, f"-I{sources}", f"-I{stubs}", f"-D{part}", "-c",
                   str(board_c), "-o", str(tmp_path / "b_arm.o")], board_c.name)

@@ -61,7 +61,7 @@ def test_stack_and_instruction_counts_are_reported(bundle, tmp_path):
     assert run.engine_state == bundle.report.engine.state_bytes
     assert len(run.profile_kinstr) == 9 and sum(run.profile_kinstr) <= run.engine_kinstr[0] + 1
     assert run.frontend_kinstr[0] > 1000
-    # the rate firmware's real-time check assumes is what this image really executes (within 10%)
+    # the rate firmware's schedule estimate assumes is what this image really executes (within 10%)
     from mcu_toolkit.firmware.speed import engine_instructions_per_s
 
     per_window = engine_instructions_per_s(bundle.report) * bundle.report.window_seconds

@@ -151,7 +151,7 @@ def test_cycle_figures_are_device_speed_json():
     assert str(model["timing"]["refill"]) == "2" and model["timing"]["divide"] == 12
 
 
-def test_real_time_check_uses_the_measured_rates():
+def test_schedule_estimate_uses_the_measured_rates():
     """The Cortex-M4's rates (cores.py) are the figures of device_speed.json and speed_model.json, and the README's."""
     from mcu_toolkit.cores import CORES
 
@@ -167,7 +167,8 @@ def test_real_time_check_uses_the_measured_rates():
     d = sm["models"]["default"]
     estimate = d["macs_per_s"] * sm["per_mac"] + d["int8_outputs_per_s"] * sm["per_output"] + \
         ds["m4_instructions_per_audio_second"]["frontend"]
-    check(_find(FLAT, rf"the check estimates ~{NUMBER} M"), [estimate], 1e6, "the check's estimate")
+    check(_find(FLAT, rf"The default model measures {NUMBER} M today \(the estimate: ~{NUMBER} M\)")[1:],
+          [estimate], 1e6, "the schedule's estimate")
 
 
 # benchmarks/results/convert.json, validate.json, engine.json, boards.json
@@ -218,9 +219,25 @@ def test_engine_ccc_table_is_engine_json():
     check(_find(_measured("w2s engine RAM"), rf"{NUMBER} B state"), [a["engine_state_bytes"]], what="engine state")
 
 
+def _board_columns() -> list[tuple[str, str]]:
+    """(README header, boards.json name) of the budget table's board columns: every board with a clock, in BOARDS'
+    order, with --psram after its board."""
+    from mcu_toolkit.firmware.boards import BOARDS
+
+    cols = []
+    for name, b in BOARDS.items():
+        if b.mhz is not None:
+            cols.append((name, name))
+            if b.psram:
+                cols.append((f"{name} + PSRAM", f"{name} +psram"))
+    return cols
+
+
 def test_board_table_is_boards_json():
     rows = {(r["window_s"], r["board"], r["engine"]): r for r in _json("boards.json")["rows"]}
-    columns = ("nucleo-f411re", "stm32h743", "esp32-s3", "esp32-s3 +psram")
+    columns = _board_columns()
+    (header,) = [r for r in README.splitlines() if r.startswith("| window | engine | flash KiB |")]
+    assert [c.strip() for c in header.strip("|").split("|")][5:] == [h for h, _ in columns], header
     dims = ("arousal", "dominance", "valence")
     seen = 0
     for line in README.splitlines():
@@ -229,13 +246,15 @@ def test_board_table_is_boards_json():
         if not m:
             continue
         w, engine = float(m.group(1)), m.group(2)
-        first = rows[w, columns[0], engine]
+        first = rows[w, columns[0][1], engine]
         check([m.group(3), m.group(4), *m.group(5, 6, 7)],
               [first["flash_kib"], first["ram_kib"], *(first["ccc"][d] for d in dims)], what=line[:20])
         verdicts = [c.strip() for c in m.group(8).strip(" |").split(" | ")]
-        for board, verdict in zip(columns, verdicts):
+        assert len(verdicts) == len(columns), line
+        for (_, board), verdict in zip(columns, verdicts):
             r = rows.get((w, board, engine))
-            want = "n/a (no arena)" if r is None else ("fits" if r["fits"] else "**no**")
+            want = ("n/a (no arena)" if board.endswith("+psram") else "n/a (w2s only)") if r is None else \
+                ("fits" if r["fits"] else "**no**")
             assert verdict == want, (line[:20], board, verdict, want)
         seen += 1
     assert seen == 10
@@ -243,10 +262,40 @@ def test_board_table_is_boards_json():
     check(_find(FLAT, rf"the float model gives A/D/V CCC {NUMBER}/{NUMBER}/{NUMBER} at 1 s and "
                       rf"{NUMBER}/{NUMBER}/{NUMBER} at 0.2 s"),
           [short[w][d] for w in ("1.0", "0.2") for d in dims], what="the float model at shorter windows")
-    pairs = r" \| ".join([rf"{NUMBER} / {NUMBER}"] * 4)
+    pairs = r" \| ".join([rf"{NUMBER} / {NUMBER}"] * len(columns))
     limits = _find(README, r"\| limits \(flash / RAM KiB\) \| \| \| \| \| " + pairs)
-    want = [(r["flash_limit_kib"], r["ram_limit_kib"]) for r in (rows[2.0, b, "tflm"] for b in columns)]
+    at_2s = {b: r for (w, b, e), r in sorted(rows.items(), key=lambda kv: kv[0][2] != "tflm") if w == 2.0}
+    want = [(at_2s[b]["flash_limit_kib"], at_2s[b]["ram_limit_kib"]) for _, b in columns]
     check(limits, [v for pair in want for v in pair], what="board limits")
+
+
+def test_schedule_table_is_boards_json():
+    """Each board's schedule at 2 s (bench_boards.py's `schedules`): one README row per board with a clock, and
+    the example verdict lines are boards' notes."""
+    scheds = _json("boards.json")["schedules"]
+    assert [s["board"] for s in scheds] == [b for h, b in _board_columns() if "PSRAM" not in h]
+    for s in scheds:
+        m = re.search(rf"^\| {re.escape(s['board'])} \| {NUMBER} MHz \| ([a-z -]+) \| ([^|]*) \| ([^|]*) \| "
+                      rf"([^|]*) \| {NUMBER} / {NUMBER} \| {NUMBER} / {NUMBER} \|$", README, re.M)
+        assert m, f"README: no schedule row for {s['board']}"
+        mhz, kind, share, latency, burst = m.group(1), m.group(2), *(c.strip() for c in m.group(3, 4, 5))
+        assert int(mhz) == s["mhz"]
+        check(m.group(6, 7, 8, 9), [s["flash_kib"], s["flash_limit_kib"], s["ram_kib"], s["ram_limit_kib"]],
+              what=f"{s['board']} flash/RAM")
+        if s["schedule"] is None:
+            assert (kind, share, latency, burst) == ("no cycle figure", "-", "-", "-"), m.group(0)
+            continue
+        assert kind == s["schedule"], (s["board"], kind)
+        if kind == "pipelined":
+            check(_find(share, rf"^CPU load {NUMBER}$"), [s["cpu_load"]], what=f"{s['board']} load")
+        else:
+            check(_find(share, rf"^{NUMBER}% of the audio$"), [s["coverage"]], 0.01, f"{s['board']} coverage")
+        check(_find(latency, rf"^{NUMBER} s$"), [s["latency_s"]], what=f"{s['board']} latency")
+        check(_find(burst, rf"^{NUMBER} ms \(of {NUMBER}\)$"), [s["burst_ms"], s["ring_half_ms"]],
+              what=f"{s['board']} burst")
+    notes = {s["note"] for s in scheds}
+    examples = re.findall(r"^schedule: .*$", README, re.M)
+    assert examples and all(e in notes for e in examples), examples
 
 
 # report facts: what convert writes in report.json

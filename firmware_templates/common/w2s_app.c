@@ -52,19 +52,27 @@ w2s_status_t w2s_app_start(w2s_app_t *app, uint8_t *arena, size_t arena_bytes, c
     return named(board_start_audio(&app->ring), "board_start_audio", call);
 }
 
+/* board_cycles, extended to 64 bits: called at least once per poll, far more often than it wraps. */
+static uint64_t now(w2s_app_t *app)
+{
+    const uint32_t c = board_cycles();
+    app->clock += (uint32_t)(c - app->clock_last);
+    app->clock_last = c;
+    return app->clock;
+}
+
 /* A window's answer: its line ("... t=..us latency=..ms"), and the event. */
-static w2s_status_t answer(w2s_app_t *app, w2s_app_event_t *ev, uint32_t engine_cycles, uint32_t latency_cycles,
+static w2s_status_t answer(w2s_app_t *app, w2s_app_event_t *ev, uint64_t engine_cycles, uint64_t latency_cycles,
                            char *line, const char **call)
 {
     const uint32_t hz = board_cpu_hz();
-    const uint32_t us = (uint32_t)((uint64_t)engine_cycles * 1000000u / hz);
+    const uint32_t us = (uint32_t)(engine_cycles * 1000000u / hz);
     w2s_status_t st = w2s_format_adv_f32(line, LINE_BYTES, ev->adv_f32, us);
     if (named(st, "w2s_format_adv_f32", call) != W2S_OK) {
         return st;
     }
     const size_t len = strlen(line);
-    snprintf(line + len, LINE_BYTES - len, " latency=%lums",
-             (unsigned long)((uint64_t)latency_cycles * 1000u / hz));
+    snprintf(line + len, LINE_BYTES - len, " latency=%lums", (unsigned long)(latency_cycles * 1000u / hz));
     board_print(line);
     ev->answered = 1;
     ev->engine_cycles = engine_cycles;
@@ -90,7 +98,7 @@ static int next_window_fits(const w2s_app_t *app)
     const uint32_t backlog = w2s_ring_count(&app->ring);
     const uint32_t ahead = p->config->window_samples > backlog ? p->config->window_samples - backlog : 0u;
     const uint64_t window = (uint64_t)ahead * board_cpu_hz() / W2S_SAMPLE_RATE_HZ;
-    const uint64_t left = (uint64_t)app->engine_est * (p->queued - p->taken) / p->queued;
+    const uint64_t left = app->engine_est * (p->queued - p->taken) / p->queued;
     return left + app->frontend_est <= window * W2S_SCHEDULE_MARGIN_Q8 / 256u;
 #endif
 }
@@ -121,9 +129,9 @@ static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event
                                 const char **call)
 {
     const uint32_t before = app->pipe.taken;
-    const uint32_t t0 = board_cycles();
+    const uint64_t t0 = now(app);
     const int done = w2s_infer_step(&app->pipe, &app->engine, max_rows, ev->adv_f32);
-    const uint32_t t1 = board_cycles();
+    const uint64_t t1 = now(app);
     app->engine_cycles += t1 - t0;
     ev->rows += app->pipe.taken - before;
     if (!done) {
@@ -140,9 +148,9 @@ static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event
 static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *ev, char *line, const char **call)
 {
     float adv_f32[3];
-    const uint32_t t0 = board_cycles();
+    const uint64_t t0 = now(app);
     const int known = w2s_infer_begin(&app->pipe, &app->engine, adv_f32);
-    const uint32_t t1 = board_cycles();
+    const uint64_t t1 = now(app);
     app->engine_cycles = t1 - t0;
     app->queued_first = app->window_first;
     app->queued_end = end;
@@ -203,6 +211,7 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
     w2s_app_event_t *ev = event != NULL ? event : &unused;
     w2s_status_t st;
     memset(ev, 0, sizeof *ev);
+    (void)now(app); /* keeps the 64-bit clock through idle stretches */
 #if !W2S_USE_TFLM
     if (app->silent_pending) {
         app->silent_pending = 0;
@@ -228,9 +237,9 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
         if (off == 0u && app->pipe.frames == 0u && app->pipe.frontend.count == 0u) {
             app->window_first = base; /* a window starting with this chunk (after a skip or a restart) */
         }
-        const uint32_t t0 = board_cycles();
+        const uint64_t t0 = now(app);
         const int done = w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used);
-        app->frontend_cycles += board_cycles() - t0;
+        app->frontend_cycles += now(app) - t0;
         if (done) {
             app->frontend_est = app->frontend_cycles;
             app->frontend_cycles = 0u;

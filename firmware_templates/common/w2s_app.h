@@ -29,8 +29,8 @@ typedef struct {
     float adv_f32[3];        /**< arousal, dominance, valence of the answered window */
     uint32_t first;          /**< its first sample, counted in samples read from the ring since the start */
     uint32_t end;            /**< one past its last sample, counted alike */
-    uint32_t engine_cycles;  /**< board_cycles its model step took, summed over its steps */
-    uint32_t latency_cycles; /**< board_cycles from reading its last sample to its answer */
+    uint64_t engine_cycles;  /**< board_cycles its model step took, summed over its steps */
+    uint64_t latency_cycles; /**< board_cycles from reading its last sample to its answer */
 } w2s_app_event_t;
 
 typedef struct {
@@ -41,18 +41,21 @@ typedef struct {
     int32_t dc_bins_q7[W2S_FRAMES_PER_WINDOW * W2S_FE_DC_BINS]; /**< the window's DC bins, Q7 */
 #if !W2S_USE_TFLM
     w2s_engine_t engine;                                      /**< the engine's state: one size for any window */
-    uint32_t engine_cycles;                                   /**< board_cycles the queued window has taken so far */
-    uint32_t engine_est;                                      /**< cycles a window's engine work takes: the last
+    uint64_t engine_cycles;                                   /**< board_cycles the queued window has taken so far */
+    uint64_t engine_est;                                      /**< cycles a window's engine work takes: the last
                                                                    window's, W2S_ENGINE_CYCLES_EST before one */
     uint32_t queued_first, queued_end;                        /**< the queued window's samples (see the event) */
-    uint32_t queued_at;                                       /**< board_cycles when it was queued */
+    uint64_t queued_at;                                       /**< w2s_app's clock when it was queued */
     int silent_pending;                                       /**< 1: a silent window's answer waits for the next
                                                                    poll (the poll that completed it answered one) */
     float silent_adv_f32[3];                                  /**< its answer */
     uint32_t silent_first, silent_end;                        /**< its samples */
 #endif
-    uint32_t frontend_cycles;                                 /**< board_cycles the current window's front end took */
-    uint32_t frontend_est;                                    /**< ... a whole window's: the last one's (measured
+    uint64_t clock;                                           /**< board_cycles extended to 64 bits (read each poll:
+                                                                   a 60 s window's latency outlasts a wrap) */
+    uint32_t clock_last;                                      /**< board_cycles at the last read */
+    uint64_t frontend_cycles;                                 /**< board_cycles the current window's front end took */
+    uint64_t frontend_est;                                    /**< ... a whole window's: the last one's (measured
                                                                    before the first decision) */
     uint32_t consumed;                                        /**< samples read from the ring since the start */
     uint32_t window_first;                                    /**< consumed at the current window's first sample */

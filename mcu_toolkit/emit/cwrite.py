@@ -24,6 +24,13 @@ def define(name: str, value: int, comment: str = "", unsigned: bool = False, wid
     return f"{head:<{width}} /* {comment} */" if comment else head
 
 
+def string(text: str) -> str:
+    """A C string literal of printable ASCII `text`: quotes, backslashes and ? (trigraphs, in C99) escaped."""
+    if not all(" " <= c <= "~" for c in text):
+        raise ValueError(f"not printable ASCII: {text!r}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("?", "\\?") + '"'
+
+
 def array(ctype: str, name: str, values, per_line: int = 16, fmt=str, static: bool = True) -> str:
     """`[static ]const ctype name[n] = {...};`: `per_line` values a line, or one braced row a line for 2-D."""
     v = np.asarray(values)

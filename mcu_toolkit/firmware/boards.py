@@ -10,7 +10,6 @@ The estimates are stated in the generated budget header, so a firmware engineer 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from .. import spec
@@ -36,12 +35,12 @@ class Board:
     note: str
     template_values: dict = field(default_factory=dict)  # the template's {{KEYS}} only this board fills
     engines: tuple[str, ...] = spec.ENGINES              # the first is the default
-    mhz: int | None = None                              # CPU clock; None: no real-time check (host, emulator)
+    mhz: int | None = None                              # CPU clock; None: no schedule (host, emulator)
     psram: int = 0                                      # bytes of PSRAM --psram may give TFLM's arena
     common: tuple[str, ...] = BARE_METAL                # see MICROPHONE
 
     def __post_init__(self):
-        if self.core not in CORES:  # a misspelt core would silently skip the flags and the real-time check
+        if self.core not in CORES:  # a misspelt core would silently skip the flags and the schedule
             raise ValueError(f"board {self.name}: unknown core {self.core!r}; cores.CORES has {', '.join(CORES)}")
 
 
@@ -56,6 +55,9 @@ def stm32(hal_define: str, linker_script: str, dma_width: str, pin_sd: str) -> d
 BOARDS = {b.name: b for b in (
     Board("nucleo-f411re", "cortex-m4f", 512 * KIB, 128 * KIB, "stm32", "STM32F411RE, 100 MHz",
           stm32("STM32F411xE", "STM32F411RETx_FLASH.ld", "Half Word", "PC3 (I2S2_SD)"), mhz=100),
+    # an F4 as the F411: the same HAL family, I2S2 on DMA1 and pins (AF5); 180 MHz needs the over-drive (CubeMX)
+    Board("nucleo-f446re", "cortex-m4f", 512 * KIB, 128 * KIB, "stm32", "STM32F446RE, 180 MHz",
+          stm32("STM32F446xx", "STM32F446RETx_FLASH.ld", "Half Word", "PC3 (I2S2_SD)"), mhz=180),
     # RAM: the 512 KiB AXI SRAM, where the project's linker script puts .data/.bss (the largest block the DMA
     # reaches; a buffer cannot span SRAM1-3 and it, and the DMA cannot reach the DTCM that holds the stack).
     Board("stm32h743", "cortex-m7", 2048 * KIB, 512 * KIB, "stm32",
@@ -64,6 +66,11 @@ BOARDS = {b.name: b for b in (
     Board("esp32-s3", "xtensa-lx7", 8192 * KIB, 512 * KIB, "esp32",
           "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM", mhz=240,
           psram=8192 * KIB, common=MICROPHONE),
+    Board("nrf52840", "cortex-m4f", 1024 * KIB, 256 * KIB, "nrf52",
+          "nRF52840 (the Arduino Nano 33 BLE Sense's), 64 MHz; its PDM microphone; nrfx", engines=("w2s",), mhz=64),
+    Board("rp2350", "cortex-m33", 4096 * KIB, 520 * KIB, "rp2350",
+          "the Raspberry Pi Pico 2's RP2350, 150 MHz; an INMP441 read by PIO; pico-sdk",
+          engines=("w2s",), mhz=150),
     Board("host", "host", None, None, "host", "reads a WAV file", common=WAV_READER),
     Board("qemu-f411", "cortex-m4f", 512 * KIB, 128 * KIB, "qemu-f411",
           "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for the F411's "
@@ -100,7 +107,7 @@ class Budget:
     ram_limit: int | None
     parts: dict
     ccc: dict = field(default_factory=dict)  # the generated engine's CCC against float on held-out audio
-    speed: object = None                     # speed.Speed, once firmware has checked it
+    verdict: object = None                   # speed.Verdict: the schedule, once firmware has estimated it
 
     @property
     def fits(self) -> bool:
@@ -172,27 +179,10 @@ def largest_window_that_fits(b: Budget, report: Report) -> float | None:
     return best if best >= 0.1 else None
 
 
-def at_window(report: Report, seconds: float) -> Report:
-    """The report scaled to another window, for advice: what grows with the window (MACs, int8 outputs, window
-    store, arena) per frame as measured. An estimate, as largest_window_that_fits's: a convert measures them."""
-    frames = spec.frames(round(seconds * spec.SAMPLE_RATE))
-    ratio = frames / report.frames_per_window
-    scale = lambda x, keys: dataclasses.replace(  # noqa: E731
-        x, **{k: round(getattr(x, k) * ratio) for k in keys if getattr(x, k) is not None})
-    return dataclasses.replace(
-        report, window_seconds=seconds, frames_per_window=frames, macs=round(report.macs * ratio),
-        arena_bytes=round(report.arena_bytes * ratio),
-        engine=None if report.engine is None else scale(report.engine, ("int8_outputs_per_window",
-                                                                        "frontend_store_bytes")),
-        frontend=scale(report.frontend, ("window_buffer_bytes",)))
-
-
 def check(board: Board, report: Report, psram: bool = False, bundle: str | None = None,
-          engine: str = "w2s", allow_dropped_audio: bool = False) -> Budget:
+          engine: str = "w2s") -> Budget:
     """The budget, or one line saying why it does not fit and what would (for a given bundle, a new convert).
-    A window is advised only if it also passes the real-time check (speed.py), unless allow_dropped_audio."""
-    from .speed import HEADROOM, speed  # speed.py imports Board from here
-
+    Speed does not refuse a board: a slow one gets the duty-cycled schedule (speed.py)."""
     b = budget(board, report, psram, engine)
     if b.fits:
         return b
@@ -204,14 +194,8 @@ def check(board: Board, report: Report, psram: bool = False, bundle: str | None 
                 f"front-end window store {b.parts['frontend_window_buffers'] / KIB:.0f} KiB")
         problems.append(f"RAM {b.ram_used / KIB:.0f} KiB ({what}) > {b.ram_limit / KIB:.0f} KiB")
     hint = largest_window_that_fits(b, report)
-    slow = None if not hint or allow_dropped_audio else speed(board, at_window(report, hint), engine)
     if not hint:
         advice = "; no window of 0.1 s or more fits"
-    elif slow is not None and slow.real_time is False:  # the next check would refuse the window we advise
-        advice = (f"; a {hint:g} s window would fit (estimated), but no window passes the real-time check: about "
-                  f"{slow.instr_per_audio_s / 1e6:.0f} M instructions per second of audio whatever the window, "
-                  f"against at most {slow.clock_hz / HEADROOM / 1e6:.0f} M on this board; use a faster board, or "
-                  f"a {hint:g} s window with --allow-dropped-audio")
     elif bundle is not None:  # the bundle's window is fixed: the user must convert again
         advice = (f"; convert for a shorter window: mcu-toolkit convert --window-seconds {hint:g} --out DIR "
                   "(estimated), then --bundle DIR")

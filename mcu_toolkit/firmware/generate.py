@@ -14,8 +14,9 @@ from ..cores import CORES
 from ..errors import ToolkitError
 from ..outputs import check_dir_target, empty_or, staged_dir
 from ..spec import WINDOW_DEFAULT_S
+from ..emit import cwrite
+from . import speed
 from .boards import BOARDS, KIB, RING_SAMPLES, Budget, check
-from .speed import check_real_time, default_model_speed, refuse_if_slow
 
 ENGINE_C = tuple(n for n in bundle_mod.C_FILES if n.startswith("w2s_engine"))
 TFLM_C = ("model_data.h", "model_data.c", "model_ops.h")
@@ -56,8 +57,7 @@ def budget_h(b: Budget, psram: bool, engine: str = "w2s") -> str:
         "#ifndef W2S_RING_SAMPLES /* a test build may pass a smaller ring (-DW2S_RING_SAMPLES=...) */",
         f"#define W2S_RING_SAMPLES {RING_SAMPLES}u",
         "#endif",
-        "#define W2S_ENGINE_CYCLES_EST 0u", "#define W2S_FRONTEND_CYCLES_EST 0u",
-        "#define W2S_SCHEDULE_MARGIN_Q8 224u", '#define W2S_SCHEDULE_NOTE "schedule: TEMP"',
+        *schedule_defines(b.verdict),
         "/* ESP32-S3: where the arena is allocated from. */",
         "#define W2S_ARENA_CAPS " + ("(MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT)" if psram else
                                      "(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT)"),
@@ -70,6 +70,20 @@ def budget_h(b: Budget, psram: bool, engine: str = "w2s") -> str:
     return "\n".join(lines)
 
 
+def schedule_defines(v: speed.Verdict | None) -> list[str]:
+    """w2s_app.c's schedule: the engine's and the front end's estimated cycles per window (0u: not known; the
+    firmware then takes the first window's measured cycles), the margin, and the verdict it prints at start-up."""
+    if v is None:
+        v = speed.Verdict(None, 0, 0, "schedule: not estimated")
+    return [
+        "/* The schedule (firmware/speed.py): estimated cycles per window, 0u when not known; the next window is",
+        "   collected once the engine's remaining cycles and a window's front end fit in MARGIN_Q8/256 of it. */",
+        cwrite.define(speed.ENGINE_CYCLES_EST, v.engine_cycles, unsigned=True),
+        cwrite.define(speed.SCHEDULE_MARGIN_Q8, speed.MARGIN_Q8, unsigned=True),
+        f"#define {speed.SCHEDULE_NOTE} {cwrite.string(v.note)}",
+    ]
+
+
 def _render(text: str, values: dict) -> str:
     for k, v in values.items():
         text = text.replace("{{" + k + "}}", str(v))
@@ -78,8 +92,8 @@ def _render(text: str, values: dict) -> str:
 
 def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
              window_seconds: float = WINDOW_DEFAULT_S, psram: bool = False, force: bool = False,
-             progress: bool = False, engine: str = "w2s", allow_dropped_audio: bool = False) -> tuple[Path, Budget]:
-    """The project for `board` in `out`, after the RAM/flash budget and the real-time check (speed.py)."""
+             progress: bool = False, engine: str = "w2s") -> tuple[Path, Budget]:
+    """The project for `board` in `out`, after the RAM/flash budget, with its schedule (speed.py)."""
     if board not in BOARDS:
         raise ToolkitError(f"unknown board {board}; choose from {', '.join(BOARDS)}")
     b = BOARDS[board]
@@ -87,8 +101,6 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
         raise ToolkitError(f"--engine {engine} is not available for {board} (it has: {', '.join(b.engines)})")
     out = check_dir_target(out, force, inputs={"the --bundle": bundle}, ours=earlier_project_or_empty,
                            what="an earlier firmware project")
-    if bundle is None:  # the speed does not depend on the window: refuse before a convert that cannot help
-        refuse_if_slow(b, default_model_speed(b, engine, window_seconds), allow_dropped_audio)
     with tempfile.TemporaryDirectory() as tmp:
         if bundle is None:
             from ..convert import convert
@@ -97,9 +109,8 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
                                             progress=progress).out, engine)
         else:
             fw = _open_fixed_bundle(bundle, engine)
-        budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle), engine=engine,
-                       allow_dropped_audio=allow_dropped_audio)
-        budget = dataclasses.replace(budget, speed=check_real_time(b, fw.report, engine, allow_dropped_audio))
+        budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle), engine=engine)
+        budget = dataclasses.replace(budget, verdict=speed.verdict(b, fw.report, engine))
         with staged_dir(out, force, earlier_project_or_empty) as stage:
             _write_project(stage, b, fw.path, fw.report, budget, psram, engine)
     return out, budget
@@ -113,6 +124,8 @@ def _open_fixed_bundle(path, engine: str = "w2s") -> bundle_mod.Bundle:
 def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budget: Budget, psram: bool,
                    engine: str = "w2s") -> None:
     board, core = b.name, CORES[b.core]
+    if budget.verdict is None:  # a caller that only checked the budget (verify/device.py's qemu-f411 image)
+        budget = dataclasses.replace(budget, verdict=speed.verdict(b, report, engine))
     templates = resources.firmware_templates_root()
     shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
     for ld in stage.glob("ld/*.ld"):  # the stm32 template ships one linker script per part
@@ -138,6 +151,8 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
         "PSRAM_CONFIG": "CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y" if psram else "",
         "ARENA_WHERE": "in PSRAM" if psram else "in internal SRAM",
         "ENGINE": engine,
+        "SCHEDULE_NOTE": budget.verdict.note if budget.verdict else "",
+        "SCHEDULE_MARGIN": str(speed.MARGIN),
         **b.template_values,
     }
     for p in stage.rglob("*"):

@@ -1,37 +1,97 @@
-"""Can a board keep up with the audio? The pipeline's instructions per second of audio against its clock.
+"""Does a board keep up with the audio? The w2s schedule the firmware runs (common/w2s_app.c), as a pure function.
 
-A board's core (cores.py) gives the rates: instruction counts of the qemu-f411 image on QEMU's Cortex-M4
-with -icount (benchmarks/bench_device_speed.py, -O2, the SMLAD kernels), not cycles: a real core needs more cycles
-than instructions (flash wait states, multi-cycle loads and multiplies), so the check asks for HEADROOM
-and stays an estimate. The generated projects print the cycles each window really takes.
+Per window of W s at a clock of C Hz, with E the engine's cycles per window and Fw the front end's:
+- a completed window's rows are queued and the engine starts on them; the next window's audio is collected
+  (its front end runs at the microphone's pace) once the engine's remaining cycles + Fw fit in W*C*MARGIN;
+  until then the audio is read and skipped, and the engine has the whole clock;
+- so after each window s = max(0, E + Fw - W*C*MARGIN) / C seconds are skipped: pipelined if s == 0 (every
+  sample, one answer every W s), duty-cycled otherwise (one whole W s window every W + s s, never a partial
+  one); while collecting, the engine gets what the front end leaves (C - Fw/W).
+E and Fw are estimates: a core's instruction rates (cores.py, instruction counts of the qemu-f411 image on
+QEMU's Cortex-M4) times its cycles per instruction (a QEMU trace costed with the Cortex-M4 TRM's timings). They
+leave out flash wait states, unaligned loads and bus contention with the audio DMA: MARGIN keeps 1/8 of the
+clock for them. The projects print each window's real cycles and latency, and the firmware replaces E with the
+last window's measured cycles as soon as it has one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
+from .. import spec
 from ..bundle import Report
 from ..cores import CORES, InstrRates
-from ..errors import ToolkitError
-from .boards import Board
+from .boards import RING_SAMPLES, Board
 
-# A board keeps up if the instruction count fits in half its clock. QEMU counts instructions; a real core
-# spends more cycles on them (flash wait states: 3 on an F411 at 100 MHz; two-cycle loads), and the audio
-# DMA and its interrupts share the bus: issue 12's budget is 50 M instructions per second for a 100 MHz F411.
-HEADROOM = 2.0
+MARGIN = Fraction(7, 8)  # the share of a window's cycles the schedule plans to use
+MARGIN_Q8 = int(MARGIN * 256)  # as w2s_app.c reads it: W2S_SCHEDULE_MARGIN_Q8 / 256
+RING_HALF_S = RING_SAMPLES / 2 / spec.SAMPLE_RATE  # the longest stretch between two ring reads may take
+# What w2s/w2s_budget.h calls the schedule's figures; common/w2s_app.c reads them.
+ENGINE_CYCLES_EST = "W2S_ENGINE_CYCLES_EST"      # u32: the engine's cycles per window, 0u when not known
+SCHEDULE_MARGIN_Q8 = "W2S_SCHEDULE_MARGIN_Q8"    # MARGIN_Q8
+SCHEDULE_NOTE = "W2S_SCHEDULE_NOTE"              # the verdict in one line, printed at start-up
 
 
 @dataclass(frozen=True)
-class Speed:
-    instr_per_audio_s: float | None   # None: no measured figure for this core or engine
-    clock_hz: float | None
-    note: str
+class Schedule:
+    """What the schedule gives for one window length at one clock (times in seconds)."""
+    pipelined: bool
+    skip_s: float      # audio skipped after each window (0: pipelined)
+    period_s: float    # one window's audio in every period_s
+    coverage: float    # window / period: the share of the audio analysed
+    latency_s: float   # from the end of a window's audio to its answer
+    cpu_load: float    # average, at most 1
+    burst_s: float     # the longest stretch between two ring reads: one engine row
+    ring_s: float      # ... which must stay under this (half the ring)
+    frontend_load: float  # the front end's share of the clock while it collects: 1 or more cannot keep up
 
     @property
-    def real_time(self) -> bool | None:
-        if self.instr_per_audio_s is None or self.clock_hz is None:
-            return None
-        return self.instr_per_audio_s * HEADROOM <= self.clock_hz
+    def kind(self) -> str:
+        return "pipelined" if self.pipelined else "duty-cycled"
+
+    @property
+    def burst_fits(self) -> bool:
+        return self.burst_s < self.ring_s
+
+
+def schedule(engine_cycles: float, frontend_cycles: float, window_s: float, clock_hz: float,
+             margin: float = MARGIN, rows: int = 1, ring_s: float = RING_HALF_S) -> Schedule:
+    """The schedule w2s_app.c runs, from E and Fw (cycles per window), W, C and the margin. `rows`: the engine's
+    steps per window (one per log-mel frame); the window's end (the front end's finish and the int8 queue) is
+    about one row's worth too."""
+    budget = window_s * clock_hz * float(margin)
+    # collecting starts once the rest fits, and in any case when the engine is done
+    skip = min(engine_cycles, max(0.0, engine_cycles + frontend_cycles - budget)) / clock_hz
+    period = window_s + skip
+    share = clock_hz - frontend_cycles / window_s  # the engine's cycles per second while the front end collects
+    rest = engine_cycles - skip * clock_hz
+    latency = skip + (rest / share if share > 0 else (0.0 if rest == 0 else float("inf")))
+    return Schedule(pipelined=skip == 0.0, skip_s=skip, period_s=period, coverage=window_s / period,
+                    latency_s=latency, cpu_load=min(1.0, (engine_cycles + frontend_cycles) / (period * clock_hz)),
+                    burst_s=engine_cycles / rows / clock_hz, ring_s=ring_s,
+                    frontend_load=frontend_cycles / (window_s * clock_hz))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A board's schedule for a bundle, and what w2s_budget.h says of it."""
+    schedule: Schedule | None  # None: no cycle figure or no clock
+    engine_cycles: int         # per window, for w2s_budget.h; 0: not known
+    frontend_cycles: int
+    note: str                  # the verdict in one line (firmware prints it, the project prints it at start-up)
+
+    @property
+    def warning(self) -> str | None:
+        """What the schedule cannot help: the ring drops samples whatever it does."""
+        s = self.schedule
+        if s is not None and s.frontend_load >= 1:
+            return (f"warning: the front end alone needs {s.frontend_load:.1f} times the clock: the ring will drop "
+                    "samples")
+        if s is not None and not s.burst_fits:
+            return (f"warning: one engine row takes about {s.burst_s * 1e3:.0f} ms, more than half the audio ring "
+                    f"({s.ring_s * 1e3:.0f} ms): the ring will drop samples between two reads")
+        return None
 
 
 def engine_instructions_per_s(report: Report, rates: InstrRates = CORES["cortex-m4f"].rates) -> float:
@@ -43,49 +103,51 @@ def engine_instructions_per_s(report: Report, rates: InstrRates = CORES["cortex-
     return macs * rates.engine_per_mac + outputs / report.window_seconds * rates.engine_per_output
 
 
-def speed(board: Board, report: Report, engine: str) -> Speed:
-    return _speed(board, engine, lambda rates: engine_instructions_per_s(report, rates))
+def _cycles(cycles: float) -> int:
+    return round(cycles)  # over 2^32 (a window over ~30 s), C99 types "...u" as unsigned long long
 
 
-def default_model_speed(board: Board, engine: str, window_seconds: float) -> Speed:
-    """The embedded model's estimate before converting it (firmware without --bundle): its MACs counted on the
-    float model (the number convert reports) at the default model's overall rate per MAC (measured on it)."""
-    def engine_instr(rates: InstrRates) -> float:
-        from .. import resources
-        from ..model import load_checkpoint
-        from ..model.wav2small import float_macs
-
-        model = load_checkpoint(resources.default_checkpoint())
-        frames = model.config.frames(round(window_seconds * model.config.sample_rate))
-        return float_macs(model, frames) / window_seconds * rates.engine_per_mac_overall
-
-    return _speed(board, engine, engine_instr)
-
-
-def _speed(board: Board, engine: str, engine_instr) -> Speed:
-    clock = None if board.mhz is None else board.mhz * 1e6
+def verdict(board: Board, report: Report, engine: str) -> Verdict:
+    """The schedule of `report`'s model on `board` with `engine`, and its one-line note."""
     if engine != "w2s":
-        return Speed(None, clock, "TFLM's speed is not measured here (TFLM cannot be built here): measure the "
-                                  "cycles the project prints")
+        return Verdict(None, 0, 0, "TFLM: not measured here (TFLM cannot be built here); the project prints "
+                                   "each window's cycles")
     core = CORES[board.core]
+    if core.rates is None and board.mhz is None:  # the host: a WAV file, as fast as it runs
+        return Verdict(None, 0, 0, f"schedule: none: {board.name} reads a WAV file, no microphone to keep up with")
     if core.rates is None:
-        return Speed(None, clock, f"no instruction count for {core.cpu}: measure the cycles the project prints")
-    need = engine_instr(core.rates) + core.rates.frontend_per_s
-    where = "" if clock is None else (f"; {need / clock:.2f} of {board.mhz} MHz at one instruction per cycle, "
-                                      f"against at most 1/{HEADROOM:g}")
-    return Speed(need, clock, f"about {need / 1e6:.0f} M instructions per second of audio{where} (an instruction "
-                              "count from QEMU's Cortex-M4, not cycles: a real core needs more cycles, and the "
-                              "audio DMA shares the bus; the project prints each window's cycles)")
+        return Verdict(None, 0, 0, f"schedule: not known: no cycle figure for {core.cpu} here; the project "
+                                   "prints each window's cycles and latency")
+    rates, w = core.rates, report.window_seconds
+    e = engine_instructions_per_s(report, rates) * w * rates.cycles_per_instruction
+    fw = rates.frontend_per_s * w * rates.cycles_per_instruction
+    if board.mhz is None:
+        return Verdict(None, _cycles(e), _cycles(fw), f"schedule: {board.name} has no fixed clock: the engine "
+                                                f"{e / 1e6:.0f} M and the front end {fw / 1e6:.1f} M cycles per "
+                                                f"{w:g} s window ({basis(board)})")
+    s = schedule(e, fw, w, board.mhz * 1e6, rows=report.frames_per_window)
+    return Verdict(s, _cycles(e), _cycles(fw), line(s, board, w))
 
 
-def check_real_time(board: Board, report: Report, engine: str, allow_dropped_audio: bool) -> Speed:
-    """The estimate; refused (one line) when the instruction count does not fit in 1/HEADROOM of the clock."""
-    return refuse_if_slow(board, speed(board, report, engine), allow_dropped_audio)
+def basis(board: Board) -> str:
+    """Where the cycle figures come from, in a few words."""
+    core = CORES[board.core]
+    cpi = core.rates.cycles_per_instruction
+    measured = CORES[core.rates.measured_on].cpu
+    whose = "" if measured == core.cpu else f"the {measured}'s "
+    taken = "" if measured == core.cpu else f", taken for the {core.cpu}"
+    return f"estimated: {whose}{cpi:g} cycles per instruction{taken}, margin {1 - MARGIN}"
 
 
-def refuse_if_slow(board: Board, s: Speed, allow_dropped_audio: bool) -> Speed:
-    if s.real_time is False and not allow_dropped_audio:
-        raise ToolkitError(f"{board.name} cannot keep up with the audio in real time: it needs {s.note}, and "
-                           "would drop audio between windows; use a faster board, or pass --allow-dropped-audio "
-                           "to generate it anyway")
-    return s
+def line(s: Schedule, board: Board, window_s: float) -> str:
+    """The verdict in one line."""
+    if s.pipelined:
+        return (f"schedule: pipelined: CPU load {s.cpu_load:.2f} at {board.mhz} MHz; each window's answer "
+                f"{_seconds(s.latency_s)} after it ends ({basis(board)})")
+    return (f"schedule: duty-cycled at {board.mhz} MHz: one {window_s:g} s window in every {s.period_s:.1f} s: "
+            f"{s.coverage:.0%} of the audio; each answer {_seconds(s.latency_s)} after its window ends "
+            f"({basis(board)})")
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.1f} s" if x >= 0.1 else f"{x * 1e3:.0f} ms"

@@ -185,7 +185,7 @@ static void report(unsigned k, const w2s_app_event_t *ev)
     memcpy(plain_bits, plain, sizeof plain_bits);
     printf("window %u first %" PRIu32 " end %" PRIu32 " start %" PRIu32 " inside %" PRIu32
            " bits %08" PRIx32 ",%08" PRIx32 ",%08" PRIx32 " plain %08" PRIx32 ",%08" PRIx32 ",%08" PRIx32
-           " equal %d engine %" PRIu32 " latency %" PRIu32 " cut %" PRIu32 " at %" PRIu64 "\n",
+           " equal %d engine %" PRIu64 " latency %" PRIu64 " cut %" PRIu32 " at %" PRIu64 "\n",
            k, ev->first, ev->end, start, inside, bits[0], bits[1], bits[2], plain_bits[0], plain_bits[1],
            plain_bits[2], ok && memcmp(bits, plain_bits, sizeof bits) == 0, ev->engine_cycles, ev->latency_cycles,
            g_app.windows_cut, g.clock);

@@ -1,18 +1,20 @@
 /* STM32 board layer: HAL I2S in circular DMA from an INMP441 (24-bit, left slot), DWT cycles, UART.
  * Clock and pin set-up come from your CubeMX project, copied into cubemx/ (README.md says which files):
  * SystemClock_Config(), MX_GPIO_Init(), MX_DMA_Init(), MX_I2S2_Init() and MX_USART2_UART_Init().
- * F411 and H743 differ in how the 24-bit samples reach memory and in the H7's D-cache: see push_half. */
+ * The F4s (F411, F446) and the H743 differ in how the 24-bit samples reach memory and in the H7's D-cache: see
+ * push_half. */
 #include <string.h>
 
 #include "board.h"
 #include "w2s_ring.h"
-/* CMakeLists.txt defines the part (STM32F411xE, STM32H743xx); another part adds its family's HAL here. */
-#if defined(STM32F411xE)
+/* CMakeLists.txt defines the part (STM32F411xE, STM32F446xx, STM32H743xx); another part adds its family's HAL
+   here. The F411 and the F446 are one F4 case: the same HAL, I2S2 on DMA1 with a 16-bit data register. */
+#if defined(STM32F411xE) || defined(STM32F446xx)
 #include "stm32f4xx_hal.h"
 #elif defined(STM32H743xx)
 #include "stm32h7xx_hal.h"
 #else
-#error "board_stm32.c: define the STM32 part (STM32F411xE or STM32H743xx), as CMakeLists.txt does"
+#error "board_stm32.c: define the STM32 part (STM32F411xE, STM32F446xx or STM32H743xx), as CMakeLists.txt does"
 #endif
 
 extern I2S_HandleTypeDef hi2s2;
