@@ -119,7 +119,8 @@ def add_live(rows: list[dict], bundle: Path, seconds: float, tmp: Path) -> None:
         lv = res.live
         row["live"] = {"clip_seconds": seconds, "clips": 2,
                        **{k: lv[k] for k in ("dropped_samples", "partial_windows", "coverage", "cpu_load",
-                                             "latency_ms_max", "windows_total", "windows_analysed")}}
+                                             "latency_ms_max", "windows_total", "windows_analysed", "windows_cut",
+                                             "longest_step_ms")}}
 
 
 def main() -> None:

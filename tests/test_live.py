@@ -120,10 +120,13 @@ def test_100_mhz_analyses_whole_windows_at_the_stated_coverage(bundle, long_clip
     live = d["live"]
     assert set(live) == {"clock_mhz", "cycles_per_instruction", "dropped_samples", "partial_windows",
                          "windows_cut", "windows_total", "windows_analysed", "coverage", "cpu_load",
-                         "latency_ms_max"}
+                         "latency_ms_max", "longest_step_ms"}
     assert live["clock_mhz"] == 100 and live["cycles_per_instruction"] == 1.35
     assert live["partial_windows"] == 0
-    stated = 0.69  # TODO: firmware's stated coverage for the nucleo-f411re
+    from mcu_toolkit.firmware.boards import BOARDS
+    from mcu_toolkit.firmware.speed import verdict
+
+    stated = verdict(BOARDS["nucleo-f411re"], bundle.report, "w2s").schedule.coverage
     assert abs(live["windows_analysed"] - stated * live["windows_total"]) <= 2  # one window per clip
     assert d["device_differing_from_host"] == 0 and d["device_windows"] == live["windows_analysed"]
     assert "live at 100 MHz" in r.stdout

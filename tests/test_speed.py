@@ -26,7 +26,7 @@ def test_margin_is_seven_eighths_and_its_q8_is_224():
 
 def test_a_board_with_cycles_to_spare_is_pipelined():
     """E 300 M + Fw 10 M cycles per 2 s window at 480 MHz: 310 M <= 2 x 480 M x 7/8 = 840 M."""
-    s = schedule(300e6, 10e6, 2.0, 480e6, MARGIN, rows=1000)
+    s = schedule(300e6, 10e6, 2.0, 480e6, MARGIN, step_cycles=300e3)
     assert s.pipelined and s.kind == "pipelined" and s.skip_s == 0.0
     assert (s.period_s, s.coverage) == (2.0, 1.0)
     assert s.latency_s == pytest.approx(300e6 / (480e6 - 5e6))  # the engine gets what the front end leaves
@@ -37,7 +37,7 @@ def test_a_board_with_cycles_to_spare_is_pipelined():
 def test_a_board_too_slow_on_average_is_duty_cycled():
     """At 100 MHz: 310 M > 175 M, so 1.35 s are skipped after each window (the engine at the full clock), then
     the rest (165 M) runs at 100 M - 5 M cycles a second while the next window is collected."""
-    s = schedule(300e6, 10e6, 2.0, 100e6, MARGIN, rows=1000)
+    s = schedule(300e6, 10e6, 2.0, 100e6, MARGIN, step_cycles=300e3)
     assert not s.pipelined and s.kind == "duty-cycled"
     assert s.skip_s == pytest.approx(1.35) and s.period_s == pytest.approx(3.35)
     assert s.coverage == pytest.approx(2 / 3.35)
@@ -72,7 +72,8 @@ def test_the_estimate_is_the_cores_instruction_rates_times_its_cycles_per_instru
     v = speed.verdict(BOARDS["stm32h743"], r, "w2s")
     e = (r.macs * m4.engine_per_mac + 1e6 * m4.engine_per_output) * m4.cycles_per_instruction
     assert v.engine_cycles == round(e) and v.frontend_cycles == round(m4.frontend_per_s * 2 * 1.35)
-    assert v.schedule == schedule(e, m4.frontend_per_s * 2 * 1.35, 2.0, 480e6, rows=999)
+    assert v.schedule == schedule(e, m4.frontend_per_s * 2 * 1.35, 2.0, 480e6,
+                                     step_cycles=m4.longest_step_per_frame * 999 * 1.35)
 
 
 def test_no_cycle_figure_no_clock_or_tflm_says_so_in_one_line():
@@ -102,10 +103,10 @@ def test_verdict_lines_say_the_schedule_and_what_it_is_estimated_from():
 
 
 def test_a_row_longer_than_half_the_ring_is_a_warning():
-    v = speed.Verdict(schedule(300e6, 10e6, 2.0, 100e6, rows=10), 1, 1, "n")
+    v = speed.Verdict(schedule(300e6, 10e6, 2.0, 100e6, step_cycles=30e6), 1, 1, "n")
     assert v.schedule.burst_s == pytest.approx(0.3) and not v.schedule.burst_fits
     assert "one engine row takes about 300 ms, more than half the audio ring (128 ms)" in v.warning
-    assert speed.Verdict(schedule(300e6, 10e6, 2.0, 100e6, rows=1000), 1, 1, "n").warning is None
+    assert speed.Verdict(schedule(300e6, 10e6, 2.0, 100e6, step_cycles=300e3), 1, 1, "n").warning is None
 
 
 NOTE_C = r"""#include <stdio.h>

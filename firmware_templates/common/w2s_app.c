@@ -61,6 +61,14 @@ static uint64_t now(w2s_app_t *app)
     return app->clock;
 }
 
+/* The cycles since t0, a step's; the longest kept. */
+static uint64_t step(w2s_app_t *app, uint64_t t0)
+{
+    const uint64_t cycles = now(app) - t0;
+    app->longest_step = cycles > app->longest_step ? cycles : app->longest_step;
+    return cycles;
+}
+
 /* A window's answer: its line ("... t=..us latency=..ms"), and the event. */
 static w2s_status_t answer(w2s_app_t *app, w2s_app_event_t *ev, uint64_t engine_cycles, uint64_t latency_cycles,
                            char *line, const char **call)
@@ -131,8 +139,8 @@ static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event
     const uint32_t before = app->pipe.taken;
     const uint64_t t0 = now(app);
     const int done = w2s_infer_step(&app->pipe, &app->engine, max_rows, ev->adv_f32);
-    const uint64_t t1 = now(app);
-    app->engine_cycles += t1 - t0;
+    app->engine_cycles += step(app, t0);
+    const uint64_t t1 = app->clock;
     ev->rows += app->pipe.taken - before;
     if (!done) {
         return W2S_OK;
@@ -150,8 +158,8 @@ static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *e
     float adv_f32[3];
     const uint64_t t0 = now(app);
     const int known = w2s_infer_begin(&app->pipe, &app->engine, adv_f32);
-    const uint64_t t1 = now(app);
-    app->engine_cycles = t1 - t0;
+    app->engine_cycles = step(app, t0);
+    const uint64_t t1 = app->clock;
     app->queued_first = app->window_first;
     app->queued_end = end;
     app->queued_at = t0;
@@ -239,7 +247,7 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
         }
         const uint64_t t0 = now(app);
         const int done = w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used);
-        app->frontend_cycles += now(app) - t0;
+        app->frontend_cycles += step(app, t0);
         if (done) {
             app->frontend_est = app->frontend_cycles;
             app->frontend_cycles = 0u;

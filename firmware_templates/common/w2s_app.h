@@ -63,6 +63,9 @@ typedef struct {
                                                                    along to finish before the next window ends */
     uint32_t dropped_seen;                                    /**< w2s_ring_dropped as of the last poll */
     uint32_t windows_cut;                                     /**< windows restarted because the ring dropped */
+    uint64_t longest_step;                                    /**< cycles of the longest step between two chances to
+                                                                   read the ring (a feed, an engine row, a window's
+                                                                   queue): it must stay under half the ring */
 } w2s_app_t;
 
 /**

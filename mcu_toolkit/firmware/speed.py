@@ -42,7 +42,7 @@ class Schedule:
     coverage: float    # window / period: the share of the audio analysed
     latency_s: float   # from the end of a window's audio to its answer
     cpu_load: float    # average, at most 1
-    burst_s: float     # the longest stretch between two ring reads: one engine row
+    burst_s: float     # the longest step between two ring reads (the window's last engine row)
     ring_s: float      # ... which must stay under this (half the ring)
     frontend_load: float  # the front end's share of the clock while it collects: 1 or more cannot keep up
 
@@ -56,10 +56,9 @@ class Schedule:
 
 
 def schedule(engine_cycles: float, frontend_cycles: float, window_s: float, clock_hz: float,
-             margin: float = MARGIN, rows: int = 1, ring_s: float = RING_HALF_S) -> Schedule:
-    """The schedule w2s_app.c runs, from E and Fw (cycles per window), W, C and the margin. `rows`: the engine's
-    steps per window (one per log-mel frame); the window's end (the front end's finish and the int8 queue) is
-    about one row's worth too."""
+             margin: float = MARGIN, step_cycles: float = 0.0, ring_s: float = RING_HALF_S) -> Schedule:
+    """The schedule w2s_app.c runs, from E and Fw (cycles per window), W, C and the margin. `step_cycles`: the
+    longest step between two reads of the ring (the window's last engine row), which half the ring must absorb."""
     budget = window_s * clock_hz * float(margin)
     # collecting starts once the rest fits, and in any case when the engine is done
     skip = min(engine_cycles, max(0.0, engine_cycles + frontend_cycles - budget)) / clock_hz
@@ -69,7 +68,7 @@ def schedule(engine_cycles: float, frontend_cycles: float, window_s: float, cloc
     latency = skip + (rest / share if share > 0 else (0.0 if rest == 0 else float("inf")))
     return Schedule(pipelined=skip == 0.0, skip_s=skip, period_s=period, coverage=window_s / period,
                     latency_s=latency, cpu_load=min(1.0, (engine_cycles + frontend_cycles) / (period * clock_hz)),
-                    burst_s=engine_cycles / rows / clock_hz, ring_s=ring_s,
+                    burst_s=step_cycles / clock_hz, ring_s=ring_s,
                     frontend_load=frontend_cycles / (window_s * clock_hz))
 
 
@@ -89,7 +88,8 @@ class Verdict:
             return (f"warning: the front end alone needs {s.frontend_load:.1f} times the clock: the ring will drop "
                     "samples")
         if s is not None and not s.burst_fits:
-            return (f"warning: one engine row takes about {s.burst_s * 1e3:.0f} ms, more than half the audio ring "
+            return (f"warning: one step (the window's last engine row) takes about {s.burst_s * 1e3:.0f} ms, more "
+                    "than half the audio ring "
                     f"({s.ring_s * 1e3:.0f} ms): the ring will drop samples between two reads")
         return None
 
@@ -125,7 +125,8 @@ def verdict(board: Board, report: Report, engine: str) -> Verdict:
         return Verdict(None, _cycles(e), _cycles(fw), f"schedule: {board.name} has no fixed clock: the engine "
                                                 f"{e / 1e6:.0f} M and the front end {fw / 1e6:.1f} M cycles per "
                                                 f"{w:g} s window ({basis(board)})")
-    s = schedule(e, fw, w, board.mhz * 1e6, rows=report.frames_per_window)
+    step = rates.longest_step_per_frame * report.frames_per_window * rates.cycles_per_instruction
+    s = schedule(e, fw, w, board.mhz * 1e6, step_cycles=step)
     return Verdict(s, _cycles(e), _cycles(fw), line(s, board, w))
 
 
