@@ -276,14 +276,14 @@ def test_schedule_table_is_boards_json():
     assert [s["board"] for s in scheds] == [b for h, b in _board_columns() if "PSRAM" not in h]
     for s in scheds:
         m = re.search(rf"^\| {re.escape(s['board'])} \| {NUMBER} MHz \| ([a-z -]+) \| ([^|]*) \| ([^|]*) \| "
-                      rf"([^|]*) \| {NUMBER} / {NUMBER} \| {NUMBER} / {NUMBER} \|$", README, re.M)
+                      rf"([^|]*) \| ([^|]*) \| {NUMBER} / {NUMBER} \| {NUMBER} / {NUMBER} \|$", README, re.M)
         assert m, f"README: no schedule row for {s['board']}"
         mhz, kind, share, latency, burst = m.group(1), m.group(2), *(c.strip() for c in m.group(3, 4, 5))
         assert int(mhz) == s["mhz"]
-        check(m.group(6, 7, 8, 9), [s["flash_kib"], s["flash_limit_kib"], s["ram_kib"], s["ram_limit_kib"]],
+        check(m.group(7, 8, 9, 10), [s["flash_kib"], s["flash_limit_kib"], s["ram_kib"], s["ram_limit_kib"]],
               what=f"{s['board']} flash/RAM")
         if s["schedule"] is None:
-            assert (kind, share, latency, burst) == ("no cycle figure", "-", "-", "-"), m.group(0)
+            assert (kind, share, latency, burst, m.group(6).strip()) == ("no cycle figure", *"----"), m.group(0)
             continue
         assert kind == s["schedule"], (s["board"], kind)
         if kind == "pipelined":
@@ -293,6 +293,11 @@ def test_schedule_table_is_boards_json():
         check(_find(latency, rf"^{NUMBER} s$"), [s["latency_s"]], what=f"{s['board']} latency")
         check(_find(burst, rf"^{NUMBER} ms \(of {NUMBER}\)$"), [s["burst_ms"], s["ring_half_ms"]],
               what=f"{s['board']} burst")
+        lv = s["live"]  # measured: the qemu-f411 image live at the board's clock
+        check(_find(m.group(6), rf"^{NUMBER} of {NUMBER} windows \({NUMBER}%\), {NUMBER} dropped, {NUMBER} partial, "
+                                rf"latency {NUMBER} s, step {NUMBER} ms$"),
+              [lv["windows_analysed"], lv["windows_total"], lv["coverage"] * 100, lv["dropped_samples"],
+               lv["partial_windows"], lv["latency_ms_max"] / 1000, lv["longest_step_ms"]], what=f"{s['board']} live")
     notes = {s["note"] for s in scheds}
     examples = re.findall(r"^schedule: .*$", README, re.M)
     assert examples and all(e in notes for e in examples), examples
