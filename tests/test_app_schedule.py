@@ -14,9 +14,9 @@ is named by its load = (E + Fw) / (W * C * m), the share of the margin m = W2S_S
 window's W * C cycles that one window's work takes: below 1 pipelined, above it duty-cycled.
 
 Each test's comment names changes to w2s_app.c it catches; every one named was made by hand to a copy (with the
-fixes the failing tests name applied, so that the rest passed) and failed that test. Two tests fail on w2s_app.c as
-it is: the duty-cycled count on the firmware's 4096-sample ring (the skip ignores the audio already waiting in the
-ring), and the silent window's event (one poll can answer two windows; the event keeps the last).
+fixes applied) and failed that test. Two of them found bugs now fixed: the duty-cycled count on the firmware's
+4096-sample ring (the skip ignored the audio already waiting in the ring), and the silent window's event (one poll
+can answer two windows; the event kept the last).
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def model_config_h() -> str:
 #define W2S_WINDOW_SAMPLES {WINDOW}u
 #define W2S_FRAMES_PER_WINDOW {FRAMES}u
 #define W2S_N_MELS {ENGINE.n_mels}u
+#define W2S_OUTPUT_COUNT 3u
 #endif
 """
 
@@ -83,7 +84,6 @@ def budget_h(ring: int, engine_est: int, frontend_est: int) -> str:
 #define W2S_USE_TFLM 0
 #define W2S_RING_SAMPLES {ring}u
 #define W2S_ENGINE_CYCLES_EST {engine_est}u
-#define W2S_FRONTEND_CYCLES_EST {frontend_est}u
 #define W2S_SCHEDULE_MARGIN_Q8 {MARGIN_Q8}u
 #define W2S_SCHEDULE_NOTE "{NOTE}"
 #endif
@@ -223,10 +223,10 @@ def test_fast_board_answers_every_window_back_to_back(harness, hz, load, fronten
 # Catches, in w2s_app.c: a next_window_fits that always says yes (no gaps, or the ring overflows) or always no; the
 # margin left out (window instead of window * W2S_SCHEDULE_MARGIN_Q8 / 256: too many windows); a window after a
 # skip that keeps its old first sample (the poll's window_first = base removed: bits differ). The 20 s clip is
-# long enough that a skip short by part of the ring shows in the count: FAILS on the 4096-sample ring today,
-# because the app starts the next window with up to half the ring (2048 samples, 128 ms) waiting in it and still
-# counts a whole window's cycles ahead: gaps of 960..1216 samples against s = 2100 at 1.3x, 35 windows in 20 s
-# against 31. Fix: next_window_fits budgets (window - w2s_ring_count) samples' cycles, not a window's.
+# long enough that a skip short by part of the ring shows in the count: it failed on the 4096-sample ring when
+# the app started the next window with up to half the ring (2048 samples, 128 ms) waiting in it and still
+# counted a whole window's cycles ahead: gaps of 960..1216 samples against s = 2100 at 1.3x, 35 windows in 20 s
+# against 31. The fix: next_window_fits budgets (window - w2s_ring_count) samples' cycles, not a window's.
 @pytest.mark.parametrize("hz,load,frontend_share,ring", [
     (100_000_000, 1.3, 0.05, RING),   # the firmware's ring
     (240_000_000, 1.3, 0.3, 1024),    # a heavy front end, a smaller ring
@@ -286,10 +286,10 @@ def test_start_up_line_is_the_schedule_note(harness):
     assert r.lines.count(NOTE) == 1
 
 
-# Catches, in w2s_app.c: an answer printed but not reported. FAILS today: one poll can answer two windows (the
+# Catches, in w2s_app.c: an answer printed but not reported. It failed when one poll answered two windows (the
 # feed forces the queued window's last rows so that the next window can complete, and a silent window is answered
-# as it completes), and the event holds one answer: the first window's line is printed, its event is overwritten.
-# Here the second window is silent and, without an engine figure (the firmware's placeholder today), starts at once
+# as it completes), and the event held one answer: the first window's line was printed, its event overwritten.
+# Here the second window is silent and, without an engine figure (W2S_ENGINE_CYCLES_EST 0u), starts at once
 # on a board 1.6x over the margin, so its last sample is read with the first window's rows still queued. Fix: a
 # silent window completed in a poll that already answered one is answered at the start of the next poll.
 def test_every_window_a_poll_answers_reaches_its_event(harness):

@@ -11,6 +11,10 @@
 #endif
 
 #define CHUNK_SAMPLES 256u /* read from the ring per poll */
+
+#if !W2S_USE_TFLM /* the event's outputs are sized by the model's config: the engine must agree (C99: a -1 array) */
+typedef char w2s_app_outputs_match[(W2S_ENGINE_OUTPUTS == W2S_OUTPUT_COUNT) ? 1 : -1];
+#endif
 #define LINE_BYTES 96u
 
 /* The status, and the call it came from if it is a failure. */
@@ -61,8 +65,8 @@ static uint64_t now(w2s_app_t *app)
     return app->clock;
 }
 
-/* The cycles since t0, a step's; the longest kept. */
-static uint64_t step(w2s_app_t *app, uint64_t t0)
+/* The cycles since t0; the longest stretch without a ring read kept (the chunk loop, or a row after it). */
+static uint64_t stretch(w2s_app_t *app, uint64_t t0)
 {
     const uint64_t cycles = now(app) - t0;
     app->longest_step = cycles > app->longest_step ? cycles : app->longest_step;
@@ -117,12 +121,12 @@ static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *e
 {
     int8_t adv_s8[W2S_OUTPUT_COUNT];
     w2s_status_t st;
-    const uint32_t t0 = board_cycles();
+    const uint64_t t0 = now(app);
     /* TFLM reads the window from its input tensor, where the pipeline wrote it */
     if ((st = named(w2s_model_invoke_s8(adv_s8), "w2s_model_invoke_s8", call)) != W2S_OK) {
         return st;
     }
-    const uint32_t cycles = board_cycles() - t0;
+    const uint64_t cycles = now(app) - t0;
     for (uint32_t k = 0; k < W2S_OUTPUT_COUNT; k++) {
         ev->adv_f32[k] = (float)(adv_s8[k] - W2S_OUTPUT_ZERO_POINT) * W2S_OUTPUT_SCALE;
     }
@@ -139,7 +143,7 @@ static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event
     const uint32_t before = app->pipe.taken;
     const uint64_t t0 = now(app);
     const int done = w2s_infer_step(&app->pipe, &app->engine, max_rows, ev->adv_f32);
-    app->engine_cycles += step(app, t0);
+    app->engine_cycles += stretch(app, t0);
     const uint64_t t1 = app->clock;
     ev->rows += app->pipe.taken - before;
     if (!done) {
@@ -155,10 +159,10 @@ static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event
    predecessor is finished by now), or answered at once if silent. */
 static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *ev, char *line, const char **call)
 {
-    float adv_f32[3];
+    float adv_f32[W2S_OUTPUT_COUNT];
     const uint64_t t0 = now(app);
     const int known = w2s_infer_begin(&app->pipe, &app->engine, adv_f32);
-    app->engine_cycles = step(app, t0);
+    app->engine_cycles = now(app) - t0;
     const uint64_t t1 = app->clock;
     app->queued_first = app->window_first;
     app->queued_end = end;
@@ -168,6 +172,8 @@ static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *e
         memcpy(app->silent_adv_f32, adv_f32, sizeof adv_f32);
         app->silent_first = app->queued_first;
         app->silent_end = end;
+        app->silent_cycles = app->engine_cycles;
+        app->silent_at = t0;
         app->silent_pending = 1;
     } else if (known) {
         memcpy(ev->adv_f32, adv_f32, sizeof adv_f32);
@@ -226,7 +232,7 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
         memcpy(ev->adv_f32, app->silent_adv_f32, sizeof ev->adv_f32);
         ev->first = app->silent_first;
         ev->end = app->silent_end;
-        if ((st = answer(app, ev, 0u, 0u, line, call)) != W2S_OK) {
+        if ((st = answer(app, ev, app->silent_cycles, app->clock - app->silent_at, line, call)) != W2S_OK) {
             return st;
         }
     }
@@ -234,7 +240,10 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
     if ((st = after_drops(app, chunk, ev, line, call)) != W2S_OK) {
         return st;
     }
+    const uint32_t waiting = w2s_ring_count(&app->ring);
+    app->ring_peak = waiting > app->ring_peak ? waiting : app->ring_peak;
     const uint32_t got = w2s_ring_read(&app->ring, chunk, CHUNK_SAMPLES);
+    const uint64_t t_read = now(app);
     const uint32_t base = app->consumed;
     ev->samples += got;
     app->consumed += got;
@@ -247,7 +256,7 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
         }
         const uint64_t t0 = now(app);
         const int done = w2s_pipeline_feed(&app->pipe, chunk + off, got - off, &used);
-        app->frontend_cycles += step(app, t0);
+        app->frontend_cycles += now(app) - t0;
         if (done) {
             app->frontend_est = app->frontend_cycles;
             app->frontend_cycles = 0u;
@@ -261,6 +270,7 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
         }
 #endif
     }
+    (void)stretch(app, t_read); /* the chunk: its feeds, and a window's finish and queue, with no read between */
 #if !W2S_USE_TFLM
     /* Between chunks, rows while the ring has room to spare: one row is far shorter than half the ring. */
     while (app->pipe.taken < app->pipe.queued && w2s_ring_count(&app->ring) < W2S_RING_SAMPLES / 2u) {

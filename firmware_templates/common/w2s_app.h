@@ -26,7 +26,7 @@ typedef struct {
     uint32_t samples;        /**< samples read from the ring (fed, or skipped between windows) */
     uint32_t rows;           /**< engine rows run */
     int answered;            /**< 1: a window's answer is below */
-    float adv_f32[3];        /**< arousal, dominance, valence of the answered window */
+    float adv_f32[W2S_OUTPUT_COUNT]; /**< arousal, dominance, valence of the answered window */
     uint32_t first;          /**< its first sample, counted in samples read from the ring since the start */
     uint32_t end;            /**< one past its last sample, counted alike */
     uint64_t engine_cycles;  /**< board_cycles its model step took, summed over its steps */
@@ -48,8 +48,9 @@ typedef struct {
     uint64_t queued_at;                                       /**< w2s_app's clock when it was queued */
     int silent_pending;                                       /**< 1: a silent window's answer waits for the next
                                                                    poll (the poll that completed it answered one) */
-    float silent_adv_f32[3];                                  /**< its answer */
+    float silent_adv_f32[W2S_OUTPUT_COUNT];                   /**< its answer */
     uint32_t silent_first, silent_end;                        /**< its samples */
+    uint64_t silent_cycles, silent_at;                        /**< its check's cycles, and when it was answered */
 #endif
     uint64_t clock;                                           /**< board_cycles extended to 64 bits (read each poll:
                                                                    a 60 s window's latency outlasts a wrap) */
@@ -63,9 +64,10 @@ typedef struct {
                                                                    along to finish before the next window ends */
     uint32_t dropped_seen;                                    /**< w2s_ring_dropped as of the last poll */
     uint32_t windows_cut;                                     /**< windows restarted because the ring dropped */
-    uint64_t longest_step;                                    /**< cycles of the longest step between two chances to
-                                                                   read the ring (a feed, an engine row, a window's
-                                                                   queue): it must stay under half the ring */
+    uint64_t longest_step;                                    /**< cycles of the longest stretch between two ring
+                                                                   reads (a chunk with a window's finish and queue,
+                                                                   or an engine row): under half the ring's time */
+    uint32_t ring_peak;                                       /**< the most samples ever waiting in the ring */
 } w2s_app_t;
 
 /**

@@ -184,10 +184,10 @@ int main(void)
            (unsigned long)((double)lv.engine_cycles * g_period_ticks / g_cycles_per_block / BOARD_TICKS_PER_KINSTR),
            (unsigned long)board_stack_high_water(), (unsigned long)sizeof g_app.engine);
     printf("live: windows_total %lu windows_analysed %u partial_windows %u dropped_samples %lu busy_us %lu "
-           "span_us %lu latency_us_max %lu windows_cut %lu longest_step_us %lu\n",
+           "span_us %lu latency_us_max %lu windows_cut %lu longest_step_us %lu ring_peak %lu\n",
            (unsigned long)(mic_samples() / W2S_WINDOW_SAMPLES), lv.analysed, lv.partial,
            (unsigned long)w2s_ring_dropped(&g_app.ring), ticks_us(span - lv.idle_ticks), ticks_us(span),
            ticks_us(lv.latency_max), (unsigned long)g_app.windows_cut,
-           (unsigned long)(g_app.longest_step * 1000000u / g_hz));
+           (unsigned long)(g_app.longest_step * 1000000u / g_hz), (unsigned long)g_app.ring_peak);
     return 0;
 }

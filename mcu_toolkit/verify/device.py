@@ -33,7 +33,8 @@ _SUMMARY = re.compile(r"^summary: windows (\d+) samples (\d+) kinstr frontend (\
 _PROFILE = re.compile(r"^profile: (layer|pool) (\d+) kinstr (\d+)", re.M)
 _START = re.compile(r"^\s*bits .* start (\d+) latency_us (\d+)$", re.M)
 _LIVE = re.compile(r"^live: windows_total (\d+) windows_analysed (\d+) partial_windows (\d+) dropped_samples (\d+) "
-                   r"busy_us (\d+) span_us (\d+) latency_us_max (\d+) windows_cut (\d+) longest_step_us (\d+)", re.M)
+                   r"busy_us (\d+) span_us (\d+) latency_us_max (\d+) windows_cut (\d+) longest_step_us (\d+) "
+                   r"ring_peak (\d+)", re.M)
 
 
 def check_tools() -> None:
@@ -73,7 +74,8 @@ class LiveRun:
     busy_us: int                  # emulated time not asleep waiting for the microphone
     span_us: int                  # emulated time from the microphone's start to the end
     latency_ms_max: float         # end of a window's audio to its output line
-    longest_step_ms: float        # the app's longest step between two chances to read the ring (under half of it)
+    longest_step_ms: float        # the app's longest stretch between two reads of the ring (under half of it)
+    ring_peak: int                # the most samples ever waiting in the ring (it holds W2S_RING_SAMPLES)
 
     def figures(self) -> dict:
         return live_figures(self.clock, [self])
@@ -90,7 +92,8 @@ def live_figures(clock: Clock, runs: list[LiveRun]) -> dict:
             "windows_analysed": analysed, "coverage": analysed / total if total else None,
             "cpu_load": sum(r.busy_us for r in runs) / span if span else None,
             "latency_ms_max": max((r.latency_ms_max for r in runs), default=None),
-            "longest_step_ms": max((r.longest_step_ms for r in runs), default=None)}
+            "longest_step_ms": max((r.longest_step_ms for r in runs), default=None),
+            "ring_peak": max((r.ring_peak for r in runs), default=None)}
 
 
 def check_fits(bundle) -> None:
@@ -189,6 +192,6 @@ def _live_run(clock: Clock, stdout: str, rows: int, wav: Path) -> LiveRun:
     if live is None or len(starts) != rows:
         raise ToolkitError(f"the live qemu-f411 image printed no live summary on {wav.name} (is it w2s_live.elf?)",
                            exit_code=ExitCode.CHECK_FAILED)
-    total, analysed, partial, dropped, busy, span, latency, cut, poll = map(int, live.groups())
+    total, analysed, partial, dropped, busy, span, latency, cut, step, peak = map(int, live.groups())
     return LiveRun(clock, [int(s) for s, _ in starts], total, analysed, partial, dropped, cut, busy, span,
-                   latency / 1000, poll / 1000)
+                   latency / 1000, step / 1000, peak)
