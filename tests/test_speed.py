@@ -105,8 +105,8 @@ def test_verdict_lines_say_the_schedule_and_what_it_is_estimated_from():
 def test_a_step_longer_than_half_the_ring_is_a_warning():
     v = speed.Verdict(schedule(300e6, 10e6, 2.0, 100e6, step_cycles=30e6), 1, 1, "n")
     assert v.schedule.burst_s == pytest.approx(0.3) and not v.schedule.burst_fits
-    assert ("one step (the window's last engine row) takes about 300 ms, more than half the audio ring (128 ms)"
-            in v.warning)
+    assert ("the window's end (the front end's finish and the int8 queue) takes about 300 ms, more than half the "
+            "audio ring (128 ms)" in v.warning)
     assert speed.Verdict(schedule(300e6, 10e6, 2.0, 100e6, step_cycles=300e3), 1, 1, "n").warning is None
 
 

@@ -66,6 +66,11 @@ uint32_t w2s_ring_write(w2s_ring_t *ring, const int16_t *src_s16, uint32_t n)
     return todo;
 }
 
+void w2s_ring_lost(w2s_ring_t *ring, uint32_t n)
+{
+    STORE_RELEASE(&ring->dropped, ring->dropped + n); /* only the producer writes dropped */
+}
+
 uint32_t w2s_ring_read(w2s_ring_t *ring, int16_t *dst_s16, uint32_t n)
 {
     uint32_t tail = ring->tail; /* only this side writes tail */

@@ -45,6 +45,14 @@ w2s_status_t w2s_ring_init(w2s_ring_t *ring, int16_t *storage_s16, uint32_t size
 uint32_t w2s_ring_write(w2s_ring_t *ring, const int16_t *src_s16, uint32_t n);
 
 /**
+ * @brief         Producer: count n samples lost before they reached the ring (a driver's overflow, a late
+ *                interrupt), so that the consumer sees the gap as it sees a full ring's.
+ * @param[in,out] ring  the ring
+ * @param[in]     n     samples lost
+ */
+void w2s_ring_lost(w2s_ring_t *ring, uint32_t n);
+
+/**
  * @brief         Consumer: copy up to n samples out.
  * @param[in,out] ring     the ring
  * @param[out]    dst_s16  room for n samples

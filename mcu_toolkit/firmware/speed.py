@@ -42,7 +42,7 @@ class Schedule:
     coverage: float    # window / period: the share of the audio analysed
     latency_s: float   # from the end of a window's audio to its answer
     cpu_load: float    # average, at most 1
-    burst_s: float     # the longest step between two ring reads (the window's last engine row)
+    burst_s: float     # the longest stretch between two ring reads (a window's finish and int8 queue)
     ring_s: float      # ... which must stay under this (half the ring)
     frontend_load: float  # the front end's share of the clock while it collects: 1 or more cannot keep up
 
@@ -58,7 +58,7 @@ class Schedule:
 def schedule(engine_cycles: float, frontend_cycles: float, window_s: float, clock_hz: float,
              margin: float = MARGIN, step_cycles: float = 0.0, ring_s: float = RING_HALF_S) -> Schedule:
     """The schedule w2s_app.c runs, from E and Fw (cycles per window), W, C and the margin. `step_cycles`: the
-    longest step between two reads of the ring (the window's last engine row), which half the ring must absorb."""
+    longest stretch between two reads of the ring (a window's finish and queue), which half the ring must absorb."""
     budget = window_s * clock_hz * float(margin)
     # collecting starts once the rest fits, and in any case when the engine is done
     skip = min(engine_cycles, max(0.0, engine_cycles + frontend_cycles - budget)) / clock_hz
@@ -88,9 +88,9 @@ class Verdict:
             return (f"warning: the front end alone needs {s.frontend_load:.1f} times the clock: the ring will drop "
                     "samples")
         if s is not None and not s.burst_fits:
-            return (f"warning: one step (the window's last engine row) takes about {s.burst_s * 1e3:.0f} ms, more "
-                    "than half the audio ring "
-                    f"({s.ring_s * 1e3:.0f} ms): the ring will drop samples between two reads")
+            return (f"warning: the window's end (the front end's finish and the int8 queue) takes about "
+                    f"{s.burst_s * 1e3:.0f} ms, more than half the audio ring ({s.ring_s * 1e3:.0f} ms): the ring "
+                    "will drop samples between two reads")
         return None
 
 

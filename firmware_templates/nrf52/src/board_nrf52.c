@@ -11,6 +11,10 @@
 #include "model_config.h"
 #include "w2s_ring.h"
 
+#if defined(NRFX_RELEASE_VER_MAJOR) && NRFX_RELEASE_VER_MAJOR >= 4
+#error "nrfx 4 changed the PDM and UARTE calls this file makes: use nrfx 3.x (README.md)"
+#endif
+
 /* Nano 33 BLE Sense: the microphone's power, clock and data; TX is the header's D1 (P1.03), RX is not used. */
 #define PIN_MIC_PWR NRF_GPIO_PIN_MAP(0, 17)
 #define PIN_MIC_CLK NRF_GPIO_PIN_MAP(0, 26)
@@ -47,6 +51,9 @@ static void halt(const char *what)
 
 static void pdm_event(nrfx_pdm_evt_t const *evt)
 {
+    if (evt->error == NRFX_PDM_ERROR_OVERFLOW) { /* a buffer came too late: the driver lost samples */
+        w2s_ring_lost(g_ring, HALF_SAMPLES);
+    }
     if (evt->buffer_released != NULL) {
         (void)w2s_ring_write(g_ring, evt->buffer_released, HALF_SAMPLES); /* a full ring counts the drop */
     }
@@ -60,6 +67,8 @@ static void pdm_event(nrfx_pdm_evt_t const *evt)
 
 w2s_status_t board_init(void)
 {
+    /* the instruction cache is off after reset: the engine runs from flash */
+    NRF_NVMC->ICACHECNF = NVMC_ICACHECNF_CACHEEN_Msk;
     /* the PDM clock comes from HFCLK: the crystal, not the 1.5% RC oscillator */
     NRF_CLOCK->EVENTS_HFCLKSTARTED = 0;
     NRF_CLOCK->TASKS_HFCLKSTART = 1;

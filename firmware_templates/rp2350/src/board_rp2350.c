@@ -23,7 +23,8 @@
 #define BLOCK_SAMPLES 256u /* one DMA block: 16 ms */
 
 static w2s_ring_t *g_ring;                      /* board_start_audio's; the DMA interrupt writes it */
-static uint32_t g_words[2][BLOCK_SAMPLES];      /* the two blocks the channels fill in turn */
+/* the two blocks the channels fill in turn; each aligned to its size, so a channel's writes wrap inside its block */
+static uint32_t g_words[2][BLOCK_SAMPLES] __attribute__((aligned(BLOCK_SAMPLES * sizeof(uint32_t))));
 static int g_dma[2];                            /* the two channels, each chained to the other */
 
 /* A block of left-slot words: the 24-bit sample is bits 31..8, the int16 sample its top 16 bits. */
@@ -36,9 +37,13 @@ static void push_block(const uint32_t *words)
     (void)w2s_ring_write(g_ring, pcm, BLOCK_SAMPLES); /* a full ring counts the drop; w2s_app reports it */
 }
 
-/* A channel finished its block (the other one runs now): hand the block over and re-arm its address. */
+/* A channel finished its block (the other one runs now): hand the block over and re-arm its address. Both done at
+   once: the interrupt came a block late, and the channel that restarted has written over the older block. */
 static void dma_done(void)
 {
+    if (dma_channel_get_irq0_status((uint)g_dma[0]) && dma_channel_get_irq0_status((uint)g_dma[1])) {
+        w2s_ring_lost(g_ring, BLOCK_SAMPLES);
+    }
     for (uint32_t k = 0; k < 2u; k++) {
         if (dma_channel_get_irq0_status((uint)g_dma[k])) {
             dma_channel_acknowledge_irq0((uint)g_dma[k]);
@@ -96,6 +101,7 @@ static void configure_dma(PIO pio, uint sm, uint32_t k)
     channel_config_set_write_increment(&c, true);
     channel_config_set_dreq(&c, pio_get_dreq(pio, sm, false));
     channel_config_set_chain_to(&c, (uint)g_dma[k ^ 1u]);
+    channel_config_set_ring(&c, true, 10); /* writes wrap at 1 KiB (the block): a late re-arm cannot overrun it */
     dma_channel_configure((uint)g_dma[k], &c, g_words[k], &pio->rxf[sm], BLOCK_SAMPLES, false);
     dma_channel_set_irq0_enabled((uint)g_dma[k], true);
 }
