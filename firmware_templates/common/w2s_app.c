@@ -74,8 +74,8 @@ static uint64_t stretch(w2s_app_t *app, uint64_t t0)
 }
 
 /* A window's answer: its line ("... t=..us latency=..ms"), and the event. */
-static w2s_status_t answer(w2s_app_t *app, w2s_app_event_t *ev, uint64_t engine_cycles, uint64_t latency_cycles,
-                           char *line, const char **call)
+static w2s_status_t answer(w2s_app_event_t *ev, uint64_t engine_cycles, uint64_t latency_cycles, char *line,
+                           const char **call)
 {
     const uint32_t hz = board_cpu_hz();
     const uint32_t us = (uint32_t)(engine_cycles * 1000000u / hz);
@@ -89,7 +89,6 @@ static w2s_status_t answer(w2s_app_t *app, w2s_app_event_t *ev, uint64_t engine_
     ev->answered = 1;
     ev->engine_cycles = engine_cycles;
     ev->latency_cycles = latency_cycles;
-    (void)app;
     return W2S_OK;
 }
 
@@ -133,7 +132,7 @@ static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *e
     ev->first = app->window_first;
     ev->end = end;
     app->window_first = end;
-    return answer(app, ev, cycles, cycles, line, call);
+    return answer(ev, cycles, cycles, line, call);
 }
 #else
 /* Up to max_rows of the queued window through the engine, timed; its answer if that finished it. */
@@ -152,7 +151,7 @@ static w2s_status_t engine_rows(w2s_app_t *app, uint32_t max_rows, w2s_app_event
     app->engine_est = app->engine_cycles;
     ev->first = app->queued_first;
     ev->end = app->queued_end;
-    return answer(app, ev, app->engine_cycles, t1 - app->queued_at, line, call);
+    return answer(ev, app->engine_cycles, t1 - app->queued_at, line, call);
 }
 
 /* The window the pipeline completed (its last sample is the end-th read): queued for the engine (its
@@ -179,7 +178,7 @@ static w2s_status_t window_done(w2s_app_t *app, uint32_t end, w2s_app_event_t *e
         memcpy(ev->adv_f32, adv_f32, sizeof adv_f32);
         ev->first = app->queued_first;
         ev->end = end;
-        return answer(app, ev, app->engine_cycles, t1 - t0, line, call);
+        return answer(ev, app->engine_cycles, t1 - t0, line, call);
     }
     app->collecting = next_window_fits(app); /* else the rest of the chunk is skipped */
     return W2S_OK;
@@ -232,7 +231,7 @@ w2s_status_t w2s_app_poll(w2s_app_t *app, w2s_app_event_t *event, const char **c
         memcpy(ev->adv_f32, app->silent_adv_f32, sizeof ev->adv_f32);
         ev->first = app->silent_first;
         ev->end = app->silent_end;
-        if ((st = answer(app, ev, app->silent_cycles, app->clock - app->silent_at, line, call)) != W2S_OK) {
+        if ((st = answer(ev, app->silent_cycles, app->clock - app->silent_at, line, call)) != W2S_OK) {
             return st;
         }
     }

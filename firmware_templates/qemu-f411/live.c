@@ -69,6 +69,12 @@ static unsigned long ticks_us(uint64_t ticks)
     return (unsigned long)((double)ticks * W2S_MIC_BLOCK_SAMPLES * 1e6 / W2S_SAMPLE_RATE_HZ / g_period_ticks);
 }
 
+/* The board's cycles as thousands of instructions (the emulated instructions that took them). */
+static unsigned long kinstr(uint64_t cycles)
+{
+    return (unsigned long)((double)cycles * g_period_ticks / g_cycles_per_block / BOARD_TICKS_PER_KINSTR);
+}
+
 /* The microphone at MHZ and CPI (the command line's words): SysTick ticks per block, 0 if out of range. */
 static uint32_t mic_period_ticks(double mhz, double cpi)
 {
@@ -102,7 +108,7 @@ static void report(live_t *lv, const w2s_app_event_t *ev)
     memcpy(bits, ev->adv_f32, sizeof bits);
     printf("  bits %08lx %08lx %08lx  kinstr frontend 0 engine %lu  start %lu latency_us %lu\n",
            (unsigned long)bits[0], (unsigned long)bits[1], (unsigned long)bits[2],
-           (unsigned long)((double)ev->engine_cycles * g_period_ticks / g_cycles_per_block / BOARD_TICKS_PER_KINSTR),
+           kinstr(ev->engine_cycles),
            (unsigned long)stream_start, ticks_us(latency));
 }
 
@@ -181,7 +187,7 @@ int main(void)
     w2s_wav_close(&g_wav);
     printf("summary: windows %u samples %lu kinstr frontend 0 engine %lu stack_high_water %lu B engine_state %lu B\n",
            lv.answered, (unsigned long)g_wav.samples_read,
-           (unsigned long)((double)lv.engine_cycles * g_period_ticks / g_cycles_per_block / BOARD_TICKS_PER_KINSTR),
+           kinstr(lv.engine_cycles),
            (unsigned long)board_stack_high_water(), (unsigned long)sizeof g_app.engine);
     printf("live: windows_total %lu windows_analysed %u partial_windows %u dropped_samples %lu busy_us %lu "
            "span_us %lu latency_us_max %lu windows_cut %lu longest_step_us %lu ring_peak %lu\n",
