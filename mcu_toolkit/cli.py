@@ -127,9 +127,9 @@ convert.help = inspect.cleandoc(convert.help) + "\n\n\b\n" + "\n".join(
               help="The deployed model step: w2s (our streaming engine, as firmware --engine w2s) or tflm "
                    "(model_int8.tflite on the TFLM interpreter).")
 @click.option("--device", type=click.Choice(spec.DEVICES), default=spec.DEVICES[0], show_default=True,
-              help="Where the w2s engine runs: host (its numpy mirror, bit-exact with the C) or qemu-m4 (the "
-                   "qemu-f411 firmware image on an emulated Cortex-M4; needs arm-none-eabi-gcc and "
-                   "qemu-system-arm, and checks every output bit for bit against the host).")
+              help="Where the w2s engine runs: host (its numpy mirror, bit-exact with the C) or an emulated "
+                   "board whose firmware image QEMU runs, every output checked bit for bit against the host: "
+                   "qemu-m4 (the qemu-f411 image on a Cortex-M4; needs arm-none-eabi-gcc and qemu-system-arm).")
 @opt.clock_mhz
 @opt.cpi
 @click.option("--layers", is_flag=True,

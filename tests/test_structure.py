@@ -98,3 +98,13 @@ def test_every_board_has_its_template_and_implements_board_h():
         if "board.h" in b.common:
             own = "".join(p.read_text() for p in (templates / b.template).rglob("*") if p.suffix in (".c", ".cc"))
             assert [f for f in api if not re.search(rf"^\w[\w *]*\b{f}\([^)]*\)\s*\{{", own, re.M)] == [], b.name
+
+
+def test_each_device_one_entry():
+    """validate's --device choices (spec.DEVICES, torch-free for the CLI) are device.DEVICES, each one board."""
+    from mcu_toolkit import spec
+    from mcu_toolkit.firmware.boards import BOARDS
+    from mcu_toolkit.verify.device import DEVICES
+
+    assert spec.DEVICES == ("host", *DEVICES)
+    assert all(d.board in BOARDS for d in DEVICES.values())

@@ -1,7 +1,8 @@
-"""The device in the loop: the qemu-f411 firmware image, run in QEMU on each file.
+"""The device in the loop: an emulated board's firmware image, run in QEMU on each file.
 
-The image is the one `firmware --board qemu-f411` generates, built with arm-none-eabi-gcc and run on
-qemu-system-arm -M netduinoplus2 (a Cortex-M4F) with -icount shift=0. It prints each window's three
+Each `validate --device` is one entry of DEVICES: the firmware board whose project it builds (qemu-m4: the
+image `firmware --board qemu-f411` generates, built with arm-none-eabi-gcc) and the QEMU machine it runs on
+(qemu-system-arm -M netduinoplus2, a Cortex-M4F) with -icount shift=0. The image prints each window's three
 float32 outputs as bit patterns, so the host can check them bit for bit.
 
 Live (`make live`, w2s_live.elf): the samples arrive from SysTick at 16 kHz of the emulated board's time for a
@@ -24,8 +25,6 @@ from ..cores import CORES
 from ..errors import ExitCode, ToolkitError
 from ..lifetime import in_group
 
-TOOLS = ("arm-none-eabi-gcc", "make", "qemu-system-arm")
-APT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm make"
 QEMU_TIMEOUT_S = 600
 _BITS = re.compile(r"^\s*bits ([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8})\s+kinstr frontend (\d+) engine (\d+)", re.M)
 _SUMMARY = re.compile(r"^summary: windows (\d+) samples (\d+) kinstr frontend (\d+) engine (\d+) "
@@ -37,10 +36,31 @@ _LIVE = re.compile(r"^live: windows_total (\d+) windows_analysed (\d+) partial_w
                    r"ring_peak (\d+)", re.M)
 
 
-def check_tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
+@dataclass(frozen=True)
+class Device:
+    """One `validate --device`: the firmware board it builds, and the emulator that runs the image."""
+    name: str
+    board: str                  # firmware --board: the project built for it
+    cpu: str                    # what it emulates, in messages
+    chip: str                   # the part whose memory map the image is linked for, in messages
+    tools: tuple[str, ...]      # needed on PATH
+    apt: str                    # the Debian packages that give them
+    qemu: tuple[str, ...]       # the emulator and its machine
+    live: bool = False          # it has `make live` (--clock-mhz)
+
+
+ARM_APT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm make"
+DEVICES = {d.name: d for d in (
+    Device("qemu-m4", "qemu-f411", "Cortex-M4", "F411", ("arm-none-eabi-gcc", "make", "qemu-system-arm"), ARM_APT,
+           ("qemu-system-arm", "-M", "netduinoplus2"), live=True),
+)}
+
+
+def check_tools(device: Device = DEVICES["qemu-m4"]) -> None:
+    missing = [t for t in device.tools if shutil.which(t) is None]
     if missing:
-        raise ToolkitError(f"--device qemu-m4 needs {', '.join(missing)} ({APT})", exit_code=ExitCode.TOOLCHAIN)
+        raise ToolkitError(f"--device {device.name} needs {', '.join(missing)} ({device.apt})",
+                           exit_code=ExitCode.TOOLCHAIN)
 
 
 @dataclass
@@ -96,18 +116,20 @@ def live_figures(clock: Clock, runs: list[LiveRun]) -> dict:
             "ring_peak": max((r.ring_peak for r in runs), default=None)}
 
 
-def check_fits(bundle) -> None:
-    """The F411's budget, the one `firmware --board qemu-f411` checks, before any build: a bundle that cannot
+def check_fits(bundle, device: Device = DEVICES["qemu-m4"]) -> None:
+    """The device's board budget, the one `firmware --board` checks, before any build: a bundle that cannot
     fit is bad input for this device (exit 2), named in one line, not a linker error after a build."""
     from ..firmware.boards import BOARDS, KIB, budget, largest_window_that_fits
 
-    b = budget(BOARDS["qemu-f411"], bundle.report)
+    board = BOARDS[device.board]
+    b = budget(board, bundle.report)
     if b.fits:
         return
     over = [f"{what} {used / KIB:.0f} KiB > {limit / KIB:.0f} KiB" for what, used, limit in
             (("flash", b.flash_used, b.flash_limit), ("RAM", b.ram_used, b.ram_limit)) if used > limit]
     hint = largest_window_that_fits(b, bundle.report)
-    raise ToolkitError(f"--device qemu-m4: this {bundle.report.window_seconds:g} s bundle does not fit the F411: "
+    raise ToolkitError(f"--device {device.name}: this {bundle.report.window_seconds:g} s bundle does not fit the "
+                       f"{device.chip}: "
                        + ", ".join(over) + f" (the front end's window store is "
                        f"{b.parts['frontend_window_buffers'] / KIB:.0f} KiB); "
                        + (f"convert with --window-seconds {hint:g} or less (estimated)" if hint else
@@ -124,22 +146,25 @@ def _build_failure(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = "", live: bool = False) -> Path:
-    """Generate the qemu-f411 project for the bundle in work/ and build it (live: w2s_live.elf); the ELF's path."""
+def build_image(bundle: Path, work: Path, opt: str = "-O2", extra_cflags: str = "", live: bool = False,
+                device: Device = DEVICES["qemu-m4"]) -> Path:
+    """Generate the device's board project for the bundle in work/ and build it (live: w2s_live.elf); the ELF's
+    path."""
     from ..firmware.boards import BOARDS, budget
     from ..firmware.generate import _open_fixed_bundle, _write_project
 
-    check_tools()
+    check_tools(device)
     b = _open_fixed_bundle(bundle, "w2s")  # one line naming a missing file (a --frontend float bundle)
-    check_fits(b)
-    proj = work / "qemu-f411"
+    check_fits(b, device)
+    board = BOARDS[device.board]
+    proj = work / board.name
     proj.mkdir(parents=True)
-    _write_project(proj, BOARDS["qemu-f411"], b.path, b.report, budget(BOARDS["qemu-f411"], b.report), False)
+    _write_project(proj, board, b.path, b.report, budget(board, b.report), False)
     target = "w2s_live.elf" if live else "w2s.elf"
     r = subprocess.run(["make", "-s", f"OPT={opt}", f"EXTRA_CFLAGS={extra_cflags}", target], cwd=proj,
                        capture_output=True, text=True, **in_group())
     if r.returncode != 0:
-        raise ToolkitError(f"building the qemu-f411 image failed: {_build_failure(r.stderr + r.stdout)[:200]}",
+        raise ToolkitError(f"building the {board.name} image failed: {_build_failure(r.stderr + r.stdout)[:200]}",
                            exit_code=ExitCode.TOOLCHAIN)
     return proj / target
 
@@ -157,13 +182,13 @@ def qemu_opt_value(text: str) -> str:
     return text.replace(",", ",,")
 
 
-def run_image(elf: Path, wav: Path, clock: Clock | None = None) -> DeviceRun:
+def run_image(elf: Path, wav: Path, clock: Clock | None = None, device: Device = DEVICES["qemu-m4"]) -> DeviceRun:
     """Run the image on one WAV file in QEMU; what it printed, parsed. The firmware takes the WAV path as
     everything after the first space of the semihosting command line (live: after the clock and CPI), so
     spaces need no escape. A live image (clock given) sleeps in WFI between blocks: sleep=off makes QEMU's
     clock jump to the next SysTick instead of waiting in real time."""
     words = ["w2s.elf"] if clock is None else [elf.name, f"{clock.mhz:g}", f"{clock.cpi:g}"]
-    cmd = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none", "-serial", "none",
+    cmd = [*device.qemu, "-nographic", "-monitor", "none", "-serial", "none",
            "-icount", "shift=0" if clock is None else "shift=0,sleep=off", "-semihosting-config",
            "enable=on,target=native," + ",".join(f"arg={w}" for w in words) + f",arg={qemu_opt_value(str(wav))}",
            "-kernel", str(elf)]
@@ -175,7 +200,7 @@ def run_image(elf: Path, wav: Path, clock: Clock | None = None) -> DeviceRun:
     summary = _SUMMARY.search(r.stdout)
     if r.returncode != 0 or summary is None:
         last = (r.stdout + r.stderr).strip().splitlines()[-1:] or ["no output"]
-        raise ToolkitError(f"the qemu-f411 image failed on {wav.name}: {last[0][:400]}",
+        raise ToolkitError(f"the {device.board} image failed on {wav.name}: {last[0][:400]}",
                            exit_code=ExitCode.CHECK_FAILED)
     rows = _BITS.findall(r.stdout)
     bits = np.array([[int(h, 16) for h in row[:3]] for row in rows], dtype=np.uint32).reshape(-1, 3)

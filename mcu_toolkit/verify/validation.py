@@ -121,7 +121,7 @@ def _float_session(path: Path):
             raise ToolkitError(f"bundle {path.parent}: {path.name} cannot be loaded by onnxruntime ({why})")
 
 
-def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock=None) -> dict:
+def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock=None, device: str = "host") -> dict:
     """What _run_file needs, built once per process: the report, the deployed model step, the float trunk."""
     b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ()))
     report = b.report
@@ -136,18 +136,19 @@ def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock
         from .tflm import TflmModel
 
         dev = TflmModel(tflite, arena_size=report.arena_bytes)
-    return dict(report=report, engine=engine, dev=dev, elf=elf, clock=clock, ort=_float_session(b.path / "model.onnx"))
+    return dict(report=report, engine=engine, dev=dev, elf=elf, clock=clock, device=device,
+                ort=_float_session(b.path / "model.onnx"))
 
 
-def _on_device(elf: str, windows: list[np.ndarray], clock=None):
-    """The windows through the qemu-f411 image, as one WAV of exactly those windows (live: heard at `clock`)."""
+def _on_device(elf: str, windows: list[np.ndarray], clock=None, device: str = "qemu-m4"):
+    """The windows through the device's image, as one WAV of exactly those windows (live: heard at `clock`)."""
     from ..audio import to_pcm16
-    from .device import run_image, write_wav
+    from .device import DEVICES, run_image, write_wav
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "clip.wav"
         write_wav(wav, np.concatenate([to_pcm16(w) for w in windows]))
-        return run_image(Path(elf), wav, clock)
+        return run_image(Path(elf), wav, clock, DEVICES[device])
 
 
 def _differing(device: np.ndarray, host: list[np.ndarray]) -> int:
@@ -168,7 +169,7 @@ def _run_file(m: dict, path: str) -> tuple[np.ndarray, np.ndarray, int, int, obj
     windows, _ = cut_windows(load_audio(path), report.window_samples)
     run = None
     if m["elf"] is not None:
-        run = _on_device(m["elf"], windows, m["clock"])
+        run = _on_device(m["elf"], windows, m["clock"], m["device"])
         if run.live is not None:
             clip, n = np.concatenate(windows), report.window_samples
             windows = [clip[s:s + n] for s in run.live.starts]
@@ -232,12 +233,12 @@ def _convert_checkpoint(target: str | os.PathLike, tmp: Path, progress: bool) ->
 
 
 def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engine: str = "w2s",
-               elf: Path | None = None, clock=None) -> list[tuple]:
+               elf: Path | None = None, clock=None, device: str = "host") -> list[tuple]:
     """(float, deployed, device differing, windows, live run) per file, in this process or on `jobs` spawned
     workers."""
     from ..progress import bar
 
-    setup, paths = (str(bundle), engine, None if elf is None else str(elf), clock), [str(f) for f in files]
+    setup, paths = (str(bundle), engine, None if elf is None else str(elf), clock, device), [str(f) for f in files]
     with bar(len(files), "validate", progress) as b:
         if jobs == 1:
             m, out = _file_models(*setup), []
@@ -331,14 +332,19 @@ def _check_engine_device(engine: str, device: str, clock=None) -> None:
     if engine not in spec.ENGINES or device not in spec.DEVICES:
         raise ToolkitError(f"--engine must be one of {', '.join(spec.ENGINES)} and --device one of "
                            f"{', '.join(spec.DEVICES)}")
-    if clock is not None and device != "qemu-m4":
-        raise ToolkitError("--clock-mhz runs the firmware live on the emulated board: it needs --device qemu-m4")
-    if device == "qemu-m4" and engine != "w2s":
-        raise ToolkitError("--device qemu-m4 runs the w2s engine; TFLM cannot be built here (--engine w2s)")
-    if device == "qemu-m4":
-        from .device import check_tools
+    if device == "host":
+        if clock is not None:
+            raise ToolkitError("--clock-mhz runs the firmware live on an emulated board: it needs --device qemu-m4")
+        return
+    from .device import DEVICES, check_tools
 
-        check_tools()
+    if clock is not None and not DEVICES[device].live:
+        live = ", ".join(d.name for d in DEVICES.values() if d.live)
+        raise ToolkitError(f"--clock-mhz runs the firmware live on an emulated board: --device {device} has no live "
+                           f"image ({live} has)")
+    if engine != "w2s":
+        raise ToolkitError(f"--device {device} runs the w2s engine; TFLM cannot be built here (--engine w2s)")
+    check_tools(DEVICES[device])
 
 
 def _given_bundle(target, engine: str, device: str, notes: list[str]) -> Path | None:
@@ -349,13 +355,13 @@ def _given_bundle(target, engine: str, device: str, notes: list[str]) -> Path | 
     notes += b.notes
     if engine == "w2s" and b.report.engine is not None and not b.report.engine.available:
         raise ToolkitError(f"this bundle has no w2s engine ({b.report.engine.reason}); use --engine tflm")
-    if device == "qemu-m4" and b.report.frontend_kind != "fixed":
-        raise ToolkitError("--device qemu-m4 needs a bundle with the fixed-point front end (this one was "
+    if device != "host" and b.report.frontend_kind != "fixed":
+        raise ToolkitError(f"--device {device} needs a bundle with the fixed-point front end (this one was "
                            "converted with --frontend float)")
-    if device == "qemu-m4":
-        from .device import check_fits
+    if device != "host":
+        from .device import DEVICES, check_fits
 
-        check_fits(b)
+        check_fits(b, DEVICES[device])
     return bundle_mod.open_bundle(b.path, ("engine_head.json",) if engine == "w2s" else ())  # report read once
 
 
@@ -367,8 +373,10 @@ def _device_figures(res: ValidationResult, results: list, clock=None) -> None:
     res.device_windows = sum(r[3] for r in results)
     res.device_differing = sum(r[2] for r in results)
     if res.device_differing:
-        res.failures.append(f"the Cortex-M4 image differs from the host engine in {res.device_differing} "
-                            "window output(s)")
+        from .device import DEVICES
+
+        res.failures.append(f"the {DEVICES[res.device].cpu} image differs from the host engine in "
+                            f"{res.device_differing} window output(s)")
 
 
 def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
@@ -400,11 +408,11 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     with tempfile.TemporaryDirectory() as tmp, child_group(), environ_set(TMPDIR=tmp):
         bundle = given or _convert_checkpoint(bundle_or_checkpoint, Path(tmp), progress)
         elf = None
-        if device == "qemu-m4":
-            from .device import build_image
+        if device != "host":
+            from .device import DEVICES, build_image
 
-            elf = build_image(bundle, Path(tmp) / "device", live=clock is not None)
-        results = _run_files(bundle, files, jobs, progress, engine, elf, clock)
+            elf = build_image(bundle, Path(tmp) / "device", live=clock is not None, device=DEVICES[device])
+        results = _run_files(bundle, files, jobs, progress, engine, elf, clock, device)
         report = bundle_mod.read_report(bundle)  # read here: a bundle converted from a checkpoint goes with tmp
     f_out = np.array([r[0] for r in results], dtype=np.float64)
     d_out = np.array([r[1] for r in results], dtype=np.float64)
@@ -417,7 +425,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         warnings=notes + _spread_warnings(f_out, len(files)) + level_warnings(files, peaks, report.calibration),
         engine=engine, device=device, frontend=report.frontend_kind,
     )
-    if device == "qemu-m4":
+    if device != "host":
         _device_figures(res, results, clock)
     if label_map is not None:
         res.labels = np.array([label_map[f] for f in res.files])
@@ -452,7 +460,12 @@ def table(res: ValidationResult) -> str:
                          f"--max-drift {res.max_drift}" if res.max_drift is not None else "") if g]
     verdict = "PASS" if res.passed else "FAIL"
     where = {"w2s": "the w2s engine", "tflm": "int8 on TFLM"}[res.engine]
-    where += " on an emulated Cortex-M4 (QEMU)" if res.device == "qemu-m4" else " on the host"
+    if res.device == "host":
+        where += " on the host"
+    else:
+        from .device import DEVICES
+
+        where += f" on an emulated {DEVICES[res.device].cpu} (QEMU)"
     front = ("fixed-point front end" if res.frontend == "fixed" else
              "float log-mel (a --frontend float bundle: no device front end)")
     lines.append(f"deployed = {front} -> {where}")
