@@ -42,6 +42,14 @@ class InstrRates:
 QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_mac_overall=1.53,
                      frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0)
 
+# The qemu-m55 image (-O2, Helium kernels) on QEMU's mps3-an547 with -icount (SysTick: 32 ticks per 1,000
+# instructions): the engine's rates fitted by bench_m55.py; cycles per instruction an estimate, not measured (the
+# M55 runs a 128-bit vector instruction in two beats on its 64-bit datapath and overlaps beats of successive
+# ones; no cycle model of it here).
+QEMU_M55 = InstrRates(engine_per_mac=0.155, engine_per_output=6.0, engine_per_mac_overall=0.25,
+                      frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0,
+                      measured_on="cortex-m55")
+
 
 @dataclass(frozen=True)
 class Core:
@@ -63,6 +71,9 @@ CORES = {
                        QEMU_M4),
     "xtensa-lx7": Core("Xtensa LX7", (), None),
     "host": Core("Linux", (), None),
+    # Helium (MVE): gcc defines __ARM_FEATURE_MVE, so the engine takes its int8 VMLADAVA kernels
+    # (w2s_engine_conv_mve.c); the front end runs its Thumb-2 + DSP C as on the M4
+    "cortex-m55": Core("Cortex-M55", ("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"), QEMU_M55),
 }
 CORTEX_M = tuple(name for name, c in CORES.items() if c.flags)  # the cores arm-none-eabi-gcc builds for
 M4F = CORES["cortex-m4f"].flags

@@ -19,7 +19,11 @@ C_DIR = Path(__file__).resolve().parent / "c"
 HOST = "host"
 QEMU_CORE = "cortex-m4f"  # what mps2-an386 emulates
 ARM_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
-ICOUNT = ("-icount", "shift=0,align=off,sleep=off")  # 1 instruction = 1 ns of virtual time: counts, not speed
+ICOUNT = ("-icount", "shift=0,align=off,sleep=off")
+# The QEMU machine each core's ELF runs on, and its tests' linker script (m4_startup.c serves both: it enables
+# CP10/CP11, which the M55's Helium instructions need as the FPU does)
+MACHINES = {"cortex-m4f": (("-M", "mps2-an386"), "m4.ld"),
+            "cortex-m55": (("-M", "mps3-an547", "-cpu", "cortex-m55"), "m55.ld")}  # 1 instruction = 1 ns of virtual time: counts, not speed
 
 
 class CFailed(RuntimeError):
@@ -71,7 +75,8 @@ def build(sources: Iterable[Path], out: Path, target: str = HOST, *, opt: str = 
     if ld_script is not None:
         cmd += ["-nostartfiles", "-nostdlib", "-T", str(ld_script)]
     elif target != HOST:
-        cmd += ["--specs=rdimon.specs", "-T", str(C_DIR / "m4.ld"), str(C_DIR / "m4_startup.c")]
+        cmd += ["--specs=rdimon.specs", "-T", str(C_DIR / MACHINES.get(target, MACHINES[QEMU_CORE])[1]),
+                str(C_DIR / "m4_startup.c")]
     _run([*cmd, *map(str, sources), "-o", str(out)], f"building {out.name}")
     return out
 
@@ -97,11 +102,11 @@ def semihosting(args: Sequence[str] | None, argv0: str) -> str:
 
 
 def run_qemu(elf: Path, args: Sequence[str] | None = None, *, icount: bool = False, timeout: float = 300,
-             check: bool = True) -> subprocess.CompletedProcess:
+             check: bool = True, core: str = QEMU_CORE) -> subprocess.CompletedProcess:
     """Run elf on mps2-an386 with argv [elf's stem, *args] (args None: no argv at all); its semihosting
     stdout and exit code come back. icount: count instructions (benchmarks). check: raise CFailed on a
-    non-zero exit."""
-    cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+    non-zero exit. core: the machine (MACHINES) the ELF was built for."""
+    cmd = ["qemu-system-arm", *MACHINES[core][0], "-nographic", "-monitor", "none", "-serial", "none",
            *(ICOUNT if icount else ()), "-semihosting-config", semihosting(args, elf.stem), "-kernel", str(elf)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:

@@ -25,7 +25,7 @@ def rounding_flags(engine: Engine) -> tuple[str, ...]:
 def build(engine: Engine, folder: Path, target: str = cbuild.HOST, *flags: str) -> Path:
     """The harness around every emitted engine file, for the host (stdin/stdout) or QEMU (files)."""
     cbuild.write(engine_files(engine), folder)
-    out = folder / ("harness" if target == cbuild.HOST else "engine_m4.elf")
+    out = folder / ("harness" if target == cbuild.HOST else f"engine_{target}.elf")
     return cbuild.build([*cbuild.c_files(folder), HARNESS], out, target,
                         flags=[*FLAGS, *rounding_flags(engine), *flags], includes=[folder])
 
@@ -40,10 +40,10 @@ def run_host(exe: Path, windows: list[np.ndarray], columns: int):
     return parse(lines.splitlines(), windows, columns)
 
 
-def run_m4(elf: Path, windows: list[np.ndarray], columns: int, work: Path):
+def run_m4(elf: Path, windows: list[np.ndarray], columns: int, work: Path, core: str = cbuild.QEMU_CORE):
     work.mkdir(parents=True, exist_ok=True)
     (work / "in.bin").write_bytes(pack(windows))
-    cbuild.run_qemu(elf, [str(work / "in.bin"), str(work / "out.txt")])
+    cbuild.run_qemu(elf, [str(work / "in.bin"), str(work / "out.txt")], core=core)
     return parse((work / "out.txt").read_text().splitlines(), windows, columns)
 
 

@@ -80,14 +80,32 @@ extern const w2s_engine_model_t g_w2s_engine_model;
 LAYER_FIELDS = {"kind": False, "kh": True, "kw": True, "sh": True, "sw": True, "cin": True, "cout": True,
                 "width": True, "out_width": True, "pad_top": True, "pad_bottom": True, "pad_left": True,
                 "in_zero": False, "out_zero": False, "act_min": False, "act_max": False, "weights_s16": False,
-                "run": True, "bias_s32": False, "mult_q31": False, "shift": False, "ring_offset": True}
+                "run": True, "bias_s32": False, "mult_q31": False, "shift": False, "ring_offset": True,
+                "weights_s8": False, "run_s8": True, "bias_zp_s32": False}
+
+
+# A kernel family's own arrays (Layer.c_guards) are compiled only where that family runs; elsewhere the field
+# is a null pointer, through these (w2s_engine_layer.h decides W2S_ENGINE_MVE).
+GUARD_MACROS = """/* Each build keeps the weights its kernels read: int8 for Helium (W2S_ENGINE_MVE), int16 for the others. */
+#if W2S_ENGINE_MVE
+#define W2S_IF_MVE(a) (a)
+#define W2S_IF_NOT_MVE(a) 0
+#else
+#define W2S_IF_MVE(a) 0
+#define W2S_IF_NOT_MVE(a) (a)
+#endif
+
+"""
+_GUARD_WRAP = {"W2S_ENGINE_MVE": "W2S_IF_MVE", "!W2S_ENGINE_MVE": "W2S_IF_NOT_MVE"}
 
 
 def _layer_init(name: str, layer: Layer, ring_offset: int) -> str:
     fields = layer.c_fields(name, ring_offset)
     unknown = set(fields) - set(LAYER_FIELDS)
     assert not unknown, f"not in w2s_layer_s8_t: {unknown}"
-    return struct_init({k: f"{fields[k]}u" if unsigned else str(fields[k])
+    guards = layer.c_guards(name)
+    value = lambda v: f"{_GUARD_WRAP[guards[v]]}({v})" if v in guards else str(v)  # noqa: E731
+    return struct_init({k: f"{fields[k]}u" if unsigned else value(fields[k])
                         for k, unsigned in LAYER_FIELDS.items() if k in fields})
 
 
@@ -95,14 +113,16 @@ def _layer_arrays(name: str, layer: Layer) -> str:
     arrays = layer.c_arrays(name)
     if not arrays:
         return ""
+    guards = layer.c_guards(name)
+    text = lambda a: f"#if {guards[a[1]]}\n{array(*a)}#endif\n" if a[1] in guards else array(*a)  # noqa: E731
     return (f"/* {name}: {layer.describe()} (TFLite tensor {layer.tensor}) */\n"
-            + "".join(array(*a) for a in arrays) + "\n")
+            + "".join(text(a) for a in arrays) + "\n")
 
 
 def model_c(engine: Engine) -> str:
     g, head, table = engine.graph, engine.head, engine.table
     named = [(f"layer{k}", layer) for k, layer in enumerate(g.layers)] + [("lin", g.lin), ("sof", g.sof)]
-    parts = [GENERATED, '#include "w2s_engine_model.h"\n\n']
+    parts = [GENERATED, '#include "w2s_engine_model.h"\n\n', GUARD_MACROS]
     parts += [_layer_arrays(name, layer) for name, layer in named]
     parts.append(f"/* e^(logit) for int8 logits q = -128..127: scale {g.sof_quant.scale:.9g}, zero point "
                  f"{g.sof_quant.zero} */\n")
@@ -125,11 +145,12 @@ def model_c(engine: Engine) -> str:
 
 
 def data_bytes(engine: Engine) -> int:
-    """Flash of the generated model: weights, biases, multipliers, shifts, exp table, head, layer structs."""
+    """Flash of the generated model: weights, biases, multipliers, shifts, exp table, head, layer structs. The
+    int16 weights' build (every core but Helium's, whose int8 weights and biases are smaller)."""
     g = engine.graph
     arrays = sum(sizeof(ctype) * values.size for layer in (*g.layers, g.lin, g.sof)
-                 for ctype, _, values, _ in layer.c_arrays(""))
-    layer_struct = 56  # w2s_layer_s8_t on a 32-bit core
+                 for ctype, name, values, _ in layer.c_arrays("") if layer.c_guards("").get(name) != "W2S_ENGINE_MVE")
+    layer_struct = 68  # w2s_layer_s8_t on a 32-bit core
     return arrays + 256 * 6 + 4 * (engine.head.weight.size + 3) + layer_struct * (len(g.layers) + 2) + 40
 
 

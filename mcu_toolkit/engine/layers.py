@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .arith import multiply_by_quantized_multiplier
-from .layout import tap_run, weights_s16, wide_len
+from .layout import bias_zp_s32, run_s8, tap_run, weights_s8, weights_s16, wide_len, wide_s8_len
 
 Symbol = str  # a C identifier (an array's name or an enum value) in a struct's fields
 
@@ -75,6 +75,11 @@ class Layer:
         """The constant arrays its struct points to: (C type, name, values, values per line)."""
         return []
 
+    def c_guards(self, name: str) -> dict[Symbol, str]:
+        """The arrays only one kernel family reads, by name: the preprocessor condition under which the generated
+        C keeps each (the other family's build gets a null pointer and not the array's flash)."""
+        return {}
+
     def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
         """w2s_layer_s8_t's fields (w2s_engine_layer.h) for this layer; the ones left out are zero or NULL."""
         raise NotImplementedError
@@ -117,7 +122,7 @@ class Conv(Layer):
 
     @property
     def scratch(self) -> int:
-        return wide_len(self)
+        return max(wide_len(self), -(-wide_s8_len(self) // 2))  # int16 values; the Helium build's int8 fit too
 
     @property
     def out_width(self) -> int:
@@ -144,7 +149,13 @@ class Conv(Layer):
         return [("int16_t", f"{name}_weights_s16", weights_s16(self), 20),
                 ("int32_t", f"{name}_bias_s32", self.bias, 8),
                 ("int32_t", f"{name}_mult_q31", self.mult, 6),
-                ("int8_t", f"{name}_shift", self.shift, 16)]
+                ("int8_t", f"{name}_shift", self.shift, 16),
+                ("int8_t", f"{name}_weights_s8", weights_s8(self), 16),
+                ("int32_t", f"{name}_bias_zp_s32", bias_zp_s32(self), 8)]
+
+    def c_guards(self, name: str) -> dict[Symbol, str]:
+        return {f"{name}_weights_s16": "!W2S_ENGINE_MVE", f"{name}_weights_s8": "W2S_ENGINE_MVE",
+                f"{name}_bias_zp_s32": "W2S_ENGINE_MVE"}
 
     def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
         return {"kind": "W2S_LAYER_CONV", "kh": self.kh, "kw": self.kw, "sh": 1, "sw": 1, "cin": self.cin,
@@ -152,7 +163,8 @@ class Conv(Layer):
                 "pad_bottom": self.pad_bottom, "pad_left": self.pad_left, "in_zero": self.in_zero,
                 "out_zero": self.out_zero, "act_min": self.act_min, "act_max": self.act_max,
                 "weights_s16": f"{name}_weights_s16", "run": tap_run(self), "bias_s32": f"{name}_bias_s32",
-                "mult_q31": f"{name}_mult_q31", "shift": f"{name}_shift", "ring_offset": ring_offset}
+                "mult_q31": f"{name}_mult_q31", "shift": f"{name}_shift", "ring_offset": ring_offset,
+                "weights_s8": f"{name}_weights_s8", "run_s8": run_s8(self), "bias_zp_s32": f"{name}_bias_zp_s32"}
 
 
 @dataclass(frozen=True)

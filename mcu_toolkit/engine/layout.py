@@ -28,6 +28,41 @@ def wide_len(c: Conv) -> int:
     return (c.width + c.kw - 1) * c.kh * c.cin + 1
 
 
+MVE_VECTOR = 16  # int8 lanes of a Helium (MVE) vector
+
+
+def run_s8(c: Conv) -> int:
+    """int8 weights per output channel for the Helium kernels: the receptive field rounded up to whole 16-byte
+    vectors (zero weights pad it, so the input taps they meet never count)."""
+    n = c.kh * c.kw * c.cin
+    return -(-n // MVE_VECTOR) * MVE_VECTOR
+
+
+def wide_s8_len(c: Conv) -> int:
+    """Bytes of a conv's int8 interleaved input (w2s_engine_conv_mve.c), plus the vector the last pixel's
+    zero-weight tail may read past it."""
+    return (c.width + c.kw - 1) * c.kh * c.cin + MVE_VECTOR
+
+
+def weights_s8(c: Conv) -> np.ndarray:
+    """The Helium kernels' int8 weights: each output channel's receptive field as (kernel column, row, input
+    channel), the interleaved rows' order, zero-padded to run_s8, channel after channel."""
+    w = np.zeros((c.cout, run_s8(c)), dtype=np.int8)
+    w[:, :c.kh * c.kw * c.cin] = c.weights.transpose(0, 2, 1, 3).reshape(c.cout, -1)  # OHWI -> (O, kx, ky, I)
+    return w.reshape(-1)
+
+
+def bias_zp_s32(c: Conv) -> np.ndarray:
+    """bias - in_zero * sum(w) per channel: the Helium kernels sum raw int8 products, so the zero point comes
+    out once here (padding taps hold in_zero, so they add w * in_zero - in_zero * w = 0, as TFLM's skipped
+    taps). Refused if it leaves int32."""
+    sums = c.weights.reshape(c.cout, -1).astype(np.int64).sum(axis=1)
+    b = c.bias.astype(np.int64) - int(c.in_zero) * sums
+    if np.abs(b).max(initial=0) >= 1 << 31:
+        raise ValueError("bias - in_zero * sum(w) leaves int32")
+    return b.astype(np.int32)
+
+
 def channel_groups(cout: int) -> list[int]:
     """Output channels per weight group, as w2s_engine_conv.c's group_size: fours, then threes (13 = 4 + 3 + 3 + 3),
     then what cannot be split so (1, 2, 5: fours and the rest)."""

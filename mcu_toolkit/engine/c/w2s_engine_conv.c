@@ -129,6 +129,10 @@ static inline void widen_run(const int8_t *src, size_t n, int32_t zero, int16_t 
  * same sums as TFLM skipping out-of-image taps), and one more zero follows for a pair read past the end. */
 void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
 {
+#if W2S_ENGINE_MVE
+    w2s_conv_widen_mve_s8(layer, rows, (int8_t *)out); /* Helium: int8 in the same scratch */
+    return;
+#endif
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
     const size_t cols = width + layer->kw - 1u, step = kh * cin;
     const int32_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
@@ -410,6 +414,10 @@ static void dot_1x3(const int16_t *x, const int16_t *w, size_t pairs, const int3
  * that share every load. Integer sums: any order gives the same int32 as TFLM's. */
 void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out)
 {
+#if W2S_ENGINE_MVE
+    w2s_conv_row_mve_s8(layer, (const int8_t *)wide, out);
+    return;
+#endif
     const size_t cout = layer->cout, pairs = layer->run / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
     const requant_t q = requant_of(layer);

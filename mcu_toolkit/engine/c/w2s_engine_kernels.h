@@ -2,7 +2,8 @@
  * engine's .c files):
  *   w2s_engine_conv.c     conv rows: the kh input rows widened to int16, then int16 dot products
  *   w2s_engine_maxpool.c  max-pool rows
- *   w2s_engine_requant.h  the convs' requantisation, static inline */
+ *   w2s_engine_requant.h  the convs' requantisation, static inline
+ *   w2s_engine_conv_mve.c the Helium (MVE) kernels of a Cortex-M55 build, int8 throughout */
 #ifndef W2S_ENGINE_KERNELS_H
 #define W2S_ENGINE_KERNELS_H
 
@@ -61,6 +62,14 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
  * @param[out]    out       out_width * cin values
  */
 void w2s_maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
+
+#if W2S_ENGINE_MVE
+/* Helium builds (w2s_engine_conv_mve.c): the three kernels above forward to these, which keep the kh input rows
+ * int8 (in the same scratch) and read weights_s8 and bias_zp_s32. Same integers. */
+void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out);
+void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t *out);
+void w2s_maxpool_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *colmax, int8_t *out);
+#endif
 
 #ifdef __cplusplus
 }

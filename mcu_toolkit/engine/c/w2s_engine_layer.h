@@ -6,6 +6,14 @@
 
 #include <stdint.h>
 
+/* Helium (MVE) kernels where the core has integer MVE (Cortex-M55, M85), unless W2S_ENGINE_PORTABLE asks for the
+ * plain C; decided here because the generated model keeps only the weights its build's kernels read. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(W2S_ENGINE_PORTABLE)
+#define W2S_ENGINE_MVE 1
+#else
+#define W2S_ENGINE_MVE 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,6 +41,10 @@ typedef struct {
     const int32_t *mult_q31;     /**< conv: cout per-channel multipliers */
     const int8_t *shift;         /**< conv: cout per-channel shifts (left if > 0) */
     uint32_t ring_offset;        /**< where its kh input rows start in w2s_engine_t.ring_s8 */
+    const int8_t *weights_s8;    /**< conv, Helium builds (else NULL): cout * run_s8, each channel's field as
+                                      (kernel column, row, channel), zero-padded; NULL for a pool */
+    uint16_t run_s8;             /**< conv: kh * kw * cin rounded up to 16 (whole int8 vectors) */
+    const int32_t *bias_zp_s32;  /**< conv, Helium builds: cout biases minus in_zero * the channel's weight sum */
 } w2s_layer_s8_t;
 
 typedef struct {

@@ -28,6 +28,10 @@ static uint32_t bytes4(int32_t v)
  * The DSP build takes four int8 values at a time; max is exact, so the order does not matter. */
 void w2s_maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out)
 {
+#if W2S_ENGINE_MVE
+    w2s_maxpool_row_mve_s8(layer, rows, (int8_t *)colmax, out);
+    return;
+#endif
     const size_t n = (size_t)layer->width * layer->cin, cin = layer->cin;
     size_t i = 0;
 #if W2S_ENGINE_DSP
