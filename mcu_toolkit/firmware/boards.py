@@ -76,6 +76,10 @@ BOARDS = {b.name: b for b in (
           "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for the F411's "
           "memory map, run on QEMU's netduinoplus2 (cd OUT && make run WAV=clip.wav)", engines=("w2s",),
           common=WAV_READER + MICROPHONE[:3]),
+    Board("qemu-m55", "cortex-m55", 512 * KIB, 512 * KIB, "qemu-m55",
+          "the pipeline on QEMU's mps3-an547 (Cortex-M55, Helium kernels) with a WAV file (semihosting) for a "
+          "microphone; code in the 512 KiB ITCM, data in the 512 KiB DTCM (cd OUT && make run WAV=clip.wav)",
+          engines=("w2s",), common=WAV_READER),
 )}
 
 

@@ -53,6 +53,8 @@ ARM_APT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system
 DEVICES = {d.name: d for d in (
     Device("qemu-m4", "qemu-f411", "Cortex-M4", "F411", ("arm-none-eabi-gcc", "make", "qemu-system-arm"), ARM_APT,
            ("qemu-system-arm", "-M", "netduinoplus2"), live=True),
+    Device("qemu-m55", "qemu-m55", "Cortex-M55", "MPS3 AN547", ("arm-none-eabi-gcc", "make", "qemu-system-arm"),
+           ARM_APT, ("qemu-system-arm", "-M", "mps3-an547", "-cpu", "cortex-m55")),
 )}
 
 

@@ -14,7 +14,7 @@
 #include "w2s_engine_requant.h"
 
 #define W2S_MVE_LANES 16u  /* int8 lanes of a vector */
-#define W2S_MVE_PIXELS 16u /* pixels whose sums one vectorised requantisation takes at a time */
+#define W2S_MVE_PIXELS W2S_ENGINE_N_MELS /* the widest row: a group's sums wait for its requantisation */
 
 /* n bytes, 16 at a time under a tail predicate: no byte read or written past n */
 static inline void copy_s8(int8_t *dst, const int8_t *src, size_t n)
@@ -34,53 +34,72 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
     const size_t cols = width + layer->kw - 1u, step = kh * cin;
     const int zero = layer->in_zero;
     memset(out, zero, left * step);
-    memset(out + (left + width) * step, zero, (cols - left - width) * step);
-    for (size_t ky = 0; ky < kh; ky++) {
-        const int8_t *src = rows[ky];
-        int8_t *dst = out + left * step + ky * cin;
-        for (size_t x = 0; x < width; x++, src += cin, dst += step) {
-            copy_s8(dst, src, cin);
+    int8_t *dst = out + left * step;
+    if (cin <= W2S_MVE_LANES) {
+        /* one predicated load per row and column; the store writes a whole vector, whose lanes past cin the next
+         * store (the next row, or the next column's first) overwrites: columns in order, rows within them */
+        const mve_pred16_t p = vctp8q((uint32_t)cin);
+        for (size_t x = 0, at = 0; x < width; x++, at += cin) {
+            for (size_t ky = 0; ky < kh; ky++, dst += cin) {
+                vst1q_s8(dst, vld1q_z_s8(rows[ky] + at, p));
+            }
+        }
+    } else {
+        for (size_t x = 0; x < width; x++) {
+            for (size_t ky = 0; ky < kh; ky++, dst += cin) {
+                copy_s8(dst, rows[ky] + x * cin, cin);
+            }
         }
     }
+    memset(dst, zero, (cols - left - width) * step); /* after the columns: it overwrites the last one's spill */
     memset(out + cols * step, 0, W2S_MVE_LANES); /* the tail the last pixel reads: defined, times zero weights */
 }
 
-/* The sums of up to 16 pixels by up to 3 output channels: s[c][x], from the channels' bias_zp_s32. One
- * vector of each pixel's field meets the group's weight vectors; each weight vector serves two pixels. */
-typedef int32_t sums_t[3][W2S_MVE_PIXELS];
+/* A row's sums for up to 3 output channels: s[c * W2S_MVE_PIXELS + x], from the channels' bias_zp_s32. */
+typedef int32_t sums_t[3u * W2S_MVE_PIXELS];
 
-static inline void dot_2x3(const int8_t *xa, size_t stride, const int8_t *w, size_t run, const int32_t *bias,
-                           int32_t *s0, int32_t *s1, int32_t *s2)
+#if defined(__GNUC__)
+#define W2S_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define W2S_ALWAYS_INLINE inline
+#endif
+
+/* Two pixels (xa, xa + stride) by r channels (w, w + run, ...), r a constant where this is inlined: each vector of
+ * a pixel's field meets the r weight vectors, each weight vector both pixels. Post-incremented pointers: GCC 12
+ * spills the immediate offsets of an unrolled body to the stack. */
+static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int8_t *w, size_t run,
+                                      const int32_t *bias, int32_t *s, const size_t r)
 {
     const int8_t *xb = xa + stride, *w0 = w, *w1 = w + run, *w2 = w + 2u * run;
-    int32_t a0 = bias[0], a1 = bias[0], a2 = bias[1], a3 = bias[1], a4 = bias[2], a5 = bias[2];
+    int32_t a0 = bias[0], a1 = bias[0];
+    int32_t a2 = r > 1u ? bias[1] : 0, a3 = a2;
+    int32_t a4 = r > 2u ? bias[2] : 0, a5 = a4;
     for (size_t k = run / W2S_MVE_LANES; k > 0; k--) {
         const int8x16_t va = vld1q_s8(xa), vb = vld1q_s8(xb);
         int8x16_t v = vld1q_s8(w0);
         a0 = vmladavaq_s8(a0, va, v);
         a1 = vmladavaq_s8(a1, vb, v);
-        v = vld1q_s8(w1);
-        a2 = vmladavaq_s8(a2, va, v);
-        a3 = vmladavaq_s8(a3, vb, v);
-        v = vld1q_s8(w2);
-        a4 = vmladavaq_s8(a4, va, v);
-        a5 = vmladavaq_s8(a5, vb, v);
-        xa += W2S_MVE_LANES, xb += W2S_MVE_LANES, w0 += W2S_MVE_LANES, w1 += W2S_MVE_LANES, w2 += W2S_MVE_LANES;
-    }
-    s0[0] = a0, s0[1] = a1, s1[0] = a2, s1[1] = a3, s2[0] = a4, s2[1] = a5;
-}
-
-static inline void dot_2x1(const int8_t *xa, size_t stride, const int8_t *w, size_t run, int32_t bias, int32_t *s)
-{
-    const int8_t *xb = xa + stride;
-    int32_t a0 = bias, a1 = bias;
-    for (size_t k = run / W2S_MVE_LANES; k > 0; k--) {
-        const int8x16_t v = vld1q_s8(w);
-        a0 = vmladavaq_s8(a0, vld1q_s8(xa), v);
-        a1 = vmladavaq_s8(a1, vld1q_s8(xb), v);
-        xa += W2S_MVE_LANES, xb += W2S_MVE_LANES, w += W2S_MVE_LANES;
+        if (r > 1u) {
+            v = vld1q_s8(w1);
+            a2 = vmladavaq_s8(a2, va, v);
+            a3 = vmladavaq_s8(a3, vb, v);
+            w1 += W2S_MVE_LANES;
+        }
+        if (r > 2u) {
+            v = vld1q_s8(w2);
+            a4 = vmladavaq_s8(a4, va, v);
+            a5 = vmladavaq_s8(a5, vb, v);
+            w2 += W2S_MVE_LANES;
+        }
+        xa += W2S_MVE_LANES, xb += W2S_MVE_LANES, w0 += W2S_MVE_LANES;
     }
     s[0] = a0, s[1] = a1;
+    if (r > 1u) {
+        s[W2S_MVE_PIXELS] = a2, s[W2S_MVE_PIXELS + 1u] = a3;
+    }
+    if (r > 2u) {
+        s[2u * W2S_MVE_PIXELS] = a4, s[2u * W2S_MVE_PIXELS + 1u] = a5;
+    }
 }
 
 static inline int32_t dot_1x1(const int8_t *x, const int8_t *w, size_t run, int32_t acc)
@@ -92,76 +111,99 @@ static inline int32_t dot_1x1(const int8_t *x, const int8_t *w, size_t run, int3
     return acc;
 }
 
-/* pixels [0, n) of the block at px (n <= 16) by channels g .. g + r - 1 (r <= 3) into s */
-W2S_NOINLINE static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, size_t g, size_t r,
-                                    sums_t s)
+/* The pixel pairs of a block by a group of r channels: one call per group, the pair loop inside. */
+#define W2S_PAIRS(name, r_)                                                                                       \
+    W2S_NOINLINE static void name(const int8_t *px, size_t pairs, size_t stride, const int8_t *w, size_t run,     \
+                                  const int32_t *bias, int32_t *s)                                                \
+    {                                                                                                             \
+        for (; pairs > 0; pairs--, px += 2u * stride, s += 2) {                                                   \
+            dot_2xr(px, stride, w, run, bias, s, (r_));                                                           \
+        }                                                                                                         \
+    }
+W2S_PAIRS(pairs_3, 3u)
+W2S_PAIRS(pairs_2, 2u)
+W2S_PAIRS(pairs_1, 1u)
+#undef W2S_PAIRS
+
+/* pixels [0, n) at px by channels g .. g + r - 1 (r <= 3) into s */
+static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, size_t g, size_t r, sums_t s)
 {
     const size_t run = layer->run_s8, stride = (size_t)layer->kh * layer->cin;
     const int8_t *w = layer->weights_s8 + g * run;
     const int32_t *bias = layer->bias_zp_s32 + g;
-    size_t x = 0;
-    if (r == 3u) {
-        for (; x + 2u <= n; x += 2u) {
-            dot_2x3(px + x * stride, stride, w, run, bias, &s[0][x], &s[1][x], &s[2][x]);
-        }
-    } else {
-        for (; x + 2u <= n; x += 2u) {
-            for (size_t c = 0; c < r; c++) {
-                dot_2x1(px + x * stride, stride, w + c * run, run, bias[c], &s[c][x]);
-            }
-        }
-    }
-    for (; x < n; x++) { /* an odd last pixel */
+    const size_t pairs = n / 2u;
+    (r == 3u ? pairs_3 : r == 2u ? pairs_2 : pairs_1)(px, pairs, stride, w, run, bias, s);
+    if (n % 2u) { /* an odd last pixel */
         for (size_t c = 0; c < r; c++) {
-            s[c][x] = dot_1x1(px + x * stride, w + c * run, run, bias[c]);
+            s[c * W2S_MVE_PIXELS + n - 1u] = dot_1x1(px + (n - 1u) * stride, w + c * run, run, bias[c]);
         }
     }
 }
 
-/* One channel's n sums (n <= 16) requantised as TFLM does, to out[x * cout] */
+#if !W2S_SINGLE_ROUNDING
+/* gemmlowp's double rounding on 4 lanes: VQRDMULH is SaturatingRoundingDoublingHighMul exactly (it rounds half
+ * up, as gemmlowp's nudge does). RoundingDivideByPOT rounds half away from zero and VRSHL half up, so a negative
+ * value first takes 1 (x + (x >> 31), `fix`), which moves only its ties; under a ReLU floor at or above the zero
+ * point a negative value lands on the floor either way, and a right shift of 0 has no ties. */
+static W2S_ALWAYS_INLINE int32x4_t requant4(int32x4_t v, int32_t left, int32_t mult, int32_t right, int32_t zero,
+                                            int32x4_t lo, int32x4_t hi, const int fix)
+{
+    v = vqrdmulhq_n_s32(vshlq_r_s32(v, left), mult);
+    if (fix) {
+        v = vaddq_s32(v, vshrq_n_s32(v, 31));
+    }
+    return vminq_s32(vmaxq_s32(vaddq_n_s32(vrshlq_n_s32(v, -right), zero), lo), hi);
+}
+
+#define W2S_REQUANT_LOOP(fix)                                                                                    \
+    for (; x + 4u <= n; x += 4u, o += 4u * cout) {                                                               \
+        vstrbq_scatter_offset_s32(o, offsets, requant4(vld1q_s32(acc + x), left, mult, right, zero, lo, hi, fix)); \
+    }
+#endif
+
+/* One channel's n sums requantised as TFLM does, to out[x * cout] */
 static void requant_store(const w2s_layer_s8_t *layer, size_t oc, const int32_t *acc, size_t n, int8_t *out)
 {
-    const int32_t cout = layer->cout, mult = layer->mult_q31[oc], zero = layer->out_zero;
+    const size_t cout = layer->cout;
+    const int32_t mult = layer->mult_q31[oc], zero = layer->out_zero;
     const int shift = layer->shift[oc];
 #if W2S_SINGLE_ROUNDING
     for (size_t x = 0; x < n; x++) {
-        out[x * (size_t)cout] = clamp_s8(w2s_engine_requantize_q31(acc[x], mult, shift) + zero, layer->act_min,
-                                         layer->act_max);
+        out[x * cout] = clamp_s8(w2s_engine_requantize_q31(acc[x], mult, shift) + zero, layer->act_min,
+                                 layer->act_max);
     }
 #else
-    /* gemmlowp's double rounding on 4 lanes: VQRDMULH is SaturatingRoundingDoublingHighMul exactly (it rounds
-     * half up, as gemmlowp's nudge does); RoundingDivideByPOT rounds half away from zero, VRSHL half up, so a
-     * negative value first takes 1 (x + (x >> 31)), which changes only its ties. */
     const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int fix = right > 0 && layer->act_min < zero;
     const int32x4_t lo = vdupq_n_s32(layer->act_min), hi = vdupq_n_s32(layer->act_max);
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)cout);
-    for (size_t x = 0; x < n; x += 4u) {
+    int8_t *o = out;
+    size_t x = 0;
+    if (fix) {
+        W2S_REQUANT_LOOP(1)
+    } else {
+        W2S_REQUANT_LOOP(0)
+    }
+    if (x < n) {
         const mve_pred16_t p = vctp32q((uint32_t)(n - x));
-        int32x4_t v = vqrdmulhq_n_s32(vshlq_r_s32(vld1q_z_s32(acc + x, p), left), mult);
-        if (right > 0) {
-            v = vrshlq_n_s32(vaddq_s32(v, vshrq_n_s32(v, 31)), -right);
-        }
-        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zero), lo), hi);
-        vstrbq_scatter_offset_p_s32(out + x * (size_t)cout, offsets, v, p);
+        vstrbq_scatter_offset_p_s32(o, offsets, requant4(vld1q_z_s32(acc + x, p), left, mult, right, zero, lo, hi,
+                                                         fix), p);
     }
 #endif
 }
 
-/* The interleaved rows (w2s_conv_widen_mve_s8) -> one output row: blocks of up to 16 pixels by groups of 3
- * output channels (13 = 3 + 3 + 3 + 2 + 2: no channel alone), each group's sums requantised 4 pixels at once. */
+/* The interleaved rows (w2s_conv_widen_mve_s8) -> one output row, by groups of 3 output channels (13 = 3 + 3 + 3
+ * + 2 + 2: no channel alone): the group's sums over the row, then each channel's requantisation 4 pixels at once. */
 void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t *out)
 {
-    const size_t cout = layer->cout, width = layer->width, stride = (size_t)layer->kh * layer->cin;
-    for (size_t x0 = 0; x0 < width; x0 += W2S_MVE_PIXELS) {
-        const size_t n = width - x0 < W2S_MVE_PIXELS ? width - x0 : W2S_MVE_PIXELS;
-        for (size_t g = 0, r; g < cout; g += r) {
-            const size_t rest = cout - g;
-            r = rest == 4u ? 2u : (rest < 3u ? rest : 3u);
-            sums_t s;
-            block_sums(layer, wide + x0 * stride, n, g, r, s);
-            for (size_t c = 0; c < r; c++) {
-                requant_store(layer, g + c, s[c], n, out + x0 * cout + g + c);
-            }
+    const size_t cout = layer->cout, width = layer->width;
+    for (size_t g = 0, r; g < cout; g += r) {
+        const size_t rest = cout - g;
+        r = rest == 4u ? 2u : (rest < 3u ? rest : 3u);
+        sums_t s;
+        block_sums(layer, wide, width, g, r, s);
+        for (size_t c = 0; c < r; c++) {
+            requant_store(layer, g + c, s + c * W2S_MVE_PIXELS, width, out + g + c);
         }
     }
 }
