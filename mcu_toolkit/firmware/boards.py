@@ -80,6 +80,10 @@ BOARDS = {b.name: b for b in (
           "the pipeline on QEMU's mps3-an547 (Cortex-M55, Helium kernels) with a WAV file (semihosting) for a "
           "microphone; code in the 512 KiB ITCM, data in the 512 KiB DTCM (cd OUT && make run WAV=clip.wav)",
           engines=("w2s",), common=WAV_READER),
+    # RAM: the HP core's 1 MiB DTCM (SRAM3); flash: the 5.5 MB MRAM (Alif's published figures)
+    Board("alif-e7", "cortex-m55", 5632 * KIB, 1024 * KIB, "alif",
+          "the Alif Ensemble E7's Cortex-M55 high-performance core, 400 MHz, Helium; an INMP441 on I2S; Alif's DFP "
+          "(CMSIS-Driver SAI and USART)", engines=("w2s",), mhz=400),
 )}
 
 

@@ -14,7 +14,7 @@
 #include "w2s_engine_requant.h"
 
 #define W2S_MVE_LANES 16u  /* int8 lanes of a vector */
-#define W2S_MVE_PIXELS W2S_ENGINE_N_MELS /* the widest row: a group's sums wait for its requantisation */
+#define W2S_MVE_ROW (W2S_ENGINE_N_MELS + 1u) /* a channel's sums: the widest row, and an odd pixel's twin */
 
 /* n bytes, 16 at a time under a tail predicate: no byte read or written past n */
 static inline void copy_s8(int8_t *dst, const int8_t *src, size_t n)
@@ -55,8 +55,8 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
     memset(out + cols * step, 0, W2S_MVE_LANES); /* the tail the last pixel reads: defined, times zero weights */
 }
 
-/* A row's sums for up to 3 output channels: s[c * W2S_MVE_PIXELS + x], from the channels' bias_zp_s32. */
-typedef int32_t sums_t[3u * W2S_MVE_PIXELS];
+/* A row's sums for up to 3 output channels: s[c * W2S_MVE_ROW + x], from the channels' bias_zp_s32. */
+typedef int32_t sums_t[3u * W2S_MVE_ROW];
 
 #if defined(__GNUC__)
 #define W2S_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -68,13 +68,14 @@ typedef int32_t sums_t[3u * W2S_MVE_PIXELS];
  * a pixel's field meets the r weight vectors, each weight vector both pixels. Post-incremented pointers: GCC 12
  * spills the immediate offsets of an unrolled body to the stack. */
 static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int8_t *w, size_t run,
-                                      const int32_t *bias, int32_t *s, const size_t r)
+                                      const int32_t *bias, int32_t *s, const size_t r, const size_t vectors)
 {
     const int8_t *xb = xa + stride, *w0 = w, *w1 = w + run, *w2 = w + 2u * run;
     int32_t a0 = bias[0], a1 = bias[0];
     int32_t a2 = r > 1u ? bias[1] : 0, a3 = a2;
     int32_t a4 = r > 2u ? bias[2] : 0, a5 = a4;
-    for (size_t k = run / W2S_MVE_LANES; k > 0; k--) {
+#pragma GCC unroll 1
+    for (size_t k = vectors; k > 0; k--) {
         const int8x16_t va = vld1q_s8(xa), vb = vld1q_s8(xb);
         int8x16_t v = vld1q_s8(w0);
         a0 = vmladavaq_s8(a0, va, v);
@@ -95,49 +96,47 @@ static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int
     }
     s[0] = a0, s[1] = a1;
     if (r > 1u) {
-        s[W2S_MVE_PIXELS] = a2, s[W2S_MVE_PIXELS + 1u] = a3;
+        s[W2S_MVE_ROW] = a2, s[W2S_MVE_ROW + 1u] = a3;
     }
     if (r > 2u) {
-        s[2u * W2S_MVE_PIXELS] = a4, s[2u * W2S_MVE_PIXELS + 1u] = a5;
+        s[2u * W2S_MVE_ROW] = a4, s[2u * W2S_MVE_ROW + 1u] = a5;
     }
 }
 
-static inline int32_t dot_1x1(const int8_t *x, const int8_t *w, size_t run, int32_t acc)
-{
-    for (size_t k = run / W2S_MVE_LANES; k > 0; k--) {
-        acc = vmladavaq_s8(acc, vld1q_s8(x), vld1q_s8(w));
-        x += W2S_MVE_LANES, w += W2S_MVE_LANES;
-    }
-    return acc;
-}
-
-/* The pixel pairs of a block by a group of r channels: one call per group, the pair loop inside. */
-#define W2S_PAIRS(name, r_)                                                                                       \
-    W2S_NOINLINE static void name(const int8_t *px, size_t pairs, size_t stride, const int8_t *w, size_t run,     \
+/* A row's pixel pairs by a group of r channels, the pair loop inside (an odd last pixel pairs with itself: its
+ * twin's sums land in the spare slot). The vector count is a constant for the default model's fields (1: the
+ * first conv and the 1x1s; 8: the 3x3 13-channel convs): its loop needs no count computed per pair. */
+#define W2S_PAIRS(name, r_, vectors_)                                                                             \
+    W2S_NOINLINE static void name(const int8_t *px, size_t n, size_t stride, const int8_t *w, size_t run,         \
                                   const int32_t *bias, int32_t *s)                                                \
     {                                                                                                             \
-        for (; pairs > 0; pairs--, px += 2u * stride, s += 2) {                                                   \
-            dot_2xr(px, stride, w, run, bias, s, (r_));                                                           \
+        for (; n > 1u; n -= 2u, px += 2u * stride, s += 2) {                                                      \
+            dot_2xr(px, stride, w, run, bias, s, (r_), (vectors_));                                               \
+        }                                                                                                         \
+        if (n == 1u) {                                                                                            \
+            dot_2xr(px, 0u, w, run, bias, s, (r_), (vectors_));                                                   \
         }                                                                                                         \
     }
-W2S_PAIRS(pairs_3, 3u)
-W2S_PAIRS(pairs_2, 2u)
-W2S_PAIRS(pairs_1, 1u)
+W2S_PAIRS(pairs_3_1, 3u, 1u)
+W2S_PAIRS(pairs_2_1, 2u, 1u)
+W2S_PAIRS(pairs_3_8, 3u, 8u)
+W2S_PAIRS(pairs_2_8, 2u, 8u)
+W2S_PAIRS(pairs_3, 3u, run / W2S_MVE_LANES)
+W2S_PAIRS(pairs_2, 2u, run / W2S_MVE_LANES)
+W2S_PAIRS(pairs_1, 1u, run / W2S_MVE_LANES)
 #undef W2S_PAIRS
+
+typedef void pairs_fn(const int8_t *, size_t, size_t, const int8_t *, size_t, const int32_t *, int32_t *);
 
 /* pixels [0, n) at px by channels g .. g + r - 1 (r <= 3) into s */
 static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, size_t g, size_t r, sums_t s)
 {
-    const size_t run = layer->run_s8, stride = (size_t)layer->kh * layer->cin;
-    const int8_t *w = layer->weights_s8 + g * run;
-    const int32_t *bias = layer->bias_zp_s32 + g;
-    const size_t pairs = n / 2u;
-    (r == 3u ? pairs_3 : r == 2u ? pairs_2 : pairs_1)(px, pairs, stride, w, run, bias, s);
-    if (n % 2u) { /* an odd last pixel */
-        for (size_t c = 0; c < r; c++) {
-            s[c * W2S_MVE_PIXELS + n - 1u] = dot_1x1(px + (n - 1u) * stride, w + c * run, run, bias[c]);
-        }
-    }
+    const size_t run = layer->run_s8, stride = (size_t)layer->kh * layer->cin, vectors = run / W2S_MVE_LANES;
+    pairs_fn *const by_vectors[3][3] = {{pairs_1, pairs_1, pairs_1},
+                                        {pairs_2, pairs_2_1, pairs_2_8},
+                                        {pairs_3, pairs_3_1, pairs_3_8}};
+    const size_t known = vectors == 1u ? 1u : vectors == 8u ? 2u : 0u;
+    by_vectors[r - 1u][known](px, n, stride, layer->weights_s8 + g * run, run, layer->bias_zp_s32 + g, s);
 }
 
 #if !W2S_SINGLE_ROUNDING
@@ -203,7 +202,7 @@ void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t
         sums_t s;
         block_sums(layer, wide, width, g, r, s);
         for (size_t c = 0; c < r; c++) {
-            requant_store(layer, g + c, s + c * W2S_MVE_PIXELS, width, out + g + c);
+            requant_store(layer, g + c, s + c * W2S_MVE_ROW, width, out + g + c);
         }
     }
 }
