@@ -51,7 +51,8 @@ def _elf_sizes(elf: Path) -> dict:
     sec = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines() if ln.startswith(".")}
     flash = sec[".text"] + sec.get(".ARM.exidx", 0) + sec.get(".data", 0)
     ram = sec.get(".data", 0) + sec.get(".bss", 0) + sec.get(".heap", 0) + sec.get(".stack", 0)
-    return {"flash_bytes": flash, "ram_bytes": ram, "sections": sec}
+    return {"flash_bytes": flash, "ram_bytes": ram,
+            "sections": {k: v for k, v in sec.items() if k in (".text", ".ARM.exidx", ".data", ".bss", ".heap", ".stack")}}
 
 
 def _measure(bundle: Path, work: Path, wav: Path, seconds: float) -> dict:
@@ -69,7 +70,7 @@ def _measure(bundle: Path, work: Path, wav: Path, seconds: float) -> dict:
             "instructions_per_audio_second": {"frontend": round(fe), "engine": round(eng), "total": round(fe + eng)},
             "engine_layers_M_per_s": {**{f"layer{k}": v for k, v in enumerate(layers[:-1])}, "pool": layers[-1]},
             "stack_high_water": run.stack_high_water, "engine_state": run.engine_state,
-            "image": _elf_sizes(elf), "bits": np.asarray(run.outputs).view(np.uint32).tolist()[:2]}
+            "image": _elf_sizes(elf)}
 
 
 def main() -> None:
