@@ -51,8 +51,8 @@ def _elf_sizes(elf: Path) -> dict:
     sec = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines() if ln.startswith(".")}
     flash = sec[".text"] + sec.get(".ARM.exidx", 0) + sec.get(".data", 0)
     ram = sec.get(".data", 0) + sec.get(".bss", 0) + sec.get(".heap", 0) + sec.get(".stack", 0)
-    return {"flash_bytes": flash, "ram_bytes": ram,
-            "sections": {k: v for k, v in sec.items() if k in (".text", ".ARM.exidx", ".data", ".bss", ".heap", ".stack")}}
+    kept = (".text", ".ARM.exidx", ".data", ".bss", ".heap", ".stack")
+    return {"flash_bytes": flash, "ram_bytes": ram, "sections": {k: v for k, v in sec.items() if k in kept}}
 
 
 def _measure(bundle: Path, work: Path, wav: Path, seconds: float) -> dict:

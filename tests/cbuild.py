@@ -19,11 +19,11 @@ C_DIR = Path(__file__).resolve().parent / "c"
 HOST = "host"
 QEMU_CORE = "cortex-m4f"  # what mps2-an386 emulates
 ARM_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
-ICOUNT = ("-icount", "shift=0,align=off,sleep=off")
+ICOUNT = ("-icount", "shift=0,align=off,sleep=off")  # 1 instruction = 1 ns of virtual time: counts, not speed
 # The QEMU machine each core's ELF runs on, and its tests' linker script (m4_startup.c serves both: it enables
 # CP10/CP11, which the M55's Helium instructions need as the FPU does)
 MACHINES = {"cortex-m4f": (("-M", "mps2-an386"), "m4.ld"),
-            "cortex-m55": (("-M", "mps3-an547", "-cpu", "cortex-m55"), "m55.ld")}  # 1 instruction = 1 ns of virtual time: counts, not speed
+            "cortex-m55": (("-M", "mps3-an547", "-cpu", "cortex-m55"), "m55.ld")}
 
 
 class CFailed(RuntimeError):

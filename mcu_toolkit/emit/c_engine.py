@@ -86,7 +86,8 @@ LAYER_FIELDS = {"kind": False, "kh": True, "kw": True, "sh": True, "sw": True, "
 
 # A kernel family's own arrays (Layer.c_guards) are compiled only where that family runs; elsewhere the field
 # is a null pointer, through these (w2s_engine_layer.h decides W2S_ENGINE_MVE).
-GUARD_MACROS = """/* Each build keeps the weights its kernels read: int8 for Helium (W2S_ENGINE_MVE), int16 for the others. */
+GUARD_MACROS = """/* Each build keeps the weights its kernels read: int8 for Helium (W2S_ENGINE_MVE), int16 for the
+   others. */
 #if W2S_ENGINE_MVE
 #define W2S_IF_MVE(a) (a)
 #define W2S_IF_NOT_MVE(a) 0
