@@ -56,7 +56,7 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
 }
 
 /* A row's sums for up to 3 output channels: s[c * W2S_MVE_ROW + x], from the channels' bias_zp_s32. */
-typedef int32_t sums_t[3u * W2S_MVE_ROW];
+typedef int32_t sums_t[3u * W2S_MVE_ROW + 3u]; /* + the last vector's read past the row */
 
 #if defined(__GNUC__)
 #define W2S_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -154,55 +154,67 @@ static W2S_ALWAYS_INLINE int32x4_t requant4(int32x4_t v, int32_t left, int32_t m
     return vminq_s32(vmaxq_s32(vaddq_n_s32(vrshlq_n_s32(v, -right), zero), lo), hi);
 }
 
-#define W2S_REQUANT_LOOP(fix)                                                                                    \
-    for (; x + 4u <= n; x += 4u, o += 4u * cout) {                                                               \
-        vstrbq_scatter_offset_s32(o, offsets, requant4(vld1q_s32(acc + x), left, mult, right, zero, lo, hi, fix)); \
-    }
-#endif
+/* What a row's requantisation reads for every channel, set once per row. */
+typedef struct {
+    int32x4_t lo, hi;     /* the activation's range */
+    uint32x4_t offsets;   /* 0, cout, 2 cout, 3 cout: four pixels' bytes of one channel */
+    int32_t zero;         /* output zero point */
+    int relu;             /* the floor at or above the zero point: no negative value needs its tie fixed */
+} requant_row_t;
 
-/* One channel's n sums requantised as TFLM does, to out[x * cout] */
-static void requant_store(const w2s_layer_s8_t *layer, size_t oc, const int32_t *acc, size_t n, int8_t *out)
-{
-    const size_t cout = layer->cout;
-    const int32_t mult = layer->mult_q31[oc], zero = layer->out_zero;
-    const int shift = layer->shift[oc];
-#if W2S_SINGLE_ROUNDING
-    for (size_t x = 0; x < n; x++) {
-        out[x * cout] = clamp_s8(w2s_engine_requantize_q31(acc[x], mult, shift) + zero, layer->act_min,
-                                 layer->act_max);
+/* One channel's n sums to out[x * cout], 4 pixels a vector; the last vector stores only the pixels left. */
+#define W2S_REQUANT_LOOP(fix)                                                                                     \
+    for (; x + 4u <= n; x += 4u, o += 4u * cout) {                                                                \
+        vstrbq_scatter_offset_s32(o, q->offsets, requant4(vld1q_s32(acc + x), left, mult, right, q->zero, q->lo,   \
+                                                          q->hi, (fix)));                                         \
+    }                                                                                                             \
+    if (x < n) {                                                                                                  \
+        const mve_pred16_t p = vctp32q((uint32_t)(n - x));                                                        \
+        vstrbq_scatter_offset_p_s32(o, q->offsets, requant4(vld1q_s32(acc + x), left, mult, right, q->zero,       \
+                                                            q->lo, q->hi, (fix)), p);                             \
     }
-#else
+
+static void requant_channel(const requant_row_t *q, int32_t mult, int shift, const int32_t *acc, size_t n,
+                            size_t cout, int8_t *o)
+{
     const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    const int fix = right > 0 && layer->act_min < zero;
-    const int32x4_t lo = vdupq_n_s32(layer->act_min), hi = vdupq_n_s32(layer->act_max);
-    const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)cout);
-    int8_t *o = out;
     size_t x = 0;
-    if (fix) {
+    if (right > 0 && !q->relu) {
         W2S_REQUANT_LOOP(1)
     } else {
         W2S_REQUANT_LOOP(0)
     }
-    if (x < n) {
-        const mve_pred16_t p = vctp32q((uint32_t)(n - x));
-        vstrbq_scatter_offset_p_s32(o, offsets, requant4(vld1q_z_s32(acc + x, p), left, mult, right, zero, lo, hi,
-                                                         fix), p);
-    }
-#endif
 }
+#undef W2S_REQUANT_LOOP
+#endif
 
 /* The interleaved rows (w2s_conv_widen_mve_s8) -> one output row, by groups of 3 output channels (13 = 3 + 3 + 3
- * + 2 + 2: no channel alone): the group's sums over the row, then each channel's requantisation 4 pixels at once. */
+ * + 2 + 2: no channel alone): the group's sums over the row, then each channel's requantisation 4 pixels at once
+ * (the last vector reads sums past the row: sums_t has room, and its store is predicated). */
 void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t *out)
 {
     const size_t cout = layer->cout, width = layer->width;
+#if !W2S_SINGLE_ROUNDING
+    const requant_row_t q = {vdupq_n_s32(layer->act_min), vdupq_n_s32(layer->act_max),
+                             vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)cout), layer->out_zero,
+                             layer->act_min >= layer->out_zero};
+#endif
     for (size_t g = 0, r; g < cout; g += r) {
         const size_t rest = cout - g;
         r = rest == 4u ? 2u : (rest < 3u ? rest : 3u);
         sums_t s;
         block_sums(layer, wide, width, g, r, s);
         for (size_t c = 0; c < r; c++) {
-            requant_store(layer, g + c, s + c * W2S_MVE_ROW, width, out + g + c);
+            const size_t oc = g + c;
+#if W2S_SINGLE_ROUNDING
+            for (size_t x = 0; x < width; x++) {
+                out[x * cout + oc] = clamp_s8(w2s_engine_requantize_q31(s[c * W2S_MVE_ROW + x], layer->mult_q31[oc],
+                                                                        layer->shift[oc]) + layer->out_zero,
+                                              layer->act_min, layer->act_max);
+            }
+#else
+            requant_channel(&q, layer->mult_q31[oc], layer->shift[oc], s + c * W2S_MVE_ROW, width, cout, out + oc);
+#endif
         }
     }
 }
