@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from mcu_toolkit import resources
-from mcu_toolkit.verify.device import TOOLS, build_image, run_image, write_wav
+from mcu_toolkit.verify.device import DEVICES, build_image, run_image, write_wav
 
 from helpers import WINDOW
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="no arm-none-eabi-gcc/QEMU")]
+              pytest.mark.skipif(any(shutil.which(t) is None for t in DEVICES["qemu-m4"].tools),
+                                 reason="no arm-none-eabi-gcc/QEMU")]
 KIB = 1024
 
 
