@@ -42,6 +42,12 @@ class InstrRates:
 QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_mac_overall=1.53,
                      frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0)
 
+# The qemu-rv32 image (rv32imc, -O2, the portable C kernels) on qemu-system-riscv32 -M virt -icount shift=0,
+# minstret: PLACEHOLDER
+QEMU_RV32 = InstrRates(engine_per_mac=0.0, engine_per_output=0.0, engine_per_mac_overall=0.0,
+                       frontend_per_s=0.0, cycles_per_instruction=1.0, longest_step_per_frame=0.0,
+                       measured_on="rv32imc")
+
 
 @dataclass(frozen=True)
 class Core:
@@ -49,6 +55,12 @@ class Core:
     flags: tuple[str, ...]       # arm-none-eabi-gcc's; () where the project's toolchain picks them (ESP-IDF, host)
     rates: InstrRates | None     # None: no instruction count for this core (its schedule says so)
     tflm_arch: str | None = None  # TFLM's TARGET_ARCH, for the projects that build TFLM
+    compiler: str = "arm-none-eabi-gcc"  # the gcc that takes `flags`
+    link_flags: tuple[str, ...] = ()     # the link's, where they differ from `flags` (rv32imc: no _zicsr multilib)
+
+    @property
+    def size_tool(self) -> str:
+        return self.compiler.removesuffix("gcc") + "size"
 
 
 CORES = {
@@ -63,16 +75,19 @@ CORES = {
                        QEMU_M4),
     "xtensa-lx7": Core("Xtensa LX7", (), None),
     "host": Core("Linux", (), None),
+    # the ESP32-C3/C6 class: the portable C kernels, soft float (ilp32); zicsr for the minstret counter
+    "rv32imc": Core("RV32IMC", ("-march=rv32imc_zicsr", "-mabi=ilp32"), QEMU_RV32,
+                    compiler="riscv64-unknown-elf-gcc", link_flags=("-march=rv32imc", "-mabi=ilp32")),
 }
-CORTEX_M = tuple(name for name, c in CORES.items() if c.flags)  # the cores arm-none-eabi-gcc builds for
+CORTEX_M = tuple(name for name, c in CORES.items() if c.flags and c.compiler == "arm-none-eabi-gcc")
 M4F = CORES["cortex-m4f"].flags
 
 
 def code_bytes(files: dict[str, str], sources: str | tuple[str, ...], core: str = "cortex-m4f",
                opt: str = "-Os") -> int | None:
     """.text bytes of `sources` (some of `files`, name -> text) compiled for `core`, summed; None without
-    arm-none-eabi-gcc or if one fails to compile."""
-    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
+    the core's compiler (arm-none-eabi-gcc for the Cortex-M) or if one fails to compile."""
+    gcc, size = shutil.which(CORES[core].compiler), shutil.which(CORES[core].size_tool)
     if not gcc or not size:
         return None
     names = (sources,) if isinstance(sources, str) else sources

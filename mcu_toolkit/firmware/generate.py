@@ -153,6 +153,7 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
         "ENGINE": engine,
         "SCHEDULE_NOTE": budget.verdict.note if budget.verdict else "",
         "SCHEDULE_MARGIN": str(speed.MARGIN),
+        "LINK_FLAGS": " ".join(core.link_flags or core.flags),
         **b.template_values,
     }
     for p in stage.rglob("*"):
