@@ -75,9 +75,11 @@ CORES = {
                        QEMU_M4),
     "xtensa-lx7": Core("Xtensa LX7", (), None),
     "host": Core("Linux", (), None),
-    # the ESP32-C3/C6 class: the portable C kernels, soft float (ilp32); zicsr for the minstret counter
-    "rv32imc": Core("RV32IMC", ("-march=rv32imc_zicsr", "-mabi=ilp32"), QEMU_RV32,
-                    compiler="riscv64-unknown-elf-gcc", link_flags=("-march=rv32imc", "-mabi=ilp32")),
+    # the ESP32-C3/C6 class: the portable C kernels, soft float (ilp32), picolibc (Debian's riscv gcc has no C
+    # library of its own); zicsr for the minstret counter, which the link must not name (no such multilib)
+    "rv32imc": Core("RV32IMC", ("-march=rv32imc_zicsr", "-mabi=ilp32", "--specs=picolibc.specs"), QEMU_RV32,
+                    compiler="riscv64-unknown-elf-gcc",
+                    link_flags=("-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs")),
 }
 CORTEX_M = tuple(name for name, c in CORES.items() if c.flags and c.compiler == "arm-none-eabi-gcc")
 M4F = CORES["cortex-m4f"].flags
