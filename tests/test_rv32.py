@@ -19,7 +19,7 @@ from mcu_toolkit.cores import CORES
 from mcu_toolkit.emit.c_engine import engine_files
 from mcu_toolkit.errors import ExitCode, ToolkitError
 from mcu_toolkit.verify.device import DEVICES, check_tools
-from synthetic_engine import synthetic_engine
+from synthetic_engine import SHAPES, synthetic_engine
 
 RV32 = DEVICES["qemu-rv32"]
 KIB = 1024
@@ -56,6 +56,19 @@ def test_engine_compiles_clean_for_rv32imc(tmp_path):
     objs = cbuild.objects([*cbuild.c_files(src), tmp_path / "size.c"], tmp_path / "obj", "rv32imc", opt="-Os",
                           flags=eb.FLAGS, includes=[src])
     assert len(objs) == len(cbuild.c_files(src)) + 1
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_block_kernel_equals_the_mirror(shape, tmp_path):
+    """rv32's 2 x r block kernel (W2S_ENGINE_BLOCK_2XR, on by default for RISC-V), forced on in a host build: the
+    same sums and float bits as the mirror, on saturating extremes and random windows (in QEMU: test_cores.py)."""
+    e = synthetic_engine(shape)
+    exe = eb.build(e, tmp_path, cbuild.HOST, "-DW2S_ENGINE_BLOCK_2XR=1")
+    rng = np.random.default_rng(3)
+    windows = eb.extremes(30, e.graph.n_mels) + [rng.integers(-128, 128, (t, e.graph.n_mels), dtype=np.int8)
+                                                 for t in (1, 2, 7, 64)]
+    got, _ = eb.run_host(exe, windows, eb.columns(e))
+    eb.check_against_mirror(e, windows, got)
 
 
 def _sections(elf: Path) -> dict[str, tuple[int, int]]:
