@@ -42,14 +42,15 @@ class InstrRates:
 QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_mac_overall=1.53,
                      frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0)
 
-# The qemu-rv32 image (rv32imc, -O2, the portable C kernels: no dual MAC, a multiply and an add per MAC) on
-# qemu-system-riscv32 -M virt -icount shift=0, counted with minstret: the engine's two rates fitted as the M4's, on
-# the same six models, each within 6% (bench_rv32.py --fit; the default model: 294 M per second of audio); the
-# front end 6.55 M per second at 26 mels (6.2 M at 20, 6.8 M at 32). Cycles per instruction: an estimate, 1.0 for
-# the ESP32-C3's in-order single-issue core (not measured: loads, taken branches, divisions and the flash cache
-# add cycles on a real C3). The longest stretch between two ring reads: the front end's window-completing chunk
-# measured on this image (0.84 M instructions) plus the M4's int8 queue (0.61 M; no live rv32 image), per frame.
-QEMU_RV32 = InstrRates(engine_per_mac=3.472, engine_per_output=85.1, engine_per_mac_overall=4.75,
+# The qemu-rv32 image (rv32imc, -O2, the portable C with its 2 x r blocks in one pass: no dual MAC, a multiply and
+# an add per MAC) on qemu-system-riscv32 -M virt -icount shift=0, counted with minstret: the engine's two rates
+# fitted as the M4's, on the same six models, each within 4% (bench_rv32.py --fit; the default model: 250 M per
+# second of audio, estimated 243 M); the front end 6.55 M per second at 26 mels (6.2 M at 20, 6.8 M at 32).
+# Cycles per instruction: an estimate, 1.0 for the ESP32-C3's in-order single-issue core (not measured: loads,
+# taken branches, divisions and the flash cache add cycles on a real C3). The longest stretch between two ring
+# reads: the front end's window-completing chunk measured on this image (0.84 M instructions) plus the M4's int8
+# queue (0.61 M; there is no live rv32 image), per frame.
+QEMU_RV32 = InstrRates(engine_per_mac=3.011, engine_per_output=70.3, engine_per_mac_overall=4.03,
                        frontend_per_s=6.55e6, cycles_per_instruction=1.0, longest_step_per_frame=1451.0,
                        measured_on="rv32imc")
 
