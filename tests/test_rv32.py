@@ -18,6 +18,7 @@ import engine_build as eb
 from mcu_toolkit.cores import CORES
 from mcu_toolkit.emit.c_engine import engine_files
 from mcu_toolkit.errors import ExitCode, ToolkitError
+from mcu_toolkit.firmware.boards import BOARDS
 from mcu_toolkit.verify.device import DEVICES, check_tools
 from synthetic_engine import SHAPES, synthetic_engine
 
@@ -83,12 +84,15 @@ def test_image_fits_the_c3_and_its_counts_are_what_the_schedule_assumes(bundle, 
     from mcu_toolkit.firmware.speed import engine_instructions_per_s
     from mcu_toolkit.verify.device import build_image, run_image, write_wav
 
+    board = BOARDS["qemu-rv32"]
     elf = build_image(bundle.out, tmp_path, device=RV32)
     sec = _sections(elf)
     flash = sec[".init"][0] + sec[".text"][0] + sec[".data"][0]
-    assert 32 * KIB < flash < 4096 * KIB
-    ram_top = max(addr + size for name, (size, addr) in sec.items() if name in (".data", ".bss", ".stack"))
-    assert sec[".stack"][0] == 8 * KIB and ram_top <= 0x80400000 + 400 * KIB  # rv32.ld: the C3's SRAM
+    assert 32 * KIB < flash < board.flash
+    ram_at = 0x80000000 + board.flash  # rv32.ld: the board's flash, then its SRAM
+    in_ram = [(addr, size) for name, (size, addr) in sec.items() if name in (".data", ".bss", ".stack")]
+    assert all(ram_at <= addr and addr + size <= ram_at + board.ram for addr, size in in_ram), in_ram
+    assert sec[".stack"][0] == 8 * KIB
     wav = tmp_path / "noise.wav"
     write_wav(wav, (np.random.default_rng(0).normal(size=bundle.report.window_samples) * 3000).astype(np.int16))
     run = run_image(elf, wav, device=RV32)

@@ -158,5 +158,5 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
     }
     for p in stage.rglob("*"):
         if p.is_file() and p.parent != w2s and p.suffix in (".txt", ".md", ".cc", ".c", ".h", ".yml", "",
-                                                           ".defaults", ".cmake"):
+                                                           ".defaults", ".cmake", ".ld"):
             p.write_text(_render(p.read_text(), values))
