@@ -38,7 +38,7 @@ REAL_CLIP = resources.default_eval_dir() / "real_arctic_a0009_6dB.flac"  # a rec
 BOARD_PROJECTS = tuple(BOARDS)  # every board has a w2s project; TFLM ones: see `projects`
 TFLM_FILES = ("model_data.h", "model_data.c", "model_ops.h", "w2s_model.h", "w2s_model.cc")
 ENGINE_FILES = (*c_engine.SOURCES, *c_engine.MODEL_FILES, "w2s_infer.h", "w2s_infer.c")
-RENDERED = (".txt", ".md", ".cc", ".c", ".h", ".yml", "", ".defaults", ".cmake", ".ld")  # generate.py fills these
+RENDERED = (".txt", ".md", ".cc", ".c", ".h", ".yml", "", ".defaults", ".cmake")  # generate.py fills these
 
 
 def test_budget_refuses_what_does_not_fit(bundle):
