@@ -58,7 +58,7 @@ QEMU_RV32 = InstrRates(engine_per_mac=3.011, engine_per_output=70.3, engine_per_
 @dataclass(frozen=True)
 class Core:
     cpu: str                     # the name projects and messages print
-    flags: tuple[str, ...]       # arm-none-eabi-gcc's; () where the project's toolchain picks them (ESP-IDF, host)
+    flags: tuple[str, ...]       # `compiler`'s; () where the project's toolchain picks them (ESP-IDF, host)
     rates: InstrRates | None     # None: no instruction count for this core (its schedule says so)
     tflm_arch: str | None = None  # TFLM's TARGET_ARCH, for the projects that build TFLM
     compiler: str = "arm-none-eabi-gcc"  # the gcc that takes `flags`
