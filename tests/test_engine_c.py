@@ -17,6 +17,7 @@ import engine_build as eb
 import fe_build
 from mcu_toolkit.cores import CORTEX_M
 from mcu_toolkit.emit.c_engine import engine_files
+from mcu_toolkit.engine.layers import Conv
 from mcu_toolkit.engine.layout import channel_groups
 from helpers import ROOT, needs_arm, needs_arm_gcc
 from synthetic_engine import SHAPES, synthetic_engine
@@ -152,3 +153,17 @@ def test_engine_headers_link_from_cpp(tmp_path):
     subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), str(tmp_path / "main.cc"),
                     *objs, "-o", str(tmp_path / "main")], check=True)
     assert subprocess.run([str(tmp_path / "main")]).returncode == 0
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_host_winograd_c_equals_the_mirror_bit_for_bit(shape, rounding, tmp_path):
+    """The Winograd F(4,3) arithmetic in plain C (W2S_ENGINE_WINOGRAD_C) gives the direct convs' integers: 9 and
+    5 mel columns (partial last tiles, an odd tile count), 8 and 4 (whole tiles), one input channel and 13."""
+    e = synthetic_engine(shape, rounding)
+    assert all(layer.winograd for layer in e.graph.layers if isinstance(layer, Conv))
+    exe = eb.build(e, tmp_path, cbuild.HOST, "-DW2S_ENGINE_WINOGRAD_C")
+    windows = eb.extremes(40, e.graph.n_mels) + _random(e, (1, 2, 3, 4, 7, 250), 6)
+    got, state = eb.run_host(exe, windows, eb.columns(e))
+    eb.check_against_mirror(e, windows, got)
+    assert state == e.state_bytes(pointer=8)

@@ -80,7 +80,8 @@ extern const w2s_engine_model_t g_w2s_engine_model;
 LAYER_FIELDS = {"kind": False, "kh": True, "kw": True, "sh": True, "sw": True, "cin": True, "cout": True,
                 "width": True, "out_width": True, "pad_top": True, "pad_bottom": True, "pad_left": True,
                 "in_zero": False, "out_zero": False, "act_min": False, "act_max": False, "weights_s16": False,
-                "run": True, "bias_s32": False, "mult_q31": False, "shift": False, "ring_offset": True}
+                "run": True, "bias_s32": False, "mult_q31": False, "shift": False, "ring_offset": True,
+                "wino_s16": False}
 
 
 def _layer_init(name: str, layer: Layer, ring_offset: int) -> str:
@@ -129,7 +130,7 @@ def data_bytes(engine: Engine) -> int:
     g = engine.graph
     arrays = sum(sizeof(ctype) * values.size for layer in (*g.layers, g.lin, g.sof)
                  for ctype, _, values, _ in layer.c_arrays(""))
-    layer_struct = 56  # w2s_layer_s8_t on a 32-bit core
+    layer_struct = 60  # w2s_layer_s8_t on a 32-bit core
     return arrays + 256 * 6 + 4 * (engine.head.weight.size + 3) + layer_struct * (len(g.layers) + 2) + 40
 
 

@@ -11,11 +11,13 @@ is an integer below 2^24 (float32) or 2^53 (float64).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .arith import multiply_by_quantized_multiplier
+from . import winograd
 from .layout import tap_run, weights_s16, wide_len
 
 Symbol = str  # a C identifier (an array's name or an enum value) in a struct's fields
@@ -115,9 +117,14 @@ class Conv(Layer):
     def ring_channels(self) -> int:
         return self.cin
 
+    @cached_property
+    def winograd(self) -> bool:
+        """The DSP kernels compute it with exact Winograd F(4,3) (winograd.py proves it from the weights)."""
+        return winograd.uses_winograd(self)
+
     @property
     def scratch(self) -> int:
-        return wide_len(self)
+        return max(wide_len(self), winograd.scratch_len(self)) if self.winograd else wide_len(self)
 
     @property
     def out_width(self) -> int:
@@ -144,7 +151,8 @@ class Conv(Layer):
         return [("int16_t", f"{name}_weights_s16", weights_s16(self), 20),
                 ("int32_t", f"{name}_bias_s32", self.bias, 8),
                 ("int32_t", f"{name}_mult_q31", self.mult, 6),
-                ("int8_t", f"{name}_shift", self.shift, 16)]
+                ("int8_t", f"{name}_shift", self.shift, 16),
+                *([("int16_t", f"{name}_wino_s16", winograd.weights_s16(self), 20)] if self.winograd else [])]
 
     def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
         return {"kind": "W2S_LAYER_CONV", "kh": self.kh, "kw": self.kw, "sh": 1, "sw": 1, "cin": self.cin,
@@ -152,7 +160,8 @@ class Conv(Layer):
                 "pad_bottom": self.pad_bottom, "pad_left": self.pad_left, "in_zero": self.in_zero,
                 "out_zero": self.out_zero, "act_min": self.act_min, "act_max": self.act_max,
                 "weights_s16": f"{name}_weights_s16", "run": tap_run(self), "bias_s32": f"{name}_bias_s32",
-                "mult_q31": f"{name}_mult_q31", "shift": f"{name}_shift", "ring_offset": ring_offset}
+                "mult_q31": f"{name}_mult_q31", "shift": f"{name}_shift", "ring_offset": ring_offset,
+                "wino_s16": f"{name}_wino_s16" if self.winograd else "NULL"}
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,12 @@ static void advance(w2s_engine_t *e, uint32_t k)
         PROFILE_START(t0);
         if (layer->kind == W2S_LAYER_CONV) {
             w2s_conv_widen_s16(layer, rows, e->wide_s16);
-            w2s_conv_row_s8(layer, e->wide_s16, out);
+#if W2S_ENGINE_WINOGRAD
+            if (layer->wino_s16 != NULL) {
+                w2s_conv_wino_row_s8(layer, e->wide_s16, out);
+            } else
+#endif
+                w2s_conv_row_s8(layer, e->wide_s16, out);
         } else {
             w2s_maxpool_row_s8(layer, rows, e->wide_s16, out);
         }

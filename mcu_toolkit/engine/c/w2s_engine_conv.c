@@ -468,3 +468,134 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
         }
     }
 }
+
+#if W2S_ENGINE_WINOGRAD
+/* Exact integer Winograd F(4,3) along the mel axis (engine/winograd.py, which proves each layer's bounds
+ * from its weights and emits wino_s16 only where they hold). A tile is 4 output columns from 6 padded input
+ * columns of the widened rows: V_k = B^T d per (kernel row, channel), M_k = U_k . V_k over them (the same
+ * 2-pixel block kernels as the direct path, with the two tiles as the two pixels), then A'^T M = 24 x the
+ * direct sum, divided exactly. Then the bias and the same requantisation as the direct kernels. */
+#define W2S_WINO_TILE 4u
+#define W2S_WINO_POINTS 6u
+
+static const int32_t wino_zero[4]; /* the block kernels' starting sums: the bias comes after the division */
+
+/* s / 24 for s a multiple of 24: >> 3 is exact, and 0xAAAAAAAB is 3^-1 mod 2^32 */
+static inline int32_t wino_div24(int32_t s)
+{
+    return (int32_t)((uint32_t)(s >> 3) * 0xAAAAAAABu);
+}
+
+/* A tile's six vectors v[k * vrun + i] = (B^T d)_k from its six padded columns d + j * step. Every lane
+ * fits int16 (winograd_bounds); lanes past kh * cin meet zero weights. */
+static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
+{
+#if W2S_ENGINE_DSP
+    for (size_t i = 0; i < vrun; i += 2u) {
+        const int16_t *p = d + i;
+        const int32_t d0 = (int32_t)pair(p), d1 = (int32_t)pair(p + step), d2 = (int32_t)pair(p + 2u * step);
+        const int32_t d3 = (int32_t)pair(p + 3u * step), d4 = (int32_t)pair(p + 4u * step);
+        const int32_t d5 = (int32_t)pair(p + 5u * step);
+        const int32_t t = __ssub16(d0, d2), f = __ssub16(d4, d2), t2 = __sadd16(t, t);
+        const int32_t a = __sadd16(d1, d2), b = __ssub16(d1, d2), a2 = __sadd16(a, a), b2 = __sadd16(b, b);
+        const int32_t h = __ssub16(d3, d1), h2 = __sadd16(h, h), h4 = __sadd16(h2, h2);
+        const uint32_t v0 = (uint32_t)__sadd16(__sadd16(t2, t2), f);
+        const uint32_t v1 = (uint32_t)__ssub16(__sadd16(d4, d3), __sadd16(a2, a2));
+        const uint32_t v2 = (uint32_t)__sadd16(__ssub16(d4, d3), __sadd16(b2, b2));
+        const uint32_t v3 = (uint32_t)__sadd16(f, h2), v4 = (uint32_t)__ssub16(f, h2);
+        const uint32_t v5 = (uint32_t)__ssub16(__ssub16(d5, d3), h4);
+        memcpy(v + i, &v0, sizeof v0);
+        memcpy(v + vrun + i, &v1, sizeof v1);
+        memcpy(v + 2u * vrun + i, &v2, sizeof v2);
+        memcpy(v + 3u * vrun + i, &v3, sizeof v3);
+        memcpy(v + 4u * vrun + i, &v4, sizeof v4);
+        memcpy(v + 5u * vrun + i, &v5, sizeof v5);
+    }
+#else
+    for (size_t i = 0; i < vrun; i++) {
+        const int32_t d0 = d[i], d1 = d[i + step], d2 = d[i + 2u * step], d3 = d[i + 3u * step];
+        const int32_t d4 = d[i + 4u * step], d5 = d[i + 5u * step];
+        const int32_t f = d4 - d2, h = d3 - d1;
+        v[i] = (int16_t)(4 * (d0 - d2) + f);
+        v[vrun + i] = (int16_t)((d4 + d3) - 4 * (d1 + d2));
+        v[2u * vrun + i] = (int16_t)((d4 - d3) + 4 * (d1 - d2));
+        v[3u * vrun + i] = (int16_t)(f + 2 * h);
+        v[4u * vrun + i] = (int16_t)(f - 2 * h);
+        v[5u * vrun + i] = (int16_t)((d5 - d3) - 4 * h);
+    }
+#endif
+}
+
+/* m[k][2c + p] = U_k . V_k for a group of r output channels (c) and nt tiles (p): the direct path's block
+ * kernels, with the tiles' vectors `tstride` apart as its two pixels */
+static void wino_sums(const int16_t *v, size_t tstride, size_t nt, const int16_t *u, size_t ustride,
+                      size_t vrun, size_t r, int32_t m[W2S_WINO_POINTS][8])
+{
+    const size_t pairs = vrun / 2u;
+    for (size_t k = 0; k < W2S_WINO_POINTS; k++, v += vrun, u += ustride) {
+        if (nt == 2u && r == 4u) {
+            dot_2x4(v, tstride, u, pairs, wino_zero, m[k]);
+        } else if (nt == 2u && r == 3u) {
+            dot_2x3(v, tstride, u, pairs, wino_zero, m[k]);
+        } else {
+            for (size_t c = 0; c < r; c++) {
+                for (size_t p = 0; p < nt; p++) {
+                    m[k][2u * c + p] = dot_1x1(v + p * tstride, u + 2u * c, 2u * r, pairs, 0);
+                }
+            }
+        }
+    }
+}
+
+/* One tile's output transform for a group: y[q][2c + (pixel & 1)] (q = pixel / 2, the requantisation's pixel
+ * pairs) = (A'^T M)_pixel / 24 + bias[c] */
+static void wino_output(int32_t m[W2S_WINO_POINTS][8], size_t p, size_t r, const int32_t *bias, int32_t y[2][8])
+{
+    for (size_t c = 0, j = p; c < r; c++, j += 2u) {
+        const int32_t m0 = m[0][j], m5 = m[5][j];
+        const int32_t a = m[1][j] + m[2][j], b = m[1][j] - m[2][j];
+        const int32_t s = m[3][j] + m[4][j], e = m[3][j] - m[4][j];
+        y[0][2u * c] = wino_div24(6 * m0 + 4 * a + s) + bias[c];
+        y[0][2u * c + 1u] = wino_div24(4 * b + 2 * e) + bias[c];
+        y[1][2u * c] = wino_div24(4 * (a + s)) + bias[c];
+        y[1][2u * c + 1u] = wino_div24(4 * b + 8 * e + 24 * m5) + bias[c];
+    }
+}
+
+void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, int16_t *wide, int8_t *out)
+{
+    const size_t cout = layer->cout, width = layer->width, step = (size_t)layer->kh * layer->cin;
+    const size_t vrun = step + (step & 1u), tiles = (width + W2S_WINO_TILE - 1u) / W2S_WINO_TILE;
+    const size_t cols = width + 2u, wcols = W2S_WINO_TILE * tiles + 2u, tstride = W2S_WINO_POINTS * vrun;
+    const size_t vat = wcols * step + 1u; /* engine/winograd.py scratch_len */
+    int16_t *const v = wide + vat + (vat & 1u);
+    /* the last tile's columns past the padding, and the value its last pair reads, are zeros */
+    memset(wide + cols * step, 0, ((wcols - cols) * step + 1u) * sizeof *wide);
+    const requant_t q = requant_of(layer);
+    for (size_t t = 0; t < tiles; t += 2u) {
+        const size_t nt = t + 1u < tiles ? 2u : 1u;
+        for (size_t p = 0; p < nt; p++) {
+            wino_input(wide + W2S_WINO_TILE * (t + p) * step, step, vrun, v + p * tstride);
+        }
+        for (size_t g = 0, r; g < cout; g += r) {
+            r = group_size(cout, g);
+            int32_t m[W2S_WINO_POINTS][8];
+            wino_sums(v, tstride, nt, layer->wino_s16 + g * vrun, cout * vrun, vrun, r, m);
+            for (size_t p = 0; p < nt; p++) {
+                int32_t y[2][8];
+                wino_output(m, p, r, layer->bias_s32 + g, y);
+                for (size_t h = 0; h < 2u; h++) {
+                    const size_t x = W2S_WINO_TILE * (t + p) + 2u * h;
+                    if (x + 1u < width) {
+                        requant_2xr(&q, y[h], g, r, out + x * cout);
+                    } else if (x < width) {
+                        for (size_t c = 0; c < r; c++) {
+                            out[x * cout + g + c] = requantize_s8(q, y[h][2u * c], q.mult[g + c], q.shift[g + c]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+#endif

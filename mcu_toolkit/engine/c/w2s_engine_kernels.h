@@ -20,6 +20,14 @@
 #define W2S_ENGINE_DSP 0
 #endif
 
+/* Exact Winograd F(4,3) for the convs whose model gives wino_s16: on the DSP cores, or in plain C with
+ * W2S_ENGINE_WINOGRAD_C (the host tests); the portable path stays direct. Same int32 sums either way. */
+#if W2S_ENGINE_DSP || defined(W2S_ENGINE_WINOGRAD_C)
+#define W2S_ENGINE_WINOGRAD 1
+#else
+#define W2S_ENGINE_WINOGRAD 0
+#endif
+
 /* Each row kernel compiled on its own: inlined into one big function, their register allocation
  * depends on each other, and a change in one moves the others' instruction counts. */
 #if defined(__GNUC__)
@@ -52,6 +60,14 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
  * @param[out]    out       width * cout values
  */
 void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
+
+/**
+ * @brief         One conv output row by exact Winograd F(4,3) along the mel axis (layer->wino_s16 set).
+ * @param[in]     layer     a W2S_LAYER_CONV layer with kw = 3
+ * @param[in,out] wide      its input rows from w2s_conv_widen_s16; the rest of W2S_ENGINE_WIDE is scratch
+ * @param[out]    out       width * cout values, the same as w2s_conv_row_s8's
+ */
+void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, int16_t *wide, int8_t *out);
 
 /**
  * @brief         One max-pool output row from kh input rows.

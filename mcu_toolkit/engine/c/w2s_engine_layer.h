@@ -4,6 +4,7 @@
 #ifndef W2S_ENGINE_LAYER_H
 #define W2S_ENGINE_LAYER_H
 
+#include <stddef.h> /* NULL: a conv without Winograd weights */
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -33,6 +34,8 @@ typedef struct {
     const int32_t *mult_q31;     /**< conv: cout per-channel multipliers */
     const int8_t *shift;         /**< conv: cout per-channel shifts (left if > 0) */
     uint32_t ring_offset;        /**< where its kh input rows start in w2s_engine_t.ring_s8 */
+    const int16_t *wino_s16;     /**< conv: Winograd F(4,3) weights U = G'g, 6 * cout * (kh * cin rounded up to
+                                      even), by transform point, then grouped as weights_s16; NULL: direct */
 } w2s_layer_s8_t;
 
 typedef struct {
