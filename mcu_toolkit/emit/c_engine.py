@@ -42,6 +42,8 @@ def model_h(g: EngineGraph, head: Head | None = None) -> str:
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
         "W2S_ENGINE_HOT_PAIRS": "tap pairs per output of the convs that do most MACs: their kernels are unrolled",
         "W2S_ENGINE_HOT_STRIDE": "and the int16 step from one of their pixels to the next (kh * cin)",
+        "W2S_ENGINE_WINO_PAIRS": "pairs per transformed vector of the Winograd convs that do most MACs: unrolled",
+        "W2S_ENGINE_WINO_STEP": "and their kh * cin: the int16 step between padded columns of the widened rows",
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(define(k, v, comments[k], unsigned=True) for k, v in macros(g).items())

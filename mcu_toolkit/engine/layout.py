@@ -84,15 +84,26 @@ HOT_MAX_PAIRS = 128  # beyond this an unrolled kernel costs more flash than it s
 
 def hot_shape(g: EngineGraph) -> dict[str, int]:
     """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine_conv.c compiles its
-    kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long."""
+    kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long. The
+    Winograd convs (winograd.py) get their own: the (row, channel) pairs of a transformed vector and kh * cin."""
+    from .winograd import vector_run
+
     macs: dict[tuple[int, int], int] = {}
+    wino: dict[tuple[int, int], int] = {}
     for layer in g.layers:
-        if (key := layer.unrolled_shape) is not None:
+        if getattr(layer, "winograd", False):
+            key = (vector_run(layer) // 2, layer.kh * layer.cin)
+            wino[key] = wino.get(key, 0) + layer.macs(1)
+        elif (key := layer.unrolled_shape) is not None:
             macs[key] = macs.get(key, 0) + layer.macs(1)
-    if not macs:
-        return {}
-    pairs, stride = max(macs, key=lambda k: (macs[k], k))
-    return {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
+    out = {}
+    if macs:
+        pairs, stride = max(macs, key=lambda k: (macs[k], k))
+        out |= {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
+    if wino:
+        pairs, step = max(wino, key=lambda k: (wino[k], k))
+        out |= {"W2S_ENGINE_WINO_PAIRS": pairs, "W2S_ENGINE_WINO_STEP": step} if pairs <= HOT_MAX_PAIRS else {}
+    return out
 
 
 def state_bytes(g: EngineGraph, pointer: int = 4) -> int:

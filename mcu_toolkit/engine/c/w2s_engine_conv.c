@@ -147,6 +147,10 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
     out[cols * step] = 0;
 }
 
+#if W2S_ENGINE_WINOGRAD
+static const int32_t wino_zero[4]; /* the Winograd sums start from zero: the bias comes after the division */
+#endif
+
 /* The weights come in groups of output channels: fours, then threes (13 = 4 + 3 + 3 + 3, so that no
  * channel is left to a slow kernel), then whatever cannot be split so (1, 2 or 5 channels: a four and
  * the rest). Within a group: by tap pair over the receptive field (kernel column, row, channel: the
@@ -241,32 +245,51 @@ W2S_NOINLINE static void dot_2x3(const int16_t *x, size_t stride, const int16_t 
     dot_2xr(x, stride, w, pairs, bias, acc, 3u);
 }
 
-#if defined(W2S_ENGINE_HOT_PAIRS) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
-#define W2S_HOT 1
-/* The convs that do most of the MACs (W2S_ENGINE_HOT_PAIRS, _STRIDE), fully unrolled: with the trip
- * count and the pixel step known, the second pixel and every weight are immediate offsets, and the loop
- * needs no pointer, counter or compare: 0.9 instructions per MAC instead of 1.1. Same sums. */
-static W2S_ALWAYS_INLINE void dot_2xr_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t *acc,
-                                          const size_t r)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+/* A block kernel fully unrolled for a shape known at compile time (pairs, the pixel step): the second pixel
+ * and every weight are immediate offsets, and the loop needs no pointer, counter or compare: 0.9
+ * instructions per MAC instead of 1.1. Same sums. */
+static W2S_ALWAYS_INLINE void dot_2xr_unrolled(const int16_t *x, const size_t stride, const int16_t *w,
+                                               const int32_t *bias, int32_t *acc, const size_t r, const size_t pairs)
 {
     W2S_SUMS_IN(r);
 #pragma GCC unroll 128
-    for (size_t i = 0; i < W2S_ENGINE_HOT_PAIRS; i++) {
-        const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_ENGINE_HOT_STRIDE + 2u * i);
+    for (size_t i = 0; i < pairs; i++) {
+        const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + stride + 2u * i);
         W2S_MAC_2XR(x0, x1, w + 2u * r * i, r);
     }
     W2S_SUMS_OUT(r);
 }
 
+#if defined(W2S_ENGINE_HOT_PAIRS)
+#define W2S_HOT 1
+/* the direct convs that do most of the MACs (W2S_ENGINE_HOT_PAIRS, _STRIDE) */
 W2S_NOINLINE static void dot_2x4_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[8])
 {
-    dot_2xr_hot(x, w, bias, acc, 4u);
+    dot_2xr_unrolled(x, W2S_ENGINE_HOT_STRIDE, w, bias, acc, 4u, W2S_ENGINE_HOT_PAIRS);
 }
 
 W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const int32_t *bias, int32_t acc[6])
 {
-    dot_2xr_hot(x, w, bias, acc, 3u);
+    dot_2xr_unrolled(x, W2S_ENGINE_HOT_STRIDE, w, bias, acc, 3u, W2S_ENGINE_HOT_PAIRS);
 }
+#endif
+
+#if defined(W2S_ENGINE_WINO_PAIRS)
+#define W2S_WINO_HOT 1
+/* the Winograd convs that do most of the MACs (W2S_ENGINE_WINO_PAIRS, _STEP): two tiles' transformed
+ * vectors, 6 of them a tile apart, from zero */
+#define W2S_WINO_TSTRIDE (6u * 2u * W2S_ENGINE_WINO_PAIRS)
+W2S_NOINLINE static void dot_2x4_wino(const int16_t *x, const int16_t *w, int32_t acc[8])
+{
+    dot_2xr_unrolled(x, W2S_WINO_TSTRIDE, w, wino_zero, acc, 4u, W2S_ENGINE_WINO_PAIRS);
+}
+
+W2S_NOINLINE static void dot_2x3_wino(const int16_t *x, const int16_t *w, int32_t acc[6])
+{
+    dot_2xr_unrolled(x, W2S_WINO_TSTRIDE, w, wino_zero, acc, 3u, W2S_ENGINE_WINO_PAIRS);
+}
+#endif
 #endif
 
 /* acc[c] = bias[c] + one pixel by a full group (an odd last pixel) */
@@ -478,8 +501,6 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
 #define W2S_WINO_TILE 4u
 #define W2S_WINO_POINTS 6u
 
-static const int32_t wino_zero[4]; /* the block kernels' starting sums: the bias comes after the division */
-
 /* s / 24 for s a multiple of 24: >> 3 is exact, and 0xAAAAAAAB is 3^-1 mod 2^32 */
 static inline int32_t wino_div24(int32_t s)
 {
@@ -488,9 +509,9 @@ static inline int32_t wino_div24(int32_t s)
 
 /* A tile's six vectors v[k * vrun + i] = (B^T d)_k from its six padded columns d + j * step. Every lane
  * fits int16 (winograd_bounds); lanes past kh * cin meet zero weights. */
-static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
-{
 #if W2S_ENGINE_DSP
+static W2S_ALWAYS_INLINE void wino_input_simd(const int16_t *d, const size_t step, const size_t vrun, int16_t *v)
+{
     for (size_t i = 0; i < vrun; i += 2u) {
         const int16_t *p = d + i;
         const int32_t d0 = (int32_t)pair(p), d1 = (int32_t)pair(p + step), d2 = (int32_t)pair(p + 2u * step);
@@ -511,7 +532,21 @@ static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
         memcpy(v + 4u * vrun + i, &v4, sizeof v4);
         memcpy(v + 5u * vrun + i, &v5, sizeof v5);
     }
+}
+
+static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
+{
+#ifdef W2S_WINO_HOT
+    if (step == W2S_ENGINE_WINO_STEP) { /* the column step and the vectors' length as immediate offsets */
+        wino_input_simd(d, W2S_ENGINE_WINO_STEP, 2u * W2S_ENGINE_WINO_PAIRS, v);
+        return;
+    }
+#endif
+    wino_input_simd(d, step, vrun, v);
+}
 #else
+static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
+{
     for (size_t i = 0; i < vrun; i++) {
         const int32_t d0 = d[i], d1 = d[i + step], d2 = d[i + 2u * step], d3 = d[i + 3u * step];
         const int32_t d4 = d[i + 4u * step], d5 = d[i + 5u * step];
@@ -523,8 +558,8 @@ static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
         v[4u * vrun + i] = (int16_t)(f - 2 * h);
         v[5u * vrun + i] = (int16_t)((d5 - d3) - 4 * h);
     }
-#endif
 }
+#endif
 
 /* m[k][2c + p] = U_k . V_k for a group of r output channels (c) and nt tiles (p): the direct path's block
  * kernels, with the tiles' vectors `tstride` apart as its two pixels */
@@ -532,11 +567,33 @@ static void wino_sums(const int16_t *v, size_t tstride, size_t nt, const int16_t
                       size_t vrun, size_t r, int32_t m[W2S_WINO_POINTS][8])
 {
     const size_t pairs = vrun / 2u;
+#ifdef W2S_WINO_HOT
+    if (nt == 2u && pairs == W2S_ENGINE_WINO_PAIRS && (r == 4u || r == 3u)) {
+        for (size_t k = 0; k < W2S_WINO_POINTS; k++, v += vrun, u += ustride) {
+            if (r == 4u) {
+                dot_2x4_wino(v, u, m[k]);
+            } else {
+                dot_2x3_wino(v, u, m[k]);
+            }
+        }
+        return;
+    }
+#endif
     for (size_t k = 0; k < W2S_WINO_POINTS; k++, v += vrun, u += ustride) {
         if (nt == 2u && r == 4u) {
             dot_2x4(v, tstride, u, pairs, wino_zero, m[k]);
         } else if (nt == 2u && r == 3u) {
             dot_2x3(v, tstride, u, pairs, wino_zero, m[k]);
+        } else if (r == 4u || r == 3u) { /* a last tile alone */
+            int32_t acc[4];
+            if (r == 4u) {
+                dot_1x4(v, u, pairs, wino_zero, acc);
+            } else {
+                dot_1x3(v, u, pairs, wino_zero, acc);
+            }
+            for (size_t c = 0; c < r; c++) {
+                m[k][2u * c] = acc[c];
+            }
         } else {
             for (size_t c = 0; c < r; c++) {
                 for (size_t p = 0; p < nt; p++) {
@@ -547,18 +604,70 @@ static void wino_sums(const int16_t *v, size_t tstride, size_t nt, const int16_t
     }
 }
 
-/* One tile's output transform for a group: y[q][2c + (pixel & 1)] (q = pixel / 2, the requantisation's pixel
- * pairs) = (A'^T M)_pixel / 24 + bias[c] */
-static void wino_output(int32_t m[W2S_WINO_POINTS][8], size_t p, size_t r, const int32_t *bias, int32_t y[2][8])
+/* The output transform of one tile p of a group's sums, channel c: A'^T M / 24 + bias, 4 pixels */
+#define W2S_WINO_OUT(m, j, bias, y)                                             \
+    do {                                                                        \
+        const int32_t a_ = (m)[1][j] + (m)[2][j], b_ = (m)[1][j] - (m)[2][j];   \
+        const int32_t s_ = (m)[3][j] + (m)[4][j], e_ = (m)[3][j] - (m)[4][j];   \
+        (y)[0] = wino_div24(6 * (m)[0][j] + 4 * a_ + s_) + (bias);              \
+        (y)[1] = wino_div24(4 * b_ + 2 * e_) + (bias);                          \
+        (y)[2] = wino_div24(4 * (a_ + s_)) + (bias);                            \
+        (y)[3] = wino_div24(4 * b_ + 8 * e_ + 24 * (m)[5][j]) + (bias);         \
+    } while (0)
+
+/* A group's sums of nt tiles (m[k][2c + p]) -> its int8 outputs at pixels x0.., each channel's multiplier
+ * read once for the tiles' 4 nt pixels; pixels at or past `width` are left out. */
+static void wino_out_s8(const requant_t *qp, int32_t m[W2S_WINO_POINTS][8], size_t nt, size_t g, size_t r,
+                        const int32_t *bias, size_t x0, size_t width, int8_t *out)
 {
-    for (size_t c = 0, j = p; c < r; c++, j += 2u) {
-        const int32_t m0 = m[0][j], m5 = m[5][j];
-        const int32_t a = m[1][j] + m[2][j], b = m[1][j] - m[2][j];
-        const int32_t s = m[3][j] + m[4][j], e = m[3][j] - m[4][j];
-        y[0][2u * c] = wino_div24(6 * m0 + 4 * a + s) + bias[c];
-        y[0][2u * c + 1u] = wino_div24(4 * b + 2 * e) + bias[c];
-        y[1][2u * c] = wino_div24(4 * (a + s)) + bias[c];
-        y[1][2u * c + 1u] = wino_div24(4 * b + 8 * e + 24 * m5) + bias[c];
+    const size_t cout = qp->cout;
+#ifdef W2S_SMMULR
+    if (qp->fast != FAST_NONE) {
+        const int32_t zero = qp->out_zero;
+        int8_t *o = out + x0 * cout + g;
+/* one loop per kind, as requant_2xr */
+#define W2S_WINO_REQUANT(requant)                                                       \
+        for (size_t c = 0; c < r; c++, o++) {                                          \
+            const int32_t mult = qp->mult[g + c];                                      \
+            const int right1 = -qp->shift[g + c] - 1;                                  \
+            for (size_t p = 0; p < nt; p++) {                                          \
+                int32_t y[4];                                                          \
+                W2S_WINO_OUT(m, 2u * c + p, bias[c], y);                               \
+                int8_t *op = o + W2S_WINO_TILE * p * cout;                             \
+                const size_t x = x0 + W2S_WINO_TILE * p;                               \
+                if (x + W2S_WINO_TILE <= width) {                                      \
+                    op[0] = requant(y[0], mult, right1, zero);                         \
+                    op[cout] = requant(y[1], mult, right1, zero);                      \
+                    op[2u * cout] = requant(y[2], mult, right1, zero);                 \
+                    op[3u * cout] = requant(y[3], mult, right1, zero);                 \
+                } else {                                                               \
+                    for (size_t i = 0; x + i < width; i++) {                           \
+                        op[i * cout] = requant(y[i], mult, right1, zero);              \
+                    }                                                                  \
+                }                                                                      \
+            }                                                                          \
+        }
+        if (qp->fast == FAST_RELU) {
+            W2S_WINO_REQUANT(relu_requant_s8)
+        } else {
+            W2S_WINO_REQUANT(full_requant_s8)
+        }
+#undef W2S_WINO_REQUANT
+        return;
+    }
+#endif
+    const requant_t q = *qp;
+    for (size_t c = 0; c < r; c++) {
+        for (size_t p = 0; p < nt; p++) {
+            int32_t y[4];
+            W2S_WINO_OUT(m, 2u * c + p, bias[c], y);
+            for (size_t i = 0; i < W2S_WINO_TILE; i++) {
+                const size_t x = x0 + W2S_WINO_TILE * p + i;
+                if (x < width) {
+                    out[x * cout + g + c] = requantize_s8(q, y[i], q.mult[g + c], q.shift[g + c]);
+                }
+            }
+        }
     }
 }
 
@@ -581,20 +690,7 @@ void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, int16_t *wide, int8_t *ou
             r = group_size(cout, g);
             int32_t m[W2S_WINO_POINTS][8];
             wino_sums(v, tstride, nt, layer->wino_s16 + g * vrun, cout * vrun, vrun, r, m);
-            for (size_t p = 0; p < nt; p++) {
-                int32_t y[2][8];
-                wino_output(m, p, r, layer->bias_s32 + g, y);
-                for (size_t h = 0; h < 2u; h++) {
-                    const size_t x = W2S_WINO_TILE * (t + p) + 2u * h;
-                    if (x + 1u < width) {
-                        requant_2xr(&q, y[h], g, r, out + x * cout);
-                    } else if (x < width) {
-                        for (size_t c = 0; c < r; c++) {
-                            out[x * cout + g + c] = requantize_s8(q, y[h][2u * c], q.mult[g + c], q.shift[g + c]);
-                        }
-                    }
-                }
-            }
+            wino_out_s8(&q, m, nt, g, r, layer->bias_s32 + g, W2S_WINO_TILE * t, width, out);
         }
     }
 }
