@@ -77,7 +77,7 @@ class Layer:
         """The constant arrays its struct points to: (C type, name, values, values per line)."""
         return []
 
-    def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
+    def c_fields(self, name: str, ring_offset: int, wino_offset: int = 0) -> dict[str, int | Symbol]:
         """w2s_layer_s8_t's fields (w2s_engine_layer.h) for this layer; the ones left out are zero or NULL."""
         raise NotImplementedError
 
@@ -154,14 +154,19 @@ class Conv(Layer):
                 ("int8_t", f"{name}_shift", self.shift, 16),
                 *([("int16_t", f"{name}_wino_s16", winograd.weights_s16(self), 20)] if self.winograd else [])]
 
-    def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
+    @property
+    def wino_ring(self) -> int:
+        """int16 of transformed rows it keeps in the state (winograd.ring_len), 0 if direct."""
+        return winograd.ring_len(self) if self.winograd else 0
+
+    def c_fields(self, name: str, ring_offset: int, wino_offset: int = 0) -> dict[str, int | Symbol]:
         return {"kind": "W2S_LAYER_CONV", "kh": self.kh, "kw": self.kw, "sh": 1, "sw": 1, "cin": self.cin,
                 "cout": self.cout, "width": self.width, "out_width": self.width, "pad_top": self.pad_top,
                 "pad_bottom": self.pad_bottom, "pad_left": self.pad_left, "in_zero": self.in_zero,
                 "out_zero": self.out_zero, "act_min": self.act_min, "act_max": self.act_max,
                 "weights_s16": f"{name}_weights_s16", "run": tap_run(self), "bias_s32": f"{name}_bias_s32",
                 "mult_q31": f"{name}_mult_q31", "shift": f"{name}_shift", "ring_offset": ring_offset,
-                "wino_s16": f"{name}_wino_s16" if self.winograd else "NULL"}
+                "wino_s16": f"{name}_wino_s16" if self.winograd else "NULL", "wino_offset": wino_offset}
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,7 @@ class MaxPool(Layer):
     def describe(self) -> str:
         return f"{self.kh}x{self.kw} max pool, stride {self.sh}x{self.sw}, {self.channels} channels"
 
-    def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
+    def c_fields(self, name: str, ring_offset: int, wino_offset: int = 0) -> dict[str, int | Symbol]:
         return {"kind": "W2S_LAYER_MAXPOOL", "kh": self.kh, "kw": self.kw, "sh": self.sh, "sw": self.sw,
                 "cin": self.channels, "cout": self.channels, "width": self.width, "out_width": self.out_width,
                 "pad_top": self.pad_top, "pad_bottom": self.pad_bottom, "pad_left": self.pad_left,

@@ -61,6 +61,15 @@ def ring_layout(g: EngineGraph) -> list[int]:
     return offsets + [at]
 
 
+def wino_layout(g: EngineGraph) -> list[int]:
+    """Each trunk layer's offset in the state's rows of Winograd vectors (w2s_engine_t.wino_s16), and the total."""
+    offsets, at = [], 0
+    for layer in g.layers:
+        offsets.append(at)
+        at += getattr(layer, "wino_ring", 0)
+    return offsets + [at]
+
+
 def macros(g: EngineGraph) -> dict[str, int]:
     ring = ring_layout(g)
     return {
@@ -76,6 +85,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
         **hot_shape(g),
         "W2S_ENGINE_WIDE": max([layer.scratch for layer in g.layers] + [g.pooled_mels * g.lin.cin + 1]),
+        "W2S_ENGINE_WINO_RING": max(1, wino_layout(g)[-1]),
     }
 
 
@@ -85,14 +95,14 @@ HOT_MAX_PAIRS = 128  # beyond this an unrolled kernel costs more flash than it s
 def hot_shape(g: EngineGraph) -> dict[str, int]:
     """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine_conv.c compiles its
     kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long. The
-    Winograd convs (winograd.py) get their own: the (row, channel) pairs of a transformed vector and kh * cin."""
-    from .winograd import vector_run
+    Winograd convs (winograd.py) get their own: the lane pairs of one row's transformed vector, and kh."""
+    from .winograd import lanes
 
     macs: dict[tuple[int, int], int] = {}
     wino: dict[tuple[int, int], int] = {}
     for layer in g.layers:
         if getattr(layer, "winograd", False):
-            key = (vector_run(layer) // 2, layer.kh * layer.cin)
+            key = (lanes(layer.cin) // 2, layer.kh)
             wino[key] = wino.get(key, 0) + layer.macs(1)
         elif (key := layer.unrolled_shape) is not None:
             macs[key] = macs.get(key, 0) + layer.macs(1)
@@ -102,7 +112,7 @@ def hot_shape(g: EngineGraph) -> dict[str, int]:
         out |= {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
     if wino:
         pairs, step = max(wino, key=lambda k: (wino[k], k))
-        out |= {"W2S_ENGINE_WINO_PAIRS": pairs, "W2S_ENGINE_WINO_STEP": step} if pairs <= HOT_MAX_PAIRS else {}
+        out |= {"W2S_ENGINE_WINO_PAIRS": pairs, "W2S_ENGINE_WINO_KH": step} if pairs * step <= HOT_MAX_PAIRS else {}
     return out
 
 
@@ -115,5 +125,5 @@ def state_bytes(g: EngineGraph, pointer: int = 4) -> int:
     j = m["W2S_ENGINE_COLUMNS"]
     size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 2) + 2 * m["W2S_ENGINE_WIDE"]
     size = up(size, 4) + 4 * m["W2S_ENGINE_LAYERS"]
-    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8
+    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8 + 2 * m["W2S_ENGINE_WINO_RING"]
     return up(size, 8)

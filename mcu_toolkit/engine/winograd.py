@@ -105,29 +105,51 @@ def uses_winograd(c: Conv) -> bool:
     return eligible(c) and winograd_bounds(c).ok
 
 
-def vector_run(c: Conv) -> int:
-    """int16 per transformed vector: kh * cin (one padded column of the widened rows), rounded up to even."""
-    n = c.kh * c.cin
+def lanes(cin: int) -> int:
+    """int16 lanes per transformed vector of one input row: cin rounded up to even (a zero-weight lane)."""
+    return cin + cin % 2
+
+
+def lane_of_channel(cin: int) -> np.ndarray:
+    """Where each input channel sits in a vector: in fours as SXTB16 splits a word (lanes 0, 1 = channels 0, 2;
+    lanes 2, 3 = channels 1, 3), the rest in order."""
+    lane = np.arange(cin)
+    whole = 4 * (cin // 4)
+    lane[:whole] = (lane[:whole] // 4) * 4 + np.array([0, 2, 1, 3])[lane[:whole] % 4]
+    return lane
+
+
+def tiles(c: Conv) -> int:
+    """Tiles a row keeps: ceil(width / 4), rounded up to even (the kernels take tiles in pairs; a last odd
+    one is paired with a tile of zeros)."""
+    n = -(-c.width // TILE)
     return n + n % 2
 
 
+def tile_stride(c: Conv) -> int:
+    return POINTS * lanes(c.cin)
+
+
+def ring_len(c: Conv) -> int:
+    """int16 of its rows of transformed vectors in the state: kh rows x tiles x 6 points x lanes."""
+    return c.kh * tiles(c) * tile_stride(c)
+
+
 def scratch_len(c: Conv) -> int:
-    """int16 scratch of the Winograd row: the widened rows over whole tiles (ceil(width / 4) * 4 + 2 padded
-    columns, and one more value a pair may read), then V of two tiles (6 vectors each)."""
-    tiles = -(-c.width // TILE)
-    wide = (TILE * tiles + 2) * c.kh * c.cin + 1
-    return wide + wide % 2 + 2 * POINTS * vector_run(c)
+    """int16 scratch of the input transform: one int8 row with its padding columns (4 * tiles + 2 of them)."""
+    return -(-(TILE * -(-c.width // TILE) + 2) * c.cin // 2)
 
 
 def weights_s16(c: Conv) -> np.ndarray:
     """U in the kernels' order: by transform point k, then in the direct weights' output-channel groups
-    (layout.channel_groups), each group by (pair of (row, channel), channel) as layout.weights_s16."""
+    (layout.channel_groups), each group by (pair of (row, lane), channel) as layout.weights_s16."""
     from .layout import channel_groups
 
-    u = transform_weights(c).reshape(POINTS, c.cout, -1)
-    run = vector_run(c)
-    padded = np.zeros((POINTS, c.cout, run), dtype=np.int64)
-    padded[:, :, :u.shape[2]] = u
+    u = transform_weights(c)                                                # (6, cout, kh, cin)
+    padded = np.zeros((POINTS, c.cout, c.kh, lanes(c.cin)), dtype=np.int64)
+    padded[..., lane_of_channel(c.cin)] = u
+    run = c.kh * lanes(c.cin)
+    padded = padded.reshape(POINTS, c.cout, run)
     parts = []
     for k in range(POINTS):
         g = 0

@@ -41,6 +41,7 @@ typedef struct {
     int16_t block_exp[W2S_ENGINE_COLUMNS];        /**< the binary exponent both sums are on */
     uint32_t frames;                              /**< frames pushed this window */
     uint32_t rows_pooled;                         /**< rows the pooling took this window */
+    int16_t wino_s16[W2S_ENGINE_WINO_RING];       /**< each Winograd conv's last kh input rows, transformed */
 } w2s_engine_t;
 
 /**

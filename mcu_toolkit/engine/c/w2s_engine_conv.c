@@ -147,10 +147,6 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
     out[cols * step] = 0;
 }
 
-#if W2S_ENGINE_WINOGRAD
-static const int32_t wino_zero[4]; /* the Winograd sums start from zero: the bias comes after the division */
-#endif
-
 /* The weights come in groups of output channels: fours, then threes (13 = 4 + 3 + 3 + 3, so that no
  * channel is left to a slow kernel), then whatever cannot be split so (1, 2 or 5 channels: a four and
  * the rest). Within a group: by tap pair over the receptive field (kernel column, row, channel: the
@@ -277,17 +273,34 @@ W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const i
 
 #if defined(W2S_ENGINE_WINO_PAIRS)
 #define W2S_WINO_HOT 1
-/* the Winograd convs that do most of the MACs (W2S_ENGINE_WINO_PAIRS, _STEP): two tiles' transformed
- * vectors, 6 of them a tile apart, from zero */
+/* The Winograd convs that do most of the MACs (W2S_ENGINE_WINO_PAIRS lane pairs a row, W2S_ENGINE_WINO_KH
+ * rows): two tiles' vectors of one point, a tile apart in each kept row, from zero. */
 #define W2S_WINO_TSTRIDE (6u * 2u * W2S_ENGINE_WINO_PAIRS)
-W2S_NOINLINE static void dot_2x4_wino(const int16_t *x, const int16_t *w, int32_t acc[8])
+static W2S_ALWAYS_INLINE void dot_2xr_rows(const int16_t *const *rows, size_t off, const int16_t *w, int32_t *acc,
+                                           const size_t r)
 {
-    dot_2xr_unrolled(x, W2S_WINO_TSTRIDE, w, wino_zero, acc, 4u, W2S_ENGINE_WINO_PAIRS);
+    static const int32_t bias[4] = {0, 0, 0, 0}; /* from zero: the bias comes after the division */
+    W2S_SUMS_IN(r);
+#pragma GCC unroll 8
+    for (size_t ky = 0; ky < W2S_ENGINE_WINO_KH; ky++) {
+        const int16_t *x = rows[ky] + off;
+#pragma GCC unroll 128
+        for (size_t i = 0; i < W2S_ENGINE_WINO_PAIRS; i++) {
+            const uint32_t x0 = pair(x + 2u * i), x1 = pair(x + W2S_WINO_TSTRIDE + 2u * i);
+            W2S_MAC_2XR(x0, x1, w + 2u * r * (ky * W2S_ENGINE_WINO_PAIRS + i), r);
+        }
+    }
+    W2S_SUMS_OUT(r);
 }
 
-W2S_NOINLINE static void dot_2x3_wino(const int16_t *x, const int16_t *w, int32_t acc[6])
+W2S_NOINLINE static void dot_2x4_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[8])
 {
-    dot_2xr_unrolled(x, W2S_WINO_TSTRIDE, w, wino_zero, acc, 3u, W2S_ENGINE_WINO_PAIRS);
+    dot_2xr_rows(rows, off, w, acc, 4u);
+}
+
+W2S_NOINLINE static void dot_2x3_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[6])
+{
+    dot_2xr_rows(rows, off, w, acc, 3u);
 }
 #endif
 #endif
@@ -507,98 +520,109 @@ static inline int32_t wino_div24(int32_t s)
     return (int32_t)((uint32_t)(s >> 3) * 0xAAAAAAABu);
 }
 
-/* A tile's six vectors v[k * vrun + i] = (B^T d)_k from its six padded columns d + j * step. Every lane
- * fits int16 (winograd_bounds); lanes past kh * cin meet zero weights. */
+/* B^T d for the six columns' values d0..d5 (any of int32 or packed int16 pairs: OP adds or subtracts) */
+#define W2S_WINO_BT(ADD, SUB, d0, d1, d2, d3, d4, d5, v)                                   \
+    do {                                                                                  \
+        const int32_t t_ = SUB(d0, d2), f_ = SUB(d4, d2), t2_ = ADD(t_, t_);               \
+        const int32_t a_ = ADD(d1, d2), b_ = SUB(d1, d2), a2_ = ADD(a_, a_), b2_ = ADD(b_, b_); \
+        const int32_t h_ = SUB(d3, d1), h2_ = ADD(h_, h_), h4_ = ADD(h2_, h2_);            \
+        (v)[0] = ADD(ADD(t2_, t2_), f_);                                                  \
+        (v)[1] = SUB(ADD(d4, d3), ADD(a2_, a2_));                                         \
+        (v)[2] = ADD(SUB(d4, d3), ADD(b2_, b2_));                                         \
+        (v)[3] = ADD(f_, h2_);                                                            \
+        (v)[4] = SUB(f_, h2_);                                                            \
+        (v)[5] = SUB(SUB(d5, d3), h4_);                                                   \
+    } while (0)
+#define W2S_ADD32(a, b) ((a) + (b))
+#define W2S_SUB32(a, b) ((a) - (b))
+
+/* lane of input channel c in a vector: fours as SXTB16 splits a word (engine/winograd.py lane_of_channel) */
+static size_t wino_lane(size_t c, size_t cin)
+{
+    static const uint8_t order[4] = {0, 2, 1, 3};
+    return c < (cin & ~(size_t)3u) ? (c & ~(size_t)3u) + order[c & 3u] : c;
+}
+
+/* One tile's vectors v[k * lanes + lane] from its six padded columns d + j * cin (int8), d = x - zero. Every
+ * value fits int16 (winograd_bounds). */
+static void wino_input_tile(const int8_t *d, size_t cin, size_t lanes, int32_t zero, int16_t *v)
+{
+    size_t c = 0;
 #if W2S_ENGINE_DSP
-static W2S_ALWAYS_INLINE void wino_input_simd(const int16_t *d, const size_t step, const size_t vrun, int16_t *v)
-{
-    for (size_t i = 0; i < vrun; i += 2u) {
-        const int16_t *p = d + i;
-        const int32_t d0 = (int32_t)pair(p), d1 = (int32_t)pair(p + step), d2 = (int32_t)pair(p + 2u * step);
-        const int32_t d3 = (int32_t)pair(p + 3u * step), d4 = (int32_t)pair(p + 4u * step);
-        const int32_t d5 = (int32_t)pair(p + 5u * step);
-        const int32_t t = __ssub16(d0, d2), f = __ssub16(d4, d2), t2 = __sadd16(t, t);
-        const int32_t a = __sadd16(d1, d2), b = __ssub16(d1, d2), a2 = __sadd16(a, a), b2 = __sadd16(b, b);
-        const int32_t h = __ssub16(d3, d1), h2 = __sadd16(h, h), h4 = __sadd16(h2, h2);
-        const uint32_t v0 = (uint32_t)__sadd16(__sadd16(t2, t2), f);
-        const uint32_t v1 = (uint32_t)__ssub16(__sadd16(d4, d3), __sadd16(a2, a2));
-        const uint32_t v2 = (uint32_t)__sadd16(__ssub16(d4, d3), __sadd16(b2, b2));
-        const uint32_t v3 = (uint32_t)__sadd16(f, h2), v4 = (uint32_t)__ssub16(f, h2);
-        const uint32_t v5 = (uint32_t)__ssub16(__ssub16(d5, d3), h4);
-        memcpy(v + i, &v0, sizeof v0);
-        memcpy(v + vrun + i, &v1, sizeof v1);
-        memcpy(v + 2u * vrun + i, &v2, sizeof v2);
-        memcpy(v + 3u * vrun + i, &v3, sizeof v3);
-        memcpy(v + 4u * vrun + i, &v4, sizeof v4);
-        memcpy(v + 5u * vrun + i, &v5, sizeof v5);
-    }
-}
-
-static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
-{
-#ifdef W2S_WINO_HOT
-    if (step == W2S_ENGINE_WINO_STEP) { /* the column step and the vectors' length as immediate offsets */
-        wino_input_simd(d, W2S_ENGINE_WINO_STEP, 2u * W2S_ENGINE_WINO_PAIRS, v);
-        return;
-    }
-#endif
-    wino_input_simd(d, step, vrun, v);
-}
+    /* four channels a turn: SXTB16 splits each column's word into channels (0, 2) and (1, 3), zero point out */
+    const int32_t zz = (int32_t)((uint32_t)(uint16_t)zero * 0x00010001u);
+    for (; c + 4u <= cin; c += 4u) {
+        int32_t ev[6], od[6];
+        for (size_t j = 0; j < 6u; j++) {
+            uint32_t u;
+            memcpy(&u, d + j * cin + c, sizeof u);
+            ev[j] = __ssub16(__sxtb16((int32_t)u), zz);
+#ifdef W2S_WIDEN_ASM
+            od[j] = __ssub16((int32_t)sxtb16_ror8(u), zz);
 #else
-static void wino_input(const int16_t *d, size_t step, size_t vrun, int16_t *v)
-{
-    for (size_t i = 0; i < vrun; i++) {
-        const int32_t d0 = d[i], d1 = d[i + step], d2 = d[i + 2u * step], d3 = d[i + 3u * step];
-        const int32_t d4 = d[i + 4u * step], d5 = d[i + 5u * step];
-        const int32_t f = d4 - d2, h = d3 - d1;
-        v[i] = (int16_t)(4 * (d0 - d2) + f);
-        v[vrun + i] = (int16_t)((d4 + d3) - 4 * (d1 + d2));
-        v[2u * vrun + i] = (int16_t)((d4 - d3) + 4 * (d1 - d2));
-        v[3u * vrun + i] = (int16_t)(f + 2 * h);
-        v[4u * vrun + i] = (int16_t)(f - 2 * h);
-        v[5u * vrun + i] = (int16_t)((d5 - d3) - 4 * h);
+            od[j] = __ssub16(__sxtb16((int32_t)((u >> 8) | (u << 24))), zz);
+#endif
+        }
+        int32_t ve[6], vo[6];
+        W2S_WINO_BT(__sadd16, __ssub16, ev[0], ev[1], ev[2], ev[3], ev[4], ev[5], ve);
+        W2S_WINO_BT(__sadd16, __ssub16, od[0], od[1], od[2], od[3], od[4], od[5], vo);
+        for (size_t k = 0; k < 6u; k++) {
+            memcpy(v + k * lanes + c, &ve[k], sizeof ve[k]);
+            memcpy(v + k * lanes + c + 2u, &vo[k], sizeof vo[k]);
+        }
+    }
+#endif
+    for (; c < cin; c++) {
+        const int8_t *p = d + c;
+        int32_t out[6];
+        W2S_WINO_BT(W2S_ADD32, W2S_SUB32, p[0] - zero, p[cin] - zero, p[2u * cin] - zero, p[3u * cin] - zero,
+                    p[4u * cin] - zero, p[5u * cin] - zero, out);
+        const size_t lane = wino_lane(c, cin);
+        for (size_t k = 0; k < 6u; k++) {
+            v[k * lanes + lane] = (int16_t)out[k];
+        }
     }
 }
-#endif
 
-/* m[k][2c + p] = U_k . V_k for a group of r output channels (c) and nt tiles (p): the direct path's block
- * kernels, with the tiles' vectors `tstride` apart as its two pixels */
-static void wino_sums(const int16_t *v, size_t tstride, size_t nt, const int16_t *u, size_t ustride,
-                      size_t vrun, size_t r, int32_t m[W2S_WINO_POINTS][8])
+void w2s_conv_wino_input_s8(const w2s_layer_s8_t *layer, const int8_t *row, int8_t *padded, int16_t *v)
 {
-    const size_t pairs = vrun / 2u;
+    const size_t cin = layer->cin, width = layer->width, tiles = (width + W2S_WINO_TILE - 1u) / W2S_WINO_TILE;
+    const size_t lanes = cin + (cin & 1u), cols = W2S_WINO_TILE * tiles + 2u;
+    const int32_t zero = layer->in_zero;
+    /* the padding columns hold the zero point: d = 0 there, as TFLM skipping out-of-image taps */
+    memset(padded, zero, cin);
+    memcpy(padded + cin, row, width * cin);
+    memset(padded + (width + 1u) * cin, zero, (cols - width - 1u) * cin);
+    for (size_t t = 0; t < tiles; t++) {
+        wino_input_tile(padded + W2S_WINO_TILE * t * cin, cin, lanes, zero, v + t * W2S_WINO_POINTS * lanes);
+    }
+}
+
+/* m[k][2c + p] = U_k . V_k over the kh kept rows, for a group of r output channels (c) and two tiles (p) */
+static void wino_sums(const int16_t *const *rows, size_t off, size_t lanes, size_t kh, const int16_t *u,
+                      size_t ustride, size_t r, int32_t m[W2S_WINO_POINTS][8])
+{
+    const size_t tstride = W2S_WINO_POINTS * lanes, pairs = lanes / 2u;
 #ifdef W2S_WINO_HOT
-    if (nt == 2u && pairs == W2S_ENGINE_WINO_PAIRS && (r == 4u || r == 3u)) {
-        for (size_t k = 0; k < W2S_WINO_POINTS; k++, v += vrun, u += ustride) {
+    if (pairs == W2S_ENGINE_WINO_PAIRS && kh == W2S_ENGINE_WINO_KH && (r == 4u || r == 3u)) {
+        for (size_t k = 0; k < W2S_WINO_POINTS; k++, off += lanes, u += ustride) {
             if (r == 4u) {
-                dot_2x4_wino(v, u, m[k]);
+                dot_2x4_wino(rows, off, u, m[k]);
             } else {
-                dot_2x3_wino(v, u, m[k]);
+                dot_2x3_wino(rows, off, u, m[k]);
             }
         }
         return;
     }
 #endif
-    for (size_t k = 0; k < W2S_WINO_POINTS; k++, v += vrun, u += ustride) {
-        if (nt == 2u && r == 4u) {
-            dot_2x4(v, tstride, u, pairs, wino_zero, m[k]);
-        } else if (nt == 2u && r == 3u) {
-            dot_2x3(v, tstride, u, pairs, wino_zero, m[k]);
-        } else if (r == 4u || r == 3u) { /* a last tile alone */
-            int32_t acc[4];
-            if (r == 4u) {
-                dot_1x4(v, u, pairs, wino_zero, acc);
-            } else {
-                dot_1x3(v, u, pairs, wino_zero, acc);
-            }
-            for (size_t c = 0; c < r; c++) {
-                m[k][2u * c] = acc[c];
-            }
-        } else {
-            for (size_t c = 0; c < r; c++) {
-                for (size_t p = 0; p < nt; p++) {
-                    m[k][2u * c + p] = dot_1x1(v + p * tstride, u + 2u * c, 2u * r, pairs, 0);
+    for (size_t k = 0; k < W2S_WINO_POINTS; k++, off += lanes, u += ustride) {
+        for (size_t c = 0; c < r; c++) {
+            for (size_t p = 0; p < 2u; p++) {
+                int32_t acc = 0;
+                for (size_t ky = 0; ky < kh; ky++) {
+                    acc = dot_1x1(rows[ky] + off + p * tstride, u + ky * lanes * r + 2u * c, 2u * r, pairs, acc);
                 }
+                m[k][2u * c + p] = acc;
             }
         }
     }
@@ -671,26 +695,18 @@ static void wino_out_s8(const requant_t *qp, int32_t m[W2S_WINO_POINTS][8], size
     }
 }
 
-void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, int16_t *wide, int8_t *out)
+void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, const int16_t *const *vrows, int8_t *out)
 {
-    const size_t cout = layer->cout, width = layer->width, step = (size_t)layer->kh * layer->cin;
-    const size_t vrun = step + (step & 1u), tiles = (width + W2S_WINO_TILE - 1u) / W2S_WINO_TILE;
-    const size_t cols = width + 2u, wcols = W2S_WINO_TILE * tiles + 2u, tstride = W2S_WINO_POINTS * vrun;
-    const size_t vat = wcols * step + 1u; /* engine/winograd.py scratch_len */
-    int16_t *const v = wide + vat + (vat & 1u);
-    /* the last tile's columns past the padding, and the value its last pair reads, are zeros */
-    memset(wide + cols * step, 0, ((wcols - cols) * step + 1u) * sizeof *wide);
+    const size_t cout = layer->cout, width = layer->width, kh = layer->kh, lanes = layer->cin + (layer->cin & 1u);
+    const size_t tiles = (width + W2S_WINO_TILE - 1u) / W2S_WINO_TILE, run = kh * lanes;
     const requant_t q = requant_of(layer);
+    /* tiles in pairs; a last odd tile goes with the zeros of the rows' spare tile (winograd.py tiles) */
     for (size_t t = 0; t < tiles; t += 2u) {
-        const size_t nt = t + 1u < tiles ? 2u : 1u;
-        for (size_t p = 0; p < nt; p++) {
-            wino_input(wide + W2S_WINO_TILE * (t + p) * step, step, vrun, v + p * tstride);
-        }
         for (size_t g = 0, r; g < cout; g += r) {
             r = group_size(cout, g);
             int32_t m[W2S_WINO_POINTS][8];
-            wino_sums(v, tstride, nt, layer->wino_s16 + g * vrun, cout * vrun, vrun, r, m);
-            wino_out_s8(&q, m, nt, g, r, layer->bias_s32 + g, W2S_WINO_TILE * t, width, out);
+            wino_sums(vrows, t * W2S_WINO_POINTS * lanes, lanes, kh, layer->wino_s16 + g * run, cout * run, r, m);
+            wino_out_s8(&q, m, 2u, g, r, layer->bias_s32 + g, W2S_WINO_TILE * t, width, out);
         }
     }
 }

@@ -36,6 +36,7 @@ typedef struct {
     uint32_t ring_offset;        /**< where its kh input rows start in w2s_engine_t.ring_s8 */
     const int16_t *wino_s16;     /**< conv: Winograd F(4,3) weights U = G'g, 6 * cout * (kh * cin rounded up to
                                       even), by transform point, then grouped as weights_s16; NULL: direct */
+    uint32_t wino_offset;        /**< where its kh rows of transformed vectors start in w2s_engine_t.wino_s16 */
 } w2s_layer_s8_t;
 
 typedef struct {
