@@ -42,8 +42,9 @@ def model_h(g: EngineGraph, head: Head | None = None) -> str:
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
         "W2S_ENGINE_HOT_PAIRS": "tap pairs per output of the convs that do most MACs: their kernels are unrolled",
         "W2S_ENGINE_HOT_STRIDE": "and the int16 step from one of their pixels to the next (kh * cin)",
-        "W2S_ENGINE_WINO_PAIRS": "lane pairs per row of the Winograd convs that do most MACs: their kernels are unrolled",
+        "W2S_ENGINE_WINO_CIN": "input channels of the Winograd convs that do most MACs: their kernels are unrolled",
         "W2S_ENGINE_WINO_KH": "and their kernel rows",
+        "W2S_ENGINE_WINO_COUT": "and their output channels",
         "W2S_ENGINE_WINO_RING": "int16: the Winograd convs' kh rows of transformed vectors (1 if there are none)",
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }

@@ -95,14 +95,14 @@ HOT_MAX_PAIRS = 128  # beyond this an unrolled kernel costs more flash than it s
 def hot_shape(g: EngineGraph) -> dict[str, int]:
     """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine_conv.c compiles its
     kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long. The
-    Winograd convs (winograd.py) get their own: the lane pairs of one row's transformed vector, and kh."""
+    Winograd convs (winograd.py) get their own: input channels, kh and output channels."""
     from .winograd import lanes
 
     macs: dict[tuple[int, int], int] = {}
-    wino: dict[tuple[int, int], int] = {}
+    wino: dict[tuple[int, int, int], int] = {}
     for layer in g.layers:
         if getattr(layer, "winograd", False):
-            key = (lanes(layer.cin) // 2, layer.kh)
+            key = (layer.cin, layer.kh, layer.cout)
             wino[key] = wino.get(key, 0) + layer.macs(1)
         elif (key := layer.unrolled_shape) is not None:
             macs[key] = macs.get(key, 0) + layer.macs(1)
@@ -111,8 +111,9 @@ def hot_shape(g: EngineGraph) -> dict[str, int]:
         pairs, stride = max(macs, key=lambda k: (macs[k], k))
         out |= {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
     if wino:
-        pairs, step = max(wino, key=lambda k: (wino[k], k))
-        out |= {"W2S_ENGINE_WINO_PAIRS": pairs, "W2S_ENGINE_WINO_KH": step} if pairs * step <= HOT_MAX_PAIRS else {}
+        cin, kh, cout = max(wino, key=lambda k: (wino[k], k))
+        if lanes(cin) // 2 * kh <= HOT_MAX_PAIRS:
+            out |= {"W2S_ENGINE_WINO_CIN": cin, "W2S_ENGINE_WINO_KH": kh, "W2S_ENGINE_WINO_COUT": cout}
     return out
 
 

@@ -120,10 +120,8 @@ def lane_of_channel(cin: int) -> np.ndarray:
 
 
 def tiles(c: Conv) -> int:
-    """Tiles a row keeps: ceil(width / 4), rounded up to even (the kernels take tiles in pairs; a last odd
-    one is paired with a tile of zeros)."""
-    n = -(-c.width // TILE)
-    return n + n % 2
+    """Tiles a row keeps: ceil(width / 4) (the last may reach past the row: zero padding)."""
+    return -(-c.width // TILE)
 
 
 def tile_stride(c: Conv) -> int:
@@ -137,7 +135,7 @@ def ring_len(c: Conv) -> int:
 
 def scratch_len(c: Conv) -> int:
     """int16 scratch of the input transform: one int8 row with its padding columns (4 * tiles + 2 of them)."""
-    return -(-(TILE * -(-c.width // TILE) + 2) * c.cin // 2)
+    return -(-(TILE * tiles(c) + 2) * c.cin // 2)
 
 
 def weights_s16(c: Conv) -> np.ndarray:

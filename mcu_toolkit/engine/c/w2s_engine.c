@@ -35,7 +35,7 @@ static int16_t *wino_row(w2s_engine_t *e, uint32_t k, uint32_t row)
 {
     const w2s_layer_s8_t *layer = &e->model->layers[k];
     const size_t tiles = (layer->width + 3u) / 4u, lanes = layer->cin + (layer->cin & 1u);
-    return e->wino_s16 + layer->wino_offset + (size_t)(row % layer->kh) * (tiles + (tiles & 1u)) * 6u * lanes;
+    return e->wino_s16 + layer->wino_offset + (size_t)(row % layer->kh) * tiles * 6u * lanes;
 }
 #endif
 

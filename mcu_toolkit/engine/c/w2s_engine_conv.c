@@ -271,10 +271,11 @@ W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const i
 }
 #endif
 
-#if defined(W2S_ENGINE_WINO_PAIRS)
+#if defined(W2S_ENGINE_WINO_CIN)
 #define W2S_WINO_HOT 1
-/* The Winograd convs that do most of the MACs (W2S_ENGINE_WINO_PAIRS lane pairs a row, W2S_ENGINE_WINO_KH
- * rows): two tiles' vectors of one point, a tile apart in each kept row, from zero. */
+#define W2S_WINO_LANES (W2S_ENGINE_WINO_CIN + (W2S_ENGINE_WINO_CIN & 1u))
+#define W2S_ENGINE_WINO_PAIRS (W2S_WINO_LANES / 2u)
+/* The Winograd convs that do most of the MACs (W2S_ENGINE_WINO_CIN channels, W2S_ENGINE_WINO_KH rows): two tiles' vectors of one point, a tile apart in each kept row, from zero. */
 #define W2S_WINO_TSTRIDE (6u * 2u * W2S_ENGINE_WINO_PAIRS)
 static W2S_ALWAYS_INLINE void dot_2xr_rows(const int16_t *const *rows, size_t off, const int16_t *w, int32_t *acc,
                                            const size_t r)
@@ -301,6 +302,42 @@ W2S_NOINLINE static void dot_2x4_wino(const int16_t *const *rows, size_t off, co
 W2S_NOINLINE static void dot_2x3_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[6])
 {
     dot_2xr_rows(rows, off, w, acc, 3u);
+}
+
+/* a last tile alone: acc[2c] = its sums */
+static W2S_ALWAYS_INLINE void dot_1xr_rows(const int16_t *const *rows, size_t off, const int16_t *w, int32_t *acc,
+                                           const size_t r)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#pragma GCC unroll 8
+    for (size_t ky = 0; ky < W2S_ENGINE_WINO_KH; ky++) {
+        const int16_t *x = rows[ky] + off;
+#pragma GCC unroll 128
+        for (size_t i = 0; i < W2S_ENGINE_WINO_PAIRS; i++) {
+            const uint32_t x0 = pair(x + 2u * i);
+            const int16_t *wi = w + 2u * r * (ky * W2S_ENGINE_WINO_PAIRS + i);
+            a0 = __smlad(x0, pair(wi), a0);
+            a1 = __smlad(x0, pair(wi + 2), a1);
+            a2 = __smlad(x0, pair(wi + 4), a2);
+            if (r == 4u) {
+                a3 = __smlad(x0, pair(wi + 6), a3);
+            }
+        }
+    }
+    acc[0] = a0, acc[2] = a1, acc[4] = a2;
+    if (r == 4u) {
+        acc[6] = a3;
+    }
+}
+
+W2S_NOINLINE static void dot_1x4_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[8])
+{
+    dot_1xr_rows(rows, off, w, acc, 4u);
+}
+
+W2S_NOINLINE static void dot_1x3_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[6])
+{
+    dot_1xr_rows(rows, off, w, acc, 3u);
 }
 #endif
 #endif
@@ -543,33 +580,48 @@ static size_t wino_lane(size_t c, size_t cin)
     return c < (cin & ~(size_t)3u) ? (c & ~(size_t)3u) + order[c & 3u] : c;
 }
 
+#if W2S_ENGINE_DSP
+/* one half (SXTB16's even or odd bytes) of four channels of the six columns u0..u5, zero point out, into the
+ * six vectors' lane pair at v */
+#ifdef W2S_WIDEN_ASM
+#define W2S_SXTB16_HALF(u, odd) ((odd) ? (int32_t)sxtb16_ror8(u) : __sxtb16((int32_t)(u)))
+#else
+#define W2S_SXTB16_HALF(u, odd) __sxtb16((int32_t)((odd) ? (((u) >> 8) | ((u) << 24)) : (u)))
+#endif
+static W2S_ALWAYS_INLINE void wino_input_half(const uint32_t *u, const int odd, int32_t zz, const size_t lanes,
+                                              int16_t *v)
+{
+    int32_t o[6];
+    W2S_WINO_BT(__sadd16, __ssub16, __ssub16(W2S_SXTB16_HALF(u[0], odd), zz), __ssub16(W2S_SXTB16_HALF(u[1], odd), zz),
+                __ssub16(W2S_SXTB16_HALF(u[2], odd), zz), __ssub16(W2S_SXTB16_HALF(u[3], odd), zz),
+                __ssub16(W2S_SXTB16_HALF(u[4], odd), zz), __ssub16(W2S_SXTB16_HALF(u[5], odd), zz), o);
+    memcpy(v, &o[0], sizeof o[0]);
+    memcpy(v + lanes, &o[1], sizeof o[1]);
+    memcpy(v + 2u * lanes, &o[2], sizeof o[2]);
+    memcpy(v + 3u * lanes, &o[3], sizeof o[3]);
+    memcpy(v + 4u * lanes, &o[4], sizeof o[4]);
+    memcpy(v + 5u * lanes, &o[5], sizeof o[5]);
+}
+#endif
+
 /* One tile's vectors v[k * lanes + lane] from its six padded columns d + j * cin (int8), d = x - zero. Every
  * value fits int16 (winograd_bounds). */
-static void wino_input_tile(const int8_t *d, size_t cin, size_t lanes, int32_t zero, int16_t *v)
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void wino_input_tile(const int8_t *d, const size_t cin, const size_t lanes, int32_t zero, int16_t *v)
 {
     size_t c = 0;
 #if W2S_ENGINE_DSP
-    /* four channels a turn: SXTB16 splits each column's word into channels (0, 2) and (1, 3), zero point out */
+    /* four channels a turn: SXTB16 splits each column's word into channels (0, 2) and (1, 3) */
     const int32_t zz = (int32_t)((uint32_t)(uint16_t)zero * 0x00010001u);
     for (; c + 4u <= cin; c += 4u) {
-        int32_t ev[6], od[6];
+        uint32_t u[6];
         for (size_t j = 0; j < 6u; j++) {
-            uint32_t u;
-            memcpy(&u, d + j * cin + c, sizeof u);
-            ev[j] = __ssub16(__sxtb16((int32_t)u), zz);
-#ifdef W2S_WIDEN_ASM
-            od[j] = __ssub16((int32_t)sxtb16_ror8(u), zz);
-#else
-            od[j] = __ssub16(__sxtb16((int32_t)((u >> 8) | (u << 24))), zz);
-#endif
+            memcpy(&u[j], d + j * cin + c, sizeof u[j]);
         }
-        int32_t ve[6], vo[6];
-        W2S_WINO_BT(__sadd16, __ssub16, ev[0], ev[1], ev[2], ev[3], ev[4], ev[5], ve);
-        W2S_WINO_BT(__sadd16, __ssub16, od[0], od[1], od[2], od[3], od[4], od[5], vo);
-        for (size_t k = 0; k < 6u; k++) {
-            memcpy(v + k * lanes + c, &ve[k], sizeof ve[k]);
-            memcpy(v + k * lanes + c + 2u, &vo[k], sizeof vo[k]);
-        }
+        wino_input_half(u, 0, zz, lanes, v + c);
+        wino_input_half(u, 1, zz, lanes, v + c + 2u);
     }
 #endif
     for (; c < cin; c++) {
@@ -593,23 +645,37 @@ void w2s_conv_wino_input_s8(const w2s_layer_s8_t *layer, const int8_t *row, int8
     memset(padded, zero, cin);
     memcpy(padded + cin, row, width * cin);
     memset(padded + (width + 1u) * cin, zero, (cols - width - 1u) * cin);
+#ifdef W2S_WINO_HOT
+    if (cin == W2S_ENGINE_WINO_CIN) { /* the column step and the vectors' length as immediate offsets */
+        for (size_t t = 0; t < tiles; t++) {
+            wino_input_tile(padded + W2S_WINO_TILE * t * W2S_ENGINE_WINO_CIN, W2S_ENGINE_WINO_CIN, W2S_WINO_LANES,
+                            zero, v + t * W2S_WINO_TSTRIDE);
+        }
+        return;
+    }
+#endif
     for (size_t t = 0; t < tiles; t++) {
         wino_input_tile(padded + W2S_WINO_TILE * t * cin, cin, lanes, zero, v + t * W2S_WINO_POINTS * lanes);
     }
 }
 
-/* m[k][2c + p] = U_k . V_k over the kh kept rows, for a group of r output channels (c) and two tiles (p) */
-static void wino_sums(const int16_t *const *rows, size_t off, size_t lanes, size_t kh, const int16_t *u,
+/* m[k][2c + p] = U_k . V_k over the kh kept rows, for a group of r output channels (c) and nt = 1 or 2 tiles
+ * (p) */
+static void wino_sums(const int16_t *const *rows, size_t off, size_t lanes, size_t kh, size_t nt, const int16_t *u,
                       size_t ustride, size_t r, int32_t m[W2S_WINO_POINTS][8])
 {
     const size_t tstride = W2S_WINO_POINTS * lanes, pairs = lanes / 2u;
 #ifdef W2S_WINO_HOT
     if (pairs == W2S_ENGINE_WINO_PAIRS && kh == W2S_ENGINE_WINO_KH && (r == 4u || r == 3u)) {
         for (size_t k = 0; k < W2S_WINO_POINTS; k++, off += lanes, u += ustride) {
-            if (r == 4u) {
+            if (nt == 2u && r == 4u) {
                 dot_2x4_wino(rows, off, u, m[k]);
-            } else {
+            } else if (nt == 2u) {
                 dot_2x3_wino(rows, off, u, m[k]);
+            } else if (r == 4u) {
+                dot_1x4_wino(rows, off, u, m[k]);
+            } else {
+                dot_1x3_wino(rows, off, u, m[k]);
             }
         }
         return;
@@ -617,7 +683,7 @@ static void wino_sums(const int16_t *const *rows, size_t off, size_t lanes, size
 #endif
     for (size_t k = 0; k < W2S_WINO_POINTS; k++, off += lanes, u += ustride) {
         for (size_t c = 0; c < r; c++) {
-            for (size_t p = 0; p < 2u; p++) {
+            for (size_t p = 0; p < nt; p++) {
                 int32_t acc = 0;
                 for (size_t ky = 0; ky < kh; ky++) {
                     acc = dot_1x1(rows[ky] + off + p * tstride, u + ky * lanes * r + 2u * c, 2u * r, pairs, acc);
@@ -639,6 +705,44 @@ static void wino_sums(const int16_t *const *rows, size_t off, size_t lanes, size
         (y)[3] = wino_div24(4 * b_ + 8 * e_ + 24 * (m)[5][j]) + (bias);         \
     } while (0)
 
+#if defined(W2S_SMMULR) && defined(W2S_WINO_HOT)
+/* wino_out_s8 for whole tiles of the hot convs under a plain ReLU: r, nt and the pixel step are constants, so
+ * every store is an immediate offset */
+static W2S_ALWAYS_INLINE void wino_out_relu(int32_t m[W2S_WINO_POINTS][8], const size_t nt, const size_t r,
+                                            const int32_t *bias, const int32_t *mult, const int8_t *shift,
+                                            int32_t zero, int8_t *o)
+{
+    const size_t cout = W2S_ENGINE_WINO_COUT;
+#pragma GCC unroll 4
+    for (size_t c = 0; c < r; c++, o++) {
+        const int32_t mu = mult[c];
+        const int right1 = -shift[c] - 1;
+#pragma GCC unroll 2
+        for (size_t p = 0; p < nt; p++) {
+            int32_t y[4];
+            W2S_WINO_OUT(m, 2u * c + p, bias[c], y);
+            int8_t *op = o + W2S_WINO_TILE * p * cout;
+            op[0] = relu_requant_s8(y[0], mu, right1, zero);
+            op[cout] = relu_requant_s8(y[1], mu, right1, zero);
+            op[2u * cout] = relu_requant_s8(y[2], mu, right1, zero);
+            op[3u * cout] = relu_requant_s8(y[3], mu, right1, zero);
+        }
+    }
+}
+
+W2S_NOINLINE static void wino_out_relu_2x4(int32_t m[W2S_WINO_POINTS][8], const int32_t *bias, const int32_t *mult,
+                                           const int8_t *shift, int32_t zero, int8_t *o)
+{
+    wino_out_relu(m, 2u, 4u, bias, mult, shift, zero, o);
+}
+
+W2S_NOINLINE static void wino_out_relu_2x3(int32_t m[W2S_WINO_POINTS][8], const int32_t *bias, const int32_t *mult,
+                                           const int8_t *shift, int32_t zero, int8_t *o)
+{
+    wino_out_relu(m, 2u, 3u, bias, mult, shift, zero, o);
+}
+#endif
+
 /* A group's sums of nt tiles (m[k][2c + p]) -> its int8 outputs at pixels x0.., each channel's multiplier
  * read once for the tiles' 4 nt pixels; pixels at or past `width` are left out. */
 static void wino_out_s8(const requant_t *qp, int32_t m[W2S_WINO_POINTS][8], size_t nt, size_t g, size_t r,
@@ -649,6 +753,17 @@ static void wino_out_s8(const requant_t *qp, int32_t m[W2S_WINO_POINTS][8], size
     if (qp->fast != FAST_NONE) {
         const int32_t zero = qp->out_zero;
         int8_t *o = out + x0 * cout + g;
+#ifdef W2S_WINO_HOT
+        if (qp->fast == FAST_RELU && cout == W2S_ENGINE_WINO_COUT && nt == 2u && x0 + 2u * W2S_WINO_TILE <= width &&
+            (r == 4u || r == 3u)) {
+            if (r == 4u) {
+                wino_out_relu_2x4(m, bias, qp->mult + g, qp->shift + g, zero, o);
+            } else {
+                wino_out_relu_2x3(m, bias, qp->mult + g, qp->shift + g, zero, o);
+            }
+            return;
+        }
+#endif
 /* one loop per kind, as requant_2xr */
 #define W2S_WINO_REQUANT(requant)                                                       \
         for (size_t c = 0; c < r; c++, o++) {                                          \
@@ -700,13 +815,13 @@ void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, const int16_t *const *vro
     const size_t cout = layer->cout, width = layer->width, kh = layer->kh, lanes = layer->cin + (layer->cin & 1u);
     const size_t tiles = (width + W2S_WINO_TILE - 1u) / W2S_WINO_TILE, run = kh * lanes;
     const requant_t q = requant_of(layer);
-    /* tiles in pairs; a last odd tile goes with the zeros of the rows' spare tile (winograd.py tiles) */
-    for (size_t t = 0; t < tiles; t += 2u) {
+    for (size_t t = 0; t < tiles; t += 2u) { /* tiles in pairs, a last odd one alone */
+        const size_t nt = t + 1u < tiles ? 2u : 1u;
         for (size_t g = 0, r; g < cout; g += r) {
             r = group_size(cout, g);
             int32_t m[W2S_WINO_POINTS][8];
-            wino_sums(vrows, t * W2S_WINO_POINTS * lanes, lanes, kh, layer->wino_s16 + g * run, cout * run, r, m);
-            wino_out_s8(&q, m, 2u, g, r, layer->bias_s32 + g, W2S_WINO_TILE * t, width, out);
+            wino_sums(vrows, t * W2S_WINO_POINTS * lanes, lanes, kh, nt, layer->wino_s16 + g * run, cout * run, r, m);
+            wino_out_s8(&q, m, nt, g, r, layer->bias_s32 + g, W2S_WINO_TILE * t, width, out);
         }
     }
 }
