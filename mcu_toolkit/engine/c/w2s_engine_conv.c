@@ -741,25 +741,43 @@ W2S_NOINLINE static void wino_out_relu_2x3(int32_t m[W2S_WINO_POINTS][8], const 
 {
     wino_out_relu(m, 2u, 3u, bias, mult, shift, zero, o);
 }
+
+W2S_NOINLINE static void wino_out_relu_1x4(int32_t m[W2S_WINO_POINTS][8], const int32_t *bias, const int32_t *mult,
+                                           const int8_t *shift, int32_t zero, int8_t *o)
+{
+    wino_out_relu(m, 1u, 4u, bias, mult, shift, zero, o);
+}
+
+W2S_NOINLINE static void wino_out_relu_1x3(int32_t m[W2S_WINO_POINTS][8], const int32_t *bias, const int32_t *mult,
+                                           const int8_t *shift, int32_t zero, int8_t *o)
+{
+    wino_out_relu(m, 1u, 3u, bias, mult, shift, zero, o);
+}
 #endif
 
-/* A group's sums of nt tiles (m[k][2c + p]) -> its int8 outputs at pixels x0.., each channel's multiplier
- * read once for the tiles' 4 nt pixels; pixels at or past `width` are left out. */
+/* A group's sums of nt tiles (m[k][2c + p]) -> its int8 outputs of the first `valid` pixels at o (pixel-major,
+ * cout a pixel), each channel's multiplier read once for the tiles' pixels. */
 static void wino_out_s8(const requant_t *qp, int32_t m[W2S_WINO_POINTS][8], size_t nt, size_t g, size_t r,
-                        const int32_t *bias, size_t x0, size_t width, int8_t *out)
+                        const int32_t *bias, size_t valid, int8_t *o)
 {
     const size_t cout = qp->cout;
+    o += g;
 #ifdef W2S_SMMULR
     if (qp->fast != FAST_NONE) {
         const int32_t zero = qp->out_zero;
-        int8_t *o = out + x0 * cout + g;
 #ifdef W2S_WINO_HOT
-        if (qp->fast == FAST_RELU && cout == W2S_ENGINE_WINO_COUT && nt == 2u && x0 + 2u * W2S_WINO_TILE <= width &&
+        if (qp->fast == FAST_RELU && cout == W2S_ENGINE_WINO_COUT && valid == W2S_WINO_TILE * nt &&
             (r == 4u || r == 3u)) {
-            if (r == 4u) {
-                wino_out_relu_2x4(m, bias, qp->mult + g, qp->shift + g, zero, o);
+            const int32_t *mult = qp->mult + g;
+            const int8_t *shift = qp->shift + g;
+            if (nt == 2u && r == 4u) {
+                wino_out_relu_2x4(m, bias, mult, shift, zero, o);
+            } else if (nt == 2u) {
+                wino_out_relu_2x3(m, bias, mult, shift, zero, o);
+            } else if (r == 4u) {
+                wino_out_relu_1x4(m, bias, mult, shift, zero, o);
             } else {
-                wino_out_relu_2x3(m, bias, qp->mult + g, qp->shift + g, zero, o);
+                wino_out_relu_1x3(m, bias, mult, shift, zero, o);
             }
             return;
         }
@@ -772,17 +790,8 @@ static void wino_out_s8(const requant_t *qp, int32_t m[W2S_WINO_POINTS][8], size
             for (size_t p = 0; p < nt; p++) {                                          \
                 int32_t y[4];                                                          \
                 W2S_WINO_OUT(m, 2u * c + p, bias[c], y);                               \
-                int8_t *op = o + W2S_WINO_TILE * p * cout;                             \
-                const size_t x = x0 + W2S_WINO_TILE * p;                               \
-                if (x + W2S_WINO_TILE <= width) {                                      \
-                    op[0] = requant(y[0], mult, right1, zero);                         \
-                    op[cout] = requant(y[1], mult, right1, zero);                      \
-                    op[2u * cout] = requant(y[2], mult, right1, zero);                 \
-                    op[3u * cout] = requant(y[3], mult, right1, zero);                 \
-                } else {                                                               \
-                    for (size_t i = 0; x + i < width; i++) {                           \
-                        op[i * cout] = requant(y[i], mult, right1, zero);              \
-                    }                                                                  \
+                for (size_t i = W2S_WINO_TILE * p, j = 0; i < valid && j < 4u; i++, j++) { \
+                    o[i * cout] = requant(y[j], mult, right1, zero);                   \
                 }                                                                      \
             }                                                                          \
         }
@@ -800,11 +809,8 @@ static void wino_out_s8(const requant_t *qp, int32_t m[W2S_WINO_POINTS][8], size
         for (size_t p = 0; p < nt; p++) {
             int32_t y[4];
             W2S_WINO_OUT(m, 2u * c + p, bias[c], y);
-            for (size_t i = 0; i < W2S_WINO_TILE; i++) {
-                const size_t x = x0 + W2S_WINO_TILE * p + i;
-                if (x < width) {
-                    out[x * cout + g + c] = requantize_s8(q, y[i], q.mult[g + c], q.shift[g + c]);
-                }
+            for (size_t i = W2S_WINO_TILE * p, j = 0; i < valid && j < 4u; i++, j++) {
+                o[i * cout + c] = requantize_s8(q, y[j], q.mult[g + c], q.shift[g + c]);
             }
         }
     }
@@ -816,12 +822,26 @@ void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, const int16_t *const *vro
     const size_t tiles = (width + W2S_WINO_TILE - 1u) / W2S_WINO_TILE, run = kh * lanes;
     const requant_t q = requant_of(layer);
     for (size_t t = 0; t < tiles; t += 2u) { /* tiles in pairs, a last odd one alone */
-        const size_t nt = t + 1u < tiles ? 2u : 1u;
+        const size_t nt = t + 1u < tiles ? 2u : 1u, x0 = W2S_WINO_TILE * t;
+        const size_t valid = width - x0 < W2S_WINO_TILE * nt ? width - x0 : W2S_WINO_TILE * nt;
+        int8_t *dst = out + x0 * cout;
+        size_t room = valid;
+#ifdef W2S_WINO_HOT
+        /* tiles reaching past the row: their whole pixels into a buffer, the row's ones copied out */
+        int8_t part[2u * W2S_WINO_TILE * W2S_ENGINE_WINO_COUT];
+        if (valid < W2S_WINO_TILE * nt && cout == W2S_ENGINE_WINO_COUT) {
+            dst = part;
+            room = W2S_WINO_TILE * nt;
+        }
+#endif
         for (size_t g = 0, r; g < cout; g += r) {
             r = group_size(cout, g);
             int32_t m[W2S_WINO_POINTS][8];
             wino_sums(vrows, t * W2S_WINO_POINTS * lanes, lanes, kh, nt, layer->wino_s16 + g * run, cout * run, r, m);
-            wino_out_s8(&q, m, nt, g, r, layer->bias_s32 + g, W2S_WINO_TILE * t, width, out);
+            wino_out_s8(&q, m, nt, g, r, layer->bias_s32 + g, room, dst);
+        }
+        if (dst != out + x0 * cout) {
+            memcpy(out + x0 * cout, dst, valid * cout);
         }
     }
 }
