@@ -591,10 +591,12 @@ static size_t wino_lane(size_t c, size_t cin)
 static W2S_ALWAYS_INLINE void wino_input_half(const uint32_t *u, const int odd, int32_t zz, const size_t lanes,
                                               int16_t *v)
 {
+    /* each once: GCC does not merge repeated SADD16/SSUB16 (they set the GE flags) */
+    const int32_t d0 = __ssub16(W2S_SXTB16_HALF(u[0], odd), zz), d1 = __ssub16(W2S_SXTB16_HALF(u[1], odd), zz);
+    const int32_t d2 = __ssub16(W2S_SXTB16_HALF(u[2], odd), zz), d3 = __ssub16(W2S_SXTB16_HALF(u[3], odd), zz);
+    const int32_t d4 = __ssub16(W2S_SXTB16_HALF(u[4], odd), zz), d5 = __ssub16(W2S_SXTB16_HALF(u[5], odd), zz);
     int32_t o[6];
-    W2S_WINO_BT(__sadd16, __ssub16, __ssub16(W2S_SXTB16_HALF(u[0], odd), zz), __ssub16(W2S_SXTB16_HALF(u[1], odd), zz),
-                __ssub16(W2S_SXTB16_HALF(u[2], odd), zz), __ssub16(W2S_SXTB16_HALF(u[3], odd), zz),
-                __ssub16(W2S_SXTB16_HALF(u[4], odd), zz), __ssub16(W2S_SXTB16_HALF(u[5], odd), zz), o);
+    W2S_WINO_BT(__sadd16, __ssub16, d0, d1, d2, d3, d4, d5, o);
     memcpy(v, &o[0], sizeof o[0]);
     memcpy(v + lanes, &o[1], sizeof o[1]);
     memcpy(v + 2u * lanes, &o[2], sizeof o[2]);
