@@ -4,6 +4,9 @@
 #include "w2s_engine_model.h" /* W2S_ENGINE_HOT_PAIRS, _STRIDE: the unrolled kernels' shape */
 #include "w2s_engine_requant.h"
 
+#define W2S_WINO_TILE 4u   /* Winograd F(4,3): output columns per tile */
+#define W2S_WINO_POINTS 6u /* and transform points (input columns) per tile */
+
 /* The general path of requantize_s8, in the file of its callers and not inline: inlined into each call, the
  * portable build ran 0.7% more instructions; from another file, 0.9% (bench_device_speed). */
 int32_t w2s_engine_requantize_q31(int32_t acc, int32_t mult_q31, int shift)
@@ -277,6 +280,7 @@ W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const i
 #define W2S_ENGINE_WINO_PAIRS (W2S_WINO_LANES / 2u)
 /* The Winograd convs that do most of the MACs (W2S_ENGINE_WINO_CIN channels, W2S_ENGINE_WINO_KH rows): two tiles' vectors of one point, a tile apart in each kept row, from zero. */
 #define W2S_WINO_TSTRIDE (6u * 2u * W2S_ENGINE_WINO_PAIRS)
+#define W2S_WINO_USTRIDE (W2S_ENGINE_WINO_COUT * W2S_ENGINE_WINO_KH * W2S_WINO_LANES) /* weights per point */
 static W2S_ALWAYS_INLINE void dot_2xr_rows(const int16_t *const *rows, size_t off, const int16_t *w, int32_t *acc,
                                            const size_t r)
 {
@@ -294,14 +298,20 @@ static W2S_ALWAYS_INLINE void dot_2xr_rows(const int16_t *const *rows, size_t of
     W2S_SUMS_OUT(r);
 }
 
-W2S_NOINLINE static void dot_2x4_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[8])
+W2S_NOINLINE static void dot_2x4_wino(const int16_t *const *rows, size_t off, const int16_t *u,
+                                  int32_t m[W2S_WINO_POINTS][8])
 {
-    dot_2xr_rows(rows, off, w, acc, 4u);
+    for (size_t k = 0; k < W2S_WINO_POINTS; k++) {
+        dot_2xr_rows(rows, off + k * W2S_WINO_LANES, u + k * W2S_WINO_USTRIDE, m[k], 4u);
+    }
 }
 
-W2S_NOINLINE static void dot_2x3_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[6])
+W2S_NOINLINE static void dot_2x3_wino(const int16_t *const *rows, size_t off, const int16_t *u,
+                                  int32_t m[W2S_WINO_POINTS][8])
 {
-    dot_2xr_rows(rows, off, w, acc, 3u);
+    for (size_t k = 0; k < W2S_WINO_POINTS; k++) {
+        dot_2xr_rows(rows, off + k * W2S_WINO_LANES, u + k * W2S_WINO_USTRIDE, m[k], 3u);
+    }
 }
 
 /* a last tile alone: acc[2c] = its sums */
@@ -330,14 +340,20 @@ static W2S_ALWAYS_INLINE void dot_1xr_rows(const int16_t *const *rows, size_t of
     }
 }
 
-W2S_NOINLINE static void dot_1x4_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[8])
+W2S_NOINLINE static void dot_1x4_wino(const int16_t *const *rows, size_t off, const int16_t *u,
+                                  int32_t m[W2S_WINO_POINTS][8])
 {
-    dot_1xr_rows(rows, off, w, acc, 4u);
+    for (size_t k = 0; k < W2S_WINO_POINTS; k++) {
+        dot_1xr_rows(rows, off + k * W2S_WINO_LANES, u + k * W2S_WINO_USTRIDE, m[k], 4u);
+    }
 }
 
-W2S_NOINLINE static void dot_1x3_wino(const int16_t *const *rows, size_t off, const int16_t *w, int32_t acc[6])
+W2S_NOINLINE static void dot_1x3_wino(const int16_t *const *rows, size_t off, const int16_t *u,
+                                  int32_t m[W2S_WINO_POINTS][8])
 {
-    dot_1xr_rows(rows, off, w, acc, 3u);
+    for (size_t k = 0; k < W2S_WINO_POINTS; k++) {
+        dot_1xr_rows(rows, off + k * W2S_WINO_LANES, u + k * W2S_WINO_USTRIDE, m[k], 3u);
+    }
 }
 #endif
 #endif
@@ -548,8 +564,6 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
  * columns of the widened rows: V_k = B^T d per (kernel row, channel), M_k = U_k . V_k over them (the same
  * 2-pixel block kernels as the direct path, with the two tiles as the two pixels), then A'^T M = 24 x the
  * direct sum, divided exactly. Then the bias and the same requantisation as the direct kernels. */
-#define W2S_WINO_TILE 4u
-#define W2S_WINO_POINTS 6u
 
 /* s / 24 for s a multiple of 24: >> 3 is exact, and 0xAAAAAAAB is 3^-1 mod 2^32 */
 static inline int32_t wino_div24(int32_t s)
@@ -668,17 +682,16 @@ static void wino_sums(const int16_t *const *rows, size_t off, size_t lanes, size
 {
     const size_t tstride = W2S_WINO_POINTS * lanes, pairs = lanes / 2u;
 #ifdef W2S_WINO_HOT
-    if (pairs == W2S_ENGINE_WINO_PAIRS && kh == W2S_ENGINE_WINO_KH && (r == 4u || r == 3u)) {
-        for (size_t k = 0; k < W2S_WINO_POINTS; k++, off += lanes, u += ustride) {
-            if (nt == 2u && r == 4u) {
-                dot_2x4_wino(rows, off, u, m[k]);
-            } else if (nt == 2u) {
-                dot_2x3_wino(rows, off, u, m[k]);
-            } else if (r == 4u) {
-                dot_1x4_wino(rows, off, u, m[k]);
-            } else {
-                dot_1x3_wino(rows, off, u, m[k]);
-            }
+    if (pairs == W2S_ENGINE_WINO_PAIRS && kh == W2S_ENGINE_WINO_KH && ustride == W2S_WINO_USTRIDE &&
+        (r == 4u || r == 3u)) { /* the six points in one call */
+        if (nt == 2u && r == 4u) {
+            dot_2x4_wino(rows, off, u, m);
+        } else if (nt == 2u) {
+            dot_2x3_wino(rows, off, u, m);
+        } else if (r == 4u) {
+            dot_1x4_wino(rows, off, u, m);
+        } else {
+            dot_1x3_wino(rows, off, u, m);
         }
         return;
     }
