@@ -117,8 +117,10 @@ def hot_shape(g: EngineGraph) -> dict[str, int]:
     return out
 
 
-def state_bytes(g: EngineGraph, pointer: int = 4) -> int:
-    """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack.
+def state_bytes(g: EngineGraph, pointer: int = 4, winograd: bool = True) -> int:
+    """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack; winograd: built with
+    the Winograd convs (W2S_ENGINE_WINOGRAD: a DSP core, not W2S_ENGINE_PORTABLE or _DIRECT), which keep their
+    transformed rows.
 
     It depends on the model only, never on the window length."""
     m = macros(g)
@@ -126,5 +128,5 @@ def state_bytes(g: EngineGraph, pointer: int = 4) -> int:
     j = m["W2S_ENGINE_COLUMNS"]
     size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 2) + 2 * m["W2S_ENGINE_WIDE"]
     size = up(size, 4) + 4 * m["W2S_ENGINE_LAYERS"]
-    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8 + 2 * m["W2S_ENGINE_WINO_RING"]
+    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8 + (2 * m["W2S_ENGINE_WINO_RING"] if winograd else 0)
     return up(size, 8)

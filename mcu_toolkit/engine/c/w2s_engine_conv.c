@@ -274,7 +274,7 @@ W2S_NOINLINE static void dot_2x3_hot(const int16_t *x, const int16_t *w, const i
 }
 #endif
 
-#if defined(W2S_ENGINE_WINO_CIN)
+#if defined(W2S_ENGINE_WINO_CIN) && W2S_ENGINE_WINOGRAD
 #define W2S_WINO_HOT 1
 #define W2S_WINO_LANES (W2S_ENGINE_WINO_CIN + (W2S_ENGINE_WINO_CIN & 1u))
 #define W2S_ENGINE_WINO_PAIRS (W2S_WINO_LANES / 2u)

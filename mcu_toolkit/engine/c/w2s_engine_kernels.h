@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "w2s_engine.h" /* W2S_ENGINE_WINOGRAD */
 #include "w2s_engine_layer.h"
 
 /* Dual 16-bit MACs (SMLAD) where the core has the DSP extension (M4, M7, M33 with DSP), unless
@@ -18,14 +19,6 @@
 #include <arm_acle.h>
 #else
 #define W2S_ENGINE_DSP 0
-#endif
-
-/* Exact Winograd F(4,3) for the convs whose model gives wino_s16: on the DSP cores, or in plain C with
- * W2S_ENGINE_WINOGRAD_C (the host tests); the portable path stays direct. Same int32 sums either way. */
-#if W2S_ENGINE_DSP || defined(W2S_ENGINE_WINOGRAD_C)
-#define W2S_ENGINE_WINOGRAD 1
-#else
-#define W2S_ENGINE_WINOGRAD 0
 #endif
 
 /* Each row kernel compiled on its own: inlined into one big function, their register allocation
