@@ -92,3 +92,48 @@ def test_the_weights_are_laid_out_as_the_kernels_read_them():
     ch = int(np.where(winograd.lane_of_channel(13) == 1)[0][0])       # lane 1 is channel 2
     assert g0[0, 3, 1] == u[2, 3, 0, ch] and g0[lanes // 2, 0, 0] == u[2, 0, 1, 0]
     assert g0[lanes // 2 - 1, 1, 1] == 0                                # the zero lane of row 0
+
+
+def _report(state: int, rows: int):
+    import copy
+
+    from adversarial import FAKE_REPORT
+    from mcu_toolkit.bundle import Report
+
+    d = copy.deepcopy(FAKE_REPORT)
+    d["engine"].update(state_bytes=state, winograd_bytes=rows)
+    return Report.from_dict(d)
+
+
+def test_the_budget_keeps_winograd_where_the_rows_fit_and_drops_it_where_not():
+    """The rows count on the DSP cores while the board's RAM has room for them; where it has not but the direct
+    engine fits, the board goes direct (and its state loses the rows); a core without the DSP extension never
+    holds them."""
+    from mcu_toolkit.firmware.boards import BOARDS, budget
+
+    f411, esp = BOARDS["nucleo-f411re"], BOARDS["esp32-s3"]
+    rows = 15_000
+    roomy = budget(f411, _report(10_000 + rows, rows))
+    assert roomy.winograd and roomy.parts["engine_state"] == 10_000 + rows and roomy.fits
+    base = roomy.ram_used - rows - 10_000                  # everything but the engine's state
+    tight_state = f411.ram - base - rows // 2               # fits without the rows, not with them
+    tight = budget(f411, _report(tight_state + rows, rows))
+    assert not tight.winograd and tight.fits and tight.parts["engine_state"] == tight_state
+    never = budget(f411, _report(f411.ram, rows))          # does not fit either way: stays as it is, refused
+    assert never.winograd and not never.fits
+    assert budget(esp, _report(10_000 + rows, rows)).parts["engine_state"] == 10_000
+    assert budget(f411, _report(10_000, 0)).parts["engine_state"] == 10_000  # a bundle from before Winograd
+
+
+def test_a_direct_engine_has_no_winograd_weights_and_the_smaller_state():
+    """winograd.direct: what firmware generates for a board without room for the rows."""
+    from synthetic_engine import synthetic_engine
+
+    from mcu_toolkit.emit.c_engine import engine_files
+
+    e = synthetic_engine("13ch_9mels")
+    d = winograd.direct(e)
+    assert "_wino_s16" in engine_files(e)["w2s_engine_model.c"]
+    assert "_wino_s16" not in engine_files(d)["w2s_engine_model.c"]
+    assert winograd.rows_bytes(e) == e.state_bytes() - d.state_bytes() > 0 and winograd.rows_bytes(d) == 0
+    np.testing.assert_array_equal(d.features(np.zeros((5, 9), np.int8)), e.features(np.zeros((5, 9), np.int8)))

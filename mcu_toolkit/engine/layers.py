@@ -100,6 +100,7 @@ class Conv(Layer):
     out_zero: int
     act_min: int
     act_max: int
+    winograd_allowed: bool = True  # False: direct on every core (winograd.direct, a board's RAM budget)
 
     @property
     def pad_top(self) -> int:
@@ -120,7 +121,7 @@ class Conv(Layer):
     @cached_property
     def winograd(self) -> bool:
         """The DSP kernels compute it with exact Winograd F(4,3) (winograd.py proves it from the weights)."""
-        return winograd.uses_winograd(self)
+        return self.winograd_allowed and winograd.uses_winograd(self)
 
     @property
     def scratch(self) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .layers import Conv
+    from .mirror import Engine
 
 TILE = 4      # output columns per tile
 POINTS = 6    # transform points (input columns per tile)
@@ -174,3 +175,20 @@ def conv_sums(c: Conv, x: np.ndarray) -> np.ndarray:
     s = np.einsum("ik,tyko->tyio", AT_INT, m)                                          # (T, tiles, 4, cout)
     assert np.all(s % SCALE == 0)
     return (s // SCALE).reshape(t, TILE * tiles, c.cout)[:, :w]
+
+
+def direct(engine: Engine) -> Engine:
+    """The same engine with every conv direct: its generated model has no Winograd weights, and its state no
+    transformed rows (a board whose RAM budget has no room for them; firmware/boards.budget)."""
+    import dataclasses
+
+    from .layers import Conv
+
+    layers = tuple(dataclasses.replace(c, winograd_allowed=False) if isinstance(c, Conv) else c
+                   for c in engine.graph.layers)
+    return dataclasses.replace(engine, graph=dataclasses.replace(engine.graph, layers=layers))
+
+
+def rows_bytes(engine: Engine) -> int:
+    """What the Winograd convs add to sizeof(w2s_engine_t) on a DSP core: their transformed rows."""
+    return engine.state_bytes() - direct(engine).state_bytes()
