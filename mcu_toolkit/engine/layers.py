@@ -10,6 +10,7 @@ is an integer below 2^24 (float32) or 2^53 (float64).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -64,6 +65,20 @@ class Layer:
     def unrolled_shape(self) -> tuple[int, int] | None:
         """(tap pairs, int16 step between pixels) of the C's unrollable conv kernel, None if it has none."""
         return None
+
+    @property
+    def winograd(self) -> bool:
+        """The DSP cores compute it with exact Winograd F(4,3) (winograd.py)."""
+        return False
+
+    @property
+    def wino_ring(self) -> int:
+        """int16 of transformed input rows it keeps in the state (winograd.ring_len), 0 if none."""
+        return 0
+
+    def direct(self) -> Layer:
+        """The layer without Winograd (winograd.direct)."""
+        return self
 
     def run(self, x: np.ndarray, rounding: str = "double") -> np.ndarray:
         """The mirror's kernel: (T, W, C) int8 -> (T', W', C') int8, the C's values."""
@@ -157,8 +172,10 @@ class Conv(Layer):
 
     @property
     def wino_ring(self) -> int:
-        """int16 of transformed rows it keeps in the state (winograd.ring_len), 0 if direct."""
         return winograd.ring_len(self) if self.winograd else 0
+
+    def direct(self) -> Conv:
+        return dataclasses.replace(self, winograd_allowed=False)
 
     def c_fields(self, name: str, ring_offset: int, wino_offset: int = 0) -> dict[str, int | Symbol]:
         return {"kind": "W2S_LAYER_CONV", "kh": self.kh, "kw": self.kw, "sh": 1, "sw": 1, "cin": self.cin,

@@ -66,7 +66,7 @@ def wino_layout(g: EngineGraph) -> list[int]:
     offsets, at = [], 0
     for layer in g.layers:
         offsets.append(at)
-        at += getattr(layer, "wino_ring", 0)
+        at += layer.wino_ring
     return offsets + [at]
 
 
@@ -101,7 +101,7 @@ def hot_shape(g: EngineGraph) -> dict[str, int]:
     macs: dict[tuple[int, int], int] = {}
     wino: dict[tuple[int, int, int], int] = {}
     for layer in g.layers:
-        if getattr(layer, "winograd", False):
+        if layer.winograd:
             key = (layer.cin, layer.kh, layer.cout)
             wino[key] = wino.get(key, 0) + layer.macs(1)
         elif (key := layer.unrolled_shape) is not None:

@@ -182,10 +182,7 @@ def direct(engine: Engine) -> Engine:
     transformed rows (a board whose RAM budget has no room for them; firmware/boards.budget)."""
     import dataclasses
 
-    from .layers import Conv
-
-    layers = tuple(dataclasses.replace(c, winograd_allowed=False) if isinstance(c, Conv) else c
-                   for c in engine.graph.layers)
+    layers = tuple(layer.direct() for layer in engine.graph.layers)
     return dataclasses.replace(engine, graph=dataclasses.replace(engine.graph, layers=layers))
 
 
