@@ -561,9 +561,10 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
 #if W2S_ENGINE_WINOGRAD
 /* Exact integer Winograd F(4,3) along the mel axis (engine/winograd.py, which proves each layer's bounds
  * from its weights and emits wino_s16 only where they hold). A tile is 4 output columns from 6 padded input
- * columns of the widened rows: V_k = B^T d per (kernel row, channel), M_k = U_k . V_k over them (the same
- * 2-pixel block kernels as the direct path, with the two tiles as the two pixels), then A'^T M = 24 x the
- * direct sum, divided exactly. Then the bias and the same requantisation as the direct kernels. */
+ * columns. Each input row is transformed once, as it arrives (V_k = B^T d per channel, d = x - zero point),
+ * and kept for the kh output rows that read it (w2s_engine_t.wino_s16). An output row: M_k = U_k . V_k over
+ * (kernel row, channel) in 2-tile x 4- or 3-channel blocks (SMLAD on the DSP cores), then A'^T M = 24 x the
+ * direct sum, divided exactly, the bias, and the direct kernels' requantisation: the same int8 outputs. */
 
 /* s / 24 for s a multiple of 24: >> 3 is exact, and 0xAAAAAAAB is 3^-1 mod 2^32 */
 static inline int32_t wino_div24(int32_t s)
