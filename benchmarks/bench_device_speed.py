@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The firmware on an emulated Cortex-M4: instructions per second of audio (front end, engine, per layer),
-and the qemu-f411 image's flash, RAM and stack from the linked ELF.
+"""The firmware on emulated cores: instructions per second of audio (front end, engine, per layer), and each
+image's flash and RAM from the linked ELF. The Cortex-M4 in detail (builds, stack, cycles); every other
+`validate --device` (verify/device.py DEVICES: the M55 with Helium, rv32imc) in the `cores` section.
 
     python benchmarks/bench_device_speed.py [--bundle DIR] [--cycles] [--json benchmarks/results/device_speed.json]
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _report import emit  # noqa: E402
 
 CLIPS = 4
+CORE_KEYS = {"qemu-m4": "cortex-m4", "qemu-m55": "cortex-m55", "qemu-rv32": "rv32imc"}  # `cores`' keys
 
 
 def elf_budget(elf: Path) -> dict:
@@ -60,6 +62,25 @@ def traced_cycles(elf: Path, wav: Path, seconds: float) -> dict:
             "traced_audio_seconds": seconds}
 
 
+def image_size(elf: Path, size_tool: str) -> dict:
+    """Flash (text + data) and static RAM (data + bss, which holds the stack and heap where the linker script
+    reserves them there) of any core's ELF, from `size -B`."""
+    out = subprocess.run([size_tool, "-B", str(elf)], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
+    return {"flash_bytes": text + data, "ram_bytes": data + bss}
+
+
+def figures(run, seconds: float) -> dict:
+    """A run's instructions per second of audio, in total and per layer."""
+    per_s = lambda k: round(1000 * k / seconds)  # noqa: E731  kinstr -> instructions per second of audio
+    fe, en = sum(run.frontend_kinstr), sum(run.engine_kinstr)
+    layers = {f"layer{i}": per_s(k) for i, k in enumerate(run.profile_kinstr[:-1])}
+    if run.profile_kinstr:
+        layers["lin_sof_pool"] = per_s(run.profile_kinstr[-1])
+    return {"instructions_per_audio_second": {"frontend": per_s(fe), "engine": per_s(en), "total": per_s(fe + en)},
+            "engine_per_layer": layers}
+
+
 def measure(bundle: Path, opt: str, wav: Path, seconds: float, work: Path, portable: bool = False,
             trace: tuple[Path, float] | None = None) -> dict:
     from mcu_toolkit.verify.device import build_image, run_image
@@ -67,15 +88,24 @@ def measure(bundle: Path, opt: str, wav: Path, seconds: float, work: Path, porta
     elf = build_image(bundle, work / (opt.strip("-") + ("_portable" if portable else "")), opt=opt,
                       extra_cflags="-DW2S_ENGINE_PORTABLE" if portable else "")
     run = run_image(elf, wav)
-    per_s = lambda k: round(1000 * k / seconds)  # noqa: E731  kinstr -> instructions per second of audio
-    fe, en = sum(run.frontend_kinstr), sum(run.engine_kinstr)
-    layers = {f"layer{i}": per_s(k) for i, k in enumerate(run.profile_kinstr[:-1])}
-    layers["lin_sof_pool"] = per_s(run.profile_kinstr[-1])
-    return {"instructions_per_audio_second": {"frontend": per_s(fe), "engine": per_s(en), "total": per_s(fe + en)},
-            "engine_per_layer": layers, "stack_high_water_bytes": run.stack_high_water,
+    fig = figures(run, seconds)
+    return {**fig, "stack_high_water_bytes": run.stack_high_water,
             "engine_state_bytes": run.engine_state, "elf": elf_budget(elf),
-            "real_time_factor_at_100MHz_1IPC": round(100e6 / per_s(fe + en), 3),
+            "real_time_factor_at_100MHz_1IPC": round(100e6 / fig["instructions_per_audio_second"]["total"], 3),
             **(traced_cycles(elf, *trace) if trace else {})}
+
+
+def other_core(bundle: Path, name: str, wav: Path, seconds: float, work: Path) -> dict:
+    """One emulated core other than the M4: its board's image, -O2, its own kernel family."""
+    from mcu_toolkit.firmware.boards import BOARDS
+    from mcu_toolkit.verify.device import DEVICES, build_image, run_image
+
+    device = DEVICES[name]
+    elf = build_image(bundle, work / name, device=device)
+    fig = figures(run_image(elf, wav, device=device), seconds)
+    size_tool = device.tools[0].removesuffix("gcc") + "size"
+    return {"device": name, "board": device.board, "cpu": BOARDS[device.board].core, **fig,
+            "image": image_size(elf, size_tool)}
 
 
 def cycle_model(elf: Path, two_windows: tuple[Path, float], one_window: tuple[float, float]) -> dict:
@@ -123,6 +153,15 @@ def main() -> None:
         builds = {f"{opt.strip('-')}_{kind}": measure(bundle, opt, wav, seconds, work, kind == "portable",
                                                       wavs[1] if args.cycles else None)
                   for opt in ("-O2", "-Os") for kind in ("dsp", "portable")}
+        from mcu_toolkit.verify.device import DEVICES
+
+        m4 = builds["O2_dsp"]
+        cores = {"cortex-m4": {"device": "qemu-m4", "board": "qemu-f411", "cpu": "cortex-m4f",
+                               **{k: m4[k] for k in ("instructions_per_audio_second", "engine_per_layer")},
+                               "image": {"flash_bytes": m4["elf"]["flash_bytes"], "ram_bytes": m4["elf"]["ram_bytes"]}}}
+        for name in DEVICES:
+            if name != "qemu-m4":
+                cores[CORE_KEYS.get(name, name)] = other_core(bundle, name, wav, seconds, work)
         if args.cycles:
             one = (wavs[1][1], builds["O2_dsp"]["cycles_per_instruction"]["pipeline"])
             model = {**cycle_model(work / "O2" / "qemu-f411" / "w2s.elf", wavs[2], one),
@@ -132,7 +171,7 @@ def main() -> None:
                       "firmware uses, portable = -DW2S_ENGINE_PORTABLE; cycles_*: a trace of the first window "
                       "costed with the Cortex-M4 TRM's timings (mcu_toolkit/verify/cycles.py)",
               "m4_instructions_per_audio_second": builds["O2_dsp"]["instructions_per_audio_second"],
-              "builds": builds, **({"cycle_model": model} if args.cycles else {})}
+              "cores": cores, "builds": builds, **({"cycle_model": model} if args.cycles else {})}
     emit(result, args.json)
 
 

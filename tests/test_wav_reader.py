@@ -129,9 +129,9 @@ def test_host_names_what_is_wrong_with_a_wav_in_one_line(host_exe, tmp_path):
 
 @pytest.fixture(scope="module")
 def qemu_elf(bundle, tmp_path_factory) -> Path:
-    from mcu_toolkit.verify.device import TOOLS, build_image
+    from mcu_toolkit.verify.device import DEVICES, build_image
 
-    if any(shutil.which(t) is None for t in TOOLS):
+    if any(shutil.which(t) is None for t in DEVICES["qemu-m4"].tools):
         pytest.skip("no arm-none-eabi-gcc/QEMU")
     return build_image(bundle.out, tmp_path_factory.mktemp("qemu_wav"))
 
