@@ -76,8 +76,10 @@ static void advance(w2s_engine_t *e, uint32_t k)
         const w2s_layer_s8_t *layer = &m->layers[k];
         const uint32_t got = ++e->received[k];
 #if W2S_ENGINE_WINOGRAD
-        if (layer->wino_s16 != NULL) { /* each input row is transformed once, as it arrives */
+        if (layer->wino_s16 != NULL) { /* each input row is transformed once, as it arrives (the layer's time) */
+            PROFILE_START(t2);
             w2s_conv_wino_input_s8(layer, ring_row(e, k, got - 1u), (int8_t *)e->wide_s16, wino_row(e, k, got - 1u));
+            PROFILE_END(t2, k);
         }
 #endif
         if (got < layer->kh || (got - layer->kh) % layer->sh != 0u) {
