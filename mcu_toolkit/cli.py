@@ -129,7 +129,9 @@ convert.help = inspect.cleandoc(convert.help) + "\n\n\b\n" + "\n".join(
 @click.option("--device", type=click.Choice(spec.DEVICES), default=spec.DEVICES[0], show_default=True,
               help="Where the w2s engine runs: host (its numpy mirror, bit-exact with the C) or an emulated "
                    "board whose firmware image QEMU runs, every output checked bit for bit against the host: "
-                   "qemu-m4 (the qemu-f411 image on a Cortex-M4; needs arm-none-eabi-gcc and qemu-system-arm).")
+                   "qemu-m4 (the qemu-f411 image on a Cortex-M4; needs arm-none-eabi-gcc and qemu-system-arm); "
+                   "qemu-rv32 (the qemu-rv32 image on rv32imc, the ESP32-C3's core; needs riscv64-unknown-elf-gcc, "
+                   "picolibc and qemu-system-riscv32).")
 @opt.clock_mhz
 @opt.cpi
 @click.option("--layers", is_flag=True,

@@ -42,13 +42,31 @@ class InstrRates:
 QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_mac_overall=1.53,
                      frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0)
 
+# The qemu-rv32 image (rv32imc, -O2, the portable C with its 2 x r blocks in one pass: no dual MAC, a multiply and
+# an add per MAC) on qemu-system-riscv32 -M virt -icount shift=0, counted with minstret: the engine's two rates
+# fitted as the M4's, on the same six models, each within 4% (bench_rv32.py --fit; the default model: 250 M per
+# second of audio, estimated 243 M); the front end 6.55 M per second at 26 mels (6.2 M at 20, 6.8 M at 32).
+# Cycles per instruction: an estimate, 1.0 for the ESP32-C3's in-order single-issue core (not measured: loads,
+# taken branches, divisions and the flash cache add cycles on a real C3). The longest stretch between two ring
+# reads: the front end's window-completing chunk measured on this image (0.84 M instructions) plus the M4's int8
+# queue (0.61 M; there is no live rv32 image), per frame.
+QEMU_RV32 = InstrRates(engine_per_mac=3.011, engine_per_output=70.3, engine_per_mac_overall=4.03,
+                       frontend_per_s=6.55e6, cycles_per_instruction=1.0, longest_step_per_frame=1451.0,
+                       measured_on="rv32imc")
+
 
 @dataclass(frozen=True)
 class Core:
     cpu: str                     # the name projects and messages print
-    flags: tuple[str, ...]       # arm-none-eabi-gcc's; () where the project's toolchain picks them (ESP-IDF, host)
+    flags: tuple[str, ...]       # `compiler`'s; () where the project's toolchain picks them (ESP-IDF, host)
     rates: InstrRates | None     # None: no instruction count for this core (its schedule says so)
     tflm_arch: str | None = None  # TFLM's TARGET_ARCH, for the projects that build TFLM
+    compiler: str = "arm-none-eabi-gcc"  # the gcc that takes `flags`
+    link_flags: tuple[str, ...] = ()     # the link's, where they differ from `flags` (rv32imc: no _zicsr multilib)
+
+    @property
+    def size_tool(self) -> str:
+        return self.compiler.removesuffix("gcc") + "size"
 
 
 CORES = {
@@ -63,16 +81,21 @@ CORES = {
                        QEMU_M4),
     "xtensa-lx7": Core("Xtensa LX7", (), None),
     "host": Core("Linux", (), None),
+    # the ESP32-C3/C6 class: the portable C kernels, soft float (ilp32), picolibc (Debian's riscv gcc has no C
+    # library of its own); zicsr for the minstret counter, which the link must not name (no such multilib)
+    "rv32imc": Core("RV32IMC", ("-march=rv32imc_zicsr", "-mabi=ilp32", "--specs=picolibc.specs"), QEMU_RV32,
+                    compiler="riscv64-unknown-elf-gcc",
+                    link_flags=("-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs")),
 }
-CORTEX_M = tuple(name for name, c in CORES.items() if c.flags)  # the cores arm-none-eabi-gcc builds for
+CORTEX_M = tuple(name for name, c in CORES.items() if c.flags and c.compiler == "arm-none-eabi-gcc")
 M4F = CORES["cortex-m4f"].flags
 
 
 def code_bytes(files: dict[str, str], sources: str | tuple[str, ...], core: str = "cortex-m4f",
                opt: str = "-Os") -> int | None:
     """.text bytes of `sources` (some of `files`, name -> text) compiled for `core`, summed; None without
-    arm-none-eabi-gcc or if one fails to compile."""
-    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
+    the core's compiler (arm-none-eabi-gcc for the Cortex-M) or if one fails to compile."""
+    gcc, size = shutil.which(CORES[core].compiler), shutil.which(CORES[core].size_tool)
     if not gcc or not size:
         return None
     names = (sources,) if isinstance(sources, str) else sources

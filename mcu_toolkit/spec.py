@@ -19,7 +19,7 @@ WINDOW_DEFAULT_S = 2.0                  # the model window when none is named
 # The choices the commands offer, each first is the default.
 ENGINES = ("w2s", "tflm")      # w2s: our streaming engine; tflm: the int8 flatbuffer on TFLite Micro
 FRONTENDS = ("fixed", "float")  # fixed: the device's integer log-mel; float: the model's own
-DEVICES = ("host", "qemu-m4")   # where validate runs the deployed pipeline
+DEVICES = ("host", "qemu-m4", "qemu-rv32")  # where validate runs the deployed pipeline
 ONNX_INPUT_NAME = "logmel"      # the trunk's one input, in the ONNX and (through onnx2tf) the TFLite
 
 

@@ -52,7 +52,7 @@ def unity(folder: Path, *harness: Path) -> str:
 
 
 def _cc(target: str, opt: str, flags: Sequence[str], includes: Iterable[Path]) -> list[str]:
-    cc = ["gcc"] if target == HOST else ["arm-none-eabi-gcc", *CORES[target].flags]
+    cc = ["gcc"] if target == HOST else [CORES[target].compiler, *CORES[target].flags]
     return [*cc, *STRICT_C, opt, *flags, *(f"-I{d}" for d in includes)]
 
 

@@ -474,7 +474,9 @@ typedef int esp_err_t;
 #define portMAX_DELAY 0xFFFFFFFFu
 #define pdPASS 1
 #define configMAX_PRIORITIES 25
-enum { GPIO_NUM_2 = 2, GPIO_NUM_41 = 41, GPIO_NUM_42 = 42, I2S_GPIO_UNUSED = -1 };
+enum { GPIO_NUM_2 = 2, GPIO_NUM_4 = 4, GPIO_NUM_5 = 5, GPIO_NUM_6 = 6, GPIO_NUM_41 = 41, GPIO_NUM_42 = 42,
+       I2S_GPIO_UNUSED = -1 };
+#define portNUM_PROCESSORS 2
 enum { I2S_NUM_0, I2S_ROLE_MASTER, I2S_DATA_BIT_WIDTH_32BIT, I2S_SLOT_MODE_MONO, I2S_STD_SLOT_LEFT };
 typedef struct i2s_channel *i2s_chan_handle_t;
 typedef struct { int id, role; } i2s_chan_config_t;
@@ -552,9 +554,12 @@ int main() { app_main(); }  // ESP-IDF's start-up calls app_main
 """
 
 
-def test_esp32_main_runs_against_a_stand_in_for_esp_idf(sources, stubs, tmp_path):
-    """esp32/main/main.cc, unrendered: board.h's five functions with ESP-IDF (a stand-in), app_main and the capture
-    task around w2s_app and TFLM (a stand-in): the window the microphone gave is the window's line."""
+@pytest.mark.parametrize("board", ["esp32-s3", "esp32-c3"])
+def test_esp32_main_runs_against_a_stand_in_for_esp_idf(sources, stubs, tmp_path, board):
+    """esp32/main/main.cc, with the chip's pins: board.h's five functions with ESP-IDF (a stand-in), app_main and the
+    capture task around w2s_app and TFLM (a stand-in): the window the microphone gave is the window's line."""
+    from mcu_toolkit.firmware.generate import _render
+
     idf = tmp_path / "idf"
     for h in ("driver/i2s_std.h", "esp_cpu.h", "esp_err.h", "esp_heap_caps.h", "freertos/FreeRTOS.h",
               "freertos/task.h", "sdkconfig.h"):
@@ -565,7 +570,8 @@ def test_esp32_main_runs_against_a_stand_in_for_esp_idf(sources, stubs, tmp_path
     pcm = np.random.default_rng(7).normal(0, 3000, WINDOW).clip(-32768, 32767).astype(np.int16)
     pcm.tofile(tmp_path / "in.s16")
     shutil.copy(TEMPLATES / "common" / "w2s_model.cc", sources / "w2s_model.cc")
-    main_cc = TEMPLATES / "esp32" / "main" / "main.cc"
+    main_cc = tmp_path / "main.cc"
+    main_cc.write_text(_render((TEMPLATES / "esp32" / "main" / "main.cc").read_text(), BOARDS[board].template_values))
     exe = compile_and_link(toolchain("host"), sources, None, [*MAIN_C_FILES[:-1], "model_data.c", "w2s_app.c"],
                            tmp_path / "build", cxx_files=(sources / "w2s_model.cc", main_cc, tmp_path / "esp_stub.cc"),
                            includes=(stubs, idf), defines=(f"STUB_INPUT_BYTES={FRAMES * 26}", f"STUB_SAMPLES={WINDOW}"))

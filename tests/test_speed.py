@@ -163,7 +163,7 @@ def test_cycles_over_32_bits_stay_exact(tmp_path):
 
 @needs_arm_gcc
 @pytest.mark.parametrize("core", sorted({b.core for b in BOARDS.values()
-                                         if CORES[b.core].flags and CORES[b.core].rates}))
+                                         if CORES[b.core].rates and CORES[b.core].rates.measured_on == "cortex-m4f"}))
 def test_every_core_with_the_m4s_rates_runs_the_smlad_kernels(core):
     """The rates are the SMLAD kernels' (measured on the M4): each core that takes them must define
     __ARM_FEATURE_DSP with its flags (gcc's cortex-m33 does, as cortex-m33+nodsp would not)."""

@@ -52,6 +52,11 @@ def stm32(hal_define: str, linker_script: str, dma_width: str, pin_sd: str) -> d
             "PIN_SD": pin_sd}
 
 
+def esp32(target: str, chip: str, mhz: int, sck: str, ws: str, sd: str) -> dict:
+    """The esp32 template's {{KEYS}} for a chip: its ESP-IDF target, clock and the INMP441's GPIOs."""
+    return {"IDF_TARGET": target, "CHIP": chip, "CPU_MHZ": mhz, "PIN_SCK": sck, "PIN_WS": ws, "PIN_SD": sd}
+
+
 BOARDS = {b.name: b for b in (
     Board("nucleo-f411re", "cortex-m4f", 512 * KIB, 128 * KIB, "stm32", "STM32F411RE, 100 MHz",
           stm32("STM32F411xE", "STM32F411RETx_FLASH.ld", "Half Word", "PC3 (I2S2_SD)"), mhz=100),
@@ -65,7 +70,7 @@ BOARDS = {b.name: b for b in (
           stm32("STM32H743xx", "STM32H743ZITx_FLASH.ld", "Word", "PC2 (I2S2_SDI)"), mhz=480),
     Board("esp32-s3", "xtensa-lx7", 8192 * KIB, 512 * KIB, "esp32",
           "ESP32-S3, 240 MHz, 512 KB SRAM; with TFLM, --psram puts the arena in 8 MB PSRAM", mhz=240,
-          psram=8192 * KIB, common=MICROPHONE),
+          psram=8192 * KIB, common=MICROPHONE, template_values=esp32("esp32s3", "ESP32-S3", 240, "41", "42", "2")),
     Board("nrf52840", "cortex-m4f", 1024 * KIB, 256 * KIB, "nrf52",
           "nRF52840 (the Arduino Nano 33 BLE Sense's), 64 MHz; its PDM microphone; nrfx", engines=("w2s",), mhz=64),
     Board("rp2350", "cortex-m33", 4096 * KIB, 520 * KIB, "rp2350",
@@ -76,6 +81,14 @@ BOARDS = {b.name: b for b in (
           "the nucleo-f411re firmware with a WAV file (semihosting) for a microphone; linked for the F411's "
           "memory map, run on QEMU's netduinoplus2 (cd OUT && make run WAV=clip.wav)", engines=("w2s",),
           common=WAV_READER + MICROPHONE[:3]),
+    # ESP32-C3: one RV32IMC core, no FPU (the float tail in soft float); 400 KB SRAM (16 KB of it the cache)
+    Board("esp32-c3", "rv32imc", 4096 * KIB, 400 * KIB, "esp32",
+          "ESP32-C3, 160 MHz, 400 KB SRAM, 4 MB flash; one RISC-V core", mhz=160, engines=("w2s",),
+          common=MICROPHONE, template_values=esp32("esp32c3", "ESP32-C3", 160, "4", "5", "6")),
+    Board("qemu-rv32", "rv32imc", 4096 * KIB, 400 * KIB, "qemu-rv32",
+          "the ESP32-C3's pipeline with a WAV file (semihosting) for a microphone; linked for its 4 MiB flash and "
+          "400 KiB SRAM, run on QEMU's riscv32 virt (cd OUT && make run WAV=clip.wav)", engines=("w2s",),
+          common=WAV_READER),
 )}
 
 

@@ -169,9 +169,10 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
         "ENGINE": engine,
         "SCHEDULE_NOTE": budget.verdict.note if budget.verdict else "",
         "SCHEDULE_MARGIN": str(speed.MARGIN),
+        "LINK_FLAGS": " ".join(core.link_flags or core.flags),
         **b.template_values,
     }
     for p in stage.rglob("*"):
         if p.is_file() and p.parent != w2s and p.suffix in (".txt", ".md", ".cc", ".c", ".h", ".yml", "",
-                                                           ".defaults", ".cmake"):
+                                                           ".defaults", ".cmake", ".ld"):
             p.write_text(_render(p.read_text(), values))

@@ -2,8 +2,9 @@
 
 Each `validate --device` is one entry of DEVICES: the firmware board whose project it builds (qemu-m4: the
 image `firmware --board qemu-f411` generates, built with arm-none-eabi-gcc) and the QEMU machine it runs on
-(qemu-system-arm -M netduinoplus2, a Cortex-M4F) with -icount shift=0. The image prints each window's three
-float32 outputs as bit patterns, so the host can check them bit for bit.
+(qemu-system-arm -M netduinoplus2, a Cortex-M4F) with -icount shift=0; qemu-rv32: the `firmware --board qemu-rv32`
+image (rv32imc, riscv64-unknown-elf-gcc with picolibc) on qemu-system-riscv32 -M virt. The image prints each
+window's three float32 outputs as bit patterns, so the host can check them bit for bit.
 
 Live (`make live`, w2s_live.elf): the samples arrive from SysTick at 16 kHz of the emulated board's time for a
 clock and cycles per instruction, and the image reports what a board would: dropped samples, windows with a
@@ -47,17 +48,31 @@ class Device:
     apt: str                    # the Debian packages that give them
     qemu: tuple[str, ...]       # the emulator and its machine
     live: bool = False          # it has `make live` (--clock-mhz)
+    specs: tuple[str, ...] = ()  # gcc spec files the compiler must find (a C library packaged apart from it)
 
 
 ARM_APT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm make"
 DEVICES = {d.name: d for d in (
     Device("qemu-m4", "qemu-f411", "Cortex-M4", "F411", ("arm-none-eabi-gcc", "make", "qemu-system-arm"), ARM_APT,
            ("qemu-system-arm", "-M", "netduinoplus2"), live=True),
+    Device("qemu-rv32", "qemu-rv32", "RV32IMC", "ESP32-C3",
+           ("riscv64-unknown-elf-gcc", "make", "qemu-system-riscv32"),
+           "apt-get install gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc make",
+           # picolibc writes stdout as semihosting console output, which QEMU sends to stderr unless told
+           ("qemu-system-riscv32", "-M", "virt", "-bios", "none", "-chardev", "stdio,id=w2s", "-semihosting-config",
+            "chardev=w2s"), specs=("picolibc.specs",)),
 )}
+
+
+def _gcc_prints(gcc: str, *args: str) -> str:
+    return subprocess.run([gcc, *args], capture_output=True, text=True, **in_group()).stdout.strip()
 
 
 def check_tools(device: Device = DEVICES["qemu-m4"]) -> None:
     missing = [t for t in device.tools if shutil.which(t) is None]
+    if not missing:  # gcc prints a spec file's full path when it finds it, else the bare name
+        missing = [s for s in device.specs
+                   if not Path(_gcc_prints(device.tools[0], f"-print-file-name={s}")).is_absolute()]
     if missing:
         raise ToolkitError(f"--device {device.name} needs {', '.join(missing)} ({device.apt})",
                            exit_code=ExitCode.TOOLCHAIN)

@@ -334,7 +334,7 @@ def _check_engine_device(engine: str, device: str, clock=None) -> None:
                            f"{', '.join(spec.DEVICES)}")
     if device == "host":
         if clock is not None:
-            raise ToolkitError("--clock-mhz runs the firmware live on an emulated board: it needs --device qemu-m4")
+            raise ToolkitError("--clock-mhz runs the firmware live on the emulated board: it needs --device qemu-m4")
         return
     from .device import DEVICES, check_tools
 

@@ -16,12 +16,12 @@
 #include "w2s_app.h"
 
 // INMP441 wiring (any free GPIOs work; change here and in README.md).
-#define PIN_SCK GPIO_NUM_41
-#define PIN_WS GPIO_NUM_42
-#define PIN_SD GPIO_NUM_2
+#define PIN_SCK GPIO_NUM_{{PIN_SCK}}
+#define PIN_WS GPIO_NUM_{{PIN_WS}}
+#define PIN_SD GPIO_NUM_{{PIN_SD}}
 
 static w2s_app_t g_app;
-static w2s_ring_t* g_ring;  // written by capture_task on core 1, read by app_main on core 0
+static w2s_ring_t* g_ring;  // written by capture_task, read by app_main
 static i2s_chan_handle_t g_rx;
 
 // Any failure: one line naming it, then stop. abort() hands over to the panic handler (reboot by default).
@@ -36,7 +36,8 @@ static void w2s_check_esp(esp_err_t err, const char* call) {
   if (err != ESP_OK) w2s_fail(call, esp_err_to_name(err));
 }
 
-// On core 1: I2S DMA -> ring, so that audio keeps arriving while app_main (core 0) runs the model.
+// I2S DMA -> ring, so that audio keeps arriving while app_main runs the model: on the last core (the S3's core 1,
+// app_main on core 0; the single-core C3's only one, at a priority above app_main's).
 static void capture_task(void*) {
   static int32_t raw[256];
   int16_t pcm[256];
@@ -70,8 +71,8 @@ w2s_status_t board_init(void) { return W2S_OK; }  // the I2S channel is set up w
 w2s_status_t board_start_audio(w2s_ring_t* ring) {
   g_ring = ring;
   start_i2s();
-  if (xTaskCreatePinnedToCore(capture_task, "w2s_capture", 4096, nullptr, configMAX_PRIORITIES - 2, nullptr, 1) !=
-      pdPASS) {
+  if (xTaskCreatePinnedToCore(capture_task, "w2s_capture", 4096, nullptr, configMAX_PRIORITIES - 2, nullptr,
+                              portNUM_PROCESSORS - 1) != pdPASS) {
     w2s_fail("xTaskCreatePinnedToCore", "no memory for the capture task");
   }
   return W2S_OK;

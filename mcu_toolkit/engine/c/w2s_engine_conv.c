@@ -456,9 +456,49 @@ static void sums_from_bias(const int32_t *bias, size_t r, int32_t *acc)
     }
 }
 
+/* RISC-V (31 registers, no dual MAC): a whole 2 x r block's sums, the two pixels' taps and the pointers stay in
+ * registers, so each weight is loaded once for both pixels and each tap once for all r channels: 15% fewer
+ * instructions than two 2 x 2 passes on rv32imc (bench_rv32.py). Same sums. With 8 low registers (M0+) it spills. */
+#ifndef W2S_ENGINE_BLOCK_2XR
+#if defined(__riscv)
+#define W2S_ENGINE_BLOCK_2XR 1
+#else
+#define W2S_ENGINE_BLOCK_2XR 0
+#endif
+#endif
+
+static inline void dot_2xr_block(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, const int32_t *bias,
+                                 int32_t *acc, const size_t r)
+{
+    int32_t a0 = bias[0], a1 = bias[0], a2 = bias[1], a3 = bias[1], a4 = bias[2], a5 = bias[2];
+    int32_t a6 = r == 4u ? bias[3] : 0, a7 = a6;
+    const int16_t *xa = x, *xb = x + stride;
+    for (const int16_t *const end = w + 2u * r * pairs; w < end; w += 2u * r, xa += 2, xb += 2) {
+        const int32_t x0 = xa[0], x1 = xa[1], y0 = xb[0], y1 = xb[1];
+        a0 += x0 * w[0] + x1 * w[1];
+        a1 += y0 * w[0] + y1 * w[1];
+        a2 += x0 * w[2] + x1 * w[3];
+        a3 += y0 * w[2] + y1 * w[3];
+        a4 += x0 * w[4] + x1 * w[5];
+        a5 += y0 * w[4] + y1 * w[5];
+        if (r == 4u) {
+            a6 += x0 * w[6] + x1 * w[7];
+            a7 += y0 * w[6] + y1 * w[7];
+        }
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5;
+    if (r == 4u) {
+        acc[6] = a6, acc[7] = a7;
+    }
+}
+
 static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, const int32_t *bias,
                     int32_t acc[8])
 {
+    if (W2S_ENGINE_BLOCK_2XR) {
+        dot_2xr_block(x, stride, w, pairs, bias, acc, 4u);
+        return;
+    }
     sums_from_bias(bias, 4u, acc);
     dot_2x2(x, stride, w, 8u, pairs, acc);
     dot_2x2(x, stride, w + 4, 8u, pairs, acc + 4);
@@ -467,6 +507,10 @@ static void dot_2x4(const int16_t *x, size_t stride, const int16_t *w, size_t pa
 static void dot_2x3(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, const int32_t *bias,
                     int32_t acc[6])
 {
+    if (W2S_ENGINE_BLOCK_2XR) {
+        dot_2xr_block(x, stride, w, pairs, bias, acc, 3u);
+        return;
+    }
     sums_from_bias(bias, 3u, acc);
     dot_2x2(x, stride, w, 6u, pairs, acc);
     dot_2x1(x, stride, w + 4, 6u, pairs, acc + 4);
