@@ -45,7 +45,7 @@ def model_h(g: EngineGraph, head: Head | None = None) -> str:
         "W2S_ENGINE_WINO_CIN": "input channels of the Winograd convs that do most MACs: their kernels are unrolled",
         "W2S_ENGINE_WINO_KH": "and their kernel rows",
         "W2S_ENGINE_WINO_COUT": "and their output channels",
-        "W2S_ENGINE_WINO_RING": "int16: the Winograd convs' kh rows of transformed vectors (1 if there are none)",
+        "W2S_ENGINE_WINO_RING": "int16: the Winograd convs' kh rows of transformed vectors (absent: none)",
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(define(k, v, comments[k], unsigned=True) for k, v in macros(g).items())

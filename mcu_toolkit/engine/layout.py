@@ -85,7 +85,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
         **hot_shape(g),
         "W2S_ENGINE_WIDE": max([layer.scratch for layer in g.layers] + [g.pooled_mels * g.lin.cin + 1]),
-        "W2S_ENGINE_WINO_RING": max(1, wino_layout(g)[-1]),
+        **({"W2S_ENGINE_WINO_RING": wino_layout(g)[-1]} if wino_layout(g)[-1] else {}),
     }
 
 
@@ -128,5 +128,5 @@ def state_bytes(g: EngineGraph, pointer: int = 4, winograd: bool = True) -> int:
     j = m["W2S_ENGINE_COLUMNS"]
     size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 2) + 2 * m["W2S_ENGINE_WIDE"]
     size = up(size, 4) + 4 * m["W2S_ENGINE_LAYERS"]
-    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8 + (2 * m["W2S_ENGINE_WINO_RING"] if winograd else 0)
+    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8 + (2 * m.get("W2S_ENGINE_WINO_RING", 0) if winograd else 0)
     return up(size, 8)

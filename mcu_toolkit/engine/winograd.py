@@ -187,5 +187,6 @@ def direct(engine: Engine) -> Engine:
 
 
 def rows_bytes(engine: Engine) -> int:
-    """What the Winograd convs add to sizeof(w2s_engine_t) on a DSP core: their transformed rows."""
-    return engine.state_bytes() - direct(engine).state_bytes()
+    """What the Winograd convs add to sizeof(w2s_engine_t) on a DSP core: their transformed rows (a build without
+    them, or the direct engine, has exactly this much less)."""
+    return engine.state_bytes() - engine.state_bytes(winograd=False)

@@ -29,11 +29,11 @@
 extern "C" {
 #endif
 
-/* Exact Winograd F(4,3) for the convs the model gives wino_s16: on the cores with the DSP extension, or in plain C
+/* Exact Winograd F(4,3) for the convs the model gives wino_s16 (W2S_ENGINE_WINO_RING: it has some): on the cores with the DSP extension, or in plain C
  * with W2S_ENGINE_WINOGRAD_C (host tests). W2S_ENGINE_PORTABLE or W2S_ENGINE_DIRECT keep every conv direct, and
  * the state without the transformed rows (2 * W2S_ENGINE_WINO_RING bytes less). The same outputs either way. */
 #if ((defined(__ARM_FEATURE_DSP) && !defined(W2S_ENGINE_PORTABLE)) || defined(W2S_ENGINE_WINOGRAD_C)) && \
-    !defined(W2S_ENGINE_DIRECT)
+    !defined(W2S_ENGINE_DIRECT) && defined(W2S_ENGINE_WINO_RING)
 #define W2S_ENGINE_WINOGRAD 1
 #else
 #define W2S_ENGINE_WINOGRAD 0
