@@ -29,6 +29,8 @@ class InstrRates:
     cycles_per_instruction: float  # the pipeline's, from a QEMU trace costed with the core's TRM timings
     longest_step_per_frame: float  # the longest stretch between two reads of the ring, per frame of the window
     measured_on: str = "cortex-m4f"  # the core (a key of CORES) they were measured on; others borrow them
+    engine_per_winograd_mac: float | None = None  # a Winograd conv's MAC (at its direct count) instead of
+                                                  # engine_per_mac; None: not measured, engine_per_mac
 
 
 # Instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount (-O2, the SMLAD kernels): the

@@ -137,3 +137,22 @@ def test_a_direct_engine_has_no_winograd_weights_and_the_smaller_state():
     assert "_wino_s16" not in engine_files(d)["w2s_engine_model.c"]
     assert winograd.rows_bytes(e) == e.state_bytes() - d.state_bytes() > 0 and winograd.rows_bytes(d) == 0
     np.testing.assert_array_equal(d.features(np.zeros((5, 9), np.int8)), e.features(np.zeros((5, 9), np.int8)))
+
+
+def test_the_speed_estimate_counts_winograd_macs_at_their_own_rate():
+    """firmware/speed.py: the Winograd convs' MACs at engine_per_winograd_mac where the build has them, at
+    engine_per_mac where it has not (a direct board) or the rate is not measured."""
+    import dataclasses
+
+    from mcu_toolkit.cores import CORES
+    from mcu_toolkit.firmware.speed import engine_instructions_per_s
+
+    r = _report(25_000, 15_000)
+    r.engine.winograd_macs_per_window = 100_000_000
+    m4 = dataclasses.replace(CORES["cortex-m4f"].rates, engine_per_winograd_mac=0.5)
+    w, outs = r.window_seconds, r.engine.int8_outputs_per_window or 0
+    direct = (r.macs * m4.engine_per_mac + outs * m4.engine_per_output) / w
+    assert engine_instructions_per_s(r, m4, winograd=False) == pytest.approx(direct)
+    assert engine_instructions_per_s(r, m4) == pytest.approx(direct - 100_000_000 * (m4.engine_per_mac - 0.5) / w)
+    unmeasured = dataclasses.replace(m4, engine_per_winograd_mac=None)
+    assert engine_instructions_per_s(r, unmeasured) == pytest.approx(direct)

@@ -96,7 +96,7 @@ def engine_figures(pr: Proof, inp: Inputs) -> EngineFigures:
         frontend_store_bytes_per_frame=per_frame, frontend_store_bytes=per_frame * inp.frames,
         trunk_vs_tflm=pr.trunk_check,
         tail="exact: integer online-softmax sums over a 256-entry exp table, float32 Gram and head",
-        winograd_bytes=rows_bytes(pr.engine))
+        winograd_bytes=rows_bytes(pr.engine), winograd_macs_per_window=pr.engine.graph.winograd_macs(inp.frames))
 
 
 def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str, bytes | str]:

@@ -159,7 +159,7 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
         "ram_allowance_estimate": RAM_ALLOWANCE,
     }
     ram_limit = board.ram
-    rows = (report.engine.winograd_bytes or 0) if engine == "w2s" else 0
+    rows = (getattr(report.engine, "winograd_bytes", None) or 0) if engine == "w2s" else 0
     winograd = rows > 0 and dsp_core(board.core)
     if rows and not winograd:  # built without Winograd (no DSP extension): no rows in its state
         parts["engine_state"] -= rows

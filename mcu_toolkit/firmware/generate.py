@@ -110,7 +110,7 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
         else:
             fw = _open_fixed_bundle(bundle, engine)
         budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle), engine=engine)
-        budget = dataclasses.replace(budget, verdict=speed.verdict(b, fw.report, engine))
+        budget = dataclasses.replace(budget, verdict=speed.verdict(b, fw.report, engine, budget.winograd))
         with staged_dir(out, force, earlier_project_or_empty) as stage:
             _write_project(stage, b, fw.path, fw.report, budget, psram, engine)
     return out, budget
@@ -139,7 +139,7 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
                    engine: str = "w2s") -> None:
     board, core = b.name, CORES[b.core]
     if budget.verdict is None:  # a caller that only checked the budget (verify/device.py's qemu-f411 image)
-        budget = dataclasses.replace(budget, verdict=speed.verdict(b, report, engine))
+        budget = dataclasses.replace(budget, verdict=speed.verdict(b, report, engine, budget.winograd))
     templates = resources.firmware_templates_root()
     shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
     for ld in stage.glob("ld/*.ld"):  # the stm32 template ships one linker script per part
