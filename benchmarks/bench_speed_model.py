@@ -12,8 +12,8 @@ image (-O2, SMLAD kernels, QEMU -icount) on two 2 s windows of held-out audio, a
 
 (least squares, no constant): a is the kernels' cost per MAC, b what each output costs besides its MACs
 (requantisation, the next layer's widening, the block loops). One rate per MAC alone misses the small
-models by a quarter: their share of outputs per MAC is larger. a and b come from the direct builds
-(-DW2S_ENGINE_DIRECT); then the images as firmware builds them, Winograd convs where the F411's RAM has room,
+models by a quarter: their share of outputs per MAC is larger. a and b come from the direct engines
+(winograd.direct: every conv direct, as a board without room for the Winograd rows gets); then the images as firmware builds them, Winograd convs where the F411's RAM has room,
 give the rate of a Winograd conv's MAC (at its direct count), w, with a and b held:
 
     engine = a * (MACs - Winograd MACs) + w * Winograd MACs + b * int8 outputs
@@ -48,6 +48,29 @@ def _checkpoint(channels: int, mels: int, folder: Path) -> Path:
     return folder
 
 
+def _direct_bundle(src: Path, dst: Path) -> Path:
+    """A copy of the bundle whose engine model has every conv direct (winograd.direct: what a board without room
+    for the Winograd rows gets), its sha256 in report.json updated."""
+    import hashlib
+    import json
+    import shutil
+
+    from mcu_toolkit.emit.c_engine import MODEL_FILES, engine_files
+    from mcu_toolkit.engine.mirror import Engine
+    from mcu_toolkit.engine.tail import Head
+    from mcu_toolkit.engine.winograd import direct
+
+    shutil.copytree(src, dst)
+    head = Head.from_json((src / "engine_head.json").read_text(), "head")
+    files = engine_files(direct(Engine.from_tflite((src / "model_int8.tflite").read_bytes(), head)))
+    report = json.loads((dst / "report.json").read_text())
+    for name in MODEL_FILES:
+        (dst / name).write_text(files[name])
+        report["sha256"][name] = hashlib.sha256(files[name].encode()).hexdigest()
+    (dst / "report.json").write_text(json.dumps(report, indent=2))
+    return dst
+
+
 def _measure(checkpoint: Path | None, work: Path, wav: Path, seconds: float) -> dict:
     from mcu_toolkit.convert import convert
     from mcu_toolkit.verify.device import build_image, run_image
@@ -56,7 +79,7 @@ def _measure(checkpoint: Path | None, work: Path, wav: Path, seconds: float) -> 
 
     r = convert(checkpoint, out=work / "bundle", progress=False).report
     run = run_image(build_image(work / "bundle", work / "img"), wav)
-    direct = run_image(build_image(work / "bundle", work / "direct", extra_cflags="-DW2S_ENGINE_DIRECT"), wav)
+    direct = run_image(build_image(_direct_bundle(work / "bundle", work / "direct_bundle"), work / "direct"), wav)
     winograd = budget(BOARDS["qemu-f411"], r).winograd  # the image firmware builds: Winograd if its rows fit
     return {"channels": r.model["channels"], "n_mels": r.model["n_mels"],
             "macs_per_s": r.macs / r.window_seconds,
