@@ -13,8 +13,9 @@ image (-O2, SMLAD kernels, QEMU -icount) on two 2 s windows of held-out audio, a
 (least squares, no constant): a is the kernels' cost per MAC, b what each output costs besides its MACs
 (requantisation, the next layer's widening, the block loops). One rate per MAC alone misses the small
 models by a quarter: their share of outputs per MAC is larger. a and b come from the direct engines
-(winograd.direct: every conv direct, as a board without room for the Winograd rows gets); then the images as
-firmware builds them, Winograd convs where the F411's RAM has room, give the rate of a Winograd conv's MAC (at its direct count), w, with a and b held:
+(winograd.direct: every conv direct, as a board without room for the Winograd rows gets). Then the images
+as firmware builds them (Winograd convs where the F411's RAM has room for their rows) give w, the rate of a
+Winograd conv's MAC (counted as its direct MACs), with a and b held:
 
     engine = a * (MACs - Winograd MACs) + w * Winograd MACs + b * int8 outputs
 """
