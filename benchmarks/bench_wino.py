@@ -29,7 +29,8 @@ from bench_device_speed import CLIPS, measure  # noqa: E402
 
 
 def reemit(src: Path, dst: Path):
-    """A copy of the bundle with this checkout's engine files (and their sha256 in report.json)."""
+    """A copy of the bundle with this checkout's engine files (their sha256 and the engine's figures in
+    report.json)."""
     from mcu_toolkit.emit.c_engine import engine_files
     from mcu_toolkit.engine.mirror import Engine
     from mcu_toolkit.engine.tail import Head
@@ -37,7 +38,11 @@ def reemit(src: Path, dst: Path):
     shutil.copytree(src, dst)
     engine = Engine.from_tflite((src / "model_int8.tflite").read_bytes(),
                                 Head.from_json((src / "engine_head.json").read_text(), "head"))
+    from mcu_toolkit.engine.winograd import rows_bytes
+
     report = json.loads((dst / "report.json").read_text())
+    report["engine"].update(state_bytes=engine.state_bytes(), winograd_bytes=rows_bytes(engine),
+                            winograd_macs_per_window=engine.graph.winograd_macs(report["frames_per_window"]))
     for name, text in engine_files(engine).items():
         (dst / name).write_text(text)
         report["sha256"][name] = hashlib.sha256(text.encode()).hexdigest()
