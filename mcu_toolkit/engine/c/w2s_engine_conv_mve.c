@@ -55,7 +55,7 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
     memset(out + cols * step, 0, W2S_MVE_LANES); /* the tail the last pixel reads: defined, times zero weights */
 }
 
-/* A row's sums for up to 3 output channels: s[c * W2S_MVE_ROW + x], from the channels' bias_zp_s32. */
+/* A row's sums for up to 3 output channels, without their bias: s[c * W2S_MVE_ROW + x]. */
 typedef int32_t sums_t[3u * W2S_MVE_ROW + 3u]; /* + the last vector's read past the row */
 
 #if defined(__GNUC__)
@@ -65,15 +65,13 @@ typedef int32_t sums_t[3u * W2S_MVE_ROW + 3u]; /* + the last vector's read past 
 #endif
 
 /* Two pixels (xa, xa + stride) by r channels (w, w + run, ...), r a constant where this is inlined: each vector of
- * a pixel's field meets the r weight vectors, each weight vector both pixels. Post-incremented pointers: GCC 12
- * spills the immediate offsets of an unrolled body to the stack. */
-static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int8_t *w, size_t run,
-                                      const int32_t *bias, int32_t *s, const size_t r, const size_t vectors)
+ * a pixel's field meets the r weight vectors, each weight vector both pixels. The sums start at 0 (the bias is
+ * added at requantisation). Post-incremented pointers: GCC 12 spills the immediate offsets of an unrolled body. */
+static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int8_t *w, size_t run, int32_t *s,
+                                      const size_t r, const size_t vectors)
 {
     const int8_t *xb = xa + stride, *w0 = w, *w1 = w + run, *w2 = w + 2u * run;
-    int32_t a0 = bias[0], a1 = bias[0];
-    int32_t a2 = r > 1u ? bias[1] : 0, a3 = a2;
-    int32_t a4 = r > 2u ? bias[2] : 0, a5 = a4;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
 #pragma GCC unroll 1
     for (size_t k = vectors; k > 0; k--) {
         const int8x16_t va = vld1q_s8(xa), vb = vld1q_s8(xb);
@@ -103,40 +101,96 @@ static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int
     }
 }
 
-/* A row's pixel pairs by a group of r channels, the pair loop inside (an odd last pixel pairs with itself: its
- * twin's sums land in the spare slot). The vector count is a constant for the default model's fields (1: the
- * first conv and the 1x1s; 8: the 3x3 13-channel convs): its loop needs no count computed per pair. */
+#if defined(__GNUC__)
+/* The unrolled kernels' body, once per vector at immediate offsets (up to 8 vectors: VLDRB's 7 bits), no loop;
+ * the first vector's VMLADAV starts each sum. Written out (not .rept) so that GCC sizes the asm right. */
+#define W2S_MLA(acc, x, wq, off) \
+    ".if " off "\n\tvmladava.s8 %[" acc "], " x ", " wq "\n\t.else\n\tvmladav.s8 %[" acc "], " x ", " wq "\n\t.endif\n\t"
+#define W2S_LD(q, ptr, off) "vldrb.8 " q ", [%[" ptr "], #" off "]\n\t"
+#define W2S_REP_1(step) step("0")
+#define W2S_REP_8(step) step("0") step("16") step("32") step("48") step("64") step("80") step("96") step("112")
+#define W2S_STEP_1(o) W2S_LD("q0", "xa", o) W2S_LD("q1", "xb", o) W2S_LD("q2", "w0", o) \
+    W2S_MLA("a0", "q0", "q2", o) W2S_MLA("a1", "q1", "q2", o)
+#define W2S_STEP_2(o) W2S_STEP_1(o) W2S_LD("q3", "w1", o) W2S_MLA("a2", "q0", "q3", o) W2S_MLA("a3", "q1", "q3", o)
+#define W2S_STEP_3(o) W2S_STEP_2(o) W2S_LD("q2", "w2", o) W2S_MLA("a4", "q0", "q2", o) W2S_MLA("a5", "q1", "q2", o)
+#define W2S_IN [xa] "r"(px), [xb] "r"(xb), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2)
+#define W2S_CLOBBER "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "memory"
+#define W2S_SUM(n) [a##n] "=&Te"(a##n)
+#define W2S_BODY_3(v_)                                                                                            \
+    int32_t a0, a1, a2, a3, a4, a5;                                                                               \
+    __asm__(W2S_REP_##v_(W2S_STEP_3)                                                                              \
+            : W2S_SUM(0), W2S_SUM(1), W2S_SUM(2), W2S_SUM(3), W2S_SUM(4), W2S_SUM(5) : W2S_IN : W2S_CLOBBER);     \
+    s[0] = a0, s[1] = a1, s[W2S_MVE_ROW] = a2, s[W2S_MVE_ROW + 1u] = a3;                                          \
+    s[2u * W2S_MVE_ROW] = a4, s[2u * W2S_MVE_ROW + 1u] = a5;
+#define W2S_BODY_2(v_)                                                                                            \
+    int32_t a0, a1, a2, a3;                                                                                       \
+    __asm__(W2S_REP_##v_(W2S_STEP_2) : W2S_SUM(0), W2S_SUM(1), W2S_SUM(2), W2S_SUM(3) : W2S_IN : W2S_CLOBBER);    \
+    s[0] = a0, s[1] = a1, s[W2S_MVE_ROW] = a2, s[W2S_MVE_ROW + 1u] = a3;
+#define W2S_BODY_1(v_)                                                                                            \
+    int32_t a0, a1;                                                                                               \
+    __asm__(W2S_REP_##v_(W2S_STEP_1) : W2S_SUM(0), W2S_SUM(1) : W2S_IN : W2S_CLOBBER);                            \
+    s[0] = a0, s[1] = a1;
+
+/* A row's pixel pairs by r channels, for a field of a constant number of vectors (<= 8): the unrolled body in
+ * the pair loop (an odd last pixel pairs with itself: its twin's sums land in the spare slot). */
 #define W2S_PAIRS(name, r_, vectors_)                                                                             \
     W2S_NOINLINE static void name(const int8_t *px, size_t n, size_t stride, const int8_t *w, size_t run,         \
-                                  const int32_t *bias, int32_t *s)                                                \
+                                  int32_t *s)                                                                     \
     {                                                                                                             \
-        for (; n > 1u; n -= 2u, px += 2u * stride, s += 2) {                                                      \
-            dot_2xr(px, stride, w, run, bias, s, (r_), (vectors_));                                               \
-        }                                                                                                         \
-        if (n == 1u) {                                                                                            \
-            dot_2xr(px, 0u, w, run, bias, s, (r_), (vectors_));                                                   \
+        const int8_t *const w0 = w, *const w1 = w + run, *const w2 = w + 2u * run;                                \
+        for (; n > 0u; n = n > 1u ? n - 2u : 0u, px += 2u * stride, s += 2) {                                     \
+            const int8_t *const xb = n > 1u ? px + stride : px;                                                   \
+            W2S_BODY_##r_(vectors_)                                                                                    \
         }                                                                                                         \
     }
-W2S_PAIRS(pairs_3_1, 3u, 1u)
-W2S_PAIRS(pairs_2_1, 2u, 1u)
-W2S_PAIRS(pairs_3_8, 3u, 8u)
-W2S_PAIRS(pairs_2_8, 2u, 8u)
-W2S_PAIRS(pairs_3, 3u, run / W2S_MVE_LANES)
-W2S_PAIRS(pairs_2, 2u, run / W2S_MVE_LANES)
-W2S_PAIRS(pairs_1, 1u, run / W2S_MVE_LANES)
+#else
+#define W2S_PAIRS(name, r_, vectors_)                                                                             \
+    static void name(const int8_t *px, size_t n, size_t stride, const int8_t *w, size_t run, int32_t *s)         \
+    {                                                                                                             \
+        for (; n > 1u; n -= 2u, px += 2u * stride, s += 2) {                                                      \
+            dot_2xr(px, stride, w, run, s, (r_), (vectors_));                                                     \
+        }                                                                                                         \
+        if (n == 1u) {                                                                                            \
+            dot_2xr(px, 0u, w, run, s, (r_), (vectors_));                                                         \
+        }                                                                                                         \
+    }
+#endif
+W2S_PAIRS(pairs_3_1, 3, 1)
+W2S_PAIRS(pairs_2_1, 2, 1)
+W2S_PAIRS(pairs_1_1, 1, 1)
+W2S_PAIRS(pairs_3_8, 3, 8)
+W2S_PAIRS(pairs_2_8, 2, 8)
+W2S_PAIRS(pairs_1_8, 1, 8)
 #undef W2S_PAIRS
 
-typedef void pairs_fn(const int8_t *, size_t, size_t, const int8_t *, size_t, const int32_t *, int32_t *);
+/* Any other field: the vector loop. */
+#define W2S_PAIRS_LOOP(name, r_)                                                                                  \
+    W2S_NOINLINE static void name(const int8_t *px, size_t n, size_t stride, const int8_t *w, size_t run,         \
+                                  int32_t *s)                                                                     \
+    {                                                                                                             \
+        for (; n > 1u; n -= 2u, px += 2u * stride, s += 2) {                                                      \
+            dot_2xr(px, stride, w, run, s, (r_), run / W2S_MVE_LANES);                                            \
+        }                                                                                                         \
+        if (n == 1u) {                                                                                            \
+            dot_2xr(px, 0u, w, run, s, (r_), run / W2S_MVE_LANES);                                                \
+        }                                                                                                         \
+    }
+W2S_PAIRS_LOOP(pairs_3, 3u)
+W2S_PAIRS_LOOP(pairs_2, 2u)
+W2S_PAIRS_LOOP(pairs_1, 1u)
+#undef W2S_PAIRS_LOOP
+
+typedef void pairs_fn(const int8_t *, size_t, size_t, const int8_t *, size_t, int32_t *);
 
 /* pixels [0, n) at px by channels g .. g + r - 1 (r <= 3) into s */
 static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, size_t g, size_t r, sums_t s)
 {
     const size_t run = layer->run_s8, stride = (size_t)layer->kh * layer->cin, vectors = run / W2S_MVE_LANES;
-    pairs_fn *const by_vectors[3][3] = {{pairs_1, pairs_1, pairs_1},
+    pairs_fn *const by_vectors[3][3] = {{pairs_1, pairs_1_1, pairs_1_8},
                                         {pairs_2, pairs_2_1, pairs_2_8},
                                         {pairs_3, pairs_3_1, pairs_3_8}};
     const size_t known = vectors == 1u ? 1u : vectors == 8u ? 2u : 0u;
-    by_vectors[r - 1u][known](px, n, stride, layer->weights_s8 + g * run, run, layer->bias_zp_s32 + g, s);
+    by_vectors[r - 1u][known](px, n, stride, layer->weights_s8 + g * run, run, s);
 }
 
 #if !W2S_SINGLE_ROUNDING
@@ -144,10 +198,10 @@ static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, 
  * up, as gemmlowp's nudge does). RoundingDivideByPOT rounds half away from zero and VRSHL half up, so a negative
  * value first takes 1 (x + (x >> 31), `fix`), which moves only its ties; under a ReLU floor at or above the zero
  * point a negative value lands on the floor either way, and a right shift of 0 has no ties. */
-static W2S_ALWAYS_INLINE int32x4_t requant4(int32x4_t v, int32_t left, int32_t mult, int32_t right, int32_t zero,
+static W2S_ALWAYS_INLINE int32x4_t requant4(int32x4_t v, int32_t bias, int32_t left, int32_t mult, int32_t right, int32_t zero,
                                             int32x4_t lo, int32x4_t hi, const int fix)
 {
-    v = vqrdmulhq_n_s32(vshlq_r_s32(v, left), mult);
+    v = vqrdmulhq_n_s32(vshlq_r_s32(vaddq_n_s32(v, bias), left), mult);
     if (fix) {
         v = vaddq_s32(v, vshrq_n_s32(v, 31));
     }
@@ -165,16 +219,16 @@ typedef struct {
 /* One channel's n sums to out[x * cout], 4 pixels a vector; the last vector stores only the pixels left. */
 #define W2S_REQUANT_LOOP(fix)                                                                                     \
     for (; x + 4u <= n; x += 4u, o += 4u * cout) {                                                                \
-        vstrbq_scatter_offset_s32(o, q->offsets, requant4(vld1q_s32(acc + x), left, mult, right, q->zero, q->lo,   \
-                                                          q->hi, (fix)));                                         \
+        vstrbq_scatter_offset_s32(o, q->offsets, requant4(vld1q_s32(acc + x), bias, left, mult, right, q->zero,    \
+                                                          q->lo, q->hi, (fix)));                                  \
     }                                                                                                             \
     if (x < n) {                                                                                                  \
         const mve_pred16_t p = vctp32q((uint32_t)(n - x));                                                        \
-        vstrbq_scatter_offset_p_s32(o, q->offsets, requant4(vld1q_s32(acc + x), left, mult, right, q->zero,       \
-                                                            q->lo, q->hi, (fix)), p);                             \
+        vstrbq_scatter_offset_p_s32(o, q->offsets, requant4(vld1q_s32(acc + x), bias, left, mult, right,          \
+                                                            q->zero, q->lo, q->hi, (fix)), p);                    \
     }
 
-static void requant_channel(const requant_row_t *q, int32_t mult, int shift, const int32_t *acc, size_t n,
+static void requant_channel(const requant_row_t *q, int32_t bias, int32_t mult, int shift, const int32_t *acc, size_t n,
                             size_t cout, int8_t *o)
 {
     const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
@@ -208,12 +262,12 @@ void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t
             const size_t oc = g + c;
 #if W2S_SINGLE_ROUNDING
             for (size_t x = 0; x < width; x++) {
-                out[x * cout + oc] = clamp_s8(w2s_engine_requantize_q31(s[c * W2S_MVE_ROW + x], layer->mult_q31[oc],
+                out[x * cout + oc] = clamp_s8(w2s_engine_requantize_q31((int32_t)((uint32_t)s[c * W2S_MVE_ROW + x] + (uint32_t)layer->bias_zp_s32[oc]), layer->mult_q31[oc],
                                                                         layer->shift[oc]) + layer->out_zero,
                                               layer->act_min, layer->act_max);
             }
 #else
-            requant_channel(&q, layer->mult_q31[oc], layer->shift[oc], s + c * W2S_MVE_ROW, width, cout, out + oc);
+            requant_channel(&q, layer->bias_zp_s32[oc], layer->mult_q31[oc], layer->shift[oc], s + c * W2S_MVE_ROW, width, cout, out + oc);
 #endif
         }
     }
