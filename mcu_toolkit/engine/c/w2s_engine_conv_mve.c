@@ -198,14 +198,15 @@ static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, 
  * up, as gemmlowp's nudge does). RoundingDivideByPOT rounds half away from zero and VRSHL half up, so a negative
  * value first takes 1 (x + (x >> 31), `fix`), which moves only its ties; under a ReLU floor at or above the zero
  * point a negative value lands on the floor either way, and a right shift of 0 has no ties. */
-static W2S_ALWAYS_INLINE int32x4_t requant4(int32x4_t v, int32_t bias, int32_t left, int32_t mult, int32_t right, int32_t zero,
-                                            int32x4_t lo, int32x4_t hi, const int fix)
+static W2S_ALWAYS_INLINE int32x4_t requant4(int32x4_t v, int32_t bias, int32_t left, int32_t mult, int32_t right,
+                                            int32_t zero, int32x4_t lo, int32x4_t hi, const int shl, const int fix)
 {
-    v = vqrdmulhq_n_s32(vshlq_r_s32(vaddq_n_s32(v, bias), left), mult);
+    v = vaddq_n_s32(v, bias);
+    v = vqrdmulhq_n_s32(shl ? vshlq_r_s32(v, left) : v, mult);
     if (fix) {
         v = vaddq_s32(v, vshrq_n_s32(v, 31));
     }
-    return vminq_s32(vmaxq_s32(vaddq_n_s32(vrshlq_n_s32(v, -right), zero), lo), hi);
+    return vminq_s32(vmaxq_s32(vaddq_n_s32(shl ? v : vrshlq_n_s32(v, -right), zero), lo), hi); /* shl: right 0 */
 }
 
 /* What a row's requantisation reads for every channel, set once per row. */
@@ -216,30 +217,36 @@ typedef struct {
     int relu;             /* the floor at or above the zero point: no negative value needs its tie fixed */
 } requant_row_t;
 
-/* One channel's n sums to out[x * cout], 4 pixels a vector; the last vector stores only the pixels left. */
-#define W2S_REQUANT_LOOP(fix)                                                                                     \
-    for (; x + 4u <= n; x += 4u, o += 4u * cout) {                                                                \
-        vstrbq_scatter_offset_s32(o, q->offsets, requant4(vld1q_s32(acc + x), bias, left, mult, right, q->zero,    \
-                                                          q->lo, q->hi, (fix)));                                  \
+/* One channel's n sums to out[x * cout], 4 pixels a vector. A row of 4 or more pixels ends on the vector of its
+ * last 4 (it stores again what the one before stored, the same values): no predicate to set up; a shorter row
+ * stores under one. Variants without the left shift and without the tie fix where the channel needs neither. */
+#define W2S_REQUANT4(x_, shl, fix)                                                                                \
+    requant4(vld1q_s32(acc + (x_)), bias, left, mult, right, q->zero, q->lo, q->hi, (shl), (fix))
+#define W2S_REQUANT_LOOP(shl, fix)                                                                                \
+    if (n < 4u) {                                                                                                 \
+        vstrbq_scatter_offset_p_s32(out, q->offsets, W2S_REQUANT4(0u, shl, fix), vctp32q((uint32_t)n));           \
+        return;                                                                                                   \
     }                                                                                                             \
-    if (x < n) {                                                                                                  \
-        const mve_pred16_t p = vctp32q((uint32_t)(n - x));                                                        \
-        vstrbq_scatter_offset_p_s32(o, q->offsets, requant4(vld1q_s32(acc + x), bias, left, mult, right,          \
-                                                            q->zero, q->lo, q->hi, (fix)), p);                    \
-    }
+    for (size_t x = 0; x + 4u < n; x += 4u) {                                                                     \
+        vstrbq_scatter_offset_s32(out + x * cout, q->offsets, W2S_REQUANT4(x, shl, fix));                         \
+    }                                                                                                             \
+    vstrbq_scatter_offset_s32(out + (n - 4u) * cout, q->offsets, W2S_REQUANT4(n - 4u, shl, fix));                                  \
+    return;
 
-static void requant_channel(const requant_row_t *q, int32_t bias, int32_t mult, int shift, const int32_t *acc, size_t n,
-                            size_t cout, int8_t *o)
+static W2S_ALWAYS_INLINE void requant_channel(const requant_row_t *q, int32_t bias, int32_t mult, int shift,
+                                              const int32_t *acc, size_t n, size_t cout, int8_t *out)
 {
     const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    size_t x = 0;
-    if (right > 0 && !q->relu) {
-        W2S_REQUANT_LOOP(1)
-    } else {
-        W2S_REQUANT_LOOP(0)
+    if (left > 0) {
+        W2S_REQUANT_LOOP(1, 0)
     }
+    if (right > 0 && !q->relu) {
+        W2S_REQUANT_LOOP(0, 1)
+    }
+    W2S_REQUANT_LOOP(0, 0)
 }
 #undef W2S_REQUANT_LOOP
+#undef W2S_REQUANT4
 #endif
 
 /* The interleaved rows (w2s_conv_widen_mve_s8) -> one output row, by groups of 3 output channels (13 = 3 + 3 + 3
