@@ -11,6 +11,7 @@
 #include <arm_mve.h>
 #include <string.h>
 
+#include "w2s_engine_model.h" /* W2S_ENGINE_MANT_MAX_SHIFT */
 #include "w2s_engine_requant.h"
 
 #define W2S_MVE_LANES 16u  /* int8 lanes of a vector */
@@ -307,6 +308,32 @@ void w2s_maxpool_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *ro
             vst1q_p_s8(out + (size_t)ox * cin + c, vminq_s8(vmaxq_s8(m, lo), hi), p);
         }
     }
+}
+
+/* The pooling's sums from column j on, 4 columns a step, while no column's exponent rises (x <= block_exp: the
+ * sums keep their block): the table reads, the shift and the factor on vectors, the int64 sums in scalars (MVE has
+ * no 64-bit lane add). Returns the first column of the step it did not take (a rise, or fewer than 4 left): the
+ * caller's scalar code takes that one. Same integers as w2s_engine.c's column loop. */
+size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
+                         int64_t *sum1, const int16_t *block_exp, size_t j, size_t n)
+{
+    for (; j + 4u <= n; j += 4u) {
+        const uint32x4_t q = vreinterpretq_u32_s32(vaddq_n_s32(vldrbq_s32(sof + j), 128));
+        const int32x4_t x = vldrhq_gather_shifted_offset_s32(m->exp_exp, q), b = vldrhq_s32(block_exp + j);
+        if (vcmpgtq_s32(x, b) != 0) {
+            break;
+        }
+        const int32x4_t d = vminq_s32(vsubq_s32(b, x), vdupq_n_s32(W2S_ENGINE_MANT_MAX_SHIFT));
+        const int32x4_t mant = vshlq_s32(vldrwq_gather_shifted_offset_s32(m->exp_mant_q29, q), vnegq_s32(d));
+        const int32x4_t v = vsubq_n_s32(vldrbq_s32(lin + j), m->lin.out_zero);
+        int64_t *const s0 = sum0 + j, *const s1 = sum1 + j;
+#define W2S_POOL_LANE(i)                                                                                          \
+        s0[i] += vgetq_lane_s32(mant, i);                                                                         \
+        s1[i] += (int64_t)vgetq_lane_s32(mant, i) * vgetq_lane_s32(v, i);
+        W2S_POOL_LANE(0) W2S_POOL_LANE(1) W2S_POOL_LANE(2) W2S_POOL_LANE(3)
+#undef W2S_POOL_LANE
+    }
+    return j;
 }
 #else
 typedef int w2s_engine_conv_mve_empty; /* ISO C wants a translation unit to declare something */
