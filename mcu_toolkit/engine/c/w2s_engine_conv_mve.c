@@ -57,7 +57,8 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
 }
 
 /* A row's sums for up to 3 output channels, without their bias: s[c * W2S_MVE_ROW + x]. */
-typedef int32_t sums_t[3u * W2S_MVE_ROW + 3u]; /* + the last vector's read past the row */
+#define W2S_MVE_WIDE 6u /* channels a 1-vector field's kernel keeps in Q registers */
+typedef int32_t sums_t[W2S_MVE_WIDE * W2S_MVE_ROW + 3u]; /* + the last vector's read past the row */
 
 #if defined(__GNUC__)
 #define W2S_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -181,6 +182,45 @@ W2S_PAIRS_LOOP(pairs_2, 2u)
 W2S_PAIRS_LOOP(pairs_1, 1u)
 #undef W2S_PAIRS_LOOP
 
+#if defined(__GNUC__)
+/* A 1-vector field (the first conv, the 1x1s) by r <= 6 channels: their weight vectors stay in q2..q7 over the
+ * row, and a pixel is one load, r VMLADAVs and r stores (pairs would share nothing). */
+#define W2S_W_LD(c, q) ".if " #c " < %c[r]\n\tvldrb.8 " q ", [%[w], #" #c " * 16]\n\t.endif\n\t"
+#define W2S_W_MLA(c, acc, q) \
+    ".if " #c " < %c[r]\n\tvmladav.s8 %[" acc "], q0, " q "\n\tstr %[" acc "], [%[s], #" #c " * %c[row]]\n\t.endif\n\t"
+#define W2S_WIDE(name, r_)                                                                                        \
+    W2S_NOINLINE static void name(const int8_t *px, size_t n, size_t stride, const int8_t *w, int32_t *s)         \
+    {                                                                                                             \
+        int32_t a0, a1, a2, a3, a4, a5;                                                                           \
+        __asm__ volatile(W2S_W_LD(0, "q2") W2S_W_LD(1, "q3") W2S_W_LD(2, "q4") W2S_W_LD(3, "q5")                  \
+                         W2S_W_LD(4, "q6") W2S_W_LD(5, "q7")                                                      \
+                         "dls lr, %[n]\n"                                                                         \
+                         "1:\n\t"                                                                                 \
+                         "vldrb.8 q0, [%[px]]\n\t"                                                                \
+                         "add %[px], %[px], %[stride]\n\t"                                                        \
+                         W2S_W_MLA(0, "a0", "q2") W2S_W_MLA(1, "a1", "q3") W2S_W_MLA(2, "a2", "q4")               \
+                         W2S_W_MLA(3, "a3", "q5") W2S_W_MLA(4, "a4", "q6") W2S_W_MLA(5, "a5", "q7")               \
+                         "add %[s], %[s], #4\n\t"                                                                 \
+                         "le lr, 1b\n\t"                                                                          \
+                         : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [a4] "=&Te"(a4),   \
+                           [a5] "=&Te"(a5), [px] "+r"(px), [s] "+r"(s)                                            \
+                         : [n] "r"(n), [stride] "r"(stride), [w] "r"(w), [r] "i"(r_),                             \
+                           [row] "i"(4u * W2S_MVE_ROW)                                                            \
+                         : "lr", "d0", "d1", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13",      \
+                           "d14", "d15", "memory");                                                               \
+    }
+W2S_WIDE(wide_1, 1)
+W2S_WIDE(wide_2, 2)
+W2S_WIDE(wide_3, 3)
+W2S_WIDE(wide_4, 4)
+W2S_WIDE(wide_5, 5)
+W2S_WIDE(wide_6, 6)
+#undef W2S_WIDE
+#define W2S_HAS_WIDE 1
+#else
+#define W2S_HAS_WIDE 0
+#endif
+
 typedef void pairs_fn(const int8_t *, size_t, size_t, const int8_t *, size_t, int32_t *);
 
 /* pixels [0, n) at px by channels g .. g + r - 1 (r <= 3) into s */
@@ -190,6 +230,14 @@ static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, 
     pairs_fn *const by_vectors[3][3] = {{pairs_1, pairs_1_1, pairs_1_8},
                                         {pairs_2, pairs_2_1, pairs_2_8},
                                         {pairs_3, pairs_3_1, pairs_3_8}};
+#if W2S_HAS_WIDE
+    if (vectors == 1u) {
+        typedef void wide_fn(const int8_t *, size_t, size_t, const int8_t *, int32_t *);
+        wide_fn *const by_r[W2S_MVE_WIDE] = {wide_1, wide_2, wide_3, wide_4, wide_5, wide_6};
+        by_r[r - 1u](px, n, stride, layer->weights_s8 + g * run, s);
+        return;
+    }
+#endif
     const size_t known = vectors == 1u ? 1u : vectors == 8u ? 2u : 0u;
     by_vectors[r - 1u][known](px, n, stride, layer->weights_s8 + g * run, run, s);
 }
@@ -261,9 +309,10 @@ void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t
                              vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)cout), layer->out_zero,
                              layer->act_min >= layer->out_zero};
 #endif
+    const size_t most = W2S_HAS_WIDE && layer->run_s8 == W2S_MVE_LANES ? W2S_MVE_WIDE : 3u;
     for (size_t g = 0, r; g < cout; g += r) {
-        const size_t rest = cout - g;
-        r = rest == 4u ? 2u : (rest < 3u ? rest : 3u);
+        const size_t rest = cout - g, groups = (rest + most - 1u) / most;
+        r = most == 3u ? (rest == 4u ? 2u : (rest < 3u ? rest : 3u)) : (rest + groups - 1u) / groups;
         sums_t s;
         block_sums(layer, wide, width, g, r, s);
         for (size_t c = 0; c < r; c++) {
