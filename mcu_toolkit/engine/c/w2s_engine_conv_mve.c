@@ -36,7 +36,17 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
     const int zero = layer->in_zero;
     memset(out, zero, left * step);
     int8_t *dst = out + left * step;
-    if (cin <= W2S_MVE_LANES) {
+    if (cin == 1u && step * W2S_MVE_LANES <= 256u) {
+        /* one channel: 16 columns of a row a load, scattered to their columns (byte offsets < 256) */
+        const uint8x16_t at = vmulq_n_u8(vidupq_n_u8(0u, 1), (uint8_t)step);
+        for (size_t ky = 0; ky < kh; ky++) {
+            for (size_t x = 0; x < width; x += W2S_MVE_LANES) {
+                const mve_pred16_t p = vctp8q((uint32_t)(width - x));
+                vstrbq_scatter_offset_p_s8(dst + x * step + ky, at, vld1q_z_s8(rows[ky] + x, p), p);
+            }
+        }
+        dst += width * step;
+    } else if (cin <= W2S_MVE_LANES) {
         /* one predicated load per row and column; the store writes a whole vector, whose lanes past cin the next
          * store (the next row, or the next column's first) overwrites: columns in order, rows within them */
         const mve_pred16_t p = vctp8q((uint32_t)cin);
