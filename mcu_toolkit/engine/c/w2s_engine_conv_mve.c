@@ -167,6 +167,44 @@ static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int
         }                                                                                                         \
     }
 #endif
+#if defined(__GNUC__)
+/* 8-vector fields (the 13-channel 3x3 convs): the pair loop in the asm too (a low-overhead loop), so a pair costs
+ * its loads and VMLADAVs, 3 stores and 3 adds. The first two channels' weights through one pointer 120 bytes into
+ * the group (offsets -120 .. 120: VLDRB's 7 bits), the sums' stores at the row's stride. */
+#define W2S_L8_STEP_2(o) W2S_LD("q0", "xa", o) W2S_LD("q1", "xb", o) W2S_LD("q2", "wm", "-120 + " o)             \
+    W2S_MLA("a0", "q0", "q2", o) W2S_MLA("a1", "q1", "q2", o) W2S_LD("q3", "wm", "8 + " o)                        \
+    W2S_MLA("a2", "q0", "q3", o) W2S_MLA("a3", "q1", "q3", o)
+#define W2S_L8_STEP_3(o) W2S_L8_STEP_2(o) W2S_LD("q2", "w2", o) W2S_MLA("a4", "q0", "q2", o)                       \
+    W2S_MLA("a5", "q1", "q2", o)
+#define W2S_L8_STORE_2 "strd %[a0], %[a1], [%[s]]\n\tstrd %[a2], %[a3], [%[s], #%c[row]]\n\t"
+#define W2S_L8_STORE_3 W2S_L8_STORE_2 "strd %[a4], %[a5], [%[s], #2 * %c[row]]\n\t"
+#define W2S_LOOP8(name, r_, body)                                                                                 \
+    W2S_NOINLINE static void name(const int8_t *px, size_t n, size_t stride, const int8_t *w, size_t run,         \
+                                  int32_t *s)                                                                     \
+    {                                                                                                             \
+        const int8_t *const wm = w + 120, *const w2 = w + 2u * run;                                               \
+        (void)w2;                                                                                                 \
+        if (n > 1u) {                                                                                             \
+            const int8_t *xb = px + stride;                                                                       \
+            int32_t a0, a1, a2, a3, a4, a5;                                                                       \
+            __asm__ volatile("dls lr, %[pairs]\n"                                                                 \
+                             "1:\n\t" W2S_REP_8(W2S_L8_STEP_##r_) W2S_L8_STORE_##r_                               \
+                             "add %[s], %[s], #8\n\t"                                                             \
+                             "add %[xa], %[xa], %[step]\n\t"                                                      \
+                             "add %[xb], %[xb], %[step]\n\t"                                                      \
+                             "le lr, 1b\n\t"                                                                      \
+                             : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3),                \
+                               [a4] "=&Te"(a4), [a5] "=&Te"(a5), [xa] "+r"(px), [xb] "+r"(xb), [s] "+r"(s)        \
+                             : [pairs] "r"(n / 2u), [step] "r"(2u * stride), [wm] "r"(wm), [w2] "r"(w2),          \
+                               [row] "i"(4u * W2S_MVE_ROW)                                                        \
+                             : "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "memory");                   \
+            (void)a4, (void)a5;                                                                                   \
+        }                                                                                                         \
+        if (n & 1u) {                                                                                             \
+            body(px, 1u, stride, w, run, s);                                                                      \
+        }                                                                                                         \
+    }
+#endif
 W2S_PAIRS(pairs_3_1, 3, 1)
 W2S_PAIRS(pairs_2_1, 2, 1)
 W2S_PAIRS(pairs_1_1, 1, 1)
@@ -174,6 +212,14 @@ W2S_PAIRS(pairs_3_8, 3, 8)
 W2S_PAIRS(pairs_2_8, 2, 8)
 W2S_PAIRS(pairs_1_8, 1, 8)
 #undef W2S_PAIRS
+#if defined(__GNUC__)
+W2S_LOOP8(loop_3_8, 3, pairs_3_8)
+W2S_LOOP8(loop_2_8, 2, pairs_2_8)
+#undef W2S_LOOP8
+#else
+#define loop_3_8 pairs_3_8
+#define loop_2_8 pairs_2_8
+#endif
 
 /* Any other field: the vector loop. */
 #define W2S_PAIRS_LOOP(name, r_)                                                                                  \
@@ -238,8 +284,8 @@ static void block_sums(const w2s_layer_s8_t *layer, const int8_t *px, size_t n, 
 {
     const size_t run = layer->run_s8, stride = (size_t)layer->kh * layer->cin, vectors = run / W2S_MVE_LANES;
     pairs_fn *const by_vectors[3][3] = {{pairs_1, pairs_1_1, pairs_1_8},
-                                        {pairs_2, pairs_2_1, pairs_2_8},
-                                        {pairs_3, pairs_3_1, pairs_3_8}};
+                                        {pairs_2, pairs_2_1, loop_2_8},
+                                        {pairs_3, pairs_3_1, loop_3_8}};
 #if W2S_HAS_WIDE
     if (vectors == 1u) {
         typedef void wide_fn(const int8_t *, size_t, size_t, const int8_t *, int32_t *);
