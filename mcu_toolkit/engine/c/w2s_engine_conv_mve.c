@@ -46,6 +46,26 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
             }
         }
         dst += width * step;
+    } else if (cin >= W2S_MVE_LANES / 2u && cin <= W2S_MVE_LANES) {
+        /* a row at a time, whole vectors: a column's load reads at most 15 bytes on, inside the row (cin >= 8)
+         * but for the last column; a store's spill past cin lands in the same column's next row, written after
+         * it, but for the last row's (the next column's first row: those stores predicated) */
+        const mve_pred16_t p = vctp8q((uint32_t)cin);
+        for (size_t ky = 0; ky < kh; ky++) {
+            const int8_t *src = rows[ky];
+            int8_t *d = dst + ky * cin;
+            if (ky + 1u < kh) {
+                for (size_t x = 1; x < width; x++, src += cin, d += step) {
+                    vst1q_s8(d, vld1q_s8(src));
+                }
+            } else {
+                for (size_t x = 1; x < width; x++, src += cin, d += step) {
+                    vst1q_p_s8(d, vld1q_s8(src), p);
+                }
+            }
+            vst1q_p_s8(d, vld1q_z_s8(src, p), p);
+        }
+        dst += width * step;
     } else if (cin <= W2S_MVE_LANES) {
         /* one predicated load per row and column; the store writes a whole vector, whose lanes past cin the next
          * store (the next row, or the next column's first) overwrites: columns in order, rows within them */
