@@ -347,21 +347,56 @@ typedef struct {
  * stores under one. Variants without the left shift and without the tie fix where the channel needs neither. */
 #define W2S_REQUANT4(x_, shl, fix)                                                                                \
     requant4(vld1q_s32(acc + (x_)), bias, left, mult, right, q->zero, q->lo, q->hi, (shl), (fix))
+#if defined(__GNUC__)
+/* requant4 on each vector in asm (GCC spills around the C loop): a low-overhead loop over the full vectors, then
+ * the last 4 pixels' vector. sh is the left shift (shl) or minus the right shift. */
+#define W2S_RQ_BODY(a, o)                                                                                         \
+    "vldrw.u32 q0, [%[" a "]]\n\t"                                                                                \
+    "vadd.i32 q0, q0, %[bias]\n\t"                                                                                \
+    ".if %c[shl]\n\tvshl.s32 q0, %[sh]\n\t.endif\n\t"                                                            \
+    "vqrdmulh.s32 q0, q0, %[mult]\n\t"                                                                            \
+    ".if %c[fix]\n\tvshr.s32 q1, q0, #31\n\tvadd.i32 q0, q0, q1\n\t.endif\n\t"                                  \
+    ".if %c[shl] == 0\n\tvrshl.s32 q0, %[sh]\n\t.endif\n\t"                                                      \
+    "vadd.i32 q0, q0, %[zero]\n\t"                                                                                \
+    "vmax.s32 q0, q0, %q[lo]\n\t"                                                                                 \
+    "vmin.s32 q0, q0, %q[hi]\n\t"                                                                                 \
+    "vstrb.32 q0, [%[" o "], %q[offs]]\n\t"
+#define W2S_REQUANT_LOOP(shl_, fix_)                                                                              \
+    __asm__ volatile("wls lr, %[full], 2f\n"                                                                      \
+                     "1:\n\t" W2S_RQ_BODY("acc", "out")                                                           \
+                     "add %[acc], %[acc], #16\n\t"                                                                \
+                     "add %[out], %[out], %[step]\n\t"                                                            \
+                     "le lr, 1b\n"                                                                                \
+                     "2:\n\t" W2S_RQ_BODY("acc_t", "out_t")                                                       \
+                     : [acc] "+r"(acc), [out] "+r"(out)                                                           \
+                     : [full] "r"((n - 1u) / 4u), [step] "r"(4u * cout), [acc_t] "r"(acc + n - 4u),               \
+                       [out_t] "r"(out + (n - 4u) * cout), [bias] "r"(bias), [mult] "r"(mult),                    \
+                       [sh] "r"((shl_) ? left : -right), [zero] "r"(q->zero), [lo] "w"(q->lo), [hi] "w"(q->hi),   \
+                       [offs] "w"(q->offsets), [shl] "i"(shl_), [fix] "i"(fix_)                                   \
+                     : "lr", "d0", "d1", "d2", "d3", "memory");                                                   \
+    return;
+#else
 #define W2S_REQUANT_LOOP(shl, fix)                                                                                \
-    if (n < 4u) {                                                                                                 \
-        vstrbq_scatter_offset_p_s32(out, q->offsets, W2S_REQUANT4(0u, shl, fix), vctp32q((uint32_t)n));           \
-        return;                                                                                                   \
-    }                                                                                                             \
     for (size_t x = 0; x + 4u < n; x += 4u) {                                                                     \
         vstrbq_scatter_offset_s32(out + x * cout, q->offsets, W2S_REQUANT4(x, shl, fix));                         \
     }                                                                                                             \
-    vstrbq_scatter_offset_s32(out + (n - 4u) * cout, q->offsets, W2S_REQUANT4(n - 4u, shl, fix));                                  \
+    vstrbq_scatter_offset_s32(out + (n - 4u) * cout, q->offsets, W2S_REQUANT4(n - 4u, shl, fix));                 \
     return;
+#endif
 
 static W2S_ALWAYS_INLINE void requant_channel(const requant_row_t *q, int32_t bias, int32_t mult, int shift,
                                               const int32_t *acc, size_t n, size_t cout, int8_t *out)
 {
     const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    if (n < 4u) {
+        const mve_pred16_t p = vctp32q((uint32_t)n);
+        if (right > 0 && !q->relu) {
+            vstrbq_scatter_offset_p_s32(out, q->offsets, W2S_REQUANT4(0u, 0, 1), p);
+        } else {
+            vstrbq_scatter_offset_p_s32(out, q->offsets, W2S_REQUANT4(0u, left > 0, 0), p);
+        }
+        return;
+    }
     if (left > 0) {
         W2S_REQUANT_LOOP(1, 0)
     }
