@@ -19,6 +19,15 @@
 
 #include <string.h>
 
+/* Helium (MVE) loops for the block exponent and the window where the core has integer MVE (Cortex-M55, M85),
+ * unless W2S_FRONTEND_PORTABLE asks for the plain C: the same integers. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(W2S_FRONTEND_PORTABLE)
+#include <arm_mve.h>
+#define W2S_FE_MVE 1
+#else
+#define W2S_FE_MVE 0
+#endif
+
 /* The FFT and the split below are written for 64-point frames (a 32-point complex FFT, 33 bins). */
 typedef char w2s_fe_frames_are_64_points[(W2S_FE_N_FFT == 64u && W2S_FE_N_BINS == 33u) ? 1 : -1];
 
@@ -140,6 +149,15 @@ STAGE void block_exponent(const int16_t *x_s16, block_t *block)
 {
     int32_t sum = 0;
     uint32_t n, dev = 0;
+#if W2S_FE_MVE
+    for (n = 0; n < W2S_FE_N_FFT; n += 8u) {
+        sum = vaddvaq_s16(sum, vld1q_s16(x_s16 + n));
+    }
+    block->offset_s16 = (sum + (1 << (W2S_FE_FRAME_LOG2 - 1))) >> W2S_FE_FRAME_LOG2;
+    for (n = 0; n < W2S_FE_N_FFT; n += 4u) { /* the largest |d|: the same bit length as the OR below */
+        dev = vmaxavq_s32(dev, vsubq_n_s32(vldrhq_s32(x_s16 + n), block->offset_s16));
+    }
+#else
     for (n = 0; n < W2S_FE_N_FFT; n++) {
         sum += x_s16[n];
     }
@@ -148,6 +166,7 @@ STAGE void block_exponent(const int16_t *x_s16, block_t *block)
         const int32_t d = x_s16[n] - block->offset_s16;
         dev |= (uint32_t)(d < 0 ? -d : d); /* the OR has the largest deviation's bit length */
     }
+#endif
     block->shift = W2S_FE_BLOCK_BITS - (dev == 0u ? 0u : floor_log2_u64(dev) + 1u);
     block->scale = (int32_t)1 << block->shift;
 }
@@ -159,11 +178,30 @@ static inline int32_t hann_q7(int16_t x_s16, const block_t *block, uint16_t w_q1
     return (d * (int32_t)w_q15 + (1 << (W2S_FE_HANN_SHIFT - 1))) >> W2S_FE_HANN_SHIFT;
 }
 
+#if W2S_FE_MVE
+/* hann_q7 on the 4 samples at src[] */
+static inline int32x4_t hann4_q7(const int16_t *x_s16, const block_t *block, uint32x4_t src)
+{
+    const int32x4_t d = vmulq_n_s32(vsubq_n_s32(vldrhq_gather_shifted_offset_s32(x_s16, src), block->offset_s16),
+                                    block->scale);
+    const int32x4_t w = vreinterpretq_s32_u32(vldrhq_gather_shifted_offset_u32(g_w2s_hann_q15, src));
+    return vshrq_n_s32(vaddq_n_s32(vmulq_s32(d, w), 1 << (W2S_FE_HANN_SHIFT - 1)), W2S_FE_HANN_SHIFT);
+}
+#endif
+
 /* Stage 2: the Hann window on the block, and the real frame packed as 32 complex values (even samples
    real, odd imaginary) in bit-reversed order, ready for the in-place FFT. */
 STAGE void window_q7(const int16_t *x_s16, const block_t *block, int32_t *re_q7, int32_t *im_q7)
 {
     uint32_t n;
+#if W2S_FE_MVE
+    for (n = 0; n < 32u; n += 4u) { /* 4 packed values a step: gathers by the bit-reversed index */
+        const uint32x4_t even = vshlq_n_u32(vldrbq_u32(g_w2s_bitrev5 + n), 1), odd = vaddq_n_u32(even, 1u);
+        vst1q_s32(re_q7 + n, hann4_q7(x_s16, block, even));
+        vst1q_s32(im_q7 + n, hann4_q7(x_s16, block, odd));
+    }
+    return;
+#endif
     for (n = 0; n < 32u; n++) {
         const uint32_t src = 2u * g_w2s_bitrev5[n];
         re_q7[n] = hann_q7(x_s16[src], block, g_w2s_hann_q15[src]);
