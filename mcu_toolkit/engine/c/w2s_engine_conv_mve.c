@@ -441,9 +441,8 @@ void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t
     }
 }
 
-/* kh rows -> one pooled row: the max down each column (16 values at a time), then across kw columns; the pad
- * columns are in_zero. max is exact in any order. */
-void w2s_maxpool_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *colmax, int8_t *out)
+/* the max pool with a bounds test per column: a row too narrow for colmax to hold its padding */
+static void maxpool_row_bounded(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *colmax, int8_t *out)
 {
     const size_t n = (size_t)layer->width * layer->cin, cin = layer->cin;
     for (size_t i = 0; i < n; i += W2S_MVE_LANES) {
@@ -466,6 +465,45 @@ void w2s_maxpool_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *ro
                                                                           : vld1q_z_s8(colmax + (size_t)ix * cin + c, p));
             }
             vst1q_p_s8(out + (size_t)ox * cin + c, vminq_s8(vmaxq_s8(m, lo), hi), p);
+        }
+    }
+}
+
+/* kh rows -> one pooled row: the max down each column (16 values at a time) into colmax between pad columns of
+ * in_zero (the int16 scratch has twice the room), then across kw columns with no bounds to test. max is exact in
+ * any order. */
+void w2s_maxpool_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *colmax, int8_t *out)
+{
+    const size_t n = (size_t)layer->width * layer->cin, cin = layer->cin, left = layer->pad_left * cin;
+    const size_t padded = ((size_t)(layer->out_width - 1u) * layer->sw + layer->kw) * cin;
+    const int8x16_t lo = vdupq_n_s8((int8_t)layer->act_min), hi = vdupq_n_s8((int8_t)layer->act_max);
+    if (padded > 2u * n || left > padded) {
+        maxpool_row_bounded(layer, rows, colmax, out);
+        return;
+    }
+    memset(colmax, layer->in_zero, left);
+    if (padded > left + n) {
+        memset(colmax + left + n, layer->in_zero, padded - left - n);
+    }
+    for (size_t i = 0; i < n; i += W2S_MVE_LANES) {
+        const mve_pred16_t p = vctp8q((uint32_t)(n - i));
+        int8x16_t m = vld1q_z_s8(rows[0] + i, p);
+        for (uint32_t ky = 1; ky < layer->kh; ky++) {
+            m = vmaxq_s8(m, vld1q_z_s8(rows[ky] + i, p));
+        }
+        vst1q_p_s8(colmax + left + i, m, p);
+    }
+    const size_t step = (size_t)layer->sw * cin;
+    for (size_t c = 0; c < cin; c += W2S_MVE_LANES) {
+        const mve_pred16_t p = vctp8q((uint32_t)(cin - c));
+        const int8_t *col = colmax + c;
+        int8_t *o = out + c;
+        for (uint32_t ox = 0; ox < layer->out_width; ox++, col += step, o += cin) {
+            int8x16_t m = vld1q_z_s8(col, p);
+            for (uint32_t kx = 1; kx < layer->kw; kx++) {
+                m = vmaxq_s8(m, vld1q_z_s8(col + kx * cin, p));
+            }
+            vst1q_p_s8(o, vminq_s8(vmaxq_s8(m, lo), hi), p);
         }
     }
 }
