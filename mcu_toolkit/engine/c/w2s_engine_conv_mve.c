@@ -524,12 +524,33 @@ size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const i
         const int32x4_t d = vminq_s32(vsubq_s32(b, x), vdupq_n_s32(W2S_ENGINE_MANT_MAX_SHIFT));
         const int32x4_t mant = vshlq_s32(vldrwq_gather_shifted_offset_s32(m->exp_mant_q29, q), vnegq_s32(d));
         const int32x4_t v = vsubq_n_s32(vldrbq_s32(lin + j), m->lin.out_zero);
+#if defined(__GNUC__)
+        /* the int64 sums: a lane to a register, then LDRD, ADDS/ADC or SMLAL, STRD a column */
+#define W2S_COL(m, x, at)                                                                                         \
+    "ldrd %[lo], %[hi], [%[s0], #" at "]\n\tadds %[lo], %[lo], %[" m "]\n\t"                                      \
+    "adc %[hi], %[hi], %[" m "], asr #31\n\tstrd %[lo], %[hi], [%[s0], #" at "]\n\t"                              \
+    "ldrd %[lo], %[hi], [%[s1], #" at "]\n\tsmlal %[lo], %[hi], %[" m "], %[" x "]\n\t"                           \
+    "strd %[lo], %[hi], [%[s1], #" at "]\n\t"
+        int32_t ma, mb, va, vb, lo, hi;
+        __asm__ volatile("vmov.32 %[ma], %q[mant][0]\n\tvmov.32 %[mb], %q[mant][1]\n\t"
+                         "vmov.32 %[va], %q[v][0]\n\tvmov.32 %[vb], %q[v][1]\n\t"
+                         W2S_COL("ma", "va", "0") W2S_COL("mb", "vb", "8")
+                         "vmov.32 %[ma], %q[mant][2]\n\tvmov.32 %[mb], %q[mant][3]\n\t"
+                         "vmov.32 %[va], %q[v][2]\n\tvmov.32 %[vb], %q[v][3]\n\t"
+                         W2S_COL("ma", "va", "16") W2S_COL("mb", "vb", "24")
+                         : [ma] "=&r"(ma), [mb] "=&r"(mb), [va] "=&r"(va), [vb] "=&r"(vb), [lo] "=&r"(lo),
+                           [hi] "=&r"(hi)
+                         : [s0] "r"(sum0 + j), [s1] "r"(sum1 + j), [mant] "w"(mant), [v] "w"(v)
+                         : "cc", "memory");
+#undef W2S_COL
+#else
         int64_t *const s0 = sum0 + j, *const s1 = sum1 + j;
 #define W2S_POOL_LANE(i)                                                                                          \
         s0[i] += vgetq_lane_s32(mant, i);                                                                         \
         s1[i] += (int64_t)vgetq_lane_s32(mant, i) * vgetq_lane_s32(v, i);
         W2S_POOL_LANE(0) W2S_POOL_LANE(1) W2S_POOL_LANE(2) W2S_POOL_LANE(3)
 #undef W2S_POOL_LANE
+#endif
     }
     return j;
 }
