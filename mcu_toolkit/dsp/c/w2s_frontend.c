@@ -480,7 +480,20 @@ void w2s_frontend_finish_window(const w2s_frontend_state_t *state, int16_t *fram
         }
         power[0] = power_of((int32_t)round_shift(v[0], r), 0);
         power[1] = power_of((int32_t)round_shift(v[1], r), (int32_t)round_shift(v[2], r));
+#if W2S_FE_MVE
+        for (m = 0; m < W2S_FE_N_MELS; m += 4u) { /* every mel as a non-DC one; the DC ones are redone below */
+            const mve_pred16_t p = vctp32q(W2S_FE_N_MELS - m);
+            const int32x4_t value = vaddq_n_s32(vldrhq_z_s32(row + m, p), offset);
+            vstrhq_p_s32(row + m, vminq_s32(vmaxq_s32(value, vdupq_n_s32(W2S_FE_FLOOR_DB_Q7)),
+                                            vdupq_n_s32(INT16_MAX)), p);
+        }
+#endif
         for (m = 0; m < W2S_FE_N_MELS; m++) {
+#if W2S_FE_MVE
+            if (!g_w2s_mel_is_dc[m]) {
+                continue;
+            }
+#endif
             int32_t value = g_w2s_mel_is_dc[m] ? energy_db_q7(mel_energy(power, m), m, (int32_t)shift - (int32_t)r)
                                                : row[m];
             value += offset;
@@ -498,8 +511,19 @@ void w2s_frontend_quantize_s8(const int16_t *db_q7, size_t count, const w2s_fron
                               int8_t *out_s8)
 {
     const int64_t half = (int64_t)1 << (W2S_FE_QUANT_SHIFT - 1); /* rounds half up */
-    size_t i;
-    for (i = 0; i < count; i++) {
+    size_t i = 0;
+#if W2S_FE_MVE && W2S_FE_QUANT_SHIFT >= 17 && W2S_FE_QUANT_SHIFT <= 31
+    /* VRMULH is (a b + 2^31) >> 32 from the exact product: with a = db << (32 - shift) (|db| < 2^15: no
+       overflow) that is (db mult + 2^(shift - 1)) >> shift, as below */
+    for (; i < count; i += 4u) {
+        const mve_pred16_t p = vctp32q((uint32_t)(count - i));
+        const int32x4_t x = vshlq_n_s32(vldrhq_z_s32(db_q7 + i, p), 32 - W2S_FE_QUANT_SHIFT);
+        const int32x4_t q = vaddq_n_s32(vrmulhq_s32(x, vdupq_n_s32(config->input_mult_q24)),
+                                        config->input_zero_point);
+        vstrbq_p_s32(out_s8 + i, vminq_s32(vmaxq_s32(q, vdupq_n_s32(-128)), vdupq_n_s32(127)), p);
+    }
+#endif
+    for (; i < count; i++) {
         int64_t q = (((int64_t)db_q7[i] * config->input_mult_q24 + half) >> W2S_FE_QUANT_SHIFT)
                     + config->input_zero_point;
         out_s8[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
