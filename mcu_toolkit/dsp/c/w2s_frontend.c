@@ -357,6 +357,37 @@ static inline int16_t energy_db_q7(uint64_t energy, uint32_t m, int32_t shift)
 STAGE void mel_log_db_q7(const uint64_t *energy, const block_t *block, int16_t *out_db_q7)
 {
     uint32_t m;
+#if W2S_FE_MVE
+    /* energy_db_q7 on 4 mels a step (energy[] has room for whole steps, its spare values 0): the exponent from
+       CLZ of either half, the top 17 bits by two shifts of the halves (VSHL: a shift of 32 or more gives 0),
+       the table's interpolation, and VRMULH on (log2 << 7) for ((int64_t)log2 * dB + 2^24) >> 25 (|log2| <
+       2^23). */
+    for (m = 0; m < W2S_FE_N_MELS; m += 4u) {
+        const mve_pred16_t p = vctp32q(W2S_FE_N_MELS - m);
+        const uint32x4x2_t x = vld2q_u32((const uint32_t *)(energy + m)); /* val[0]: low halves, [1]: high */
+        const mve_pred16_t big = vcmpneq_n_u32(x.val[1], 0u);
+        const int32x4_t e = vpselq_s32(vsubq_s32(vdupq_n_s32(63), vreinterpretq_s32_u32(vclzq_u32(x.val[1]))),
+                                       vsubq_s32(vdupq_n_s32(31), vreinterpretq_s32_u32(vclzq_u32(x.val[0]))),
+                                       big);
+        const uint32x4_t mant = vorrq_u32(vshlq_u32(x.val[0], vsubq_s32(vdupq_n_s32(16), e)),
+                                          vshlq_u32(x.val[1], vsubq_s32(vdupq_n_s32(48), e)));
+        const uint32x4_t idx = vandq_u32(vshrq_n_u32(mant, 8), vdupq_n_u32(255u));
+        const int32x4_t frac = vreinterpretq_s32_u32(vandq_u32(mant, vdupq_n_u32(255u)));
+        const int32x4_t lo = vldrwq_gather_shifted_offset_s32(g_w2s_log2_q16, idx);
+        const int32x4_t hi = vldrwq_gather_shifted_offset_s32(g_w2s_log2_q16, vaddq_n_u32(idx, 1u));
+        int32x4_t log2 = vaddq_s32(vaddq_s32(vshlq_n_s32(e, 16), lo),
+                                   vshrq_n_s32(vaddq_n_s32(vmulq_s32(vsubq_s32(hi, lo), frac), 128), 8));
+        log2 = vsubq_n_s32(log2, (int32_t)block->shift * (2 * 65536));
+        int32x4_t db = vaddq_s32(vrmulhq_s32(vshlq_n_s32(log2, 7), vdupq_n_s32(W2S_FE_DB_PER_LOG2_Q16)),
+                                 vldrhq_z_s32(g_w2s_mel_db_q7 + m, p));
+        db = vmaxq_s32(db, vdupq_n_s32(W2S_FE_RAW_FLOOR_DB_Q7));
+        db = vpselq_s32(vdupq_n_s32(W2S_FE_RAW_FLOOR_DB_Q7), db,
+                        vcmpeqq_n_u32(vorrq_u32(x.val[0], x.val[1]), 0u));
+        db = vpselq_s32(vdupq_n_s32(0), db, vcmpneq_n_u32(vldrbq_z_u32(g_w2s_mel_is_dc + m, p), 0u));
+        vstrhq_p_s32(out_db_q7 + m, db, p);
+    }
+    return;
+#endif
     for (m = 0; m < W2S_FE_N_MELS; m++) {
         out_db_q7[m] = g_w2s_mel_is_dc[m] ? (int16_t)0 : energy_db_q7(energy[m], m, (int32_t)block->shift);
     }
@@ -367,7 +398,14 @@ static void frame(const int16_t *x_s16, int16_t *out_db_q7, int32_t *dc_bins_q7)
 {
     int32_t re_q7[W2S_FE_N_BINS], im_q7[W2S_FE_N_BINS]; /* 32 packed samples in, 33 bins out */
     uint64_t power[W2S_FE_N_BINS];
+#if W2S_FE_MVE
+    uint64_t energy[(W2S_FE_N_MELS + 3u) & ~3u]; /* whole Helium steps of 4, the spare values 0 */
+    for (size_t m = W2S_FE_N_MELS; m < sizeof energy / sizeof energy[0]; m++) {
+        energy[m] = 0u;
+    }
+#else
     uint64_t energy[W2S_FE_N_MELS];
+#endif
     block_t block;
 
     block_exponent(x_s16, &block);
