@@ -338,6 +338,24 @@ static inline uint64_t mel_energy(const uint64_t *power, uint32_t m)
 STAGE void mel_energies(const uint64_t *power, uint64_t *energy)
 {
     uint32_t m;
+#if W2S_FE_MVE
+    /* 4 bins a step (power[] has 3 spare zeros): the sum of the low halves' products in 64 bits (VMLALDAV), of
+       the high halves' in 32 (only its low 32 bits reach the uint64 sum once shifted); weights past the filter
+       load as 0 */
+    for (m = 0; m < W2S_FE_N_MELS; m++) {
+        const uint32_t first = g_w2s_mel_first_bin[m], bins = g_w2s_mel_n_bins[m];
+        uint64_t lo = 0;
+        uint32_t hi = 0, i;
+        for (i = 0; i < bins; i += 4u) {
+            const uint32x4x2_t x = vld2q_u32((const uint32_t *)(power + first + i));
+            const uint32x4_t w = vldrhq_z_u32(g_w2s_mel_u_q11[m] + i, vctp32q(bins - i));
+            lo = vmlaldavaq_u32(lo, x.val[0], w);
+            hi = vmladavaq_u32(hi, x.val[1], w);
+        }
+        energy[m] = lo + ((uint64_t)hi << 32);
+    }
+    return;
+#endif
     for (m = 0; m < W2S_FE_N_MELS; m++) {
         energy[m] = mel_energy(power, m);
     }
@@ -397,7 +415,14 @@ STAGE void mel_log_db_q7(const uint64_t *energy, const block_t *block, int16_t *
 static void frame(const int16_t *x_s16, int16_t *out_db_q7, int32_t *dc_bins_q7)
 {
     int32_t re_q7[W2S_FE_N_BINS], im_q7[W2S_FE_N_BINS]; /* 32 packed samples in, 33 bins out */
+#if W2S_FE_MVE
+    uint64_t power[W2S_FE_N_BINS + 3u]; /* mel_energies' last step of 4 bins: the spare 3 are 0 */
+    for (size_t k = W2S_FE_N_BINS; k < W2S_FE_N_BINS + 3u; k++) {
+        power[k] = 0u;
+    }
+#else
     uint64_t power[W2S_FE_N_BINS];
+#endif
 #if W2S_FE_MVE
     uint64_t energy[(W2S_FE_N_MELS + 3u) & ~3u]; /* whole Helium steps of 4, the spare values 0 */
     for (size_t m = W2S_FE_N_MELS; m < sizeof energy / sizeof energy[0]; m++) {
