@@ -134,6 +134,16 @@ void w2s_frontend_window_start(w2s_frontend_state_t *state)
 /* 32 x 32 -> 64-bit product (one SMULL on Cortex-M), rounded back to Q0 from Q30. */
 static inline int32_t mul_q30(int32_t a, int32_t w_q30, int32_t b, int32_t v_q30)
 {
+#if W2S_FE_MVE && defined(__GNUC__)
+    /* SRSHRL is the rounded 64-bit shift in one instruction (GCC spills the pair to the stack for ASRL); a
+       64-bit operand is an even and odd register pair on an MVE core */
+    int64_t acc;
+    __asm__("smull %Q[acc], %R[acc], %[a], %[w]\n\tsmlal %Q[acc], %R[acc], %[b], %[v]\n\t"
+            "srshrl %Q[acc], %R[acc], #%c[s]"
+            : [acc] "=&r"(acc)
+            : [a] "r"(a), [w] "r"(w_q30), [b] "r"(b), [v] "r"(v_q30), [s] "i"(W2S_FE_TWIDDLE_BITS));
+    return (int32_t)acc;
+#endif
     return (int32_t)(((int64_t)a * w_q30 + (int64_t)b * v_q30 + TW_ROUND) >> W2S_FE_TWIDDLE_BITS);
 }
 
