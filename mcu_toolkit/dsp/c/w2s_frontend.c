@@ -320,6 +320,13 @@ static void keep_dc_bins(const int32_t *re_q7, const int32_t *im_q7, const block
 
 static inline uint64_t power_of(int32_t xr, int32_t xi)
 {
+#if W2S_FE_MVE && defined(__GNUC__)
+    int64_t acc; /* as mul_q30: the sum of squares (below 2^63) and LSRL on one register pair */
+    __asm__("smull %Q[acc], %R[acc], %[r], %[r]\n\tsmlal %Q[acc], %R[acc], %[i], %[i]\n\tlsrl %Q[acc], %R[acc], #%c[s]"
+            : [acc] "=&r"(acc)
+            : [r] "r"(xr), [i] "r"(xi), [s] "i"(W2S_FE_POWER_SHIFT));
+    return (uint64_t)acc;
+#endif
     uint64_t p = (uint64_t)((int64_t)xr * xr) + (uint64_t)((int64_t)xi * xi);
     return p >> W2S_FE_POWER_SHIFT;
 }
