@@ -463,8 +463,38 @@ size_t w2s_frontend_push_s16(w2s_frontend_state_t *state, const int16_t *pcm_s16
                              int16_t *frames_db_q7, int32_t *dc_bins_q7, size_t max_frames,
                              size_t *consumed)
 {
-    size_t i, frames = 0;
-    for (i = 0; i < n; i++) {
+    size_t i = 0, frames = 0;
+#if W2S_FE_MVE
+    /* up to a frame's end at a time: the sums by VADDVA / VMLALDAVA, the samples copied 8 a vector; the same
+       stop as below (before the sample that would complete a frame with nowhere to put it) */
+    while (i < n) {
+        size_t k = W2S_FE_N_FFT - state->fill, j;
+        const int ends = k <= n - i;
+        int32_t sum = 0;
+        int64_t sum_sq = 0;
+        k = ends ? k - (frames == max_frames) : n - i;
+        for (j = 0; j < k; j += 8u) {
+            const mve_pred16_t p = vctp16q((uint32_t)(k - j));
+            const int16x8_t x = vld1q_z_s16(pcm_s16 + i + j, p);
+            sum = vaddvaq_s16(sum, x);
+            sum_sq = vmlaldavaq_s16(sum_sq, x, x);
+            vst1q_p_s16(state->history_s16 + state->fill + j, x, p);
+        }
+        state->sum += sum;
+        state->sum_sq += (uint64_t)sum_sq;
+        state->count += (uint32_t)k;
+        state->fill += (uint32_t)k;
+        i += k;
+        if (state->fill < W2S_FE_N_FFT) {
+            break; /* the input ran out, or the frames did */
+        }
+        frame(state->history_s16, frames_db_q7 + frames * W2S_FE_N_MELS, dc_bins_q7 + frames * W2S_FE_DC_BINS);
+        frames++;
+        memmove(state->history_s16, state->history_s16 + W2S_FE_HOP, W2S_FE_HOP * sizeof(int16_t));
+        state->fill = W2S_FE_N_FFT - W2S_FE_HOP;
+    }
+#endif
+    for (; i < n; i++) {
         int32_t x = pcm_s16[i];
         if (state->fill == W2S_FE_N_FFT - 1u && frames == max_frames) {
             break; /* this sample would complete a frame with nowhere to put it */
