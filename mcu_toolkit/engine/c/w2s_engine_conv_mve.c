@@ -1,6 +1,9 @@
 /* w2s_engine_conv_mve: the Helium (MVE) row kernels of a Cortex-M55 build (W2S_ENGINE_MVE, see
  * w2s_engine_layer.h): int8 x int8 dot products with VMLADAVA (16 MACs an instruction), a vectorised
- * requantisation, and max pool on 16 int8 lanes. w2s_engine_conv.c and w2s_engine_maxpool.c forward to them.
+ * requantisation, and max pool on 16 int8 lanes. w2s_engine_conv.c and w2s_engine_maxpool.c forward to them,
+ * w2s_engine.c's pooling to w2s_pool_sums_mve. With GCC the hot loops are inline asm (GCC 12 spills around the
+ * intrinsics): fully unrolled fields at immediate offsets, low-overhead loops, weights kept in Q registers.
+ * Instruction counts: python benchmarks/bench_m55.py.
  *
  * Exact without taking the zero point out of each input: sum w * (x - zp) = sum w * x - zp * sum w, and the
  * generated bias_zp_s32 already holds bias - zp * sum w over the whole kernel. Out-of-image taps hold zp in the
@@ -136,8 +139,9 @@ static W2S_ALWAYS_INLINE void dot_2xr(const int8_t *xa, size_t stride, const int
 #if defined(__GNUC__)
 /* The unrolled kernels' body, once per vector at immediate offsets (up to 8 vectors: VLDRB's 7 bits), no loop;
  * the first vector's VMLADAV starts each sum. Written out (not .rept) so that GCC sizes the asm right. */
-#define W2S_MLA(acc, x, wq, off) \
-    ".if " off "\n\tvmladava.s8 %[" acc "], " x ", " wq "\n\t.else\n\tvmladav.s8 %[" acc "], " x ", " wq "\n\t.endif\n\t"
+#define W2S_MLA(acc, x, wq, off)                                                                                  \
+    ".if " off "\n\tvmladava.s8 %[" acc "], " x ", " wq "\n\t"                                                    \
+    ".else\n\tvmladav.s8 %[" acc "], " x ", " wq "\n\t.endif\n\t"
 #define W2S_LD(q, ptr, off) "vldrb.8 " q ", [%[" ptr "], #" off "]\n\t"
 #define W2S_REP_1(step) step("0")
 #define W2S_REP_8(step) step("0") step("16") step("32") step("48") step("64") step("80") step("96") step("112")
@@ -430,12 +434,14 @@ void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t
             const size_t oc = g + c;
 #if W2S_SINGLE_ROUNDING
             for (size_t x = 0; x < width; x++) {
-                out[x * cout + oc] = clamp_s8(w2s_engine_requantize_q31((int32_t)((uint32_t)s[c * W2S_MVE_ROW + x] + (uint32_t)layer->bias_zp_s32[oc]), layer->mult_q31[oc],
-                                                                        layer->shift[oc]) + layer->out_zero,
+                const int32_t acc = (int32_t)((uint32_t)s[c * W2S_MVE_ROW + x] + (uint32_t)layer->bias_zp_s32[oc]);
+                out[x * cout + oc] = clamp_s8(w2s_engine_requantize_q31(acc, layer->mult_q31[oc], layer->shift[oc]) +
+                                                  layer->out_zero,
                                               layer->act_min, layer->act_max);
             }
 #else
-            requant_channel(&q, layer->bias_zp_s32[oc], layer->mult_q31[oc], layer->shift[oc], s + c * W2S_MVE_ROW, width, cout, out + oc);
+            requant_channel(&q, layer->bias_zp_s32[oc], layer->mult_q31[oc], layer->shift[oc], s + c * W2S_MVE_ROW,
+                            width, cout, out + oc);
 #endif
         }
     }
@@ -461,8 +467,9 @@ static void maxpool_row_bounded(const w2s_layer_s8_t *layer, const int8_t *const
             int8x16_t m = vdupq_n_s8(-128);
             for (uint32_t kx = 0; kx < layer->kw; kx++) {
                 const int32_t ix = (int32_t)(ox * layer->sw + kx) - (int32_t)layer->pad_left;
-                m = vmaxq_s8(m, (ix < 0 || ix >= (int32_t)layer->width) ? zero
-                                                                          : vld1q_z_s8(colmax + (size_t)ix * cin + c, p));
+                m = vmaxq_s8(m, (ix < 0 || ix >= (int32_t)layer->width)
+                                    ? zero
+                                    : vld1q_z_s8(colmax + (size_t)ix * cin + c, p));
             }
             vst1q_p_s8(out + (size_t)ox * cin + c, vminq_s8(vmaxq_s8(m, lo), hi), p);
         }
