@@ -3,7 +3,8 @@
 image's flash and RAM from the linked ELF. The Cortex-M4 in detail (builds, stack, cycles); every other
 `validate --device` (verify/device.py DEVICES: the M55 with Helium, rv32imc) in the `cores` section.
 
-    python benchmarks/bench_device_speed.py [--bundle DIR] [--cycles] [--json benchmarks/results/device_speed.json]
+    python benchmarks/bench_device_speed.py [--bundle DIR] [--cycles] [--cores-only]
+                                            [--json benchmarks/results/device_speed.json]
 
 Runs the qemu-f411 image (firmware --board qemu-f411) under qemu-system-arm -M netduinoplus2 -icount shift=0
 on four held-out clips, built -O2 (what the project's Makefile uses) and -Os, each with the DSP kernels
@@ -18,6 +19,7 @@ converted at 2 s first.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -127,7 +129,11 @@ def main() -> None:
     ap.add_argument("--bundle", type=Path)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cycles", action="store_true", help="also cost a trace of each build (several minutes)")
+    ap.add_argument("--cores-only", action="store_true",
+                    help="rerun only the cores other than the M4, into the `cores` of an existing --json")
     args = ap.parse_args()
+    if args.cores_only and (args.json is None or not args.json.exists()):
+        ap.error("--cores-only updates an existing --json file")
     from mcu_toolkit import resources
     from mcu_toolkit.audio import cut_windows, list_audio, load_audio, to_pcm16
     from mcu_toolkit.bundle import Bundle
@@ -149,6 +155,15 @@ def main() -> None:
             wavs[n] = (work / f"clips{n}.wav", n * report.window_samples / 16000)
             write_wav(wavs[n][0], np.concatenate([to_pcm16(w) for w in windows[:n]]))
         wav, seconds = wavs[len(windows)]
+        if args.cores_only:
+            from mcu_toolkit.verify.device import DEVICES
+
+            result = json.loads(args.json.read_text())
+            for name in DEVICES:
+                if name != "qemu-m4":
+                    result["cores"][CORE_KEYS.get(name, name)] = other_core(bundle, name, wav, seconds, work)
+            emit(result, args.json)
+            return
         start = time.perf_counter()
         builds = {f"{opt.strip('-')}_{kind}": measure(bundle, opt, wav, seconds, work, kind == "portable",
                                                       wavs[1] if args.cycles else None)

@@ -15,6 +15,7 @@ engine serves every window length) and the front end's per-window store, 64 B pe
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", type=Path, default=ROOT / "benchmarks" / ".cache" / "variants")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--ram-only", action="store_true",
+                    help="only the RAM figures (the default model at 2 s), into the `ram` of an existing --json, and "
+                         "the state of the default model's accuracy rows")
     args = ap.parse_args()
+    if args.ram_only:
+        if args.json is None or not args.json.exists():
+            ap.error("--ram-only updates an existing --json file")
+        result = json.loads(args.json.read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            default = accuracy(None, 2.0, Path(tmp))
+            result["ram"] = ram(Path(default["bundle"]))
+        for row in result["accuracy"]:
+            if row["checkpoint"] == "default":
+                row["engine_state_bytes"] = default["engine_state_bytes"]
+        emit(result, args.json)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rows = [accuracy(None, 2.0, work), accuracy(None, 0.5, work)]

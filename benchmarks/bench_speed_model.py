@@ -12,7 +12,12 @@ image (-O2, SMLAD kernels, QEMU -icount) on two 2 s windows of held-out audio, a
 
 (least squares, no constant): a is the kernels' cost per MAC, b what each output costs besides its MACs
 (requantisation, the next layer's widening, the block loops). One rate per MAC alone misses the small
-models by a quarter: their share of outputs per MAC is larger.
+models by a quarter: their share of outputs per MAC is larger. a and b come from the direct engines
+(winograd.direct: every conv direct, as a board without room for the Winograd rows gets). Then the images
+as firmware builds them (Winograd convs where the F411's RAM has room for their rows) give w, the rate of a
+Winograd conv's MAC (counted as its direct MACs), with a and b held:
+
+    engine = a * (MACs - Winograd MACs) + w * Winograd MACs + b * int8 outputs
 """
 
 from __future__ import annotations
@@ -44,16 +49,45 @@ def _checkpoint(channels: int, mels: int, folder: Path) -> Path:
     return folder
 
 
+def _direct_bundle(src: Path, dst: Path) -> Path:
+    """A copy of the bundle whose engine model has every conv direct (winograd.direct: what a board without room
+    for the Winograd rows gets), its sha256 in report.json updated."""
+    import hashlib
+    import json
+    import shutil
+
+    from mcu_toolkit.emit.c_engine import MODEL_FILES, engine_files
+    from mcu_toolkit.engine.mirror import Engine
+    from mcu_toolkit.engine.tail import Head
+    from mcu_toolkit.engine.winograd import direct
+
+    shutil.copytree(src, dst)
+    head = Head.from_json((src / "engine_head.json").read_text(), "head")
+    files = engine_files(direct(Engine.from_tflite((src / "model_int8.tflite").read_bytes(), head)))
+    report = json.loads((dst / "report.json").read_text())
+    for name in MODEL_FILES:
+        (dst / name).write_text(files[name])
+        report["sha256"][name] = hashlib.sha256(files[name].encode()).hexdigest()
+    (dst / "report.json").write_text(json.dumps(report, indent=2))
+    return dst
+
+
 def _measure(checkpoint: Path | None, work: Path, wav: Path, seconds: float) -> dict:
     from mcu_toolkit.convert import convert
     from mcu_toolkit.verify.device import build_image, run_image
 
+    from mcu_toolkit.firmware.boards import BOARDS, budget
+
     r = convert(checkpoint, out=work / "bundle", progress=False).report
     run = run_image(build_image(work / "bundle", work / "img"), wav)
+    direct = run_image(build_image(_direct_bundle(work / "bundle", work / "direct_bundle"), work / "direct"), wav)
+    winograd = budget(BOARDS["qemu-f411"], r).winograd  # the image firmware builds: Winograd if its rows fit
     return {"channels": r.model["channels"], "n_mels": r.model["n_mels"],
             "macs_per_s": r.macs / r.window_seconds,
+            "winograd_macs_per_s": (r.engine.winograd_macs_per_window or 0) / r.window_seconds if winograd else 0,
             "int8_outputs_per_s": r.engine.int8_outputs_per_window / r.window_seconds,
-            "engine_instructions_per_s": 1000 * sum(run.engine_kinstr) / seconds}
+            "engine_instructions_per_s": 1000 * sum(run.engine_kinstr) / seconds,
+            "direct_engine_instructions_per_s": 1000 * sum(direct.engine_kinstr) / seconds}
 
 
 def main() -> None:
@@ -75,14 +109,23 @@ def main() -> None:
             name = f"random_c{c}_m{m}"
             models[name] = _measure(_checkpoint(c, m, work / name / "ck"), work / name, work / "clips.wav", seconds)
     a = np.array([[v["macs_per_s"], v["int8_outputs_per_s"]] for v in models.values()])
-    y = np.array([v["engine_instructions_per_s"] for v in models.values()])
+    y = np.array([v["direct_engine_instructions_per_s"] for v in models.values()])
     (per_mac, per_output), *_ = np.linalg.lstsq(a, y, rcond=None)
-    for v, p in zip(models.values(), a @ np.array([per_mac, per_output])):
-        v["fit_error"] = round(float(p / v["engine_instructions_per_s"] - 1), 4)
+    per_mac, per_output = round(float(per_mac), 3), round(float(per_output), 1)  # as cores.py takes them
+    wm = np.array([v["winograd_macs_per_s"] for v in models.values()])
+    rest = np.array([v["engine_instructions_per_s"] for v in models.values()]) - (a[:, 0] - wm) * per_mac \
+        - a[:, 1] * per_output
+    per_wmac = round(float(wm @ rest / (wm @ wm)), 3)
+    for v, p, q in zip(models.values(), a @ np.array([per_mac, per_output]),
+                       (a[:, 0] - wm) * per_mac + wm * per_wmac + a[:, 1] * per_output):
+        v["direct_fit_error"] = round(float(p / v["direct_engine_instructions_per_s"] - 1), 4)
+        v["fit_error"] = round(float(q / v["engine_instructions_per_s"] - 1), 4)
         v["per_mac_alone"] = round(v["engine_instructions_per_s"] / v["macs_per_s"], 3)
     emit({"note": "QEMU -icount instruction counts of the qemu-f411 image (-O2, SMLAD), 2 s windows; "
-                  "engine = per_mac * MACs + per_output * int8 outputs, least squares over these models",
-          "per_mac": round(float(per_mac), 3), "per_output": round(float(per_output), 1), "models": models},
+                  "direct builds: engine = per_mac * MACs + per_output * int8 outputs, least squares over these "
+                  "models; as built (Winograd convs where the F411 has room for their rows): per_winograd_mac "
+                  "replaces per_mac for those convs' MACs",
+          "per_mac": per_mac, "per_output": per_output, "per_winograd_mac": per_wmac, "models": models},
          args.json)
 
 

@@ -176,6 +176,8 @@ class EngineFigures:
     frontend_store_bytes: int | None = None     # the front end's window store, RAM
     trunk_vs_tflm: dict | None = None           # windows, tensors, values, differing (int8 values)
     tail: str | None = None
+    winograd_bytes: int | None = None           # of state_bytes: the Winograd convs' rows (DSP cores); 0: none
+    winograd_macs_per_window: int | None = None  # of the MACs: the Winograd convs' (at their direct count)
 
     def to_dict(self) -> dict:
         keep = (("name", "available", "reason") if not self.available else
@@ -319,7 +321,8 @@ def _check_figures(d: dict, where: str) -> None:
     if engine and engine.get("available", True):
         for key in ("state_bytes", "data_bytes", "frontend_store_bytes"):
             number(engine, key, *BYTES, name=f"engine.{key}")
-        for key in ("code_bytes_cortex_m4_Os", "int8_outputs_per_window"):
+        for key in ("code_bytes_cortex_m4_Os", "int8_outputs_per_window", "winograd_bytes",
+                    "winograd_macs_per_window"):
             number(engine, key, 0, 2**53, optional=True, name=f"engine.{key}")
     tflm = d.get("tflm", {})
     if not isinstance(tflm, dict) or (tflm and not isinstance(tflm.get("ccc"), dict)):

@@ -29,18 +29,22 @@ class InstrRates:
     cycles_per_instruction: float  # the pipeline's, from a QEMU trace costed with the core's TRM timings
     longest_step_per_frame: float  # the longest stretch between two reads of the ring, per frame of the window
     measured_on: str = "cortex-m4f"  # the core (a key of CORES) they were measured on; others borrow them
+    engine_per_winograd_mac: float | None = None  # a Winograd conv's MAC (at its direct count) instead of
+                                                  # engine_per_mac; None: not measured, engine_per_mac
 
 
 # Instruction counts of the qemu-f411 image on QEMU's Cortex-M4 with -icount (-O2, the SMLAD kernels): the
-# engine's two rates fitted on six models of 8 to 16 channels and 20 to 32 mels, each within 9%
-# (bench_speed_model.py; the default model: 94.7 M measured, 102.6 M estimated); the front end from
-# bench_device_speed.py; the cycles per instruction from bench_device_speed.py --cycles (the Cortex-M4's TRM
-# timings; for the M7, which can dual-issue, an estimate).
+# engine's two rates fitted on six models of 8 to 16 channels and 20 to 32 mels built direct (every conv direct,
+# as a board without room for the Winograd rows gets), and the rate of a Winograd conv's MAC (counted as its direct
+# MACs) on the same models as firmware builds them, the two held; each model within 9% (bench_speed_model.py;
+# the default model: 1.0% over). The front end from bench_device_speed.py; the cycles per instruction from
+# bench_device_speed.py --cycles (the Cortex-M4's TRM timings; for the M7, which can dual-issue, an estimate).
 # The longest stretch between two ring reads is the chunk that completes a window: the front end's finish (0.88 M
 # instructions) and the int8 queue (0.61 M), 1.49 M on the default model's 999 frames (the live qemu-f411 image's
 # longest_step_us at CPI 1); the window's last engine row (the head) is 1.22 M. Both grow about with the frames.
-QEMU_M4 = InstrRates(engine_per_mac=1.216, engine_per_output=34.0, engine_per_mac_overall=1.53,
-                     frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0)
+QEMU_M4 = InstrRates(engine_per_mac=0.802, engine_per_output=57.8, engine_per_mac_overall=1.18,
+                     frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0,
+                     engine_per_winograd_mac=0.405)
 
 # The qemu-rv32 image (rv32imc, -O2, the portable C with its 2 x r blocks in one pass: no dual MAC, a multiply and
 # an add per MAC) on qemu-system-riscv32 -M virt -icount shift=0, counted with minstret: the engine's two rates

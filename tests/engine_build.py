@@ -15,7 +15,8 @@ from mcu_toolkit.engine.mirror import Engine
 
 HARNESS = cbuild.C_DIR / "engine_harness.c"
 FLAGS = ("-ffp-contract=off",)  # the head's float sums in index order, as the mirror's
-BUILDS = {"dsp": (), "portable": ("-DW2S_ENGINE_PORTABLE",)}  # the Cortex-M4 kernels a core selects, and the C
+BUILDS = {"dsp": (), "portable": ("-DW2S_ENGINE_PORTABLE",),  # the Cortex-M4 kernels a core selects, the C,
+          "direct": ("-DW2S_ENGINE_DIRECT",)}                      # and the DSP kernels without Winograd
 
 
 def rounding_flags(engine: Engine) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ import engine_build as eb
 import fe_build
 from mcu_toolkit.cores import CORTEX_M
 from mcu_toolkit.emit.c_engine import engine_files
+from mcu_toolkit.engine.layers import Conv
 from mcu_toolkit.engine.layout import channel_groups
 from helpers import ROOT, needs_arm, needs_arm_gcc
 from synthetic_engine import SHAPES, synthetic_engine
@@ -37,7 +38,7 @@ def test_host_c_equals_the_mirror_bit_for_bit(shape, rounding, tmp_path):
     windows = eb.extremes(40, e.graph.n_mels) + _random(e, (1, 2, 3, 4, 7, 250), 5)
     got, state = eb.run_host(exe, windows, eb.columns(e))
     eb.check_against_mirror(e, windows, got)
-    assert state == e.state_bytes(pointer=8)
+    assert state == e.state_bytes(pointer=8, winograd=False)
 
 
 def test_state_is_the_same_for_any_window_length(tmp_path):
@@ -47,7 +48,7 @@ def test_state_is_the_same_for_any_window_length(tmp_path):
     windows = _random(e, (249, 999, 4999, 29999), 11)
     got, state = eb.run_host(eb.build(e, tmp_path), windows, eb.columns(e))
     eb.check_against_mirror(e, windows, got)
-    assert state == e.state_bytes(pointer=8)
+    assert state == e.state_bytes(pointer=8, winograd=False)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_cortex_m4_equals_the_mirror(m4_builds, shape, kind, tmp_path):
     windows = eb.extremes(30, e.graph.n_mels) + _random(e, (1, 2, 5, 64), 9)
     got, state = eb.run_m4(m4_builds[shape, kind], windows, eb.columns(e), tmp_path)
     eb.check_against_mirror(e, windows, got)
-    assert state == e.state_bytes()
+    assert state == e.state_bytes(winograd=kind == "dsp")
 
 
 @needs_arm
@@ -106,11 +107,13 @@ def test_weight_groups_are_the_same_in_c_and_python(tmp_path):
 @pytest.mark.parametrize("core", CORTEX_M)
 def test_engine_compiles_clean_for_every_cortex_m(tmp_path, core):
     """Every emitted file, -Os as boards build it; and sizeof(w2s_engine_t) on a 32-bit core, from the
-    compiler itself, is the layout's."""
+    compiler itself, is the layout's (with the Winograd convs' rows on the cores with the DSP extension)."""
     e = synthetic_engine("13ch_9mels")
     src = cbuild.write(engine_files(e), tmp_path / "engine")
+    winograd = core != "cortex-m0plus"
     (tmp_path / "size.c").write_text('#include "w2s_engine.h"\n'
-                                     f"typedef char check[sizeof(w2s_engine_t) == {e.state_bytes()} ? 1 : -1];\n"
+                                     f"typedef char check[sizeof(w2s_engine_t) == {e.state_bytes(winograd=winograd)}"
+                                     " ? 1 : -1];\n"
                                      "int w2s_size_probe;\n")
     cbuild.objects([*cbuild.c_files(src), tmp_path / "size.c"], tmp_path / "obj", core, opt="-Os",
                    flags=eb.FLAGS, includes=[src])
@@ -152,3 +155,18 @@ def test_engine_headers_link_from_cpp(tmp_path):
     subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), str(tmp_path / "main.cc"),
                     *objs, "-o", str(tmp_path / "main")], check=True)
     assert subprocess.run([str(tmp_path / "main")]).returncode == 0
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_host_winograd_c_equals_the_mirror_bit_for_bit(shape, rounding, tmp_path):
+    """The Winograd F(4,3) arithmetic in plain C (W2S_ENGINE_WINOGRAD_C) gives the direct convs' integers: 9 and
+    5 mel columns (partial last tiles, an odd tile count), 8 and 4 (whole tiles); the first conv (one input
+    channel) stays direct."""
+    e = synthetic_engine(shape, rounding)
+    assert [layer.winograd for layer in e.graph.layers if isinstance(layer, Conv)] == [False, True, True]
+    exe = eb.build(e, tmp_path, cbuild.HOST, "-DW2S_ENGINE_WINOGRAD_C")
+    windows = eb.extremes(40, e.graph.n_mels) + _random(e, (1, 2, 3, 4, 7, 250), 6)
+    got, state = eb.run_host(exe, windows, eb.columns(e))
+    eb.check_against_mirror(e, windows, got)
+    assert state == e.state_bytes(pointer=8)

@@ -71,7 +71,11 @@ def test_the_ring_holds_each_layers_kh_input_rows(engine):
     assert m["W2S_ENGINE_RING_BYTES"] == 630 and m["W2S_ENGINE_MAX_KH"] == 3
     # the widest scratch: a 3x3 conv's kh widened rows of 4 channels over 10 + 2 columns, plus one
     assert m["W2S_ENGINE_WIDE"] == (MELS + 2) * 3 * C + 1 == max(layer.scratch for layer in engine.graph.layers)
-    assert m["W2S_ENGINE_HOT_PAIRS"] == 18 and m["W2S_ENGINE_HOT_STRIDE"] == 3 * C
+    # the 4-channel convs run Winograd on the DSP cores (their own unrolled shape), so the direct kernels are
+    # unrolled for the first conv's (9 taps of 1 channel: 5 pairs, a pixel 3 apart)
+    assert [layer.winograd for layer in engine.graph.layers] == [False, True, True, False] + [True] * 4
+    assert m["W2S_ENGINE_HOT_PAIRS"] == 5 and m["W2S_ENGINE_HOT_STRIDE"] == 3
+    assert (m["W2S_ENGINE_WINO_CIN"], m["W2S_ENGINE_WINO_KH"], m["W2S_ENGINE_WINO_COUT"]) == (C, 3, C)
 
 
 @pytest.mark.parametrize("frames", [1, 2, 7, 999])

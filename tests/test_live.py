@@ -66,7 +66,7 @@ def _host_outputs(bundle, pcm: np.ndarray, starts: list[int]) -> np.ndarray:
 @pytest.mark.slow
 @needs_arm
 def test_a_tiny_ring_drops_and_no_window_keeps_a_gap(bundle, tmp_path, long_clips):
-    """A 64-sample ring (4 ms), 16-sample blocks, at 400 MHz: each window's end (the front end's finish and the
+    """A 64-sample ring (4 ms), 16-sample blocks, at 300 MHz: each window's end (the front end's finish and the
     int8 queue, ~1.5 M instructions) outlasts the ring. The image must count the drops, the app must restart the
     window they cut, and mic_qemu's own check must find no analysed window with a gap: each equals the host
     engine on exactly the samples it says, bit for bit."""
@@ -75,7 +75,7 @@ def test_a_tiny_ring_drops_and_no_window_keeps_a_gap(bundle, tmp_path, long_clip
     elf = build_image(bundle.out, tmp_path, extra_cflags="-DW2S_RING_SAMPLES=64 -DW2S_MIC_BLOCK_SAMPLES=16",
                       live=True)
     wav = long_clips / "long0.wav"
-    live = (run := run_image(elf, wav, Clock(400))).live
+    live = (run := run_image(elf, wav, Clock(300))).live
     assert live.dropped_samples > 0 and live.windows_cut > 0 and live.partial_windows == 0
     assert live.windows_total == CLIP_S * 16000 // WINDOW
     assert 0 < live.windows_analysed < live.windows_total
@@ -102,7 +102,7 @@ def test_180_mhz_keeps_every_window_bit_equal_to_the_host(bundle, long_clips):
     assert res.device_differing == 0 and res.passed
     host = validate(bundle.out, long_clips)
     assert (res.deployed_out == host.deployed_out).all()
-    assert 0.6 < live["cpu_load"] < 0.85          # ~100 M instructions x 1.35 of 180 M cycles a second
+    assert 0.45 < live["cpu_load"] < 0.7          # ~78 M instructions x 1.35 of 180 M cycles a second
     assert 1000 < live["latency_ms_max"] < 2000   # the answer comes during the next window
     assert live["ring_peak"] < 4096 * 3 // 4      # the ring never came near full: half, plus the longest stretch
 

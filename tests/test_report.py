@@ -19,7 +19,8 @@ ENGINE = {"name": "w2s", "available": True, "state_bytes": 10600, "data_bytes": 
           "state_note": "sizeof(w2s_engine_t)", "int8_outputs_per_window": 1604486,
           "frontend_store_bytes_per_frame": 68, "frontend_store_bytes": 67932,
           "trunk_vs_tflm": {"windows": 3, "tensors": 10, "values": 4813458, "differing": 0,
-                            "tail_outputs_differing": 0}, "tail": "exact"}
+                            "tail_outputs_differing": 0}, "tail": "exact", "winograd_bytes": 15120,
+          "winograd_macs_per_window": 113_000_000}
 TFLM = {"ccc": DIMS, "drift": DIMS, "mean_abs_err": DIMS, "max_abs_err": DIMS, "arena_bytes": 781312,
         "evaluated_as": "the whole int8 model on TFLM"}
 _FULL = {**FAKE_REPORT, "frontend": FIXED, "engine": ENGINE, "tflm": TFLM, "sha256": {}}

@@ -83,6 +83,7 @@ def frontend_figures(pr: Proof, inp: Inputs) -> FrontendFigures:
 def engine_figures(pr: Proof, inp: Inputs) -> EngineFigures:
     from ..dsp.fixed import DC_BINS
     from ..emit.c_engine import data_bytes
+    from ..engine.winograd import rows_bytes
 
     if pr.engine is None:
         return EngineFigures(available=False, reason=pr.trunk_check["reason"])
@@ -94,7 +95,8 @@ def engine_figures(pr: Proof, inp: Inputs) -> EngineFigures:
         int8_outputs_per_window=pr.engine.int8_outputs(inp.frames),
         frontend_store_bytes_per_frame=per_frame, frontend_store_bytes=per_frame * inp.frames,
         trunk_vs_tflm=pr.trunk_check,
-        tail="exact: integer online-softmax sums over a 256-entry exp table, float32 Gram and head")
+        tail="exact: integer online-softmax sums over a 256-entry exp table, float32 Gram and head",
+        winograd_bytes=rows_bytes(pr.engine), winograd_macs_per_window=pr.engine.graph.winograd_macs(inp.frames))
 
 
 def bundle_files(inp: Inputs, ex: Exported, q: Quantized, pr: Proof) -> dict[str, bytes | str]:

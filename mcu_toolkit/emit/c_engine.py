@@ -12,7 +12,7 @@ from importlib import resources as ilr
 from ..engine import c_source_names
 from ..engine.graph import EngineGraph
 from ..engine.layers import Layer
-from ..engine.layout import macros, ring_layout
+from ..engine.layout import macros, ring_layout, wino_layout
 from ..engine.mirror import Engine
 from ..engine.tail import Head, tail_macros
 from .c_model import GENERATED
@@ -42,6 +42,10 @@ def model_h(g: EngineGraph, head: Head | None = None) -> str:
         "W2S_ENGINE_MAX_KH": "the tallest kernel",
         "W2S_ENGINE_HOT_PAIRS": "tap pairs per output of the convs that do most MACs: their kernels are unrolled",
         "W2S_ENGINE_HOT_STRIDE": "and the int16 step from one of their pixels to the next (kh * cin)",
+        "W2S_ENGINE_WINO_CIN": "input channels of the Winograd convs that do most MACs: their kernels are unrolled",
+        "W2S_ENGINE_WINO_KH": "and their kernel rows",
+        "W2S_ENGINE_WINO_COUT": "and their output channels",
+        "W2S_ENGINE_WINO_RING": "int16: the Winograd convs' kh rows of transformed vectors (absent: none)",
         "W2S_ENGINE_WIDE": "int16 scratch: the widest conv's kh widened input rows (or a pool's or the pooling's row)",
     }
     defines = "\n".join(define(k, v, comments[k], unsigned=True) for k, v in macros(g).items())
@@ -81,7 +85,8 @@ LAYER_FIELDS = {"kind": False, "kh": True, "kw": True, "sh": True, "sw": True, "
                 "width": True, "out_width": True, "pad_top": True, "pad_bottom": True, "pad_left": True,
                 "in_zero": False, "out_zero": False, "act_min": False, "act_max": False, "weights_s16": False,
                 "run": True, "bias_s32": False, "mult_q31": False, "shift": False, "ring_offset": True,
-                "weights_s8": False, "run_s8": True, "bias_zp_s32": False}
+                "weights_s8": False, "run_s8": True, "bias_zp_s32": False,
+                "wino_s16": False, "wino_offset": True}
 
 
 # A kernel family's own arrays (Layer.c_guards) are compiled only where that family runs; elsewhere the field
@@ -100,8 +105,8 @@ GUARD_MACROS = """/* Each build keeps the weights its kernels read: int8 for Hel
 _GUARD_WRAP = {"W2S_ENGINE_MVE": "W2S_IF_MVE", "!W2S_ENGINE_MVE": "W2S_IF_NOT_MVE"}
 
 
-def _layer_init(name: str, layer: Layer, ring_offset: int) -> str:
-    fields = layer.c_fields(name, ring_offset)
+def _layer_init(name: str, layer: Layer, ring_offset: int, wino_offset: int = 0) -> str:
+    fields = layer.c_fields(name, ring_offset, wino_offset)
     unknown = set(fields) - set(LAYER_FIELDS)
     assert not unknown, f"not in w2s_layer_s8_t: {unknown}"
     guards = layer.c_guards(name)
@@ -135,7 +140,8 @@ def model_c(engine: Engine) -> str:
     if head.silence is not None:
         values = ", ".join(f32(v) for v in head.silence)
         parts.append(f"const float g_w2s_engine_silence_f32[W2S_ENGINE_OUTPUTS] = {{{values}}};\n\n")
-    inits = [_layer_init(name, layer, at) for (name, layer), at in zip(named[:len(g.layers)], ring_layout(g))]
+    inits = [_layer_init(name, layer, at, wino) for (name, layer), at, wino
+             in zip(named[:len(g.layers)], ring_layout(g), wino_layout(g))]
     parts.append(f"static const w2s_layer_s8_t layers[{len(g.layers)}] = {braced(inits)};\n\n")
     model = struct_init({"layers": "layers", "n_layers": f"{len(g.layers)}u", "lin": _layer_init("lin", g.lin, 0),
                          "sof": _layer_init("sof", g.sof, 0), "exp_mant_q29": "exp_mant_q29",
@@ -151,7 +157,7 @@ def data_bytes(engine: Engine) -> int:
     g = engine.graph
     arrays = sum(sizeof(ctype) * values.size for layer in (*g.layers, g.lin, g.sof)
                  for ctype, name, values, _ in layer.c_arrays("") if layer.c_guards("").get(name) != "W2S_ENGINE_MVE")
-    layer_struct = 68  # w2s_layer_s8_t on a 32-bit core
+    layer_struct = 76  # w2s_layer_s8_t on a 32-bit core
     return arrays + 256 * 6 + 4 * (engine.head.weight.size + 3) + layer_struct * (len(g.layers) + 2) + 40
 
 

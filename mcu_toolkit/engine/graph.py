@@ -54,6 +54,10 @@ class EngineGraph:
         """int8 values the trunk writes for a window of `frames` rows, lin and sof included."""
         return self._per_layer(frames, lambda layer, rows: layer.int8_outputs(rows))[0]
 
+    def winograd_macs(self, frames: int) -> int:
+        """The direct-convolution MACs of the convs the DSP cores compute with Winograd (engine/winograd.py)."""
+        return self._per_layer(frames, lambda layer, rows: layer.macs(rows) if layer.winograd else 0)[0]
+
     def macs(self, frames: int) -> int:
         """Multiply-accumulates per window: the layers, lin and sof, then the tail's weighting (one per pooled
         value and row), Gram (C x F x C) and head (3 x C(F + C))."""

@@ -10,12 +10,15 @@ is an integer below 2^24 (float32) or 2^53 (float64).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .arith import multiply_by_quantized_multiplier
+from . import winograd
 from .layout import bias_zp_s32, run_s8, tap_run, weights_s8, weights_s16, wide_len, wide_s8_len
 
 Symbol = str  # a C identifier (an array's name or an enum value) in a struct's fields
@@ -63,6 +66,20 @@ class Layer:
         """(tap pairs, int16 step between pixels) of the C's unrollable conv kernel, None if it has none."""
         return None
 
+    @property
+    def winograd(self) -> bool:
+        """The DSP cores compute it with exact Winograd F(4,3) (winograd.py)."""
+        return False
+
+    @property
+    def wino_ring(self) -> int:
+        """int16 of transformed input rows it keeps in the state (winograd.ring_len), 0 if none."""
+        return 0
+
+    def direct(self) -> Layer:
+        """The layer without Winograd (winograd.direct)."""
+        return self
+
     def run(self, x: np.ndarray, rounding: str = "double") -> np.ndarray:
         """The mirror's kernel: (T, W, C) int8 -> (T', W', C') int8, the C's values."""
         raise NotImplementedError
@@ -80,7 +97,7 @@ class Layer:
         C keeps each (the other family's build gets a null pointer and not the array's flash)."""
         return {}
 
-    def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
+    def c_fields(self, name: str, ring_offset: int, wino_offset: int = 0) -> dict[str, int | Symbol]:
         """w2s_layer_s8_t's fields (w2s_engine_layer.h) for this layer; the ones left out are zero or NULL."""
         raise NotImplementedError
 
@@ -103,6 +120,7 @@ class Conv(Layer):
     out_zero: int
     act_min: int
     act_max: int
+    winograd_allowed: bool = True  # False: direct on every core (winograd.direct, a board's RAM budget)
 
     @property
     def pad_top(self) -> int:
@@ -120,9 +138,14 @@ class Conv(Layer):
     def ring_channels(self) -> int:
         return self.cin
 
+    @cached_property
+    def winograd(self) -> bool:
+        """The DSP kernels compute it with exact Winograd F(4,3) (winograd.py proves it from the weights)."""
+        return self.winograd_allowed and winograd.uses_winograd(self)
+
     @property
     def scratch(self) -> int:
-        return max(wide_len(self), -(-wide_s8_len(self) // 2))  # int16 values; the Helium build's int8 fit too
+        return max(wide_len(self), -(-wide_s8_len(self) // 2), winograd.scratch_len(self) if self.winograd else 0)
 
     @property
     def out_width(self) -> int:
@@ -151,20 +174,30 @@ class Conv(Layer):
                 ("int32_t", f"{name}_mult_q31", self.mult, 6),
                 ("int8_t", f"{name}_shift", self.shift, 16),
                 ("int8_t", f"{name}_weights_s8", weights_s8(self), 16),
-                ("int32_t", f"{name}_bias_zp_s32", bias_zp_s32(self), 8)]
+                ("int32_t", f"{name}_bias_zp_s32", bias_zp_s32(self), 8),
+                *([("int16_t", f"{name}_wino_s16", winograd.weights_s16(self), 20)] if self.winograd else [])]
 
     def c_guards(self, name: str) -> dict[Symbol, str]:
+        # Helium reads only the int8 weights; Winograd runs on the SMLAD path only
         return {f"{name}_weights_s16": "!W2S_ENGINE_MVE", f"{name}_weights_s8": "W2S_ENGINE_MVE",
-                f"{name}_bias_zp_s32": "W2S_ENGINE_MVE"}
+                f"{name}_bias_zp_s32": "W2S_ENGINE_MVE", f"{name}_wino_s16": "!W2S_ENGINE_MVE"}
 
-    def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
+    @property
+    def wino_ring(self) -> int:
+        return winograd.ring_len(self) if self.winograd else 0
+
+    def direct(self) -> Conv:
+        return dataclasses.replace(self, winograd_allowed=False)
+
+    def c_fields(self, name: str, ring_offset: int, wino_offset: int = 0) -> dict[str, int | Symbol]:
         return {"kind": "W2S_LAYER_CONV", "kh": self.kh, "kw": self.kw, "sh": 1, "sw": 1, "cin": self.cin,
                 "cout": self.cout, "width": self.width, "out_width": self.width, "pad_top": self.pad_top,
                 "pad_bottom": self.pad_bottom, "pad_left": self.pad_left, "in_zero": self.in_zero,
                 "out_zero": self.out_zero, "act_min": self.act_min, "act_max": self.act_max,
                 "weights_s16": f"{name}_weights_s16", "run": tap_run(self), "bias_s32": f"{name}_bias_s32",
                 "mult_q31": f"{name}_mult_q31", "shift": f"{name}_shift", "ring_offset": ring_offset,
-                "weights_s8": f"{name}_weights_s8", "run_s8": run_s8(self), "bias_zp_s32": f"{name}_bias_zp_s32"}
+                "weights_s8": f"{name}_weights_s8", "run_s8": run_s8(self), "bias_zp_s32": f"{name}_bias_zp_s32",
+                "wino_s16": f"{name}_wino_s16" if self.winograd else "NULL", "wino_offset": wino_offset}
 
 
 @dataclass(frozen=True)
@@ -208,7 +241,7 @@ class MaxPool(Layer):
     def describe(self) -> str:
         return f"{self.kh}x{self.kw} max pool, stride {self.sh}x{self.sw}, {self.channels} channels"
 
-    def c_fields(self, name: str, ring_offset: int) -> dict[str, int | Symbol]:
+    def c_fields(self, name: str, ring_offset: int, wino_offset: int = 0) -> dict[str, int | Symbol]:
         return {"kind": "W2S_LAYER_MAXPOOL", "kh": self.kh, "kw": self.kw, "sh": self.sh, "sw": self.sw,
                 "cin": self.channels, "cout": self.channels, "width": self.width, "out_width": self.out_width,
                 "pad_top": self.pad_top, "pad_bottom": self.pad_bottom, "pad_left": self.pad_left,

@@ -96,6 +96,15 @@ def ring_layout(g: EngineGraph) -> list[int]:
     return offsets + [at]
 
 
+def wino_layout(g: EngineGraph) -> list[int]:
+    """Each trunk layer's offset in the state's rows of Winograd vectors (w2s_engine_t.wino_s16), and the total."""
+    offsets, at = [], 0
+    for layer in g.layers:
+        offsets.append(at)
+        at += layer.wino_ring
+    return offsets + [at]
+
+
 def macros(g: EngineGraph) -> dict[str, int]:
     ring = ring_layout(g)
     return {
@@ -111,6 +120,7 @@ def macros(g: EngineGraph) -> dict[str, int]:
         "W2S_ENGINE_MAX_KH": max(layer.kh for layer in g.layers),
         **hot_shape(g),
         "W2S_ENGINE_WIDE": max([layer.scratch for layer in g.layers] + [g.pooled_mels * g.lin.cin + 1]),
+        **({"W2S_ENGINE_WINO_RING": wino_layout(g)[-1]} if wino_layout(g)[-1] else {}),
     }
 
 
@@ -119,19 +129,33 @@ HOT_MAX_PAIRS = 128  # beyond this an unrolled kernel costs more flash than it s
 
 def hot_shape(g: EngineGraph) -> dict[str, int]:
     """The conv shape (tap pairs, pixel step) that does most of the trunk's MACs; w2s_engine_conv.c compiles its
-    kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long."""
+    kernels fully unrolled for it, with the step as an immediate offset. {} when it would be too long. The
+    Winograd convs (winograd.py) get their own: input channels, kh and output channels."""
+    from .winograd import lanes
+
     macs: dict[tuple[int, int], int] = {}
+    wino: dict[tuple[int, int, int], int] = {}
     for layer in g.layers:
-        if (key := layer.unrolled_shape) is not None:
+        if layer.winograd:
+            key = (layer.cin, layer.kh, layer.cout)
+            wino[key] = wino.get(key, 0) + layer.macs(1)
+        elif (key := layer.unrolled_shape) is not None:
             macs[key] = macs.get(key, 0) + layer.macs(1)
-    if not macs:
-        return {}
-    pairs, stride = max(macs, key=lambda k: (macs[k], k))
-    return {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
+    out = {}
+    if macs:
+        pairs, stride = max(macs, key=lambda k: (macs[k], k))
+        out |= {"W2S_ENGINE_HOT_PAIRS": pairs, "W2S_ENGINE_HOT_STRIDE": stride} if pairs <= HOT_MAX_PAIRS else {}
+    if wino:
+        cin, kh, cout = max(wino, key=lambda k: (wino[k], k))
+        if lanes(cin) // 2 * kh <= HOT_MAX_PAIRS:
+            out |= {"W2S_ENGINE_WINO_CIN": cin, "W2S_ENGINE_WINO_KH": kh, "W2S_ENGINE_WINO_COUT": cout}
+    return out
 
 
-def state_bytes(g: EngineGraph, pointer: int = 4) -> int:
-    """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack.
+def state_bytes(g: EngineGraph, pointer: int = 4, winograd: bool = True) -> int:
+    """sizeof(w2s_engine_t) (w2s_engine.h's layout): the engine's whole RAM besides the stack; winograd: built with
+    the Winograd convs (W2S_ENGINE_WINOGRAD: a DSP core, not W2S_ENGINE_PORTABLE or _DIRECT), which keep their
+    transformed rows.
 
     It depends on the model only, never on the window length."""
     m = macros(g)
@@ -139,5 +163,5 @@ def state_bytes(g: EngineGraph, pointer: int = 4) -> int:
     j = m["W2S_ENGINE_COLUMNS"]
     size = up(pointer + m["W2S_ENGINE_RING_BYTES"] + m["W2S_ENGINE_TAIL_ROW"], 2) + 2 * m["W2S_ENGINE_WIDE"]
     size = up(size, 4) + 4 * m["W2S_ENGINE_LAYERS"]
-    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8
+    size = up(up(size, 8) + 16 * j + 2 * j, 4) + 8 + (2 * m.get("W2S_ENGINE_WINO_RING", 0) if winograd else 0)
     return up(size, 8)

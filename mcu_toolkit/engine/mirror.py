@@ -39,9 +39,10 @@ class Engine:
         requantisation, and the next layer widens it. The device's time per window follows them and the MACs."""
         return self.graph.int8_outputs(frames)
 
-    def state_bytes(self, pointer: int = 4) -> int:
-        """sizeof(w2s_engine_t): the engine's whole RAM besides the stack (layout.state_bytes)."""
-        return state_bytes(self.graph, pointer)
+    def state_bytes(self, pointer: int = 4, winograd: bool = True) -> int:
+        """sizeof(w2s_engine_t): the engine's whole RAM besides the stack (layout.state_bytes; winograd: a DSP
+        core's build, with the Winograd convs' transformed rows)."""
+        return state_bytes(self.graph, pointer, winograd)
 
     def _layers(self, x_s8: np.ndarray, out: dict | None = None) -> np.ndarray:
         x = np.asarray(x_s8, dtype=np.int8)[:, :, None]

@@ -129,6 +129,8 @@ class Budget:
     parts: dict
     ccc: dict = field(default_factory=dict)  # the generated engine's CCC against float on held-out audio
     verdict: object = None                   # speed.Verdict: the schedule, once firmware has estimated it
+    winograd: bool = True                    # False: its RAM has no room for the Winograd convs' rows, the
+                                             # project's engine model is generated direct (generate.py)
 
     @property
     def fits(self) -> bool:
@@ -164,9 +166,17 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
         "dma_buffers": DMA_SAMPLES * 2 * 2,
         "ram_allowance_estimate": RAM_ALLOWANCE,
     }
+    ram_limit = board.ram
+    rows = (getattr(report.engine, "winograd_bytes", None) or 0) if engine == "w2s" else 0
+    winograd = rows > 0 and dsp_core(board.core)
+    if rows and not winograd:  # built without Winograd (no DSP extension): no rows in its state
+        parts["engine_state"] -= rows
     flash = sum(v for k, v in parts.items() if k.endswith(("_flash", "_flash_estimate")))
     ram = sum(v for k, v in parts.items() if not k.endswith(("_flash", "_flash_estimate")))
-    ram_limit = board.ram
+    if winograd and ram_limit is not None and ram > ram_limit and ram - rows <= ram_limit:
+        parts["engine_state"] -= rows  # the Winograd rows do not fit: every conv direct
+        ram -= rows
+        winograd = False
     if psram and not board.psram:
         with_psram = ", ".join(b.name for b in BOARDS.values() if b.psram)
         raise ToolkitError(f"--psram applies to {with_psram} only, not {board.name}")
@@ -175,7 +185,12 @@ def budget(board: Board, report: Report, psram: bool = False, engine: str = "w2s
                            "needs no arena, and its window store stays in internal SRAM")
     if psram:
         ram_limit = board.ram + board.psram
-    return Budget(board, flash, ram, board.flash, ram_limit, parts, engine_ccc(report, engine))
+    return Budget(board, flash, ram, board.flash, ram_limit, parts, engine_ccc(report, engine), winograd=winograd)
+
+
+def dsp_core(core: str) -> bool:
+    """The core runs the SMLAD kernels, and with them the Winograd convs (w2s_engine.h: __ARM_FEATURE_DSP)."""
+    return any(f in CORES[core].flags for f in ("-mcpu=cortex-m4", "-mcpu=cortex-m7", "-mcpu=cortex-m33"))
 
 
 def engine_ccc(report: Report, engine: str) -> dict:

@@ -110,7 +110,7 @@ def firmware(board: str, out: str | os.PathLike, *, bundle: str | os.PathLike | 
         else:
             fw = _open_fixed_bundle(bundle, engine)
         budget = check(b, fw.report, psram, bundle=None if bundle is None else str(bundle), engine=engine)
-        budget = dataclasses.replace(budget, verdict=speed.verdict(b, fw.report, engine))
+        budget = dataclasses.replace(budget, verdict=speed.verdict(b, fw.report, engine, budget.winograd))
         with staged_dir(out, force, earlier_project_or_empty) as stage:
             _write_project(stage, b, fw.path, fw.report, budget, psram, engine)
     return out, budget
@@ -121,11 +121,25 @@ def _open_fixed_bundle(path, engine: str = "w2s") -> bundle_mod.Bundle:
     return bundle_mod.Bundle.open(path, ("model_int8.tflite", "report.json", *FROM_BUNDLE[engine]))
 
 
+def _write_direct_model(bundle: Path, w2s: Path) -> None:
+    """The engine model without Winograd (the board's RAM has no room for its rows), from the bundle's TFLite
+    and head: the same outputs, the direct kernels."""
+    from ..emit.c_engine import MODEL_FILES, engine_files
+    from ..engine.mirror import Engine
+    from ..engine.tail import Head
+    from ..engine.winograd import direct
+
+    head = Head.from_json((bundle / "engine_head.json").read_text(), f"bundle {bundle}: engine_head.json")
+    files = engine_files(direct(Engine.from_tflite((bundle / "model_int8.tflite").read_bytes(), head)))
+    for name in MODEL_FILES:
+        (w2s / name).write_text(files[name])
+
+
 def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budget: Budget, psram: bool,
                    engine: str = "w2s") -> None:
     board, core = b.name, CORES[b.core]
     if budget.verdict is None:  # a caller that only checked the budget (verify/device.py's qemu-f411 image)
-        budget = dataclasses.replace(budget, verdict=speed.verdict(b, report, engine))
+        budget = dataclasses.replace(budget, verdict=speed.verdict(b, report, engine, budget.winograd))
     templates = resources.firmware_templates_root()
     shutil.copytree(templates / b.template, stage, dirs_exist_ok=True)
     for ld in stage.glob("ld/*.ld"):  # the stm32 template ships one linker script per part
@@ -135,6 +149,8 @@ def _write_project(stage: Path, b, bundle: Path, report: bundle_mod.Report, budg
     w2s.mkdir()
     for f in FROM_BUNDLE[engine]:
         shutil.copy(bundle / f, w2s / f)
+    if engine == "w2s" and not budget.winograd and (report.engine.winograd_bytes or 0) > 0:
+        _write_direct_model(bundle, w2s)
     for f in COMMON[engine] + b.common:
         shutil.copy(templates / "common" / f, w2s / f)
     (w2s / "w2s_budget.h").write_text(budget_h(budget, psram, engine))

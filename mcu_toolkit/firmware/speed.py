@@ -94,20 +94,25 @@ class Verdict:
         return None
 
 
-def engine_instructions_per_s(report: Report, rates: InstrRates = CORES["cortex-m4f"].rates) -> float:
-    """The w2s engine's instructions per second of audio at `rates`, estimated from the model's shape."""
+def engine_instructions_per_s(report: Report, rates: InstrRates = CORES["cortex-m4f"].rates,
+                              winograd: bool = True) -> float:
+    """The w2s engine's instructions per second of audio at `rates`, estimated from the model's shape; winograd:
+    the build computes the convs the report marks with Winograd (a DSP core with room for their rows)."""
     macs = report.macs / report.window_seconds
     outputs = report.engine.int8_outputs_per_window if report.engine is not None else None
     if outputs is None:
         return macs * rates.engine_per_mac_overall
-    return macs * rates.engine_per_mac + outputs / report.window_seconds * rates.engine_per_output
+    wmacs = (getattr(report.engine, "winograd_macs_per_window", None) or 0) / report.window_seconds if winograd else 0.0
+    per_wmac = rates.engine_per_mac if rates.engine_per_winograd_mac is None else rates.engine_per_winograd_mac
+    return ((macs - wmacs) * rates.engine_per_mac + wmacs * per_wmac
+            + outputs / report.window_seconds * rates.engine_per_output)
 
 
 def _cycles(cycles: float) -> int:
     return round(cycles)  # over 2^32 (a window over ~30 s), C99 types "...u" as unsigned long long
 
 
-def verdict(board: Board, report: Report, engine: str) -> Verdict:
+def verdict(board: Board, report: Report, engine: str, winograd: bool = True) -> Verdict:
     """The schedule of `report`'s model on `board` with `engine`, and its one-line note."""
     if engine != "w2s":
         return Verdict(None, 0, 0, "TFLM: not measured here (TFLM cannot be built here); the project prints "
@@ -119,7 +124,7 @@ def verdict(board: Board, report: Report, engine: str) -> Verdict:
         return Verdict(None, 0, 0, f"schedule: not known: no cycle figure for {core.cpu} here; the project "
                                    "prints each window's cycles and latency")
     rates, w = core.rates, report.window_seconds
-    e = engine_instructions_per_s(report, rates) * w * rates.cycles_per_instruction
+    e = engine_instructions_per_s(report, rates, winograd) * w * rates.cycles_per_instruction
     fw = rates.frontend_per_s * w * rates.cycles_per_instruction
     if board.mhz is None:
         return Verdict(None, _cycles(e), _cycles(fw), f"schedule: {board.name} has no fixed clock: the engine "

@@ -29,6 +29,16 @@ static int8_t *ring_row(w2s_engine_t *e, uint32_t k, uint32_t row)
     return e->ring_s8 + layer->ring_offset + (size_t)(row % layer->kh) * row_bytes(layer);
 }
 
+#if W2S_ENGINE_WINOGRAD
+/* the slot of the layer's transformed rows for its input row number `row` (engine/winograd.py ring_len) */
+static int16_t *wino_row(w2s_engine_t *e, uint32_t k, uint32_t row)
+{
+    const w2s_layer_s8_t *layer = &e->model->layers[k];
+    const size_t tiles = (layer->width + 3u) / 4u, lanes = layer->cin + (layer->cin & 1u);
+    return e->wino_s16 + layer->wino_offset + (size_t)(row % layer->kh) * tiles * 6u * lanes;
+}
+#endif
+
 /* The last trunk row through lin and sof, into each column's sums on one block exponent. */
 W2S_NOINLINE static void pool_row(w2s_engine_t *e)
 {
@@ -72,6 +82,13 @@ static void advance(w2s_engine_t *e, uint32_t k)
     for (;;) {
         const w2s_layer_s8_t *layer = &m->layers[k];
         const uint32_t got = ++e->received[k];
+#if W2S_ENGINE_WINOGRAD
+        if (layer->wino_s16 != NULL) { /* each input row is transformed once, as it arrives (the layer's time) */
+            PROFILE_START(t2);
+            w2s_conv_wino_input_s8(layer, ring_row(e, k, got - 1u), (int8_t *)e->wide_s16, wino_row(e, k, got - 1u));
+            PROFILE_END(t2, k);
+        }
+#endif
         if (got < layer->kh || (got - layer->kh) % layer->sh != 0u) {
             return;
         }
@@ -83,8 +100,19 @@ static void advance(w2s_engine_t *e, uint32_t k)
         int8_t *out = last ? e->tail_row_s8 : ring_row(e, k + 1, e->received[k + 1]);
         PROFILE_START(t0);
         if (layer->kind == W2S_LAYER_CONV) {
-            w2s_conv_widen_s16(layer, rows, e->wide_s16);
-            w2s_conv_row_s8(layer, e->wide_s16, out);
+#if W2S_ENGINE_WINOGRAD
+            if (layer->wino_s16 != NULL) {
+                const int16_t *vrows[W2S_ENGINE_MAX_KH];
+                for (uint32_t ky = 0; ky < layer->kh; ky++) {
+                    vrows[ky] = wino_row(e, k, got - layer->kh + ky);
+                }
+                w2s_conv_wino_row_s8(layer, vrows, out);
+            } else
+#endif
+            {
+                w2s_conv_widen_s16(layer, rows, e->wide_s16);
+                w2s_conv_row_s8(layer, e->wide_s16, out);
+            }
         } else {
             w2s_maxpool_row_s8(layer, rows, e->wide_s16, out);
         }

@@ -29,6 +29,16 @@
 extern "C" {
 #endif
 
+/* Exact Winograd F(4,3) for the convs the model gives wino_s16 (W2S_ENGINE_WINO_RING: it has some): on the cores with the DSP extension, or in plain C
+ * with W2S_ENGINE_WINOGRAD_C (host tests). W2S_ENGINE_PORTABLE or W2S_ENGINE_DIRECT keep every conv direct, and
+ * the state without the transformed rows (2 * W2S_ENGINE_WINO_RING bytes less). The same outputs either way. */
+#if ((defined(__ARM_FEATURE_DSP) && !defined(W2S_ENGINE_PORTABLE)) || defined(W2S_ENGINE_WINOGRAD_C)) && \
+    !defined(W2S_ENGINE_DIRECT) && defined(W2S_ENGINE_WINO_RING) && !W2S_ENGINE_MVE /* Helium: its own int8 kernels */
+#define W2S_ENGINE_WINOGRAD 1
+#else
+#define W2S_ENGINE_WINOGRAD 0
+#endif
+
 /** One window's streaming state; caller-owned, any storage. */
 typedef struct {
     const w2s_engine_model_t *model;
@@ -41,6 +51,9 @@ typedef struct {
     int16_t block_exp[W2S_ENGINE_COLUMNS];        /**< the binary exponent both sums are on */
     uint32_t frames;                              /**< frames pushed this window */
     uint32_t rows_pooled;                         /**< rows the pooling took this window */
+#if W2S_ENGINE_WINOGRAD
+    int16_t wino_s16[W2S_ENGINE_WINO_RING];       /**< each Winograd conv's last kh input rows, transformed */
+#endif
 } w2s_engine_t;
 
 /**

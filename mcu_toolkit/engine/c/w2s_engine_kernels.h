@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "w2s_engine.h" /* W2S_ENGINE_WINOGRAD */
 #include "w2s_engine_layer.h"
 
 /* Dual 16-bit MACs (SMLAD) where the core has the DSP extension (M4, M7, M33 with DSP), unless
@@ -53,6 +54,23 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
  * @param[out]    out       width * cout values
  */
 void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
+
+/**
+ * @brief         One conv input row's Winograd F(4,3) vectors (layer->wino_s16 set), kept for its kh output rows.
+ * @param[in]     layer     a W2S_LAYER_CONV layer with kw = 3
+ * @param[in]     row       the input row, width * cin int8 values
+ * @param[out]    padded    scratch: the row with its padding columns ((4 * ceil(width / 4) + 2) * cin bytes)
+ * @param[out]    v         per tile of 4 columns: 6 points x (cin rounded up to even) lanes, int16
+ */
+void w2s_conv_wino_input_s8(const w2s_layer_s8_t *layer, const int8_t *row, int8_t *padded, int16_t *v);
+
+/**
+ * @brief         One conv output row by exact Winograd F(4,3) along the mel axis: w2s_conv_row_s8's values.
+ * @param[in]     layer     a W2S_LAYER_CONV layer with wino_s16 set
+ * @param[in]     vrows     its kh input rows' vectors from w2s_conv_wino_input_s8, top first
+ * @param[out]    out       width * cout values
+ */
+void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, const int16_t *const *vrows, int8_t *out);
 
 /**
  * @brief         One max-pool output row from kh input rows.

@@ -4,6 +4,7 @@
 #ifndef W2S_ENGINE_LAYER_H
 #define W2S_ENGINE_LAYER_H
 
+#include <stddef.h> /* NULL: a conv without Winograd weights */
 #include <stdint.h>
 
 /* Helium (MVE) kernels where the core has integer MVE (Cortex-M55, M85), unless W2S_ENGINE_PORTABLE asks for the
@@ -45,6 +46,9 @@ typedef struct {
                                       (kernel column, row, channel), zero-padded; NULL for a pool */
     uint16_t run_s8;             /**< conv: kh * kw * cin rounded up to 16 (whole int8 vectors) */
     const int32_t *bias_zp_s32;  /**< conv, Helium builds: cout biases minus in_zero * the channel's weight sum */
+    const int16_t *wino_s16;     /**< conv: Winograd F(4,3) weights U = G'g, 6 * cout * (kh * cin rounded up to
+                                      even), by transform point, then grouped as weights_s16; NULL: direct */
+    uint32_t wino_offset;        /**< where its kh rows of transformed vectors start in w2s_engine_t.wino_s16 */
 } w2s_layer_s8_t;
 
 typedef struct {
