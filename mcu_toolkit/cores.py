@@ -60,13 +60,14 @@ QEMU_RV32 = InstrRates(engine_per_mac=3.011, engine_per_output=70.3, engine_per_
 
 # The qemu-m55 image on QEMU's mps3-an547 with -icount (-O2, the Helium kernels of w2s_engine_conv_mve.c; SysTick
 # counts 32 ticks per 1,000 instructions there): the engine's two rates fitted on the default and five random
-# models of 8 to 16 channels and 20 to 32 mels, each within 9% (the default: 21.6 M measured, 2% under), the front
-# end the same C as the M4's (4.60 M per second of audio), by `python benchmarks/bench_m55.py --fit`. The longest
-# step between two ring reads is the M4's figure (the same front end and queue). The cycles per instruction are an
-# estimate, not measured: the M55 executes a 128-bit vector instruction in two beats on its 64-bit datapath and
-# overlaps the beats of neighbouring ones; no cycle model of it here.
-QEMU_M55 = InstrRates(engine_per_mac=0.066, engine_per_output=21.3, engine_per_mac_overall=0.349,
-                      frontend_per_s=4.60e6, cycles_per_instruction=1.5, longest_step_per_frame=1489.0,
+# models of 8 to 16 channels and 20 to 32 mels, each within 14% (the default: 16.95 M measured, 5% under the fit),
+# the front end's Helium loops 3.02 M per second of audio at 26 mels (2.75 M at 20, 3.17 M at 32), by `python
+# benchmarks/bench_m55.py --fit`. The longest step between two ring reads is the M4's figure (its front end is
+# slower: an upper bound here). The cycles per instruction are an estimate, not measured: the M55 executes a
+# 128-bit vector instruction in two beats on its 64-bit datapath and overlaps the beats of neighbouring ones; no
+# cycle model of it here.
+QEMU_M55 = InstrRates(engine_per_mac=0.084, engine_per_output=15.7, engine_per_mac_overall=0.274,
+                      frontend_per_s=3.02e6, cycles_per_instruction=1.5, longest_step_per_frame=1489.0,
                       measured_on="cortex-m55")
 
 

@@ -26,18 +26,19 @@ def build_host(d: Path, extra: list[str] = (), name: str = "fe_host") -> Path:
     return cbuild.build([*write_sources(d), HARNESS], d / name, flags=[*WARN, *extra], includes=[d])
 
 
-def build_m4(d: Path) -> Path:
-    return cbuild.build([*write_sources(d), HARNESS], d / "fe_m4.elf", cbuild.QEMU_CORE, flags=WARN, includes=[d])
+def build_m4(d: Path, core: str = cbuild.QEMU_CORE) -> Path:
+    """The harness for an emulated core (cbuild.MACHINES); the Cortex-M55 build takes the Helium loops."""
+    return cbuild.build([*write_sources(d), HARNESS], d / "fe_m4.elf", core, flags=WARN, includes=[d])
 
 
-def run(exe: Path, pcm: np.ndarray, work: Path, seed: int = 1, timeout: float = 120):
+def run(exe: Path, pcm: np.ndarray, work: Path, seed: int = 1, timeout: float = 120, core: str = cbuild.QEMU_CORE):
     """Run a harness (an .elf: on QEMU) on pcm; return (db_q7 (frames, mels) int16, int8, offset, stderr)."""
     work.mkdir(parents=True, exist_ok=True)
     inp, out = work / "in.s16", work / "out.bin"
     np.asarray(pcm, dtype=np.int16).tofile(inp)
     args = [str(inp), str(out), str(QUANT.mult), str(QUANT.zero_point), str(seed)]
     if exe.suffix == ".elf":
-        r = cbuild.run_qemu(exe, args, timeout=timeout)
+        r = cbuild.run_qemu(exe, args, timeout=timeout, core=core)
     else:
         r = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:

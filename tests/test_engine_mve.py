@@ -41,7 +41,7 @@ def test_cortex_m55_helium_equals_the_mirror(m55_builds, shape, rounding, tmp_pa
                                                  for t in (1, 2, 5, 64)]
     got, state = eb.run_m4(m55_builds[shape, rounding], windows, eb.columns(e), tmp_path, core=M55)
     eb.check_against_mirror(e, windows, got)
-    assert state == e.state_bytes(winograd=False)  # Helium: no Winograd rows
+    assert state == e.state_bytes(winograd=False)  # a Helium build has no Winograd rows
 
 
 def test_folded_bias_gives_tflms_sums():

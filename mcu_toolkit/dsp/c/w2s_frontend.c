@@ -19,6 +19,15 @@
 
 #include <string.h>
 
+/* Helium (MVE) loops for the block exponent and the window where the core has integer MVE (Cortex-M55, M85),
+ * unless W2S_FRONTEND_PORTABLE asks for the plain C: the same integers. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(W2S_FRONTEND_PORTABLE)
+#include <arm_mve.h>
+#define W2S_FE_MVE 1
+#else
+#define W2S_FE_MVE 0
+#endif
+
 /* The FFT and the split below are written for 64-point frames (a 32-point complex FFT, 33 bins). */
 typedef char w2s_fe_frames_are_64_points[(W2S_FE_N_FFT == 64u && W2S_FE_N_BINS == 33u) ? 1 : -1];
 
@@ -125,6 +134,16 @@ void w2s_frontend_window_start(w2s_frontend_state_t *state)
 /* 32 x 32 -> 64-bit product (one SMULL on Cortex-M), rounded back to Q0 from Q30. */
 static inline int32_t mul_q30(int32_t a, int32_t w_q30, int32_t b, int32_t v_q30)
 {
+#if W2S_FE_MVE && defined(__GNUC__)
+    /* SRSHRL is the rounded 64-bit shift in one instruction (GCC spills the pair to the stack for ASRL); a
+       64-bit operand is an even and odd register pair on an MVE core */
+    int64_t acc;
+    __asm__("smull %Q[acc], %R[acc], %[a], %[w]\n\tsmlal %Q[acc], %R[acc], %[b], %[v]\n\t"
+            "srshrl %Q[acc], %R[acc], #%c[s]"
+            : [acc] "=&r"(acc)
+            : [a] "r"(a), [w] "r"(w_q30), [b] "r"(b), [v] "r"(v_q30), [s] "i"(W2S_FE_TWIDDLE_BITS));
+    return (int32_t)acc;
+#endif
     return (int32_t)(((int64_t)a * w_q30 + (int64_t)b * v_q30 + TW_ROUND) >> W2S_FE_TWIDDLE_BITS);
 }
 
@@ -140,6 +159,15 @@ STAGE void block_exponent(const int16_t *x_s16, block_t *block)
 {
     int32_t sum = 0;
     uint32_t n, dev = 0;
+#if W2S_FE_MVE
+    for (n = 0; n < W2S_FE_N_FFT; n += 8u) {
+        sum = vaddvaq_s16(sum, vld1q_s16(x_s16 + n));
+    }
+    block->offset_s16 = (sum + (1 << (W2S_FE_FRAME_LOG2 - 1))) >> W2S_FE_FRAME_LOG2;
+    for (n = 0; n < W2S_FE_N_FFT; n += 4u) { /* the largest |d|: the same bit length as the OR below */
+        dev = vmaxavq_s32(dev, vsubq_n_s32(vldrhq_s32(x_s16 + n), block->offset_s16));
+    }
+#else
     for (n = 0; n < W2S_FE_N_FFT; n++) {
         sum += x_s16[n];
     }
@@ -148,6 +176,7 @@ STAGE void block_exponent(const int16_t *x_s16, block_t *block)
         const int32_t d = x_s16[n] - block->offset_s16;
         dev |= (uint32_t)(d < 0 ? -d : d); /* the OR has the largest deviation's bit length */
     }
+#endif
     block->shift = W2S_FE_BLOCK_BITS - (dev == 0u ? 0u : floor_log2_u64(dev) + 1u);
     block->scale = (int32_t)1 << block->shift;
 }
@@ -159,11 +188,30 @@ static inline int32_t hann_q7(int16_t x_s16, const block_t *block, uint16_t w_q1
     return (d * (int32_t)w_q15 + (1 << (W2S_FE_HANN_SHIFT - 1))) >> W2S_FE_HANN_SHIFT;
 }
 
+#if W2S_FE_MVE
+/* hann_q7 on the 4 samples at src[] */
+static inline int32x4_t hann4_q7(const int16_t *x_s16, const block_t *block, uint32x4_t src)
+{
+    const int32x4_t d = vmulq_n_s32(vsubq_n_s32(vldrhq_gather_shifted_offset_s32(x_s16, src), block->offset_s16),
+                                    block->scale);
+    const int32x4_t w = vreinterpretq_s32_u32(vldrhq_gather_shifted_offset_u32(g_w2s_hann_q15, src));
+    return vshrq_n_s32(vaddq_n_s32(vmulq_s32(d, w), 1 << (W2S_FE_HANN_SHIFT - 1)), W2S_FE_HANN_SHIFT);
+}
+#endif
+
 /* Stage 2: the Hann window on the block, and the real frame packed as 32 complex values (even samples
    real, odd imaginary) in bit-reversed order, ready for the in-place FFT. */
 STAGE void window_q7(const int16_t *x_s16, const block_t *block, int32_t *re_q7, int32_t *im_q7)
 {
     uint32_t n;
+#if W2S_FE_MVE
+    for (n = 0; n < 32u; n += 4u) { /* 4 packed values a step: gathers by the bit-reversed index */
+        const uint32x4_t even = vshlq_n_u32(vldrbq_u32(g_w2s_bitrev5 + n), 1), odd = vaddq_n_u32(even, 1u);
+        vst1q_s32(re_q7 + n, hann4_q7(x_s16, block, even));
+        vst1q_s32(im_q7 + n, hann4_q7(x_s16, block, odd));
+    }
+    return;
+#endif
     for (n = 0; n < 32u; n++) {
         const uint32_t src = 2u * g_w2s_bitrev5[n];
         re_q7[n] = hann_q7(x_s16[src], block, g_w2s_hann_q15[src]);
@@ -272,6 +320,13 @@ static void keep_dc_bins(const int32_t *re_q7, const int32_t *im_q7, const block
 
 static inline uint64_t power_of(int32_t xr, int32_t xi)
 {
+#if W2S_FE_MVE && defined(__GNUC__)
+    int64_t acc; /* as mul_q30: the sum of squares (below 2^63) and LSRL on one register pair */
+    __asm__("smull %Q[acc], %R[acc], %[r], %[r]\n\tsmlal %Q[acc], %R[acc], %[i], %[i]\n\tlsrl %Q[acc], %R[acc], #%c[s]"
+            : [acc] "=&r"(acc)
+            : [r] "r"(xr), [i] "r"(xi), [s] "i"(W2S_FE_POWER_SHIFT));
+    return (uint64_t)acc;
+#endif
     uint64_t p = (uint64_t)((int64_t)xr * xr) + (uint64_t)((int64_t)xi * xi);
     return p >> W2S_FE_POWER_SHIFT;
 }
@@ -300,6 +355,24 @@ static inline uint64_t mel_energy(const uint64_t *power, uint32_t m)
 STAGE void mel_energies(const uint64_t *power, uint64_t *energy)
 {
     uint32_t m;
+#if W2S_FE_MVE
+    /* 4 bins a step (power[] has 3 spare zeros): the sum of the low halves' products in 64 bits (VMLALDAV), of
+       the high halves' in 32 (only its low 32 bits reach the uint64 sum once shifted); weights past the filter
+       load as 0 */
+    for (m = 0; m < W2S_FE_N_MELS; m++) {
+        const uint32_t first = g_w2s_mel_first_bin[m], bins = g_w2s_mel_n_bins[m];
+        uint64_t lo = 0;
+        uint32_t hi = 0, i;
+        for (i = 0; i < bins; i += 4u) {
+            const uint32x4x2_t x = vld2q_u32((const uint32_t *)(power + first + i));
+            const uint32x4_t w = vldrhq_z_u32(g_w2s_mel_u_q11[m] + i, vctp32q(bins - i));
+            lo = vmlaldavaq_u32(lo, x.val[0], w);
+            hi = vmladavaq_u32(hi, x.val[1], w);
+        }
+        energy[m] = lo + ((uint64_t)hi << 32);
+    }
+    return;
+#endif
     for (m = 0; m < W2S_FE_N_MELS; m++) {
         energy[m] = mel_energy(power, m);
     }
@@ -319,6 +392,37 @@ static inline int16_t energy_db_q7(uint64_t energy, uint32_t m, int32_t shift)
 STAGE void mel_log_db_q7(const uint64_t *energy, const block_t *block, int16_t *out_db_q7)
 {
     uint32_t m;
+#if W2S_FE_MVE
+    /* energy_db_q7 on 4 mels a step (energy[] has room for whole steps, its spare values 0): the exponent from
+       CLZ of either half, the top 17 bits by two shifts of the halves (VSHL: a shift of 32 or more gives 0),
+       the table's interpolation, and VRMULH on (log2 << 7) for ((int64_t)log2 * dB + 2^24) >> 25 (|log2| <
+       2^23). */
+    for (m = 0; m < W2S_FE_N_MELS; m += 4u) {
+        const mve_pred16_t p = vctp32q(W2S_FE_N_MELS - m);
+        const uint32x4x2_t x = vld2q_u32((const uint32_t *)(energy + m)); /* val[0]: low halves, [1]: high */
+        const mve_pred16_t big = vcmpneq_n_u32(x.val[1], 0u);
+        const int32x4_t e = vpselq_s32(vsubq_s32(vdupq_n_s32(63), vreinterpretq_s32_u32(vclzq_u32(x.val[1]))),
+                                       vsubq_s32(vdupq_n_s32(31), vreinterpretq_s32_u32(vclzq_u32(x.val[0]))),
+                                       big);
+        const uint32x4_t mant = vorrq_u32(vshlq_u32(x.val[0], vsubq_s32(vdupq_n_s32(16), e)),
+                                          vshlq_u32(x.val[1], vsubq_s32(vdupq_n_s32(48), e)));
+        const uint32x4_t idx = vandq_u32(vshrq_n_u32(mant, 8), vdupq_n_u32(255u));
+        const int32x4_t frac = vreinterpretq_s32_u32(vandq_u32(mant, vdupq_n_u32(255u)));
+        const int32x4_t lo = vldrwq_gather_shifted_offset_s32(g_w2s_log2_q16, idx);
+        const int32x4_t hi = vldrwq_gather_shifted_offset_s32(g_w2s_log2_q16, vaddq_n_u32(idx, 1u));
+        int32x4_t log2 = vaddq_s32(vaddq_s32(vshlq_n_s32(e, 16), lo),
+                                   vshrq_n_s32(vaddq_n_s32(vmulq_s32(vsubq_s32(hi, lo), frac), 128), 8));
+        log2 = vsubq_n_s32(log2, (int32_t)block->shift * (2 * 65536));
+        int32x4_t db = vaddq_s32(vrmulhq_s32(vshlq_n_s32(log2, 7), vdupq_n_s32(W2S_FE_DB_PER_LOG2_Q16)),
+                                 vldrhq_z_s32(g_w2s_mel_db_q7 + m, p));
+        db = vmaxq_s32(db, vdupq_n_s32(W2S_FE_RAW_FLOOR_DB_Q7));
+        db = vpselq_s32(vdupq_n_s32(W2S_FE_RAW_FLOOR_DB_Q7), db,
+                        vcmpeqq_n_u32(vorrq_u32(x.val[0], x.val[1]), 0u));
+        db = vpselq_s32(vdupq_n_s32(0), db, vcmpneq_n_u32(vldrbq_z_u32(g_w2s_mel_is_dc + m, p), 0u));
+        vstrhq_p_s32(out_db_q7 + m, db, p);
+    }
+    return;
+#endif
     for (m = 0; m < W2S_FE_N_MELS; m++) {
         out_db_q7[m] = g_w2s_mel_is_dc[m] ? (int16_t)0 : energy_db_q7(energy[m], m, (int32_t)block->shift);
     }
@@ -328,8 +432,22 @@ STAGE void mel_log_db_q7(const uint64_t *energy, const block_t *block, int16_t *
 static void frame(const int16_t *x_s16, int16_t *out_db_q7, int32_t *dc_bins_q7)
 {
     int32_t re_q7[W2S_FE_N_BINS], im_q7[W2S_FE_N_BINS]; /* 32 packed samples in, 33 bins out */
+#if W2S_FE_MVE
+    uint64_t power[W2S_FE_N_BINS + 3u]; /* mel_energies' last step of 4 bins: the spare 3 are 0 */
+    for (size_t k = W2S_FE_N_BINS; k < W2S_FE_N_BINS + 3u; k++) {
+        power[k] = 0u;
+    }
+#else
     uint64_t power[W2S_FE_N_BINS];
+#endif
+#if W2S_FE_MVE
+    uint64_t energy[(W2S_FE_N_MELS + 3u) & ~3u]; /* whole Helium steps of 4, the spare values 0 */
+    for (size_t m = W2S_FE_N_MELS; m < sizeof energy / sizeof energy[0]; m++) {
+        energy[m] = 0u;
+    }
+#else
     uint64_t energy[W2S_FE_N_MELS];
+#endif
     block_t block;
 
     block_exponent(x_s16, &block);
@@ -345,8 +463,38 @@ size_t w2s_frontend_push_s16(w2s_frontend_state_t *state, const int16_t *pcm_s16
                              int16_t *frames_db_q7, int32_t *dc_bins_q7, size_t max_frames,
                              size_t *consumed)
 {
-    size_t i, frames = 0;
-    for (i = 0; i < n; i++) {
+    size_t i = 0, frames = 0;
+#if W2S_FE_MVE
+    /* up to a frame's end at a time: the sums by VADDVA / VMLALDAVA, the samples copied 8 a vector; the same
+       stop as below (before the sample that would complete a frame with nowhere to put it) */
+    while (i < n) {
+        size_t k = W2S_FE_N_FFT - state->fill, j;
+        const int ends = k <= n - i;
+        int32_t sum = 0;
+        int64_t sum_sq = 0;
+        k = ends ? k - (frames == max_frames) : n - i;
+        for (j = 0; j < k; j += 8u) {
+            const mve_pred16_t p = vctp16q((uint32_t)(k - j));
+            const int16x8_t x = vld1q_z_s16(pcm_s16 + i + j, p);
+            sum = vaddvaq_s16(sum, x);
+            sum_sq = vmlaldavaq_s16(sum_sq, x, x);
+            vst1q_p_s16(state->history_s16 + state->fill + j, x, p);
+        }
+        state->sum += sum;
+        state->sum_sq += (uint64_t)sum_sq;
+        state->count += (uint32_t)k;
+        state->fill += (uint32_t)k;
+        i += k;
+        if (state->fill < W2S_FE_N_FFT) {
+            break; /* the input ran out, or the frames did */
+        }
+        frame(state->history_s16, frames_db_q7 + frames * W2S_FE_N_MELS, dc_bins_q7 + frames * W2S_FE_DC_BINS);
+        frames++;
+        memmove(state->history_s16, state->history_s16 + W2S_FE_HOP, W2S_FE_HOP * sizeof(int16_t));
+        state->fill = W2S_FE_N_FFT - W2S_FE_HOP;
+    }
+#endif
+    for (; i < n; i++) {
         int32_t x = pcm_s16[i];
         if (state->fill == W2S_FE_N_FFT - 1u && frames == max_frames) {
             break; /* this sample would complete a frame with nowhere to put it */
@@ -442,7 +590,20 @@ void w2s_frontend_finish_window(const w2s_frontend_state_t *state, int16_t *fram
         }
         power[0] = power_of((int32_t)round_shift(v[0], r), 0);
         power[1] = power_of((int32_t)round_shift(v[1], r), (int32_t)round_shift(v[2], r));
+#if W2S_FE_MVE
+        for (m = 0; m < W2S_FE_N_MELS; m += 4u) { /* every mel as a non-DC one; the DC ones are redone below */
+            const mve_pred16_t p = vctp32q(W2S_FE_N_MELS - m);
+            const int32x4_t value = vaddq_n_s32(vldrhq_z_s32(row + m, p), offset);
+            vstrhq_p_s32(row + m, vminq_s32(vmaxq_s32(value, vdupq_n_s32(W2S_FE_FLOOR_DB_Q7)),
+                                            vdupq_n_s32(INT16_MAX)), p);
+        }
+#endif
         for (m = 0; m < W2S_FE_N_MELS; m++) {
+#if W2S_FE_MVE
+            if (!g_w2s_mel_is_dc[m]) {
+                continue;
+            }
+#endif
             int32_t value = g_w2s_mel_is_dc[m] ? energy_db_q7(mel_energy(power, m), m, (int32_t)shift - (int32_t)r)
                                                : row[m];
             value += offset;
@@ -460,8 +621,19 @@ void w2s_frontend_quantize_s8(const int16_t *db_q7, size_t count, const w2s_fron
                               int8_t *out_s8)
 {
     const int64_t half = (int64_t)1 << (W2S_FE_QUANT_SHIFT - 1); /* rounds half up */
-    size_t i;
-    for (i = 0; i < count; i++) {
+    size_t i = 0;
+#if W2S_FE_MVE && W2S_FE_QUANT_SHIFT >= 17 && W2S_FE_QUANT_SHIFT <= 31
+    /* VRMULH is (a b + 2^31) >> 32 from the exact product: with a = db << (32 - shift) (|db| < 2^15: no
+       overflow) that is (db mult + 2^(shift - 1)) >> shift, as below */
+    for (; i < count; i += 4u) {
+        const mve_pred16_t p = vctp32q((uint32_t)(count - i));
+        const int32x4_t x = vshlq_n_s32(vldrhq_z_s32(db_q7 + i, p), 32 - W2S_FE_QUANT_SHIFT);
+        const int32x4_t q = vaddq_n_s32(vrmulhq_s32(x, vdupq_n_s32(config->input_mult_q24)),
+                                        config->input_zero_point);
+        vstrbq_p_s32(out_s8 + i, vminq_s32(vmaxq_s32(q, vdupq_n_s32(-128)), vdupq_n_s32(127)), p);
+    }
+#endif
+    for (; i < count; i++) {
         int64_t q = (((int64_t)db_q7[i] * config->input_mult_q24 + half) >> W2S_FE_QUANT_SHIFT)
                     + config->input_zero_point;
         out_s8[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));

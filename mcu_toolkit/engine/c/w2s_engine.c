@@ -49,6 +49,13 @@ W2S_NOINLINE static void pool_row(w2s_engine_t *e)
     w2s_conv_row_s8(&m->lin, e->wide_s16, lin);
     w2s_conv_row_s8(&m->sof, e->wide_s16, sof);
     for (size_t j = 0; j < W2S_ENGINE_COLUMNS; j++) {
+#if W2S_ENGINE_MVE
+        /* Helium: the columns whose exponent stays, 4 at a time; this loop takes the rest */
+        j = w2s_pool_sums_mve(m, lin, sof, e->sum0, e->sum1, e->block_exp, j, W2S_ENGINE_COLUMNS);
+        if (j == W2S_ENGINE_COLUMNS) {
+            break;
+        }
+#endif
         const int32_t v = lin[j] - m->lin.out_zero;
         const int32_t q = sof[j] + 128;
         const int32_t x = m->exp_exp[q];

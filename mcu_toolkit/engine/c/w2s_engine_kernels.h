@@ -87,6 +87,8 @@ void w2s_maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
 void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out);
 void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t *out);
 void w2s_maxpool_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *colmax, int8_t *out);
+size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
+                         int64_t *sum1, const int16_t *block_exp, size_t j, size_t n);
 #endif
 
 #ifdef __cplusplus
