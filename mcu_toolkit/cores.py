@@ -43,7 +43,7 @@ class InstrRates:
 # instructions) and the int8 queue (0.61 M), 1.49 M on the default model's 999 frames (the live qemu-f411 image's
 # longest_step_us at CPI 1); the window's last engine row (the head) is 1.22 M. Both grow about with the frames.
 QEMU_M4 = InstrRates(engine_per_mac=0.802, engine_per_output=57.8, engine_per_mac_overall=1.18,
-                     frontend_per_s=4.56e6, cycles_per_instruction=1.35, longest_step_per_frame=1489.0,
+                     frontend_per_s=4.56e6, cycles_per_instruction=1.32, longest_step_per_frame=1489.0,
                      engine_per_winograd_mac=0.405)
 
 # The qemu-rv32 image (rv32imc, -O2, the portable C with its 2 x r blocks in one pass: no dual MAC, a multiply and
