@@ -74,7 +74,7 @@ clock_mhz = click.option("--clock-mhz", type=FiniteFloat(1.0, 3000.0), default=N
                          help="Run the device live: its samples arrive at 16 kHz of a board at this clock "
                               "(--device qemu-m4 only; 1 to 3000).")
 cpi = click.option("--cpi", type=FiniteFloat(0.5, 10.0), default=None, metavar="X",
-                   help="The live board's cycles per instruction (with --clock-mhz; 0.5 to 10; default 1.35, "
+                   help="The live board's cycles per instruction (with --clock-mhz; 0.5 to 10; default 1.32, "
                         "the Cortex-M4 cycle model's: bench_device_speed.py --cycles).")
 max_drift = click.option("--max-drift", type=FiniteFloat(0.0, None), default=None, metavar="X",
                          help="Fail (exit 1) if any dimension drifts more than X (>= 0).")

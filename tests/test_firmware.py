@@ -582,7 +582,7 @@ def test_firmware_prints_the_schedule_and_refuses_no_slow_board(bundle, tmp_path
         seen[board] = line, int(d["W2S_ENGINE_CYCLES_EST"].rstrip("u"))
     f411, h7, esp = seen["nucleo-f411re"], seen["stm32h743"], seen["esp32-s3"]
     assert re.fullmatch(r"schedule: duty-cycled at 100 MHz: one 2 s window in every \d\.\d s: \d\d% of the audio; "
-                        r"each answer \d\.\d s after its window ends \(estimated: 1\.35 cycles per instruction, "
+                        r"each answer \d\.\d s after its window ends \(estimated: 1\.32 cycles per instruction, "
                         r"margin 1/8\)", f411[0]), f411
     assert h7[0].startswith("schedule: pipelined: CPU load 0.") and "at 480 MHz" in h7[0], h7
     assert f411[1:] == h7[1:] and f411[1] > 100e6  # the same core's figures

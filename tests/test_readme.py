@@ -295,6 +295,9 @@ def test_schedule_table_is_boards_json():
         check(_find(latency, rf"^{NUMBER} s$"), [s["latency_s"]], what=f"{s['board']} latency")
         check(_find(burst, rf"^{NUMBER} ms \(of {NUMBER}\)$"), [s["burst_ms"], s["ring_half_ms"]],
               what=f"{s['board']} burst")
+        if "live" not in s:  # a core with its own kernel family: the live image runs the M4's
+            assert m.group(6).strip().startswith("- ("), m.group(0)
+            continue
         lv = s["live"]  # measured: the qemu-f411 image live at the board's clock
         check(_find(m.group(6), rf"^{NUMBER} of {NUMBER} windows \({NUMBER}%\), {NUMBER} dropped, {NUMBER} partial, "
                                 rf"latency {NUMBER} s, step {NUMBER} ms$"),

@@ -71,9 +71,9 @@ def test_the_estimate_is_the_cores_instruction_rates_times_its_cycles_per_instru
     r, m4 = _report(), CORES["cortex-m4f"].rates
     v = speed.verdict(BOARDS["stm32h743"], r, "w2s")
     e = (r.macs * m4.engine_per_mac + 1e6 * m4.engine_per_output) * m4.cycles_per_instruction
-    assert v.engine_cycles == round(e) and v.frontend_cycles == round(m4.frontend_per_s * 2 * 1.35)
-    assert v.schedule == schedule(e, m4.frontend_per_s * 2 * 1.35, 2.0, 480e6,
-                                     step_cycles=m4.longest_step_per_frame * 999 * 1.35)
+    assert v.engine_cycles == round(e) and v.frontend_cycles == round(m4.frontend_per_s * 2 * m4.cycles_per_instruction)
+    assert v.schedule == schedule(e, m4.frontend_per_s * 2 * m4.cycles_per_instruction, 2.0, 480e6,
+                                     step_cycles=m4.longest_step_per_frame * 999 * m4.cycles_per_instruction)
 
 
 def test_no_cycle_figure_no_clock_or_tflm_says_so_in_one_line():
@@ -93,11 +93,11 @@ def test_verdict_lines_say_the_schedule_and_what_it_is_estimated_from():
     r = _report()
     h7 = speed.verdict(BOARDS["stm32h743"], r, "w2s").note
     assert re.fullmatch(r"schedule: pipelined: CPU load 0\.\d\d at 480 MHz; each window's answer \d\.\d s after it "
-                        r"ends \(estimated: the Cortex-M4F's 1\.35 cycles per instruction, taken for the Cortex-M7, "
+                        r"ends \(estimated: the Cortex-M4F's 1\.32 cycles per instruction, taken for the Cortex-M7, "
                         r"margin 1/8\)", h7), h7
     f411 = speed.verdict(BOARDS["nucleo-f411re"], _report(macs=160e6), "w2s").note
     assert re.fullmatch(r"schedule: duty-cycled at 100 MHz: one 2 s window in every \d\.\d s: \d\d% of the audio; "
-                        r"each answer \d\.\d s after its window ends \(estimated: 1\.35 cycles per instruction, "
+                        r"each answer \d\.\d s after its window ends \(estimated: 1\.32 cycles per instruction, "
                         r"margin 1/8\)", f411), f411
     assert "taken for the Cortex-M33" in speed.verdict(BOARDS["rp2350"], r, "w2s").note
 

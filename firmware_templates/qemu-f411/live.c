@@ -1,4 +1,4 @@
-/* {{PROJECT}} live (make live WAV=clip.wav MHZ=180 [CPI=1.35]): the boards' own main loop and schedule
+/* {{PROJECT}} live (make live WAV=clip.wav MHZ=180 [CPI=1.32]): the boards' own main loop and schedule
  * (w2s_app.c) against a virtual microphone. SysTick delivers 256-sample blocks at 16 kHz of the emulated
  * board's time for that clock and cycles per instruction (mic_qemu.h), and board.h's functions count that
  * board's cycles. Per answered window it prints the line a board prints, its float bits, where its audio
@@ -131,14 +131,14 @@ int main(void)
     char *args[2];
     char why[W2S_WAV_LINE_BYTES];
     const char *call = "";
-    const char *usage = "make live WAV=clip.wav MHZ=180 [CPI=1.35]";
+    const char *usage = "make live WAV=clip.wav MHZ=180 [CPI=1.32]";
     live_t lv = {0};
     w2s_status_t st;
     const char *path = board_wav_path(cmdline, sizeof cmdline, 2, args);
 
     if (path == NULL) {
         printf("error: no WAV path on the semihosting command line (%s; at most %u characters)\n", usage,
-               (unsigned)(sizeof cmdline - sizeof "w2s_live.elf 180 1.35 "));
+               (unsigned)(sizeof cmdline - sizeof "w2s_live.elf 180 1.32 "));
         return 2;
     }
     const double mhz = strtod(args[0], NULL), cpi = strtod(args[1], NULL);

@@ -11,6 +11,10 @@
 #include "w2s_engine_layer.h"
 
 #if W2S_ENGINE_MVE
+#if defined(__GNUC__) && !defined(__clang__)
+/* the inline asm loops need the registers -O2 leaves free: at -Os GCC 12 finds their constraints impossible */
+#pragma GCC optimize("O2")
+#endif
 #include <arm_mve.h>
 #include <string.h>
 
