@@ -31,6 +31,26 @@ def list_audio(folder: str | Path, notes: list[str] | None = None) -> list[Path]
     return files
 
 
+def _read_error(path, e: Exception) -> ToolkitError:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+    return ToolkitError(f"cannot read audio file {path}: {msg}")
+
+
+def audio_seconds(path: str | Path) -> float:
+    """A file's length from its header alone (no decoding): an unreadable or empty file is an input error."""
+    import soundfile as sf
+
+    if not Path(path).is_file():
+        raise ToolkitError(f"audio file not found: {path}")
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile's own error types for a file it cannot parse
+        raise _read_error(path, e)
+    if info.frames == 0:
+        raise ToolkitError(f"audio file {path} is empty")
+    return info.frames / info.samplerate
+
+
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Mono float32 in [-1, 1) at `sample_rate`. Stereo is averaged; other rates are resampled
     with a polyphase Kaiser-windowed FIR (scipy.signal.resample_poly)."""
@@ -41,8 +61,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError for bad files
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ToolkitError(f"cannot read audio file {path}: {msg}")
+        raise _read_error(path, e)
     if x.shape[0] == 0:
         raise ToolkitError(f"audio file {path} is empty")
     x = x.mean(axis=1)
@@ -78,6 +97,60 @@ def cut_windows(x: np.ndarray, window_samples: int) -> tuple[list[np.ndarray], b
         return [np.pad(x, (0, window_samples - len(x)))], True
     n = len(x) // window_samples
     return [x[i * window_samples:(i + 1) * window_samples] for i in range(n)], False
+
+
+class WindowStream:
+    """A clip's windows as cut_windows cuts them, decoded `block` windows at a time: memory stays flat however
+    long the file. Iterate for (k, window_samples) float32 blocks; then `peak` is the clip's peak |sample| (the
+    partial last window included) and `padded` says whether it was shorter than a window. A file at another rate
+    is read whole and resampled as load_audio does (a polyphase filter over the whole clip)."""
+
+    def __init__(self, path: str | Path, window_samples: int, block: int = 32):
+        self.path, self.n, self.block = Path(path), window_samples, block
+        self.peak, self.padded = 0.0, False
+
+    def _chunks(self):
+        import soundfile as sf
+
+        try:
+            f = sf.SoundFile(str(self.path))
+        except Exception as e:
+            raise _read_error(self.path, e)
+        with f:
+            if f.samplerate != SAMPLE_RATE:
+                yield load_audio(self.path)
+                return
+            while True:
+                try:
+                    x = f.read(self.n * self.block, dtype="float32", always_2d=True)
+                except Exception as e:
+                    raise _read_error(self.path, e)
+                if x.shape[0] == 0:
+                    return
+                x = x.mean(axis=1)
+                if not np.all(np.isfinite(x)):
+                    raise ToolkitError(f"audio file {self.path} contains NaN or Inf samples")
+                yield x
+
+    def __iter__(self):
+        rest, seen = np.zeros(0, np.float32), 0
+        for x in self._chunks():
+            seen += len(x)
+            self.peak = max(self.peak, float(np.max(np.abs(x))))
+            x = np.concatenate([rest, x]) if len(rest) else x
+            k = len(x) // self.n
+            if k:
+                yield x[:k * self.n].reshape(k, self.n)
+            rest = x[k * self.n:]
+        if seen == 0:
+            raise ToolkitError(f"audio file {self.path} is empty")
+        if seen < self.n:
+            self.padded = True
+            yield np.pad(rest, (0, self.n - len(rest)))[None]
+
+    @property
+    def peak_dbfs(self) -> float:
+        return 20.0 * float(np.log10(self.peak)) if self.peak > 0 else float("-inf")
 
 
 def load_windows(paths: list[Path], window_samples: int) -> list[Windowed]:

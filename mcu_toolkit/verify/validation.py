@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import bundle as bundle_mod
-from ..audio import cut_windows, list_audio, load_audio, peak_dbfs
+from ..audio import audio_seconds, cut_windows, list_audio, load_audio, peak_dbfs
 from ..environ import environ_set
 from ..errors import CheckFailed, ToolkitError
 from ..lifetime import child_group
@@ -121,11 +121,40 @@ def _float_session(path: Path):
             raise ToolkitError(f"bundle {path.parent}: {path.name} cannot be loaded by onnxruntime ({why})")
 
 
+def _host_pipeline(b, engine: str, notes: list[str] | None = None):
+    """The compiled pipeline for this bundle (native.py), or None: no C compiler (a note says so), or nothing it
+    would speed up (TFLM with a float front end)."""
+    from ..emit.c_frontend import frontend_files
+    from ..engine.mirror import Engine
+    from ..engine.tail import Head
+    from . import native
+    from .deployed import fixed_tables
+
+    report = b.report
+    if engine != "w2s" and report.frontend_kind != "fixed":
+        return None
+    head = Head.from_json((b.path / "engine_head.json").read_text(), f"bundle {b.path}: engine_head.json") \
+        if (b.path / "engine_head.json").is_file() else None
+    if head is None:
+        return None  # a bundle without the engine: TFLM's front end runs in numpy
+    eng = Engine.from_tflite((b.path / "model_int8.tflite").read_bytes(), head)
+    front = None
+    if report.frontend_kind == "fixed":
+        from ..dsp.fixed import InputQuant
+
+        q = eng.graph.input
+        front = frontend_files(fixed_tables(report.n_mels), InputQuant.from_scale(q.scale, q.zero),
+                               report.window_samples)
+    return native.load(eng, front, report.frames_per_window, notes)
+
+
 def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock=None, device: str = "host") -> dict:
-    """What _run_file needs, built once per process: the report, the deployed model step, the float trunk."""
+    """What _run_file needs, built once per process: the report, the deployed model step (the compiled pipeline
+    on the host, else the mirror or TFLM), the float trunk."""
     b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ()))
     report = b.report
     tflite = (b.path / "model_int8.tflite").read_bytes()
+    host = _host_pipeline(b, engine) if device == "host" else None
     if engine == "w2s":
         from ..engine.mirror import Engine
         from ..engine.tail import Head
@@ -136,7 +165,7 @@ def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock
         from .tflm import TflmModel
 
         dev = TflmModel(tflite, arena_size=report.arena_bytes)
-    return dict(report=report, engine=engine, dev=dev, elf=elf, clock=clock, device=device,
+    return dict(report=report, engine=engine, dev=dev, elf=elf, clock=clock, device=device, host=host,
                 ort=_float_session(b.path / "model.onnx"))
 
 
@@ -157,40 +186,72 @@ def _differing(device: np.ndarray, host: list[np.ndarray]) -> int:
                for d, h in zip(device, host))
 
 
-def _run_file(m: dict, path: str) -> tuple[np.ndarray, np.ndarray, int, int, object]:
-    """(float, deployed) means over the file's windows, the device's differing windows (qemu-m4), windows,
-    and the live run's bookkeeping (qemu-m4 with a clock; else None). Live, the windows are the ones the
-    device analysed, wherever in the clip a gap put them."""
+def _float_outputs(sess, windows, n_mels: int) -> list[np.ndarray]:
+    """The float model on each window: the float log-mel, then the float trunk, one window a run (batches of 4 to
+    64 windows were 10-35% slower per window here, and gave the same bits: benchmarks/bench_validate.py)."""
     from ..dsp import float_ref
-    from .deployed import deployed_window, engine_window
+
+    return [sess.run(None, {"logmel": float_ref.logmel_float(w, n_mels).astype(np.float32)[None, None]})[0][0]
+            for w in windows]
+
+
+def _deployed_block(m: dict, block: np.ndarray) -> list[np.ndarray]:
+    """The deployed outputs of a block of consecutive windows (k, samples), on the host."""
+    from ..audio import to_pcm16
+    from .deployed import db_to_s8, deployed_window, device_db, engine_window, tflm_step
+
+    report, dev, host = m["report"], m["dev"], m["host"]
+    kind, n_mels = report.frontend_kind, report.n_mels
+    if host is not None and m["engine"] == "w2s":
+        if kind == "fixed":
+            return list(host.windows_f32(to_pcm16(block)))
+        q = dev.graph.input
+        return list(host.engine_f32(np.stack([db_to_s8(device_db(w, kind, n_mels), kind, q.scale, q.zero)
+                                              for w in block])))
+    if host is not None:  # TFLM, with the compiled front end
+        return [tflm_step(dev, x) for x in host.input_s8(to_pcm16(block))]
+    if m["engine"] == "w2s":
+        return [engine_window(dev, w, kind, n_mels) for w in block]
+    return [deployed_window(dev, w, kind, n_mels) for w in block]
+
+
+def _run_file(m: dict, path: str) -> tuple:
+    """(float, deployed) means over the file's windows, the device's differing windows (qemu-m4), windows,
+    the live run's bookkeeping (qemu-m4 with a clock; else None), and the clip's peak in dBFS."""
+    if m["elf"] is not None:
+        return _run_file_on_device(m, path)
+    from ..audio import WindowStream
+
+    stream = WindowStream(path, m["report"].window_samples)
+    f_out, d_out = [], []
+    for block in stream:  # a block of windows at a time: memory flat in the file's length
+        f_out += _float_outputs(m["ort"], block, m["report"].n_mels)
+        d_out += _deployed_block(m, block)
+    return (np.mean(f_out, axis=0), np.mean(np.array(d_out, dtype=np.float64), axis=0), 0, len(f_out), None,
+            stream.peak_dbfs)
+
+
+def _run_file_on_device(m: dict, path: str) -> tuple:
+    """_run_file on an emulated board: the whole clip through its image. Live, the windows are the ones the
+    device analysed, wherever in the clip a gap put them."""
+    from .deployed import engine_window
 
     report, sess, dev = m["report"], m["ort"], m["dev"]
-    n_mels = report.n_mels
-    windows, _ = cut_windows(load_audio(path), report.window_samples)
-    run = None
-    if m["elf"] is not None:
-        run = _on_device(m["elf"], windows, m["clock"], m["device"])
-        if run.live is not None:
-            clip, n = np.concatenate(windows), report.window_samples
-            windows = [clip[s:s + n] for s in run.live.starts]
-            if not windows:
-                raise CheckFailed(f"{Path(path).name}: the device analysed no whole window at "
-                                  f"{m['clock'].mhz:g} MHz (every window had a gap)")
-        if len(run.outputs) != len(windows):
-            raise CheckFailed(f"the device returned {len(run.outputs)} windows for {len(windows)}")
-    f_out, d_out = [], []
-    for w in windows:
-        logmel = float_ref.logmel_float(w, n_mels).astype(np.float32)
-        f_out.append(sess.run(None, {"logmel": logmel[None, None]})[0][0])
-        if m["engine"] == "w2s":
-            d_out.append(engine_window(dev, w, report.frontend_kind, n_mels))
-        else:
-            d_out.append(deployed_window(dev, w, report.frontend_kind, n_mels))
-    differing = 0
-    if run is not None:
-        differing, d_out = _differing(run.outputs, d_out), list(run.outputs)
-    return (np.mean(f_out, axis=0), np.mean(np.array(d_out, dtype=np.float64), axis=0), differing, len(windows),
-            None if run is None else run.live)
+    x = load_audio(path)
+    windows, _ = cut_windows(x, report.window_samples)
+    run = _on_device(m["elf"], windows, m["clock"], m["device"])
+    if run.live is not None:
+        clip, n = np.concatenate(windows), report.window_samples
+        windows = [clip[s:s + n] for s in run.live.starts]
+        if not windows:
+            raise CheckFailed(f"{Path(path).name}: the device analysed no whole window at "
+                              f"{m['clock'].mhz:g} MHz (every window had a gap)")
+    if len(run.outputs) != len(windows):
+        raise CheckFailed(f"the device returned {len(run.outputs)} windows for {len(windows)}")
+    f_out = _float_outputs(sess, windows, report.n_mels)
+    host = [engine_window(dev, w, report.frontend_kind, report.n_mels) for w in windows]
+    return (np.mean(f_out, axis=0), np.mean(np.array(run.outputs, dtype=np.float64), axis=0),
+            _differing(run.outputs, host), len(windows), run.live, peak_dbfs(x))
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -232,14 +293,14 @@ def _convert_checkpoint(target: str | os.PathLike, tmp: Path, progress: bool) ->
     return convert(target, out=tmp / "bundle", progress=progress).out
 
 
-def _run_files(bundle: Path, files: list[Path], jobs: int, progress: bool, engine: str = "w2s",
-               elf: Path | None = None, clock=None, device: str = "host") -> list[tuple]:
-    """(float, deployed, device differing, windows, live run) per file, in this process or on `jobs` spawned
-    workers."""
-    from ..progress import bar
+def _run_files(bundle: Path, files: list[Path], seconds: list[float], jobs: int, progress: bool,
+               engine: str = "w2s", elf: Path | None = None, clock=None, device: str = "host") -> list[tuple]:
+    """_run_file's tuple per file, in this process or on `jobs` spawned workers; the bar counts seconds of
+    audio and shows the real-time factor."""
+    from ..progress import AudioBar
 
     setup, paths = (str(bundle), engine, None if elf is None else str(elf), clock, device), [str(f) for f in files]
-    with bar(len(files), "validate", progress) as b:
+    with AudioBar(seconds, "validate", progress) as b:
         if jobs == 1:
             m, out = _file_models(*setup), []
             for p in paths:
@@ -403,7 +464,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     if jobs < 1:
         raise ToolkitError("--jobs must be at least 1")
     given = _given_bundle(bundle_or_checkpoint, engine, device, notes)
-    peaks = [peak_dbfs(load_audio(f)) for f in files]  # bad audio is an input error before any work starts
+    seconds = [audio_seconds(f) for f in files]  # an unreadable or empty file is an input error before any work
     # every child in the run's group, and its temporary files in tmp: a stop leaves neither behind
     with tempfile.TemporaryDirectory() as tmp, child_group(), environ_set(TMPDIR=tmp):
         bundle = given or _convert_checkpoint(bundle_or_checkpoint, Path(tmp), progress)
@@ -412,7 +473,9 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
             from .device import DEVICES, build_image
 
             elf = build_image(bundle, Path(tmp) / "device", live=clock is not None, device=DEVICES[device])
-        results = _run_files(bundle, files, jobs, progress, engine, elf, clock, device)
+        if device == "host":  # built once here (a note if it cannot be), so that workers find it in the cache
+            _host_pipeline(bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS), engine, notes)
+        results = _run_files(bundle, files, seconds, jobs, progress, engine, elf, clock, device)
         report = bundle_mod.read_report(bundle)  # read here: a bundle converted from a checkpoint goes with tmp
     f_out = np.array([r[0] for r in results], dtype=np.float64)
     d_out = np.array([r[1] for r in results], dtype=np.float64)
@@ -422,7 +485,8 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
         mean_abs_err={d: float(np.mean(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         max_abs_err={d: float(np.max(np.abs(d_out[:, i] - f_out[:, i]))) for i, d in enumerate(DIMS)},
         min_ccc=min_ccc, max_drift=max_drift,
-        warnings=notes + _spread_warnings(f_out, len(files)) + level_warnings(files, peaks, report.calibration),
+        warnings=notes + _spread_warnings(f_out, len(files))
+        + level_warnings(files, [r[5] for r in results], report.calibration),
         engine=engine, device=device, frontend=report.frontend_kind,
     )
     if device != "host":

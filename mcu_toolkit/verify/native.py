@@ -1,0 +1,196 @@
+"""The device's C (front end, pipeline, streaming engine) compiled for this host and called through ctypes:
+validate's fast path. The same integers as the numpy mirror (tests/test_native.py holds them equal) and as the
+firmware, which runs the same files.
+
+Built once per machine and per source into a cache, `~/.cache/mcu-toolkit/host/<key>/` (MCU_TOOLKIT_CACHE, or
+XDG_CACHE_HOME, moves it); the key hashes every source, the flags, the compiler's version and the CPU's features
+(-march=native picks the engine's kernel family: AVX2, AVX-512 VNNI, NEON, else the portable C). Concurrent
+workers build it once: a lock, a private temporary folder, an atomic rename. No C compiler: load() returns None
+with a note, and the caller keeps the numpy mirror.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources as ilr
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckFailed
+
+FLAGS = ("-std=c99", "-O3", "-march=native", "-fPIC", "-shared",
+         "-ffp-contract=off")  # the head's float sums rounded as the mirror's: no fused multiply-add
+GLUE = "w2s_host.c"
+TEMPLATE_FILES = ("w2s_pipeline.c", "w2s_pipeline.h", "w2s_infer.c", "w2s_infer.h", "w2s_status.h")
+LIB = "libw2s_host.so"
+
+
+def cache_root() -> Path:
+    if os.environ.get("MCU_TOOLKIT_CACHE"):
+        return Path(os.environ["MCU_TOOLKIT_CACHE"]) / "host"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mcu-toolkit" / "host"
+
+
+@lru_cache(maxsize=1)
+def compiler() -> tuple[str, str] | None:
+    """(command, its version line), or None: no C compiler here. CC if set, else cc, else gcc."""
+    for cc in (os.environ.get("CC"), "cc", "gcc"):
+        if cc and shutil.which(cc):
+            try:
+                out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            return cc, (out.splitlines() or ["?"])[0]
+    return None
+
+
+@lru_cache(maxsize=1)
+def cpu_features() -> str:
+    """What -march=native sees, as far as the kernel tells: /proc/cpuinfo's flags (x86) or Features (arm)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":")[0].strip() in ("flags", "Features"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def sources(engine, frontend: dict[str, str] | None) -> dict[str, str]:
+    """Every file the library is built from: the engine's (emitted for this model), the front end's (emitted for
+    this bundle's window and input quantisation; None: a float front end, engine only), the firmware's pipeline
+    and inference step, and the glue."""
+    from ..emit.c_engine import engine_files
+    from ..resources import firmware_templates_root
+
+    files = dict(engine_files(engine))
+    if frontend is not None:
+        files.update(frontend)
+        common = firmware_templates_root() / "common"
+        files.update({n: (common / n).read_text() for n in TEMPLATE_FILES})
+    else:
+        files["w2s_status.h"] = (firmware_templates_root() / "common" / "w2s_status.h").read_text()
+    files[GLUE] = (ilr.files("mcu_toolkit.verify") / "c" / GLUE).read_text()
+    return files
+
+
+def _flags(files: dict[str, str]) -> tuple[str, ...]:
+    return FLAGS + (("-DW2S_HOST_FRONTEND",) if "w2s_pipeline.c" in files else ())
+
+
+def _key(files: dict[str, str], cc: tuple[str, str]) -> str:
+    h = hashlib.sha256()
+    for part in (repr(_flags(files)), cc[0], cc[1], platform.machine(), cpu_features()):
+        h.update(part.encode() + b"\0")
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def build(files: dict[str, str], cc: tuple[str, str], root: Path | None = None) -> Path:
+    """The shared library for these sources in the cache, compiled if it is not there yet."""
+    folder = (root or cache_root()) / _key(files, cc)
+    lib = folder / LIB
+    if lib.is_file():
+        return lib
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds, the others wait for it
+        if lib.is_file():
+            return lib
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            for name, text in files.items():
+                (Path(tmp) / name).write_text(text)
+            out = Path(tmp) / LIB
+            cmd = [cc[0], *_flags(files), f"-I{tmp}", *sorted(str(Path(tmp) / n) for n in files if n.endswith(".c")),
+                   "-o", str(out)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                err = (r.stderr.strip().splitlines() or ["no message"])[0]
+                raise CheckFailed(f"building the host engine with {cc[0]} failed: {err}")
+            os.replace(out, lib)  # atomic: a reader sees the whole library or none
+    return lib
+
+
+def _ptr(a: np.ndarray, ctype):
+    return a.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+@dataclass
+class HostPipeline:
+    """The compiled pipeline for one bundle: windows of PCM in, the device's integers and floats out."""
+    lib: ctypes.CDLL
+    frames: int
+    n_mels: int
+    has_frontend: bool
+    outputs: int = 3
+
+    def __post_init__(self):
+        u32, p = ctypes.c_uint32, ctypes.c_void_p
+        self.lib.w2s_host_engine_f32.argtypes = (p, u32, u32, p)
+        if self.has_frontend:
+            self.lib.w2s_host_windows_f32.argtypes = (p, u32, u32, p)
+            self.lib.w2s_host_input_s8.argtypes = (p, u32, u32, p)
+
+    @staticmethod
+    def _check(rc: int, what: str) -> None:
+        if rc != 0:
+            raise CheckFailed(f"the host {what} refused a window (status {-rc})")
+
+    def windows_f32(self, pcm_s16: np.ndarray) -> np.ndarray:
+        """(windows, 3) float32: each row of int16 PCM (windows, window_samples) through the front end, the
+        pipeline and w2s_infer_window_f32, as the firmware runs it."""
+        pcm = np.ascontiguousarray(pcm_s16, dtype=np.int16)
+        out = np.empty((len(pcm), self.outputs), np.float32)
+        self._check(self.lib.w2s_host_windows_f32(pcm.ctypes.data, len(pcm), self.frames, out.ctypes.data),
+                    "pipeline")
+        return out
+
+    def input_s8(self, pcm_s16: np.ndarray) -> np.ndarray:
+        """(windows, frames, mels) int8: the model input the firmware's front end hands TFLM."""
+        pcm = np.ascontiguousarray(pcm_s16, dtype=np.int16)
+        out = np.empty((len(pcm), self.frames, self.n_mels), np.int8)
+        self._check(self.lib.w2s_host_input_s8(pcm.ctypes.data, len(pcm), self.frames, out.ctypes.data),
+                    "front end")
+        return out
+
+    def engine_f32(self, x_s8: np.ndarray) -> np.ndarray:
+        """(windows, 3) float32: int8 model input (windows, frames, mels) through the engine (silence as
+        w2s_infer.c answers it)."""
+        x = np.ascontiguousarray(x_s8, dtype=np.int8)
+        out = np.empty((len(x), self.outputs), np.float32)
+        self._check(self.lib.w2s_host_engine_f32(x.ctypes.data, len(x), x.shape[1], out.ctypes.data), "engine")
+        return out
+
+
+NO_COMPILER = ("no C compiler found (CC, cc or gcc): the w2s engine runs as its numpy mirror on the host "
+               "(the same numbers, several times slower)")
+
+
+def load(engine, frontend: dict[str, str] | None, frames: int, notes: list[str] | None = None,
+         root: Path | None = None) -> HostPipeline | None:
+    """The compiled pipeline for this engine and front end (c_frontend.frontend_files with the bundle's
+    quantisation; None: engine only), or None with a note when this machine has no C compiler that builds it."""
+    cc = compiler()
+    if cc is None:
+        if notes is not None:
+            notes.append(NO_COMPILER)
+        return None
+    try:
+        lib = build(sources(engine, frontend), cc, root)
+    except CheckFailed as e:  # a compiler that cannot build it: the mirror gives the same numbers, slower
+        if notes is not None:
+            notes.append(f"{e}; the w2s engine runs as its numpy mirror on the host (the same numbers, slower)")
+        return None
+    return HostPipeline(ctypes.CDLL(str(lib)), frames, engine.graph.n_mels, frontend is not None)
