@@ -302,10 +302,13 @@ def _run_files(bundle: Path, files: list[Path], seconds: list[float], jobs: int,
     setup, paths = (str(bundle), engine, None if elf is None else str(elf), clock, device), [str(f) for f in files]
     with AudioBar(seconds, "validate", progress) as b:
         if jobs == 1:
-            m, out = _file_models(*setup), []
-            for p in paths:
-                out.append(_run_file(m, p))
-                b.update(1)
+            from .pool import one_blas_thread_here
+
+            with one_blas_thread_here():
+                m, out = _file_models(*setup), []
+                for p in paths:
+                    out.append(_run_file(m, p))
+                    b.update(1)
             return out
         from .pool import EvalPool
 
