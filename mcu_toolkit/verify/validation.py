@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -121,31 +122,60 @@ def _float_session(path: Path):
             raise ToolkitError(f"bundle {path.parent}: {path.name} cannot be loaded by onnxruntime ({why})")
 
 
-def _host_pipeline(b, engine: str, notes: list[str] | None = None):
-    """The compiled pipeline for this bundle (native.py), or None: no C compiler (a note says so), or nothing it
-    would speed up (TFLM with a float front end)."""
-    from ..emit.c_frontend import frontend_files
+def _stamp(path: str) -> tuple:
+    """What says a bundle's model files are the ones read before (a convert --force may replace them)."""
+    return tuple((s.st_mtime_ns, s.st_size) for s in (os.stat(Path(path) / n) for n in
+                                                       ("model_int8.tflite", "engine_head.json", "report.json")
+                                                       if (Path(path) / n).is_file()))
+
+
+def _mirror(path: str):
+    """The bundle's engine as its numpy mirror (from model_int8.tflite and engine_head.json), or None: no head.
+    Read once per process and bundle: the host pipeline is emitted from it too."""
+    return _mirror_of(path, _stamp(path))
+
+
+@lru_cache(maxsize=4)
+def _mirror_of(path: str, stamp: tuple):
     from ..engine.mirror import Engine
     from ..engine.tail import Head
+
+    p = Path(path)
+    if not (p / "engine_head.json").is_file():
+        return None
+    head = Head.from_json((p / "engine_head.json").read_text(), f"bundle {p}: engine_head.json")
+    return Engine.from_tflite((p / "model_int8.tflite").read_bytes(), head)
+
+
+@lru_cache(maxsize=4)
+def _compiled(path: str, stamp: tuple, engine: str, frontend_kind: str, n_mels: int, window_samples: int,
+              frames: int) -> tuple:
+    """(native.HostPipeline or None, notes): built or found in the cache once per process and bundle."""
+    from ..dsp.fixed import InputQuant
+    from ..emit.c_frontend import frontend_files
     from . import native
     from .deployed import fixed_tables
 
-    report = b.report
-    if engine != "w2s" and report.frontend_kind != "fixed":
-        return None
-    head = Head.from_json((b.path / "engine_head.json").read_text(), f"bundle {b.path}: engine_head.json") \
-        if (b.path / "engine_head.json").is_file() else None
-    if head is None:
-        return None  # a bundle without the engine: TFLM's front end runs in numpy
-    eng = Engine.from_tflite((b.path / "model_int8.tflite").read_bytes(), head)
+    eng = _mirror(path)
+    if eng is None or (engine != "w2s" and frontend_kind != "fixed"):
+        return None, []  # no engine (TFLM's front end runs in numpy), or nothing it would speed up
     front = None
-    if report.frontend_kind == "fixed":
-        from ..dsp.fixed import InputQuant
-
+    if frontend_kind == "fixed":
         q = eng.graph.input
-        front = frontend_files(fixed_tables(report.n_mels), InputQuant.from_scale(q.scale, q.zero),
-                               report.window_samples)
-    return native.load(eng, front, report.frames_per_window, notes)
+        front = frontend_files(fixed_tables(n_mels), InputQuant.from_scale(q.scale, q.zero), window_samples)
+    notes: list[str] = []
+    return native.load(eng, front, frames, notes), notes
+
+
+def _host_pipeline(b, engine: str, notes: list[str] | None = None):
+    """The compiled pipeline for this bundle (native.py), or None: no C compiler that builds it (a note says
+    so), or nothing it would speed up (TFLM with a float front end)."""
+    r = b.report
+    host, said = _compiled(str(b.path), _stamp(str(b.path)), engine, r.frontend_kind, r.n_mels, r.window_samples,
+                           r.frames_per_window)
+    if notes is not None:
+        notes += said
+    return host
 
 
 def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock=None, device: str = "host") -> dict:
@@ -153,18 +183,13 @@ def _file_models(bundle: str, engine: str = "w2s", elf: str | None = None, clock
     on the host, else the mirror or TFLM), the float trunk."""
     b = bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS + (("engine_head.json",) if engine == "w2s" else ()))
     report = b.report
-    tflite = (b.path / "model_int8.tflite").read_bytes()
     host = _host_pipeline(b, engine) if device == "host" else None
     if engine == "w2s":
-        from ..engine.mirror import Engine
-        from ..engine.tail import Head
-
-        head = Head.from_json((b.path / "engine_head.json").read_text(), f"bundle {b.path}: engine_head.json")
-        dev = Engine.from_tflite(tflite, head)
+        dev = _mirror(str(b.path))
     else:
         from .tflm import TflmModel
 
-        dev = TflmModel(tflite, arena_size=report.arena_bytes)
+        dev = TflmModel((b.path / "model_int8.tflite").read_bytes(), arena_size=report.arena_bytes)
     return dict(report=report, engine=engine, dev=dev, elf=elf, clock=clock, device=device, host=host,
                 ort=_float_session(b.path / "model.onnx"))
 
