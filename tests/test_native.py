@@ -58,12 +58,32 @@ def test_the_compiled_pipeline_is_the_mirror_bit_for_bit(compiled):
     np.testing.assert_array_equal(host.windows_f32(to_pcm16(ws)).view(np.uint32), want.view(np.uint32))
     np.testing.assert_array_equal(host.engine_f32(want_s8).view(np.uint32), want.view(np.uint32))
     assert np.array_equal(want[-1], engine.head.silence)  # the silent window took w2s_infer.c's early answer
+    from mcu_toolkit.verify.deployed import feature_rows
+
+    shape = (feature_rows(engine.graph, report.frames_per_window), engine.graph.pooled_mels, engine.graph.channels)
+    feats, answers = host.features_s8(want_s8, shape)
+    np.testing.assert_array_equal(answers.view(np.uint32), want.view(np.uint32))
+    for f, x in zip(feats, want_s8):
+        np.testing.assert_array_equal(f, engine.features(x))
+
+
+def test_the_compiled_front_end_is_fixed_py_bit_for_bit(bundle):
+    from mcu_toolkit.dsp import fixed
+    from mcu_toolkit.verify.deployed import host_frontend, window_dbs_q7
+
+    report = bundle.report
+    ws = _windows(report)
+    assert host_frontend(report.n_mels, report.window_samples) is not None
+    got = window_dbs_q7(list(ws), report.n_mels)
+    t = fixed.tables(report.n_mels)
+    for g, w in zip(got, ws):
+        np.testing.assert_array_equal(g, fixed.window_logmel_q7(to_pcm16(w), t))
 
 
 def test_a_wrong_frame_count_is_refused_not_read_past(compiled):
     engine, host, report = compiled
     ws = _windows(report, 2)
-    bad = native.HostPipeline(host.lib, host.frames + 1, host.n_mels, True)
+    bad = native.HostPipeline(host.lib, host.frames + 1, host.n_mels)
     with pytest.raises(Exception, match="refused a window"):
         bad.windows_f32(to_pcm16(ws))
 

@@ -18,14 +18,58 @@ def fixed_tables(n_mels: int) -> fixed.Tables:
         raise ToolkitError(f"fixed-point front end: {e}; use --frontend float")
 
 
+_HOST: dict = {}  # this process's compiled libraries: the front end by (mels, samples), the engine by model
+
+
+def host_frontend(n_mels: int, window_samples: int):
+    """The fixed front end compiled for this host (native.py), or None: no compiler. Its dB Q7 are
+    fixed.window_logmel_q7's (tests/test_native.py); a model's quantiser is not needed for them."""
+    key = ("frontend", n_mels, window_samples)
+    if key not in _HOST:
+        from ..emit.c_frontend import frontend_files
+        from ..spec import frames
+        from . import native
+
+        t = fixed_tables(n_mels)
+        _HOST[key] = native.load(None, frontend_files(t, None, 0), frames(window_samples), n_mels=n_mels)
+    return _HOST[key]
+
+
+def host_engine(engine):
+    """The engine compiled for this host, or None: no compiler (the mirror's numbers either way)."""
+    key = ("engine", id(engine))  # the entry holds the engine: its id cannot be reused while it is here
+    if key not in _HOST:
+        from . import native
+
+        for k in [k for k in _HOST if k[0] == "engine"]:
+            del _HOST[k]  # one model at a time: a worker's earlier model is done
+        _HOST[key] = (engine, native.load(engine, None, 0))
+    return _HOST[key][1]
+
+
+def feature_rows(graph, frames: int) -> int:
+    """Rows of the trunk's output (the features tensor) for a window of `frames` rows."""
+    for layer in graph.layers:
+        frames = layer.out_rows(frames)
+    return frames
+
+
+def window_dbs_q7(windows: list[np.ndarray], n_mels: int) -> list[np.ndarray]:
+    """fixed.window_logmel_q7 of each float window (all the same length): compiled when this host can."""
+    host = host_frontend(n_mels, len(windows[0])) if windows else None
+    if host is None:
+        t = fixed_tables(n_mels)
+        return [fixed.window_logmel_q7(to_pcm16(w), t) for w in windows]
+    return list(host.db_q7(to_pcm16(np.stack(windows))))
+
+
 def frontend_db(model, windows: list[np.ndarray], kind: str) -> np.ndarray:
     """Log-mel in dB, (N, 1, T, mels) float32, from the chosen front end.
 
     "fixed" is the integer front end the device runs (its dB Q7 / 128); "float" is the model's own.
     """
     if kind == "fixed":
-        t = fixed_tables(model.config.n_mels)
-        db = [fixed.window_logmel_q7(to_pcm16(w), t) for w in windows]
+        db = window_dbs_q7(windows, model.config.n_mels)
         return (np.stack(db).astype(np.float32) / 128.0)[:, None]
     import torch
 
@@ -95,14 +139,21 @@ def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) 
     tail: TFLM running only the model's pooling tail (tflm.tail_model). TFLM then takes the engine's
     features tensor, proven bit-identical to its own, instead of running the trunk a second time."""
     tflm, w2s = [], []
+    host = host_engine(engine) if engine is not None else None
     for db in dbs:
         x = db_to_s8(db, kind, dev.in_scale, dev.in_zero)
         if engine is None:
             tflm.append(tflm_step(dev, x))
             w2s.append(tflm[-1])
             continue
-        f = engine.features(x)
-        w2s.append(w2s_answer(engine, x, f))
+        if host is not None:  # the compiled engine: Engine.features and w2s_answer's bits
+            shape = (feature_rows(engine.graph, len(x)), engine.graph.pooled_mels, engine.graph.channels)
+            f, answer = host.features_s8(x[None], shape)
+            f = f[0]
+            w2s.append(answer[0])
+        else:
+            f = engine.features(x)
+            w2s.append(w2s_answer(engine, x, f))
         tflm.append(tail.dequantize(tail.run_int8(f[None])) if tail is not None else tflm_step(dev, x))
     return np.array([np.mean(tflm, axis=0), np.mean(np.array(w2s, dtype=np.float64), axis=0)])
 
@@ -110,6 +161,8 @@ def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) 
 def clip_dbs(clips: list[Windowed], kind: str, n_mels: int) -> list[list[np.ndarray]]:
     """Each clip's windows through the device front end: what the model is still unknown for (convert runs
     this while TensorFlow quantises)."""
+    if kind == "fixed":
+        return [window_dbs_q7(c.windows, n_mels) for c in clips]
     return [[device_db(w, kind, n_mels) for w in c.windows] for c in clips]
 
 

@@ -67,26 +67,35 @@ def cpu_features() -> str:
     return platform.processor()
 
 
-def sources(engine, frontend: dict[str, str] | None) -> dict[str, str]:
-    """Every file the library is built from: the engine's (emitted for this model), the front end's (emitted for
-    this bundle's window and input quantisation; None: a float front end, engine only), the firmware's pipeline
-    and inference step, and the glue."""
+def sources(engine=None, frontend: dict[str, str] | None = None) -> dict[str, str]:
+    """Every file a library is built from: the engine's (emitted for this model; None: none), the front end's
+    (c_frontend.frontend_files; None: none), with both and the bundle's quantiser the firmware's pipeline and
+    inference step, and the glue."""
     from ..emit.c_engine import engine_files
     from ..resources import firmware_templates_root
 
-    files = dict(engine_files(engine))
+    common = firmware_templates_root() / "common"
+    files = {"w2s_status.h": (common / "w2s_status.h").read_text()}
+    if engine is not None:
+        files.update(engine_files(engine))
     if frontend is not None:
         files.update(frontend)
-        common = firmware_templates_root() / "common"
+    if engine is not None and frontend is not None and "g_w2s_frontend_config" in frontend["w2s_frontend_tables.c"]:
         files.update({n: (common / n).read_text() for n in TEMPLATE_FILES})
-    else:
-        files["w2s_status.h"] = (firmware_templates_root() / "common" / "w2s_status.h").read_text()
     files[GLUE] = (ilr.files("mcu_toolkit.verify") / "c" / GLUE).read_text()
     return files
 
 
 def _flags(files: dict[str, str]) -> tuple[str, ...]:
-    return FLAGS + (("-DW2S_HOST_FRONTEND",) if "w2s_pipeline.c" in files else ())
+    """What the glue holds (w2s_host.c's W2S_HOST_*), from the files present."""
+    parts = []
+    if "w2s_engine.c" in files:
+        parts += ["-DW2S_HOST_ENGINE", "-DW2S_ENGINE_TRUNK_TAP=w2s_host_trunk_row"]
+    if "w2s_frontend.c" in files:
+        parts.append("-DW2S_HOST_FRONTEND")
+    if "w2s_pipeline.c" in files:
+        parts.append("-DW2S_HOST_PIPELINE")
+    return FLAGS + tuple(parts)
 
 
 def _key(files: dict[str, str], cc: tuple[str, str]) -> str:
@@ -129,24 +138,36 @@ def _ptr(a: np.ndarray, ctype):
 
 @dataclass
 class HostPipeline:
-    """The compiled pipeline for one bundle: windows of PCM in, the device's integers and floats out."""
+    """A compiled library for one bundle (or one front end): windows in, the device's integers and floats out.
+    Each method needs its part (sources()): the front end, the engine, or both with the quantiser."""
     lib: ctypes.CDLL
     frames: int
     n_mels: int
-    has_frontend: bool
     outputs: int = 3
 
     def __post_init__(self):
         u32, p = ctypes.c_uint32, ctypes.c_void_p
-        self.lib.w2s_host_engine_f32.argtypes = (p, u32, u32, p)
-        if self.has_frontend:
-            self.lib.w2s_host_windows_f32.argtypes = (p, u32, u32, p)
-            self.lib.w2s_host_input_s8.argtypes = (p, u32, u32, p)
+        for name, args in (("w2s_host_db_q7", (p, u32, u32, u32, p)), ("w2s_host_engine_f32", (p, u32, u32, p)),
+                           ("w2s_host_features_s8", (p, u32, u32, u32, p, p)),
+                           ("w2s_host_windows_f32", (p, u32, u32, p)), ("w2s_host_input_s8", (p, u32, u32, p))):
+            if hasattr(self.lib, name):
+                getattr(self.lib, name).argtypes = args
+
+    def has(self, name: str) -> bool:
+        return hasattr(self.lib, f"w2s_host_{name}")
 
     @staticmethod
     def _check(rc: int, what: str) -> None:
         if rc != 0:
             raise CheckFailed(f"the host {what} refused a window (status {-rc})")
+
+    def db_q7(self, pcm_s16: np.ndarray) -> np.ndarray:
+        """(windows, frames, mels) int16: fixed.window_logmel_q7 of each row of int16 PCM (windows, samples)."""
+        pcm = np.ascontiguousarray(pcm_s16, dtype=np.int16)
+        out = np.empty((len(pcm), self.frames, self.n_mels), np.int16)
+        self._check(self.lib.w2s_host_db_q7(pcm.ctypes.data, len(pcm), pcm.shape[1], self.frames, out.ctypes.data),
+                    "front end")
+        return out
 
     def windows_f32(self, pcm_s16: np.ndarray) -> np.ndarray:
         """(windows, 3) float32: each row of int16 PCM (windows, window_samples) through the front end, the
@@ -173,15 +194,26 @@ class HostPipeline:
         self._check(self.lib.w2s_host_engine_f32(x.ctypes.data, len(x), x.shape[1], out.ctypes.data), "engine")
         return out
 
+    def features_s8(self, x_s8: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """((windows, *shape) int8, (windows, 3) float32): the trunk's output (rows, W, C), the tensor the pooling
+        reads (Engine.features), and engine_f32's answers, for int8 model input (windows, frames, mels)."""
+        x = np.ascontiguousarray(x_s8, dtype=np.int8)
+        f = np.empty((len(x), *shape), np.int8)
+        out = np.empty((len(x), self.outputs), np.float32)
+        self._check(self.lib.w2s_host_features_s8(x.ctypes.data, len(x), x.shape[1], shape[0], f.ctypes.data,
+                                                  out.ctypes.data), "engine")
+        return f, out
 
-NO_COMPILER = ("no C compiler found (CC, cc or gcc): the w2s engine runs as its numpy mirror on the host "
-               "(the same numbers, several times slower)")
+
+NO_COMPILER = ("no C compiler found (CC, cc or gcc): the w2s engine and front end run as their numpy mirrors on "
+               "the host (the same numbers, several times slower)")
 
 
 def load(engine, frontend: dict[str, str] | None, frames: int, notes: list[str] | None = None,
-         root: Path | None = None) -> HostPipeline | None:
-    """The compiled pipeline for this engine and front end (c_frontend.frontend_files with the bundle's
-    quantisation; None: engine only), or None with a note when this machine has no C compiler that builds it."""
+         root: Path | None = None, n_mels: int | None = None) -> HostPipeline | None:
+    """The compiled library for this engine (None: the front end alone) and front end (c_frontend.frontend_files,
+    with the bundle's quantisation for the pipeline; None: the engine alone), or None with a note when this
+    machine has no C compiler that builds it."""
     cc = compiler()
     if cc is None:
         if notes is not None:
@@ -191,6 +223,7 @@ def load(engine, frontend: dict[str, str] | None, frames: int, notes: list[str] 
         lib = build(sources(engine, frontend), cc, root)
     except CheckFailed as e:  # a compiler that cannot build it: the mirror gives the same numbers, slower
         if notes is not None:
-            notes.append(f"{e}; the w2s engine runs as its numpy mirror on the host (the same numbers, slower)")
+            notes.append(f"{e}; the w2s engine and front end run as their numpy mirrors on the host (the same "
+                         "numbers, slower)")
         return None
-    return HostPipeline(ctypes.CDLL(str(lib)), frames, engine.graph.n_mels, frontend is not None)
+    return HostPipeline(ctypes.CDLL(str(lib)), frames, engine.graph.n_mels if engine is not None else n_mels)

@@ -17,6 +17,11 @@ uint64_t g_w2s_engine_layer_ticks[W2S_ENGINE_LAYERS + 1]; /* the trunk's layers,
 #define PROFILE_END(t, k)
 #endif
 
+#ifdef W2S_ENGINE_TRUNK_TAP
+/* A host build's observer of each trunk output row (convert feeds them to TFLM's tail); firmware has none. */
+void W2S_ENGINE_TRUNK_TAP(const int8_t *row_s8);
+#endif
+
 static size_t row_bytes(const w2s_layer_s8_t *layer)
 {
     return (size_t)layer->width * layer->cin;
@@ -119,6 +124,9 @@ static void advance(w2s_engine_t *e, uint32_t k)
         PROFILE_END(t0, k);
         if (last) {
             PROFILE_START(t1);
+#ifdef W2S_ENGINE_TRUNK_TAP
+            W2S_ENGINE_TRUNK_TAP(e->tail_row_s8);
+#endif
             pool_row(e);
             PROFILE_END(t1, W2S_ENGINE_LAYERS);
             return;
