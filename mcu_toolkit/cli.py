@@ -122,12 +122,14 @@ convert.help = inspect.cleandoc(convert.help) + "\n\n\b\n" + "\n".join(
                    "a file inside the bundle).")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=str), metavar="DIR",
               help="PNG scatter of deployed vs float per dimension (arousal.png, dominance.png, valence.png).")
-@opt.jobs()
+@opt.jobs(what="Worker processes, a file at a time; each runs onnxruntime and BLAS on one thread.")
 @click.option("--engine", type=click.Choice(spec.ENGINES), default=spec.ENGINES[0], show_default=True,
               help="The deployed model step: w2s (our streaming engine, as firmware --engine w2s) or tflm "
                    "(model_int8.tflite on the TFLM interpreter).")
 @click.option("--device", type=click.Choice(spec.DEVICES), default=spec.DEVICES[0], show_default=True,
-              help="Where the w2s engine runs: host (its numpy mirror, bit-exact with the C) or an emulated "
+              help="Where the w2s engine runs: host (the bundle's C front end and engine compiled for this machine "
+                   "with cc -O3 -march=native, once, into ~/.cache/mcu-toolkit; the numpy mirror, the same numbers, "
+                   "if no C compiler) or an emulated "
                    "board whose firmware image QEMU runs, every output checked bit for bit against the host: "
                    "qemu-m4 (the qemu-f411 image on a Cortex-M4; needs arm-none-eabi-gcc and qemu-system-arm); "
                    "qemu-rv32 (the qemu-rv32 image on rv32imc, the ESP32-C3's core; needs riscv64-unknown-elf-gcc, "

@@ -221,8 +221,8 @@ def load(engine, frontend: dict[str, str] | None, frames: int, notes: list[str] 
         return None
     try:
         lib = build(sources(engine, frontend), cc, root)
-    except CheckFailed as e:  # a compiler that cannot build it: the mirror gives the same numbers, slower
-        if notes is not None:
+    except (CheckFailed, OSError) as e:  # a compiler that cannot build it, a cache it cannot write: the mirror
+        if notes is not None:                # gives the same numbers, slower
             notes.append(f"{e}; the w2s engine and front end run as their numpy mirrors on the host (the same "
                          "numbers, slower)")
         return None

@@ -1,11 +1,12 @@
 """`validate`: CCC drift of the deployed pipeline against the float model, as a regression gate.
 
 The float model is the bundle's float trunk (model.onnx, onnxruntime) after the float front end;
-the deployed pipeline is the bundle's front end (fixed-point, bit-exact with the C) and then either
-the w2s engine (its numpy mirror on the host, or the real firmware image on an emulated Cortex-M4)
-or the int8 model on the TFLM interpreter. Clips are cut into the bundle's windows as the device runs
-them; a clip's value is the mean over its windows. Live on the emulated Cortex-M4 (a clock given), the
-image hears each clip as a microphone at that clock would deliver it, and a clip's value is the mean over
+the deployed pipeline is the bundle's front end (fixed-point) and then either the w2s engine or the int8 model on
+the TFLM interpreter. On the host the front end and the engine are the device's own C, compiled for this machine
+(native.py; their numpy mirrors where no C compiler builds them, the same numbers); on an emulated board, its real
+firmware image. Clips are cut into the bundle's windows as the device runs them, and streamed a block of
+windows at a time; a clip's value is the mean over its windows. Live on the emulated Cortex-M4 (a clock given),
+the image hears each clip as a microphone at that clock would deliver it, and a clip's value is the mean over
 the windows it analysed (both models run on exactly those samples).
 """
 
@@ -468,14 +469,26 @@ def _device_figures(res: ValidationResult, results: list, clock=None) -> None:
                             f"{res.device_differing} window output(s)")
 
 
+def _prepare(bundle: Path, tmp: Path, engine: str, device: str, clock, notes: list[str]) -> Path | None:
+    """The device's firmware image (None on the host), or on the host the compiled pipeline, built once here (a
+    note if it cannot be) so that workers find it in the cache."""
+    if device == "host":
+        _host_pipeline(bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS), engine, notes)
+        return None
+    from .device import DEVICES, build_image
+
+    return build_image(bundle, tmp / "device", live=clock is not None, device=DEVICES[device])
+
+
 def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, *,
              labels: str | os.PathLike | None = None, min_ccc: float | None = None,
              max_drift: float | None = None, jobs: int = 1, progress: bool = False, engine: str = "w2s",
              device: str = "host", clock_mhz: float | None = None, cpi: float | None = None) -> ValidationResult:
     """Compare the deployed pipeline with the float model on every file in `audio`.
 
-    engine "w2s" (our streaming engine) or "tflm"; device "host" (the engine's numpy mirror, bit-exact
-    with the C) or "qemu-m4" (the qemu-f411 firmware image in QEMU, checked bit for bit against the host).
+    engine "w2s" (our streaming engine) or "tflm"; device "host" (the engine's C compiled for this machine, or
+    its numpy mirror: the same numbers) or an emulated board ("qemu-m4": the qemu-f411 firmware image in QEMU),
+    checked bit for bit against the host.
     clock_mhz (qemu-m4 only): the image runs live, its samples arriving at 16 kHz of a board at that clock
     and cycles per instruction (cpi, default 1); the result's `live` says what it dropped and analysed."""
     clock = _live_clock(clock_mhz, cpi)
@@ -496,13 +509,7 @@ def validate(bundle_or_checkpoint: str | os.PathLike, audio: str | os.PathLike, 
     # every child in the run's group, and its temporary files in tmp: a stop leaves neither behind
     with tempfile.TemporaryDirectory() as tmp, child_group(), environ_set(TMPDIR=tmp):
         bundle = given or _convert_checkpoint(bundle_or_checkpoint, Path(tmp), progress)
-        elf = None
-        if device != "host":
-            from .device import DEVICES, build_image
-
-            elf = build_image(bundle, Path(tmp) / "device", live=clock is not None, device=DEVICES[device])
-        if device == "host":  # built once here (a note if it cannot be), so that workers find it in the cache
-            _host_pipeline(bundle_mod.Bundle.open(bundle, VALIDATE_NEEDS), engine, notes)
+        elf = _prepare(bundle, Path(tmp), engine, device, clock, notes)
         results = _run_files(bundle, files, seconds, jobs, progress, engine, elf, clock, device)
         report = bundle_mod.read_report(bundle)  # read here: a bundle converted from a checkpoint goes with tmp
     f_out = np.array([r[0] for r in results], dtype=np.float64)
