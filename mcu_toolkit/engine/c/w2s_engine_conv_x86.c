@@ -1,0 +1,272 @@
+/* w2s_engine_conv_x86: the conv row kernels of an x86-64 build with AVX2 (W2S_ENGINE_X86, see
+ * w2s_engine_kernels.h), and with AVX-512 VNNI where the compiler targets it (vpdpwssd, 32 vector registers).
+ * w2s_engine_conv.c forwards to them. Same int16 widened rows and the same weights_s16 as the portable C.
+ *
+ * Implicit GEMM over the receptive field: a pixel's field is one contiguous int16 run of the widened rows, so
+ * each tap pair of a block of pixels is broadcast to 16 int32 lanes (two ymm) and meets the pair's weights of
+ * 16 output lanes with vpmaddwd (or vpdpwssd): the lanes are four weight groups of weights_s16 (up to 4
+ * channels each), one 128-bit load a group a pair, so the generated layout serves as it is. The sums are
+ * the portable C's (any order gives the same int32), requantised 8 lanes at a time with TFLM's arithmetic. */
+#include "w2s_engine_kernels.h"
+
+#if W2S_ENGINE_X86
+#include <immintrin.h>
+#include <string.h>
+
+#include "w2s_engine_requant.h"
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define W2S_X86_VNNI 1
+#define W2S_X86_PX 13u /* pixels a block: 2 sums each + 2 weights + 1 tap pair in 32 registers (13: a 13-wide row) */
+#define W2S_MAC(acc, x, w) _mm256_dpwssd_epi32((acc), (x), (w)) /* one instruction: no vpaddd */
+#else
+#define W2S_X86_VNNI 0
+#define W2S_X86_PX 6u /* 12 sums + 2 weights + 1 tap pair in 16 registers */
+#define W2S_MAC(acc, x, w) _mm256_add_epi32((acc), _mm256_madd_epi16((x), (w)))
+#endif
+#define W2S_X86_LANES 16u /* output lanes a block: four groups of four */
+
+#if defined(__GNUC__)
+#define W2S_X86_INLINE inline __attribute__((always_inline))
+#else
+#define W2S_X86_INLINE inline
+#endif
+
+/* Four weight groups (engine/layout.py channel_groups, as w2s_engine_conv.c's group_size) side by side in 16
+ * lanes: group j's channel c in lane 4j + shift + c. */
+typedef struct {
+    const int16_t *w[4];     /**< each group's first tap pair (shift int16 pairs back), or zeros */
+    size_t step[4];          /**< int16 per tap pair: 2 * the group's channels (0: an absent group) */
+    size_t n;                /**< output channels of the block */
+    int32_t bias[16];        /**< by lane; 0 in the lanes of no channel */
+    int32_t mult[16];        /**< by lane, and the requantisation's shifts and rounding masks */
+    int32_t left[16], right[16], mask[16];
+    int8_t channel_lane[16]; /**< the lane of each of the n channels, in order */
+    int8_t order[16];        /**< the byte of each channel's lane in requant_px's packed outputs */
+} x86_block_t;
+
+static const int16_t zeros[8] = {0}; /* an absent group's weights */
+
+/* channels in the group that starts at output channel g (engine/layout.py channel_groups) */
+static size_t x86_group_size(size_t cout, size_t g)
+{
+    size_t threes = (4u - cout % 4u) % 4u;
+    threes = 3u * threes > cout ? 0u : threes;
+    const size_t fours = (cout - 3u * threes) / 4u;
+    if (g < 4u * fours) {
+        return 4u;
+    }
+    return g < 4u * fours + 3u * threes ? 3u : cout - g;
+}
+
+/* The block of up to four groups from output channel g0; returns the channel after it. A group of r < 4 is
+ * read 4 channels at a time: past its end the next group's weights (unused lanes), and the layer's last group
+ * from 4 - r channels before, so that no read leaves the weights. */
+static size_t block_of(const w2s_layer_s8_t *layer, size_t g0, x86_block_t *b)
+{
+    const size_t cout = layer->cout, run = layer->run;
+    size_t g = g0;
+    memset(b, 0, sizeof *b);
+    for (size_t j = 0; j < 4u; j++) {
+        if (g >= cout) {
+            b->w[j] = zeros;
+            continue;
+        }
+        const size_t r = x86_group_size(cout, g), shift = (g + r == cout && r < 4u) ? 4u - r : 0u;
+        b->w[j] = layer->weights_s16 + g * run - 2u * shift;
+        b->step[j] = 2u * r;
+        for (size_t c = 0; c < r; c++) {
+            const size_t lane = 4u * j + shift + c, oc = g + c;
+            const int sh = layer->shift[oc];
+            b->channel_lane[b->n++] = (int8_t)lane;
+            b->bias[lane] = layer->bias_s32[oc];
+            b->mult[lane] = layer->mult_q31[oc];
+            b->left[lane] = sh > 0 ? sh : 0;
+            b->right[lane] = sh > 0 ? 0 : -sh;
+            b->mask[lane] = (int32_t)(((int64_t)1 << b->right[lane]) - 1);
+        }
+        g += r;
+    }
+    for (size_t c = 0; c < b->n; c++) { /* the packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
+        const int lane = b->channel_lane[c];
+        b->order[c] = (int8_t)((lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1));
+    }
+    return g;
+}
+
+/* acc[p][lane] = bias + pixel p's field (x + p * stride) by the block's weights, P pixels at once: the sums
+ * stay in registers for the whole field, each weight pair is loaded once for the P pixels. */
+static W2S_X86_INLINE void dot_block(const int16_t *x, size_t stride, const x86_block_t *b, size_t pairs,
+                                     int32_t (*acc)[W2S_X86_LANES], const size_t P)
+{
+    __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)b->bias);
+    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b->bias + 8));
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        lo[p] = b0;
+        hi[p] = b1;
+    }
+    const int16_t *w0 = b->w[0], *w1 = b->w[1], *w2 = b->w[2], *w3 = b->w[3];
+    const size_t s0 = b->step[0], s1 = b->step[1], s2 = b->step[2], s3 = b->step[3];
+    for (size_t i = 0; i < pairs; i++, x += 2, w0 += s0, w1 += s1, w2 += s2, w3 += s3) {
+        const __m256i wa = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w0)),
+                                                   _mm_loadu_si128((const __m128i *)w1), 1);
+        const __m256i wb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w2)),
+                                                   _mm_loadu_si128((const __m128i *)w3), 1);
+#pragma GCC unroll 16
+        for (size_t p = 0; p < P; p++) {
+            int32_t v;
+            memcpy(&v, x + p * stride, sizeof v); /* the tap pair, to every lane */
+            const __m256i xv = _mm256_set1_epi32(v);
+            lo[p] = W2S_MAC(lo[p], xv, wa);
+            hi[p] = W2S_MAC(hi[p], xv, wb);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        _mm256_storeu_si256((__m256i *)acc[p], lo[p]);
+        _mm256_storeu_si256((__m256i *)(acc[p] + 8), hi[p]);
+    }
+}
+
+typedef void (*dot_block_fn)(const int16_t *, size_t, const x86_block_t *, size_t, int32_t (*)[W2S_X86_LANES]);
+#define W2S_X86_DOT(P)                                                                                          \
+    W2S_NOINLINE static void dot_block_##P(const int16_t *x, size_t stride, const x86_block_t *b, size_t pairs, \
+                                           int32_t (*acc)[W2S_X86_LANES])                                       \
+    {                                                                                                           \
+        dot_block(x, stride, b, pairs, acc, P##u);                                                              \
+    }
+W2S_X86_DOT(1)
+W2S_X86_DOT(2)
+W2S_X86_DOT(3)
+W2S_X86_DOT(4)
+W2S_X86_DOT(5)
+W2S_X86_DOT(6)
+#if W2S_X86_PX > 6u
+W2S_X86_DOT(7)
+W2S_X86_DOT(8)
+W2S_X86_DOT(9)
+W2S_X86_DOT(10)
+W2S_X86_DOT(11)
+W2S_X86_DOT(12)
+W2S_X86_DOT(13)
+#endif
+#undef W2S_X86_DOT
+/* by pixels in the block, from 1 */
+static const dot_block_fn dot_blocks[W2S_X86_PX + 1u] = {
+    NULL, dot_block_1, dot_block_2, dot_block_3, dot_block_4, dot_block_5, dot_block_6,
+#if W2S_X86_PX > 6u
+    dot_block_7, dot_block_8, dot_block_9, dot_block_10, dot_block_11, dot_block_12, dot_block_13,
+#endif
+};
+
+#if !W2S_SINGLE_ROUNDING
+/* TFLM's requantisation of 8 lanes (w2s_engine_requantize_q31), before the zero point. gemmlowp's
+ * SaturatingRoundingDoublingHighMul is floor((a * m + 2^30) / 2^31) for either sign (its nudge 1 - 2^30 and
+ * truncating division on a negative product give the same integer), and the saturating case needs m = -2^31,
+ * which no multiplier is. That high is the low word of the 64-bit sum shifted right by 31, logically or not. */
+static W2S_X86_INLINE __m256i requant8(__m256i acc, const int32_t *mult, const int32_t *left, const int32_t *right,
+                                       const int32_t *mask)
+{
+    const __m256i m = _mm256_loadu_si256((const __m256i *)mult);
+    const __m256i a = _mm256_sllv_epi32(acc, _mm256_loadu_si256((const __m256i *)left));
+    const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(a, m), half);
+    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(m, 32)), half);
+    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    /* RoundingDivideByPOT: up one where the remainder is over half (half and a hair for a negative value) */
+    const __m256i r = _mm256_loadu_si256((const __m256i *)right), k = _mm256_loadu_si256((const __m256i *)mask);
+    const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(k, 1), _mm256_cmpgt_epi32(_mm256_setzero_si256(), high));
+    const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(high, k), threshold);
+    return _mm256_sub_epi32(_mm256_srav_epi32(high, r), up);
+}
+#endif
+
+/* One pixel's block of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
+ * to the next pixel, written after), else only n. */
+static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, const int32_t *acc, int8_t *o,
+                                      int whole)
+{
+    int8_t v[16];
+#if W2S_SINGLE_ROUNDING
+    for (size_t c = 0; c < b->n; c++) {
+        const size_t lane = (size_t)b->channel_lane[c];
+        v[c] = requantize_s8(*q, acc[lane], b->mult[lane], b->left[lane] - b->right[lane]);
+    }
+#else
+    const __m256i zero = _mm256_set1_epi32(q->out_zero);
+    const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
+    __m256i r0 = requant8(_mm256_loadu_si256((const __m256i *)acc), b->mult, b->left, b->right, b->mask);
+    __m256i r1 = requant8(_mm256_loadu_si256((const __m256i *)(acc + 8)), b->mult + 8, b->left + 8, b->right + 8,
+                          b->mask + 8);
+    r0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r0, zero), lo), hi);
+    r1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r1, zero), lo), hi);
+    /* int8 in lane order 0-3, 8-11, 4-7, 12-15 (the packs work within 128-bit halves), then in channel order */
+    const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(r0, r1), _mm256_setzero_si256());
+    const __m128i bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(p8, 0x08));
+    const __m128i out = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)b->order));
+    if (whole) {
+        _mm_storeu_si128((__m128i *)o, out);
+        return;
+    }
+    _mm_storeu_si128((__m128i *)v, out);
+#endif
+    (void)whole;
+    memcpy(o, v, b->n);
+}
+
+int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out)
+{
+    const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u;
+    const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
+    if (cout < 4u) {
+        return 0; /* one group of under four channels: no 4-channel read stays in its weights */
+    }
+    const requant_t q = requant_of(layer);
+    for (size_t g0 = 0, g1; g0 < cout; g0 = g1) {
+        x86_block_t b;
+        g1 = block_of(layer, g0, &b);
+        for (size_t x = 0; x < width; x += W2S_X86_PX) {
+            const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
+            int32_t acc[W2S_X86_PX][W2S_X86_LANES];
+            dot_blocks[n](wide + x * stride, stride, &b, pairs, acc);
+            for (size_t p = 0; p < n; p++) {
+                /* whole 16 bytes: one block holds every channel, and they stay in the row */
+                const int whole = b.n == cout && (x + p) * cout + 16u <= width * cout;
+                requant_px(&q, &b, acc[p], out + (x + p) * cout + g0, whole);
+            }
+        }
+    }
+    return 1;
+}
+
+/* w2s_conv_widen_s16's layout: a column's kh * cin values row after row, zero point out, zeros in the padding
+ * columns and one zero at the end. Up to 16 channels a row with one 16-lane widening: the lanes past cin land in
+ * the next values' place, written after. */
+void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin, end = (left + width) * step;
+    const int16_t zero = layer->in_zero;
+    const __m256i zv = _mm256_set1_epi16(zero);
+    memset(out, 0, left * step * sizeof *out);
+    for (size_t x = 0; x < width; x++) {
+        for (size_t ky = 0; ky < kh; ky++) {
+            const int8_t *src = rows[ky] + x * cin;
+            int16_t *dst = out + (left + x) * step + ky * cin;
+            if (cin >= 8u && cin <= 16u && (size_t)(dst - out) + 16u <= end && (x + 1u) * cin + 16u - cin <= width * cin) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)src);
+                _mm256_storeu_si256((__m256i *)dst, _mm256_sub_epi16(_mm256_cvtepi8_epi16(v), zv));
+            } else {
+                for (size_t c = 0; c < cin; c++) {
+                    dst[c] = (int16_t)(src[c] - zero);
+                }
+            }
+        }
+    }
+    memset(out + end, 0, ((cols - left - width) * step + 1u) * sizeof *out);
+}
+#else
+typedef int w2s_engine_conv_x86_empty; /* ISO C wants a translation unit to declare something */
+#endif
