@@ -242,21 +242,31 @@ int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t
 }
 
 /* w2s_conv_widen_s16's layout: a column's kh * cin values row after row, zero point out, zeros in the padding
- * columns and one zero at the end. Up to 16 channels a row with one 16-lane widening: the lanes past cin land in
- * the next values' place, written after. */
+ * columns and one zero at the end. 8 to 16 channels: a pixel's cin bytes as two 8-byte loads that stay inside
+ * it (each inside one of the previous kernel's 16-byte stores, so forwarded from the store buffer: a 16-byte
+ * load across two of them waits for both to reach the cache), widened to 16 int16 lanes at once; the lanes past
+ * cin land in the next values' place, written after. */
 void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
 {
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
     const size_t cols = width + layer->kw - 1u, step = kh * cin, end = (left + width) * step;
     const int16_t zero = layer->in_zero;
     const __m256i zv = _mm256_set1_epi16(zero);
+    const int split = cin >= 8u && cin <= 16u;
+    int8_t order[16]; /* byte j of the pixel: j in the first load, else j + 16 - cin in the second */
+    for (size_t j = 0; j < 16u; j++) {
+        order[j] = (int8_t)(j < 8u ? j : j < cin ? j + 16u - cin : 0x80u);
+    }
+    const __m128i shuffle = _mm_loadu_si128((const __m128i *)order);
     memset(out, 0, left * step * sizeof *out);
     for (size_t x = 0; x < width; x++) {
         for (size_t ky = 0; ky < kh; ky++) {
             const int8_t *src = rows[ky] + x * cin;
             int16_t *dst = out + (left + x) * step + ky * cin;
-            if (cin >= 8u && cin <= 16u && (size_t)(dst - out) + 16u <= end && (x + 1u) * cin + 16u - cin <= width * cin) {
-                const __m128i v = _mm_loadu_si128((const __m128i *)src);
+            if (split && (size_t)(dst - out) + 16u <= end) {
+                const __m128i v = _mm_shuffle_epi8(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)src),
+                                                                      _mm_loadl_epi64((const __m128i *)(src + cin - 8u))),
+                                                   shuffle);
                 _mm256_storeu_si256((__m256i *)dst, _mm256_sub_epi16(_mm256_cvtepi8_epi16(v), zv));
             } else {
                 for (size_t c = 0; c < cin; c++) {
@@ -266,6 +276,59 @@ void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *ro
         }
     }
     memset(out + end, 0, ((cols - left - width) * step + 1u) * sizeof *out);
+}
+
+/* w2s_maxpool_row_s8: the max down the kh rows 16 values at a time (int8 in colmax's room), then across kw
+ * columns per output pixel, 16 channels at a time; out-of-image columns are in_zero, as the portable C's. */
+void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out)
+{
+    const size_t cin = layer->cin, width = layer->width, n = width * cin, on = (size_t)layer->out_width * cin;
+    int8_t *const cm = (int8_t *)colmax;
+    size_t i = 0;
+    for (; i + 16u <= n; i += 16u) {
+        __m128i m = _mm_loadu_si128((const __m128i *)(rows[0] + i));
+        for (size_t ky = 1; ky < layer->kh; ky++) {
+            m = _mm_max_epi8(m, _mm_loadu_si128((const __m128i *)(rows[ky] + i)));
+        }
+        _mm_storeu_si128((__m128i *)(cm + i), m);
+    }
+    for (; i < n; i++) {
+        int8_t m = rows[0][i];
+        for (size_t ky = 1; ky < layer->kh; ky++) {
+            m = rows[ky][i] > m ? rows[ky][i] : m;
+        }
+        cm[i] = m;
+    }
+    const __m128i pad = _mm_set1_epi8((char)layer->in_zero);
+    const __m128i lo = _mm_set1_epi8((char)layer->act_min), hi = _mm_set1_epi8((char)layer->act_max);
+    for (size_t ox = 0; ox < layer->out_width; ox++) {
+        for (size_t c = 0; c < cin; c += 16u) {
+            const size_t k = cin - c < 16u ? cin - c : 16u;
+            __m128i m = _mm_set1_epi8(-128);
+            for (size_t kx = 0; kx < layer->kw; kx++) {
+                const size_t ix = ox * layer->sw + kx - layer->pad_left; /* wraps below 0: out of the image too */
+                __m128i v = pad;
+                if (ix < width && ix * cin + c + 16u <= n) {
+                    v = _mm_loadu_si128((const __m128i *)(cm + ix * cin + c));
+                } else if (ix < width) {
+                    int8_t t[16];
+                    memcpy(t, cm + ix * cin + c, k);
+                    memset(t + k, 0, 16u - k);
+                    v = _mm_loadu_si128((const __m128i *)t);
+                }
+                m = _mm_max_epi8(m, v);
+            }
+            m = _mm_min_epi8(_mm_max_epi8(m, lo), hi);
+            int8_t *o = out + ox * cin + c;
+            if (ox * cin + c + 16u <= on) { /* the bytes past k: the next channels' or pixel's, written after */
+                _mm_storeu_si128((__m128i *)o, m);
+            } else {
+                int8_t t[16];
+                _mm_storeu_si128((__m128i *)t, m);
+                memcpy(o, t, k);
+            }
+        }
+    }
 }
 #else
 typedef int w2s_engine_conv_x86_empty; /* ISO C wants a translation unit to declare something */

@@ -101,10 +101,11 @@ size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const i
 #endif
 
 #if W2S_ENGINE_X86
-/* x86-64 builds (w2s_engine_conv_x86.c): the conv kernels above forward to these. The row kernel returns 0 for a
+/* x86-64 builds (w2s_engine_conv_x86.c): the conv and max-pool kernels above forward to these. The row kernel returns 0 for a
  * conv it leaves to the portable C (fewer than 4 output channels). */
 void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
 int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
+void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
 #endif
 
 #ifdef __cplusplus
