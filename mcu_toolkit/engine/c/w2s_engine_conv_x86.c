@@ -41,6 +41,9 @@ typedef struct {
     int32_t bias[16];        /**< by lane; 0 in the lanes of no channel */
     int32_t mult[16];        /**< by lane, and the requantisation's shifts and rounding masks */
     int32_t left[16], right[16], mask[16];
+    int32_t mult_odd[16];    /**< mult >> 32 as int64 lanes: the odd lanes' multipliers where vpmuldq reads them */
+    int32_t right1[16];      /**< right - 1, in the shortcut's blocks */
+    int right_only;          /**< every channel shifts right, by 1 or more: requant8's shortcut serves */
     int8_t channel_lane[16]; /**< the lane of each of the n channels, in order */
     int8_t order[16];        /**< the byte of each channel's lane in requant_px's packed outputs */
 } x86_block_t;
@@ -84,8 +87,17 @@ static size_t block_of(const w2s_layer_s8_t *layer, size_t g0, x86_block_t *b)
             b->left[lane] = sh > 0 ? sh : 0;
             b->right[lane] = sh > 0 ? 0 : -sh;
             b->mask[lane] = (int32_t)(((int64_t)1 << b->right[lane]) - 1);
+            b->right1[lane] = b->right[lane] - 1;
         }
         g += r;
+    }
+    b->right_only = 1;
+    for (size_t c = 0; c < b->n; c++) {
+        b->right_only &= b->right[b->channel_lane[c]] >= 1;
+    }
+    for (size_t lane = 0; lane < 16u; lane++) {
+        b->right1[lane] = b->right1[lane] < 0 ? 0 : b->right1[lane]; /* no channel's lanes */
+        b->mult_odd[lane] = lane & 1u ? 0 : b->mult[lane + 1u];
     }
     for (size_t c = 0; c < b->n; c++) { /* the packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
         const int lane = b->channel_lane[c];
@@ -166,17 +178,25 @@ static const dot_block_fn dot_blocks[W2S_X86_PX + 1u] = {
  * SaturatingRoundingDoublingHighMul is floor((a * m + 2^30) / 2^31) for either sign (its nudge 1 - 2^30 and
  * truncating division on a negative product give the same integer), and the saturating case needs m = -2^31,
  * which no multiplier is. That high is the low word of the 64-bit sum shifted right by 31, logically or not. */
-static W2S_X86_INLINE __m256i requant8(__m256i acc, const int32_t *mult, const int32_t *left, const int32_t *right,
-                                       const int32_t *mask)
+static W2S_X86_INLINE __m256i requant8(__m256i acc, const x86_block_t *b, size_t l0, const int right_only)
 {
-    const __m256i m = _mm256_loadu_si256((const __m256i *)mult);
-    const __m256i a = _mm256_sllv_epi32(acc, _mm256_loadu_si256((const __m256i *)left));
+    const __m256i m = _mm256_loadu_si256((const __m256i *)(b->mult + l0));
+    const __m256i m_odd = _mm256_loadu_si256((const __m256i *)(b->mult_odd + l0));
+    const __m256i a = right_only ? acc : _mm256_sllv_epi32(acc, _mm256_loadu_si256((const __m256i *)(b->left + l0)));
     const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
     const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(a, m), half);
-    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(m, 32)), half);
+    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), m_odd), half);
     const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    if (right_only) {
+        /* RoundingDivideByPOT by right >= 1 as ((high - (high < 0)) >> (right - 1) + 1) >> 1 (the DSP kernels'
+         * full_requant_s8): |high| < 2^31 - 1, so neither step wraps */
+        const __m256i h = _mm256_add_epi32(high, _mm256_srai_epi32(high, 31));
+        const __m256i r1 = _mm256_loadu_si256((const __m256i *)(b->right1 + l0));
+        return _mm256_srai_epi32(_mm256_sub_epi32(_mm256_srav_epi32(h, r1), _mm256_set1_epi32(-1)), 1);
+    }
     /* RoundingDivideByPOT: up one where the remainder is over half (half and a hair for a negative value) */
-    const __m256i r = _mm256_loadu_si256((const __m256i *)right), k = _mm256_loadu_si256((const __m256i *)mask);
+    const __m256i r = _mm256_loadu_si256((const __m256i *)(b->right + l0));
+    const __m256i k = _mm256_loadu_si256((const __m256i *)(b->mask + l0));
     const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(k, 1), _mm256_cmpgt_epi32(_mm256_setzero_si256(), high));
     const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(high, k), threshold);
     return _mm256_sub_epi32(_mm256_srav_epi32(high, r), up);
@@ -186,7 +206,7 @@ static W2S_X86_INLINE __m256i requant8(__m256i acc, const int32_t *mult, const i
 /* One pixel's block of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
  * to the next pixel, written after), else only n. */
 static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, const int32_t *acc, int8_t *o,
-                                      int whole)
+                                      int whole, const int right_only)
 {
     int8_t v[16];
 #if W2S_SINGLE_ROUNDING
@@ -197,9 +217,8 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
 #else
     const __m256i zero = _mm256_set1_epi32(q->out_zero);
     const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
-    __m256i r0 = requant8(_mm256_loadu_si256((const __m256i *)acc), b->mult, b->left, b->right, b->mask);
-    __m256i r1 = requant8(_mm256_loadu_si256((const __m256i *)(acc + 8)), b->mult + 8, b->left + 8, b->right + 8,
-                          b->mask + 8);
+    __m256i r0 = requant8(_mm256_loadu_si256((const __m256i *)acc), b, 0, right_only);
+    __m256i r1 = requant8(_mm256_loadu_si256((const __m256i *)(acc + 8)), b, 8, right_only);
     r0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r0, zero), lo), hi);
     r1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r1, zero), lo), hi);
     /* int8 in lane order 0-3, 8-11, 4-7, 12-15 (the packs work within 128-bit halves), then in channel order */
@@ -213,6 +232,7 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     _mm_storeu_si128((__m128i *)v, out);
 #endif
     (void)whole;
+    (void)right_only;
     memcpy(o, v, b->n);
 }
 
@@ -234,7 +254,11 @@ int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t
             for (size_t p = 0; p < n; p++) {
                 /* whole 16 bytes: one block holds every channel, and they stay in the row */
                 const int whole = b.n == cout && (x + p) * cout + 16u <= width * cout;
-                requant_px(&q, &b, acc[p], out + (x + p) * cout + g0, whole);
+                if (b.right_only) { /* the shortcut's code apart: a constant where inlined */
+                    requant_px(&q, &b, acc[p], out + (x + p) * cout + g0, whole, 1);
+                } else {
+                    requant_px(&q, &b, acc[p], out + (x + p) * cout + g0, whole, 0);
+                }
             }
         }
     }
@@ -259,7 +283,43 @@ void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *ro
     }
     const __m128i shuffle = _mm_loadu_si128((const __m128i *)order);
     memset(out, 0, left * step * sizeof *out);
-    for (size_t x = 0; x < width; x++) {
+    size_t x0 = 0;
+    if (cin == 1u && kh == 3u) {
+        /* the first conv (one channel, three rows): 8 columns' three rows interleaved into 24 int16 by byte
+         * shuffles, three 16-byte stores, where the kernel reads pairs of values a store each (not 24 int16
+         * stores, each pair of which it would wait on) */
+        static const int8_t idx[3][3][16] = {
+#define W2S_I(j) (int8_t)(2 * (j)), (int8_t)(2 * (j) + 1)
+#define W2S_Z (int8_t)0x80, (int8_t)0x80
+            {{W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2), W2S_Z},
+             {W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2)},
+             {W2S_Z, W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z}},
+            {{W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z, W2S_I(5)},
+             {W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z},
+             {W2S_I(2), W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z}},
+            {{W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z, W2S_Z},
+             {W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z},
+             {W2S_Z, W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7)}},
+#undef W2S_I
+#undef W2S_Z
+        };
+        const __m128i z8 = _mm_set1_epi16(zero);
+        for (; x0 + 8u <= width; x0 += 8u) {
+            __m128i r[3];
+            for (size_t ky = 0; ky < 3u; ky++) {
+                r[ky] = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(rows[ky] + x0))), z8);
+            }
+            int16_t *dst = out + (left + x0) * 3u;
+            for (size_t k = 0; k < 3u; k++) {
+                const __m128i v = _mm_or_si128(
+                    _mm_or_si128(_mm_shuffle_epi8(r[0], _mm_loadu_si128((const __m128i *)idx[k][0])),
+                                 _mm_shuffle_epi8(r[1], _mm_loadu_si128((const __m128i *)idx[k][1]))),
+                    _mm_shuffle_epi8(r[2], _mm_loadu_si128((const __m128i *)idx[k][2])));
+                _mm_storeu_si128((__m128i *)(dst + 8u * k), v);
+            }
+        }
+    }
+    for (size_t x = x0; x < width; x++) {
         for (size_t ky = 0; ky < kh; ky++) {
             const int8_t *src = rows[ky] + x * cin;
             int16_t *dst = out + (left + x) * step + ky * cin;
