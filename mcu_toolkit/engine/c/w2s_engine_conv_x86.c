@@ -99,9 +99,9 @@ static size_t block_of(const w2s_layer_s8_t *layer, size_t g0, x86_block_t *b)
         b->right1[lane] = b->right1[lane] < 0 ? 0 : b->right1[lane]; /* no channel's lanes */
         b->mult_odd[lane] = lane & 1u ? 0 : b->mult[lane + 1u];
     }
-    for (size_t c = 0; c < b->n; c++) { /* the packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
+    for (size_t c = 0; c < b->n; c++) { /* AVX2's packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
         const int lane = b->channel_lane[c];
-        b->order[c] = (int8_t)((lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1));
+        b->order[c] = (int8_t)(W2S_X86_VNNI ? lane : (lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1));
     }
     return g;
 }
@@ -203,6 +203,30 @@ static W2S_X86_INLINE __m256i requant8(__m256i acc, const x86_block_t *b, size_t
 }
 #endif
 
+#if !W2S_SINGLE_ROUNDING && W2S_X86_VNNI
+/* requant8's arithmetic on the 16 lanes at once (AVX-512F: the VNNI builds have it) */
+static W2S_X86_INLINE __m512i requant16(__m512i acc, const x86_block_t *b, const int right_only)
+{
+    const __m512i m = _mm512_loadu_si512(b->mult), m_odd = _mm512_loadu_si512(b->mult_odd);
+    const __m512i a = right_only ? acc : _mm512_sllv_epi32(acc, _mm512_loadu_si512(b->left));
+    const __m512i half = _mm512_set1_epi64((int64_t)1 << 30);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, m), half);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), half);
+    const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+    const __m512i one = _mm512_set1_epi32(1);
+    if (right_only) {
+        const __m512i h = _mm512_add_epi32(high, _mm512_srai_epi32(high, 31));
+        return _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(h, _mm512_loadu_si512(b->right1)), one), 1);
+    }
+    const __m512i k = _mm512_loadu_si512(b->mask);
+    const __m512i threshold = _mm512_mask_add_epi32(_mm512_srai_epi32(k, 1),
+                                                    _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()),
+                                                    _mm512_srai_epi32(k, 1), one);
+    const __m512i r = _mm512_srav_epi32(high, _mm512_loadu_si512(b->right));
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, k), threshold), r, one);
+}
+#endif
+
 /* One pixel's block of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
  * to the next pixel, written after), else only n. */
 static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, const int32_t *acc, int8_t *o,
@@ -214,6 +238,10 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
         const size_t lane = (size_t)b->channel_lane[c];
         v[c] = requantize_s8(*q, acc[lane], b->mult[lane], b->left[lane] - b->right[lane]);
     }
+#elif W2S_X86_VNNI
+    __m512i r = _mm512_add_epi32(requant16(_mm512_loadu_si512(acc), b, right_only), _mm512_set1_epi32(q->out_zero));
+    r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
+    const __m128i out = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(r), _mm_loadu_si128((const __m128i *)b->order));
 #else
     const __m256i zero = _mm256_set1_epi32(q->out_zero);
     const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
@@ -225,6 +253,8 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(r0, r1), _mm256_setzero_si256());
     const __m128i bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(p8, 0x08));
     const __m128i out = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)b->order));
+#endif
+#if !W2S_SINGLE_ROUNDING
     if (whole) {
         _mm_storeu_si128((__m128i *)o, out);
         return;
