@@ -42,9 +42,9 @@ def test_host_c_equals_the_mirror_bit_for_bit(shape, rounding, tmp_path):
 
 
 # Beyond SHAPES, for the x86 kernels' other branches: 3 output channels (one group: left to the portable C),
-# 3 and 20 input channels (the widening one value at a time), 20 and 17 outputs (two 16-lane blocks, a last
-# group of 3 read from before its start)
-X86_SHAPES = {**SHAPES, "3_20_17ch_11mels": Shape(11, (ConvSpec(3), ConvSpec(20, "none", loud=True), PoolSpec(),
+# 3 and 30 input channels (the widening one value at a time; 270 taps, past the VNNI int8 path's 256), 30 and
+# 17 outputs (two 16-lane blocks, a last group of 3 read from before its start)
+X86_SHAPES = {**SHAPES, "3_30_17ch_11mels": Shape(11, (ConvSpec(3), ConvSpec(30, "none", loud=True), PoolSpec(),
                                                       ConvSpec(17, "relu6")))}
 
 

@@ -50,6 +50,23 @@ typedef struct {
 
 static const int16_t zeros[8] = {0}; /* an absent group's weights */
 
+/* The first conv's three rows (one channel) interleaved: int16 lane j of rows 0, 1, 2 into 3 x 8 int16 */
+static const int8_t interleave3[3][3][16] = {
+#define W2S_I(j) (int8_t)(2 * (j)), (int8_t)(2 * (j) + 1)
+#define W2S_Z (int8_t)0x80, (int8_t)0x80
+    {{W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2), W2S_Z},
+     {W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2)},
+     {W2S_Z, W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z}},
+    {{W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z, W2S_I(5)},
+     {W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z},
+     {W2S_I(2), W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z}},
+    {{W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z, W2S_Z},
+     {W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z},
+     {W2S_Z, W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7)}},
+#undef W2S_I
+#undef W2S_Z
+};
+
 /* channels in the group that starts at output channel g (engine/layout.py channel_groups) */
 static size_t x86_group_size(size_t cout, size_t g)
 {
@@ -266,6 +283,188 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     memcpy(o, v, b->n);
 }
 
+/* The requantisation of a block's P pixels of sums into the row (the same for both VNNI paths) */
+static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*acc)[W2S_X86_LANES], size_t x,
+                          size_t n, size_t g0, size_t width, int8_t *out)
+{
+    const size_t cout = q->cout;
+    for (size_t p = 0; p < n; p++) {
+        /* whole 16 bytes: one block holds every channel, and they stay in the row */
+        const int whole = b->n == cout && (x + p) * cout + 16u <= width * cout;
+        if (b->right_only) { /* the shortcut's code apart: a constant where inlined */
+            requant_px(q, b, acc[p], out + (x + p) * cout + g0, whole, 1);
+        } else {
+            requant_px(q, b, acc[p], out + (x + p) * cout + g0, whole, 0);
+        }
+    }
+}
+
+#if W2S_X86_VNNI
+/* VNNI: int8 by int8 with vpdpbusd, 4 taps a lane an instruction (twice vpdpwssd's). The widened rows are bytes
+ * x + 128 (unsigned; padding zp + 128), the weights int8 quads of taps packed per row from weights_s16, and the
+ * sums start from bias - (zp + 128) * the channel's weight sum: sum w (x + 128) - (zp + 128) sum w = sum w (x - zp),
+ * and a padding tap adds w (zp + 128), taken out again (TFLM's skipped taps). */
+#define W2S_X86_QUADS 64u /* the most tap quads a field: the packed weights are on the stack */
+
+static int x86_u8(const w2s_layer_s8_t *layer)
+{
+    return layer->cout >= 4u && (layer->run / 2u + 1u) / 2u <= W2S_X86_QUADS;
+}
+
+/* wq[16 q + lane] = lane's taps 4q .. 4q + 3 as int8 (0 past the run), and the block's u8 biases */
+static void pack_quads(const w2s_layer_s8_t *layer, const x86_block_t *b, size_t pairs, int32_t *wq, int32_t *bias_u)
+{
+    const int16_t *w0 = b->w[0], *w1 = b->w[1], *w2 = b->w[2], *w3 = b->w[3];
+    const size_t s0 = b->step[0], s1 = b->step[1], s2 = b->step[2], s3 = b->step[3];
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i order = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                           0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    __m256i sa = _mm256_setzero_si256(), sb = _mm256_setzero_si256();
+    for (size_t i = 0; i < pairs; i += 2u, wq += 16) {
+        __m256i wa[2], wb[2];
+        for (size_t k = 0; k < 2u; k++) { /* two tap pairs; an odd last pair's quad ends in a zero pair */
+            const int in = i + k < pairs;
+            wa[k] = in ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w0)),
+                                                 _mm_loadu_si128((const __m128i *)w1), 1) : _mm256_setzero_si256();
+            wb[k] = in ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w2)),
+                                                 _mm_loadu_si128((const __m128i *)w3), 1) : _mm256_setzero_si256();
+            w0 += s0, w1 += s1, w2 += s2, w3 += s3;
+        }
+        sa = _mm256_add_epi32(sa, _mm256_madd_epi16(_mm256_add_epi16(wa[0], wa[1]), ones));
+        sb = _mm256_add_epi32(sb, _mm256_madd_epi16(_mm256_add_epi16(wb[0], wb[1]), ones));
+        /* int16 pairs of two tap pairs -> per lane the four int8 taps (each weight is int8) */
+        _mm256_storeu_si256((__m256i *)wq, _mm256_shuffle_epi8(_mm256_packs_epi16(wa[0], wa[1]), order));
+        _mm256_storeu_si256((__m256i *)(wq + 8), _mm256_shuffle_epi8(_mm256_packs_epi16(wb[0], wb[1]), order));
+    }
+    const __m256i zp = _mm256_set1_epi32(layer->in_zero + 128);
+    _mm256_storeu_si256((__m256i *)bias_u, _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)b->bias),
+                                                             _mm256_mullo_epi32(zp, sa)));
+    _mm256_storeu_si256((__m256i *)(bias_u + 8), _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(b->bias + 8)),
+                                                                   _mm256_mullo_epi32(zp, sb)));
+}
+
+static W2S_X86_INLINE void dot_block_u8(const uint8_t *x, size_t stride, const int32_t *wq, const int32_t *bias,
+                                        size_t quads, int32_t (*acc)[W2S_X86_LANES], const size_t P)
+{
+    __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias), b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        lo[p] = b0;
+        hi[p] = b1;
+    }
+    for (size_t i = 0; i < quads; i++, x += 4, wq += 16) {
+        const __m256i wa = _mm256_loadu_si256((const __m256i *)wq), wb = _mm256_loadu_si256((const __m256i *)(wq + 8));
+#pragma GCC unroll 16
+        for (size_t p = 0; p < P; p++) {
+            int32_t v;
+            memcpy(&v, x + p * stride, sizeof v); /* four taps, to every lane */
+            const __m256i xv = _mm256_set1_epi32(v);
+            lo[p] = _mm256_dpbusd_epi32(lo[p], xv, wa);
+            hi[p] = _mm256_dpbusd_epi32(hi[p], xv, wb);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        _mm256_storeu_si256((__m256i *)acc[p], lo[p]);
+        _mm256_storeu_si256((__m256i *)(acc[p] + 8), hi[p]);
+    }
+}
+
+typedef void (*dot_u8_fn)(const uint8_t *, size_t, const int32_t *, const int32_t *, size_t,
+                          int32_t (*)[W2S_X86_LANES]);
+#define W2S_X86_DOT_U8(P)                                                                                     \
+    W2S_NOINLINE static void dot_u8_##P(const uint8_t *x, size_t stride, const int32_t *wq, const int32_t *bias, \
+                                        size_t quads, int32_t (*acc)[W2S_X86_LANES])                          \
+    {                                                                                                         \
+        dot_block_u8(x, stride, wq, bias, quads, acc, P##u);                                                  \
+    }
+W2S_X86_DOT_U8(1)
+W2S_X86_DOT_U8(2)
+W2S_X86_DOT_U8(3)
+W2S_X86_DOT_U8(4)
+W2S_X86_DOT_U8(5)
+W2S_X86_DOT_U8(6)
+W2S_X86_DOT_U8(7)
+W2S_X86_DOT_U8(8)
+W2S_X86_DOT_U8(9)
+W2S_X86_DOT_U8(10)
+W2S_X86_DOT_U8(11)
+W2S_X86_DOT_U8(12)
+W2S_X86_DOT_U8(13)
+#undef W2S_X86_DOT_U8
+static const dot_u8_fn dot_u8[W2S_X86_PX + 1u] = {NULL, dot_u8_1, dot_u8_2, dot_u8_3, dot_u8_4, dot_u8_5,
+                                                  dot_u8_6, dot_u8_7, dot_u8_8, dot_u8_9, dot_u8_10, dot_u8_11,
+                                                  dot_u8_12, dot_u8_13};
+
+static void row_u8(const w2s_layer_s8_t *layer, const uint8_t *wide, int8_t *out)
+{
+    const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u, quads = (pairs + 1u) / 2u;
+    const size_t stride = (size_t)layer->kh * layer->cin;
+    const requant_t q = requant_of(layer);
+    for (size_t g0 = 0, g1; g0 < cout; g0 = g1) {
+        x86_block_t b;
+        int32_t wq[16u * W2S_X86_QUADS], bias_u[16];
+        g1 = block_of(layer, g0, &b);
+        pack_quads(layer, &b, pairs, wq, bias_u);
+        for (size_t x = 0; x < width; x += W2S_X86_PX) {
+            const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
+            int32_t acc[W2S_X86_PX][W2S_X86_LANES];
+            dot_u8[n](wide + x * stride, stride, wq, bias_u, quads, acc);
+            requant_block(&q, &b, acc, x, n, g0, width, out);
+        }
+    }
+}
+
+/* the rows as bytes x + 128, padding zp + 128, and 4 more after the last column (a quad read past a field) */
+static void widen_u8(const w2s_layer_s8_t *layer, const int8_t *const *rows, uint8_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin, end = (left + width) * step;
+    const uint8_t pad = (uint8_t)(layer->in_zero + 128);
+    int8_t order[16]; /* as w2s_conv_widen_x86_s16 */
+    for (size_t j = 0; j < 16u; j++) {
+        order[j] = (int8_t)(j < 8u ? j : j < cin ? j + 16u - cin : 0x80u);
+    }
+    const __m128i shuffle = _mm_loadu_si128((const __m128i *)order), flip = _mm_set1_epi8((char)0x80);
+    memset(out, pad, left * step);
+    size_t x0 = 0;
+    if (cin == 1u && kh == 3u) { /* w2s_conv_widen_x86_s16's interleave of x + 128, then bytes */
+        const __m128i up = _mm_set1_epi16(128);
+        for (; x0 + 8u <= width; x0 += 8u) {
+            __m128i r[3], v[3];
+            for (size_t ky = 0; ky < 3u; ky++) {
+                r[ky] = _mm_add_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(rows[ky] + x0))), up);
+            }
+            for (size_t k = 0; k < 3u; k++) {
+                v[k] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(r[0], _mm_loadu_si128((const __m128i *)interleave3[k][0])),
+                                                 _mm_shuffle_epi8(r[1], _mm_loadu_si128((const __m128i *)interleave3[k][1]))),
+                                    _mm_shuffle_epi8(r[2], _mm_loadu_si128((const __m128i *)interleave3[k][2])));
+            }
+            uint8_t *dst = out + (left + x0) * 3u;
+            _mm_storeu_si128((__m128i *)dst, _mm_packus_epi16(v[0], v[1]));
+            _mm_storel_epi64((__m128i *)(dst + 16), _mm_packus_epi16(v[2], v[2]));
+        }
+    }
+    for (size_t x = x0; x < width; x++) {
+        for (size_t ky = 0; ky < kh; ky++) {
+            const int8_t *src = rows[ky] + x * cin;
+            uint8_t *dst = out + (left + x) * step + ky * cin;
+            if (cin >= 8u && cin <= 16u && (size_t)(dst - out) + 16u <= end) {
+                const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)src),
+                                                     _mm_loadl_epi64((const __m128i *)(src + cin - 8u)));
+                _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_shuffle_epi8(v, shuffle), flip));
+            } else {
+                for (size_t c = 0; c < cin; c++) {
+                    dst[c] = (uint8_t)(src[c] + 128);
+                }
+            }
+        }
+    }
+    memset(out + end, pad, (cols - left - width) * step + 4u);
+}
+#endif
+
 int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out)
 {
     const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u;
@@ -273,6 +472,12 @@ int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t
     if (cout < 4u) {
         return 0; /* one group of under four channels: no 4-channel read stays in its weights */
     }
+#if W2S_X86_VNNI
+    if (x86_u8(layer)) {
+        row_u8(layer, (const uint8_t *)wide, out);
+        return 1;
+    }
+#endif
     const requant_t q = requant_of(layer);
     for (size_t g0 = 0, g1; g0 < cout; g0 = g1) {
         x86_block_t b;
@@ -281,15 +486,7 @@ int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t
             const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
             int32_t acc[W2S_X86_PX][W2S_X86_LANES];
             dot_blocks[n](wide + x * stride, stride, &b, pairs, acc);
-            for (size_t p = 0; p < n; p++) {
-                /* whole 16 bytes: one block holds every channel, and they stay in the row */
-                const int whole = b.n == cout && (x + p) * cout + 16u <= width * cout;
-                if (b.right_only) { /* the shortcut's code apart: a constant where inlined */
-                    requant_px(&q, &b, acc[p], out + (x + p) * cout + g0, whole, 1);
-                } else {
-                    requant_px(&q, &b, acc[p], out + (x + p) * cout + g0, whole, 0);
-                }
-            }
+            requant_block(&q, &b, acc, x, n, g0, width, out);
         }
     }
     return 1;
@@ -304,6 +501,12 @@ void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *ro
 {
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
     const size_t cols = width + layer->kw - 1u, step = kh * cin, end = (left + width) * step;
+#if W2S_X86_VNNI
+    if (x86_u8(layer)) {
+        widen_u8(layer, rows, (uint8_t *)out);
+        return;
+    }
+#endif
     const int16_t zero = layer->in_zero;
     const __m256i zv = _mm256_set1_epi16(zero);
     const int split = cin >= 8u && cin <= 16u;
@@ -318,21 +521,6 @@ void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *ro
         /* the first conv (one channel, three rows): 8 columns' three rows interleaved into 24 int16 by byte
          * shuffles, three 16-byte stores, where the kernel reads pairs of values a store each (not 24 int16
          * stores, each pair of which it would wait on) */
-        static const int8_t idx[3][3][16] = {
-#define W2S_I(j) (int8_t)(2 * (j)), (int8_t)(2 * (j) + 1)
-#define W2S_Z (int8_t)0x80, (int8_t)0x80
-            {{W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2), W2S_Z},
-             {W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2)},
-             {W2S_Z, W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z}},
-            {{W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z, W2S_I(5)},
-             {W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z},
-             {W2S_I(2), W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z}},
-            {{W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z, W2S_Z},
-             {W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z},
-             {W2S_Z, W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7)}},
-#undef W2S_I
-#undef W2S_Z
-        };
         const __m128i z8 = _mm_set1_epi16(zero);
         for (; x0 + 8u <= width; x0 += 8u) {
             __m128i r[3];
@@ -342,9 +530,9 @@ void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *ro
             int16_t *dst = out + (left + x0) * 3u;
             for (size_t k = 0; k < 3u; k++) {
                 const __m128i v = _mm_or_si128(
-                    _mm_or_si128(_mm_shuffle_epi8(r[0], _mm_loadu_si128((const __m128i *)idx[k][0])),
-                                 _mm_shuffle_epi8(r[1], _mm_loadu_si128((const __m128i *)idx[k][1]))),
-                    _mm_shuffle_epi8(r[2], _mm_loadu_si128((const __m128i *)idx[k][2])));
+                    _mm_or_si128(_mm_shuffle_epi8(r[0], _mm_loadu_si128((const __m128i *)interleave3[k][0])),
+                                 _mm_shuffle_epi8(r[1], _mm_loadu_si128((const __m128i *)interleave3[k][1]))),
+                    _mm_shuffle_epi8(r[2], _mm_loadu_si128((const __m128i *)interleave3[k][2])));
                 _mm_storeu_si128((__m128i *)(dst + 8u * k), v);
             }
         }
