@@ -1,12 +1,16 @@
-/* w2s_engine_conv_x86: the conv row kernels of an x86-64 build with AVX2 (W2S_ENGINE_X86, see
- * w2s_engine_kernels.h), and with AVX-512 VNNI where the compiler targets it (vpdpwssd, 32 vector registers).
- * w2s_engine_conv.c forwards to them. Same int16 widened rows and the same weights_s16 as the portable C.
+/* w2s_engine_conv_x86: the conv and max-pool row kernels of an x86-64 build with AVX2 (W2S_ENGINE_X86, see
+ * w2s_engine_kernels.h), and with AVX-512 VNNI where the compiler targets it (-march=native on such a CPU).
+ * w2s_engine_conv.c and w2s_engine_maxpool.c forward to them. They read the generated weights_s16 as the portable
+ * C does: no other layout, so a Cortex-M image is the same.
  *
- * Implicit GEMM over the receptive field: a pixel's field is one contiguous int16 run of the widened rows, so
- * each tap pair of a block of pixels is broadcast to 16 int32 lanes (two ymm) and meets the pair's weights of
- * 16 output lanes with vpmaddwd (or vpdpwssd): the lanes are four weight groups of weights_s16 (up to 4
- * channels each), one 128-bit load a group a pair, so the generated layout serves as it is. The sums are
- * the portable C's (any order gives the same int32), requantised 8 lanes at a time with TFLM's arithmetic. */
+ * Implicit GEMM over the receptive field: a pixel's field is one contiguous run of the widened rows, so each tap
+ * pair (AVX2: vpmaddwd on int16) or tap quad (VNNI: vpdpbusd on bytes x + 128) of a block of pixels is
+ * broadcast to 16 int32 lanes (two ymm) and meets those taps' weights of 16 output lanes. The lanes are four
+ * weight groups of weights_s16 (up to 4 channels each), one 128-bit load a group a pair; the VNNI path packs them
+ * into int8 quads once a row. The sums are the portable C's (any order gives the same int32), requantised 8 or
+ * 16 lanes at a time with TFLM's arithmetic. Widened rows are written with stores the kernel's loads fall inside:
+ * a load across two recent stores waits for both to reach the cache (store-to-load forwarding fails).
+ * Timing: python benchmarks/bench_engine_host.py. */
 #include "w2s_engine_kernels.h"
 
 #if W2S_ENGINE_X86

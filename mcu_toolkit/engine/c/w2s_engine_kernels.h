@@ -4,7 +4,7 @@
  *   w2s_engine_maxpool.c  max-pool rows
  *   w2s_engine_requant.h  the convs' requantisation, static inline
  *   w2s_engine_conv_mve.c the Helium (MVE) kernels of a Cortex-M55 build, int8 throughout
- *   w2s_engine_conv_x86.c the AVX2 / AVX-512 VNNI conv kernels of an x86-64 build */
+ *   w2s_engine_conv_x86.c the AVX2 / AVX-512 VNNI conv and max-pool kernels of an x86-64 build */
 #ifndef W2S_ENGINE_KERNELS_H
 #define W2S_ENGINE_KERNELS_H
 
@@ -101,8 +101,9 @@ size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const i
 #endif
 
 #if W2S_ENGINE_X86
-/* x86-64 builds (w2s_engine_conv_x86.c): the conv and max-pool kernels above forward to these. The row kernel returns 0 for a
- * conv it leaves to the portable C (fewer than 4 output channels). */
+/* x86-64 builds (w2s_engine_conv_x86.c): the conv and max-pool kernels above forward to these. With AVX-512 VNNI
+ * the widening writes most convs' rows as bytes (x + 128) in the same scratch, for the row kernel's int8 path. The
+ * row kernel returns 0 for a conv it leaves to the portable C (fewer than 4 output channels). */
 void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
 int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
 void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
