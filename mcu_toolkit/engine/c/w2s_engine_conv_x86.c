@@ -19,7 +19,7 @@
 
 #include "w2s_engine_requant.h"
 
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
 #define W2S_X86_VNNI 1
 #define W2S_X86_PX 13u /* pixels a block: 2 sums each + 2 weights + 1 tap pair in 32 registers (13: a 13-wide row) */
 #define W2S_MAC(acc, x, w) _mm256_dpwssd_epi32((acc), (x), (w)) /* one instruction: no vpaddd */
@@ -90,40 +90,67 @@ static size_t block_of(const w2s_layer_s8_t *layer, size_t g0, x86_block_t *b)
 {
     const size_t cout = layer->cout, run = layer->run;
     size_t g = g0;
-    memset(b, 0, sizeof *b);
+    int32_t channel_of[16]; /* each lane's channel from g0, or -1 */
+    b->n = 0;
     for (size_t j = 0; j < 4u; j++) {
+        for (size_t c = 0; c < 4u; c++) {
+            channel_of[4u * j + c] = -1;
+        }
         if (g >= cout) {
             b->w[j] = zeros;
+            b->step[j] = 0;
             continue;
         }
         const size_t r = x86_group_size(cout, g), shift = (g + r == cout && r < 4u) ? 4u - r : 0u;
         b->w[j] = layer->weights_s16 + g * run - 2u * shift;
         b->step[j] = 2u * r;
         for (size_t c = 0; c < r; c++) {
-            const size_t lane = 4u * j + shift + c, oc = g + c;
-            const int sh = layer->shift[oc];
+            const size_t lane = 4u * j + shift + c;
+            channel_of[lane] = (int32_t)(g + c - g0);
             b->channel_lane[b->n++] = (int8_t)lane;
-            b->bias[lane] = layer->bias_s32[oc];
-            b->mult[lane] = layer->mult_q31[oc];
-            b->left[lane] = sh > 0 ? sh : 0;
-            b->right[lane] = sh > 0 ? 0 : -sh;
-            b->mask[lane] = (int32_t)(((int64_t)1 << b->right[lane]) - 1);
-            b->right1[lane] = b->right[lane] - 1;
         }
         g += r;
     }
-    b->right_only = 1;
+#if W2S_X86_VNNI
+    /* the block's channels' constants into their lanes with one permute each (AVX-512F) */
+    const __m512i idx = _mm512_loadu_si512(channel_of);
+    const __mmask16 in = _mm512_cmpge_epi32_mask(idx, _mm512_setzero_si512()), some = (__mmask16)((1u << b->n) - 1u);
+    const __m512i sh = _mm512_maskz_permutexvar_epi32(
+        in, idx, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(some, layer->shift + g0)));
+    const __m512i m = _mm512_maskz_permutexvar_epi32(in, idx, _mm512_maskz_loadu_epi32(some, layer->mult_q31 + g0));
+    const __m512i zero = _mm512_setzero_si512(), right = _mm512_max_epi32(_mm512_sub_epi32(zero, sh), zero);
+    _mm512_storeu_si512(b->bias, _mm512_maskz_permutexvar_epi32(in, idx, _mm512_maskz_loadu_epi32(some, layer->bias_s32 + g0)));
+    _mm512_storeu_si512(b->mult, m);
+    _mm512_storeu_si512(b->mult_odd, _mm512_srli_epi64(m, 32));
+    _mm512_storeu_si512(b->left, _mm512_max_epi32(sh, zero));
+    _mm512_storeu_si512(b->right, right);
+    _mm512_storeu_si512(b->mask, _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right), _mm512_set1_epi32(1)));
+    _mm512_storeu_si512(b->right1, _mm512_max_epi32(_mm512_sub_epi32(right, _mm512_set1_epi32(1)), zero));
+    b->right_only = _mm512_mask_cmplt_epi32_mask(in, right, _mm512_set1_epi32(1)) == 0;
     for (size_t c = 0; c < b->n; c++) {
-        b->right_only &= b->right[b->channel_lane[c]] >= 1;
+        b->order[c] = b->channel_lane[c];
+    }
+#else
+    b->right_only = 1;
+    for (size_t lane = 0; lane < 16u; lane++) {
+        const int32_t oc = channel_of[lane] + (int32_t)g0, sh = channel_of[lane] < 0 ? 0 : layer->shift[oc];
+        const int32_t right = sh > 0 ? 0 : -sh;
+        b->bias[lane] = channel_of[lane] < 0 ? 0 : layer->bias_s32[oc];
+        b->mult[lane] = channel_of[lane] < 0 ? 0 : layer->mult_q31[oc];
+        b->left[lane] = sh > 0 ? sh : 0;
+        b->right[lane] = right;
+        b->mask[lane] = (int32_t)((1u << right) - 1u);
+        b->right1[lane] = right > 0 ? right - 1 : 0;
+        b->right_only &= channel_of[lane] < 0 || right >= 1;
     }
     for (size_t lane = 0; lane < 16u; lane++) {
-        b->right1[lane] = b->right1[lane] < 0 ? 0 : b->right1[lane]; /* no channel's lanes */
         b->mult_odd[lane] = lane & 1u ? 0 : b->mult[lane + 1u];
     }
-    for (size_t c = 0; c < b->n; c++) { /* AVX2's packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
+    for (size_t c = 0; c < b->n; c++) { /* the packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
         const int lane = b->channel_lane[c];
-        b->order[c] = (int8_t)(W2S_X86_VNNI ? lane : (lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1));
+        b->order[c] = (int8_t)((lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1));
     }
+#endif
     return g;
 }
 
