@@ -639,6 +639,36 @@ void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *ro
         }
     }
 }
+
+/* The pooling's sums from column j on, 4 columns a step, while no column's exponent rises (x <= block_exp: the
+ * sums keep their block), as w2s_pool_sums_mve: the table reads in scalars, the shift and the int64 sums on
+ * vectors. Returns the first column of the step it did not take, for w2s_engine.c's scalar loop. */
+size_t w2s_pool_sums_x86(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
+                         int64_t *sum1, const int16_t *block_exp, size_t j, size_t n)
+{
+    const __m128i most = _mm_set1_epi32(W2S_ENGINE_MANT_MAX_SHIFT), zero = _mm_set1_epi32(m->lin.out_zero);
+    for (; j + 4u <= n; j += 4u) {
+        const int q0 = sof[j] + 128, q1 = sof[j + 1u] + 128, q2 = sof[j + 2u] + 128, q3 = sof[j + 3u] + 128;
+        const __m128i x = _mm_setr_epi32(m->exp_exp[q0], m->exp_exp[q1], m->exp_exp[q2], m->exp_exp[q3]);
+        const __m128i b = _mm_setr_epi32(block_exp[j], block_exp[j + 1u], block_exp[j + 2u], block_exp[j + 3u]);
+        if (_mm_movemask_epi8(_mm_cmpgt_epi32(x, b)) != 0) {
+            break;
+        }
+        const __m128i d = _mm_min_epi32(_mm_sub_epi32(b, x), most);
+        const __m128i mant = _mm_srav_epi32(_mm_setr_epi32(m->exp_mant_q29[q0], m->exp_mant_q29[q1],
+                                                           m->exp_mant_q29[q2], m->exp_mant_q29[q3]), d);
+        int32_t l4;
+        memcpy(&l4, lin + j, sizeof l4);
+        const __m128i v = _mm_sub_epi32(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(l4)), zero);
+        const __m256i mant64 = _mm256_cvtepi32_epi64(mant);
+        _mm256_storeu_si256((__m256i *)(sum0 + j),
+                            _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(sum0 + j)), mant64));
+        _mm256_storeu_si256((__m256i *)(sum1 + j),
+                            _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(sum1 + j)),
+                                             _mm256_mul_epi32(mant64, _mm256_cvtepi32_epi64(v))));
+    }
+    return j;
+}
 #else
 typedef int w2s_engine_conv_x86_empty; /* ISO C wants a translation unit to declare something */
 #endif

@@ -101,12 +101,15 @@ size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const i
 #endif
 
 #if W2S_ENGINE_X86
-/* x86-64 builds (w2s_engine_conv_x86.c): the conv and max-pool kernels above forward to these. With AVX-512 VNNI
+/* x86-64 builds (w2s_engine_conv_x86.c): the conv and max-pool kernels above forward to these, w2s_engine.c's
+ * pooling to w2s_pool_sums_x86. With AVX-512 VNNI
  * the widening writes most convs' rows as bytes (x + 128) in the same scratch, for the row kernel's int8 path. The
  * row kernel returns 0 for a conv it leaves to the portable C (fewer than 4 output channels). */
 void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
 int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
 void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
+size_t w2s_pool_sums_x86(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
+                         int64_t *sum1, const int16_t *block_exp, size_t j, size_t n);
 #endif
 
 #ifdef __cplusplus
