@@ -314,7 +314,7 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     memcpy(o, v, b->n);
 }
 
-/* The requantisation of a block's P pixels of sums into the row (the same for both VNNI paths) */
+/* The requantisation of a block's n pixels of sums into the row (every path's) */
 static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*acc)[W2S_X86_LANES], size_t x,
                           size_t n, size_t g0, size_t width, int8_t *out)
 {
