@@ -3,6 +3,7 @@ outputs against the numpy mirror, for the synthetic engines and the real bundle'
 
 from __future__ import annotations
 
+import platform
 import struct
 import subprocess
 from pathlib import Path
@@ -17,6 +18,32 @@ HARNESS = cbuild.C_DIR / "engine_harness.c"
 FLAGS = ("-ffp-contract=off",)  # the head's float sums in index order, as the mirror's
 BUILDS = {"dsp": (), "portable": ("-DW2S_ENGINE_PORTABLE",),  # the Cortex-M4 kernels a core selects, the C,
           "direct": ("-DW2S_ENGINE_DIRECT",)}                      # and the DSP kernels without Winograd
+
+
+# The x86-64 kernel families (w2s_engine_conv_x86.c, chosen at compile time): gcc flags, and the /proc/cpuinfo
+# flags a CPU needs to run the result. avx2 turns AVX-512 off, so an AVX-512 machine runs the plain AVX2 code.
+X86_BUILDS = {"avx2": (("-O3", "-mavx2", "-mfma", "-mno-avx512f"), {"avx2", "fma"}),
+              "vnni": (("-O3", "-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"),
+                       {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"})}
+
+
+def x86_missing(kind: str) -> str | None:
+    """Why this host cannot run X86_BUILDS[kind] (a skip reason), or None."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"an x86-64 build: this host is {platform.machine()}"
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return "no /proc/cpuinfo to read the CPU's flags from"
+    flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+    lacking = sorted(X86_BUILDS[kind][1] - flags)
+    return f"the CPU lacks {', '.join(lacking)}" if lacking else None
+
+
+def has_symbol(exe: Path, name: str) -> bool:
+    """Whether exe defines the function name (which kernel family a build took)."""
+    out = subprocess.run(["nm", str(exe)], capture_output=True, text=True, check=True).stdout
+    return any(line.split()[-1] == name for line in out.splitlines() if line.strip())
 
 
 def rounding_flags(engine: Engine) -> tuple[str, ...]:

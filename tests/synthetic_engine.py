@@ -92,9 +92,10 @@ def synthetic_graph(shape: Shape, seed: int = 0) -> EngineGraph:
                        features_tensor=layers[-1].tensor)
 
 
-def synthetic_engine(name: str, rounding: str = "double", seed: int = 0) -> Engine:
-    """SHAPES[name] with random weights and a random head (with a silence answer, as a real bundle has)."""
-    g = synthetic_graph(SHAPES[name], seed)
+def synthetic_engine(name: str | Shape, rounding: str = "double", seed: int = 0) -> Engine:
+    """SHAPES[name] (or a Shape) with random weights and a random head (with a silence answer, as a real bundle
+    has)."""
+    g = synthetic_graph(SHAPES[name] if isinstance(name, str) else name, seed)
     rng = np.random.default_rng(seed + 1)
     head = Head(rng.normal(0, 0.1, (3, g.channels * (g.pooled_mels + g.channels))).astype(np.float32),
                 rng.normal(0, 0.1, 3).astype(np.float32), rng.normal(0, 0.1, 3).astype(np.float32), -128)

@@ -91,15 +91,20 @@ def test_requantize_matches_gemmlowp_transcription(acc, mult, shift):
     assert int(arith.multiply_by_quantized_multiplier(np.array([acc]), mult, shift)[0]) == want
 
 
+@pytest.mark.parametrize("kind", ["default", *sorted(eb.X86_BUILDS)])
 @pytest.mark.parametrize("rounding", ["double", "single"])
-def test_host_c_equals_the_mirror_bit_for_bit(engine, heldout, bundle, tmp_path, rounding):
-    """Every window length from 1 frame up, saturating extremes, real speech: the same sums and float bits."""
+def test_host_c_equals_the_mirror_bit_for_bit(engine, heldout, bundle, tmp_path, rounding, kind):
+    """Every window length from 1 frame up, saturating extremes, real speech: the same sums and float bits; with
+    the host's default build and with the x86 kernels (AVX2, AVX-512 VNNI) where the CPU has them."""
+    if kind != "default" and eb.x86_missing(kind):
+        pytest.skip(eb.x86_missing(kind))
     e = Engine(engine.graph, engine.head, engine.table, rounding)
     mels = bundle.report.n_mels
     rng = np.random.default_rng(5)
     windows = _real_windows(heldout, bundle) + eb.extremes(40, mels) + \
         [rng.integers(-128, 128, (t, mels), dtype=np.int8) for t in (1, 2, 3, 4, 7, 250)]
-    got, state = eb.run_host(eb.build(e, tmp_path), windows, eb.columns(e))
+    flags = () if kind == "default" else eb.X86_BUILDS[kind][0]
+    got, state = eb.run_host(eb.build(e, tmp_path, cbuild.HOST, *flags), windows, eb.columns(e))
     eb.check_against_mirror(e, windows, got)
     assert state == e.state_bytes(pointer=8, winograd=False)
 
@@ -152,9 +157,10 @@ def test_reported_code_size_counts_every_engine_file(engine, bundle):
 
     files, sources = engine_code_sources(engine)
     each = [code_bytes(files, s) for s in sources]
-    assert sources == ("w2s_engine.c", "w2s_engine_conv.c", "w2s_engine_conv_mve.c", "w2s_engine_maxpool.c")
-    # each file holds code on the M4, but the Helium kernels, which compile to nothing there
-    assert all((n == 0) == (s == "w2s_engine_conv_mve.c") for s, n in zip(sources, each)), each
+    assert sources == ("w2s_engine.c", "w2s_engine_conv.c", "w2s_engine_conv_mve.c", "w2s_engine_conv_x86.c",
+                       "w2s_engine_maxpool.c")
+    # each file holds code on the M4, but the Helium and the x86 kernels, which compile to nothing there
+    assert all((n == 0) == (s in ("w2s_engine_conv_mve.c", "w2s_engine_conv_x86.c")) for s, n in zip(sources, each)), each
     reported = json.loads((bundle.out / "report.json").read_text())["engine"]["code_bytes_cortex_m4_Os"]
     assert code_bytes(files, sources) == sum(each) == reported
 

@@ -20,7 +20,7 @@ from mcu_toolkit.emit.c_engine import engine_files
 from mcu_toolkit.engine.layers import Conv
 from mcu_toolkit.engine.layout import channel_groups
 from helpers import ROOT, needs_arm, needs_arm_gcc
-from synthetic_engine import SHAPES, synthetic_engine
+from synthetic_engine import SHAPES, ConvSpec, PoolSpec, Shape, synthetic_engine
 
 
 def _random(engine, frames, seed: int) -> list[np.ndarray]:
@@ -36,6 +36,30 @@ def test_host_c_equals_the_mirror_bit_for_bit(shape, rounding, tmp_path):
     e = synthetic_engine(shape, rounding)
     exe = eb.build(e, tmp_path)
     windows = eb.extremes(40, e.graph.n_mels) + _random(e, (1, 2, 3, 4, 7, 250), 5)
+    got, state = eb.run_host(exe, windows, eb.columns(e))
+    eb.check_against_mirror(e, windows, got)
+    assert state == e.state_bytes(pointer=8, winograd=False)
+
+
+# Beyond SHAPES, for the x86 kernels' other branches: 3 output channels (one group: left to the portable C),
+# 3 and 30 input channels (the widening one value at a time; 270 taps, past the VNNI int8 path's 256), 30 and
+# 17 outputs (two 16-lane blocks, a last group of 3 read from before its start)
+X86_SHAPES = {**SHAPES, "3_30_17ch_11mels": Shape(11, (ConvSpec(3), ConvSpec(30, "none", loud=True), PoolSpec(),
+                                                      ConvSpec(17, "relu6")))}
+
+
+@pytest.mark.parametrize("kind", sorted(eb.X86_BUILDS))
+@pytest.mark.parametrize("rounding", ["double", "single"])
+@pytest.mark.parametrize("shape", sorted(X86_SHAPES))
+def test_host_x86_kernels_equal_the_mirror_bit_for_bit(shape, rounding, kind, tmp_path):
+    """The AVX2 and AVX-512 VNNI builds (w2s_engine_conv_x86.c) give the mirror's sums and float bits: the
+    saturating extremes, random windows from 1 frame up; skipped where the CPU lacks the instructions."""
+    if eb.x86_missing(kind):
+        pytest.skip(eb.x86_missing(kind))
+    e = synthetic_engine(X86_SHAPES[shape], rounding)
+    exe = eb.build(e, tmp_path, cbuild.HOST, *eb.X86_BUILDS[kind][0])
+    assert eb.has_symbol(exe, "w2s_conv_row_x86_s8")  # the x86 kernels, not the portable C
+    windows = eb.extremes(40, e.graph.n_mels) + _random(e, (1, 2, 3, 4, 7, 250), 7)
     got, state = eb.run_host(exe, windows, eb.columns(e))
     eb.check_against_mirror(e, windows, got)
     assert state == e.state_bytes(pointer=8, winograd=False)

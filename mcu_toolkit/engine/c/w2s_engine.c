@@ -61,6 +61,12 @@ W2S_NOINLINE static void pool_row(w2s_engine_t *e)
             break;
         }
 #endif
+#if W2S_ENGINE_X86
+        j = w2s_pool_sums_x86(m, lin, sof, e->sum0, e->sum1, e->block_exp, j, W2S_ENGINE_COLUMNS); /* the same */
+        if (j == W2S_ENGINE_COLUMNS) {
+            break;
+        }
+#endif
         const int32_t v = lin[j] - m->lin.out_zero;
         const int32_t q = sof[j] + 128;
         const int32_t x = m->exp_exp[q];

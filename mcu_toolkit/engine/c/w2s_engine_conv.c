@@ -136,6 +136,10 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
     w2s_conv_widen_mve_s8(layer, rows, (int8_t *)out); /* Helium: int8 in the same scratch */
     return;
 #endif
+#if W2S_ENGINE_X86
+    w2s_conv_widen_x86_s16(layer, rows, out);
+    return;
+#endif
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
     const size_t cols = width + layer->kw - 1u, step = kh * cin;
     const int32_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
@@ -550,6 +554,11 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
 #if W2S_ENGINE_MVE
     w2s_conv_row_mve_s8(layer, (const int8_t *)wide, out);
     return;
+#endif
+#if W2S_ENGINE_X86
+    if (w2s_conv_row_x86_s8(layer, wide, out)) {
+        return;
+    }
 #endif
     const size_t cout = layer->cout, pairs = layer->run / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */

@@ -3,7 +3,8 @@
  *   w2s_engine_conv.c     conv rows: the kh input rows widened to int16, then int16 dot products
  *   w2s_engine_maxpool.c  max-pool rows
  *   w2s_engine_requant.h  the convs' requantisation, static inline
- *   w2s_engine_conv_mve.c the Helium (MVE) kernels of a Cortex-M55 build, int8 throughout */
+ *   w2s_engine_conv_mve.c the Helium (MVE) kernels of a Cortex-M55 build, int8 throughout
+ *   w2s_engine_conv_x86.c the AVX2 / AVX-512 VNNI conv and max-pool kernels of an x86-64 build */
 #ifndef W2S_ENGINE_KERNELS_H
 #define W2S_ENGINE_KERNELS_H
 
@@ -20,6 +21,14 @@
 #include <arm_acle.h>
 #else
 #define W2S_ENGINE_DSP 0
+#endif
+
+/* x86-64 with AVX2 (-mavx2, -march=native): w2s_engine_conv_x86.c's kernels, unless W2S_ENGINE_PORTABLE asks for
+ * the plain C. The same weights and the same integers. */
+#if defined(__AVX2__) && !defined(W2S_ENGINE_PORTABLE)
+#define W2S_ENGINE_X86 1
+#else
+#define W2S_ENGINE_X86 0
 #endif
 
 /* Each row kernel compiled on its own: inlined into one big function, their register allocation
@@ -88,6 +97,18 @@ void w2s_conv_widen_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *row
 void w2s_conv_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t *out);
 void w2s_maxpool_row_mve_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *colmax, int8_t *out);
 size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
+                         int64_t *sum1, const int16_t *block_exp, size_t j, size_t n);
+#endif
+
+#if W2S_ENGINE_X86
+/* x86-64 builds (w2s_engine_conv_x86.c): the conv and max-pool kernels above forward to these, w2s_engine.c's
+ * pooling to w2s_pool_sums_x86. With AVX-512 VNNI
+ * the widening writes most convs' rows as bytes (x + 128) in the same scratch, for the row kernel's int8 path. The
+ * row kernel returns 0 for a conv it leaves to the portable C (fewer than 4 output channels). */
+void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
+int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
+void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
+size_t w2s_pool_sums_x86(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
                          int64_t *sum1, const int16_t *block_exp, size_t j, size_t n);
 #endif
 

@@ -32,6 +32,10 @@ void w2s_maxpool_row_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
     w2s_maxpool_row_mve_s8(layer, rows, (int8_t *)colmax, out);
     return;
 #endif
+#if W2S_ENGINE_X86
+    w2s_maxpool_row_x86_s8(layer, rows, colmax, out);
+    return;
+#endif
     const size_t n = (size_t)layer->width * layer->cin, cin = layer->cin;
     size_t i = 0;
 #if W2S_ENGINE_DSP

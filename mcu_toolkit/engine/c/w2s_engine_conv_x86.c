@@ -1,0 +1,674 @@
+/* w2s_engine_conv_x86: the conv and max-pool row kernels of an x86-64 build with AVX2 (W2S_ENGINE_X86, see
+ * w2s_engine_kernels.h), and with AVX-512 VNNI where the compiler targets it (-march=native on such a CPU).
+ * w2s_engine_conv.c and w2s_engine_maxpool.c forward to them. They read the generated weights_s16 as the portable
+ * C does: no other layout, so a Cortex-M image is the same.
+ *
+ * Implicit GEMM over the receptive field: a pixel's field is one contiguous run of the widened rows, so each tap
+ * pair (AVX2: vpmaddwd on int16) or tap quad (VNNI: vpdpbusd on bytes x + 128) of a block of pixels is
+ * broadcast to 16 int32 lanes (two ymm) and meets those taps' weights of 16 output lanes. The lanes are four
+ * weight groups of weights_s16 (up to 4 channels each), one 128-bit load a group a pair; the VNNI path packs them
+ * into int8 quads once a row. The sums are the portable C's (any order gives the same int32), requantised 8 or
+ * 16 lanes at a time with TFLM's arithmetic. Widened rows are written with stores the kernel's loads fall inside:
+ * a load across two recent stores waits for both to reach the cache (store-to-load forwarding fails).
+ * Timing: python benchmarks/bench_engine_host.py. */
+#include "w2s_engine_kernels.h"
+
+#if W2S_ENGINE_X86
+#include <immintrin.h>
+#include <string.h>
+
+#include "w2s_engine_requant.h"
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
+#define W2S_X86_VNNI 1
+#define W2S_X86_PX 13u /* pixels a block: 2 sums each + 2 weights + 1 tap pair in 32 registers (13: a 13-wide row) */
+#define W2S_MAC(acc, x, w) _mm256_dpwssd_epi32((acc), (x), (w)) /* one instruction: no vpaddd */
+#else
+#define W2S_X86_VNNI 0
+#define W2S_X86_PX 6u /* 12 sums + 2 weights + 1 tap pair in 16 registers */
+#define W2S_MAC(acc, x, w) _mm256_add_epi32((acc), _mm256_madd_epi16((x), (w)))
+#endif
+#define W2S_X86_LANES 16u /* output lanes a block: four groups of four */
+
+#if defined(__GNUC__)
+#define W2S_X86_INLINE inline __attribute__((always_inline))
+#else
+#define W2S_X86_INLINE inline
+#endif
+
+/* Four weight groups (engine/layout.py channel_groups, as w2s_engine_conv.c's group_size) side by side in 16
+ * lanes: group j's channel c in lane 4j + shift + c. */
+typedef struct {
+    const int16_t *w[4];     /**< each group's first tap pair (shift int16 pairs back), or zeros */
+    size_t step[4];          /**< int16 per tap pair: 2 * the group's channels (0: an absent group) */
+    size_t n;                /**< output channels of the block */
+    int32_t bias[16];        /**< by lane; 0 in the lanes of no channel */
+    int32_t mult[16];        /**< by lane, and the requantisation's shifts and rounding masks */
+    int32_t left[16], right[16], mask[16];
+    int32_t mult_odd[16];    /**< mult >> 32 as int64 lanes: the odd lanes' multipliers where vpmuldq reads them */
+    int32_t right1[16];      /**< right - 1, in the shortcut's blocks */
+    int right_only;          /**< every channel shifts right, by 1 or more: requant8's shortcut serves */
+    int8_t channel_lane[16]; /**< the lane of each of the n channels, in order */
+    int8_t order[16];        /**< the byte of each channel's lane in requant_px's packed outputs */
+} x86_block_t;
+
+static const int16_t zeros[8] = {0}; /* an absent group's weights */
+
+/* The first conv's three rows (one channel) interleaved: int16 lane j of rows 0, 1, 2 into 3 x 8 int16 */
+static const int8_t interleave3[3][3][16] = {
+#define W2S_I(j) (int8_t)(2 * (j)), (int8_t)(2 * (j) + 1)
+#define W2S_Z (int8_t)0x80, (int8_t)0x80
+    {{W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2), W2S_Z},
+     {W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z, W2S_I(2)},
+     {W2S_Z, W2S_Z, W2S_I(0), W2S_Z, W2S_Z, W2S_I(1), W2S_Z, W2S_Z}},
+    {{W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z, W2S_I(5)},
+     {W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z, W2S_Z},
+     {W2S_I(2), W2S_Z, W2S_Z, W2S_I(3), W2S_Z, W2S_Z, W2S_I(4), W2S_Z}},
+    {{W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z, W2S_Z},
+     {W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7), W2S_Z},
+     {W2S_Z, W2S_I(5), W2S_Z, W2S_Z, W2S_I(6), W2S_Z, W2S_Z, W2S_I(7)}},
+#undef W2S_I
+#undef W2S_Z
+};
+
+/* channels in the group that starts at output channel g (engine/layout.py channel_groups) */
+static size_t x86_group_size(size_t cout, size_t g)
+{
+    size_t threes = (4u - cout % 4u) % 4u;
+    threes = 3u * threes > cout ? 0u : threes;
+    const size_t fours = (cout - 3u * threes) / 4u;
+    if (g < 4u * fours) {
+        return 4u;
+    }
+    return g < 4u * fours + 3u * threes ? 3u : cout - g;
+}
+
+/* The block of up to four groups from output channel g0; returns the channel after it. A group of r < 4 is
+ * read 4 channels at a time: past its end the next group's weights (unused lanes), and the layer's last group
+ * from 4 - r channels before, so that no read leaves the weights. */
+static size_t block_of(const w2s_layer_s8_t *layer, size_t g0, x86_block_t *b)
+{
+    const size_t cout = layer->cout, run = layer->run;
+    size_t g = g0;
+    int32_t channel_of[16]; /* each lane's channel from g0, or -1 */
+    b->n = 0;
+    for (size_t j = 0; j < 4u; j++) {
+        for (size_t c = 0; c < 4u; c++) {
+            channel_of[4u * j + c] = -1;
+        }
+        if (g >= cout) {
+            b->w[j] = zeros;
+            b->step[j] = 0;
+            continue;
+        }
+        const size_t r = x86_group_size(cout, g), shift = (g + r == cout && r < 4u) ? 4u - r : 0u;
+        b->w[j] = layer->weights_s16 + g * run - 2u * shift;
+        b->step[j] = 2u * r;
+        for (size_t c = 0; c < r; c++) {
+            const size_t lane = 4u * j + shift + c;
+            channel_of[lane] = (int32_t)(g + c - g0);
+            b->channel_lane[b->n++] = (int8_t)lane;
+        }
+        g += r;
+    }
+#if W2S_X86_VNNI
+    /* the block's channels' constants into their lanes with one permute each (AVX-512F) */
+    const __m512i idx = _mm512_loadu_si512(channel_of);
+    const __mmask16 in = _mm512_cmpge_epi32_mask(idx, _mm512_setzero_si512()), some = (__mmask16)((1u << b->n) - 1u);
+    const __m512i sh = _mm512_maskz_permutexvar_epi32(
+        in, idx, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(some, layer->shift + g0)));
+    const __m512i m = _mm512_maskz_permutexvar_epi32(in, idx, _mm512_maskz_loadu_epi32(some, layer->mult_q31 + g0));
+    const __m512i zero = _mm512_setzero_si512(), right = _mm512_max_epi32(_mm512_sub_epi32(zero, sh), zero);
+    _mm512_storeu_si512(b->bias, _mm512_maskz_permutexvar_epi32(in, idx, _mm512_maskz_loadu_epi32(some, layer->bias_s32 + g0)));
+    _mm512_storeu_si512(b->mult, m);
+    _mm512_storeu_si512(b->mult_odd, _mm512_srli_epi64(m, 32));
+    _mm512_storeu_si512(b->left, _mm512_max_epi32(sh, zero));
+    _mm512_storeu_si512(b->right, right);
+    _mm512_storeu_si512(b->mask, _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right), _mm512_set1_epi32(1)));
+    _mm512_storeu_si512(b->right1, _mm512_max_epi32(_mm512_sub_epi32(right, _mm512_set1_epi32(1)), zero));
+    b->right_only = _mm512_mask_cmplt_epi32_mask(in, right, _mm512_set1_epi32(1)) == 0;
+    for (size_t c = 0; c < b->n; c++) {
+        b->order[c] = b->channel_lane[c];
+    }
+#else
+    b->right_only = 1;
+    for (size_t lane = 0; lane < 16u; lane++) {
+        const int32_t oc = channel_of[lane] + (int32_t)g0, sh = channel_of[lane] < 0 ? 0 : layer->shift[oc];
+        const int32_t right = sh > 0 ? 0 : -sh;
+        b->bias[lane] = channel_of[lane] < 0 ? 0 : layer->bias_s32[oc];
+        b->mult[lane] = channel_of[lane] < 0 ? 0 : layer->mult_q31[oc];
+        b->left[lane] = sh > 0 ? sh : 0;
+        b->right[lane] = right;
+        b->mask[lane] = (int32_t)((1u << right) - 1u);
+        b->right1[lane] = right > 0 ? right - 1 : 0;
+        b->right_only &= channel_of[lane] < 0 || right >= 1;
+    }
+    for (size_t lane = 0; lane < 16u; lane++) {
+        b->mult_odd[lane] = lane & 1u ? 0 : b->mult[lane + 1u];
+    }
+    for (size_t c = 0; c < b->n; c++) { /* the packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
+        const int lane = b->channel_lane[c];
+        b->order[c] = (int8_t)((lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1));
+    }
+#endif
+    return g;
+}
+
+/* acc[p][lane] = bias + pixel p's field (x + p * stride) by the block's weights, P pixels at once: the sums
+ * stay in registers for the whole field, each weight pair is loaded once for the P pixels. */
+static W2S_X86_INLINE void dot_block(const int16_t *x, size_t stride, const x86_block_t *b, size_t pairs,
+                                     int32_t (*acc)[W2S_X86_LANES], const size_t P)
+{
+    __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)b->bias);
+    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b->bias + 8));
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        lo[p] = b0;
+        hi[p] = b1;
+    }
+    const int16_t *w0 = b->w[0], *w1 = b->w[1], *w2 = b->w[2], *w3 = b->w[3];
+    const size_t s0 = b->step[0], s1 = b->step[1], s2 = b->step[2], s3 = b->step[3];
+    for (size_t i = 0; i < pairs; i++, x += 2, w0 += s0, w1 += s1, w2 += s2, w3 += s3) {
+        const __m256i wa = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w0)),
+                                                   _mm_loadu_si128((const __m128i *)w1), 1);
+        const __m256i wb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w2)),
+                                                   _mm_loadu_si128((const __m128i *)w3), 1);
+#pragma GCC unroll 16
+        for (size_t p = 0; p < P; p++) {
+            int32_t v;
+            memcpy(&v, x + p * stride, sizeof v); /* the tap pair, to every lane */
+            const __m256i xv = _mm256_set1_epi32(v);
+            lo[p] = W2S_MAC(lo[p], xv, wa);
+            hi[p] = W2S_MAC(hi[p], xv, wb);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        _mm256_storeu_si256((__m256i *)acc[p], lo[p]);
+        _mm256_storeu_si256((__m256i *)(acc[p] + 8), hi[p]);
+    }
+}
+
+typedef void (*dot_block_fn)(const int16_t *, size_t, const x86_block_t *, size_t, int32_t (*)[W2S_X86_LANES]);
+#define W2S_X86_DOT(P)                                                                                          \
+    W2S_NOINLINE static void dot_block_##P(const int16_t *x, size_t stride, const x86_block_t *b, size_t pairs, \
+                                           int32_t (*acc)[W2S_X86_LANES])                                       \
+    {                                                                                                           \
+        dot_block(x, stride, b, pairs, acc, P##u);                                                              \
+    }
+W2S_X86_DOT(1)
+W2S_X86_DOT(2)
+W2S_X86_DOT(3)
+W2S_X86_DOT(4)
+W2S_X86_DOT(5)
+W2S_X86_DOT(6)
+#if W2S_X86_PX > 6u
+W2S_X86_DOT(7)
+W2S_X86_DOT(8)
+W2S_X86_DOT(9)
+W2S_X86_DOT(10)
+W2S_X86_DOT(11)
+W2S_X86_DOT(12)
+W2S_X86_DOT(13)
+#endif
+#undef W2S_X86_DOT
+/* by pixels in the block, from 1 */
+static const dot_block_fn dot_blocks[W2S_X86_PX + 1u] = {
+    NULL, dot_block_1, dot_block_2, dot_block_3, dot_block_4, dot_block_5, dot_block_6,
+#if W2S_X86_PX > 6u
+    dot_block_7, dot_block_8, dot_block_9, dot_block_10, dot_block_11, dot_block_12, dot_block_13,
+#endif
+};
+
+#if !W2S_SINGLE_ROUNDING
+/* TFLM's requantisation of 8 lanes (w2s_engine_requantize_q31), before the zero point. gemmlowp's
+ * SaturatingRoundingDoublingHighMul is floor((a * m + 2^30) / 2^31) for either sign (its nudge 1 - 2^30 and
+ * truncating division on a negative product give the same integer), and the saturating case needs m = -2^31,
+ * which no multiplier is. That high is the low word of the 64-bit sum shifted right by 31, logically or not. */
+static W2S_X86_INLINE __m256i requant8(__m256i acc, const x86_block_t *b, size_t l0, const int right_only)
+{
+    const __m256i m = _mm256_loadu_si256((const __m256i *)(b->mult + l0));
+    const __m256i m_odd = _mm256_loadu_si256((const __m256i *)(b->mult_odd + l0));
+    const __m256i a = right_only ? acc : _mm256_sllv_epi32(acc, _mm256_loadu_si256((const __m256i *)(b->left + l0)));
+    const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(a, m), half);
+    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), m_odd), half);
+    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    if (right_only) {
+        /* RoundingDivideByPOT by right >= 1 as ((high - (high < 0)) >> (right - 1) + 1) >> 1 (the DSP kernels'
+         * full_requant_s8): |high| < 2^31 - 1, so neither step wraps */
+        const __m256i h = _mm256_add_epi32(high, _mm256_srai_epi32(high, 31));
+        const __m256i r1 = _mm256_loadu_si256((const __m256i *)(b->right1 + l0));
+        return _mm256_srai_epi32(_mm256_sub_epi32(_mm256_srav_epi32(h, r1), _mm256_set1_epi32(-1)), 1);
+    }
+    /* RoundingDivideByPOT: up one where the remainder is over half (half and a hair for a negative value) */
+    const __m256i r = _mm256_loadu_si256((const __m256i *)(b->right + l0));
+    const __m256i k = _mm256_loadu_si256((const __m256i *)(b->mask + l0));
+    const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(k, 1), _mm256_cmpgt_epi32(_mm256_setzero_si256(), high));
+    const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(high, k), threshold);
+    return _mm256_sub_epi32(_mm256_srav_epi32(high, r), up);
+}
+#endif
+
+#if !W2S_SINGLE_ROUNDING && W2S_X86_VNNI
+/* requant8's arithmetic on the 16 lanes at once (AVX-512F: the VNNI builds have it) */
+static W2S_X86_INLINE __m512i requant16(__m512i acc, const x86_block_t *b, const int right_only)
+{
+    const __m512i m = _mm512_loadu_si512(b->mult), m_odd = _mm512_loadu_si512(b->mult_odd);
+    const __m512i a = right_only ? acc : _mm512_sllv_epi32(acc, _mm512_loadu_si512(b->left));
+    const __m512i half = _mm512_set1_epi64((int64_t)1 << 30);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, m), half);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), half);
+    const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+    const __m512i one = _mm512_set1_epi32(1);
+    if (right_only) {
+        const __m512i h = _mm512_add_epi32(high, _mm512_srai_epi32(high, 31));
+        return _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(h, _mm512_loadu_si512(b->right1)), one), 1);
+    }
+    const __m512i k = _mm512_loadu_si512(b->mask);
+    const __m512i threshold = _mm512_mask_add_epi32(_mm512_srai_epi32(k, 1),
+                                                    _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()),
+                                                    _mm512_srai_epi32(k, 1), one);
+    const __m512i r = _mm512_srav_epi32(high, _mm512_loadu_si512(b->right));
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, k), threshold), r, one);
+}
+#endif
+
+/* One pixel's block of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
+ * to the next pixel, written after), else only n. */
+static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, const int32_t *acc, int8_t *o,
+                                      int whole, const int right_only)
+{
+    int8_t v[16];
+#if W2S_SINGLE_ROUNDING
+    for (size_t c = 0; c < b->n; c++) {
+        const size_t lane = (size_t)b->channel_lane[c];
+        v[c] = requantize_s8(*q, acc[lane], b->mult[lane], b->left[lane] - b->right[lane]);
+    }
+#elif W2S_X86_VNNI
+    __m512i r = _mm512_add_epi32(requant16(_mm512_loadu_si512(acc), b, right_only), _mm512_set1_epi32(q->out_zero));
+    r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
+    const __m128i out = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(r), _mm_loadu_si128((const __m128i *)b->order));
+#else
+    const __m256i zero = _mm256_set1_epi32(q->out_zero);
+    const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
+    __m256i r0 = requant8(_mm256_loadu_si256((const __m256i *)acc), b, 0, right_only);
+    __m256i r1 = requant8(_mm256_loadu_si256((const __m256i *)(acc + 8)), b, 8, right_only);
+    r0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r0, zero), lo), hi);
+    r1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r1, zero), lo), hi);
+    /* int8 in lane order 0-3, 8-11, 4-7, 12-15 (the packs work within 128-bit halves), then in channel order */
+    const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(r0, r1), _mm256_setzero_si256());
+    const __m128i bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(p8, 0x08));
+    const __m128i out = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)b->order));
+#endif
+#if !W2S_SINGLE_ROUNDING
+    if (whole) {
+        _mm_storeu_si128((__m128i *)o, out);
+        return;
+    }
+    _mm_storeu_si128((__m128i *)v, out);
+#endif
+    (void)whole;
+    (void)right_only;
+    memcpy(o, v, b->n);
+}
+
+/* The requantisation of a block's n pixels of sums into the row (every path's) */
+static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*acc)[W2S_X86_LANES], size_t x,
+                          size_t n, size_t g0, size_t width, int8_t *out)
+{
+    const size_t cout = q->cout;
+    for (size_t p = 0; p < n; p++) {
+        /* whole 16 bytes: one block holds every channel, and they stay in the row */
+        const int whole = b->n == cout && (x + p) * cout + 16u <= width * cout;
+        if (b->right_only) { /* the shortcut's code apart: a constant where inlined */
+            requant_px(q, b, acc[p], out + (x + p) * cout + g0, whole, 1);
+        } else {
+            requant_px(q, b, acc[p], out + (x + p) * cout + g0, whole, 0);
+        }
+    }
+}
+
+#if W2S_X86_VNNI
+/* VNNI: int8 by int8 with vpdpbusd, 4 taps a lane an instruction (twice vpdpwssd's). The widened rows are bytes
+ * x + 128 (unsigned; padding zp + 128), the weights int8 quads of taps packed per row from weights_s16, and the
+ * sums start from bias - (zp + 128) * the channel's weight sum: sum w (x + 128) - (zp + 128) sum w = sum w (x - zp),
+ * and a padding tap adds w (zp + 128), taken out again (TFLM's skipped taps). */
+#define W2S_X86_QUADS 64u /* the most tap quads a field: the packed weights are on the stack */
+
+static int x86_u8(const w2s_layer_s8_t *layer)
+{
+    return layer->cout >= 4u && (layer->run / 2u + 1u) / 2u <= W2S_X86_QUADS;
+}
+
+/* wq[16 q + lane] = lane's taps 4q .. 4q + 3 as int8 (0 past the run), and the block's u8 biases */
+static void pack_quads(const w2s_layer_s8_t *layer, const x86_block_t *b, size_t pairs, int32_t *wq, int32_t *bias_u)
+{
+    const int16_t *w0 = b->w[0], *w1 = b->w[1], *w2 = b->w[2], *w3 = b->w[3];
+    const size_t s0 = b->step[0], s1 = b->step[1], s2 = b->step[2], s3 = b->step[3];
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i order = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                           0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    __m256i sa = _mm256_setzero_si256(), sb = _mm256_setzero_si256();
+    for (size_t i = 0; i < pairs; i += 2u, wq += 16) {
+        __m256i wa[2], wb[2];
+        for (size_t k = 0; k < 2u; k++) { /* two tap pairs; an odd last pair's quad ends in a zero pair */
+            const int in = i + k < pairs;
+            wa[k] = in ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w0)),
+                                                 _mm_loadu_si128((const __m128i *)w1), 1) : _mm256_setzero_si256();
+            wb[k] = in ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w2)),
+                                                 _mm_loadu_si128((const __m128i *)w3), 1) : _mm256_setzero_si256();
+            w0 += s0, w1 += s1, w2 += s2, w3 += s3;
+        }
+        sa = _mm256_add_epi32(sa, _mm256_madd_epi16(_mm256_add_epi16(wa[0], wa[1]), ones));
+        sb = _mm256_add_epi32(sb, _mm256_madd_epi16(_mm256_add_epi16(wb[0], wb[1]), ones));
+        /* int16 pairs of two tap pairs -> per lane the four int8 taps (each weight is int8) */
+        _mm256_storeu_si256((__m256i *)wq, _mm256_shuffle_epi8(_mm256_packs_epi16(wa[0], wa[1]), order));
+        _mm256_storeu_si256((__m256i *)(wq + 8), _mm256_shuffle_epi8(_mm256_packs_epi16(wb[0], wb[1]), order));
+    }
+    const __m256i zp = _mm256_set1_epi32(layer->in_zero + 128);
+    _mm256_storeu_si256((__m256i *)bias_u, _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)b->bias),
+                                                             _mm256_mullo_epi32(zp, sa)));
+    _mm256_storeu_si256((__m256i *)(bias_u + 8), _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(b->bias + 8)),
+                                                                   _mm256_mullo_epi32(zp, sb)));
+}
+
+static W2S_X86_INLINE void dot_block_u8(const uint8_t *x, size_t stride, const int32_t *wq, const int32_t *bias,
+                                        size_t quads, int32_t (*acc)[W2S_X86_LANES], const size_t P)
+{
+    __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias), b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        lo[p] = b0;
+        hi[p] = b1;
+    }
+    for (size_t i = 0; i < quads; i++, x += 4, wq += 16) {
+        const __m256i wa = _mm256_loadu_si256((const __m256i *)wq), wb = _mm256_loadu_si256((const __m256i *)(wq + 8));
+#pragma GCC unroll 16
+        for (size_t p = 0; p < P; p++) {
+            int32_t v;
+            memcpy(&v, x + p * stride, sizeof v); /* four taps, to every lane */
+            const __m256i xv = _mm256_set1_epi32(v);
+            lo[p] = _mm256_dpbusd_epi32(lo[p], xv, wa);
+            hi[p] = _mm256_dpbusd_epi32(hi[p], xv, wb);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        _mm256_storeu_si256((__m256i *)acc[p], lo[p]);
+        _mm256_storeu_si256((__m256i *)(acc[p] + 8), hi[p]);
+    }
+}
+
+typedef void (*dot_u8_fn)(const uint8_t *, size_t, const int32_t *, const int32_t *, size_t,
+                          int32_t (*)[W2S_X86_LANES]);
+#define W2S_X86_DOT_U8(P)                                                                                     \
+    W2S_NOINLINE static void dot_u8_##P(const uint8_t *x, size_t stride, const int32_t *wq, const int32_t *bias, \
+                                        size_t quads, int32_t (*acc)[W2S_X86_LANES])                          \
+    {                                                                                                         \
+        dot_block_u8(x, stride, wq, bias, quads, acc, P##u);                                                  \
+    }
+W2S_X86_DOT_U8(1)
+W2S_X86_DOT_U8(2)
+W2S_X86_DOT_U8(3)
+W2S_X86_DOT_U8(4)
+W2S_X86_DOT_U8(5)
+W2S_X86_DOT_U8(6)
+W2S_X86_DOT_U8(7)
+W2S_X86_DOT_U8(8)
+W2S_X86_DOT_U8(9)
+W2S_X86_DOT_U8(10)
+W2S_X86_DOT_U8(11)
+W2S_X86_DOT_U8(12)
+W2S_X86_DOT_U8(13)
+#undef W2S_X86_DOT_U8
+static const dot_u8_fn dot_u8[W2S_X86_PX + 1u] = {NULL, dot_u8_1, dot_u8_2, dot_u8_3, dot_u8_4, dot_u8_5,
+                                                  dot_u8_6, dot_u8_7, dot_u8_8, dot_u8_9, dot_u8_10, dot_u8_11,
+                                                  dot_u8_12, dot_u8_13};
+
+static void row_u8(const w2s_layer_s8_t *layer, const uint8_t *wide, int8_t *out)
+{
+    const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u, quads = (pairs + 1u) / 2u;
+    const size_t stride = (size_t)layer->kh * layer->cin;
+    const requant_t q = requant_of(layer);
+    for (size_t g0 = 0, g1; g0 < cout; g0 = g1) {
+        x86_block_t b;
+        int32_t wq[16u * W2S_X86_QUADS], bias_u[16];
+        g1 = block_of(layer, g0, &b);
+        pack_quads(layer, &b, pairs, wq, bias_u);
+        for (size_t x = 0; x < width; x += W2S_X86_PX) {
+            const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
+            int32_t acc[W2S_X86_PX][W2S_X86_LANES];
+            dot_u8[n](wide + x * stride, stride, wq, bias_u, quads, acc);
+            requant_block(&q, &b, acc, x, n, g0, width, out);
+        }
+    }
+}
+
+/* the rows as bytes x + 128, padding zp + 128, and 4 more after the last column (a quad read past a field) */
+static void widen_u8(const w2s_layer_s8_t *layer, const int8_t *const *rows, uint8_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin, end = (left + width) * step;
+    const uint8_t pad = (uint8_t)(layer->in_zero + 128);
+    int8_t order[16]; /* as w2s_conv_widen_x86_s16 */
+    for (size_t j = 0; j < 16u; j++) {
+        order[j] = (int8_t)(j < 8u ? j : j < cin ? j + 16u - cin : 0x80u);
+    }
+    const __m128i shuffle = _mm_loadu_si128((const __m128i *)order), flip = _mm_set1_epi8((char)0x80);
+    memset(out, pad, left * step);
+    size_t x0 = 0;
+    if (cin == 1u && kh == 3u) { /* w2s_conv_widen_x86_s16's interleave of x + 128, then bytes */
+        const __m128i up = _mm_set1_epi16(128);
+        for (; x0 + 8u <= width; x0 += 8u) {
+            __m128i r[3], v[3];
+            for (size_t ky = 0; ky < 3u; ky++) {
+                r[ky] = _mm_add_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(rows[ky] + x0))), up);
+            }
+            for (size_t k = 0; k < 3u; k++) {
+                v[k] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(r[0], _mm_loadu_si128((const __m128i *)interleave3[k][0])),
+                                                 _mm_shuffle_epi8(r[1], _mm_loadu_si128((const __m128i *)interleave3[k][1]))),
+                                    _mm_shuffle_epi8(r[2], _mm_loadu_si128((const __m128i *)interleave3[k][2])));
+            }
+            uint8_t *dst = out + (left + x0) * 3u;
+            _mm_storeu_si128((__m128i *)dst, _mm_packus_epi16(v[0], v[1]));
+            _mm_storel_epi64((__m128i *)(dst + 16), _mm_packus_epi16(v[2], v[2]));
+        }
+    }
+    for (size_t x = x0; x < width; x++) {
+        for (size_t ky = 0; ky < kh; ky++) {
+            const int8_t *src = rows[ky] + x * cin;
+            uint8_t *dst = out + (left + x) * step + ky * cin;
+            if (cin >= 8u && cin <= 16u && (size_t)(dst - out) + 16u <= end) {
+                const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)src),
+                                                     _mm_loadl_epi64((const __m128i *)(src + cin - 8u)));
+                _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_shuffle_epi8(v, shuffle), flip));
+            } else {
+                for (size_t c = 0; c < cin; c++) {
+                    dst[c] = (uint8_t)(src[c] + 128);
+                }
+            }
+        }
+    }
+    memset(out + end, pad, (cols - left - width) * step + 4u);
+}
+#endif
+
+int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out)
+{
+    const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u;
+    const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
+    if (cout < 4u) {
+        return 0; /* one group of under four channels: no 4-channel read stays in its weights */
+    }
+#if W2S_X86_VNNI
+    if (x86_u8(layer)) {
+        row_u8(layer, (const uint8_t *)wide, out);
+        return 1;
+    }
+#endif
+    const requant_t q = requant_of(layer);
+    for (size_t g0 = 0, g1; g0 < cout; g0 = g1) {
+        x86_block_t b;
+        g1 = block_of(layer, g0, &b);
+        for (size_t x = 0; x < width; x += W2S_X86_PX) {
+            const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
+            int32_t acc[W2S_X86_PX][W2S_X86_LANES];
+            dot_blocks[n](wide + x * stride, stride, &b, pairs, acc);
+            requant_block(&q, &b, acc, x, n, g0, width, out);
+        }
+    }
+    return 1;
+}
+
+/* w2s_conv_widen_s16's layout: a column's kh * cin values row after row, zero point out, zeros in the padding
+ * columns and one zero at the end. 8 to 16 channels: a pixel's cin bytes as two 8-byte loads that stay inside
+ * it (each inside one of the previous kernel's 16-byte stores, so forwarded from the store buffer: a 16-byte
+ * load across two of them waits for both to reach the cache), widened to 16 int16 lanes at once; the lanes past
+ * cin land in the next values' place, written after. */
+void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin, end = (left + width) * step;
+#if W2S_X86_VNNI
+    if (x86_u8(layer)) {
+        widen_u8(layer, rows, (uint8_t *)out);
+        return;
+    }
+#endif
+    const int16_t zero = layer->in_zero;
+    const __m256i zv = _mm256_set1_epi16(zero);
+    const int split = cin >= 8u && cin <= 16u;
+    int8_t order[16]; /* byte j of the pixel: j in the first load, else j + 16 - cin in the second */
+    for (size_t j = 0; j < 16u; j++) {
+        order[j] = (int8_t)(j < 8u ? j : j < cin ? j + 16u - cin : 0x80u);
+    }
+    const __m128i shuffle = _mm_loadu_si128((const __m128i *)order);
+    memset(out, 0, left * step * sizeof *out);
+    size_t x0 = 0;
+    if (cin == 1u && kh == 3u) {
+        /* the first conv (one channel, three rows): 8 columns' three rows interleaved into 24 int16 by byte
+         * shuffles, three 16-byte stores, where the kernel reads pairs of values a store each (not 24 int16
+         * stores, each pair of which it would wait on) */
+        const __m128i z8 = _mm_set1_epi16(zero);
+        for (; x0 + 8u <= width; x0 += 8u) {
+            __m128i r[3];
+            for (size_t ky = 0; ky < 3u; ky++) {
+                r[ky] = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(rows[ky] + x0))), z8);
+            }
+            int16_t *dst = out + (left + x0) * 3u;
+            for (size_t k = 0; k < 3u; k++) {
+                const __m128i v = _mm_or_si128(
+                    _mm_or_si128(_mm_shuffle_epi8(r[0], _mm_loadu_si128((const __m128i *)interleave3[k][0])),
+                                 _mm_shuffle_epi8(r[1], _mm_loadu_si128((const __m128i *)interleave3[k][1]))),
+                    _mm_shuffle_epi8(r[2], _mm_loadu_si128((const __m128i *)interleave3[k][2])));
+                _mm_storeu_si128((__m128i *)(dst + 8u * k), v);
+            }
+        }
+    }
+    for (size_t x = x0; x < width; x++) {
+        for (size_t ky = 0; ky < kh; ky++) {
+            const int8_t *src = rows[ky] + x * cin;
+            int16_t *dst = out + (left + x) * step + ky * cin;
+            if (split && (size_t)(dst - out) + 16u <= end) {
+                const __m128i v = _mm_shuffle_epi8(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)src),
+                                                                      _mm_loadl_epi64((const __m128i *)(src + cin - 8u))),
+                                                   shuffle);
+                _mm256_storeu_si256((__m256i *)dst, _mm256_sub_epi16(_mm256_cvtepi8_epi16(v), zv));
+            } else {
+                for (size_t c = 0; c < cin; c++) {
+                    dst[c] = (int16_t)(src[c] - zero);
+                }
+            }
+        }
+    }
+    memset(out + end, 0, ((cols - left - width) * step + 1u) * sizeof *out);
+}
+
+/* w2s_maxpool_row_s8: the max down the kh rows 16 values at a time (int8 in colmax's room), then across kw
+ * columns per output pixel, 16 channels at a time; out-of-image columns are in_zero, as the portable C's. */
+void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out)
+{
+    const size_t cin = layer->cin, width = layer->width, n = width * cin, on = (size_t)layer->out_width * cin;
+    int8_t *const cm = (int8_t *)colmax;
+    size_t i = 0;
+    for (; i + 16u <= n; i += 16u) {
+        __m128i m = _mm_loadu_si128((const __m128i *)(rows[0] + i));
+        for (size_t ky = 1; ky < layer->kh; ky++) {
+            m = _mm_max_epi8(m, _mm_loadu_si128((const __m128i *)(rows[ky] + i)));
+        }
+        _mm_storeu_si128((__m128i *)(cm + i), m);
+    }
+    for (; i < n; i++) {
+        int8_t m = rows[0][i];
+        for (size_t ky = 1; ky < layer->kh; ky++) {
+            m = rows[ky][i] > m ? rows[ky][i] : m;
+        }
+        cm[i] = m;
+    }
+    const __m128i pad = _mm_set1_epi8((char)layer->in_zero);
+    const __m128i lo = _mm_set1_epi8((char)layer->act_min), hi = _mm_set1_epi8((char)layer->act_max);
+    for (size_t ox = 0; ox < layer->out_width; ox++) {
+        for (size_t c = 0; c < cin; c += 16u) {
+            const size_t k = cin - c < 16u ? cin - c : 16u;
+            __m128i m = _mm_set1_epi8(-128);
+            for (size_t kx = 0; kx < layer->kw; kx++) {
+                const size_t ix = ox * layer->sw + kx - layer->pad_left; /* wraps below 0: out of the image too */
+                __m128i v = pad;
+                if (ix < width && ix * cin + c + 16u <= n) {
+                    v = _mm_loadu_si128((const __m128i *)(cm + ix * cin + c));
+                } else if (ix < width) {
+                    int8_t t[16];
+                    memcpy(t, cm + ix * cin + c, k);
+                    memset(t + k, 0, 16u - k);
+                    v = _mm_loadu_si128((const __m128i *)t);
+                }
+                m = _mm_max_epi8(m, v);
+            }
+            m = _mm_min_epi8(_mm_max_epi8(m, lo), hi);
+            int8_t *o = out + ox * cin + c;
+            if (ox * cin + c + 16u <= on) { /* the bytes past k: the next channels' or pixel's, written after */
+                _mm_storeu_si128((__m128i *)o, m);
+            } else {
+                int8_t t[16];
+                _mm_storeu_si128((__m128i *)t, m);
+                memcpy(o, t, k);
+            }
+        }
+    }
+}
+
+/* The pooling's sums from column j on, 4 columns a step, while no column's exponent rises (x <= block_exp: the
+ * sums keep their block), as w2s_pool_sums_mve: the table reads in scalars, the shift and the int64 sums on
+ * vectors. Returns the first column of the step it did not take, for w2s_engine.c's scalar loop. */
+size_t w2s_pool_sums_x86(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
+                         int64_t *sum1, const int16_t *block_exp, size_t j, size_t n)
+{
+    const __m128i most = _mm_set1_epi32(W2S_ENGINE_MANT_MAX_SHIFT), zero = _mm_set1_epi32(m->lin.out_zero);
+    for (; j + 4u <= n; j += 4u) {
+        const int q0 = sof[j] + 128, q1 = sof[j + 1u] + 128, q2 = sof[j + 2u] + 128, q3 = sof[j + 3u] + 128;
+        const __m128i x = _mm_setr_epi32(m->exp_exp[q0], m->exp_exp[q1], m->exp_exp[q2], m->exp_exp[q3]);
+        const __m128i b = _mm_setr_epi32(block_exp[j], block_exp[j + 1u], block_exp[j + 2u], block_exp[j + 3u]);
+        if (_mm_movemask_epi8(_mm_cmpgt_epi32(x, b)) != 0) {
+            break;
+        }
+        const __m128i d = _mm_min_epi32(_mm_sub_epi32(b, x), most);
+        const __m128i mant = _mm_srav_epi32(_mm_setr_epi32(m->exp_mant_q29[q0], m->exp_mant_q29[q1],
+                                                           m->exp_mant_q29[q2], m->exp_mant_q29[q3]), d);
+        int32_t l4;
+        memcpy(&l4, lin + j, sizeof l4);
+        const __m128i v = _mm_sub_epi32(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(l4)), zero);
+        const __m256i mant64 = _mm256_cvtepi32_epi64(mant);
+        _mm256_storeu_si256((__m256i *)(sum0 + j),
+                            _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(sum0 + j)), mant64));
+        _mm256_storeu_si256((__m256i *)(sum1 + j),
+                            _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(sum1 + j)),
+                                             _mm256_mul_epi32(mant64, _mm256_cvtepi32_epi64(v))));
+    }
+    return j;
+}
+#else
+typedef int w2s_engine_conv_x86_empty; /* ISO C wants a translation unit to declare something */
+#endif
