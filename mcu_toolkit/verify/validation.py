@@ -321,25 +321,25 @@ def _convert_checkpoint(target: str | os.PathLike, tmp: Path, progress: bool) ->
 
 def _run_files(bundle: Path, files: list[Path], seconds: list[float], jobs: int, progress: bool,
                engine: str = "w2s", elf: Path | None = None, clock=None, device: str = "host") -> list[tuple]:
-    """_run_file's tuple per file, in this process or on `jobs` spawned workers; the bar counts seconds of
-    audio and shows the real-time factor."""
+    """_run_file's tuple per file: in this process, and with jobs > 1 on jobs - 1 spawned workers too. This
+    process takes files from the end while the workers take them from the front (EvalPool.collect), so it works
+    while they start (a second or so of imports each). The bar counts seconds of audio, with the real-time
+    factor."""
     from ..progress import AudioBar
+    from .pool import EvalPool, one_blas_thread_here
 
     setup, paths = (str(bundle), engine, None if elf is None else str(elf), clock, device), [str(f) for f in files]
-    with AudioBar(seconds, "validate", progress) as b:
+    with AudioBar(seconds, "validate", progress) as b, one_blas_thread_here():
         if jobs == 1:
-            from .pool import one_blas_thread_here
-
-            with one_blas_thread_here():
-                m, out = _file_models(*setup), []
-                for p in paths:
-                    out.append(_run_file(m, p))
-                    b.update(1)
+            m, out = _file_models(*setup), []
+            for p in paths:
+                out.append(_run_file(m, p))
+                b.update(1)
             return out
-        from .pool import EvalPool
-
-        with EvalPool(jobs) as pool:  # stopped, the workers are killed: no waiting for files in flight
-            return pool.collect(pool.submit(_file_models, setup, _run_file, paths), b)
+        with EvalPool(jobs - 1) as pool:  # stopped, the workers are killed: no waiting for files in flight
+            futures = pool.submit(_file_models, setup, _run_file, paths)
+            m = _file_models(*setup)
+            return pool.collect(futures, b, lambda i: _run_file(m, paths[i]))
 
 
 def _is_earlier_json(p: Path) -> bool:
