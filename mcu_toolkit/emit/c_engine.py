@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from importlib import resources as ilr
 
+import numpy as np
+
 from ..engine import c_source_names
 from ..engine.graph import EngineGraph
-from ..engine.layers import Layer
-from ..engine.layout import macros, ring_layout, wino_layout
+from ..engine.layers import Conv, Layer
+from ..engine.layout import macros, ring_layout, wino_layout, x86_blocks
 from ..engine.mirror import Engine
 from ..engine.tail import Head, tail_macros
 from .c_model import GENERATED
@@ -104,6 +106,21 @@ GUARD_MACROS = """/* Each build keeps the weights its kernels read: int8 for Hel
 """
 _GUARD_WRAP = {"W2S_ENGINE_MVE": "W2S_IF_MVE", "!W2S_ENGINE_MVE": "W2S_IF_NOT_MVE"}
 
+# The x86 kernels' layout (layout.x86_blocks) exists in x86 builds only: w2s_layer_s8_t has its fields there alone,
+# so that no other core's structs or flash grow.
+X86_GUARD = "W2S_ENGINE_X86"
+X86_ALIGN = """#if W2S_ENGINE_X86 && defined(__GNUC__)
+#define W2S_X86_ALIGNED __attribute__((aligned(64))) /* a vector load never straddles a cache line */
+#else
+#define W2S_X86_ALIGNED
+#endif
+
+"""
+
+
+def _has_x86(layer: Layer) -> bool:
+    return isinstance(layer, Conv) and layer.cout >= 4
+
 
 def _layer_init(name: str, layer: Layer, ring_offset: int, wino_offset: int = 0) -> str:
     fields = layer.c_fields(name, ring_offset, wino_offset)
@@ -111,8 +128,30 @@ def _layer_init(name: str, layer: Layer, ring_offset: int, wino_offset: int = 0)
     assert not unknown, f"not in w2s_layer_s8_t: {unknown}"
     guards = layer.c_guards(name)
     value = lambda v: f"{_GUARD_WRAP[guards[v]]}({v})" if v in guards else str(v)  # noqa: E731
-    return struct_init({k: f"{fields[k]}u" if unsigned else value(fields[k])
+    text = struct_init({k: f"{fields[k]}u" if unsigned else value(fields[k])
                         for k, unsigned in LAYER_FIELDS.items() if k in fields})
+    if not _has_x86(layer):
+        return text
+    x86 = "".join(f"    .x86_{f} = {name}_x86_{f},\n" for f in ("blocks", "w_s16", "w_s8"))
+    return text[:-1] + f"#if {X86_GUARD}\n{x86}#endif\n}}"
+
+
+def _x86_arrays(name: str, layer: Layer) -> str:
+    """A conv's x86 blocks and packed weights, in an x86 build only."""
+    if not _has_x86(layer):
+        return ""
+    blocks, w16, w8 = x86_blocks(layer)
+    aligned = lambda text: text.replace(" = {", " W2S_X86_ALIGNED = {", 1)  # noqa: E731
+    inits = [struct_init({k: braced_row(v) if isinstance(v, np.ndarray) else f"{v}u" if k in ("g0", "n")
+                          else str(v) for k, v in b.items()}) for b in blocks]
+    return (f"#if {X86_GUARD}\n" + aligned(array("int16_t", f"{name}_x86_w_s16", w16, 16))
+            + aligned(array("int8_t", f"{name}_x86_w_s8", w8, 32))
+            + f"static const w2s_x86_block_t {name}_x86_blocks[{len(blocks)}] W2S_X86_ALIGNED = {braced(inits)};\n"
+            + "#endif\n\n")
+
+
+def braced_row(values: np.ndarray) -> str:
+    return "{" + ", ".join(str(int(v)) for v in values) + "}"
 
 
 def _layer_arrays(name: str, layer: Layer) -> str:
@@ -128,8 +167,8 @@ def _layer_arrays(name: str, layer: Layer) -> str:
 def model_c(engine: Engine) -> str:
     g, head, table = engine.graph, engine.head, engine.table
     named = [(f"layer{k}", layer) for k, layer in enumerate(g.layers)] + [("lin", g.lin), ("sof", g.sof)]
-    parts = [GENERATED, '#include "w2s_engine_model.h"\n\n', GUARD_MACROS]
-    parts += [_layer_arrays(name, layer) for name, layer in named]
+    parts = [GENERATED, '#include "w2s_engine_model.h"\n\n', GUARD_MACROS, X86_ALIGN]
+    parts += [_layer_arrays(name, layer) + _x86_arrays(name, layer) for name, layer in named]
     parts.append(f"/* e^(logit) for int8 logits q = -128..127: scale {g.sof_quant.scale:.9g}, zero point "
                  f"{g.sof_quant.zero} */\n")
     parts.append(array("int32_t", "exp_mant_q29", table.mant_q29, 6))

@@ -1,15 +1,16 @@
 /* w2s_engine_conv_x86: the conv and max-pool row kernels of an x86-64 build with AVX2 (W2S_ENGINE_X86, see
- * w2s_engine_kernels.h), and with AVX-512 VNNI where the compiler targets it (-march=native on such a CPU).
- * w2s_engine_conv.c and w2s_engine_maxpool.c forward to them. They read the generated weights_s16 as the portable
- * C does: no other layout, so a Cortex-M image is the same.
+ * w2s_engine_layer.h), and with AVX-512 VNNI where the compiler targets it (-march=native on such a CPU).
+ * w2s_engine_conv.c and w2s_engine_maxpool.c forward to them. They read the generated model's x86 layout
+ * (w2s_x86_block_t, x86_w_s16, x86_w_s8: engine/layout.py x86_blocks), which only an x86 build compiles, so a
+ * Cortex-M image is the same; no row rebuilds a block's constants or repacks its weights.
  *
  * Implicit GEMM over the receptive field: a pixel's field is one contiguous run of the widened rows, so each tap
  * pair (AVX2: vpmaddwd on int16) or tap quad (VNNI: vpdpbusd on bytes x + 128) of a block of pixels is
- * broadcast to 16 int32 lanes (two ymm) and meets those taps' weights of 16 output lanes. The lanes are four
- * weight groups of weights_s16 (up to 4 channels each), one 128-bit load a group a pair; the VNNI path packs them
- * into int8 quads once a row. The sums are the portable C's (any order gives the same int32), requantised 8 or
- * 16 lanes at a time with TFLM's arithmetic. Widened rows are written with stores the kernel's loads fall inside:
- * a load across two recent stores waits for both to reach the cache (store-to-load forwarding fails).
+ * broadcast to 16 int32 lanes (two ymm) and meets those taps' weights of 16 output lanes (four channel groups of
+ * up to 4), two 256-bit loads a pair or quad. The sums are the portable C's (any order gives the same int32),
+ * requantised 8 or 16 lanes at a time with TFLM's arithmetic. Widened rows are written with stores the kernel's
+ * loads fall inside: a load across two recent stores waits for both to reach the cache (store-to-load forwarding
+ * fails).
  * Timing: python benchmarks/bench_engine_host.py. */
 #include "w2s_engine_kernels.h"
 
@@ -21,8 +22,7 @@
 
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
 #define W2S_X86_VNNI 1
-#define W2S_X86_PX 13u /* pixels a block: 2 sums each + 2 weights + 1 tap pair in 32 registers (13: a 13-wide row) */
-#define W2S_MAC(acc, x, w) _mm256_dpwssd_epi32((acc), (x), (w)) /* one instruction: no vpaddd */
+#define W2S_X86_PX 13u /* pixels a block: 2 sums each + 2 weights + 1 tap quad in 32 registers (13: a 13-wide row) */
 #else
 #define W2S_X86_VNNI 0
 #define W2S_X86_PX 6u /* 12 sums + 2 weights + 1 tap pair in 16 registers */
@@ -36,23 +36,7 @@
 #define W2S_X86_INLINE inline
 #endif
 
-/* Four weight groups (engine/layout.py channel_groups, as w2s_engine_conv.c's group_size) side by side in 16
- * lanes: group j's channel c in lane 4j + shift + c. */
-typedef struct {
-    const int16_t *w[4];     /**< each group's first tap pair (shift int16 pairs back), or zeros */
-    size_t step[4];          /**< int16 per tap pair: 2 * the group's channels (0: an absent group) */
-    size_t n;                /**< output channels of the block */
-    int32_t bias[16];        /**< by lane; 0 in the lanes of no channel */
-    int32_t mult[16];        /**< by lane, and the requantisation's shifts and rounding masks */
-    int32_t left[16], right[16], mask[16];
-    int32_t mult_odd[16];    /**< mult >> 32 as int64 lanes: the odd lanes' multipliers where vpmuldq reads them */
-    int32_t right1[16];      /**< right - 1, in the shortcut's blocks */
-    int right_only;          /**< every channel shifts right, by 1 or more: requant8's shortcut serves */
-    int8_t channel_lane[16]; /**< the lane of each of the n channels, in order */
-    int8_t order[16];        /**< the byte of each channel's lane in requant_px's packed outputs */
-} x86_block_t;
-
-static const int16_t zeros[8] = {0}; /* an absent group's weights */
+typedef w2s_x86_block_t x86_block_t; /* the generated model's (engine/layout.py x86_blocks) */
 
 /* The first conv's three rows (one channel) interleaved: int16 lane j of rows 0, 1, 2 into 3 x 8 int16 */
 static const int8_t interleave3[3][3][16] = {
@@ -71,109 +55,22 @@ static const int8_t interleave3[3][3][16] = {
 #undef W2S_Z
 };
 
-/* channels in the group that starts at output channel g (engine/layout.py channel_groups) */
-static size_t x86_group_size(size_t cout, size_t g)
-{
-    size_t threes = (4u - cout % 4u) % 4u;
-    threes = 3u * threes > cout ? 0u : threes;
-    const size_t fours = (cout - 3u * threes) / 4u;
-    if (g < 4u * fours) {
-        return 4u;
-    }
-    return g < 4u * fours + 3u * threes ? 3u : cout - g;
-}
-
-/* The block of up to four groups from output channel g0; returns the channel after it. A group of r < 4 is
- * read 4 channels at a time: past its end the next group's weights (unused lanes), and the layer's last group
- * from 4 - r channels before, so that no read leaves the weights. */
-static size_t block_of(const w2s_layer_s8_t *layer, size_t g0, x86_block_t *b)
-{
-    const size_t cout = layer->cout, run = layer->run;
-    size_t g = g0;
-    int32_t channel_of[16]; /* each lane's channel from g0, or -1 */
-    b->n = 0;
-    for (size_t j = 0; j < 4u; j++) {
-        for (size_t c = 0; c < 4u; c++) {
-            channel_of[4u * j + c] = -1;
-        }
-        if (g >= cout) {
-            b->w[j] = zeros;
-            b->step[j] = 0;
-            continue;
-        }
-        const size_t r = x86_group_size(cout, g), shift = (g + r == cout && r < 4u) ? 4u - r : 0u;
-        b->w[j] = layer->weights_s16 + g * run - 2u * shift;
-        b->step[j] = 2u * r;
-        for (size_t c = 0; c < r; c++) {
-            const size_t lane = 4u * j + shift + c;
-            channel_of[lane] = (int32_t)(g + c - g0);
-            b->channel_lane[b->n++] = (int8_t)lane;
-        }
-        g += r;
-    }
-#if W2S_X86_VNNI
-    /* the block's channels' constants into their lanes with one permute each (AVX-512F) */
-    const __m512i idx = _mm512_loadu_si512(channel_of);
-    const __mmask16 in = _mm512_cmpge_epi32_mask(idx, _mm512_setzero_si512()), some = (__mmask16)((1u << b->n) - 1u);
-    const __m512i sh = _mm512_maskz_permutexvar_epi32(
-        in, idx, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(some, layer->shift + g0)));
-    const __m512i m = _mm512_maskz_permutexvar_epi32(in, idx, _mm512_maskz_loadu_epi32(some, layer->mult_q31 + g0));
-    const __m512i zero = _mm512_setzero_si512(), right = _mm512_max_epi32(_mm512_sub_epi32(zero, sh), zero);
-    _mm512_storeu_si512(b->bias, _mm512_maskz_permutexvar_epi32(in, idx, _mm512_maskz_loadu_epi32(some, layer->bias_s32 + g0)));
-    _mm512_storeu_si512(b->mult, m);
-    _mm512_storeu_si512(b->mult_odd, _mm512_srli_epi64(m, 32));
-    _mm512_storeu_si512(b->left, _mm512_max_epi32(sh, zero));
-    _mm512_storeu_si512(b->right, right);
-    _mm512_storeu_si512(b->mask, _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right), _mm512_set1_epi32(1)));
-    _mm512_storeu_si512(b->right1, _mm512_max_epi32(_mm512_sub_epi32(right, _mm512_set1_epi32(1)), zero));
-    b->right_only = _mm512_mask_cmplt_epi32_mask(in, right, _mm512_set1_epi32(1)) == 0;
-    for (size_t c = 0; c < b->n; c++) {
-        b->order[c] = b->channel_lane[c];
-    }
-#else
-    b->right_only = 1;
-    for (size_t lane = 0; lane < 16u; lane++) {
-        const int32_t oc = channel_of[lane] + (int32_t)g0, sh = channel_of[lane] < 0 ? 0 : layer->shift[oc];
-        const int32_t right = sh > 0 ? 0 : -sh;
-        b->bias[lane] = channel_of[lane] < 0 ? 0 : layer->bias_s32[oc];
-        b->mult[lane] = channel_of[lane] < 0 ? 0 : layer->mult_q31[oc];
-        b->left[lane] = sh > 0 ? sh : 0;
-        b->right[lane] = right;
-        b->mask[lane] = (int32_t)((1u << right) - 1u);
-        b->right1[lane] = right > 0 ? right - 1 : 0;
-        b->right_only &= channel_of[lane] < 0 || right >= 1;
-    }
-    for (size_t lane = 0; lane < 16u; lane++) {
-        b->mult_odd[lane] = lane & 1u ? 0 : b->mult[lane + 1u];
-    }
-    for (size_t c = 0; c < b->n; c++) { /* the packs keep lanes 0-3, 8-11, 4-7, 12-15 in that order */
-        const int lane = b->channel_lane[c];
-        b->order[c] = (int8_t)((lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1));
-    }
-#endif
-    return g;
-}
-
-/* acc[p][lane] = bias + pixel p's field (x + p * stride) by the block's weights, P pixels at once: the sums
- * stay in registers for the whole field, each weight pair is loaded once for the P pixels. */
-static W2S_X86_INLINE void dot_block(const int16_t *x, size_t stride, const x86_block_t *b, size_t pairs,
-                                     int32_t (*acc)[W2S_X86_LANES], const size_t P)
+#if !W2S_X86_VNNI
+/* acc[p][lane] = bias + pixel p's field (x + p * stride) by the block's weights w (per tap pair 16 lanes x 2),
+ * P pixels at once: the sums stay in registers for the whole field, each weight pair is loaded once for the P
+ * pixels. */
+static W2S_X86_INLINE void dot_block(const int16_t *x, size_t stride, const int16_t *w, const int32_t *bias,
+                                     size_t pairs, int32_t (*acc)[W2S_X86_LANES], const size_t P)
 {
     __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)b->bias);
-    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b->bias + 8));
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias), b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; p++) {
         lo[p] = b0;
         hi[p] = b1;
     }
-    const int16_t *w0 = b->w[0], *w1 = b->w[1], *w2 = b->w[2], *w3 = b->w[3];
-    const size_t s0 = b->step[0], s1 = b->step[1], s2 = b->step[2], s3 = b->step[3];
-    for (size_t i = 0; i < pairs; i++, x += 2, w0 += s0, w1 += s1, w2 += s2, w3 += s3) {
-        const __m256i wa = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w0)),
-                                                   _mm_loadu_si128((const __m128i *)w1), 1);
-        const __m256i wb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w2)),
-                                                   _mm_loadu_si128((const __m128i *)w3), 1);
+    for (size_t i = 0; i < pairs; i++, x += 2, w += 32) {
+        const __m256i wa = _mm256_loadu_si256((const __m256i *)w), wb = _mm256_loadu_si256((const __m256i *)(w + 16));
 #pragma GCC unroll 16
         for (size_t p = 0; p < P; p++) {
             int32_t v;
@@ -190,12 +87,13 @@ static W2S_X86_INLINE void dot_block(const int16_t *x, size_t stride, const x86_
     }
 }
 
-typedef void (*dot_block_fn)(const int16_t *, size_t, const x86_block_t *, size_t, int32_t (*)[W2S_X86_LANES]);
-#define W2S_X86_DOT(P)                                                                                          \
-    W2S_NOINLINE static void dot_block_##P(const int16_t *x, size_t stride, const x86_block_t *b, size_t pairs, \
-                                           int32_t (*acc)[W2S_X86_LANES])                                       \
-    {                                                                                                           \
-        dot_block(x, stride, b, pairs, acc, P##u);                                                              \
+typedef void (*dot_block_fn)(const int16_t *, size_t, const int16_t *, const int32_t *, size_t,
+                             int32_t (*)[W2S_X86_LANES]);
+#define W2S_X86_DOT(P)                                                                                           \
+    W2S_NOINLINE static void dot_block_##P(const int16_t *x, size_t stride, const int16_t *w, const int32_t *bias, \
+                                           size_t pairs, int32_t (*acc)[W2S_X86_LANES])                          \
+    {                                                                                                            \
+        dot_block(x, stride, w, bias, pairs, acc, P##u);                                                         \
     }
 W2S_X86_DOT(1)
 W2S_X86_DOT(2)
@@ -203,23 +101,11 @@ W2S_X86_DOT(3)
 W2S_X86_DOT(4)
 W2S_X86_DOT(5)
 W2S_X86_DOT(6)
-#if W2S_X86_PX > 6u
-W2S_X86_DOT(7)
-W2S_X86_DOT(8)
-W2S_X86_DOT(9)
-W2S_X86_DOT(10)
-W2S_X86_DOT(11)
-W2S_X86_DOT(12)
-W2S_X86_DOT(13)
-#endif
 #undef W2S_X86_DOT
 /* by pixels in the block, from 1 */
-static const dot_block_fn dot_blocks[W2S_X86_PX + 1u] = {
-    NULL, dot_block_1, dot_block_2, dot_block_3, dot_block_4, dot_block_5, dot_block_6,
-#if W2S_X86_PX > 6u
-    dot_block_7, dot_block_8, dot_block_9, dot_block_10, dot_block_11, dot_block_12, dot_block_13,
+static const dot_block_fn dot_blocks[W2S_X86_PX + 1u] = {NULL, dot_block_1, dot_block_2, dot_block_3,
+                                                         dot_block_4, dot_block_5, dot_block_6};
 #endif
-};
 
 #if !W2S_SINGLE_ROUNDING
 /* TFLM's requantisation of 8 lanes (w2s_engine_requantize_q31), before the zero point. gemmlowp's
@@ -289,7 +175,7 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
 #elif W2S_X86_VNNI
     __m512i r = _mm512_add_epi32(requant16(_mm512_loadu_si512(acc), b, right_only), _mm512_set1_epi32(q->out_zero));
     r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
-    const __m128i out = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(r), _mm_loadu_si128((const __m128i *)b->order));
+    const __m128i out = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(r), _mm_loadu_si128((const __m128i *)b->channel_lane));
 #else
     const __m256i zero = _mm256_set1_epi32(q->out_zero);
     const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
@@ -300,7 +186,7 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     /* int8 in lane order 0-3, 8-11, 4-7, 12-15 (the packs work within 128-bit halves), then in channel order */
     const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(r0, r1), _mm256_setzero_si256());
     const __m128i bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(p8, 0x08));
-    const __m128i out = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)b->order));
+    const __m128i out = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)b->pack_order));
 #endif
 #if !W2S_SINGLE_ROUNDING
     if (whole) {
@@ -332,49 +218,15 @@ static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*ac
 
 #if W2S_X86_VNNI
 /* VNNI: int8 by int8 with vpdpbusd, 4 taps a lane an instruction (twice vpdpwssd's). The widened rows are bytes
- * x + 128 (unsigned; padding zp + 128), the weights int8 quads of taps packed per row from weights_s16, and the
- * sums start from bias - (zp + 128) * the channel's weight sum: sum w (x + 128) - (zp + 128) sum w = sum w (x - zp),
+ * x + 128 (unsigned; padding zp + 128), the weights the generated x86_w_s8 (int8 quads of taps), and the
+ * sums start from bias_u8 = bias - (zp + 128) * the channel's weight sum: sum w (x + 128) - (zp + 128) sum w = sum w (x - zp),
  * and a padding tap adds w (zp + 128), taken out again (TFLM's skipped taps). */
-#define W2S_X86_QUADS 64u /* the most tap quads a field: the packed weights are on the stack */
-
 static int x86_u8(const w2s_layer_s8_t *layer)
 {
-    return layer->cout >= 4u && (layer->run / 2u + 1u) / 2u <= W2S_X86_QUADS;
+    return layer->x86_blocks != NULL;
 }
 
-/* wq[16 q + lane] = lane's taps 4q .. 4q + 3 as int8 (0 past the run), and the block's u8 biases */
-static void pack_quads(const w2s_layer_s8_t *layer, const x86_block_t *b, size_t pairs, int32_t *wq, int32_t *bias_u)
-{
-    const int16_t *w0 = b->w[0], *w1 = b->w[1], *w2 = b->w[2], *w3 = b->w[3];
-    const size_t s0 = b->step[0], s1 = b->step[1], s2 = b->step[2], s3 = b->step[3];
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i order = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
-                                           0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
-    __m256i sa = _mm256_setzero_si256(), sb = _mm256_setzero_si256();
-    for (size_t i = 0; i < pairs; i += 2u, wq += 16) {
-        __m256i wa[2], wb[2];
-        for (size_t k = 0; k < 2u; k++) { /* two tap pairs; an odd last pair's quad ends in a zero pair */
-            const int in = i + k < pairs;
-            wa[k] = in ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w0)),
-                                                 _mm_loadu_si128((const __m128i *)w1), 1) : _mm256_setzero_si256();
-            wb[k] = in ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w2)),
-                                                 _mm_loadu_si128((const __m128i *)w3), 1) : _mm256_setzero_si256();
-            w0 += s0, w1 += s1, w2 += s2, w3 += s3;
-        }
-        sa = _mm256_add_epi32(sa, _mm256_madd_epi16(_mm256_add_epi16(wa[0], wa[1]), ones));
-        sb = _mm256_add_epi32(sb, _mm256_madd_epi16(_mm256_add_epi16(wb[0], wb[1]), ones));
-        /* int16 pairs of two tap pairs -> per lane the four int8 taps (each weight is int8) */
-        _mm256_storeu_si256((__m256i *)wq, _mm256_shuffle_epi8(_mm256_packs_epi16(wa[0], wa[1]), order));
-        _mm256_storeu_si256((__m256i *)(wq + 8), _mm256_shuffle_epi8(_mm256_packs_epi16(wb[0], wb[1]), order));
-    }
-    const __m256i zp = _mm256_set1_epi32(layer->in_zero + 128);
-    _mm256_storeu_si256((__m256i *)bias_u, _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)b->bias),
-                                                             _mm256_mullo_epi32(zp, sa)));
-    _mm256_storeu_si256((__m256i *)(bias_u + 8), _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(b->bias + 8)),
-                                                                   _mm256_mullo_epi32(zp, sb)));
-}
-
-static W2S_X86_INLINE void dot_block_u8(const uint8_t *x, size_t stride, const int32_t *wq, const int32_t *bias,
+static W2S_X86_INLINE void dot_block_u8(const uint8_t *x, size_t stride, const int8_t *wq, const int32_t *bias,
                                         size_t quads, int32_t (*acc)[W2S_X86_LANES], const size_t P)
 {
     __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
@@ -384,8 +236,8 @@ static W2S_X86_INLINE void dot_block_u8(const uint8_t *x, size_t stride, const i
         lo[p] = b0;
         hi[p] = b1;
     }
-    for (size_t i = 0; i < quads; i++, x += 4, wq += 16) {
-        const __m256i wa = _mm256_loadu_si256((const __m256i *)wq), wb = _mm256_loadu_si256((const __m256i *)(wq + 8));
+    for (size_t i = 0; i < quads; i++, x += 4, wq += 64) {
+        const __m256i wa = _mm256_loadu_si256((const __m256i *)wq), wb = _mm256_loadu_si256((const __m256i *)(wq + 32));
 #pragma GCC unroll 16
         for (size_t p = 0; p < P; p++) {
             int32_t v;
@@ -402,10 +254,10 @@ static W2S_X86_INLINE void dot_block_u8(const uint8_t *x, size_t stride, const i
     }
 }
 
-typedef void (*dot_u8_fn)(const uint8_t *, size_t, const int32_t *, const int32_t *, size_t,
+typedef void (*dot_u8_fn)(const uint8_t *, size_t, const int8_t *, const int32_t *, size_t,
                           int32_t (*)[W2S_X86_LANES]);
 #define W2S_X86_DOT_U8(P)                                                                                     \
-    W2S_NOINLINE static void dot_u8_##P(const uint8_t *x, size_t stride, const int32_t *wq, const int32_t *bias, \
+    W2S_NOINLINE static void dot_u8_##P(const uint8_t *x, size_t stride, const int8_t *wq, const int32_t *bias,  \
                                         size_t quads, int32_t (*acc)[W2S_X86_LANES])                          \
     {                                                                                                         \
         dot_block_u8(x, stride, wq, bias, quads, acc, P##u);                                                  \
@@ -430,19 +282,19 @@ static const dot_u8_fn dot_u8[W2S_X86_PX + 1u] = {NULL, dot_u8_1, dot_u8_2, dot_
 
 static void row_u8(const w2s_layer_s8_t *layer, const uint8_t *wide, int8_t *out)
 {
-    const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u, quads = (pairs + 1u) / 2u;
+    const size_t cout = layer->cout, width = layer->width, quads = (layer->run / 2u + 1u) / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin;
     const requant_t q = requant_of(layer);
-    for (size_t g0 = 0, g1; g0 < cout; g0 = g1) {
-        x86_block_t b;
-        int32_t wq[16u * W2S_X86_QUADS], bias_u[16];
-        g1 = block_of(layer, g0, &b);
-        pack_quads(layer, &b, pairs, wq, bias_u);
+    const int8_t *w = layer->x86_w_s8;
+    for (const x86_block_t *b = layer->x86_blocks;; b++, w += 64u * quads) {
         for (size_t x = 0; x < width; x += W2S_X86_PX) {
             const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
             int32_t acc[W2S_X86_PX][W2S_X86_LANES];
-            dot_u8[n](wide + x * stride, stride, wq, bias_u, quads, acc);
-            requant_block(&q, &b, acc, x, n, g0, width, out);
+            dot_u8[n](wide + x * stride, stride, w, b->bias_u8, quads, acc);
+            requant_block(&q, b, acc, x, n, b->g0, width, out);
+        }
+        if ((size_t)b->g0 + b->n >= cout) {
+            return;
         }
     }
 }
@@ -500,26 +352,30 @@ int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t
 {
     const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
-    if (cout < 4u) {
-        return 0; /* one group of under four channels: no 4-channel read stays in its weights */
+    if (layer->x86_blocks == NULL) {
+        return 0; /* under four output channels (one group): the portable C's */
     }
 #if W2S_X86_VNNI
-    if (x86_u8(layer)) {
-        row_u8(layer, (const uint8_t *)wide, out);
-        return 1;
-    }
-#endif
+    (void)pairs;
+    (void)stride;
+    (void)cout;
+    (void)width;
+    row_u8(layer, (const uint8_t *)wide, out);
+#else
     const requant_t q = requant_of(layer);
-    for (size_t g0 = 0, g1; g0 < cout; g0 = g1) {
-        x86_block_t b;
-        g1 = block_of(layer, g0, &b);
+    const int16_t *w = layer->x86_w_s16;
+    for (const x86_block_t *b = layer->x86_blocks;; b++, w += 32u * pairs) {
         for (size_t x = 0; x < width; x += W2S_X86_PX) {
             const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
             int32_t acc[W2S_X86_PX][W2S_X86_LANES];
-            dot_blocks[n](wide + x * stride, stride, &b, pairs, acc);
-            requant_block(&q, &b, acc, x, n, g0, width, out);
+            dot_blocks[n](wide + x * stride, stride, w, b->bias, pairs, acc);
+            requant_block(&q, b, acc, x, n, b->g0, width, out);
+        }
+        if ((size_t)b->g0 + b->n >= cout) {
+            break;
         }
     }
+#endif
     return 1;
 }
 

@@ -23,14 +23,6 @@
 #define W2S_ENGINE_DSP 0
 #endif
 
-/* x86-64 with AVX2 (-mavx2, -march=native): w2s_engine_conv_x86.c's kernels, unless W2S_ENGINE_PORTABLE asks for
- * the plain C. The same weights and the same integers. */
-#if defined(__AVX2__) && !defined(W2S_ENGINE_PORTABLE)
-#define W2S_ENGINE_X86 1
-#else
-#define W2S_ENGINE_X86 0
-#endif
-
 /* Each row kernel compiled on its own: inlined into one big function, their register allocation
  * depends on each other, and a change in one moves the others' instruction counts. */
 #if defined(__GNUC__)
@@ -101,10 +93,10 @@ size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const i
 #endif
 
 #if W2S_ENGINE_X86
-/* x86-64 builds (w2s_engine_conv_x86.c): the conv and max-pool kernels above forward to these, w2s_engine.c's
- * pooling to w2s_pool_sums_x86. With AVX-512 VNNI
- * the widening writes most convs' rows as bytes (x + 128) in the same scratch, for the row kernel's int8 path. The
- * row kernel returns 0 for a conv it leaves to the portable C (fewer than 4 output channels). */
+/* x86-64 builds (W2S_ENGINE_X86, w2s_engine_layer.h; w2s_engine_conv_x86.c): the conv and max-pool kernels above
+ * forward to these, w2s_engine.c's pooling to w2s_pool_sums_x86. With AVX-512 VNNI the widening writes the rows of
+ * every conv with x86 blocks as bytes (x + 128) in the same scratch, for the row kernel's int8 path. The row kernel
+ * returns 0 for a conv it leaves to the portable C (no x86 blocks: fewer than 4 output channels). */
 void w2s_conv_widen_x86_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
 int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
 void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
