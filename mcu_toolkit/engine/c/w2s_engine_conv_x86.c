@@ -161,6 +161,22 @@ static W2S_X86_INLINE __m512i requant16(__m512i acc, const x86_block_t *b, const
 }
 #endif
 
+#if !W2S_SINGLE_ROUNDING && W2S_X86_VNNI
+/* One pixel's 16 lanes of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
+ * to the next pixel, written after), else only n (a masked store) */
+static W2S_X86_INLINE void requant_px_zmm(const requant_t *q, const x86_block_t *b, __m512i acc, int8_t *o,
+                                          int whole, const int right_only)
+{
+    __m512i r = _mm512_add_epi32(requant16(acc, b, right_only), _mm512_set1_epi32(q->out_zero));
+    r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
+    const __m128i out = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(r), _mm_loadu_si128((const __m128i *)b->channel_lane));
+    if (whole) {
+        _mm_storeu_si128((__m128i *)o, out);
+    } else {
+        _mm_mask_storeu_epi8(o, (__mmask16)((1u << b->n) - 1u), out);
+    }
+}
+#else
 /* One pixel's block of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
  * to the next pixel, written after), else only n. */
 static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, const int32_t *acc, int8_t *o,
@@ -172,10 +188,6 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
         const size_t lane = (size_t)b->channel_lane[c];
         v[c] = requantize_s8(*q, acc[lane], b->mult[lane], b->left[lane] - b->right[lane]);
     }
-#elif W2S_X86_VNNI
-    __m512i r = _mm512_add_epi32(requant16(_mm512_loadu_si512(acc), b, right_only), _mm512_set1_epi32(q->out_zero));
-    r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
-    const __m128i out = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(r), _mm_loadu_si128((const __m128i *)b->channel_lane));
 #else
     const __m256i zero = _mm256_set1_epi32(q->out_zero);
     const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
@@ -199,7 +211,9 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     (void)right_only;
     memcpy(o, v, b->n);
 }
+#endif
 
+#if !W2S_X86_VNNI
 /* The requantisation of a block's n pixels of sums into the row (every path's) */
 static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*acc)[W2S_X86_LANES], size_t x,
                           size_t n, size_t g0, size_t width, int8_t *out)
@@ -215,6 +229,7 @@ static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*ac
         }
     }
 }
+#endif
 
 #if W2S_X86_VNNI
 /* VNNI: int8 by int8 with vpdpbusd, 4 taps a lane an instruction (twice vpdpwssd's). The widened rows are bytes
@@ -226,72 +241,95 @@ static int x86_u8(const w2s_layer_s8_t *layer)
     return layer->x86_blocks != NULL;
 }
 
-static W2S_X86_INLINE void dot_block_u8(const uint8_t *x, size_t stride, const int8_t *wq, const int32_t *bias,
-                                        size_t quads, int32_t (*acc)[W2S_X86_LANES], const size_t P)
+#if defined(__GNUC__) && !defined(__clang__)
+/* acc += x . w in place: GCC's intrinsic copies each accumulator to another register and back every step (two
+ * vmovdqa a vpdpbusd at 13 sums), the asm keeps it where it is */
+#define W2S_DPBUSD(acc, x, w) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w))
+#else
+#define W2S_DPBUSD(acc, x, w) ((acc) = _mm512_dpbusd_epi32((acc), (x), (w)))
+#endif
+
+/* P pixels of a block, start to end: pixel p's sums (field x + p * stride by the block's weights w, per tap quad
+ * 16 lanes x 4 int8) in one zmm from bias_u8, kept there for the whole field, then requantised from the register
+ * into out + p * cout (requant_px's stores: 16 bytes for p < whole, else n). No sums go through memory: a zmm
+ * load of two ymm stores would wait for both to reach the cache. */
+static W2S_X86_INLINE void conv_block_u8(const uint8_t *x, size_t stride, const int8_t *w, size_t quads,
+                                         const requant_t *q, const x86_block_t *b, int8_t *out, size_t whole,
+                                         const size_t P, const int right_only)
 {
-    __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias), b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+    __m512i acc[W2S_X86_PX];
+    const __m512i bias = _mm512_loadu_si512(b->bias_u8);
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; p++) {
-        lo[p] = b0;
-        hi[p] = b1;
+        acc[p] = bias;
     }
-    for (size_t i = 0; i < quads; i++, x += 4, wq += 64) {
-        const __m256i wa = _mm256_loadu_si256((const __m256i *)wq), wb = _mm256_loadu_si256((const __m256i *)(wq + 32));
+    for (size_t i = 0; i < quads; i++, x += 4, w += 64) {
+        const __m512i wv = _mm512_loadu_si512(w);
 #pragma GCC unroll 16
         for (size_t p = 0; p < P; p++) {
             int32_t v;
             memcpy(&v, x + p * stride, sizeof v); /* four taps, to every lane */
-            const __m256i xv = _mm256_set1_epi32(v);
-            lo[p] = _mm256_dpbusd_epi32(lo[p], xv, wa);
-            hi[p] = _mm256_dpbusd_epi32(hi[p], xv, wb);
+            W2S_DPBUSD(acc[p], _mm512_set1_epi32(v), wv);
         }
     }
+    const size_t cout = q->cout;
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; p++) {
-        _mm256_storeu_si256((__m256i *)acc[p], lo[p]);
-        _mm256_storeu_si256((__m256i *)(acc[p] + 8), hi[p]);
+#if W2S_SINGLE_ROUNDING
+        int32_t sums[W2S_X86_LANES];
+        _mm512_storeu_si512(sums, acc[p]);
+        requant_px(q, b, sums, out + p * cout, p < whole, right_only);
+#else
+        requant_px_zmm(q, b, acc[p], out + p * cout, p < whole, right_only);
+#endif
     }
 }
 
-typedef void (*dot_u8_fn)(const uint8_t *, size_t, const int8_t *, const int32_t *, size_t,
-                          int32_t (*)[W2S_X86_LANES]);
-#define W2S_X86_DOT_U8(P)                                                                                     \
-    W2S_NOINLINE static void dot_u8_##P(const uint8_t *x, size_t stride, const int8_t *wq, const int32_t *bias,  \
-                                        size_t quads, int32_t (*acc)[W2S_X86_LANES])                          \
-    {                                                                                                         \
-        dot_block_u8(x, stride, wq, bias, quads, acc, P##u);                                                  \
+typedef void (*conv_u8_fn)(const uint8_t *, size_t, const int8_t *, size_t, const requant_t *, const x86_block_t *,
+                           int8_t *, size_t);
+#define W2S_X86_CONV_U8(P, R)                                                                                    \
+    W2S_NOINLINE static void conv_u8_##P##_##R(const uint8_t *x, size_t stride, const int8_t *w, size_t quads,    \
+                                               const requant_t *q, const x86_block_t *b, int8_t *out, size_t whole) \
+    {                                                                                                            \
+        conv_block_u8(x, stride, w, quads, q, b, out, whole, P##u, R);                                           \
     }
-W2S_X86_DOT_U8(1)
-W2S_X86_DOT_U8(2)
-W2S_X86_DOT_U8(3)
-W2S_X86_DOT_U8(4)
-W2S_X86_DOT_U8(5)
-W2S_X86_DOT_U8(6)
-W2S_X86_DOT_U8(7)
-W2S_X86_DOT_U8(8)
-W2S_X86_DOT_U8(9)
-W2S_X86_DOT_U8(10)
-W2S_X86_DOT_U8(11)
-W2S_X86_DOT_U8(12)
-W2S_X86_DOT_U8(13)
-#undef W2S_X86_DOT_U8
-static const dot_u8_fn dot_u8[W2S_X86_PX + 1u] = {NULL, dot_u8_1, dot_u8_2, dot_u8_3, dot_u8_4, dot_u8_5,
-                                                  dot_u8_6, dot_u8_7, dot_u8_8, dot_u8_9, dot_u8_10, dot_u8_11,
-                                                  dot_u8_12, dot_u8_13};
+#define W2S_X86_CONV_U8_BOTH(P) W2S_X86_CONV_U8(P, 0) W2S_X86_CONV_U8(P, 1)
+W2S_X86_CONV_U8_BOTH(1)
+W2S_X86_CONV_U8_BOTH(2)
+W2S_X86_CONV_U8_BOTH(3)
+W2S_X86_CONV_U8_BOTH(4)
+W2S_X86_CONV_U8_BOTH(5)
+W2S_X86_CONV_U8_BOTH(6)
+W2S_X86_CONV_U8_BOTH(7)
+W2S_X86_CONV_U8_BOTH(8)
+W2S_X86_CONV_U8_BOTH(9)
+W2S_X86_CONV_U8_BOTH(10)
+W2S_X86_CONV_U8_BOTH(11)
+W2S_X86_CONV_U8_BOTH(12)
+W2S_X86_CONV_U8_BOTH(13)
+#undef W2S_X86_CONV_U8_BOTH
+#undef W2S_X86_CONV_U8
+/* by requant8's shortcut (right_only), then pixels in the block, from 1 */
+static const conv_u8_fn conv_u8[2][W2S_X86_PX + 1u] = {
+    {NULL, conv_u8_1_0, conv_u8_2_0, conv_u8_3_0, conv_u8_4_0, conv_u8_5_0, conv_u8_6_0, conv_u8_7_0, conv_u8_8_0,
+     conv_u8_9_0, conv_u8_10_0, conv_u8_11_0, conv_u8_12_0, conv_u8_13_0},
+    {NULL, conv_u8_1_1, conv_u8_2_1, conv_u8_3_1, conv_u8_4_1, conv_u8_5_1, conv_u8_6_1, conv_u8_7_1, conv_u8_8_1,
+     conv_u8_9_1, conv_u8_10_1, conv_u8_11_1, conv_u8_12_1, conv_u8_13_1}};
 
 static void row_u8(const w2s_layer_s8_t *layer, const uint8_t *wide, int8_t *out)
 {
     const size_t cout = layer->cout, width = layer->width, quads = (layer->run / 2u + 1u) / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin;
+    /* pixels whose 16-byte store stays in the row (the bytes past cout: the next pixel's, written after) */
+    const size_t whole_px = width * cout >= 16u ? (width * cout - 16u) / cout + 1u : 0u;
     const requant_t q = requant_of(layer);
     const int8_t *w = layer->x86_w_s8;
     for (const x86_block_t *b = layer->x86_blocks;; b++, w += 64u * quads) {
+        const size_t whole = b->n == cout ? whole_px : 0u; /* one block holds every channel */
         for (size_t x = 0; x < width; x += W2S_X86_PX) {
             const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
-            int32_t acc[W2S_X86_PX][W2S_X86_LANES];
-            dot_u8[n](wide + x * stride, stride, w, b->bias_u8, quads, acc);
-            requant_block(&q, b, acc, x, n, b->g0, width, out);
+            conv_u8[b->right_only != 0][n](wide + x * stride, stride, w, quads, &q, b, out + x * cout + b->g0,
+                                           whole > x ? whole - x : 0u);
         }
         if ((size_t)b->g0 + b->n >= cout) {
             return;
@@ -305,11 +343,7 @@ static void widen_u8(const w2s_layer_s8_t *layer, const int8_t *const *rows, uin
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
     const size_t cols = width + layer->kw - 1u, step = kh * cin, end = (left + width) * step;
     const uint8_t pad = (uint8_t)(layer->in_zero + 128);
-    int8_t order[16]; /* as w2s_conv_widen_x86_s16 */
-    for (size_t j = 0; j < 16u; j++) {
-        order[j] = (int8_t)(j < 8u ? j : j < cin ? j + 16u - cin : 0x80u);
-    }
-    const __m128i shuffle = _mm_loadu_si128((const __m128i *)order), flip = _mm_set1_epi8((char)0x80);
+    const __m128i flip = _mm_set1_epi8((char)0x80);
     memset(out, pad, left * step);
     size_t x0 = 0;
     if (cin == 1u && kh == 3u) { /* w2s_conv_widen_x86_s16's interleave of x + 128, then bytes */
@@ -329,14 +363,18 @@ static void widen_u8(const w2s_layer_s8_t *layer, const int8_t *const *rows, uin
             _mm_storel_epi64((__m128i *)(dst + 16), _mm_packus_epi16(v[2], v[2]));
         }
     }
+    const __mmask16 pixel = (__mmask16)((1u << (cin < 16u ? cin : 16u)) - 1u);
     for (size_t x = x0; x < width; x++) {
         for (size_t ky = 0; ky < kh; ky++) {
             const int8_t *src = rows[ky] + x * cin;
             uint8_t *dst = out + (left + x) * step + ky * cin;
-            if (cin >= 8u && cin <= 16u && (size_t)(dst - out) + 16u <= end) {
-                const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)src),
-                                                     _mm_loadl_epi64((const __m128i *)(src + cin - 8u)));
-                _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_shuffle_epi8(v, shuffle), flip));
+            if (cin <= 16u) { /* the pixel's bytes alone (a masked load), 16 stored where they stay in the row */
+                const __m128i v = _mm_xor_si128(_mm_maskz_loadu_epi8(pixel, src), flip);
+                if ((size_t)(dst - out) + 16u <= end) {
+                    _mm_storeu_si128((__m128i *)dst, v);
+                } else {
+                    _mm_mask_storeu_epi8(dst, pixel, v);
+                }
             } else {
                 for (size_t c = 0; c < cin; c++) {
                     dst[c] = (uint8_t)(src[c] + 128);
