@@ -241,14 +241,6 @@ static int x86_u8(const w2s_layer_s8_t *layer)
     return layer->x86_blocks != NULL;
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* acc += x . w in place: GCC's intrinsic copies each accumulator to another register and back every step (two
- * vmovdqa a vpdpbusd at 13 sums), the asm keeps it where it is */
-#define W2S_DPBUSD(acc, x, w) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w))
-#else
-#define W2S_DPBUSD(acc, x, w) ((acc) = _mm512_dpbusd_epi32((acc), (x), (w)))
-#endif
-
 /* P pixels of a block, start to end: pixel p's sums (field x + p * stride by the block's weights w, per tap quad
  * 16 lanes x 4 int8) in one zmm from bias_u8, kept there for the whole field, then requantised from the register
  * into out + p * cout (requant_px's stores: 16 bytes for p < whole, else n). No sums go through memory: a zmm
@@ -269,7 +261,7 @@ static W2S_X86_INLINE void conv_block_u8(const uint8_t *x, size_t stride, const 
         for (size_t p = 0; p < P; p++) {
             int32_t v;
             memcpy(&v, x + p * stride, sizeof v); /* four taps, to every lane */
-            W2S_DPBUSD(acc[p], _mm512_set1_epi32(v), wv);
+            acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_set1_epi32(v), wv);
         }
     }
     const size_t cout = q->cout;
