@@ -167,48 +167,32 @@ def state_bytes(g: EngineGraph, pointer: int = 4, winograd: bool = True) -> int:
     return up(size, 8)
 
 
-X86_LANES = 16  # output lanes of an x86 block: four channel groups of up to four (w2s_x86_block_t)
+X86_LANES = 16  # output channels of an x86 block (w2s_x86_block_t): one zmm, or two ymm, of int32 sums
 
 
 def x86_blocks(c: Conv) -> tuple[list[dict[str, np.ndarray | int]], np.ndarray, np.ndarray]:
-    """The x86 kernels' constants for a conv with cout >= 4 (w2s_x86_block_t, one per 4 channel groups), and their
-    weights: int16 (block, tap pair, lane, 2) for the AVX2 path, int8 (block, tap quad, lane, 4) zero-padded for
-    the VNNI path. Lane 4j + c holds group j's channel c; the layer's last group of r < 4 channels sits in the
-    group's last r lanes (w2s_engine_conv_x86.c reads it so). Lanes of no channel are zeros."""
+    """The x86 kernels' constants for a conv with cout >= 4 (w2s_x86_block_t: output channels 16 at a time,
+    channel g0 + k in lane k), and their weights: int16 (block, tap pair, lane, 2) for the AVX2 path, int8 (block,
+    tap quad, lane, 4) zero-padded for the VNNI path. Lanes of no channel are zeros."""
     run = tap_run(c)
     pairs, quads = run // 2, (run // 2 + 1) // 2
     field = np.zeros((c.cout, 4 * quads), dtype=np.int64)
     field[:, :c.kh * c.kw * c.cin] = c.weights.transpose(0, 2, 1, 3).reshape(c.cout, -1)
-    groups = channel_groups(c.cout)
-    starts = np.cumsum([0, *groups])
     blocks, w16, w8 = [], [], []
-    for first in range(0, len(groups), 4):
-        channel = np.full(X86_LANES, -1)
-        lanes = []
-        for j, k in enumerate(range(first, min(first + 4, len(groups)))):
-            r, g = groups[k], int(starts[k])
-            shift = 4 - r if g + r == c.cout and r < 4 else 0
-            for ch in range(r):
-                channel[4 * j + shift + ch] = g + ch
-                lanes.append(4 * j + shift + ch)
-        used = channel >= 0
-        w = np.where(used[:, None], field[np.maximum(channel, 0)], 0)          # (16, 4 * quads)
-        pick = lambda v: np.where(used, np.asarray(v, dtype=np.int64)[np.maximum(channel, 0)], 0)  # noqa: E731
-        sh = pick(c.shift)
+    for g0 in range(0, c.cout, X86_LANES):
+        n = min(X86_LANES, c.cout - g0)
+        pad = lambda v: np.pad(np.asarray(v[g0:g0 + n], dtype=np.int64), (0, X86_LANES - n))  # noqa: E731
+        w = np.zeros((X86_LANES, 4 * quads), dtype=np.int64)
+        w[:n] = field[g0:g0 + n]
+        sh, mult, bias = pad(c.shift), pad(c.mult), pad(c.bias)
         right = np.maximum(-sh, 0)
-        mult = pick(c.mult)
-        bias = pick(c.bias)
-        bias_u8 = np.where(used, bias - (c.in_zero + 128) * w.sum(axis=1), 0)
+        bias_u8 = bias - (c.in_zero + 128) * w.sum(axis=1)
         assert np.all(np.abs(bias_u8) < 2**31), "an x86 VNNI bias out of int32"
-        order = [(lane & 3) | ((lane & 4) << 1) | ((lane & 8) >> 1) for lane in lanes]
         blocks.append({"bias": bias, "bias_u8": bias_u8, "mult": mult,
-                       "mult_odd": np.where(np.arange(X86_LANES) % 2 == 0, np.append(mult[1:], 0), 0),
+                       "mult_odd": np.where(np.arange(X86_LANES) % 2 == 0, np.append(mult[1:], 0), 0).astype(np.int64),
                        "left": np.maximum(sh, 0), "right": right, "mask": (1 << right) - 1,
-                       "right1": np.maximum(right - 1, 0),
-                       "channel_lane": np.array(lanes + [0] * (X86_LANES - len(lanes))),
-                       "pack_order": np.array(order + [-128] * (X86_LANES - len(order))),
-                       "g0": int(starts[first]), "n": len(lanes),
-                       "right_only": int(bool(np.all(right[used] >= 1)))})
+                       "right1": np.maximum(right - 1, 0), "g0": g0, "n": n,
+                       "right_only": int(bool(np.all(right[:n] >= 1)))})
         w16.append(w[:, :run].reshape(X86_LANES, pairs, 2).transpose(1, 0, 2).reshape(-1))
         w8.append(w.reshape(X86_LANES, quads, 4).transpose(1, 0, 2).reshape(-1))
     return blocks, np.concatenate(w16).astype(np.int16), np.concatenate(w8).astype(np.int8)

@@ -138,43 +138,43 @@ static W2S_X86_INLINE __m256i requant8(__m256i acc, const x86_block_t *b, size_t
 #endif
 
 #if !W2S_SINGLE_ROUNDING && W2S_X86_VNNI
-/* requant8's arithmetic on the 16 lanes at once (AVX-512F: the VNNI builds have it) */
-static W2S_X86_INLINE __m512i requant16(__m512i acc, const x86_block_t *b, const int right_only)
+/* A block's requantisation constants in registers, loaded once for its pixels (an int8 store could alias the
+ * block: the compiler would load them again for each pixel) */
+typedef struct {
+    __m512i mult, mult_odd, left, right, mask, right1, zero, lo, hi;
+} x86_rq16_t;
+
+static W2S_X86_INLINE x86_rq16_t rq16_of(const requant_t *q, const x86_block_t *b)
 {
-    const __m512i m = _mm512_loadu_si512(b->mult), m_odd = _mm512_loadu_si512(b->mult_odd);
-    const __m512i a = right_only ? acc : _mm512_sllv_epi32(acc, _mm512_loadu_si512(b->left));
+    const x86_rq16_t r = {_mm512_loadu_si512(b->mult), _mm512_loadu_si512(b->mult_odd), _mm512_loadu_si512(b->left),
+                          _mm512_loadu_si512(b->right), _mm512_loadu_si512(b->mask), _mm512_loadu_si512(b->right1),
+                          _mm512_set1_epi32(q->out_zero), _mm512_set1_epi32(q->act_min), _mm512_set1_epi32(q->act_max)};
+    return r;
+}
+
+/* requant8's arithmetic on the 16 lanes at once (AVX-512F: the VNNI builds have it), then the zero point and the
+ * activation's range: a pixel's 16 int8 outputs in channel order */
+static W2S_X86_INLINE __m128i requant16(__m512i acc, const x86_rq16_t *c, const int right_only)
+{
+    const __m512i a = right_only ? acc : _mm512_sllv_epi32(acc, c->left);
     const __m512i half = _mm512_set1_epi64((int64_t)1 << 30);
-    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, m), half);
-    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), half);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, c->mult), half);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), c->mult_odd), half);
     const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
     const __m512i one = _mm512_set1_epi32(1);
+    __m512i r;
     if (right_only) {
         const __m512i h = _mm512_add_epi32(high, _mm512_srai_epi32(high, 31));
-        return _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(h, _mm512_loadu_si512(b->right1)), one), 1);
-    }
-    const __m512i k = _mm512_loadu_si512(b->mask);
-    const __m512i threshold = _mm512_mask_add_epi32(_mm512_srai_epi32(k, 1),
-                                                    _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()),
-                                                    _mm512_srai_epi32(k, 1), one);
-    const __m512i r = _mm512_srav_epi32(high, _mm512_loadu_si512(b->right));
-    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, k), threshold), r, one);
-}
-#endif
-
-#if !W2S_SINGLE_ROUNDING && W2S_X86_VNNI
-/* One pixel's 16 lanes of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
- * to the next pixel, written after), else only n (a masked store) */
-static W2S_X86_INLINE void requant_px_zmm(const requant_t *q, const x86_block_t *b, __m512i acc, int8_t *o,
-                                          int whole, const int right_only)
-{
-    __m512i r = _mm512_add_epi32(requant16(acc, b, right_only), _mm512_set1_epi32(q->out_zero));
-    r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
-    const __m128i out = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(r), _mm_loadu_si128((const __m128i *)b->channel_lane));
-    if (whole) {
-        _mm_storeu_si128((__m128i *)o, out);
+        r = _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(h, c->right1), one), 1);
     } else {
-        _mm_mask_storeu_epi8(o, (__mmask16)((1u << b->n) - 1u), out);
+        const __m512i threshold = _mm512_mask_add_epi32(_mm512_srai_epi32(c->mask, 1),
+                                                        _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()),
+                                                        _mm512_srai_epi32(c->mask, 1), one);
+        r = _mm512_srav_epi32(high, c->right);
+        r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, c->mask), threshold), r, one);
     }
+    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, c->zero), c->lo), c->hi);
+    return _mm512_cvtepi32_epi8(r);
 }
 #else
 /* One pixel's block of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
@@ -185,8 +185,7 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     int8_t v[16];
 #if W2S_SINGLE_ROUNDING
     for (size_t c = 0; c < b->n; c++) {
-        const size_t lane = (size_t)b->channel_lane[c];
-        v[c] = requantize_s8(*q, acc[lane], b->mult[lane], b->left[lane] - b->right[lane]);
+        v[c] = requantize_s8(*q, acc[c], b->mult[c], b->left[c] - b->right[c]);
     }
 #else
     const __m256i zero = _mm256_set1_epi32(q->out_zero);
@@ -195,10 +194,9 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
     __m256i r1 = requant8(_mm256_loadu_si256((const __m256i *)(acc + 8)), b, 8, right_only);
     r0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r0, zero), lo), hi);
     r1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r1, zero), lo), hi);
-    /* int8 in lane order 0-3, 8-11, 4-7, 12-15 (the packs work within 128-bit halves), then in channel order */
-    const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(r0, r1), _mm256_setzero_si256());
-    const __m128i bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(p8, 0x08));
-    const __m128i out = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)b->pack_order));
+    /* int16 in lane order 0-3, 8-11 | 4-7, 12-15 (the pack works within 128-bit halves), 0-15 after the permute */
+    const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
+    const __m128i out = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
 #endif
 #if !W2S_SINGLE_ROUNDING
     if (whole) {
@@ -220,8 +218,8 @@ static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*ac
 {
     const size_t cout = q->cout;
     for (size_t p = 0; p < n; p++) {
-        /* whole 16 bytes: one block holds every channel, and they stay in the row */
-        const int whole = b->n == cout && (x + p) * cout + 16u <= width * cout;
+        /* whole 16 bytes: the block holds 16 channels, or every channel, and they stay in the row */
+        const int whole = (b->n == 16u || b->n == cout) && (x + p) * cout + g0 + 16u <= width * cout;
         if (b->right_only) { /* the shortcut's code apart: a constant where inlined */
             requant_px(q, b, acc[p], out + (x + p) * cout + g0, whole, 1);
         } else {
@@ -265,16 +263,26 @@ static W2S_X86_INLINE void conv_block_u8(const uint8_t *x, size_t stride, const 
         }
     }
     const size_t cout = q->cout;
+#if W2S_SINGLE_ROUNDING
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; p++) {
-#if W2S_SINGLE_ROUNDING
         int32_t sums[W2S_X86_LANES];
         _mm512_storeu_si512(sums, acc[p]);
         requant_px(q, b, sums, out + p * cout, p < whole, right_only);
-#else
-        requant_px_zmm(q, b, acc[p], out + p * cout, p < whole, right_only);
-#endif
     }
+#else
+    const x86_rq16_t c = rq16_of(q, b);
+    const __mmask16 some = (__mmask16)((1u << b->n) - 1u);
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) { /* 16 bytes where whole (the bytes past n: written after), else n */
+        const __m128i v = requant16(acc[p], &c, right_only);
+        if (p < whole) {
+            _mm_storeu_si128((__m128i *)(out + p * cout), v);
+        } else {
+            _mm_mask_storeu_epi8(out + p * cout, some, v);
+        }
+    }
+#endif
 }
 
 typedef void (*conv_u8_fn)(const uint8_t *, size_t, const int8_t *, size_t, const requant_t *, const x86_block_t *,
@@ -312,12 +320,13 @@ static void row_u8(const w2s_layer_s8_t *layer, const uint8_t *wide, int8_t *out
 {
     const size_t cout = layer->cout, width = layer->width, quads = (layer->run / 2u + 1u) / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin;
-    /* pixels whose 16-byte store stays in the row (the bytes past cout: the next pixel's, written after) */
-    const size_t whole_px = width * cout >= 16u ? (width * cout - 16u) / cout + 1u : 0u;
     const requant_t q = requant_of(layer);
     const int8_t *w = layer->x86_w_s8;
     for (const x86_block_t *b = layer->x86_blocks;; b++, w += 64u * quads) {
-        const size_t whole = b->n == cout ? whole_px : 0u; /* one block holds every channel */
+        /* pixels whose 16-byte store stays in the row, where the block holds 16 channels or every channel (the
+         * bytes past its n: the next block's or pixel's, written after) */
+        const size_t end = width * cout - b->g0;
+        const size_t whole = (b->n == 16u || b->n == cout) && end >= 16u ? (end - 16u) / cout + 1u : 0u;
         for (size_t x = 0; x < width; x += W2S_X86_PX) {
             const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
             conv_u8[b->right_only != 0][n](wide + x * stride, stride, w, quads, &q, b, out + x * cout + b->g0,

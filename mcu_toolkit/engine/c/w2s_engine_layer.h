@@ -33,9 +33,9 @@ typedef enum {
 } w2s_layer_kind_t;
 
 #if W2S_ENGINE_X86
-/* x86 builds: a conv's constants for one block of 16 output lanes (four channel groups of weights_s16, group j's
- * channel c in lane 4j + c, a last group of r < 4 in lanes 4j + 4 - r on), as the kernels load them; the generated
- * model's (engine/layout.py x86_blocks), so that no row rebuilds them. Lanes of no channel hold zeros. */
+/* x86 builds: a conv's constants for one block of 16 output channels (channel g0 + k in lane k), as the kernels
+ * load them; the generated model's (engine/layout.py x86_blocks), so that no row rebuilds them. Lanes of no
+ * channel hold zeros. */
 typedef struct {
     int32_t bias[16];        /**< by lane: bias_s32 (the int16 path's sums start here) */
     int32_t bias_u8[16];     /**< by lane: bias - (in_zero + 128) * the channel's weight sum (the VNNI path's) */
@@ -45,9 +45,6 @@ typedef struct {
     int32_t right[16];       /**< max(-shift, 0) */
     int32_t mask[16];        /**< 2^right - 1 */
     int32_t right1[16];      /**< max(right - 1, 0) */
-    int8_t channel_lane[16]; /**< the lane of each of the n channels, in order */
-    int8_t pack_order[16];   /**< the AVX2 path's byte of each channel in its packed outputs (lanes 0-3, 8-11, 4-7,
-                                  12-15) */
     uint16_t g0, n;          /**< its first output channel and its channels */
     int32_t right_only;      /**< every channel shifts right, by 1 or more */
 } w2s_x86_block_t;
@@ -79,7 +76,7 @@ typedef struct {
                                       even), by transform point, then grouped as weights_s16; NULL: direct */
     uint32_t wino_offset;        /**< where its kh rows of transformed vectors start in w2s_engine_t.wino_s16 */
 #if W2S_ENGINE_X86
-    const w2s_x86_block_t *x86_blocks; /**< conv with cout >= 4: its blocks of 16 lanes, in order; else NULL */
+    const w2s_x86_block_t *x86_blocks; /**< conv with cout >= 4: its blocks of 16 channels, in order; else NULL */
     const int16_t *x86_w_s16;    /**< per block, per tap pair: 16 lanes x 2 int16 (the AVX2 path's weights) */
     const int8_t *x86_w_s8;      /**< per block, per tap quad: 16 lanes x 4 int8, zeros past run (the VNNI path's) */
 #endif
