@@ -55,58 +55,6 @@ static const int8_t interleave3[3][3][16] = {
 #undef W2S_Z
 };
 
-#if !W2S_X86_VNNI
-/* acc[p][lane] = bias + pixel p's field (x + p * stride) by the block's weights w (per tap pair 16 lanes x 2),
- * P pixels at once: the sums stay in registers for the whole field, each weight pair is loaded once for the P
- * pixels. */
-static W2S_X86_INLINE void dot_block(const int16_t *x, size_t stride, const int16_t *w, const int32_t *bias,
-                                     size_t pairs, int32_t (*acc)[W2S_X86_LANES], const size_t P)
-{
-    __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias), b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
-#pragma GCC unroll 16
-    for (size_t p = 0; p < P; p++) {
-        lo[p] = b0;
-        hi[p] = b1;
-    }
-    for (size_t i = 0; i < pairs; i++, x += 2, w += 32) {
-        const __m256i wa = _mm256_loadu_si256((const __m256i *)w), wb = _mm256_loadu_si256((const __m256i *)(w + 16));
-#pragma GCC unroll 16
-        for (size_t p = 0; p < P; p++) {
-            int32_t v;
-            memcpy(&v, x + p * stride, sizeof v); /* the tap pair, to every lane */
-            const __m256i xv = _mm256_set1_epi32(v);
-            lo[p] = W2S_MAC(lo[p], xv, wa);
-            hi[p] = W2S_MAC(hi[p], xv, wb);
-        }
-    }
-#pragma GCC unroll 16
-    for (size_t p = 0; p < P; p++) {
-        _mm256_storeu_si256((__m256i *)acc[p], lo[p]);
-        _mm256_storeu_si256((__m256i *)(acc[p] + 8), hi[p]);
-    }
-}
-
-typedef void (*dot_block_fn)(const int16_t *, size_t, const int16_t *, const int32_t *, size_t,
-                             int32_t (*)[W2S_X86_LANES]);
-#define W2S_X86_DOT(P)                                                                                           \
-    W2S_NOINLINE static void dot_block_##P(const int16_t *x, size_t stride, const int16_t *w, const int32_t *bias, \
-                                           size_t pairs, int32_t (*acc)[W2S_X86_LANES])                          \
-    {                                                                                                            \
-        dot_block(x, stride, w, bias, pairs, acc, P##u);                                                         \
-    }
-W2S_X86_DOT(1)
-W2S_X86_DOT(2)
-W2S_X86_DOT(3)
-W2S_X86_DOT(4)
-W2S_X86_DOT(5)
-W2S_X86_DOT(6)
-#undef W2S_X86_DOT
-/* by pixels in the block, from 1 */
-static const dot_block_fn dot_blocks[W2S_X86_PX + 1u] = {NULL, dot_block_1, dot_block_2, dot_block_3,
-                                                         dot_block_4, dot_block_5, dot_block_6};
-#endif
-
 #if !W2S_SINGLE_ROUNDING
 /* TFLM's requantisation of 8 lanes (w2s_engine_requantize_q31), before the zero point. gemmlowp's
  * SaturatingRoundingDoublingHighMul is floor((a * m + 2^30) / 2^31) for either sign (its nudge 1 - 2^30 and
@@ -177,28 +125,28 @@ static W2S_X86_INLINE __m128i requant16(__m512i acc, const x86_rq16_t *c, const 
     return _mm512_cvtepi32_epi8(r);
 }
 #else
-/* One pixel's block of sums -> its n int8 outputs at o: 16 bytes stored where whole (the bytes past n belong
- * to the next pixel, written after), else only n. */
-static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, const int32_t *acc, int8_t *o,
+/* One pixel's 16 sums (lanes 0-7 in s0, 8-15 in s1) -> its n int8 outputs at o: 16 bytes stored where whole (the
+ * bytes past n belong to the next block or pixel, written after), else only n. */
+static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, __m256i s0, __m256i s1, int8_t *o,
                                       int whole, const int right_only)
 {
     int8_t v[16];
 #if W2S_SINGLE_ROUNDING
+    int32_t acc[16];
+    _mm256_storeu_si256((__m256i *)acc, s0);
+    _mm256_storeu_si256((__m256i *)(acc + 8), s1);
     for (size_t c = 0; c < b->n; c++) {
         v[c] = requantize_s8(*q, acc[c], b->mult[c], b->left[c] - b->right[c]);
     }
 #else
     const __m256i zero = _mm256_set1_epi32(q->out_zero);
     const __m256i lo = _mm256_set1_epi32(q->act_min), hi = _mm256_set1_epi32(q->act_max);
-    __m256i r0 = requant8(_mm256_loadu_si256((const __m256i *)acc), b, 0, right_only);
-    __m256i r1 = requant8(_mm256_loadu_si256((const __m256i *)(acc + 8)), b, 8, right_only);
+    __m256i r0 = requant8(s0, b, 0, right_only), r1 = requant8(s1, b, 8, right_only);
     r0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r0, zero), lo), hi);
     r1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r1, zero), lo), hi);
     /* int16 in lane order 0-3, 8-11 | 4-7, 12-15 (the pack works within 128-bit halves), 0-15 after the permute */
     const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
     const __m128i out = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
-#endif
-#if !W2S_SINGLE_ROUNDING
     if (whole) {
         _mm_storeu_si128((__m128i *)o, out);
         return;
@@ -212,22 +160,69 @@ static W2S_X86_INLINE void requant_px(const requant_t *q, const x86_block_t *b, 
 #endif
 
 #if !W2S_X86_VNNI
-/* The requantisation of a block's n pixels of sums into the row (every path's) */
-static void requant_block(const requant_t *q, const x86_block_t *b, int32_t (*acc)[W2S_X86_LANES], size_t x,
-                          size_t n, size_t g0, size_t width, int8_t *out)
+/* AVX2: P pixels of a block, start to end: pixel p's sums (field x + p * stride by the block's weights w, per tap
+ * pair 16 lanes x 2) from bias in two ymm, kept there for the whole field (each weight pair loaded once for the P
+ * pixels), then requantised from the registers into out + p * cout (16 bytes for p < whole). */
+static W2S_X86_INLINE void conv_block_s16(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,
+                                          const requant_t *q, const x86_block_t *b, int8_t *out, size_t whole,
+                                          const size_t P, const int right_only)
 {
-    const size_t cout = q->cout;
-    for (size_t p = 0; p < n; p++) {
-        /* whole 16 bytes: the block holds 16 channels, or every channel, and they stay in the row */
-        const int whole = (b->n == 16u || b->n == cout) && (x + p) * cout + g0 + 16u <= width * cout;
-        if (b->right_only) { /* the shortcut's code apart: a constant where inlined */
-            requant_px(q, b, acc[p], out + (x + p) * cout + g0, whole, 1);
-        } else {
-            requant_px(q, b, acc[p], out + (x + p) * cout + g0, whole, 0);
+    __m256i lo[W2S_X86_PX], hi[W2S_X86_PX];
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)b->bias);
+    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b->bias + 8));
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        lo[p] = b0;
+        hi[p] = b1;
+    }
+    for (size_t i = 0; i < pairs; i++, x += 2, w += 32) {
+        const __m256i wa = _mm256_loadu_si256((const __m256i *)w), wb = _mm256_loadu_si256((const __m256i *)(w + 16));
+#pragma GCC unroll 16
+        for (size_t p = 0; p < P; p++) {
+            int32_t v;
+            memcpy(&v, x + p * stride, sizeof v); /* the tap pair, to every lane */
+            const __m256i xv = _mm256_set1_epi32(v);
+            lo[p] = W2S_MAC(lo[p], xv, wa);
+            hi[p] = W2S_MAC(hi[p], xv, wb);
         }
     }
+    const size_t cout = q->cout;
+#pragma GCC unroll 16
+    for (size_t p = 0; p < P; p++) {
+        requant_px(q, b, lo[p], hi[p], out + p * cout, p < whole, right_only);
+    }
 }
+
+typedef void (*conv_s16_fn)(const int16_t *, size_t, const int16_t *, size_t, const requant_t *, const x86_block_t *,
+                            int8_t *, size_t);
+#define W2S_X86_CONV_S16(P, R)                                                                                    \
+    W2S_NOINLINE static void conv_s16_##P##_##R(const int16_t *x, size_t stride, const int16_t *w, size_t pairs,   \
+                                                const requant_t *q, const x86_block_t *b, int8_t *out, size_t whole) \
+    {                                                                                                             \
+        conv_block_s16(x, stride, w, pairs, q, b, out, whole, P##u, R);                                           \
+    }
+#define W2S_X86_CONV_S16_BOTH(P) W2S_X86_CONV_S16(P, 0) W2S_X86_CONV_S16(P, 1)
+W2S_X86_CONV_S16_BOTH(1)
+W2S_X86_CONV_S16_BOTH(2)
+W2S_X86_CONV_S16_BOTH(3)
+W2S_X86_CONV_S16_BOTH(4)
+W2S_X86_CONV_S16_BOTH(5)
+W2S_X86_CONV_S16_BOTH(6)
+#undef W2S_X86_CONV_S16_BOTH
+#undef W2S_X86_CONV_S16
+/* by requant8's shortcut (right_only), then pixels in the block, from 1 */
+static const conv_s16_fn conv_s16[2][W2S_X86_PX + 1u] = {
+    {NULL, conv_s16_1_0, conv_s16_2_0, conv_s16_3_0, conv_s16_4_0, conv_s16_5_0, conv_s16_6_0},
+    {NULL, conv_s16_1_1, conv_s16_2_1, conv_s16_3_1, conv_s16_4_1, conv_s16_5_1, conv_s16_6_1}};
 #endif
+
+/* pixels from 0 whose 16-byte store stays in the row, where the block holds 16 channels or every channel (the
+ * bytes past its n: the next block's or pixel's, written after) */
+static size_t whole_pixels(const w2s_layer_s8_t *layer, const x86_block_t *b)
+{
+    const size_t cout = layer->cout, end = (size_t)layer->width * cout - b->g0;
+    return (b->n == 16u || b->n == cout) && end >= 16u ? (end - 16u) / cout + 1u : 0u;
+}
 
 #if W2S_X86_VNNI
 /* VNNI: int8 by int8 with vpdpbusd, 4 taps a lane an instruction (twice vpdpwssd's). The widened rows are bytes
@@ -266,9 +261,8 @@ static W2S_X86_INLINE void conv_block_u8(const uint8_t *x, size_t stride, const 
 #if W2S_SINGLE_ROUNDING
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; p++) {
-        int32_t sums[W2S_X86_LANES];
-        _mm512_storeu_si512(sums, acc[p]);
-        requant_px(q, b, sums, out + p * cout, p < whole, right_only);
+        requant_px(q, b, _mm512_castsi512_si256(acc[p]), _mm512_extracti64x4_epi64(acc[p], 1), out + p * cout,
+                   p < whole, right_only);
     }
 #else
     const x86_rq16_t c = rq16_of(q, b);
@@ -323,10 +317,7 @@ static void row_u8(const w2s_layer_s8_t *layer, const uint8_t *wide, int8_t *out
     const requant_t q = requant_of(layer);
     const int8_t *w = layer->x86_w_s8;
     for (const x86_block_t *b = layer->x86_blocks;; b++, w += 64u * quads) {
-        /* pixels whose 16-byte store stays in the row, where the block holds 16 channels or every channel (the
-         * bytes past its n: the next block's or pixel's, written after) */
-        const size_t end = width * cout - b->g0;
-        const size_t whole = (b->n == 16u || b->n == cout) && end >= 16u ? (end - 16u) / cout + 1u : 0u;
+        const size_t whole = whole_pixels(layer, b);
         for (size_t x = 0; x < width; x += W2S_X86_PX) {
             const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
             conv_u8[b->right_only != 0][n](wide + x * stride, stride, w, quads, &q, b, out + x * cout + b->g0,
@@ -404,11 +395,11 @@ int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t
     const requant_t q = requant_of(layer);
     const int16_t *w = layer->x86_w_s16;
     for (const x86_block_t *b = layer->x86_blocks;; b++, w += 32u * pairs) {
+        const size_t whole = whole_pixels(layer, b);
         for (size_t x = 0; x < width; x += W2S_X86_PX) {
             const size_t n = width - x < W2S_X86_PX ? width - x : W2S_X86_PX;
-            int32_t acc[W2S_X86_PX][W2S_X86_LANES];
-            dot_blocks[n](wide + x * stride, stride, w, b->bias, pairs, acc);
-            requant_block(&q, b, acc, x, n, b->g0, width, out);
+            conv_s16[b->right_only != 0][n](wide + x * stride, stride, w, pairs, &q, b, out + x * cout + b->g0,
+                                            whole > x ? whole - x : 0u);
         }
         if ((size_t)b->g0 + b->n >= cout) {
             break;
