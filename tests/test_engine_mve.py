@@ -65,10 +65,12 @@ def test_folded_bias_gives_tflms_sums():
 @needs_arm_gcc
 @pytest.mark.parametrize("core", ["cortex-m4f", M55])
 def test_each_build_keeps_only_the_weights_its_kernels_read(core, tmp_path):
-    """The generated model: int8 weights and folded biases in a Helium build, int16 weights in the others."""
+    """The generated model: int8 weights and folded biases in a Helium build, int16 weights in the others, and
+    neither keeps the x86 layout."""
     src = cbuild.write(engine_files(synthetic_engine("5ch_8mels")), tmp_path / "engine")
     (obj,) = cbuild.objects([src / "w2s_engine_model.c"], tmp_path, core, includes=[src])
     syms = subprocess.run(["arm-none-eabi-nm", str(obj)], capture_output=True, text=True, check=True).stdout
     helium = core == M55
     assert ("layer0_weights_s8" in syms) == helium and ("layer0_bias_zp_s32" in syms) == helium
     assert ("layer0_weights_s16" in syms) == (not helium)
+    assert "x86" not in syms  # the x86 kernels' blocks and packed weights: x86 builds only

@@ -6,11 +6,11 @@
  *
  * Implicit GEMM over the receptive field: a pixel's field is one contiguous run of the widened rows, so each tap
  * pair (AVX2: vpmaddwd on int16) or tap quad (VNNI: vpdpbusd on bytes x + 128) of a block of pixels is
- * broadcast to 16 int32 lanes (two ymm) and meets those taps' weights of 16 output lanes (four channel groups of
- * up to 4), two 256-bit loads a pair or quad. The sums are the portable C's (any order gives the same int32),
- * requantised 8 or 16 lanes at a time with TFLM's arithmetic. Widened rows are written with stores the kernel's
- * loads fall inside: a load across two recent stores waits for both to reach the cache (store-to-load forwarding
- * fails).
+ * broadcast to 16 int32 lanes (two ymm, or one zmm) and meets those taps' weights of 16 output channels, one
+ * 64-byte run of the packed weights. The sums are the portable C's (any order gives the same int32), requantised
+ * from the registers 8 or 16 lanes at a time with TFLM's arithmetic. Widened rows are written with stores the
+ * kernel's loads fall inside: a load across two recent stores waits for both to reach the cache (store-to-load
+ * forwarding fails).
  * Timing: python benchmarks/bench_engine_host.py. */
 #include "w2s_engine_kernels.h"
 

@@ -16,7 +16,8 @@
 #endif
 
 /* x86-64 with AVX2 (-mavx2, -march=native): w2s_engine_conv_x86.c's kernels, unless W2S_ENGINE_PORTABLE asks for
- * the plain C; decided here because only such a build keeps the generated model's x86 layout (w2s_x86_block_t). */
+ * the plain C; decided here because only such a build keeps the generated model's x86 layout (w2s_x86_block_t,
+ * and w2s_layer_s8_t's fields for it): compile every file of the engine and its model with the same flags. */
 #if defined(__AVX2__) && !defined(W2S_ENGINE_PORTABLE)
 #define W2S_ENGINE_X86 1
 #else
