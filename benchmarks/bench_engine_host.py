@@ -5,10 +5,13 @@
 
 Variants: portable (-O3 -march=native -DW2S_ENGINE_PORTABLE: the plain C), avx2 (-O3 -mavx2 -mfma, AVX-512 off:
 w2s_engine_conv_x86.c with vpmaddwd), vnni (-O3 -march=native: the same file with vpdpbusd and AVX-512 for the
-requantisation, where the CPU has AVX-512 VNNI, BW and VL; null where it cannot run). Input: realistic int8 windows, the held-out audio through the device's front end
-(verify.deployed.device_input_s8), cut to the bundle's window. benchmarks/c/engine_bench.c times every window
+requantisation, where the CPU has AVX-512 VNNI, BW and VL; null where it cannot run). Input: realistic int8
+windows, the held-out audio through the device's front end (verify.deployed.device_input_s8), cut to the bundle's
+window. benchmarks/c/engine_bench.c times every window
 with clock_gettime after a warm-up pass; the figure is the median of --repeats passes. Every variant must give
-the same output bits (its checksum), or the script stops.
+the same output bits (its checksum), or the script stops. The engine's files, the generated model among them,
+are this tree's, emitted for the bundle's int8 model and head (as validate's native build does): the bundle's
+own copies may come from an older layout.
 """
 
 from __future__ import annotations
@@ -72,6 +75,15 @@ def windows(bundle: Path, n: int) -> list[np.ndarray]:
     return out
 
 
+def engine_of(bundle: Path):
+    """The bundle's engine (its int8 model and head), as validate builds it."""
+    from mcu_toolkit.engine.mirror import Engine
+    from mcu_toolkit.engine.tail import Head
+
+    head = Head.from_json((bundle / "engine_head.json").read_text(), f"{bundle}: engine_head.json")
+    return Engine.from_tflite((bundle / "model_int8.tflite").read_bytes(), head)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=Path("/tmp/b23"), help="a converted bundle (its generated model)")
@@ -81,6 +93,7 @@ def main() -> None:
     args = ap.parse_args()
     import cbuild
     import engine_build as eb
+    from mcu_toolkit.emit.c_engine import engine_files
 
     flags = cpu_flags()
     xs = windows(args.bundle, args.windows)
@@ -89,15 +102,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "windows.bin").write_bytes(data)
-        model = [args.bundle / "w2s_engine_model.c"]
-        engine = [ROOT / "mcu_toolkit" / "engine" / "c" / n for n in
-                  sorted(p.name for p in (ROOT / "mcu_toolkit" / "engine" / "c").glob("*.c"))]
-        includes = [args.bundle, ROOT / "mcu_toolkit" / "engine" / "c"]  # the bundle's model header, this tree's C
+        src = cbuild.write(engine_files(engine_of(args.bundle)), work / "engine")
+        engine = sorted(src.glob("*.c"))
+        includes = [src]
         for name, extra in VARIANTS.items():
             if not runnable(name, flags):
                 result[name] = None
                 continue
-            exe = cbuild.build([*engine, *model, HARNESS], work / name, opt="-O3",
+            exe = cbuild.build([*engine, HARNESS], work / name, opt="-O3",
                                flags=[*eb.FLAGS, *extra], includes=includes)
             lines = subprocess.run([str(exe), str(work / "windows.bin"), str(args.repeats)], capture_output=True,
                                    text=True, check=True).stdout.split("\n")
