@@ -551,6 +551,10 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
     w2s_conv_row_mve_s8(layer, (const int8_t *)wide, out);
     return;
 #endif
+#if W2S_ENGINE_NEON
+    w2s_conv_row_neon_s8(layer, wide, out); /* aarch64: w2s_engine_conv_neon.c */
+    return;
+#endif
     const size_t cout = layer->cout, pairs = layer->run / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
     const requant_t q = requant_of(layer);

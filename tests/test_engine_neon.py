@@ -1,0 +1,86 @@
+"""The engine on aarch64 (user-mode QEMU): the NEON conv rows (w2s_engine_conv_neon.c) and the portable C equal the
+numpy mirror bit for bit, on the synthetic engines (fast lane) and the real bundle (slow lane); and the NEON file
+compiles to nothing, cleanly, where it does not run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cbuild
+import engine_build as eb
+from mcu_toolkit.emit.c_engine import engine_files
+from mcu_toolkit.engine.mirror import Engine
+from mcu_toolkit.engine.tail import Head
+from synthetic_engine import SHAPES, synthetic_engine
+
+needs_aarch64 = pytest.mark.skipif(cbuild.missing(*cbuild.AARCH64_TOOLS) is not None,
+                                   reason=str(cbuild.missing(*cbuild.AARCH64_TOOLS)))
+# NEON (the kernels aarch64 selects) and the plain C it replaces
+KINDS = {"neon": (), "portable": ("-DW2S_ENGINE_PORTABLE",)}
+
+
+def _random(engine, frames, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, (t, engine.graph.n_mels), dtype=np.int8) for t in frames]
+
+
+def check_aarch64(e: Engine, windows: list[np.ndarray], folder, flags: tuple[str, ...]) -> None:
+    exe = eb.build(e, folder, cbuild.AARCH64, *flags)
+    got, state = eb.run_host(exe, windows, eb.columns(e))
+    eb.check_against_mirror(e, windows, got)
+    assert state == e.state_bytes(pointer=8, winograd=False)  # aarch64 keeps every conv direct
+
+
+@needs_aarch64
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("rounding", ["double", "single"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_aarch64_equals_the_mirror_bit_for_bit(shape, rounding, kind, tmp_path):
+    """Saturating extremes, random windows from 1 frame up: 5 channels (a four and a rest of one) and 13 (a four
+    and three threes), 8 and 9 mels (blocks of 8 pixels, then 4, 2, 1), left shifts and a zero multiplier."""
+    e = synthetic_engine(shape, rounding)
+    windows = eb.extremes(40, e.graph.n_mels) + _random(e, (1, 2, 3, 4, 7, 250), 13)
+    check_aarch64(e, windows, tmp_path, KINDS[kind])
+
+
+@needs_aarch64
+def test_aarch64_neon_with_dotprod_and_o3_equals_the_mirror(tmp_path):
+    """-O3 and an armv8.2-a+dotprod target (what a phone or a Pi 5 builds with): the same integers."""
+    e = synthetic_engine("13ch_9mels")
+    windows = eb.extremes(30, e.graph.n_mels) + _random(e, (1, 5, 64), 17)
+    exe = eb.build(e, tmp_path, cbuild.AARCH64, "-O3", "-march=armv8.2-a+dotprod")
+    got, _ = eb.run_host(exe, windows, eb.columns(e))
+    eb.check_against_mirror(e, windows, got)
+
+
+@pytest.mark.slow
+@needs_aarch64
+def test_aarch64_real_bundle_equals_the_mirror(bundle, heldout, tmp_path):
+    """The default model (26 then 13 mel columns, conv1 1 -> 13, the 13 -> 13 convs): speech, extremes, random."""
+    from mcu_toolkit.audio import cut_windows
+    from mcu_toolkit.verify.deployed import device_input_s8
+
+    b, r = bundle.out, bundle.report
+    e = Engine.from_tflite((b / "model_int8.tflite").read_bytes(),
+                           Head.from_json((b / "engine_head.json").read_text(), "head"))
+    q = r.input_quant
+    speech = [device_input_s8(cut_windows(wav, r.window_samples)[0][0], "fixed", r.n_mels, q["scale"],
+                              q["zero_point"]) for wav in heldout[1][:2]]
+    windows = speech + eb.extremes(r.frames_per_window, r.n_mels) + _random(e, (1, 2, 7, 250), 19)
+    for kind, flags in KINDS.items():
+        check_aarch64(e, windows, tmp_path / kind, flags)
+
+
+@pytest.mark.parametrize("target", ["cortex-m0plus", "cortex-m4f", "cortex-m55", "rv32imc", cbuild.HOST])
+def test_neon_file_compiles_clean_where_it_does_not_run(target, tmp_path):
+    """Whole-file-guarded: no empty translation unit (-Wpedantic) on the Cortex-M cores, RISC-V and x86."""
+    from mcu_toolkit.cores import CORES
+
+    compiler = "gcc" if target == cbuild.HOST else CORES[target].compiler
+    if cbuild.missing(compiler):
+        pytest.skip(cbuild.missing(compiler))
+    src = cbuild.write(engine_files(synthetic_engine("13ch_9mels")), tmp_path / "engine")
+    objs = cbuild.objects([src / "w2s_engine_conv_neon.c"], tmp_path / "obj", target, opt="-Os",
+                          flags=("-Wpedantic",), includes=[src])
+    assert objs[0].stat().st_size > 0
