@@ -136,6 +136,10 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
     w2s_conv_widen_mve_s8(layer, rows, (int8_t *)out); /* Helium: int8 in the same scratch */
     return;
 #endif
+#if W2S_ENGINE_NEON
+    w2s_conv_widen_neon_s16(layer, rows, out); /* aarch64: w2s_engine_conv_neon.c */
+    return;
+#endif
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
     const size_t cols = width + layer->kw - 1u, step = kh * cin;
     const int32_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */

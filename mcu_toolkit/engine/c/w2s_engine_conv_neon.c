@@ -1,10 +1,11 @@
-/* w2s_engine_conv_neon: the NEON conv row kernel of an aarch64 build (W2S_ENGINE_NEON, see w2s_engine_kernels.h),
- * which w2s_conv_row_s8 forwards to. It reads what the portable C reads: the widened int16 rows
- * (w2s_conv_widen_s16) and weights_s16, in the same groups of output channels (fours, threes, a rest).
+/* w2s_engine_conv_neon: the NEON conv row kernels of an aarch64 build (W2S_ENGINE_NEON, see w2s_engine_kernels.h),
+ * which w2s_conv_widen_s16 and w2s_conv_row_s8 forward to. The same data as the portable C: the kh input rows
+ * widened to int16 in its layout (8 channels a vector), and weights_s16 in the same groups of output channels
+ * (fours, threes, a rest).
  *
- * The lanes are a group's output channels: VLD2 splits a tap pair's weights (channel-major, tap minor) into the
- * pair's first and second tap of each channel, and SMLAL by element multiplies them by one input tap, for 4 MACs
- * an instruction into int32 sums. A block of up to 8 pixels shares each weight load; each pixel loads 4 tap pairs
+ * The lanes are a group's output channels: UZP splits two tap pairs' weights (channel-major, tap minor) into
+ * each pair's first and second tap of each channel, and SMLAL by element multiplies them by one input tap, for 4
+ * MACs an instruction into int32 sums. A block of up to 8 pixels shares each weight load; each pixel loads 4 tap pairs
  * at once. TFLM's requantisation is vectorised too (SQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul, and
  * the fix-up before SRSHL its RoundingDivideByPOT): the same integers as requantize_s8.
  *
@@ -45,7 +46,7 @@ static size_t group_size_neon(size_t cout, size_t g)
 }
 
 /* A tap pair's weights of a group of three (w[2c + t]), its first taps in val[0] and its second in val[1], lane 3
- * unused: six values read, none past them (VLD2 would read the next pair's first two) */
+ * unused: six values read, none past them */
 static W2S_NEON_INLINE int16x4x2_t load_pair3(const int16_t *w)
 {
     const int16x4_t a = vld1_s16(w), b = vld1_s16(w + 2); /* (c0, c1), (c1, c2) */
@@ -60,8 +61,11 @@ static W2S_NEON_INLINE int16x4_t pair_dup(const int16_t *x)
     return vreinterpret_s16_s32(vdup_n_s32(v));
 }
 
-/* acc[p] = bias + pixel p's field (x + p * stride) by the group's r output channels (lanes), p < np. A group of
- * three reads its last pair alone (load_pair3); before it, VLD2 reads two weights of the next pair, unused. */
+/* acc[p] = bias + pixel p's field (x + p * stride) by the group's r output channels (lanes), p < np.
+ * Two tap pairs' weights (2r values each, channel-major) a turn, split by UZP into first taps (lanes 0-3: the
+ * first pair's channels, 4-7: the second's) and second taps; SMLAL and SMLAL2 by element take each half. With
+ * r = 3, lane 3 of each half holds a weight of the next pair, which lands in the unused sum lane 3; the loads
+ * read two weights past the second pair, so a group of three keeps its last pair for the tail (load_pair3). */
 static W2S_NEON_INLINE void dot_pxr(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32x4_t bias,
                                     int32x4_t *acc, const size_t np, const size_t r)
 {
@@ -70,31 +74,41 @@ static W2S_NEON_INLINE void dot_pxr(const int16_t *x, size_t stride, const int16
     for (size_t p = 0; p < np; p++) {
         a[p] = bias;
     }
-    const size_t quads = r == 4u ? pairs / 4u : (pairs - 1u) / 4u;
+    const size_t body = r == 4u ? pairs : pairs - 1u; /* the pairs the two-pair loads may take */
     size_t i = 0;
-    for (size_t n = 0; n < quads; n++, i += 4u) {
+/* pairs i + k, i + k + 1 of pixel p's vector xv (taps 2k .. 2k + 3 of its lanes) */
+#define W2S_NEON_TWO_PAIRS(k, mlal_lane, mlal_high_lane, xv)                          \
+    do {                                                                             \
+        const int16x8_t w0 = vld1q_s16(w + 2u * r * (i + (k)));                      \
+        const int16x8_t w1 = vld1q_s16(w + 2u * r * (i + (k)) + 2u * r);             \
+        const int16x8_t first = vuzp1q_s16(w0, w1), second = vuzp2q_s16(w0, w1);     \
+        W2S_NEON_UNROLL                                                              \
+        for (size_t p = 0; p < np; p++) {                                            \
+            a[p] = mlal_lane(a[p], vget_low_s16(first), xv[p], 2 * (k));             \
+            a[p] = mlal_lane(a[p], vget_low_s16(second), xv[p], 2 * (k) + 1);        \
+            a[p] = mlal_high_lane(a[p], first, xv[p], 2 * (k) + 2);                  \
+            a[p] = mlal_high_lane(a[p], second, xv[p], 2 * (k) + 3);                 \
+        }                                                                            \
+    } while (0)
+    for (; i + 4u <= body; i += 4u) { /* four pairs: one load of 8 taps a pixel */
         int16x8_t xq[W2S_NEON_PIXELS];
         W2S_NEON_UNROLL
         for (size_t p = 0; p < np; p++) {
             xq[p] = vld1q_s16(x + p * stride + 2u * i);
         }
-        const int16_t *wi = w + 2u * r * i;
-/* the k-th pair of the four: its two taps are lanes 2k and 2k + 1 of each pixel's vector */
-#define W2S_NEON_PAIR(k)                                                       \
-        do {                                                                   \
-            const int16x4x2_t wv = vld2_s16(wi + 2u * r * (k));                \
-            W2S_NEON_UNROLL                                                    \
-            for (size_t p = 0; p < np; p++) {                                  \
-                a[p] = vmlal_laneq_s16(a[p], wv.val[0], xq[p], 2 * (k));       \
-                a[p] = vmlal_laneq_s16(a[p], wv.val[1], xq[p], 2 * (k) + 1);   \
-            }                                                                  \
-        } while (0)
-        W2S_NEON_PAIR(0);
-        W2S_NEON_PAIR(1);
-        W2S_NEON_PAIR(2);
-        W2S_NEON_PAIR(3);
-#undef W2S_NEON_PAIR
+        W2S_NEON_TWO_PAIRS(0, vmlal_laneq_s16, vmlal_high_laneq_s16, xq);
+        W2S_NEON_TWO_PAIRS(2, vmlal_laneq_s16, vmlal_high_laneq_s16, xq);
     }
+    if (i + 2u <= body) { /* two pairs: 4 taps a pixel */
+        int16x4_t xd[W2S_NEON_PIXELS];
+        W2S_NEON_UNROLL
+        for (size_t p = 0; p < np; p++) {
+            xd[p] = vld1_s16(x + p * stride + 2u * i);
+        }
+        W2S_NEON_TWO_PAIRS(0, vmlal_lane_s16, vmlal_high_lane_s16, xd);
+        i += 2u;
+    }
+#undef W2S_NEON_TWO_PAIRS
     for (; i < pairs; i++) {
         const int16x4x2_t wv = r == 4u ? vld2_s16(w + 2u * r * i) : load_pair3(w + 2u * r * i);
         W2S_NEON_UNROLL
@@ -207,6 +221,38 @@ static void rest_s8(const w2s_layer_s8_t *layer, const int16_t *px, size_t g, si
             acc += px[2u * i] * w[2u * r * i + 2u * c] + px[2u * i + 1u] * w[2u * r * i + 2u * c + 1u];
         }
         o[g + c] = requantize_s8(q, acc, q.mult[g + c], q.shift[g + c]);
+    }
+}
+
+/* w2s_conv_widen_s16's layout (padded column xp holds kh * cin values, padding columns and one more value zero):
+ * with cin >= 8, a pixel's cin values as 8-wide vectors, the last one ending at cin (overlapping the one before,
+ * with the same values) */
+void w2s_conv_widen_neon_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin;
+    const int16_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
+    const int16x8_t zz = vdupq_n_s16(zero);
+    memset(out, 0, left * step * sizeof *out);
+    memset(out + (left + width) * step, 0, ((cols - left - width) * step + 1u) * sizeof *out);
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int8_t *src = rows[ky];
+        int16_t *dst = out + left * step + ky * cin;
+        for (size_t x = 0; x < width; x++, src += cin, dst += step) {
+            if (cin < 8u) {
+                for (size_t c = 0; c < cin; c++) {
+                    dst[c] = (int16_t)(src[c] - zero);
+                }
+                continue;
+            }
+            size_t c = 0;
+            for (; c + 8u <= cin; c += 8u) {
+                vst1q_s16(dst + c, vsubq_s16(vmovl_s8(vld1_s8(src + c)), zz));
+            }
+            if (c < cin) {
+                vst1q_s16(dst + cin - 8u, vsubq_s16(vmovl_s8(vld1_s8(src + cin - 8u)), zz));
+            }
+        }
     }
 }
 

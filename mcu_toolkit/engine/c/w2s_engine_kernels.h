@@ -101,7 +101,8 @@ size_t w2s_pool_sums_mve(const w2s_engine_model_t *m, const int8_t *lin, const i
 #endif
 
 #if W2S_ENGINE_NEON
-/* aarch64 builds (w2s_engine_conv_neon.c): w2s_conv_row_s8 forwards to it */
+/* aarch64 builds (w2s_engine_conv_neon.c): w2s_conv_widen_s16 and w2s_conv_row_s8 forward to these */
+void w2s_conv_widen_neon_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
 void w2s_conv_row_neon_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
 #endif
 
