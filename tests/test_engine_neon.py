@@ -1,6 +1,6 @@
-"""The engine on aarch64 (user-mode QEMU): the NEON conv rows (w2s_engine_conv_neon.c) and the portable C equal the
-numpy mirror bit for bit, on the synthetic engines (fast lane) and the real bundle (slow lane); and the NEON file
-compiles to nothing, cleanly, where it does not run."""
+"""The engine on aarch64 (user-mode QEMU): the NEON conv rows (w2s_engine_conv_neon.c: SMLAL, and SDOT with the dot
+product extension) and the portable C equal the numpy mirror bit for bit, on the synthetic engines (fast lane) and
+the real bundle (slow lane); and the NEON file compiles to nothing, cleanly, where it does not run."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from synthetic_engine import SHAPES, synthetic_engine
 
 needs_aarch64 = pytest.mark.skipif(cbuild.missing(*cbuild.AARCH64_TOOLS) is not None,
                                    reason=str(cbuild.missing(*cbuild.AARCH64_TOOLS)))
-# NEON (the kernels aarch64 selects) and the plain C it replaces
-KINDS = {"neon": (), "portable": ("-DW2S_ENGINE_PORTABLE",)}
+# NEON (the kernels aarch64 selects: SMLAL, or SDOT with the dot product extension) and the plain C they replace
+KINDS = {"neon": (), "neon_dotprod": ("-march=armv8.2-a+dotprod",), "portable": ("-DW2S_ENGINE_PORTABLE",)}
 
 
 def _random(engine, frames, seed: int) -> list[np.ndarray]:
@@ -45,11 +45,12 @@ def test_aarch64_equals_the_mirror_bit_for_bit(shape, rounding, kind, tmp_path):
 
 
 @needs_aarch64
-def test_aarch64_neon_with_dotprod_and_o3_equals_the_mirror(tmp_path):
-    """-O3 and an armv8.2-a+dotprod target (what a phone or a Pi 5 builds with): the same integers."""
+@pytest.mark.parametrize("march", ["armv8-a", "armv8.2-a+dotprod"])
+def test_aarch64_neon_at_o3_equals_the_mirror(march, tmp_path):
+    """-O3 (other register allocation, other inlining), with and without the dot product: the same integers."""
     e = synthetic_engine("13ch_9mels")
     windows = eb.extremes(30, e.graph.n_mels) + _random(e, (1, 5, 64), 17)
-    exe = eb.build(e, tmp_path, cbuild.AARCH64, "-O3", "-march=armv8.2-a+dotprod")
+    exe = eb.build(e, tmp_path, cbuild.AARCH64, "-O3", f"-march={march}")
     got, _ = eb.run_host(exe, windows, eb.columns(e))
     eb.check_against_mirror(e, windows, got)
 

@@ -9,8 +9,8 @@
  * at once. TFLM's requantisation is vectorised too (SQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul, and
  * the fix-up before SRSHL its RoundingDivideByPOT): the same integers as requantize_s8.
  *
- * vdot (int8 x int8, 16 MACs an instruction) would need the Helium build's weights_s8 and bias_zp_s32, which the
- * generated model keeps only for W2S_ENGINE_MVE. */
+ * With the dot product extension (__ARM_FEATURE_DOTPROD: -march=armv8.2-a+dotprod and later), SDOT instead: int8
+ * rows and weights, 16 MACs an instruction (see below). */
 #include "w2s_engine_kernels.h"
 
 #if W2S_ENGINE_NEON
@@ -25,12 +25,12 @@
 #define W2S_NEON_INLINE inline
 #endif
 #if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 8)
-#define W2S_NEON_UNROLL _Pragma("GCC unroll 8")
+#define W2S_NEON_UNROLL _Pragma("GCC unroll 16")
 #else
 #define W2S_NEON_UNROLL
 #endif
 
-#define W2S_NEON_PIXELS 8u /* the widest block: 8 sums, 8 input vectors and a weight pair in the 32 registers */
+#define W2S_NEON_PIXELS 13u /* the widest block: 13 sums, 13 input vectors and the weights in the 32 registers */
 
 /* channels in the group that starts at output channel g: w2s_engine_conv.c's group_size (engine/layout.py
  * channel_groups) */
@@ -143,7 +143,8 @@ W2S_NEON_DOT(1, 3)
 
 /* A group's requantisation constants, one lane per channel (lanes past r: a multiplier of 0) */
 typedef struct {
-    int32x4_t mult, left, right_neg, zero, lo, hi;
+    int32x4_t mult, left, right_neg, zero;
+    int8x8_t lo, hi; /* the activation's range */
 } requant_neon_t;
 
 static requant_neon_t requant_neon_of(const w2s_layer_s8_t *layer, size_t g, size_t r)
@@ -160,12 +161,12 @@ static requant_neon_t requant_neon_of(const w2s_layer_s8_t *layer, size_t g, siz
 #endif
     }
     const requant_neon_t q = {vld1q_s32(mult), vld1q_s32(left), vld1q_s32(right), vdupq_n_s32(layer->out_zero),
-                              vdupq_n_s32(layer->act_min), vdupq_n_s32(layer->act_max)};
+                              vdup_n_s8((int8_t)layer->act_min), vdup_n_s8((int8_t)layer->act_max)};
     return q;
 }
 
-/* TFLM's requantisation of four sums (w2s_engine_requantize_q31), zero point and activation; r bytes to o */
-static W2S_NEON_INLINE void requant_store(const requant_neon_t *q, int32x4_t acc, int8_t *o, const size_t r)
+/* TFLM's requantisation of four sums (w2s_engine_requantize_q31), plus the zero point */
+static W2S_NEON_INLINE int32x4_t requant_q31(const requant_neon_t *q, int32x4_t acc)
 {
 #if W2S_SINGLE_ROUNDING
     /* (acc * mult + 2^(total - 1)) >> total in 64 bits: SRSHL rounds without overflow; the narrowing keeps the
@@ -173,18 +174,44 @@ static W2S_NEON_INLINE void requant_store(const requant_neon_t *q, int32x4_t acc
     const int64x2_t lo = vrshlq_s64(vmull_s32(vget_low_s32(acc), vget_low_s32(q->mult)),
                                     vmovl_s32(vget_low_s32(q->right_neg)));
     const int64x2_t hi = vrshlq_s64(vmull_high_s32(acc, q->mult), vmovl_high_s32(q->right_neg));
-    int32x4_t v = vcombine_s32(vmovn_s64(lo), vmovn_s64(hi));
+    const int32x4_t v = vcombine_s32(vmovn_s64(lo), vmovn_s64(hi));
 #else
     /* gemmlowp: the left shift (wrapping, as the C's), SQRDMULH = SaturatingRoundingDoublingHighMul, then
      * RoundingDivideByPOT as its NEON code: a negative value one less before the rounding shift right */
     const int32x4_t high = vqrdmulhq_s32(vshlq_s32(acc, q->left), q->mult);
     const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, q->right_neg), 31);
-    int32x4_t v = vrshlq_s32(vqaddq_s32(high, fixup), q->right_neg);
+    const int32x4_t v = vrshlq_s32(vqaddq_s32(high, fixup), q->right_neg);
 #endif
-    v = vminq_s32(vmaxq_s32(vaddq_s32(v, q->zero), q->lo), q->hi);
-    const int16x4_t v16 = vmovn_s32(v);
-    const uint32_t bytes = vget_lane_u32(vreinterpret_u32_s8(vmovn_s16(vcombine_s16(v16, v16))), 0);
-    memcpy(o, &bytes, r); /* r constant: one store of 4, or of 2 and 1 */
+    return vaddq_s32(v, q->zero);
+}
+
+/* Two pixels' sums a, b (or one: b unused) requantised, r bytes each to o0 and o1: saturating narrowings to int8,
+ * then the activation, whose range is inside int8 (so the same values as clamping the int32) */
+static W2S_NEON_INLINE void requant_store2(const requant_neon_t *q, int32x4_t a, int32x4_t b, int8_t *o0, int8_t *o1,
+                                           const size_t r, const int two)
+{
+    const int16x4_t a16 = vqmovn_s32(requant_q31(q, a));
+    const int16x8_t v16 = two ? vqmovn_high_s32(a16, requant_q31(q, b)) : vcombine_s16(a16, a16);
+    const uint32x2_t v = vreinterpret_u32_s8(vmin_s8(vmax_s8(vqmovn_s16(v16), q->lo), q->hi));
+    const uint32_t v0 = vget_lane_u32(v, 0);
+    memcpy(o0, &v0, r); /* r constant: one store of 4, or of 2 and 1 */
+    if (two) {
+        const uint32_t v1 = vget_lane_u32(v, 1);
+        memcpy(o1, &v1, r);
+    }
+}
+
+/* pixels p < np of acc to o (pixel step cout), two at a time */
+static W2S_NEON_INLINE void requant_block(const requant_neon_t *q, const int32x4_t *acc, size_t np, size_t cout,
+                                          const size_t r, int8_t *o)
+{
+    size_t p = 0;
+    for (; p + 2u <= np; p += 2u) {
+        requant_store2(q, acc[p], acc[p + 1u], o + p * cout, o + (p + 1u) * cout, r, 1);
+    }
+    if (p < np) {
+        requant_store2(q, acc[p], acc[p], o + p * cout, o, r, 0);
+    }
 }
 
 /* np pixels from px (pixel step stride, output step cout) by a group of r channels at g */
@@ -203,9 +230,7 @@ static W2S_NEON_INLINE void block_s8(const w2s_layer_s8_t *layer, const int16_t 
     } else {
         r == 4u ? dot_1x4(px, stride, w, pairs, bias, acc) : dot_1x3(px, stride, w, pairs, bias, acc);
     }
-    for (size_t p = 0; p < np; p++) {
-        requant_store(q, acc[p], o + p * cout + g, r);
-    }
+    requant_block(q, acc, np, cout, r, o + g);
 }
 
 /* A rest group (1 or 2 channels, or 5 = 4 + 1: counts a checkpoint may bring, not the default model's): plain C
@@ -224,6 +249,193 @@ static void rest_s8(const w2s_layer_s8_t *layer, const int16_t *px, size_t g, si
     }
 }
 
+#if defined(__ARM_FEATURE_DOTPROD)
+/* SDOT (Armv8.2-A dot product, 16 int8 MACs an instruction) where the target has it, as the Helium kernels do
+ * it: the input rows stay int8 (padding columns hold in_zero), and the zero point goes into the bias:
+ * sum w * (x - zp) = sum w * x - zp * sum w. The model's int8 weights come as weights_s16 here (weights_s8 is the
+ * Helium build's): each row narrows a group's weights into SDOT's order on the stack, (tap group of 4, channel,
+ * tap), and sums them with the same instruction. Layers with longer fields keep the SMLAL kernels. */
+#define W2S_NEON_SDOT_RUN 1024u /* taps: 4 KB of narrowed weights on the stack (a multiple of 16) */
+
+/* taps a pixel's field is read as: whole 16-byte vectors, the weights past its run zero */
+static size_t sdot_taps(const w2s_layer_s8_t *layer)
+{
+    return (layer->run + 15u) & ~(size_t)15u;
+}
+
+/* Where SDOT serves: a field of at most W2S_NEON_SDOT_RUN taps, an int8 zero point, and room in the int16
+ * scratch (2 (cols * step + 1) bytes) for the last pixel's vectors, which read up to 16 bytes past the row */
+static int sdot_layer(const w2s_layer_s8_t *layer)
+{
+    const size_t bytes = ((size_t)layer->width + layer->kw - 1u) * layer->kh * layer->cin;
+    return layer->run <= W2S_NEON_SDOT_RUN && layer->in_zero >= -128 && layer->in_zero <= 127 && bytes >= 16u;
+}
+
+/* The kh input rows as int8, by padded column as w2s_conv_widen_s16 (padding columns hold in_zero), and 16
+ * bytes of in_zero after the last column for the last pixel's vectors (inside the int16 scratch: sdot_layer) */
+static void widen_sdot_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int8_t *out)
+{
+    const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
+    const size_t cols = width + layer->kw - 1u, step = kh * cin;
+    const int zero = layer->in_zero;
+    memset(out, zero, left * step);
+    memset(out + (left + width) * step, zero, (cols - left - width) * step + 16u);
+    for (size_t ky = 0; ky < kh; ky++) {
+        const int8_t *src = rows[ky];
+        int8_t *dst = out + left * step + ky * cin;
+        for (size_t x = 0; x < width; x++, src += cin, dst += step) {
+            if (cin < 8u) {
+                memcpy(dst, src, cin);
+                continue;
+            }
+            size_t c = 0;
+            for (; c + 8u <= cin; c += 8u) {
+                vst1_s8(dst + c, vld1_s8(src + c));
+            }
+            if (c < cin) {
+                vst1_s8(dst + cin - 8u, vld1_s8(src + cin - 8u));
+            }
+        }
+    }
+}
+
+/* A group's weights (r = 4 or 3) in SDOT's order at wq: tap group j (pairs 2j, 2j + 1) as 16 bytes, channel c's 4
+ * taps at 4c (with r = 3, bytes 12-15 zero), zero groups up to `groups` (whole vectors of input); returns
+ * bias - zp * sum w per channel */
+static W2S_NEON_INLINE int32x4_t narrow_weights(const int16_t *w, size_t pairs, const size_t r, int32x4_t bias,
+                                                int32_t zero, size_t groups, int8_t *wq)
+{
+    static const uint8_t order4[16] = {0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15};
+    static const uint8_t order3[16] = {0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11, 255, 255, 255, 255};
+    const uint8x16_t order = vld1q_u8(r == 4u ? order4 : order3);
+    const int8x16_t ones = vdupq_n_s8(1);
+    int32x4_t sum = vdupq_n_s32(0);
+    for (size_t j = 0; 2u * j < pairs; j++, w += 4u * r, wq += 16) {
+        int8x16_t v;
+        if (2u * j + 1u < pairs) { /* the two pairs' 4r int16, narrowed, then each channel's 4 taps together */
+            const int16x8_t lo = vld1q_s16(w);
+            const int16x8_t hi = r == 4u ? vld1q_s16(w + 8) : vcombine_s16(vld1_s16(w + 8), vdup_n_s16(0));
+            v = vqtbl1q_s8(vmovn_high_s16(vmovn_s16(lo), hi), order);
+        } else { /* an odd last pair: its taps 0 and 1 */
+            int8_t t[16] = {0};
+            for (size_t c = 0; c < r; c++) {
+                t[4u * c] = (int8_t)w[2u * c];
+                t[4u * c + 1u] = (int8_t)w[2u * c + 1u];
+            }
+            v = vld1q_s8(t);
+        }
+        vst1q_s8(wq, v);
+        sum = vdotq_s32(sum, v, ones);
+    }
+    memset(wq, 0, (groups - (pairs + 1u) / 2u) * 16u);
+    return vmlsq_s32(bias, sum, vdupq_n_s32(zero));
+}
+
+/* acc[p] = bias_zp + pixel p's int8 field (x + p * stride) by a group's narrowed weights, groups4 tap groups (a
+ * multiple of 4: 16 taps a pixel a load) */
+static W2S_NEON_INLINE void sdot_pxr(const int8_t *x, size_t stride, const int8_t *wq, size_t groups4, int32x4_t bias,
+                                     int32x4_t *acc, const size_t np)
+{
+    int32x4_t a[W2S_NEON_PIXELS];
+    W2S_NEON_UNROLL
+    for (size_t p = 0; p < np; p++) {
+        a[p] = bias;
+    }
+    for (size_t j = 0; j < groups4; j += 4u) {
+        int8x16_t xq[W2S_NEON_PIXELS];
+        W2S_NEON_UNROLL
+        for (size_t p = 0; p < np; p++) {
+            xq[p] = vld1q_s8(x + p * stride + 4u * j);
+        }
+#define W2S_NEON_SDOT(k)                                                  \
+        do {                                                              \
+            const int8x16_t wv = vld1q_s8(wq + 16u * (j + (k)));          \
+            W2S_NEON_UNROLL                                               \
+            for (size_t p = 0; p < np; p++) {                             \
+                a[p] = vdotq_laneq_s32(a[p], wv, xq[p], (k));             \
+            }                                                             \
+        } while (0)
+        W2S_NEON_SDOT(0);
+        W2S_NEON_SDOT(1);
+        W2S_NEON_SDOT(2);
+        W2S_NEON_SDOT(3);
+#undef W2S_NEON_SDOT
+    }
+    W2S_NEON_UNROLL
+    for (size_t p = 0; p < np; p++) {
+        acc[p] = a[p];
+    }
+}
+
+#define W2S_NEON_SDOT_N(np)                                                                                        \
+    static void sdot_##np(const int8_t *x, size_t stride, const int8_t *wq, size_t groups4, int32x4_t bias,       \
+                          int32x4_t *acc)                                                                         \
+    {                                                                                                              \
+        sdot_pxr(x, stride, wq, groups4, bias, acc, np##u);                                                        \
+    }
+W2S_NEON_SDOT_N(13)
+W2S_NEON_SDOT_N(8)
+W2S_NEON_SDOT_N(4)
+W2S_NEON_SDOT_N(2)
+W2S_NEON_SDOT_N(1)
+#undef W2S_NEON_SDOT_N
+
+static void row_sdot_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t *out)
+{
+    const size_t cout = layer->cout, width = layer->width, pairs = layer->run / 2u, groups4 = sdot_taps(layer) / 4u;
+    const size_t stride = (size_t)layer->kh * layer->cin;
+    const int32_t zero = layer->in_zero;
+    int8_t wq[W2S_NEON_SDOT_RUN * 4u];
+    for (size_t g = 0, r; g < cout; g += r) {
+        r = group_size_neon(cout, g);
+        const int16_t *w = layer->weights_s16 + g * layer->run;
+        if (r != 4u && r != 3u) { /* a rest: plain C per output */
+            const requant_t q = requant_of(layer);
+            for (size_t x = 0; x < width; x++) {
+                const int8_t *px = wide + x * stride;
+                for (size_t c = 0; c < r; c++) {
+                    int32_t acc = layer->bias_s32[g + c];
+                    for (size_t i = 0; i < pairs; i++) {
+                        acc += (px[2u * i] - zero) * w[2u * r * i + 2u * c] +
+                               (px[2u * i + 1u] - zero) * w[2u * r * i + 2u * c + 1u];
+                    }
+                    out[x * cout + g + c] = requantize_s8(q, acc, q.mult[g + c], q.shift[g + c]);
+                }
+            }
+            continue;
+        }
+        const requant_neon_t q = requant_neon_of(layer, g, r);
+        int32_t b[4] = {0, 0, 0, 0};
+        memcpy(b, layer->bias_s32 + g, r * sizeof *b);
+        const int32x4_t bias = r == 4u ? narrow_weights(w, pairs, 4u, vld1q_s32(b), zero, groups4, wq)
+                                       : narrow_weights(w, pairs, 3u, vld1q_s32(b), zero, groups4, wq);
+        for (size_t x = 0; x < width;) {
+            const size_t left = width - x;
+            const size_t np = left >= 13u ? 13u : left >= 8u ? 8u : left >= 4u ? 4u : left >= 2u ? 2u : 1u;
+            const int8_t *px = wide + x * stride;
+            int32x4_t acc[W2S_NEON_PIXELS];
+            if (np == 13u) { /* the default model's rows: 26 and 13 mel columns */
+                sdot_13(px, stride, wq, groups4, bias, acc);
+            } else if (np == 8u) {
+                sdot_8(px, stride, wq, groups4, bias, acc);
+            } else if (np == 4u) {
+                sdot_4(px, stride, wq, groups4, bias, acc);
+            } else if (np == 2u) {
+                sdot_2(px, stride, wq, groups4, bias, acc);
+            } else {
+                sdot_1(px, stride, wq, groups4, bias, acc);
+            }
+            if (r == 4u) {
+                requant_block(&q, acc, np, cout, 4u, out + x * cout + g);
+            } else {
+                requant_block(&q, acc, np, cout, 3u, out + x * cout + g);
+            }
+            x += np;
+        }
+    }
+}
+#endif
+
 /* w2s_conv_widen_s16's layout (padded column xp holds kh * cin values, padding columns and one more value zero):
  * with cin >= 8, a pixel's cin values as 8-wide vectors, the last one ending at cin (overlapping the one before,
  * with the same values) */
@@ -233,6 +445,12 @@ void w2s_conv_widen_neon_s16(const w2s_layer_s8_t *layer, const int8_t *const *r
     const size_t cols = width + layer->kw - 1u, step = kh * cin;
     const int16_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
     const int16x8_t zz = vdupq_n_s16(zero);
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (sdot_layer(layer)) {
+        widen_sdot_s8(layer, rows, (int8_t *)out); /* int8 in the same scratch */
+        return;
+    }
+#endif
     memset(out, 0, left * step * sizeof *out);
     memset(out + (left + width) * step, 0, ((cols - left - width) * step + 1u) * sizeof *out);
     for (size_t ky = 0; ky < kh; ky++) {
@@ -260,6 +478,12 @@ void w2s_conv_row_neon_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8
 {
     const size_t cout = layer->cout, width = layer->width;
     const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (sdot_layer(layer)) {
+        row_sdot_s8(layer, (const int8_t *)wide, out);
+        return;
+    }
+#endif
     for (size_t g = 0, r; g < cout; g += r) {
         r = group_size_neon(cout, g);
         if (r != 4u && r != 3u) {
