@@ -4,12 +4,15 @@ the real bundle (slow lane); and the NEON file compiles to nothing, cleanly, whe
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 
 import cbuild
 import engine_build as eb
 from mcu_toolkit.emit.c_engine import engine_files
+from mcu_toolkit.engine.layout import channel_groups
 from mcu_toolkit.engine.mirror import Engine
 from mcu_toolkit.engine.tail import Head
 from synthetic_engine import SHAPES, synthetic_engine
@@ -71,6 +74,20 @@ def test_aarch64_real_bundle_equals_the_mirror(bundle, heldout, tmp_path):
     windows = speech + eb.extremes(r.frames_per_window, r.n_mels) + _random(e, (1, 2, 7, 250), 19)
     for kind, flags in KINDS.items():
         check_aarch64(e, windows, tmp_path / kind, flags)
+
+
+@needs_aarch64
+def test_neon_weight_groups_are_the_same_as_python(tmp_path):
+    """w2s_engine_conv_neon.c's group_size_neon, for any channel count, is engine/layout.py's channel_groups (as
+    test_engine_c.py holds w2s_engine_conv.c's group_size)."""
+    src = cbuild.write(engine_files(synthetic_engine("5ch_8mels")), tmp_path / "engine")
+    (tmp_path / "groups.c").write_text(
+        cbuild.unity(src) + '#include <stdio.h>\n'
+        "int main(void) { for (size_t n = 1; n <= 64; n++) { for (size_t g = 0, r; g < n; g += r) {\n"
+        '  r = group_size_neon(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
+    exe = cbuild.build([tmp_path / "groups.c"], tmp_path / "groups", cbuild.AARCH64, includes=[src])
+    out = subprocess.run(cbuild.command(exe), capture_output=True, text=True, check=True).stdout
+    assert [[int(v) for v in line.split()] for line in out.splitlines()] == [channel_groups(n) for n in range(1, 65)]
 
 
 @pytest.mark.parametrize("target", ["cortex-m0plus", "cortex-m4f", "cortex-m55", "rv32imc", cbuild.HOST])

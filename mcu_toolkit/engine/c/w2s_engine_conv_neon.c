@@ -66,7 +66,7 @@ static W2S_NEON_INLINE int16x4_t pair_dup(const int16_t *x)
  * first pair's channels, 4-7: the second's) and second taps; SMLAL and SMLAL2 by element take each half. With
  * r = 3, lane 3 of each half holds a weight of the next pair, which lands in the unused sum lane 3; the loads
  * read two weights past the second pair, so a group of three keeps its last pair for the tail (load_pair3). */
-static W2S_NEON_INLINE void dot_pxr(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32x4_t bias,
+static W2S_NEON_INLINE void smlal_pxr(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32x4_t bias,
                                     int32x4_t *acc, const size_t np, const size_t r)
 {
     int32x4_t a[W2S_NEON_PIXELS];
@@ -126,10 +126,10 @@ static W2S_NEON_INLINE void dot_pxr(const int16_t *x, size_t stride, const int16
 
 /* Each (pixel count, group width) its own code: the sums and input vectors stay in registers. */
 #define W2S_NEON_DOT(np, r)                                                                                       \
-    static void dot_##np##x##r(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32x4_t bias, \
+    static void smlal_##np##x##r(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32x4_t bias, \
                                int32x4_t *acc)                                                                  \
     {                                                                                                           \
-        dot_pxr(x, stride, w, pairs, bias, acc, np##u, r##u);                                                   \
+        smlal_pxr(x, stride, w, pairs, bias, acc, np##u, r##u);                                                   \
     }
 W2S_NEON_DOT(8, 4)
 W2S_NEON_DOT(4, 4)
@@ -222,13 +222,13 @@ static W2S_NEON_INLINE void block_s8(const w2s_layer_s8_t *layer, const int16_t 
     const size_t pairs = layer->run / 2u, cout = layer->cout;
     int32x4_t acc[W2S_NEON_PIXELS];
     if (np == 8u) {
-        r == 4u ? dot_8x4(px, stride, w, pairs, bias, acc) : dot_8x3(px, stride, w, pairs, bias, acc);
+        r == 4u ? smlal_8x4(px, stride, w, pairs, bias, acc) : smlal_8x3(px, stride, w, pairs, bias, acc);
     } else if (np == 4u) {
-        r == 4u ? dot_4x4(px, stride, w, pairs, bias, acc) : dot_4x3(px, stride, w, pairs, bias, acc);
+        r == 4u ? smlal_4x4(px, stride, w, pairs, bias, acc) : smlal_4x3(px, stride, w, pairs, bias, acc);
     } else if (np == 2u) {
-        r == 4u ? dot_2x4(px, stride, w, pairs, bias, acc) : dot_2x3(px, stride, w, pairs, bias, acc);
+        r == 4u ? smlal_2x4(px, stride, w, pairs, bias, acc) : smlal_2x3(px, stride, w, pairs, bias, acc);
     } else {
-        r == 4u ? dot_1x4(px, stride, w, pairs, bias, acc) : dot_1x3(px, stride, w, pairs, bias, acc);
+        r == 4u ? smlal_1x4(px, stride, w, pairs, bias, acc) : smlal_1x3(px, stride, w, pairs, bias, acc);
     }
     requant_block(q, acc, np, cout, r, o + g);
 }

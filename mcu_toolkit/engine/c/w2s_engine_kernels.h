@@ -23,9 +23,9 @@
 #define W2S_ENGINE_DSP 0
 #endif
 
-/* NEON conv rows (w2s_engine_conv_neon.c) on aarch64, unless W2S_ENGINE_PORTABLE asks for the plain C: the same
- * int16 rows and weights, the same integers. */
-#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(W2S_ENGINE_PORTABLE)
+/* NEON conv rows (w2s_engine_conv_neon.c) on little-endian aarch64 (its lane stores assume it), unless
+ * W2S_ENGINE_PORTABLE asks for the plain C: the same weights, the same integers. */
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(__ARM_BIG_ENDIAN) && !defined(W2S_ENGINE_PORTABLE)
 #define W2S_ENGINE_NEON 1
 #else
 #define W2S_ENGINE_NEON 0
