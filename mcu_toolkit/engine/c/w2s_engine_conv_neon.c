@@ -132,11 +132,19 @@ static W2S_NEON_INLINE void smlal_pxr(const int16_t *x, size_t stride, const int
         smlal_pxr(x, stride, w, pairs, bias, acc, np##u, r##u);                                                   \
     }
 W2S_NEON_DOT(8, 4)
+W2S_NEON_DOT(7, 4)
+W2S_NEON_DOT(6, 4)
+W2S_NEON_DOT(5, 4)
 W2S_NEON_DOT(4, 4)
+W2S_NEON_DOT(3, 4)
 W2S_NEON_DOT(2, 4)
 W2S_NEON_DOT(1, 4)
 W2S_NEON_DOT(8, 3)
+W2S_NEON_DOT(7, 3)
+W2S_NEON_DOT(6, 3)
+W2S_NEON_DOT(5, 3)
 W2S_NEON_DOT(4, 3)
+W2S_NEON_DOT(3, 3)
 W2S_NEON_DOT(2, 3)
 W2S_NEON_DOT(1, 3)
 #undef W2S_NEON_DOT
@@ -221,13 +229,15 @@ static W2S_NEON_INLINE void block_s8(const w2s_layer_s8_t *layer, const int16_t 
     const int16_t *w = layer->weights_s16 + g * layer->run;
     const size_t pairs = layer->run / 2u, cout = layer->cout;
     int32x4_t acc[W2S_NEON_PIXELS];
-    if (np == 8u) {
-        r == 4u ? smlal_8x4(px, stride, w, pairs, bias, acc) : smlal_8x3(px, stride, w, pairs, bias, acc);
-    } else if (np == 4u) {
-        r == 4u ? smlal_4x4(px, stride, w, pairs, bias, acc) : smlal_4x3(px, stride, w, pairs, bias, acc);
-    } else if (np == 2u) {
-        r == 4u ? smlal_2x4(px, stride, w, pairs, bias, acc) : smlal_2x3(px, stride, w, pairs, bias, acc);
-    } else {
+    switch (np) {
+#define W2S_NEON_CASE(n)                                                                                          \
+    case n:                                                                                                       \
+        r == 4u ? smlal_##n##x4(px, stride, w, pairs, bias, acc) : smlal_##n##x3(px, stride, w, pairs, bias, acc); \
+        break;
+        W2S_NEON_CASE(8) W2S_NEON_CASE(7) W2S_NEON_CASE(6) W2S_NEON_CASE(5)
+        W2S_NEON_CASE(4) W2S_NEON_CASE(3) W2S_NEON_CASE(2)
+#undef W2S_NEON_CASE
+    default:
         r == 4u ? smlal_1x4(px, stride, w, pairs, bias, acc) : smlal_1x3(px, stride, w, pairs, bias, acc);
     }
     requant_block(q, acc, np, cout, r, o + g);
@@ -496,9 +506,10 @@ void w2s_conv_row_neon_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8
         int32_t b[4] = {0, 0, 0, 0};
         memcpy(b, layer->bias_s32 + g, r * sizeof *b);
         const int32x4_t bias = vld1q_s32(b);
-        for (size_t x = 0; x < width;) {
-            const size_t left = width - x;
-            const size_t np = left >= 8u ? 8u : left >= 4u ? 4u : left >= 2u ? 2u : 1u;
+        /* the row in blocks of at most 8 pixels, as even as they go (26 = 7 + 7 + 6 + 6, 13 = 7 + 6): no block
+         * of one or two pixels, which would load the weights for little work */
+        for (size_t x = 0, blocks = (width + 7u) / 8u; x < width; blocks--) {
+            const size_t np = (width - x + blocks - 1u) / blocks;
             if (r == 4u) {
                 block_s8(layer, wide + x * stride, stride, np, g, 4u, &q, bias, out + x * cout);
             } else {
