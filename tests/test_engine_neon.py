@@ -15,12 +15,27 @@ from mcu_toolkit.emit.c_engine import engine_files
 from mcu_toolkit.engine.layout import channel_groups
 from mcu_toolkit.engine.mirror import Engine
 from mcu_toolkit.engine.tail import Head
-from synthetic_engine import SHAPES, synthetic_engine
+from synthetic_engine import SHAPES, ConvSpec, PoolSpec, Shape, synthetic_engine, synthetic_graph
 
 needs_aarch64 = pytest.mark.skipif(cbuild.missing(*cbuild.AARCH64_TOOLS) is not None,
                                    reason=str(cbuild.missing(*cbuild.AARCH64_TOOLS)))
 # NEON (the kernels aarch64 selects: SMLAL, or SDOT with the dot product extension) and the plain C they replace
 KINDS = {"neon": (), "neon_dotprod": ("-march=armv8.2-a+dotprod",), "portable": ("-DW2S_ENGINE_PORTABLE",)}
+
+
+# Other blocks of pixels and groups of channels: 16 channels (four fours, two whole 8-channel vectors a pixel) on 11
+# then 6 columns (SDOT blocks of 8, 2 and 1; SMLAL 6 + 5); 7 channels (4 + 3, fewer than a vector) on 3 then 2
+# columns, whose first conv's rows are too short for SDOT's vectors (its SMLAL fallback)
+MORE = {"16ch_11mels": Shape(11, (ConvSpec(16), PoolSpec(), ConvSpec(16, "relu6", loud=True), ConvSpec(16))),
+        "7ch_3mels": Shape(3, (ConvSpec(7), PoolSpec(), ConvSpec(7, "none", loud=True)))}
+
+
+def _more_engine(name: str) -> Engine:
+    g = synthetic_graph(MORE[name], 3)
+    rng = np.random.default_rng(4)
+    head = Head(rng.normal(0, 0.1, (3, g.channels * (g.pooled_mels + g.channels))).astype(np.float32),
+                rng.normal(0, 0.1, 3).astype(np.float32), rng.normal(0, 0.1, 3).astype(np.float32), -128)
+    return Engine.build(g, head, "double")
 
 
 def _random(engine, frames, seed: int) -> list[np.ndarray]:
@@ -44,6 +59,15 @@ def test_aarch64_equals_the_mirror_bit_for_bit(shape, rounding, kind, tmp_path):
     and three threes), 8 and 9 mels (blocks of 8 pixels, then 4, 2, 1), left shifts and a zero multiplier."""
     e = synthetic_engine(shape, rounding)
     windows = eb.extremes(40, e.graph.n_mels) + _random(e, (1, 2, 3, 4, 7, 250), 13)
+    check_aarch64(e, windows, tmp_path, KINDS[kind])
+
+
+@needs_aarch64
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("shape", sorted(MORE))
+def test_aarch64_other_shapes_equal_the_mirror(shape, kind, tmp_path):
+    e = _more_engine(shape)
+    windows = eb.extremes(30, e.graph.n_mels) + _random(e, (1, 2, 9, 120), 23)
     check_aarch64(e, windows, tmp_path, KINDS[kind])
 
 
