@@ -30,7 +30,9 @@
 #define W2S_NEON_UNROLL
 #endif
 
-#define W2S_NEON_PIXELS 13u /* the widest block: 13 sums, 13 input vectors and the weights in the 32 registers */
+/* the widest block of pixels: SDOT's 13 (13 sums, 13 input vectors and the weights in the 32 registers); SMLAL's
+ * take at most 8 (with 13, GCC spills) */
+#define W2S_NEON_PIXELS 13u
 
 /* channels in the group that starts at output channel g: w2s_engine_conv.c's group_size (engine/layout.py
  * channel_groups) */
@@ -67,7 +69,7 @@ static W2S_NEON_INLINE int16x4_t pair_dup(const int16_t *x)
  * r = 3, lane 3 of each half holds a weight of the next pair, which lands in the unused sum lane 3; the loads
  * read two weights past the second pair, so a group of three keeps its last pair for the tail (load_pair3). */
 static W2S_NEON_INLINE void smlal_pxr(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32x4_t bias,
-                                    int32x4_t *acc, const size_t np, const size_t r)
+                                      int32x4_t *acc, const size_t np, const size_t r)
 {
     int32x4_t a[W2S_NEON_PIXELS];
     W2S_NEON_UNROLL
@@ -127,8 +129,8 @@ static W2S_NEON_INLINE void smlal_pxr(const int16_t *x, size_t stride, const int
 /* Each (pixel count, group width) its own code: the sums and input vectors stay in registers. */
 #define W2S_NEON_DOT(np, r)                                                                                       \
     static void smlal_##np##x##r(const int16_t *x, size_t stride, const int16_t *w, size_t pairs, int32x4_t bias, \
-                               int32x4_t *acc)                                                                  \
-    {                                                                                                           \
+                                 int32x4_t *acc)                                                                  \
+    {                                                                                                             \
         smlal_pxr(x, stride, w, pairs, bias, acc, np##u, r##u);                                                   \
     }
 W2S_NEON_DOT(8, 4)
@@ -243,8 +245,8 @@ static W2S_NEON_INLINE void block_s8(const w2s_layer_s8_t *layer, const int16_t 
     requant_block(q, acc, np, cout, r, o + g);
 }
 
-/* A rest group (1 or 2 channels, or 5 = 4 + 1: counts a checkpoint may bring, not the default model's): plain C
- * per output */
+/* A rest group of 1 or 2 channels (1, 2 or 5 = 4 + 1 output channels: counts a checkpoint may bring, not the
+ * default model's): plain C per output */
 static void rest_s8(const w2s_layer_s8_t *layer, const int16_t *px, size_t g, size_t r, int8_t *o)
 {
     const requant_t q = requant_of(layer);
