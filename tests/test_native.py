@@ -160,3 +160,16 @@ def test_streamed_windows_are_load_audios_cut(tmp_path):
         got = np.concatenate(list(s))
         np.testing.assert_array_equal(got, np.stack(want))
         assert s.padded == padded and s.peak == float(np.max(np.abs(whole)))
+
+
+def test_the_float_log_mel_of_a_block_is_each_windows_bit_for_bit():
+    """validate computes the float reference's log-mel a block of windows at a time: the same bits as a call per
+    window (the float CCC baseline and every JSON depend on them)."""
+    from mcu_toolkit.dsp.float_ref import logmel_float, logmel_float_windows
+
+    rng = np.random.default_rng(5)
+    ws = [cut_windows(load_audio(f), 32000)[0][0] for f in sorted(resources.default_eval_dir().glob("*.flac"))[:6]]
+    ws += [rng.standard_normal(32000).astype(np.float32) * 0.3, np.zeros(32000, np.float32)]
+    got = logmel_float_windows(np.stack(ws), 26)
+    for g, w in zip(got, ws):
+        np.testing.assert_array_equal(g.view(np.uint64), logmel_float(w, 26).view(np.uint64))

@@ -217,8 +217,8 @@ def _float_outputs(sess, windows, n_mels: int) -> list[np.ndarray]:
     64 windows were 10-35% slower per window here, and gave the same bits: benchmarks/bench_validate.py)."""
     from ..dsp import float_ref
 
-    return [sess.run(None, {"logmel": float_ref.logmel_float(w, n_mels).astype(np.float32)[None, None]})[0][0]
-            for w in windows]
+    logmel = float_ref.logmel_float_windows(np.asarray(windows), n_mels).astype(np.float32)
+    return [sess.run(None, {"logmel": x[None, None]})[0][0] for x in logmel]
 
 
 def _deployed_block(m: dict, block: np.ndarray) -> list[np.ndarray]:
