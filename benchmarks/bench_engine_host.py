@@ -5,13 +5,12 @@
 
 Variants: portable (-O3 -march=native -DW2S_ENGINE_PORTABLE: the plain C), avx2 (-O3 -mavx2 -mfma, AVX-512 off:
 w2s_engine_conv_x86.c with vpmaddwd), vnni (-O3 -march=native: the same file with vpdpbusd and AVX-512 for the
-requantisation, where the CPU has AVX-512 VNNI, BW and VL; null where it cannot run). Input: realistic int8
-windows, the held-out audio through the device's front end (verify.deployed.device_input_s8), cut to the bundle's
-window. benchmarks/c/engine_bench.c times every window
-with clock_gettime after a warm-up pass; the figure is the median of --repeats passes. Every variant must give
-the same output bits (its checksum), or the script stops. The engine's files, the generated model among them,
-are this tree's, emitted for the bundle's int8 model and head (as validate's native build does): the bundle's
-own copies may come from an older layout.
+requantisation, where the CPU has AVX-512 VNNI, BW and VL; null where it cannot run). Input: realistic int8 windows,
+the held-out audio through the device's front end (verify.deployed.device_input_s8), cut to the bundle's window.
+benchmarks/c/engine_bench.c times every window with clock_gettime after a warm-up pass; the figure is the median of
+--repeats passes. Every variant must give the same output bits (its checksum), or the script stops. The engine's
+files, the generated model among them, are this tree's, emitted for the bundle's int8 model and head (as validate's
+native build does): the bundle's own copies may come from an older layout.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def batched_onnx(path: Path) -> bytes:
     return m.SerializeToString()
 
 
-def paths_and_stages(bundle: Path) -> dict:
+def paths_and_stages(bundle: Path, corpus: Path) -> dict:
     """ms per window of each model path and of each step inside validate, in this process (pinned to one core)."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -120,7 +120,7 @@ def paths_and_stages(bundle: Path) -> dict:
     n = len(ws)
     q = engine.graph.input
     x8 = np.stack([device_input_s8(w, "fixed", rep.n_mels, q.scale, q.zero) for w in ws])
-    logmel = np.stack([float_ref.logmel_float(w, rep.n_mels).astype(np.float32) for w in ws])[:, None]
+    logmel = float_ref.logmel_float_windows(ws, rep.n_mels).astype(np.float32)[:, None]
     sess = _float_session(b.path / "model.onnx")
     tflm = TflmModel((b.path / "model_int8.tflite").read_bytes(), arena_size=rep.arena_bytes)
 
@@ -159,10 +159,11 @@ def paths_and_stages(bundle: Path) -> dict:
         ort_batch[str(k)] = {"ms_per_window": ms, "same_bits_as_batch_1": bool(np.array_equal(
             out[-1].view(np.uint32), one.view(np.uint32)))}
     pcm = to_pcm16(ws)
+    long = sorted(corpus.glob("*.flac"))[:4]
     stages = {
-        "read_16k_flac": median_ms(lambda: [list(WindowStream(f, rep.window_samples)) for f in clip[:12]],
-                                   sum(len(blk) for f in clip[:12] for blk in WindowStream(f, rep.window_samples))),
-        "float_logmel": median_ms(lambda: [float_ref.logmel_float(w, rep.n_mels) for w in ws], n),
+        "read_16k_flac": median_ms(lambda: [list(WindowStream(f, rep.window_samples)) for f in long],
+                                   sum(len(blk) for f in long for blk in WindowStream(f, rep.window_samples))),
+        "float_logmel": median_ms(lambda: float_ref.logmel_float_windows(ws, rep.n_mels), n),
         "onnxruntime_float": paths["onnxruntime_float"],
         "frontend_fixed_compiled": median_ms(lambda: host.input_s8(pcm), n) if host is not None else None,
         "frontend_plus_engine_compiled": median_ms(lambda: host.windows_f32(pcm), n) if host is not None else None,
@@ -178,10 +179,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--baseline", type=Path)
     ap.add_argument("--quick", action="store_true", help="skip the 60 min corpus")
-    ap.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the pinned child below
+    ap.add_argument("--in-process", type=Path, help=argparse.SUPPRESS)  # the pinned child below: a corpus
     args = ap.parse_args()
     if args.in_process:
-        print(json.dumps(paths_and_stages(args.bundle)))
+        print(json.dumps(paths_and_stages(args.bundle, args.in_process)))
         return
     audio = resources.default_eval_dir()
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,7 +213,8 @@ def main() -> None:
             out["corpus_60min"] = {"audio_s": seconds60, "wall_s": round(wall60, 2), "peak_rss_mib": round(rss60, 1),
                                    "x_real_time": round(seconds60 / wall60, 1)}
             out["peak_rss_60min_over_10min"] = round(rss60 / out["corpus_10min"]["peak_rss_mib"], 3)
-        child = subprocess.run([*ONE_CORE, sys.executable, __file__, "--in-process", "--bundle", str(bundle)],
+        child = subprocess.run([*ONE_CORE, sys.executable, __file__, "--in-process", str(tmp / "c10"), "--bundle",
+                                str(bundle)],
                                capture_output=True, text=True, env={**os.environ, **cache})
         if child.returncode != 0:
             raise SystemExit(child.stderr[-3000:])

@@ -41,9 +41,8 @@ class AudioBar:
     def update(self, files: int) -> None:
         step = sum(self.seconds[self.done:self.done + files])
         self.done += files
-        self.bar.set_postfix_str(f"{self.bar.n + step:.0f} s at "
-                                 f"{(self.bar.n + step) / max(self.clock() - self.t0, 1e-9):.0f}x real time",
-                                 refresh=False)
+        rate = (self.bar.n + step) / max(self.clock() - self.t0, 1e-9)
+        self.bar.set_postfix_str(f"{rate:.0f}× real time", refresh=False)
         self.bar.update(step)
 
 

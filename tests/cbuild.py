@@ -1,4 +1,5 @@
-"""Build C for the tests and benchmarks and run it: on the host, or on a Cortex-M4 in QEMU.
+"""Build C for the tests and benchmarks and run it: on the host, on a Cortex-M4 in QEMU, or on aarch64 in
+user-mode QEMU (qemu-aarch64: a static Linux executable, run as the host's are).
 
 The one home of their gcc and qemu-system-arm command lines. Flags come from mcu_toolkit.cores (STRICT_C,
 CORES). A core's executable links the tests' start-up code and linker script with newlib's semihosting
@@ -8,6 +9,7 @@ module with tests/ on sys.path, as they import fe_build.
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +21,8 @@ C_DIR = Path(__file__).resolve().parent / "c"
 HOST = "host"
 QEMU_CORE = "cortex-m4f"  # what mps2-an386 emulates
 ARM_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
+AARCH64 = "aarch64"  # a Linux executable for user-mode QEMU: the NEON kernels (w2s_engine_conv_neon.c)
+AARCH64_TOOLS = ("aarch64-linux-gnu-gcc", "qemu-aarch64")
 ICOUNT = ("-icount", "shift=0,align=off,sleep=off")  # 1 instruction = 1 ns of virtual time: counts, not speed
 # The QEMU machine each core's ELF runs on, and its tests' linker script (m4_startup.c serves both: it enables
 # CP10/CP11, which the M55's Helium instructions need as the FPU does)
@@ -56,7 +60,8 @@ def unity(folder: Path, *harness: Path) -> str:
 
 
 def _cc(target: str, opt: str, flags: Sequence[str], includes: Iterable[Path]) -> list[str]:
-    cc = ["gcc"] if target == HOST else [CORES[target].compiler, *CORES[target].flags]
+    cc = (["gcc"] if target == HOST else ["aarch64-linux-gnu-gcc"] if target == AARCH64
+          else [CORES[target].compiler, *CORES[target].flags])
     return [*cc, *STRICT_C, opt, *flags, *(f"-I{d}" for d in includes)]
 
 
@@ -74,11 +79,20 @@ def build(sources: Iterable[Path], out: Path, target: str = HOST, *, opt: str = 
     cmd = _cc(target, opt, flags, includes)
     if ld_script is not None:
         cmd += ["-nostartfiles", "-nostdlib", "-T", str(ld_script)]
+    elif target == AARCH64:
+        cmd += ["-static"]  # qemu-aarch64 needs no sysroot for it
     elif target != HOST:
         cmd += ["--specs=rdimon.specs", "-T", str(C_DIR / MACHINES.get(target, MACHINES[QEMU_CORE])[1]),
                 str(C_DIR / "m4_startup.c")]
     _run([*cmd, *map(str, sources), "-o", str(out)], f"building {out.name}")
     return out
+
+
+def command(exe: Path) -> list[str]:
+    """How to run a built executable: itself, or an aarch64 one under qemu-aarch64 (on another host)."""
+    with open(exe, "rb") as f:
+        machine = int.from_bytes(f.read(20)[18:20], "little")  # ELF e_machine
+    return ["qemu-aarch64", str(exe)] if machine == 183 and platform.machine() != "aarch64" else [str(exe)]
 
 
 def objects(sources: Iterable[Path], out_dir: Path, target: str = HOST, *, opt: str = "-O2",

@@ -63,8 +63,8 @@ def pack(windows: list[np.ndarray]) -> bytes:
 
 
 def run_host(exe: Path, windows: list[np.ndarray], columns: int):
-    """((rows, output bits, per-column sums) per window, sizeof(w2s_engine_t))."""
-    lines = subprocess.run([str(exe)], input=pack(windows), capture_output=True, check=True).stdout.decode()
+    """((rows, output bits, per-column sums) per window, sizeof(w2s_engine_t)); aarch64 under qemu-aarch64."""
+    lines = subprocess.run(cbuild.command(exe), input=pack(windows), capture_output=True, check=True).stdout.decode()
     return parse(lines.splitlines(), windows, columns)
 
 

@@ -22,7 +22,7 @@ EXPECTED_FILES = {"model_int8.tflite", "model_float32.tflite", "model.onnx", "mo
                   "model_ops.h", "model_config.h", "report.json", "report.md", "w2s_frontend.h", "w2s_frontend.c",
                   "w2s_frontend_tables.h", "w2s_frontend_tables.c", "w2s_engine.h", "w2s_engine.c",
                   "w2s_engine_kernels.h", "w2s_engine_requant.h", "w2s_engine_conv.c", "w2s_engine_maxpool.c",
-                  "w2s_engine_conv_mve.c",
+                  "w2s_engine_conv_mve.c", "w2s_engine_conv_neon.c", "w2s_engine_conv_x86.c",
                   "w2s_engine_layer.h", "w2s_engine_model.h", "w2s_engine_model.c", "engine_head.json"}
 
 

@@ -157,10 +157,11 @@ def test_reported_code_size_counts_every_engine_file(engine, bundle):
 
     files, sources = engine_code_sources(engine)
     each = [code_bytes(files, s) for s in sources]
-    assert sources == ("w2s_engine.c", "w2s_engine_conv.c", "w2s_engine_conv_mve.c", "w2s_engine_conv_x86.c",
-                       "w2s_engine_maxpool.c")
-    # each file holds code on the M4, but the Helium and the x86 kernels, which compile to nothing there
-    assert all((n == 0) == (s in ("w2s_engine_conv_mve.c", "w2s_engine_conv_x86.c")) for s, n in zip(sources, each)), each
+    assert sources == ("w2s_engine.c", "w2s_engine_conv.c", "w2s_engine_conv_mve.c", "w2s_engine_conv_neon.c",
+                       "w2s_engine_conv_x86.c", "w2s_engine_maxpool.c")
+    # each file holds code on the M4, but the Helium, NEON and x86 kernels, which compile to nothing there
+    other = ("w2s_engine_conv_mve.c", "w2s_engine_conv_neon.c", "w2s_engine_conv_x86.c")
+    assert all((n == 0) == (s in other) for s, n in zip(sources, each)), each
     reported = json.loads((bundle.out / "report.json").read_text())["engine"]["code_bytes_cortex_m4_Os"]
     assert code_bytes(files, sources) == sum(each) == reported
 

@@ -47,6 +47,7 @@ def _windows(report, count=12):
     return np.stack(out[:count - 1] + [np.zeros(report.window_samples, np.float32)])
 
 
+@pytest.mark.slow  # a real convert
 def test_the_compiled_pipeline_is_the_mirror_bit_for_bit(compiled):
     engine, host, report = compiled
     assert host is not None
@@ -67,6 +68,7 @@ def test_the_compiled_pipeline_is_the_mirror_bit_for_bit(compiled):
         np.testing.assert_array_equal(f, engine.features(x))
 
 
+@pytest.mark.slow  # a real convert
 def test_the_compiled_front_end_is_fixed_py_bit_for_bit(bundle):
     from mcu_toolkit.dsp import fixed
     from mcu_toolkit.verify.deployed import host_frontend, window_dbs_q7
@@ -80,6 +82,7 @@ def test_the_compiled_front_end_is_fixed_py_bit_for_bit(bundle):
         np.testing.assert_array_equal(g, fixed.window_logmel_q7(to_pcm16(w), t))
 
 
+@pytest.mark.slow  # a real convert
 def test_a_wrong_frame_count_is_refused_not_read_past(compiled):
     engine, host, report = compiled
     ws = _windows(report, 2)
@@ -115,6 +118,7 @@ def test_concurrent_workers_build_the_library_once(tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.is_dir() and p.name.startswith("tmp")]  # no temporaries left
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("why", ["none", "broken"])
 def test_without_a_compiler_validate_runs_the_mirror_with_a_note(bundle, tmp_path, monkeypatch, why):
     from mcu_toolkit.verify.validation import _compiled, validate
@@ -156,3 +160,16 @@ def test_streamed_windows_are_load_audios_cut(tmp_path):
         got = np.concatenate(list(s))
         np.testing.assert_array_equal(got, np.stack(want))
         assert s.padded == padded and s.peak == float(np.max(np.abs(whole)))
+
+
+def test_the_float_log_mel_of_a_block_is_each_windows_bit_for_bit():
+    """validate computes the float reference's log-mel a block of windows at a time: the same bits as a call per
+    window (the float CCC baseline and every JSON depend on them)."""
+    from mcu_toolkit.dsp.float_ref import logmel_float, logmel_float_windows
+
+    rng = np.random.default_rng(5)
+    ws = [cut_windows(load_audio(f), 32000)[0][0] for f in sorted(resources.default_eval_dir().glob("*.flac"))[:6]]
+    ws += [rng.standard_normal(32000).astype(np.float32) * 0.3, np.zeros(32000, np.float32)]
+    got = logmel_float_windows(np.stack(ws), 26)
+    for g, w in zip(got, ws):
+        np.testing.assert_array_equal(g.view(np.uint64), logmel_float(w, 26).view(np.uint64))

@@ -195,11 +195,25 @@ def test_convert_figures_are_convert_json():
 
 def test_validate_throughput_is_validate_json():
     v = _json("validate.json")
-    check(_find(_measured("`validate` throughput"),
-                rf"{NUMBER}× real time with 1 job, {NUMBER}× with `--jobs 2`; TFLM {NUMBER}× \(1 job\)"),
-          [v["w2s_jobs1"]["x_real_time"], v["w2s_jobs2"]["x_real_time"], v["tflm_jobs1"]["x_real_time"]],
-          what="validate throughput")
-    check(_find(README, rf"\| `validate` throughput, {NUMBER} s of audio"), [v["audio_seconds"]], what="audio")
+    c10, c60 = v["corpus_10min"], v["corpus_60min"]
+    check(_find(_measured("`validate` throughput, one core"),
+                rf"^{NUMBER}× real time, whole process \({NUMBER} s for {NUMBER} s\); 60 min: {NUMBER}×; peak RSS "
+                rf"{NUMBER} MiB at 10 min, {NUMBER} MiB at 60 min; `--jobs 2` on both cores {NUMBER}×; "
+                rf"`--engine tflm` {NUMBER}×"),
+          [v["x_real_time_1core_long"], c10["wall_s"], c10["audio_s"], c60["x_real_time"], c10["peak_rss_mib"],
+           c60["peak_rss_mib"], c10["jobs2_2cores_x_real_time"], c10["tflm_x_real_time"]], what="validate throughput")
+    p = v["paths_ms_per_window"]
+    check(_find(_measured("each way to run the model"),
+                rf"onnxruntime float {NUMBER}, LiteRT float32 {NUMBER}, LiteRT int8 \(XNNPACK\) {NUMBER}, "
+                rf"w2s engine compiled {NUMBER}, its numpy mirror {NUMBER}, TFLM {NUMBER}"),
+          [p["onnxruntime_float"], p["litert_float32"], p["litert_int8_xnnpack"], p["w2s_engine_compiled"],
+           p["w2s_engine_numpy_mirror"], p["tflm"]], what="paths")
+    st = v["stages_ms_per_window"]
+    check(_find(_measured("where a window's time goes in validate"),
+                rf"read {NUMBER}, float log-mel {NUMBER}, onnxruntime {NUMBER}, front end and engine \(C\) "
+                rf"{NUMBER} \(the front end alone {NUMBER}\); with the numpy mirrors {NUMBER}"),
+          [st["read_16k_flac"], st["float_logmel"], st["onnxruntime_float"], st["frontend_plus_engine_compiled"],
+           st["frontend_fixed_compiled"], st["frontend_plus_engine_numpy_mirror"]], what="stages")
 
 
 def test_engine_ccc_table_is_engine_json():

@@ -118,7 +118,8 @@ def _submit_clips(pool, tflite: bytes, engine_json: str | None, inp: Inputs, tai
     """Every evaluation clip on the pool's workers, both deployed paths (deployed.clip_outputs)."""
     from ..verify.deployed import clip_models, clip_outputs
 
-    return pool.submit(clip_models, (tflite, engine_json, inp.frontend, tail), clip_outputs, inp.eval_dbs)
+    return pool.submit(clip_models, (tflite, engine_json, inp.frontend, tail, inp.window), clip_outputs,
+                       inp.eval_dbs)
 
 
 def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progress, pool=None) -> Proof:
@@ -164,9 +165,10 @@ def prove_on_tflm(tflite: bytes, inp: Inputs, feats: np.ndarray, progress: Progr
     with progress.bar(len(inp.ev), "TFLM + engine") as bar:
         if futures is not None:
             tflm_out, d_out = np.array(pool.collect(futures, bar, lambda i: both_clip_outputs(
-                dev, engine, inp.eval_dbs[i], inp.frontend, tail_dev))).transpose(1, 0, 2)
+                dev, engine, inp.eval_dbs[i], inp.frontend, tail_dev, inp.window))).transpose(1, 0, 2)
         else:
-            tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.eval_dbs, inp.frontend, bar, tail_dev)
+            tflm_out, d_out = deployed_clip_outputs(dev, engine, inp.eval_dbs, inp.frontend, bar, tail_dev,
+                                                    inp.window)
     path = ("the model's tail on TFLM, fed with the w2s engine's features (bit-identical to TFLM's trunk on the "
             "checked windows; the tail's outputs equal the whole model's there)" if tail_dev is not None
             else "the whole int8 model on TFLM")

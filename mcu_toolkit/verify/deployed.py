@@ -35,15 +35,31 @@ def host_frontend(n_mels: int, window_samples: int):
     return _HOST[key]
 
 
-def host_engine(engine):
-    """The engine compiled for this host, or None: no compiler (the mirror's numbers either way)."""
-    key = ("engine", id(engine))  # the entry holds the engine: its id cannot be reused while it is here
+def pipeline_frontend(engine, kind: str, window_samples: int) -> dict[str, str] | None:
+    """The front-end files a host library for this engine is built with: the fixed front end with the model's input
+    quantiser and window, so that convert builds the very library validate later finds in the cache; None (the
+    engine alone) for a float front end."""
+    if kind != "fixed" or not window_samples:
+        return None
+    from ..emit.c_frontend import frontend_files
+
+    q = engine.graph.input
+    return frontend_files(fixed_tables(engine.graph.n_mels), fixed.InputQuant.from_scale(q.scale, q.zero),
+                          window_samples)
+
+
+def host_engine(engine, kind: str = "float", window_samples: int = 0):
+    """The engine (with the pipeline: pipeline_frontend) compiled for this host, or None: no compiler (the
+    mirror's numbers either way)."""
+    key = ("engine", id(engine), kind, window_samples)  # the entry holds the engine: its id stays unused
     if key not in _HOST:
+        from ..spec import frames
         from . import native
 
         for k in [k for k in _HOST if k[0] == "engine"]:
             del _HOST[k]  # one model at a time: a worker's earlier model is done
-        _HOST[key] = (engine, native.load(engine, None, 0))
+        front = pipeline_frontend(engine, kind, window_samples)
+        _HOST[key] = (engine, native.load(engine, front, frames(window_samples) if front else 0))
     return _HOST[key][1]
 
 
@@ -132,14 +148,14 @@ def w2s_answer(engine, x_s8: np.ndarray, features: np.ndarray | None = None) -> 
     return engine.run_features(engine.features(x_s8) if features is None else features)
 
 
-def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None) -> np.ndarray:
+def both_clip_outputs(dev, engine, dbs: list[np.ndarray], kind: str, tail=None, window: int = 0) -> np.ndarray:
     """(2, 3): one clip, given as each window's device_db, through both deployed paths, [TFLM, w2s engine],
     each the mean over its windows. engine None (a graph it cannot run): TFLM twice.
 
     tail: TFLM running only the model's pooling tail (tflm.tail_model). TFLM then takes the engine's
     features tensor, proven bit-identical to its own, instead of running the trunk a second time."""
     tflm, w2s = [], []
-    host = host_engine(engine) if engine is not None else None
+    host = host_engine(engine, kind, window) if engine is not None else None
     for db in dbs:
         x = db_to_s8(db, kind, dev.in_scale, dev.in_zero)
         if engine is None:
@@ -167,11 +183,11 @@ def clip_dbs(clips: list[Windowed], kind: str, n_mels: int) -> list[list[np.ndar
 
 
 def deployed_clip_outputs(dev, engine, dbs: list[list[np.ndarray]], kind: str, progress=None,
-                          tail=None) -> np.ndarray:
+                          tail=None, window: int = 0) -> np.ndarray:
     """(2, clips, 3): both deployed paths (TFLM, w2s) on the same windows (clip_dbs), mean over each clip's."""
     out = []
     for clip in dbs:
-        out.append(both_clip_outputs(dev, engine, clip, kind, tail))
+        out.append(both_clip_outputs(dev, engine, clip, kind, tail, window))
         if progress is not None:
             progress.update(1)
     return np.array(out).transpose(1, 0, 2)
@@ -188,7 +204,7 @@ def eval_imports() -> None:
     from . import tflm  # noqa: F401
 
 
-def clip_models(tflite: bytes, head_json: str | None, kind: str, tail: bytes | None) -> tuple:
+def clip_models(tflite: bytes, head_json: str | None, kind: str, tail: bytes | None, window: int = 0) -> tuple:
     """A pool worker's state for clip_outputs: TFLM on the model (and on its tail alone), the engine, the front end."""
     from ..engine.mirror import Engine
     from ..engine.tail import Head
@@ -196,10 +212,10 @@ def clip_models(tflite: bytes, head_json: str | None, kind: str, tail: bytes | N
 
     engine = None if head_json is None else Engine.from_tflite(tflite, Head.from_json(head_json, "head"))
     return (TflmModel(tflite, arena_size=EVAL_ARENA), engine, kind,
-            None if tail is None else TflmModel(tail, arena_size=EVAL_ARENA))
+            None if tail is None else TflmModel(tail, arena_size=EVAL_ARENA), window)
 
 
 def clip_outputs(models: tuple, dbs: list[np.ndarray]) -> np.ndarray:
     """(2, 3): one clip on a pool worker, as both_clip_outputs; the same numbers: both paths are deterministic."""
-    dev, engine, kind, tail = models
-    return both_clip_outputs(dev, engine, dbs, kind, tail)
+    dev, engine, kind, tail, window = models
+    return both_clip_outputs(dev, engine, dbs, kind, tail, window)

@@ -149,30 +149,24 @@ def _mirror_of(path: str, stamp: tuple):
 
 
 @lru_cache(maxsize=4)
-def _compiled(path: str, stamp: tuple, engine: str, frontend_kind: str, n_mels: int, window_samples: int,
-              frames: int) -> tuple:
-    """(native.HostPipeline or None, notes): built or found in the cache once per process and bundle."""
-    from ..dsp.fixed import InputQuant
-    from ..emit.c_frontend import frontend_files
+def _compiled(path: str, stamp: tuple, engine: str, frontend_kind: str, window_samples: int, frames: int) -> tuple:
+    """(native.HostPipeline or None, notes): built or found in the cache once per process and bundle (convert
+    built the same library: deployed.pipeline_frontend)."""
     from . import native
-    from .deployed import fixed_tables
+    from .deployed import pipeline_frontend
 
     eng = _mirror(path)
     if eng is None or (engine != "w2s" and frontend_kind != "fixed"):
         return None, []  # no engine (TFLM's front end runs in numpy), or nothing it would speed up
-    front = None
-    if frontend_kind == "fixed":
-        q = eng.graph.input
-        front = frontend_files(fixed_tables(n_mels), InputQuant.from_scale(q.scale, q.zero), window_samples)
     notes: list[str] = []
-    return native.load(eng, front, frames, notes), notes
+    return native.load(eng, pipeline_frontend(eng, frontend_kind, window_samples), frames, notes), notes
 
 
 def _host_pipeline(b, engine: str, notes: list[str] | None = None):
     """The compiled pipeline for this bundle (native.py), or None: no C compiler that builds it (a note says
     so), or nothing it would speed up (TFLM with a float front end)."""
     r = b.report
-    host, said = _compiled(str(b.path), _stamp(str(b.path)), engine, r.frontend_kind, r.n_mels, r.window_samples,
+    host, said = _compiled(str(b.path), _stamp(str(b.path)), engine, r.frontend_kind, r.window_samples,
                            r.frames_per_window)
     if notes is not None:
         notes += said
@@ -217,8 +211,8 @@ def _float_outputs(sess, windows, n_mels: int) -> list[np.ndarray]:
     64 windows were 10-35% slower per window here, and gave the same bits: benchmarks/bench_validate.py)."""
     from ..dsp import float_ref
 
-    return [sess.run(None, {"logmel": float_ref.logmel_float(w, n_mels).astype(np.float32)[None, None]})[0][0]
-            for w in windows]
+    logmel = float_ref.logmel_float_windows(np.asarray(windows), n_mels).astype(np.float32)
+    return [sess.run(None, {"logmel": x[None, None]})[0][0] for x in logmel]
 
 
 def _deployed_block(m: dict, block: np.ndarray) -> list[np.ndarray]:

@@ -140,6 +140,10 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
     w2s_conv_widen_x86_s16(layer, rows, out);
     return;
 #endif
+#if W2S_ENGINE_NEON
+    w2s_conv_widen_neon_s16(layer, rows, out); /* aarch64: w2s_engine_conv_neon.c */
+    return;
+#endif
     const size_t cin = layer->cin, kh = layer->kh, left = layer->pad_left, width = layer->width;
     const size_t cols = width + layer->kw - 1u, step = kh * cin;
     const int32_t zero = layer->in_zero; /* read once: the int16 stores may alias the layer */
@@ -559,6 +563,10 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
     if (w2s_conv_row_x86_s8(layer, wide, out)) {
         return;
     }
+#endif
+#if W2S_ENGINE_NEON
+    w2s_conv_row_neon_s8(layer, wide, out); /* aarch64: w2s_engine_conv_neon.c */
+    return;
 #endif
     const size_t cout = layer->cout, pairs = layer->run / 2u;
     const size_t stride = (size_t)layer->kh * layer->cin; /* from one pixel's receptive field to the next */

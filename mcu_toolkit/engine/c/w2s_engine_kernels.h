@@ -4,7 +4,8 @@
  *   w2s_engine_maxpool.c  max-pool rows
  *   w2s_engine_requant.h  the convs' requantisation, static inline
  *   w2s_engine_conv_mve.c the Helium (MVE) kernels of a Cortex-M55 build, int8 throughout
- *   w2s_engine_conv_x86.c the AVX2 / AVX-512 VNNI conv and max-pool kernels of an x86-64 build */
+ *   w2s_engine_conv_x86.c the AVX2 / AVX-512 VNNI conv and max-pool kernels of an x86-64 build
+ *   w2s_engine_conv_neon.c the NEON conv rows of an aarch64 build */
 #ifndef W2S_ENGINE_KERNELS_H
 #define W2S_ENGINE_KERNELS_H
 
@@ -21,6 +22,15 @@
 #include <arm_acle.h>
 #else
 #define W2S_ENGINE_DSP 0
+#endif
+
+/* NEON conv rows (w2s_engine_conv_neon.c) on little-endian aarch64 (its lane stores assume it), unless
+ * W2S_ENGINE_PORTABLE asks for the plain C: the same weights, the same integers. (W2S_ENGINE_X86 is decided in
+ * w2s_engine_layer.h, whose struct it changes.) */
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(__ARM_BIG_ENDIAN) && !defined(W2S_ENGINE_PORTABLE)
+#define W2S_ENGINE_NEON 1
+#else
+#define W2S_ENGINE_NEON 0
 #endif
 
 /* Each row kernel compiled on its own: inlined into one big function, their register allocation
@@ -102,6 +112,12 @@ int w2s_conv_row_x86_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t
 void w2s_maxpool_row_x86_s8(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *colmax, int8_t *out);
 size_t w2s_pool_sums_x86(const w2s_engine_model_t *m, const int8_t *lin, const int8_t *sof, int64_t *sum0,
                          int64_t *sum1, const int16_t *block_exp, size_t j, size_t n);
+#endif
+
+#if W2S_ENGINE_NEON
+/* aarch64 builds (w2s_engine_conv_neon.c): w2s_conv_widen_s16 and w2s_conv_row_s8 forward to these */
+void w2s_conv_widen_neon_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, int16_t *out);
+void w2s_conv_row_neon_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *out);
 #endif
 
 #ifdef __cplusplus
