@@ -93,6 +93,10 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
                f"{len(inp.ev)} evaluation files")
         for note in inp.messages:
             p.note(note)
+        from ..verify import native
+
+        if native.compiler() is None:  # said here, not in the report: the bundle is the same either way
+            p.note(native.NO_COMPILER)
         with t.stage("audio_and_frontend"):
             feats = calibration_features(inp)
         t["audio_and_frontend"] = round(time.perf_counter() - t.t0, 2)  # includes loading the inputs
