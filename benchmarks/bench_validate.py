@@ -210,8 +210,10 @@ def main() -> None:
         if not args.quick:
             seconds60 = corpus(tmp / "c60", 120)
             wall60, rss60 = run_cli(["validate", str(bundle), "--audio", str(tmp / "c60")], cache)
+            two60 = run_two_cores(["validate", str(bundle), "--audio", str(tmp / "c60"), "--jobs", "2"], cache)
             out["corpus_60min"] = {"audio_s": seconds60, "wall_s": round(wall60, 2), "peak_rss_mib": round(rss60, 1),
-                                   "x_real_time": round(seconds60 / wall60, 1)}
+                                   "x_real_time": round(seconds60 / wall60, 1),
+                                   "jobs2_2cores_x_real_time": round(seconds60 / two60, 1)}
             out["peak_rss_60min_over_10min"] = round(rss60 / out["corpus_10min"]["peak_rss_mib"], 3)
         child = subprocess.run([*ONE_CORE, sys.executable, __file__, "--in-process", str(tmp / "c10"), "--bundle",
                                 str(bundle)],
