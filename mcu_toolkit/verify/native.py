@@ -226,4 +226,10 @@ def load(engine, frontend: dict[str, str] | None, frames: int, notes: list[str] 
             notes.append(f"{e}; the w2s engine and front end run as their numpy mirrors on the host (the same "
                          "numbers, slower)")
         return None
-    return HostPipeline(ctypes.CDLL(str(lib)), frames, engine.graph.n_mels if engine is not None else n_mels)
+    try:
+        loaded = ctypes.CDLL(str(lib))
+    except OSError as e:  # a cache on a noexec mount, a damaged library: the mirror, the same numbers
+        if notes is not None:
+            notes.append(f"cannot load the host engine ({e}); the numpy mirrors run instead (the same numbers)")
+        return None
+    return HostPipeline(loaded, frames, engine.graph.n_mels if engine is not None else n_mels)
