@@ -125,7 +125,7 @@ def test_the_layer_fields_are_the_c_structs():
     from importlib import resources
 
     header = (resources.files("mcu_toolkit.engine") / "c" / "w2s_engine_layer.h").read_text()
-    body = re.search(r"typedef struct \{(.*?)\} w2s_layer_s8_t;", header, re.S).group(1)
+    body = re.search(r"typedef struct \{((?:(?!typedef struct).)*?)\} w2s_layer_s8_t;", header, re.S).group(1)
     # the x86 build's own fields, emitted under their guard (c_engine._layer_init), are not LAYER_FIELDS
     x86 = re.search(r"#if W2S_ENGINE_X86\n(.*?)#endif\n", body, re.S)
     assert x86 and re.findall(r"\*(x86_\w+);", x86.group(1)) == ["x86_blocks", "x86_w_s16", "x86_w_s8"]

@@ -62,6 +62,13 @@ def check_out(out, force: bool, checkpoint, calibration, eval_audio) -> Path:
     return check_dir_target(out, force, inputs=inputs, ours=earlier_bundle_or_empty, what="an earlier convert bundle")
 
 
+def _compiler_notes() -> list[str]:
+    """Said on the console, not in the report: the bundle is the same with or without a C compiler."""
+    from ..verify import native
+
+    return [native.NO_COMPILER] if native.compiler() is None else []
+
+
 def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | os.PathLike | None = None,
             eval_audio: str | os.PathLike | None = None, out: str | os.PathLike = "mcu_out",
             window_seconds: float = WINDOW_DEFAULT_S, frontend: str = "fixed", force: bool = False,
@@ -91,12 +98,8 @@ def convert(checkpoint: str | os.PathLike | None = None, *, calibration: str | o
         p = Progress(progress, STEPS)
         p.step(f"{inp.label}: {inp.model.trainable_parameters():,} params; audio: {len(inp.cal)} calibration, "
                f"{len(inp.ev)} evaluation files")
-        for note in inp.messages:
+        for note in inp.messages + _compiler_notes():
             p.note(note)
-        from ..verify import native
-
-        if native.compiler() is None:  # said here, not in the report: the bundle is the same either way
-            p.note(native.NO_COMPILER)
         with t.stage("audio_and_frontend"):
             feats = calibration_features(inp)
         t["audio_and_frontend"] = round(time.perf_counter() - t.t0, 2)  # includes loading the inputs

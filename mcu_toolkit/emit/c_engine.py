@@ -13,7 +13,7 @@ import numpy as np
 
 from ..engine import c_source_names
 from ..engine.graph import EngineGraph
-from ..engine.layers import Conv, Layer
+from ..engine.layers import Layer
 from ..engine.layout import macros, ring_layout, wino_layout, x86_blocks
 from ..engine.mirror import Engine
 from ..engine.tail import Head, tail_macros
@@ -119,7 +119,7 @@ X86_ALIGN = """#if W2S_ENGINE_X86 && defined(__GNUC__)
 
 
 def _has_x86(layer: Layer) -> bool:
-    return isinstance(layer, Conv) and layer.cout >= 4
+    return layer.x86_packed
 
 
 def _layer_init(name: str, layer: Layer, ring_offset: int, wino_offset: int = 0) -> str:

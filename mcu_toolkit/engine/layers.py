@@ -38,6 +38,11 @@ class Layer:
         raise NotImplementedError
 
     @property
+    def x86_packed(self) -> bool:
+        """Whether an x86 build carries this layer's packed blocks (w2s_engine_conv_x86.c: convs of 4+ channels)."""
+        return False
+
+    @property
     def ring_bytes(self) -> int:
         return self.kh * self.width * self.ring_channels
 
@@ -121,6 +126,10 @@ class Conv(Layer):
     act_min: int
     act_max: int
     winograd_allowed: bool = True  # False: direct on every core (winograd.direct, a board's RAM budget)
+
+    @property
+    def x86_packed(self) -> bool:
+        return self.cout >= 4  # fewer output channels stay on the portable C
 
     @property
     def pad_top(self) -> int:
