@@ -118,7 +118,7 @@ def test_weight_groups_are_the_same_in_c_and_python(tmp_path):
     (tmp_path / "groups.c").write_text(
         cbuild.unity(src) + '#include <stdio.h>\n'
         "int main(void) { for (size_t n = 1; n <= 64; n++) { for (size_t g = 0, r; g < n; g += r) {\n"
-        '  r = group_size(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
+        '  r = w2s_group_size(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
     exe = cbuild.build([tmp_path / "groups.c"], tmp_path / "groups", includes=[src])
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     want = [channel_groups(n) for n in range(1, 65)]

@@ -102,13 +102,13 @@ def test_aarch64_real_bundle_equals_the_mirror(bundle, heldout, tmp_path):
 
 @needs_aarch64
 def test_neon_weight_groups_are_the_same_as_python(tmp_path):
-    """w2s_engine_conv_neon.c's group_size_neon, for any channel count, is engine/layout.py's channel_groups (as
-    test_engine_c.py holds w2s_engine_conv.c's group_size)."""
+    """w2s_group_size, as the NEON build compiles it, for any channel count, is engine/layout.py's channel_groups (as
+    test_engine_c.py holds it on the host)."""
     src = cbuild.write(engine_files(synthetic_engine("5ch_8mels")), tmp_path / "engine")
     (tmp_path / "groups.c").write_text(
         cbuild.unity(src) + '#include <stdio.h>\n'
         "int main(void) { for (size_t n = 1; n <= 64; n++) { for (size_t g = 0, r; g < n; g += r) {\n"
-        '  r = group_size_neon(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
+        '  r = w2s_group_size(n, g); printf("%zu ", r); } printf("\\n"); } return 0; }\n')
     exe = cbuild.build([tmp_path / "groups.c"], tmp_path / "groups", cbuild.AARCH64, includes=[src])
     out = subprocess.run(cbuild.command(exe), capture_output=True, text=True, check=True).stdout
     assert [[int(v) for v in line.split()] for line in out.splitlines()] == [channel_groups(n) for n in range(1, 65)]

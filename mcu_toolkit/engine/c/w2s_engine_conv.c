@@ -169,17 +169,6 @@ void w2s_conv_widen_s16(const w2s_layer_s8_t *layer, const int8_t *const *rows, 
  * pair of input taps meets the whole group's weights in a row. */
 #define W2S_GROUP 4u
 
-/* channels in the group that starts at output channel g (engine/layout.py channel_groups) */
-static size_t group_size(size_t cout, size_t g)
-{
-    size_t threes = (4u - cout % 4u) % 4u;
-    threes = 3u * threes > cout ? 0u : threes;
-    const size_t fours = (cout - 3u * threes) / 4u;
-    if (g < 4u * fours) {
-        return 4u;
-    }
-    return g < 4u * fours + 3u * threes ? 3u : cout - g;
-}
 
 #if W2S_ENGINE_DSP
 static uint32_t pair(const int16_t *p)
@@ -580,7 +569,7 @@ void w2s_conv_row_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8_t *o
         int8_t *o = out + x * cout;
         for (size_t g = 0, r; g < cout; g += r) {
             const int16_t *w = layer->weights_s16 + g * layer->run;
-            r = group_size(cout, g);
+            r = w2s_group_size(cout, g);
             if ((r == 4u || r == 3u) && two) {
                 int32_t acc[8];
                 const int32_t *const bias = layer->bias_s32 + g;
@@ -920,7 +909,7 @@ void w2s_conv_wino_row_s8(const w2s_layer_s8_t *layer, const int16_t *const *vro
         }
 #endif
         for (size_t g = 0, r; g < cout; g += r) {
-            r = group_size(cout, g);
+            r = w2s_group_size(cout, g);
             int32_t m[W2S_WINO_POINTS][8];
             wino_sums(vrows, t * W2S_WINO_POINTS * lanes, lanes, kh, nt, layer->wino_s16 + g * run, cout * run, r, m);
             wino_out_s8(&q, m, nt, g, r, layer->bias_s32 + g, room, dst);

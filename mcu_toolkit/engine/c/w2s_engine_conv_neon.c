@@ -34,18 +34,6 @@
  * take at most 8 (with 13, GCC spills) */
 #define W2S_NEON_PIXELS 13u
 
-/* channels in the group that starts at output channel g: w2s_engine_conv.c's group_size (engine/layout.py
- * channel_groups) */
-static size_t group_size_neon(size_t cout, size_t g)
-{
-    size_t threes = (4u - cout % 4u) % 4u;
-    threes = 3u * threes > cout ? 0u : threes;
-    const size_t fours = (cout - 3u * threes) / 4u;
-    if (g < 4u * fours) {
-        return 4u;
-    }
-    return g < 4u * fours + 3u * threes ? 3u : cout - g;
-}
 
 /* A tap pair's weights of a group of three (w[2c + t]), its first taps in val[0] and its second in val[1], lane 3
  * unused: six values read, none past them */
@@ -399,7 +387,7 @@ static void row_sdot_s8(const w2s_layer_s8_t *layer, const int8_t *wide, int8_t 
     const int32_t zero = layer->in_zero;
     int8_t wq[W2S_NEON_SDOT_RUN * 4u];
     for (size_t g = 0, r; g < cout; g += r) {
-        r = group_size_neon(cout, g);
+        r = w2s_group_size(cout, g);
         const int16_t *w = layer->weights_s16 + g * layer->run;
         if (r != 4u && r != 3u) { /* a rest: plain C per output */
             const requant_t q = requant_of(layer);
@@ -497,7 +485,7 @@ void w2s_conv_row_neon_s8(const w2s_layer_s8_t *layer, const int16_t *wide, int8
     }
 #endif
     for (size_t g = 0, r; g < cout; g += r) {
-        r = group_size_neon(cout, g);
+        r = w2s_group_size(cout, g);
         if (r != 4u && r != 3u) {
             for (size_t x = 0; x < width; x++) {
                 rest_s8(layer, wide + x * stride, g, r, out + x * cout);

@@ -45,6 +45,19 @@
 extern "C" {
 #endif
 
+/* channels in the weight group that starts at output channel g (engine/layout.py channel_groups): fours, then
+ * threes, then what cannot be split so; every kernel family that reads weights_s16 walks these groups */
+static inline size_t w2s_group_size(size_t cout, size_t g)
+{
+    size_t threes = (4u - cout % 4u) % 4u;
+    threes = 3u * threes > cout ? 0u : threes;
+    const size_t fours = (cout - 3u * threes) / 4u;
+    if (g < 4u * fours) {
+        return 4u;
+    }
+    return g < 4u * fours + 3u * threes ? 3u : cout - g;
+}
+
 static inline int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
 {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
