@@ -25,6 +25,8 @@ def logmel_float(x: np.ndarray, n_mels: int = 26, sample_rate: int = 16000) -> n
     x = x - x.mean()
     x = x / np.sqrt(np.mean(x ** 2) + PRENORM_EPS)
     frames = 1 + (len(x) - N_FFT) // HOP
+    if frames < 1:  # shorter than one frame: no frame, as before the strided view (which refuses it)
+        return np.zeros((0, n_mels))
     hann, mel_matrix = _tables(n_mels, sample_rate)
     framed = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:frames]  # x[idx] without the gather
     power = np.abs(np.fft.rfft(framed * hann, axis=1)) ** 2

@@ -125,7 +125,7 @@ def _float_session(path: Path):
 
 def _stamp(path: str) -> tuple:
     """What says a bundle's model files are the ones read before (a convert --force may replace them)."""
-    return tuple((s.st_mtime_ns, s.st_size) for s in (os.stat(Path(path) / n) for n in
+    return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in (os.stat(Path(path) / n) for n in
                                                        ("model_int8.tflite", "engine_head.json", "report.json")
                                                        if (Path(path) / n).is_file()))
 
