@@ -6,7 +6,8 @@
 
 Each run is a whole new process (imports included), from its own working folder and TMPDIR, so the
 figure is what a firmware engineer waits for. Wall time is machine-noisy: the median of the runs is
-the figure, and every run's artifacts must be byte-identical (timings aside).
+the figure, and every run's artifacts must be byte-identical (timings aside). `differs_from_golden` names
+any artifact whose sha256 is not the one in tests/data/golden_default.json, with the CPU it ran on.
 
 --litert-python: a Python with litert-torch 0.10 (its own venv; see litert_torch_baseline.py). Its PT2E
 conversion of the same trunk then runs after each of our runs, so that both are timed in the same
@@ -35,6 +36,16 @@ from mcu_toolkit.bundle import FILES  # noqa: E402
 from mcu_toolkit.spec import WINDOW_DEFAULT_S  # noqa: E402
 
 ARTIFACTS = tuple(n for n in FILES if not n.startswith("report."))
+GOLDEN_SHA256 = json.loads((Path(__file__).resolve().parent.parent / "tests" / "data" /
+                            "golden_default.json").read_text())["sha256"]
+
+
+def cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "unknown")
 
 
 def one_run(tmp: Path, i: int, window_seconds: float) -> tuple[float, dict, dict]:
@@ -89,7 +100,10 @@ def main() -> None:
         "ccc_int8_vs_float": rep["ccc"],
         "eval_files": rep["eval_files"],
         "byte_identical": {n: len({d[n] for d in digests}) == 1 for n in ARTIFACTS},
-        "sha256": digests[-1],
+        "cpu_model": cpu_model(),
+        # the hashes live in one place, tests/data/golden_default.json (scripts/golden_hashes.py)
+        "differs_from_golden": (sorted(n for n in ARTIFACTS if digests[-1][n] != GOLDEN_SHA256.get(n))
+                                if args.window_seconds == WINDOW_DEFAULT_S else "n/a: not the default window"),
         "litert_torch": ({"wall_s": [round(w, 2) for w, _ in lit], "wall_s_median": round(statistics.median(
                               w for w, _ in lit), 2), "tflite_bytes": lit[-1][1]["tflite_bytes"],
                           "tool": lit[-1][1]["tool"], "op_counts": lit[-1][1]["op_counts"],

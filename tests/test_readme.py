@@ -173,7 +173,7 @@ def test_schedule_estimate_uses_the_measured_rates():
           [estimate], 1e6, "the schedule's estimate")
 
 
-# benchmarks/results/convert.json, validate.json, engine.json, boards.json
+# benchmarks/results/convert.json, cpus.json, validate.json, engine.json, boards.json
 
 def test_convert_figures_are_convert_json():
     c = _json("convert.json")
@@ -191,6 +191,15 @@ def test_convert_figures_are_convert_json():
     check(_find(row, rf"ONNX {NUMBER} s, onnx2tf \+ int8 conversion {NUMBER} s"), [steps["onnx"], steps["onnx2tf"]],
           what="ONNX, onnx2tf")
     check(_find(row, rf"TFLM proof {NUMBER} s"), [steps["tflm"]], what="TFLM proof")
+
+
+def test_the_cross_cpu_row_is_cpus_json():
+    """The row says yes, and cpus.json (the last machine bench_cpus.py ran on) found no file off the golden set."""
+    c = _json("cpus.json")
+    assert _measured("converts byte-identical across CPUs").startswith("yes")
+    assert c["cpu"].split()[0] in _measured("converts byte-identical across CPUs")  # Intel or AMD, named
+    assert {name: run.get("differs_from_golden") for name, run in c["runs"].items()} == \
+        {"as is": [], "ISA paths capped": []}
 
 
 def test_validate_throughput_is_validate_json():

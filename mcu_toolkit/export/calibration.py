@@ -76,6 +76,33 @@ def merge_min_max(a: bytes, b: bytes) -> bytes:
     return bytes(fb.convert_object_to_bytearray(ma))
 
 
+RANGE_BITS = 12  # significant bits kept of each calibrated min and max
+
+
+def outward(values, bits: int = RANGE_BITS, up: bool = True) -> np.ndarray:
+    """float32 values rounded up (towards +inf) or down to `bits` significant bits. Exact: frexp, floor or ceil
+    and ldexp in float64, and the result fits a float32."""
+    m, e = np.frexp(np.asarray(values, dtype=np.float64))
+    step = np.ceil if up else np.floor
+    return np.ldexp(step(np.ldexp(m, bits)), e - bits).astype(np.float32)
+
+
+def round_ranges(model: bytes, bits: int = RANGE_BITS) -> bytes:
+    """The calibrated model with every tensor's min rounded down and max rounded up to `bits` significant bits.
+    The ranges come from TensorFlow's float kernels, whose last bits may differ on another CPU; on this grid
+    a difference changes the int8 model only if it straddles a grid line. A range widens by at most 2^-(bits-1)
+    of itself: at 12 bits, an eighth of an int8 step."""
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    m = fb.convert_bytearray_to_object(bytearray(model))
+    for g in m.subgraphs:
+        for t in g.tensors:
+            q = t.quantization
+            if q is not None and q.min is not None and q.max is not None:
+                q.min, q.max = outward(q.min, bits, up=False), outward(q.max, bits, up=True)
+    return bytes(fb.convert_object_to_bytearray(m))
+
+
 def _wait_for_part(folder: Path) -> bytes | None:
     """The parent's second half, or None if it could not calibrate or is gone (the child then does it)."""
     parent = os.getppid()

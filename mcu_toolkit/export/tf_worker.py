@@ -72,10 +72,12 @@ def _converter(model, input_name: str):
 @contextlib.contextmanager
 def _shared_calibration(folder: Path):
     """tf.lite's int8 conversion as it is, but its calibrator shares the windows with the parent
-    (export/calibration.py): the same min/max, the calibration in about half the time."""
+    (export/calibration.py): the same min/max, the calibration in about half the time; and the ranges are
+    rounded outward to a coarse grid (calibration.round_ranges), so that another CPU's float kernels give
+    the same int8 model."""
     from tensorflow.lite.python.optimize import calibrator
 
-    from .calibration import calibrate_shared
+    from .calibration import calibrate_shared, round_ranges
 
     base = calibrator.Calibrator
     wrapper = getattr(calibrator, "_calibration_wrapper", None)
@@ -84,9 +86,9 @@ def _shared_calibration(folder: Path):
         def calibrate(self, dataset_gen):
             model = getattr(self, "_model_content", None)
             if wrapper is None or model is None:  # another TensorFlow's internals: its own, unshared pass
-                return super().calibrate(dataset_gen)
+                return round_ranges(super().calibrate(dataset_gen))
             windows = np.concatenate([np.asarray(sample[0]) for sample in dataset_gen()])
-            return calibrate_shared(wrapper.CalibrationWrapper, model, windows, folder)
+            return round_ranges(calibrate_shared(wrapper.CalibrationWrapper, model, windows, folder))
 
     calibrator.Calibrator = Shared
     try:
