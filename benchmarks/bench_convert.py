@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import emit  # noqa: E402
+from _report import cpu_model, emit  # noqa: E402
 
 from mcu_toolkit.bundle import FILES  # noqa: E402
 from mcu_toolkit.spec import WINDOW_DEFAULT_S  # noqa: E402
@@ -38,14 +38,6 @@ from mcu_toolkit.spec import WINDOW_DEFAULT_S  # noqa: E402
 ARTIFACTS = tuple(n for n in FILES if not n.startswith("report."))
 GOLDEN_SHA256 = json.loads((Path(__file__).resolve().parent.parent / "tests" / "data" /
                             "golden_default.json").read_text())["sha256"]
-
-
-def cpu_model() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "unknown"
-    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "unknown")
 
 
 def one_run(tmp: Path, i: int, window_seconds: float) -> tuple[float, dict, dict]:

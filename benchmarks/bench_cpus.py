@@ -28,8 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _report import emit  # noqa: E402
-from bench_convert import cpu_model  # noqa: E402
+from _report import cpu_model, emit  # noqa: E402
 from test_reproducible import GOLDEN, isa_paths  # noqa: E402
 
 from mcu_toolkit.bundle import HASHED  # noqa: E402

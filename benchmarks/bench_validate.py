@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from _report import emit  # noqa: E402
+from _report import cpu_model, emit  # noqa: E402
 from mcu_toolkit import resources, validate  # noqa: E402
 
 ONE_CORE = ["taskset", "-c", "0"] if shutil.which("taskset") else []
@@ -188,12 +188,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         bundle = args.bundle
-        if bundle is None:
-            from mcu_toolkit.convert import convert
-
-            bundle = convert(out=tmp / "b", progress=False).out
+        if bundle is None:  # in a process of its own: a child forked from a big parent reports its peak RSS
+            bundle = tmp / "b"
+            run_cli(["convert", "--out", str(bundle), "--quiet"])
         cache = {"MCU_TOOLKIT_CACHE": str(tmp / "cache")}
-        out: dict = {"cpu": _cpu(), "one_core": bool(ONE_CORE)}
+        out: dict = {"cpu": cpu_model(), "one_core": bool(ONE_CORE)}
         cold, _ = run_cli(["validate", str(bundle), "--audio", str(audio)], cache)  # builds the engine: cold
         warm, _ = run_cli(["validate", str(bundle), "--audio", str(audio)], cache)
         out["heldout_116s_wall_s"] = {"cold_cache": round(cold, 2), "warm": round(warm, 2)}
@@ -242,16 +241,6 @@ def run_two_cores(args: list[str], env: dict) -> float:
     subprocess.run([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
                    env={**os.environ, **env})
     return time.perf_counter() - t
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":
