@@ -29,15 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from _report import cpu_model, emit  # noqa: E402
+from test_reproducible import GOLDEN  # noqa: E402
 
-from mcu_toolkit.bundle import FILES  # noqa: E402
+from mcu_toolkit.bundle import HASHED as ARTIFACTS  # noqa: E402 (every file but the reports)
 from mcu_toolkit.spec import WINDOW_DEFAULT_S  # noqa: E402
-
-ARTIFACTS = tuple(n for n in FILES if not n.startswith("report."))
-GOLDEN_SHA256 = json.loads((Path(__file__).resolve().parent.parent / "tests" / "data" /
-                            "golden_default.json").read_text())["sha256"]
 
 
 def one_run(tmp: Path, i: int, window_seconds: float) -> tuple[float, dict, dict]:
@@ -78,6 +76,7 @@ def main() -> None:
                 lit.append(litert_run(args.litert_python, Path(tmp), i))
     walls = [w for w, _, _ in runs]
     rep, digests = runs[-1][1], [d for _, _, d in runs]
+    golden = json.loads(GOLDEN.read_text())["sha256"]
     stages = {k: round(statistics.median(r["timings_s"][k] for _, r, _ in runs), 2) for k in rep["timings_s"]}
     result = {
         "cpu_count": os.cpu_count(),
@@ -94,7 +93,7 @@ def main() -> None:
         "byte_identical": {n: len({d[n] for d in digests}) == 1 for n in ARTIFACTS},
         "cpu_model": cpu_model(),
         # the hashes live in one place, tests/data/golden_default.json (scripts/golden_hashes.py)
-        "differs_from_golden": (sorted(n for n in ARTIFACTS if digests[-1][n] != GOLDEN_SHA256.get(n))
+        "differs_from_golden": (sorted(n for n in ARTIFACTS if digests[-1][n] != golden.get(n))
                                 if args.window_seconds == WINDOW_DEFAULT_S else "n/a: not the default window"),
         "litert_torch": ({"wall_s": [round(w, 2) for w, _ in lit], "wall_s_median": round(statistics.median(
                               w for w, _ in lit), 2), "tflite_bytes": lit[-1][1]["tflite_bytes"],

@@ -13,7 +13,6 @@ machine it runs; --check does the same here and exits 1 naming each file that di
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -21,17 +20,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from mcu_toolkit.bundle import HASHED  # noqa: E402
+from test_reproducible import GOLDEN  # noqa: E402
 
-GOLDEN = ROOT / "tests" / "data" / "golden_default.json"
 ABOUT = ("sha256 of every file `mcu-toolkit convert` writes for the embedded default model and audio, "
          "report.json and report.md aside. The same on any x86-64 CPU; rewrite with "
          "`python scripts/golden_hashes.py` after a change meant to alter them.")
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in HASHED}
 
 
 def main() -> int:
@@ -41,9 +36,9 @@ def main() -> int:
     from mcu_toolkit.convert import convert
 
     with tempfile.TemporaryDirectory() as tmp:
-        res = convert(out=Path(tmp) / "bundle", progress=False)
-        got = digests(res.out)
-        versions = json.loads((res.out / "report.json").read_text())["versions"]
+        # report.json holds the sha256 of every hashed file, checked against the files when a bundle opens
+        report = json.loads((convert(out=Path(tmp) / "bundle", progress=False).out / "report.json").read_text())
+    got, versions = report["sha256"], report["versions"]
     if args.check:
         golden = json.loads(GOLDEN.read_text())["sha256"]
         differ = sorted(n for n in set(golden) | set(got) if golden.get(n) != got.get(n))
